@@ -1,0 +1,78 @@
+"""Default CodeArts Repo, CodeArts Build and IAM endpoints per Huawei Cloud region.
+
+Only regions for which the public docs or the official SDK give all three hosts are listed; any other
+region works by giving the endpoints explicitly in the configuration.
+
+Sources (see /work/shared/codearts-api.md section 2):
+- Repo:  https://support.huaweicloud.com/intl/api-codeartsrepo/codeartsrepo_05_0001.html ,
+  https://support.huaweicloud.com/eu/api-codeartsrepo/codeartsrepo_05_0022.html , and
+  huaweicloud-sdk-python-v3 huaweicloudsdkcodeartsrepo/v4/region/codeartsrepo_region.py
+- Build: https://support.huaweicloud.com/api-codeci/cloudbuild_03_0003.html ,
+  https://support.huaweicloud.com/eu/api-codeci/cloudbuild_03_0003.html , and
+  huaweicloud-sdk-python-v3 huaweicloudsdkcodeartsbuild/v3/region/codeartsbuild_region.py
+- IAM:   https://support.huaweicloud.com/eu/api-iam/iam_01_0004.html and
+  huaweicloud-sdk-python-v3 huaweicloudsdkiam/v3/region/iam_region.py
+
+Left out because a host is missing from every source: cn-northeast-1 (no Repo host), me-east-1,
+af-south-1 and af-north-1 (no Build host), cn-north-2, ap-southeast-1/2/4, cn-east-4/5 (no Repo or
+Build host).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+__all__ = ["REGIONS", "RegionEndpoints", "endpoints_for"]
+
+
+@dataclass(frozen=True, slots=True)
+class RegionEndpoints:
+    """Base URLs (https, no trailing slash) of the services the exporter calls in one region."""
+
+    repo: str
+    build: str
+    iam: str
+
+
+def _standard(region: str, repo_host: str) -> RegionEndpoints:
+    """The common layout: `<repo_host>.<region>`, `cloudbuild-ext.<region>`, `iam.<region>` on myhuaweicloud.com."""
+    return RegionEndpoints(
+        repo=f"https://{repo_host}.{region}.myhuaweicloud.com",
+        build=f"https://cloudbuild-ext.{region}.myhuaweicloud.com",
+        iam=f"https://iam.{region}.myhuaweicloud.com",
+    )
+
+
+_CODEHUB = "codehub-ext"
+_CODEARTSREPO = "codeartsrepo-ext"
+
+REGIONS: Mapping[str, RegionEndpoints] = MappingProxyType(
+    {
+        "cn-north-1": _standard("cn-north-1", _CODEHUB),
+        "cn-north-4": _standard("cn-north-4", _CODEHUB),
+        "cn-east-2": _standard("cn-east-2", _CODEHUB),
+        "cn-east-3": _standard("cn-east-3", _CODEHUB),
+        "cn-south-1": _standard("cn-south-1", _CODEHUB),
+        "cn-south-2": _standard("cn-south-2", _CODEHUB),
+        "cn-southwest-2": _standard("cn-southwest-2", _CODEHUB),
+        "ap-southeast-3": _standard("ap-southeast-3", _CODEHUB),
+        "la-north-2": _standard("la-north-2", _CODEHUB),
+        "sa-brazil-1": _standard("sa-brazil-1", _CODEHUB),
+        "la-south-2": _standard("la-south-2", _CODEARTSREPO),
+        "tr-west-1": _standard("tr-west-1", _CODEARTSREPO),
+        # EU-Dublin lives on its own domain. The SDK lists the Repo host under .com, but the EU Repo docs'
+        # example, the EU Build docs and the SDK's IAM host all use .eu; we follow the region's docs.
+        "eu-west-101": RegionEndpoints(
+            repo="https://codeartsrepo-ext.eu-west-101.myhuaweicloud.eu",
+            build="https://build-backend.eu-west-101.myhuaweicloud.eu",
+            iam="https://iam.eu-west-101.myhuaweicloud.eu",
+        ),
+    }
+)
+
+
+def endpoints_for(region: str) -> RegionEndpoints | None:
+    """Return the default endpoints of `region`, or None when the region is not in the table."""
+    return REGIONS.get(region)

@@ -1,0 +1,503 @@
+"""Configuration loading and validation: exporter.config and exporter.regions."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from exporter.config import (
+    AkSkAuth,
+    Config,
+    ConfigError,
+    Endpoints,
+    PasswordAuth,
+    PollConfig,
+    ProjectTarget,
+    RepositoryTarget,
+    Secret,
+    TokenAuth,
+    load_config,
+    parse_config,
+)
+from exporter.regions import REGIONS, RegionEndpoints, endpoints_for
+
+CONFFILES = Path(__file__).parent / "conffiles"
+EXAMPLE = Path(__file__).parent.parent / "config.example.yaml"
+PROJECT_ID = "6ecbc5bac7c8442fb3d2563d53c13582"
+IAM_PROJECT_ID = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+KNOWN_REGIONS = (
+    "ap-southeast-3, cn-east-2, cn-east-3, cn-north-1, cn-north-4, cn-south-1, cn-south-2, "
+    "cn-southwest-2, eu-west-101, la-north-2, la-south-2, sa-brazil-1, tr-west-1"
+)
+SECRET = "Zebra-S3cret-4711"  # distinctive, so finding it anywhere in a message is a leak
+CONFFILE_ENV = {
+    "CODEARTS_TOKEN": "token-from-env",
+    "CODEARTS_PASSWORD": "password-from-env",
+    "HUAWEICLOUD_SDK_SK": "sk-from-env",
+    "POLL_CONCURRENCY": "lots",
+}
+
+# One tiny file per invalid case, paired with exactly the problems it must produce.
+INVALID_CASES: dict[str, tuple[str, ...]] = {
+    "does_not_exist.yaml": ("cannot read file: No such file or directory",),
+    "bad_yaml.yaml": (
+        "YAML syntax error at line 4, column 2: expected <block end>, but found '<block mapping start>' "
+        "(while parsing a block mapping at line 1, column 1)",
+    ),
+    "empty_file.yaml": ("the configuration is empty",),
+    "top_level_list.yaml": (
+        "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, projects), got a list",
+    ),
+    "unknown_top_level_key.yaml": (
+        'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, projects)',
+    ),
+    "unknown_nested_key.yaml": (
+        "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency)",
+    ),
+    "wrong_type_section.yaml": (
+        "poll: expected a mapping (keys: interval_seconds, timeout_seconds, concurrency), got 60",
+    ),
+    "wrong_type_list.yaml": ("repositories: expected a list, got a mapping",),
+    "wrong_type_pipeline.yaml": ('repositories[1].pipelines[0]: expected an integer 1..2147483647, got "six"',),
+    "boolean_is_not_integer.yaml": ("repositories[0].pipelines[0]: expected an integer 1..2147483647, got true",),
+    "out_of_range_concurrency.yaml": ("poll.concurrency: expected an integer 1..64, got 0",),
+    "out_of_range_repository_id.yaml": ("repositories[0].id: expected an integer 1..2147483647, got 2147483648",),
+    "negative_interval.yaml": ("poll.interval_seconds: expected a number > 0, got -5",),
+    "timeout_not_below_interval.yaml": (
+        "poll.timeout_seconds: must be less than poll.interval_seconds (5), got 10 (the default)",
+    ),
+    "missing_auth.yaml": ("auth: required (one of: token, password, aksk)",),
+    "two_auth_modes.yaml": ("auth: token and aksk are mutually exclusive (give exactly one)",),
+    "auth_not_a_mapping.yaml": ("auth: expected a mapping (keys: token, password, aksk)",),
+    "secret_as_key.yaml": (
+        "auth: unknown key with unusual characters (name not shown; expected one of: token, password, aksk)",
+        "auth: required (one of: token, password, aksk)",
+    ),
+    "empty_token.yaml": ("auth.token: expected a non-empty string",),
+    "token_with_line_break.yaml": (
+        "auth.token: must contain only printable ASCII characters, without spaces or line breaks",
+    ),
+    "password_and_password_file.yaml": (
+        "auth.password: password and password_file are mutually exclusive (give exactly one)",
+    ),
+    "password_without_scope.yaml": ("auth.password: required (one of: project_id, project_name)",),
+    "missing_password_file.yaml": (
+        'auth.password.password_file: cannot read file "/nonexistent/codearts-password": No such file or directory',
+    ),
+    "missing_sk_file.yaml": (
+        'auth.aksk.sk_file: cannot read file "/nonexistent/codearts-sk": No such file or directory',
+    ),
+    "aksk_without_project_id.yaml": ("auth.aksk.project_id: required",),
+    "empty_targets.yaml": ("no targets: repositories and projects are both empty",),
+    "empty_pipelines.yaml": (
+        "repositories[0].pipelines: expected a non-empty list of integers 1..2147483647, got an empty list",
+    ),
+    "duplicate_repository_ids.yaml": ("repositories[1].id: duplicate of repositories[0].id",),
+    "duplicate_pipeline_ids.yaml": ("repositories[0].pipelines[2]: duplicate of repositories[0].pipelines[0]",),
+    "duplicate_project_ids.yaml": ("projects[1].id: duplicate of projects[0].id",),
+    "bad_project_id.yaml": (
+        'projects[0].id: expected a CodeArts project id (32 letters and digits), got "my-project"',
+    ),
+    "missing_region.yaml": ("region: required unless endpoints.build is given",),
+    "unknown_region.yaml": (
+        'region: unknown region "mars-north-1"; give endpoints.repo and endpoints.build explicitly '
+        f"or use a known region ({KNOWN_REGIONS})",
+    ),
+    "unknown_region_password_needs_iam.yaml": (
+        f'region: unknown region "mars-north-1"; give endpoints.iam explicitly or use a known region ({KNOWN_REGIONS})',
+    ),
+    "unset_env_var.yaml": ("auth.token: environment variable CODEARTS_TOKEN_UNSET is not set",),
+    "malformed_env_reference.yaml": (
+        "region: invalid environment reference (expected ${NAME} or ${NAME:-default}; $$ is a $)",
+    ),
+    "bad_value_from_env.yaml": (
+        'poll.concurrency: expected an integer 1..64, got "${POLL_CONCURRENCY}" (value from the environment not shown)',
+    ),
+    "bad_url.yaml": (
+        "endpoints.build: expected an http:// or https:// URL without query or fragment, "
+        'got "ftp://cloudbuild-ext.cn-north-4.myhuaweicloud.com"',
+    ),
+    "url_with_credentials.yaml": ("endpoints.repo: expected a URL without user name or password",),
+}
+
+
+def minimal(**overrides: object) -> dict[str, object]:
+    """A valid configuration as parsed YAML, with top-level keys replaced by `overrides` (`...` drops one)."""
+    data: dict[str, object] = {
+        "region": "cn-north-4",
+        "auth": {"token": "${CODEARTS_TOKEN}"},
+        "repositories": [{"id": 2111976239, "pipelines": [6, 7]}],
+    }
+    data.update(overrides)
+    return {key: value for key, value in data.items() if value is not ...}
+
+
+def problems_of(data: object, env: dict[str, str] | None = None) -> tuple[str, ...]:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, env if env is not None else CONFFILE_ENV)
+    return caught.value.problems
+
+
+def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# --- invalid files, each with its exact message -----------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "expected"), INVALID_CASES.items(), ids=INVALID_CASES.keys())
+def test_invalid_config_file_is_rejected_with_its_exact_message(name: str, expected: tuple[str, ...]) -> None:
+    path = CONFFILES / name
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, CONFFILE_ENV)
+    assert caught.value.problems == expected
+    assert str(caught.value) == f"invalid configuration in {path}: {'; '.join(expected)}"
+
+
+def test_every_conffile_is_paired_with_a_message() -> None:
+    on_disk = {path.name for path in CONFFILES.glob("*.yaml")}
+    assert on_disk == set(INVALID_CASES) - {"does_not_exist.yaml"}
+    assert not (CONFFILES / "does_not_exist.yaml").exists()
+
+
+def test_directory_as_config_file_is_reported_as_unreadable(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path, CONFFILE_ENV)
+    assert str(caught.value) == f"invalid configuration in {tmp_path}: cannot read file: Is a directory"
+
+
+def test_non_utf8_config_file_is_reported_as_unreadable(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"region: cn-north-4\nauth: {token: caf\xe9}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, CONFFILE_ENV)
+    assert caught.value.problems == ("cannot read file: not UTF-8 text (byte 36)",)
+
+
+def test_parse_config_names_its_source() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(minimal(auth=...), CONFFILE_ENV, source="inline")
+    assert str(caught.value) == "invalid configuration in inline: auth: required (one of: token, password, aksk)"
+
+
+def test_several_problems_are_reported_at_once() -> None:
+    data = {
+        "region": "cn-north-4",
+        "endpoints": {"repo": "ftp://x"},
+        "auth": {"password": {"username": "ci-observer", "password": "${NOPE}", "project_id": "bad id"}},
+        "poll": {"interval_seconds": 5, "timeout_seconds": 5, "concurrency": 65},
+        "repositories": [{"id": 0, "pipelines": [1, "x", 1]}, {"id": 7}],
+        "projects": [{"id": PROJECT_ID, "name": "mine"}],
+    }
+    assert problems_of(data) == (
+        'endpoints.repo: expected an http:// or https:// URL without query or fragment, got "ftp://x"',
+        "auth.password.domain: required",
+        "auth.password.password: environment variable NOPE is not set",
+        'auth.password.project_id: expected an IAM project id (letters, digits, "-" and "_"), got "bad id"',
+        "poll.concurrency: expected an integer 1..64, got 65",
+        "poll.timeout_seconds: must be less than poll.interval_seconds (5), got 5",
+        "repositories[0].id: expected an integer 1..2147483647, got 0",
+        'repositories[0].pipelines[1]: expected an integer 1..2147483647, got "x"',
+        "repositories[0].pipelines[2]: duplicate of repositories[0].pipelines[0]",
+        "repositories[1].pipelines: required",
+        "projects[0].name: unknown key (expected one of: id)",
+    )
+
+
+def test_config_error_is_one_line_with_every_problem() -> None:
+    err = ConfigError("conf.yaml", ["a: first", "b: second\nline"])
+    assert str(err) == "invalid configuration in conf.yaml: a: first; b: second line"
+    assert err.problems == ("a: first", "b: second line")
+
+
+@pytest.mark.parametrize(
+    ("pipelines", "expected"),
+    [
+        (None, "repositories[0].pipelines: required"),
+        (6, "repositories[0].pipelines: expected a non-empty list of integers 1..2147483647, got 6"),
+        ([6.0], "repositories[0].pipelines[0]: expected an integer 1..2147483647, got 6.0"),
+        (["-6"], 'repositories[0].pipelines[0]: expected an integer 1..2147483647, got "-6"'),
+        ([False], "repositories[0].pipelines[0]: expected an integer 1..2147483647, got false"),
+    ],
+)
+def test_pipeline_ids_must_be_integers_in_range(pipelines: object, expected: str) -> None:
+    assert problems_of(minimal(repositories=[{"id": 1, "pipelines": pipelines}])) == (expected,)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("codehub-ext.cn-north-4.myhuaweicloud.com", 'got "codehub-ext.cn-north-4.myhuaweicloud.com"'),
+        ("https://", 'got "https://"'),
+        ("http://127.0.0.1:99999", 'got "http://127.0.0.1:99999"'),
+        ("https://host/path?x=1", 'got "https://host/path?x=1"'),
+        ("https://host /", 'got "https://host /"'),
+        (8080, "got 8080"),
+    ],
+)
+def test_endpoints_must_be_http_urls(url: object, expected: str) -> None:
+    message = f"endpoints.repo: expected an http:// or https:// URL without query or fragment, {expected}"
+    assert problems_of(minimal(endpoints={"repo": url})) == (message,)
+
+
+def test_file_field_that_is_a_directory_is_rejected(tmp_path: Path) -> None:
+    auth = {"aksk": {"ak": "AK123", "sk_file": str(tmp_path), "project_id": IAM_PROJECT_ID}}
+    assert problems_of(minimal(auth=auth)) == (f'auth.aksk.sk_file: cannot read file "{tmp_path}": Is a directory',)
+
+
+def test_unset_variables_are_each_named_once() -> None:
+    data = minimal(auth={"token": "${A}-${B}-${A}"})
+    assert problems_of(data, {}) == (
+        "auth.token: environment variable A is not set",
+        "auth.token: environment variable B is not set",
+    )
+
+
+# --- valid configurations -----------------------------------------------------------------------------
+
+
+def test_minimal_config_gets_defaults_from_region() -> None:
+    config = parse_config(minimal(), {"CODEARTS_TOKEN": "t0ken"})
+    assert config == Config(
+        region="cn-north-4",
+        endpoints=Endpoints(
+            repo="https://codehub-ext.cn-north-4.myhuaweicloud.com",
+            build="https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
+            iam="https://iam.cn-north-4.myhuaweicloud.com",
+        ),
+        auth=TokenAuth(Secret("t0ken")),
+        poll=PollConfig(interval_seconds=60.0, timeout_seconds=10.0, concurrency=4),
+        repositories=(RepositoryTarget(2111976239, (6, 7)),),
+        projects=(),
+    )
+    assert isinstance(config.poll.interval_seconds, float)
+
+
+def test_loopback_endpoints_without_region(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "endpoints:\n"
+        "  repo: http://127.0.0.1:8080/\n"
+        "  build: http://127.0.0.1:8081/build/\n"
+        "auth:\n  token: abc\n"
+        f"projects:\n  - id: {PROJECT_ID}\n",
+    )
+    config = load_config(path, {})
+    assert config.region is None
+    assert config.endpoints == Endpoints("http://127.0.0.1:8080", "http://127.0.0.1:8081/build", None)
+    assert config.projects == (ProjectTarget(PROJECT_ID),)
+    assert config.pipeline_targets() == []
+
+
+def test_unknown_region_is_accepted_when_every_endpoint_is_explicit() -> None:
+    endpoints = {"repo": "https://repo.example", "build": "https://build.example"}
+    config = parse_config(minimal(region="xx-test-1", endpoints=endpoints), {"CODEARTS_TOKEN": "t"})
+    assert config.region == "xx-test-1"
+    assert config.endpoints == Endpoints("https://repo.example", "https://build.example", None)
+
+
+def test_explicit_endpoint_overrides_the_region_default() -> None:
+    config = parse_config(minimal(endpoints={"build": "http://localhost:9000"}), {"CODEARTS_TOKEN": "t"})
+    assert config.endpoints.build == "http://localhost:9000"
+    assert config.endpoints.repo == "https://codehub-ext.cn-north-4.myhuaweicloud.com"
+
+
+def test_password_auth_with_password_file(tmp_path: Path) -> None:
+    secret_file = write(tmp_path, "not read at load\n", name="password")
+    auth = {
+        "password": {
+            "domain": "my-account",
+            "username": "ci-observer",
+            "password_file": str(secret_file),
+            "project_name": "cn-north-4",
+        }
+    }
+    config = parse_config(minimal(auth=auth), {})
+    assert config.auth == PasswordAuth("my-account", "ci-observer", None, str(secret_file), None, "cn-north-4")
+    assert config.endpoints.iam == "https://iam.cn-north-4.myhuaweicloud.com"
+
+
+def test_aksk_auth_with_sk_from_environment() -> None:
+    auth = {"aksk": {"ak": "HPUAEXAMPLE", "sk": "${SK}", "project_id": IAM_PROJECT_ID}}
+    config = parse_config(minimal(auth=auth), {"SK": "the-sk"})
+    assert config.auth == AkSkAuth("HPUAEXAMPLE", Secret("the-sk"), None, IAM_PROJECT_ID)
+
+
+def test_null_values_count_as_absent() -> None:
+    data = minimal(endpoints={"repo": None}, poll=None, projects=None)
+    data["auth"] = {"token": "t", "password": None}
+    config = parse_config(data, {})
+    assert config.poll == PollConfig()
+    assert config.endpoints.repo == "https://codehub-ext.cn-north-4.myhuaweicloud.com"
+
+
+def test_numbers_may_be_strings_as_from_the_environment() -> None:
+    data = minimal(
+        poll={"interval_seconds": "${INTERVAL}", "timeout_seconds": 0.5, "concurrency": "${CONCURRENCY}"},
+        repositories=[{"id": "${REPO_ID}", "pipelines": [" 6 ", 7]}],
+    )
+    env = {"INTERVAL": "30", "CONCURRENCY": "8", "REPO_ID": "2111976239", "CODEARTS_TOKEN": "t"}
+    config = parse_config(data, env)
+    assert config.poll == PollConfig(interval_seconds=30.0, timeout_seconds=0.5, concurrency=8)
+    assert config.repositories == (RepositoryTarget(2111976239, (6, 7)),)
+
+
+def test_pipeline_targets_follow_configuration_order() -> None:
+    repositories = [{"id": 5, "pipelines": [3, 1]}, {"id": 2, "pipelines": [9]}]
+    config = parse_config(minimal(repositories=repositories), {"CODEARTS_TOKEN": "t"})
+    assert config.pipeline_targets() == [(5, 3), (5, 1), (2, 9)]
+
+
+def test_example_config_loads() -> None:
+    config = load_config(EXAMPLE, {"CODEARTS_TOKEN": "example-token"})
+    assert config.region == "cn-north-4"
+    assert config.endpoints == endpoints_for_dataclass("cn-north-4")
+    assert config.auth == TokenAuth(Secret("example-token"))
+    assert config.poll == PollConfig()
+    assert config.pipeline_targets() == [(2111976239, 6), (2111976239, 7)]
+    assert config.projects == (ProjectTarget(PROJECT_ID),)
+
+
+def endpoints_for_dataclass(region: str) -> Endpoints:
+    defaults = endpoints_for(region)
+    assert defaults is not None
+    return Endpoints(defaults.repo, defaults.build, defaults.iam)
+
+
+def test_config_is_immutable() -> None:
+    config = parse_config(minimal(), {"CODEARTS_TOKEN": "t"})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.region = "cn-north-1"  # type: ignore[misc]
+
+
+# --- environment expansion ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("template", "env", "expected"),
+    [
+        ("${TOKEN}", {"TOKEN": "from-env"}, "from-env"),
+        ("${TOKEN:-fallback}", {}, "fallback"),
+        ("${TOKEN:-fallback}", {"TOKEN": ""}, "fallback"),
+        ("${TOKEN:-fallback}", {"TOKEN": "set"}, "set"),
+        ("${TOKEN:-}x", {}, "x"),
+        ("pre-${A}-${B:-b}-post", {"A": "a"}, "pre-a-b-post"),
+        ("$$literal", {}, "$literal"),
+        ("$${TOKEN}", {"TOKEN": "never"}, "${TOKEN}"),
+        ("cost$5", {}, "cost$5"),
+        ("${TOKEN}", {"TOKEN": "x:{y}#z&*!|>'\""}, "x:{y}#z&*!|>'\""),
+    ],
+)
+def test_environment_references_are_expanded(template: str, env: dict[str, str], expected: str) -> None:
+    config = parse_config(minimal(auth={"token": template}), env)
+    assert isinstance(config.auth, TokenAuth)
+    assert config.auth.token.reveal() == expected
+
+
+def test_expansion_happens_after_yaml_parsing(tmp_path: Path) -> None:
+    path = write(tmp_path, f"region: ${{REGION}}\nauth:\n  token: ${{T}}\nprojects:\n  - id: {PROJECT_ID}\n")
+    config = load_config(path, {"REGION": "cn-north-1", "T": "a:b#c{d}&e*[f]"})
+    assert config.region == "cn-north-1"
+    assert isinstance(config.auth, TokenAuth)
+    assert config.auth.token.reveal() == "a:b#c{d}&e*[f]"
+
+
+def test_environment_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEARTS_TOKEN", "from-os-environ")
+    config = parse_config(minimal())
+    assert isinstance(config.auth, TokenAuth)
+    assert config.auth.token.reveal() == "from-os-environ"
+
+
+@given(st.text(min_size=1))
+def test_doubled_dollars_keep_any_text_literal(text: str) -> None:
+    endpoints = {"repo": "http://127.0.0.1:1", "build": "http://127.0.0.1:2"}
+    config = parse_config(minimal(region=text.replace("$", "$$"), endpoints=endpoints), {"CODEARTS_TOKEN": "t"})
+    assert config.region == text
+
+
+# --- secrets ------------------------------------------------------------------------------------------
+
+
+def test_secret_shows_only_stars() -> None:
+    secret = Secret(SECRET)
+    assert secret.reveal() == SECRET
+    assert repr(secret) == "Secret('***')"
+    assert str(secret) == "***"
+    assert f"{secret} {secret!r}" == "*** Secret('***')"
+    assert secret == Secret(SECRET)
+    assert secret != Secret("other")
+    with pytest.raises(AttributeError):
+        secret._value = "changed"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    "auth",
+    [
+        {"token": SECRET},
+        {"password": {"domain": "d", "username": "u", "password": SECRET, "project_id": IAM_PROJECT_ID}},
+        {"aksk": {"ak": "AK123", "sk": SECRET, "project_id": IAM_PROJECT_ID}},
+        {"aksk": {"ak": "AK123", "sk": "${SK}", "project_id": IAM_PROJECT_ID}},
+    ],
+)
+def test_secrets_never_appear_in_the_config_repr(auth: dict[str, object]) -> None:
+    config = parse_config(minimal(auth=auth), {"SK": SECRET})
+    assert SECRET not in repr(config)
+    assert SECRET not in str(config)
+    assert SECRET not in repr(dataclasses.asdict(config))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        minimal(auth={"token": SECRET}, polling=1),
+        minimal(auth={"token": f" {SECRET}\n"}),
+        minimal(auth={"token": [SECRET]}),
+        minimal(auth=SECRET),
+        minimal(auth={"password": SECRET}),
+        minimal(auth={"aksk": {"ak": "AK", "sk": {"nested": SECRET}}}),
+        minimal(auth={f"token:{SECRET}": None}),
+        minimal(endpoints={"repo": f"https://user:{SECRET}@host"}),
+        minimal(poll={"concurrency": "${LEAKY}"}),
+        minimal(region="${LEAKY}"),
+    ],
+)
+def test_secrets_never_appear_in_error_messages(data: object) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, {"LEAKY": SECRET, "CODEARTS_TOKEN": SECRET})
+    assert SECRET not in str(caught.value)
+    assert SECRET not in repr(caught.value)
+    assert not any(SECRET in problem for problem in caught.value.problems)
+
+
+def test_yaml_error_does_not_quote_the_line_holding_a_secret(tmp_path: Path) -> None:
+    path = write(tmp_path, f"auth:\n  token: {SECRET}\n   bad: [\n")
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, {})
+    assert SECRET not in str(caught.value)
+    assert caught.value.__cause__ is None
+    assert caught.value.__suppress_context__
+
+
+# --- regions ------------------------------------------------------------------------------------------
+
+
+def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
+    assert endpoints_for("cn-north-4") == RegionEndpoints(
+        repo="https://codehub-ext.cn-north-4.myhuaweicloud.com",
+        build="https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
+        iam="https://iam.cn-north-4.myhuaweicloud.com",
+    )
+    assert endpoints_for("tr-west-1") is not None
+    assert endpoints_for("tr-west-1").repo == "https://codeartsrepo-ext.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
+    assert endpoints_for("me-east-1") is None  # Repo host known, Build host not
+    for region, hosts in REGIONS.items():
+        for url in (hosts.repo, hosts.build, hosts.iam):
+            assert url.startswith("https://") and not url.endswith("/"), (region, url)
+            assert region in url, (region, url)
