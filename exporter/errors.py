@@ -1,0 +1,106 @@
+"""One exception hierarchy for everything that can go wrong talking to CodeArts.
+
+::
+
+    CodeArtsError                 any failure of one CodeArts call; carries url, status, error_code
+    ├── AuthError                 401/403: credentials missing, expired or without permission
+    ├── NotFoundError             404: the repository, pipeline or project does not exist
+    ├── ThrottledError            429 APIGW.0308, or Build's HTTP 500 CB.00060211
+    ├── ServerError               other 5xx
+    ├── ClientError               other 4xx (a bad parameter)
+    ├── TransportError            connection refused or reset, timeout, TLS failure
+    └── PayloadError              a 2xx whose body is not the documented shape (truncated JSON...)
+
+URLs are stored without their query string, and no exception text ever includes a header value,
+so neither tokens nor signatures can leak through a log line.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+
+def redact_url(url: str) -> str:
+    """The URL without query string, fragment or user info: safe to log."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+
+
+class CodeArtsError(Exception):
+    """A CodeArts call failed; ``reason`` is a short label fit for a metric."""
+
+    reason = "error"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        status: int | None = None,
+        error_code: str = "",
+        error_msg: str = "",
+    ) -> None:
+        self.url = redact_url(url) if url else ""
+        self.status = status
+        self.error_code = error_code
+        self.error_msg = error_msg
+        super().__init__(message)
+
+    def __str__(self) -> str:
+        parts = [self.args[0] if self.args else self.reason]
+        if self.status is not None:
+            parts.append(f"HTTP {self.status}")
+        if self.error_code:
+            parts.append(f"{self.error_code}: {self.error_msg}" if self.error_msg else self.error_code)
+        if self.url:
+            parts.append(self.url)
+        return " | ".join(str(p) for p in parts)
+
+
+class AuthError(CodeArtsError):
+    """Credentials were refused (401) or lack permission (403)."""
+
+    reason = "auth"
+
+
+class NotFoundError(CodeArtsError):
+    """The target does not exist (404)."""
+
+    reason = "not_found"
+
+
+class ThrottledError(CodeArtsError):
+    """CodeArts asked us to slow down; ``retry_after`` is in seconds when the server said so."""
+
+    reason = "throttled"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.retry_after = retry_after
+
+
+class ServerError(CodeArtsError):
+    """A 5xx other than throttling."""
+
+    reason = "server_error"
+
+
+class ClientError(CodeArtsError):
+    """A 4xx other than 401/403/404/429."""
+
+    reason = "client_error"
+
+
+class TransportError(CodeArtsError):
+    """No HTTP answer: connection refused or reset, timeout, TLS failure."""
+
+    reason = "transport"
+
+
+class PayloadError(CodeArtsError):
+    """A successful status with a body that is not the documented shape."""
+
+    reason = "payload"
