@@ -1,0 +1,199 @@
+"""Job specifications and the API dicts they turn into at a given moment.
+
+A spec holds what never changes about a job (ids, names, its :class:`Cycle`); ``*_record(spec, at_ms)``
+lays the run that is current at ``at_ms`` over a copy of the spec's static fields, in exactly the
+shape the CodeArts API returns.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from exporter.simulator.cycle import MASK64, Cycle, Run, hex_id
+
+TZ_OFFSET_MS = 8 * 3600 * 1000  # CodeArts reports times in China Standard Time (+08:00)
+DAY_MS = 86_400_000
+HEALTH_WINDOW = 5
+
+BUILD_COLOURS = {"success": "blue", "failed": "red", "timedout": "timeout", "canceled": "aborted"}
+# Documented Build trigger types, each with a weight out of 10.
+TRIGGERS: tuple[tuple[str, int], ...] = (
+    ("CODEHUB_TRIGGER", 5), ("PIPELINE_TRIGGER", 2), ("TIMED_EXECUTION", 2), ("MANUAL", 1),
+)
+USERS: tuple[str, ...] = ("alice", "bob", "chen.wei", "devops-bot")
+USER_IDS: dict[str, str] = {user: hex_id("codearts-sim/user", user) for user in USERS}
+
+
+FOREVER = 1 << 62  # an epoch-ms bound no clock reaches
+
+
+@dataclass(slots=True, eq=False)
+class BuildSpec:
+    """A CodeArts Build job: static fields, its cycle (None: never run) and, if disabled, when time stopped."""
+
+    template: dict[str, Any]
+    cycle: Cycle | None
+    first_index: int  # the run index that got build number 1
+    frozen_at: int | None  # epoch ms; a disabled job shows what it showed then
+    memo: tuple[int, int, dict[str, Any]] | None = None  # (from, until, record): the last answer and its validity
+
+
+@dataclass(slots=True, eq=False)
+class PipelineJobSpec:
+    """A CodeArts Repo pipeline job: static fields and its cycle."""
+
+    template: dict[str, Any]
+    cycle: Cycle
+    url_prefix: str
+    memo: tuple[int, int, dict[str, Any]] | None = None
+
+
+Spec = BuildSpec | PipelineJobSpec
+
+
+def record_at(spec: Spec, at_ms: int) -> dict[str, Any]:
+    """The API dict of a job at ``at_ms`` (a fresh copy), memoised while the job's state does not change."""
+    memo = spec.memo
+    if memo is None or not memo[0] <= at_ms < memo[1]:
+        # A record is a pure function of (spec, at_ms), so a racing thread can only store an equal memo.
+        record, valid_from, valid_until = (
+            build_record(spec, at_ms) if isinstance(spec, BuildSpec) else pipeline_record(spec, at_ms)
+        )
+        memo = spec.memo = (valid_from, valid_until, record)
+    return dict(memo[2])
+
+
+_DATES: dict[int, str] = {}
+
+
+def _date(local_seconds: int) -> str:
+    """``YYYY-MM-DD`` of a local epoch second (cached per day: strftime is slow)."""
+    day = local_seconds // 86_400
+    text = _DATES.get(day)
+    if text is None:
+        if len(_DATES) > 4096:
+            _DATES.clear()
+        text = _DATES[day] = time.strftime("%Y-%m-%d", time.gmtime(day * 86_400))
+    return text
+
+
+def iso_time(ms: int) -> str:
+    """``2025-05-17T11:02:25.000+08:00`` for epoch milliseconds."""
+    local = ms + TZ_OFFSET_MS
+    seconds = local // 1000
+    of_day = seconds % 86_400
+    return (f"{_date(seconds)}T{of_day // 3600:02d}:{of_day // 60 % 60:02d}:{of_day % 60:02d}"
+            f".{local % 1000:03d}+08:00")
+
+
+def hex_of(draw: int, chars: int, salt: int = 0) -> str:
+    """Up to 48 hex digits spun out of a 64-bit draw and a salt (cosmetic ids: commits, build ids)."""
+    first = ((draw ^ (salt * 0x9E3779B97F4A7C15)) * 0xD6E8FEB86659FD93) & MASK64
+    second = ((first ^ (first >> 29)) * 0xBF58476D1CE4E5B9) & MASK64
+    third = ((second ^ (second >> 31)) * 0x94D049BB133111EB) & MASK64
+    return f"{first:016x}{second:016x}{third:016x}"[:chars]
+
+
+def uuid_of(hex32: str) -> str:
+    """A 32-hex string in UUID form (8-4-4-4-12)."""
+    return f"{hex32[:8]}-{hex32[8:12]}-{hex32[12:16]}-{hex32[16:20]}-{hex32[20:]}"
+
+
+def validity(run: Run, phase: str, period: int) -> tuple[int, int]:
+    """The span of epoch ms over which a job stays in ``phase`` of ``run`` (its record does not change)."""
+    if phase == "pending":
+        return run.created, run.started
+    if phase == "running":
+        return run.started, run.finished
+    return run.finished, run.created + period
+
+
+def build_record(spec: BuildSpec, at_ms: int) -> tuple[dict[str, Any], int, int]:
+    """The ``/v3/{project_id}/jobs`` item of a build job at ``at_ms``, and the span it holds over."""
+    record = dict(spec.template)
+    cycle = spec.cycle
+    if cycle is None:
+        return record, -FOREVER, FOREVER
+    effective = at_ms if spec.frozen_at is None else min(at_ms, spec.frozen_at)
+    run = cycle.latest(effective)
+    number = run.index - spec.first_index + 1
+    if number < 1:
+        return record, -FOREVER, cycle.run_at(spec.first_index).created
+    phase = run.phase_at(effective)
+    valid_from, valid_until = validity(run, phase, cycle.period)
+    if spec.frozen_at is not None and valid_until > spec.frozen_at:
+        valid_until = FOREVER  # the state a disabled job was left in
+    building = phase != "done"
+    trigger, user = trigger_and_user(run.draw)
+    commit = hex_of(run.draw, 40)
+    record.update(
+        last_build_time=run.created,
+        health_score=health_score(cycle, run.index - 1 if building else run.index, spec.first_index),
+        last_build_status="building" if building else BUILD_COLOURS[run.outcome],
+        is_finished=not building,
+        task_id=task_id(cycle, run),
+        last_build_user=user,
+        commit_id=commit,
+        trigger_type=trigger,
+        build_time=0 if building else run.duration,
+        commit_detail_url=f"{record['scm_web_url'][:-len('home')]}{commit}/commitdetail",
+        build_number=str(number),
+        last_job_running_status="Running" if building else "Finished",
+        last_build_user_id=USER_IDS[user],
+    )
+    return record, valid_from, valid_until
+
+
+def health_score(cycle: Cycle, last: int, first: int) -> int:
+    """Percentage (floored) of successes among the finished runs ``last-4 .. last`` numbered 1 or more."""
+    indices = range(max(first, last - HEALTH_WINDOW + 1), last + 1)
+    if not indices:
+        return 0
+    successes = sum(cycle.outcome(index) == "success" for index in indices)
+    return 100 * successes // len(indices)
+
+
+def task_id(cycle: Cycle, run: Run) -> str:
+    """``#YYYYMMDD.n``: the run's local (+08:00) date and its ordinal among that day's runs of the job."""
+    local = run.created + TZ_OFFSET_MS
+    day_start = local - local % DAY_MS - TZ_OFFSET_MS
+    ordinal = run.index - cycle.first_index_from(day_start) + 1
+    return f"#{_date(local // 1000).replace('-', '')}.{ordinal}"
+
+
+def trigger_and_user(draw: int) -> tuple[str, str]:
+    """Trigger type and user of a run (schedules and pipelines run as ``devops-bot``)."""
+    ticket = (draw >> 24) % 10
+    trigger = TRIGGERS[-1][0]
+    for name, weight in TRIGGERS:
+        if ticket < weight:
+            trigger = name
+            break
+        ticket -= weight
+    user = USERS[(draw >> 32) % len(USERS)]
+    if trigger in ("TIMED_EXECUTION", "PIPELINE_TRIGGER"):
+        user = "devops-bot"
+    return trigger, user
+
+
+def pipeline_record(spec: PipelineJobSpec, at_ms: int) -> tuple[dict[str, Any], int, int]:
+    """The ``JobWithStageDto`` of a pipeline job at ``at_ms``, and the span it holds over."""
+    run = spec.cycle.latest(at_ms)
+    phase = run.phase_at(at_ms)
+    record = dict(spec.template)
+    draw = run.draw
+    started = run.outcome != "skipped" and phase != "pending"
+    updated = run.finished if phase == "done" else run.started if phase == "running" else run.created
+    record.update(
+        sha=hex_of(draw, 40, salt=1),
+        status=run.outcome if phase == "done" else phase,
+        target_url=spec.url_prefix + hex_of(draw, 32, salt=2),
+        created_at=iso_time(run.created),
+        started_at=iso_time(run.started) if started else "",
+        finished_at=iso_time(run.finished) if phase == "done" else "",
+        updated_at=iso_time(updated),
+        third_build_id=hex_of(draw, 32, salt=3),
+    )
+    return record, *validity(run, phase, spec.cycle.period)

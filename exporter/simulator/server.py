@@ -1,0 +1,376 @@
+"""The simulator's HTTP side: routes, auth, pagination semantics, faults and request counting.
+
+Serves ``GET /v4/repositories/{repository_id}/pipelines/{pipeline_id}/jobs`` (CodeArts Repo) and
+``GET /v3/{project_id}/jobs`` (CodeArts Build) from a :class:`World`, over HTTP/1.1 keep-alive.
+"""
+
+from __future__ import annotations
+
+import enum
+import hmac
+import json
+import logging
+import re
+import socket
+import threading
+from collections import Counter
+from collections.abc import Callable
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
+
+from exporter.simulator.world import MAX_ID, World
+
+log = logging.getLogger(__name__)
+
+REPO_PAGING_MODES: tuple[str, ...] = ("item", "page0", "page1")
+BUILD_PAGING_MODES: tuple[str, ...] = ("zero", "one-repeat", "one-reject")
+ROUTES: tuple[str, ...] = ("repo_jobs", "build_jobs")
+DEFAULT_TOKEN = "sim-token"  # noqa: S105 - the simulator's well-known demo token, not a secret
+
+REPO_DEFAULT_LIMIT = 20
+BUILD_DEFAULT_PAGE_SIZE = 10  # page_size is mandatory per the docs; 10 is ListProjectJobs' documented default
+MAX_PAGE = 100
+
+# (api, HTTP status) -> (error_code, error_msg). Repo 401/404 and Build 400/404/500 are documented;
+# Repo 400/500 come from the Repo error-code table; Build 401 is invented (no documented code).
+ERRORS: dict[tuple[str, int], tuple[str, str]] = {
+    ("repo", 400): ("CH.010001", "Invalid parameter value format"),
+    ("repo", 401): ("CH.00000002", "Recognize authentication information failed."),
+    ("repo", 404): ("CH.00402000", "The repository does not exist. Check and try again."),
+    ("repo", 405): ("CH.080403", "Access denied"),
+    ("repo", 500): ("CH.000001", "Unknown error"),
+    ("build", 400): ("CB.00060200", "Invalid parameter"),
+    ("build", 401): ("CB.00060001", "Authentication failed"),
+    ("build", 404): ("CB.00060214", "URL not found"),
+    ("build", 405): ("CB.00060200", "Invalid parameter"),
+    ("build", 500): ("CB.00060101", "Internal error"),
+    ("gateway", 404): ("APIGW.0101", "The API does not exist or has not been published in the environment"),
+}
+
+_REPO_PATH = re.compile(r"/v4/repositories/(\d{1,10})/pipelines/(\d{1,10})/jobs/?")
+_BUILD_PATH = re.compile(r"/v3/([^/]+)/jobs/?")
+_TARGET = re.compile(r"(?:repo:\d+/\d+|build:[^/]+)")
+
+
+class Fault(enum.Enum):
+    """A misbehaviour the simulator can be told to show for a route or one target."""
+
+    TRUNCATED_JSON = "truncated_json"  # 200, the right headers, the body cut in half
+    HTTP_500 = "http_500"  # the API's internal-error body
+    NOT_FOUND = "not_found"  # the API's not-found body
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """An HTTP answer: status, JSON body, extra headers."""
+
+    status: int
+    body: bytes
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+class RequestRecord(NamedTuple):
+    """One request as the simulator saw it."""
+
+    route: str  # repo_jobs, build_jobs or unknown
+    method: str
+    path: str  # path with query
+    status: int
+
+
+def json_reply(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
+    """A reply carrying ``payload`` as compact JSON."""
+    return Reply(status, json.dumps(payload, separators=(",", ":")).encode(), headers)
+
+
+def error_reply(api: str, status: int) -> Reply:
+    """The API's error body for a status, e.g. ``{"error_code":"CB.00060200","error_msg":"Invalid parameter"}``."""
+    code, message = ERRORS[(api, status)]
+    return json_reply(status, {"error_code": code, "error_msg": message})
+
+
+def _truncate(api: str, respond: Callable[[], Reply]) -> Reply:
+    reply = respond()
+    return replace(reply, body=reply.body[: len(reply.body) // 2])
+
+
+# How each fault answers, given the API flavour and the normal answer (called only if needed).
+# Extend by adding a Fault member and a row here.
+FAULT_ACTIONS: dict[Fault, Callable[[str, Callable[[], Reply]], Reply]] = {
+    Fault.TRUNCATED_JSON: _truncate,
+    Fault.HTTP_500: lambda api, respond: error_reply(api, 500),
+    Fault.NOT_FOUND: lambda api, respond: error_reply(api, 404),
+}
+
+
+def _int_param(query: dict[str, list[str]], name: str, default: int) -> int | None:
+    """The integer query parameter ``name``, ``default`` if absent or empty, None if not an integer."""
+    values = query.get(name)
+    text = values[0].strip() if values else ""
+    if not text:
+        return default
+    if not re.fullmatch(r"-?\d{1,12}", text):
+        return None
+    return int(text)
+
+
+def repo_start(mode: str, offset: int, limit: int) -> int:
+    """The first item index a Repo ``offset`` designates under a paging mode."""
+    if mode == "item":
+        return offset
+    if mode == "page0":
+        return offset * limit
+    return (max(offset, 1) - 1) * limit
+
+
+def build_start(mode: str, page_index: int, page_size: int) -> int | None:
+    """The first item index a Build ``page_index`` designates under a paging mode; None if refused."""
+    if mode == "zero":
+        return page_index * page_size
+    if mode == "one-reject" and page_index == 0:
+        return None
+    return (max(page_index, 1) - 1) * page_size
+
+
+class Simulator:
+    """A fake CodeArts (Repo pipeline jobs + Build jobs) on a real loopback HTTP server."""
+
+    def __init__(
+        self,
+        world: World,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token: str | None = DEFAULT_TOKEN,
+        repo_paging: str = "item",
+        build_paging: str = "zero",
+    ) -> None:
+        if repo_paging not in REPO_PAGING_MODES:
+            raise ValueError(f"repo_paging must be one of {REPO_PAGING_MODES}, got {repo_paging!r}")
+        if build_paging not in BUILD_PAGING_MODES:
+            raise ValueError(f"build_paging must be one of {BUILD_PAGING_MODES}, got {build_paging!r}")
+        self.world = world
+        self.token = token
+        self.repo_paging = repo_paging
+        self.build_paging = build_paging
+        self._address = (host, port)
+        self._lock = threading.Lock()
+        self._records: list[RequestRecord] = []
+        self._counts: Counter[str] = Counter()
+        self._faults: dict[str, Fault] = {}
+        self._served = 0  # never reset: numbers X-Request-Id
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Bind and serve in a background thread (returns once the port is bound)."""
+        if self._server is not None:
+            raise RuntimeError("simulator already started")
+        self._server = _Server(self._address, self)
+        self._thread = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name="codearts-simulator", daemon=True)
+        self._thread.start()
+        log.debug("simulator listening on %s", self.url)
+
+    def stop(self) -> None:
+        """Stop serving and close every open connection."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def __enter__(self) -> Simulator:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:40123``."""
+        if self._server is None:
+            raise RuntimeError("simulator not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}"
+
+    # -- test controls ---------------------------------------------------------------------------
+
+    def set_fault(self, route_or_target: str, fault: Fault | None) -> None:
+        """Make a route (``repo_jobs``, ``build_jobs``) or one target (``build:<project_id>``,
+        ``repo:<repository_id>/<pipeline_id>``) misbehave; None clears. A target's fault beats its route's."""
+        if route_or_target not in ROUTES and not _TARGET.fullmatch(route_or_target):
+            raise ValueError(f"not a route or target: {route_or_target!r}")
+        with self._lock:
+            if fault is None:
+                self._faults.pop(route_or_target, None)
+            else:
+                self._faults[route_or_target] = fault
+
+    def request_count(self, route: str | None = None) -> int:
+        """Requests answered on a route (``repo_jobs``, ``build_jobs``, ``unknown``); None: all of them."""
+        with self._lock:
+            return len(self._records) if route is None else self._counts[route]
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        """A copy of every request record, oldest first."""
+        with self._lock:
+            return list(self._records)
+
+    def reset_counts(self) -> None:
+        """Forget the requests seen so far."""
+        with self._lock:
+            self._records.clear()
+            self._counts.clear()
+
+    # -- request handling ------------------------------------------------------------------------
+
+    def respond(self, method: str, target: str, headers: Any) -> Reply:
+        """Answer one request and record it."""
+        parts = urlsplit(target)
+        route, reply = self._dispatch(method, parts.path, parse_qs(parts.query, keep_blank_values=True), headers)
+        with self._lock:
+            self._records.append(RequestRecord(route, method, target, reply.status))
+            self._counts[route] += 1
+            self._served += 1
+            request_id = f"{self._served:032x}"
+        return replace(reply, headers=(("X-Request-Id", request_id), *reply.headers))
+
+    def _dispatch(self, method: str, path: str, query: dict[str, list[str]], headers: Any) -> tuple[str, Reply]:
+        match = _REPO_PATH.fullmatch(path)
+        if match:
+            repository_id, pipeline_id = int(match[1]), int(match[2])
+            return "repo_jobs", self._guarded("repo", "repo_jobs", f"repo:{repository_id}/{pipeline_id}",
+                                              method, headers,
+                                              lambda: self._repo_jobs(repository_id, pipeline_id, query))
+        match = _BUILD_PATH.fullmatch(path)
+        if match:
+            project_id = match[1]
+            return "build_jobs", self._guarded("build", "build_jobs", f"build:{project_id}", method, headers,
+                                               lambda: self._build_jobs(project_id, query))
+        return "unknown", error_reply("gateway", 404)
+
+    def _guarded(self, api: str, route: str, target: str, method: str, headers: Any,
+                 answer: Callable[[], Reply]) -> Reply:
+        """Method and auth checks, then a fault if one is set, else the normal answer."""
+        if method != "GET":
+            return error_reply(api, 405)
+        if self.token is not None and not hmac.compare_digest(
+            (headers.get("X-Auth-Token") or "").encode(), self.token.encode()
+        ):
+            return error_reply(api, 401)
+        with self._lock:
+            fault = self._faults.get(target) or self._faults.get(route)
+        if fault is None:
+            return answer()
+        return FAULT_ACTIONS[fault](api, answer)
+
+    def _repo_jobs(self, repository_id: int, pipeline_id: int, query: dict[str, list[str]]) -> Reply:
+        offset = _int_param(query, "offset", 0)
+        limit = _int_param(query, "limit", REPO_DEFAULT_LIMIT)
+        if offset is None or limit is None or not 0 <= offset <= MAX_ID or not 1 <= limit <= MAX_PAGE:
+            return error_reply("repo", 400)
+        start = repo_start(self.repo_paging, offset, limit)
+        page = self.world.pipeline_jobs_page(repository_id, pipeline_id, start, start + limit)
+        if page is None:
+            return error_reply("repo", 404)
+        total, jobs = page
+        return json_reply(200, jobs, (("X-Total", str(total)),))
+
+    def _build_jobs(self, project_id: str, query: dict[str, list[str]]) -> Reply:
+        page_index = _int_param(query, "page_index", 0)
+        page_size = _int_param(query, "page_size", BUILD_DEFAULT_PAGE_SIZE)
+        if page_index is None or page_size is None or not 0 <= page_index <= MAX_ID or not 1 <= page_size <= MAX_PAGE:
+            return error_reply("build", 400)
+        start = build_start(self.build_paging, page_index, page_size)
+        if start is None:
+            return error_reply("build", 400)
+        page = self.world.build_jobs_page(project_id, start, start + page_size)
+        if page is None:
+            return error_reply("build", 404)
+        total, jobs = page
+        return json_reply(200, {"total": total, "jobs": jobs})
+
+
+class _Server(ThreadingHTTPServer):
+    """The HTTP server; keeps its open connections so that :meth:`Simulator.stop` can close them."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: tuple[str, int], simulator: Simulator) -> None:
+        self.simulator = simulator
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(address, _Handler)
+
+    def close_connections(self) -> None:
+        """Shut every open client connection down."""
+        with self.connections_lock:
+            connections = list(self.connections)
+        for connection in connections:
+            with suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """One connection: HTTP/1.1 keep-alive; every response goes out in one write."""
+
+    protocol_version = "HTTP/1.1"
+    # Without this, Nagle's algorithm plus the client's delayed ACK cost ~40 ms per keep-alive request.
+    disable_nagle_algorithm = True
+    server_version = "codearts-simulator"
+    server: _Server
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.connections_lock:
+            self.server.connections.add(self.connection)
+
+    def finish(self) -> None:
+        with self.server.connections_lock:
+            self.server.connections.discard(self.connection)
+        super().finish()
+
+    def _handle(self) -> None:
+        self._discard_body()
+        reply = self.server.simulator.respond(self.command, self.path, self.headers)
+        self._write(reply)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+
+    def _discard_body(self) -> None:
+        length = self.headers.get("Content-Length")
+        if length and length.strip().isdigit():
+            self.rfile.read(int(length))
+
+    def _write(self, reply: Reply) -> None:
+        lines = [
+            f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}",
+            f"Server: {self.server_version}",
+            f"Date: {self.date_time_string()}",
+            "Content-Type: application/json;charset=UTF-8",
+            f"Content-Length: {len(reply.body)}",
+            *(f"{name}: {value}" for name, value in reply.headers),
+        ]
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + reply.body)
+        log.debug('%s "%s %s" %d %d', self.address_string(), self.command, self.path, reply.status,
+                  len(reply.body))
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's signature
+        log.debug("%s " + format, self.address_string(), *args)
+

@@ -1,0 +1,260 @@
+"""The simulated CodeArts data: projects of build jobs and repository pipelines of jobs, alive in time.
+
+Pure data, no I/O. What a job shows is a pure function of (seed, its ids, the moment asked about): ids,
+names and branches depend only on the world's shape; timing and outcomes also on the seed. Lists are
+ordered by job id, so equal inputs give equal outputs, in the same order.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from exporter.simulator.cycle import BUILD_PROFILES, PIPELINE_PROFILES, Cycle, hex_id, key64
+from exporter.simulator.records import (
+    BuildSpec,
+    PipelineJobSpec,
+    record_at,
+    uuid_of,
+)
+
+ORIGIN_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z: the first run at or after it is build number 1
+MAX_ID = 2_147_483_647
+STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("build", ("compile", "lint", "package", "docker-image", "sbom")),
+    ("test", ("unit-tests", "integration-tests", "e2e-tests", "coverage", "security-scan")),
+    ("deploy", ("deploy-staging", "smoke-tests", "deploy-production", "notify")),
+)
+COMPONENTS = ("backend", "frontend", "gateway", "billing", "auth", "search", "mobile", "docs", "infra",
+              "reports", "notifier", "scheduler")
+BRANCHES = ("master", "main", "develop", "release/2.3")
+DEMO_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 12, "72271b5446614062a01b8be944c9f372": 7}
+DEMO_PIPELINES = {(2111976239, 6): 9, (2111976239, 7): 5}
+
+
+def generated_project_id(index: int) -> str:
+    """The CodeArts project id (32 hex) of project ``index`` in :meth:`World.generated`."""
+    return hex_id("codearts-sim/project", index)
+
+
+def build_kind(index: int) -> str:
+    """What the ``index``-th build job of a project is: never run, disabled, flaky or normal."""
+    return {4: "none", 6: "disabled", 9: "flaky"}.get(index % 16, "normal")
+
+
+def pipeline_kind(index: int) -> str:
+    """The outcome profile of the ``index``-th job of a pipeline: manual (mostly skipped), flaky or normal."""
+    return {6: "manual", 7: "flaky"}.get(index % 8, "normal")
+
+
+class World:
+    """Simulated CodeArts projects and pipelines; ask it for API payloads at any moment."""
+
+    def __init__(
+        self,
+        *,
+        seed: int = 0,
+        clock: Callable[[], float] = time.time,
+        projects: Mapping[str, int] | None = None,
+        pipelines: Mapping[tuple[int, int], int] | None = None,
+        duplicate_names: bool = False,
+    ) -> None:
+        self.seed = seed
+        self.clock = clock
+        self.duplicate_names = duplicate_names
+        self._project_sizes = _checked_projects(projects or {})
+        self._build_specs: dict[str, tuple[BuildSpec, ...]] = {}
+        self._pipelines = self._plan_pipelines(_checked_pipelines(pipelines or {}))
+
+    @classmethod
+    def demo(cls, clock: Callable[[], float] = time.time) -> World:
+        """The small demo world: 2 projects (12 and 7 build jobs), 1 repository with 2 pipelines (9 and 5 jobs)."""
+        return cls(clock=clock, projects=DEMO_PROJECTS, pipelines=DEMO_PIPELINES)
+
+    @classmethod
+    def generated(
+        cls,
+        *,
+        projects: int = 2,
+        jobs_per_project: int = 10,
+        repositories: int = 1,
+        pipelines_per_repo: int = 2,
+        jobs_per_pipeline: int = 8,
+        seed: int = 0,
+        clock: Callable[[], float] = time.time,
+        duplicate_names: bool = False,
+    ) -> World:
+        """A world of the given size: projects ``generated_project_id(i)``, repositories ``1000001 + r``
+        with pipelines ``1..pipelines_per_repo``."""
+        return cls(
+            seed=seed,
+            clock=clock,
+            projects={generated_project_id(i): jobs_per_project for i in range(projects)},
+            pipelines={
+                (1_000_001 + r, p): jobs_per_pipeline
+                for r in range(repositories)
+                for p in range(1, pipelines_per_repo + 1)
+            },
+            duplicate_names=duplicate_names,
+        )
+
+    def project_ids(self) -> list[str]:
+        """Every CodeArts project id, sorted."""
+        return sorted(self._project_sizes)
+
+    def pipeline_keys(self) -> list[tuple[int, int]]:
+        """Every (repository_id, pipeline_id), sorted."""
+        return sorted(self._pipelines)
+
+    def build_jobs(self, project_id: str, at: float | None = None) -> list[dict[str, Any]] | None:
+        """The jobs ``/v3/{project_id}/jobs`` lists at ``at`` (default: now), by id; None if unknown."""
+        page = self.build_jobs_page(project_id, 0, None, at)
+        return None if page is None else page[1]
+
+    def build_jobs_page(
+        self, project_id: str, start: int, stop: int | None, at: float | None = None
+    ) -> tuple[int, list[dict[str, Any]]] | None:
+        """(total, jobs[start:stop]) of a project at ``at``; None if the project is unknown."""
+        specs = self._project_specs(project_id)
+        if specs is None:
+            return None
+        at_ms = self._at_ms(at)
+        return len(specs), [record_at(spec, at_ms) for spec in specs[start:stop]]
+
+    def pipeline_jobs(
+        self, repository_id: int, pipeline_id: int, at: float | None = None
+    ) -> list[dict[str, Any]] | None:
+        """The ``JobWithStageDto`` list of a pipeline at ``at`` (default: now), by id; None if unknown."""
+        page = self.pipeline_jobs_page(repository_id, pipeline_id, 0, None, at)
+        return None if page is None else page[1]
+
+    def pipeline_jobs_page(
+        self, repository_id: int, pipeline_id: int, start: int, stop: int | None, at: float | None = None
+    ) -> tuple[int, list[dict[str, Any]]] | None:
+        """(total, jobs[start:stop]) of a pipeline at ``at``; None if the pipeline is unknown."""
+        specs = self._pipelines.get((repository_id, pipeline_id))
+        if specs is None:
+            return None
+        at_ms = self._at_ms(at)
+        return len(specs), [record_at(spec, at_ms) for spec in specs[start:stop]]
+
+    def _at_ms(self, at: float | None) -> int:
+        return math.floor((self.clock() if at is None else at) * 1000)
+
+    def _project_specs(self, project_id: str) -> tuple[BuildSpec, ...] | None:
+        specs = self._build_specs.get(project_id)
+        if specs is None:
+            size = self._project_sizes.get(project_id)
+            if size is None:
+                return None
+            # Built lazily: a big world pays only for the projects asked about. A race builds it twice, equally.
+            specs = self._build_specs.setdefault(project_id, self._plan_project(project_id, size))
+        return specs
+
+    def _plan_project(self, project_id: str, size: int) -> tuple[BuildSpec, ...]:
+        specs = [self._build_spec(project_id, index) for index in range(size)]
+        return tuple(sorted(specs, key=lambda spec: spec.template["id"]))
+
+    def _build_spec(self, project_id: str, index: int) -> BuildSpec:
+        job_id = hex_id("codearts-sim/build-job", project_id, index)
+        kind = build_kind(index)
+        shape = key64("codearts-sim/build-shape", job_id)
+        template = _build_template(job_id, index, shape, disabled=kind == "disabled")
+        if kind == "none":
+            return BuildSpec(template, None, 0, None)
+        cycle = Cycle.derive(key64("codearts-sim/build-cycle", self.seed, job_id),
+                             BUILD_PROFILES["flaky" if kind == "flaky" else "normal"])
+        first = cycle.first_index_from(ORIGIN_MS)
+        frozen_at = None
+        if kind == "disabled":
+            last = first + 20 + cycle.key % 200
+            frozen_at = cycle.phase + (last + 1) * cycle.period - 1  # just before the next run would start
+        return BuildSpec(template, cycle, first, frozen_at)
+
+    def _plan_pipelines(self, sizes: dict[tuple[int, int], int]) -> dict[tuple[int, int], tuple[PipelineJobSpec, ...]]:
+        used: set[int] = set()
+        plan: dict[tuple[int, int], tuple[PipelineJobSpec, ...]] = {}
+        for key in sorted(sizes):
+            specs = [self._pipeline_spec(key, index, sizes[key], used) for index in range(sizes[key])]
+            plan[key] = tuple(sorted(specs, key=lambda spec: spec.template["id"]))
+        return plan
+
+    def _pipeline_spec(self, key: tuple[int, int], index: int, size: int, used: set[int]) -> PipelineJobSpec:
+        repository_id, pipeline_id = key
+        job_id = key64("codearts-sim/pipeline-job", repository_id, pipeline_id, index) % MAX_ID + 1
+        while job_id in used:  # ids are distinct across the world; resolve rare clashes deterministically
+            job_id = job_id % MAX_ID + 1
+        used.add(job_id)
+        stage_index, name = _stage_and_name(index, size, self.duplicate_names)
+        stage = STAGES[stage_index][0]
+        shape = key64("codearts-sim/pipeline-shape", repository_id, pipeline_id)
+        template = {
+            "id": job_id, "sha": "", "ref": BRANCHES[shape % len(BRANCHES)], "status": "", "name": name,
+            "target_url": "", "created_at": "", "started_at": "", "finished_at": "", "updated_at": "",
+            "third_build_id": "", "stage_id": (shape >> 8) % 1_000_000 * 3 + stage_index + 1, "stage": stage,
+        }
+        project = hex_id("codearts-sim/pipeline-project", repository_id)
+        pipeline = hex_id("codearts-sim/pipeline", repository_id, pipeline_id)
+        cycle = Cycle.derive(key64("codearts-sim/pipeline-cycle", self.seed, job_id),
+                             PIPELINE_PROFILES[pipeline_kind(index)])
+        url = f"https://devcloud.example.com/cicd/project/{project}/pipeline/detail/{pipeline}/"
+        return PipelineJobSpec(template, cycle, url)
+
+
+def _stage_and_name(index: int, size: int, duplicate_names: bool) -> tuple[int, str]:
+    """Stage and name of a pipeline's ``index``-th job: a third of the jobs per stage, names unique per stage.
+
+    With ``duplicate_names`` the last job of a pipeline of two or more jobs copies the first job's pair.
+    """
+    if duplicate_names and size >= 2 and index == size - 1:
+        index = 0
+    stage_index = min(len(STAGES) - 1, index * len(STAGES) // size)
+    first_of_stage = -(-stage_index * size // len(STAGES))
+    ordinal = index - first_of_stage
+    names = STAGES[stage_index][1]
+    name = names[ordinal % len(names)]
+    return stage_index, name if ordinal < len(names) else f"{name}-{ordinal // len(names) + 1}"
+
+
+def _build_template(job_id: str, index: int, shape: int, *, disabled: bool) -> dict[str, Any]:
+    """The fields of a build job that never change, with the values of a job that never ran."""
+    component = COMPONENTS[index % len(COMPONENTS)]
+    round_ = index // len(COMPONENTS)
+    repo_id = str(100_000 + shape % 900_000)
+    creator = ("alice", "bob", "chen.wei")[(shape >> 20) % 3]
+    return {
+        "id": job_id, "job_name": f"{component}-build" + (f"-{round_ + 1}" if round_ else ""),
+        "job_creator": hex_id("codearts-sim/user", creator), "user_name": creator,
+        "last_build_time": 0, "health_score": 0, "source_code": "codeci", "last_build_status": "none",
+        "is_finished": True, "disabled": disabled, "favorite": index % 5 == 0, "is_modify": True,
+        "is_delete": True, "is_execute": True, "is_copy": True, "is_forbidden": True, "is_view": True,
+        "task_id": "", "last_build_user": "", "code_branch": BRANCHES[(shape >> 8) % len(BRANCHES)],
+        "commit_id": "", "trigger_type": "", "build_time": 0,
+        "scm_web_url": f"https://devcloud.example.com/codehub/{repo_id}/home", "scm_type": "codehub",
+        "repo_id": repo_id, "commit_detail_url": "", "build_number": "0",
+        "build_project_id": uuid_of(hex_id("codearts-sim/build-project", job_id)), "build_type": "branch",
+        "last_job_running_status": "", "last_build_user_id": "", "project_permission_switch": False,
+    }
+
+
+def _checked_projects(projects: Mapping[str, int]) -> dict[str, int]:
+    for project_id, size in projects.items():
+        if not isinstance(project_id, str) or not project_id or "/" in project_id:
+            raise ValueError(f"project id must be a non-empty string without '/', got {project_id!r}")
+        _check_size(f"project {project_id}", size)
+    return dict(projects)
+
+
+def _checked_pipelines(pipelines: Mapping[tuple[int, int], int]) -> dict[tuple[int, int], int]:
+    for key, size in pipelines.items():
+        if len(key) != 2 or not all(isinstance(part, int) and 1 <= part <= MAX_ID for part in key):
+            raise ValueError(f"pipeline key must be (repository_id, pipeline_id) in 1..{MAX_ID}, got {key!r}")
+        _check_size(f"pipeline {key}", size)
+    return dict(pipelines)
+
+
+def _check_size(what: str, size: object) -> None:
+    if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        raise ValueError(f"{what}: job count must be an integer >= 0, got {size!r}")
