@@ -1,0 +1,71 @@
+"""Wires configuration, client, poller, exposition and HTTP server into one running exporter."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+
+from exporter import __version__
+from exporter.auth import build_auth
+from exporter.client import CodeArtsClient
+from exporter.config import Config
+from exporter.exposition import TEXT, Exposition
+from exporter.poller import Poller, targets_from_config
+from exporter.server import ExporterHTTPServer
+from exporter.snapshot import Snapshot
+from exporter.stats import RequestStats
+
+log = logging.getLogger(__name__)
+
+
+class Exporter:
+    """One exporter instance; :meth:`serve` runs it, :meth:`poll_once` is the ``--once`` path."""
+
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.stats = RequestStats()
+        self.client = CodeArtsClient(
+            repo_url=config.endpoints.repo,
+            build_url=config.endpoints.build,
+            auth=build_auth(config.auth),
+            timeout=config.poll.timeout_seconds,
+            stats=self.stats,
+            pool_size=config.poll.concurrency,
+        )
+        self.exposition = Exposition(self.stats, __version__)
+        self.poller = Poller(
+            targets_from_config(config),
+            self.client,
+            interval=config.poll.interval_seconds,
+            concurrency=config.poll.concurrency,
+            clock=clock,
+            on_swap=self.exposition.update,
+        )
+        self.exposition.update(self.poller.snapshot)
+        self.server: ExporterHTTPServer | None = None
+
+    def poll_once(self) -> Snapshot:
+        """Poll every target once, synchronously."""
+        return self.poller.poll_once()
+
+    def metrics_text(self) -> bytes:
+        """The current /metrics body in the text format."""
+        return self.exposition.body(TEXT, gzipped=False)
+
+    def serve(self, address: tuple[str, int]) -> ExporterHTTPServer:
+        """Start the HTTP server and the background poller; returns the server (already serving)."""
+        self.server = ExporterHTTPServer(address, self.exposition, lambda: self.poller.snapshot)
+        self.server.serve_in_background()
+        self.poller.start()
+        log.info("serving metrics on %s/metrics; polling %d targets every %gs", self.server.url,
+                 len(self.poller.snapshot.states), self.config.poll.interval_seconds)
+        return self.server
+
+    def close(self) -> None:
+        """Stop serving and polling, release connections."""
+        if self.server is not None:
+            self.server.shutdown()
+            self.server.server_close()
+        self.poller.stop()
+        self.client.close()

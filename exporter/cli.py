@@ -1,0 +1,145 @@
+"""Command line: flags, logging, wiring, exit codes. The only module that prints."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from exporter import __version__
+from exporter.app import Exporter
+from exporter.config import Config, ConfigError, load_config
+from exporter.server import parse_listen_address
+
+EXIT_OK = 0
+EXIT_POLL_FAILED = 1
+EXIT_USAGE = 2
+
+log = logging.getLogger("exporter")
+
+DESCRIPTION = """\
+Prometheus exporter for Huawei Cloud CodeArts CI. Polls the CodeArts Repo pipeline-jobs API and the
+CodeArts Build jobs API in the background and serves job status, durations and health scores on
+/metrics. A scrape never calls CodeArts: it serves the result of the latest poll."""
+
+EPILOG = """\
+examples:
+  codearts-exporter --demo                          built-in simulator, no credentials needed
+  codearts-exporter --config.file config.yaml       the real thing (see config.example.yaml)
+  codearts-exporter --config.file config.yaml --check-config
+  codearts-exporter --config.file config.yaml --once > metrics.txt
+
+exit codes: 0 ok; 1 --once and a target failed; 2 bad flags or configuration.
+endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (targets and last result)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser, Prometheus-style flag names."""
+    parser = argparse.ArgumentParser(
+        prog="codearts-exporter", description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--config.file", dest="config_file", metavar="PATH",
+                        help="YAML configuration file (see config.example.yaml)")
+    parser.add_argument("--web.listen-address", dest="listen_address", default=":9877", metavar="HOST:PORT",
+                        help="address to serve /metrics on (default: %(default)s)")
+    parser.add_argument("--log.level", dest="log_level", default="info",
+                        choices=("debug", "info", "warning", "error"), help="log verbosity (default: %(default)s)")
+    parser.add_argument("--once", action="store_true",
+                        help="poll every target once, print the metrics to stdout and exit "
+                             "(0 if every target succeeded, else 1)")
+    parser.add_argument("--check-config", action="store_true",
+                        help="validate the configuration, print a summary and exit (2 if invalid)")
+    parser.add_argument("--demo", action="store_true",
+                        help="start the built-in CodeArts simulator and export its living demo data "
+                             "(no credentials needed)")
+    parser.add_argument("--version", action="version", version=f"codearts-exporter {__version__}")
+    return parser
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr in a logfmt-like single line per event."""
+    logging.basicConfig(
+        level=getattr(logging, level.upper()), stream=sys.stderr,
+        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
+    )
+
+
+def describe(config: Config) -> str:
+    """A secret-free summary of a valid configuration, for --check-config."""
+    pipelines = sum(len(repo.pipelines) for repo in config.repositories)
+    return (
+        f"configuration OK: {pipelines} pipelines in {len(config.repositories)} repositories, "
+        f"{len(config.projects)} build projects; auth {type(config.auth).__name__}; "
+        f"repo {config.endpoints.repo}; build {config.endpoints.build}; "
+        f"poll every {config.poll.interval_seconds:g}s (timeout {config.poll.timeout_seconds:g}s, "
+        f"concurrency {config.poll.concurrency})"
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``codearts-exporter`` command."""
+    args = build_parser().parse_args(argv)
+    configure_logging(args.log_level)
+    try:
+        address = parse_listen_address(args.listen_address)
+    except ValueError as err:
+        print(f"codearts-exporter: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.demo == bool(args.config_file):
+        print("codearts-exporter: give either --config.file PATH or --demo (the built-in simulator); "
+              "see --help", file=sys.stderr)
+        return EXIT_USAGE
+    simulator = None
+    try:
+        if args.demo:
+            from exporter.demo import start_demo
+
+            simulator, config = start_demo()
+        else:
+            config = load_config(args.config_file)
+    except ConfigError as err:
+        print(f"codearts-exporter: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return _run(args, config, address, demo_url=simulator.url if simulator else None)
+    finally:
+        if simulator is not None:
+            simulator.stop()
+
+
+def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], demo_url: str | None) -> int:
+    if args.check_config:
+        print(describe(config))
+        return EXIT_OK
+    exporter = Exporter(config)
+    try:
+        if args.once:
+            snapshot = exporter.poll_once()
+            sys.stdout.buffer.write(exporter.metrics_text())
+            sys.stdout.flush()
+            return EXIT_OK if snapshot.all_up() else EXIT_POLL_FAILED
+        try:
+            server = exporter.serve(address)
+        except OSError as err:
+            print(f"codearts-exporter: cannot listen on {args.listen_address}: {err.strerror}", file=sys.stderr)
+            return EXIT_USAGE
+        if demo_url:
+            print(f"demo: CodeArts simulator at {demo_url}; metrics at {server.url}/metrics, "
+                  f"targets at {server.url}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
+        _wait_for_signal()
+        log.info("shutting down")
+        return EXIT_OK
+    finally:
+        exporter.close()
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    while not stop.wait(1.0):
+        pass

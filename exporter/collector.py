@@ -1,0 +1,150 @@
+"""Turns a snapshot (and the exporter's own counters) into Prometheus metric families. No I/O."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from exporter import metrics as m
+from exporter.models import BUILD_STATUSES, PIPELINE_STATUSES, BuildJob, PipelineJob
+from exporter.snapshot import REPO_API, Snapshot, TargetState
+from exporter.stats import RequestStats
+
+MetricSpec = m.MetricSpec
+
+
+class _Families:
+    """One family per spec, created on first use, emitted in table order."""
+
+    def __init__(self) -> None:
+        self._families: dict[str, Metric] = {}
+
+    def add(self, spec: MetricSpec, labels: Iterable[str], value: float) -> None:
+        family = self._families.get(spec.name)
+        if family is None:
+            family_type = CounterMetricFamily if spec.type == "counter" else GaugeMetricFamily
+            family = family_type(spec.name, spec.help, labels=spec.labels)
+            self._families[spec.name] = family
+        family.add_metric(list(labels), value)
+
+    def ordered(self) -> list[Metric]:
+        return [self._families[spec.name] for spec in m.ALL_METRICS if spec.name in self._families]
+
+
+def latest_pipeline_jobs(jobs: Iterable[PipelineJob]) -> list[PipelineJob]:
+    """One job per (stage, name): where a pipeline repeats a name, the highest id wins."""
+    latest: dict[tuple[str, str], PipelineJob] = {}
+    for job in jobs:
+        key = (job.stage, job.name)
+        if key not in latest or job.id > latest[key].id:
+            latest[key] = job
+    return sorted(latest.values(), key=lambda job: job.id)
+
+
+def pipeline_job_duration(job: PipelineJob, now: float | None) -> float | None:
+    """Finished minus started; for a running job, ``now`` minus started."""
+    if job.started is None:
+        return None
+    if job.finished is not None:
+        end = job.finished
+    elif job.status == "running" and now is not None:
+        end = now
+    else:
+        return None
+    return end - job.started if end >= job.started else None
+
+
+def pipeline_job_queued(job: PipelineJob) -> float | None:
+    """Started minus created, when both are known."""
+    if job.started is None or job.created is None or job.started < job.created:
+        return None
+    return job.started - job.created
+
+
+def _add_pipeline_target(families: _Families, state: TargetState) -> None:
+    target = state.target
+    repo, pipeline = str(target.repository_id), str(target.pipeline_id)
+    per_status: Counter[str] = Counter()
+    for job in latest_pipeline_jobs(state.pipeline_jobs):
+        labels = (repo, pipeline, job.stage, job.name)
+        per_status[job.status] += 1
+        families.add(m.PIPELINE_JOB_STATUS, (*labels, job.status), 1)
+        optional = (
+            (m.PIPELINE_JOB_DURATION, pipeline_job_duration(job, state.data_at)),
+            (m.PIPELINE_JOB_QUEUED, pipeline_job_queued(job)),
+            (m.PIPELINE_JOB_CREATED, job.created),
+            (m.PIPELINE_JOB_STARTED, job.started),
+            (m.PIPELINE_JOB_FINISHED, job.finished),
+        )
+        for spec, value in optional:
+            if value is not None:
+                families.add(spec, labels, value)
+        families.add(m.PIPELINE_JOB_INFO, (*labels, str(job.id), job.ref, job.sha), 1)
+    for status in PIPELINE_STATUSES:
+        families.add(m.PIPELINE_JOBS, (repo, pipeline, status), per_status[status])
+
+
+def build_job_duration(job: BuildJob) -> float | None:
+    """The last build's duration; a running job's 0 means "not finished", not zero seconds."""
+    if job.last_build_duration is None or (job.running and job.last_build_duration == 0):
+        return None
+    return job.last_build_duration
+
+
+def _add_build_target(families: _Families, state: TargetState) -> None:
+    project = state.target.project_id
+    per_status: Counter[str] = Counter()
+    for job in sorted(state.build_jobs, key=lambda job: job.id):
+        labels = (project, job.id, job.name)
+        per_status[job.status] += 1
+        families.add(m.BUILD_JOB_STATUS, (*labels, job.status), 1)
+        optional = (
+            (m.BUILD_JOB_HEALTH, job.health_score),
+            (m.BUILD_JOB_LAST_BUILD, job.last_build_time),
+            (m.BUILD_JOB_LAST_DURATION, build_job_duration(job)),
+        )
+        for spec, value in optional:
+            if value is not None:
+                families.add(spec, labels, value)
+        families.add(m.BUILD_JOB_RUNNING, labels, 1 if job.running else 0)
+        families.add(m.BUILD_JOB_DISABLED, labels, 1 if job.disabled else 0)
+        info = (job.branch, job.scm_type, job.trigger_type, job.build_type, job.repo_id)
+        families.add(m.BUILD_JOB_INFO, (*labels, *info), 1)
+    for status in BUILD_STATUSES:
+        families.add(m.BUILD_JOBS, (project, status), per_status[status])
+
+
+def _add_target_health(families: _Families, state: TargetState) -> None:
+    labels = (state.target.api, state.target.key)
+    families.add(m.UP, labels, 1 if state.up else 0)
+    if state.last_success_at is not None:
+        families.add(m.LAST_SUCCESS, labels, state.last_success_at)
+    if state.poll_duration is not None:
+        families.add(m.POLL_DURATION, labels, state.poll_duration)
+
+
+def snapshot_families(snapshot: Snapshot, version: str) -> list[Metric]:
+    """Every family that changes only when a new snapshot is swapped in."""
+    families = _Families()
+    for state in snapshot.states:
+        if state.data_at is not None:
+            if state.target.api == REPO_API:
+                _add_pipeline_target(families, state)
+            else:
+                _add_build_target(families, state)
+    for state in snapshot.states:
+        _add_target_health(families, state)
+    families.add(m.BUILD_INFO, (version,), 1)
+    return families.ordered()
+
+
+def live_families(stats: RequestStats) -> list[Metric]:
+    """The exporter's own counters, which move between snapshots and are rendered per scrape."""
+    families = _Families()
+    for (api, code), count in sorted(stats.requests().items()):
+        families.add(m.API_REQUESTS, (api, code), count)
+    for (api, reason), count in sorted(stats.skipped().items()):
+        families.add(m.RECORDS_SKIPPED, (api, reason), count)
+    return families.ordered()

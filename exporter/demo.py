@@ -1,0 +1,26 @@
+"""``--demo``: the built-in simulator on a free loopback port and the bundled configuration against it."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+import yaml
+
+from exporter.config import Config, parse_config
+from exporter.simulator import DEFAULT_TOKEN, Simulator, World
+
+DEMO_CONFIG = "demo.yaml"
+
+
+def demo_config(simulator_url: str) -> Config:
+    """The bundled demo configuration, pointed at a simulator."""
+    text = files("exporter").joinpath(DEMO_CONFIG).read_text(encoding="utf-8")
+    env = {"CODEARTS_DEMO_URL": simulator_url, "CODEARTS_DEMO_TOKEN": DEFAULT_TOKEN}
+    return parse_config(yaml.safe_load(text), env=env, source=f"<bundled {DEMO_CONFIG}>")
+
+
+def start_demo() -> tuple[Simulator, Config]:
+    """Start the demo world's simulator and return it with the configuration that polls it."""
+    simulator = Simulator(World.demo(), token=DEFAULT_TOKEN)
+    simulator.start()
+    return simulator, demo_config(simulator.url)

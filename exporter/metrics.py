@@ -1,0 +1,143 @@
+"""Every metric the exporter serves: name, type, help text and labels, in one table.
+
+The collector builds families only from these specs, and docs/metrics.md is checked against them by a
+test, so a metric cannot be added, renamed or relabelled in one place and forgotten in another.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+MetricType = Literal["gauge", "counter", "histogram"]
+
+PIPELINE_LABELS = ("repository_id", "pipeline_id", "stage", "job")
+BUILD_LABELS = ("project_id", "job_id", "job")
+TARGET_LABELS = ("api", "target")
+
+
+@dataclass(frozen=True, slots=True)
+class MetricSpec:
+    """One metric family as served on /metrics (``name`` without a counter's ``_total``)."""
+
+    name: str
+    type: MetricType
+    help: str
+    labels: tuple[str, ...]
+    group: str
+
+    @property
+    def sample_name(self) -> str:
+        """The name samples carry in the text format."""
+        return self.name + "_total" if self.type == "counter" else self.name
+
+
+def _spec(name: str, kind: MetricType, help_text: str, labels: tuple[str, ...], group: str) -> MetricSpec:
+    return MetricSpec(name, kind, help_text, labels, group)
+
+
+# Pipeline jobs (CodeArts Repo).
+PIPELINE_JOB_STATUS = _spec(
+    "codearts_pipeline_job_status", "gauge",
+    "1 for the current status of a pipeline job (pending, running, success, failed, canceled, skipped, "
+    "timedout, unknown).",
+    (*PIPELINE_LABELS, "status"), "pipeline")
+PIPELINE_JOB_DURATION = _spec(
+    "codearts_pipeline_job_duration_seconds", "gauge",
+    "Seconds from start to finish of a pipeline job; for a running job, from start to the poll.",
+    PIPELINE_LABELS, "pipeline")
+PIPELINE_JOB_QUEUED = _spec(
+    "codearts_pipeline_job_queued_seconds", "gauge",
+    "Seconds a pipeline job waited between creation and start.",
+    PIPELINE_LABELS, "pipeline")
+PIPELINE_JOB_CREATED = _spec(
+    "codearts_pipeline_job_created_timestamp_seconds", "gauge",
+    "Unix time a pipeline job was created.", PIPELINE_LABELS, "pipeline")
+PIPELINE_JOB_STARTED = _spec(
+    "codearts_pipeline_job_started_timestamp_seconds", "gauge",
+    "Unix time a pipeline job started.", PIPELINE_LABELS, "pipeline")
+PIPELINE_JOB_FINISHED = _spec(
+    "codearts_pipeline_job_finished_timestamp_seconds", "gauge",
+    "Unix time a pipeline job finished.", PIPELINE_LABELS, "pipeline")
+PIPELINE_JOB_INFO = _spec(
+    "codearts_pipeline_job_info", "gauge",
+    "Always 1; identifies the job id, branch and commit of a pipeline job.",
+    (*PIPELINE_LABELS, "job_id", "ref", "sha"), "pipeline")
+PIPELINE_JOBS = _spec(
+    "codearts_pipeline_jobs", "gauge",
+    "Number of jobs of a pipeline in each status.",
+    ("repository_id", "pipeline_id", "status"), "pipeline")
+
+# Build jobs (CodeArts Build).
+BUILD_JOB_STATUS = _spec(
+    "codearts_build_job_status", "gauge",
+    "1 for the last build status of a build job (success, failed, timedout, aborted, running, none, "
+    "unknown).",
+    (*BUILD_LABELS, "status"), "build")
+BUILD_JOB_HEALTH = _spec(
+    "codearts_build_job_health_score", "gauge",
+    "Health score of a build job, 0 to 100, as CodeArts reports it.", BUILD_LABELS, "build")
+BUILD_JOB_LAST_BUILD = _spec(
+    "codearts_build_job_last_build_timestamp_seconds", "gauge",
+    "Unix time the last build of a build job ran.", BUILD_LABELS, "build")
+BUILD_JOB_LAST_DURATION = _spec(
+    "codearts_build_job_last_build_duration_seconds", "gauge",
+    "Duration of the last build of a build job.", BUILD_LABELS, "build")
+BUILD_JOB_RUNNING = _spec(
+    "codearts_build_job_running", "gauge",
+    "1 if a build of the job is running now, else 0.", BUILD_LABELS, "build")
+BUILD_JOB_DISABLED = _spec(
+    "codearts_build_job_disabled", "gauge",
+    "1 if the build job is disabled, else 0.", BUILD_LABELS, "build")
+BUILD_JOB_INFO = _spec(
+    "codearts_build_job_info", "gauge",
+    "Always 1; identifies the branch, source and trigger of a build job's last build.",
+    (*BUILD_LABELS, "branch", "scm_type", "trigger_type", "build_type", "repo_id"), "build")
+BUILD_JOBS = _spec(
+    "codearts_build_jobs", "gauge",
+    "Number of build jobs of a project in each status.", ("project_id", "status"), "build")
+
+# The exporter's view of its targets.
+UP = _spec(
+    "codearts_up", "gauge",
+    "1 if the last poll of a target succeeded, else 0.", TARGET_LABELS, "exporter")
+LAST_SUCCESS = _spec(
+    "codearts_last_success_timestamp_seconds", "gauge",
+    "Unix time of the last successful poll of a target.", TARGET_LABELS, "exporter")
+POLL_DURATION = _spec(
+    "codearts_poll_duration_seconds", "gauge",
+    "Seconds the last poll of a target took.", TARGET_LABELS, "exporter")
+API_REQUESTS = _spec(
+    "codearts_api_requests", "counter",
+    "Requests sent to CodeArts, by API and HTTP status code (\"error\" when no response came).",
+    ("api", "code"), "exporter")
+RECORDS_SKIPPED = _spec(
+    "codearts_records_skipped", "counter",
+    "Records in CodeArts responses that could not be parsed and were skipped.",
+    ("api", "reason"), "exporter")
+BUILD_INFO = _spec(
+    "codearts_exporter_build_info", "gauge",
+    "Always 1; the version of the running exporter.", ("version",), "exporter")
+
+ALL_METRICS: tuple[MetricSpec, ...] = (
+    PIPELINE_JOB_STATUS, PIPELINE_JOB_DURATION, PIPELINE_JOB_QUEUED, PIPELINE_JOB_CREATED,
+    PIPELINE_JOB_STARTED, PIPELINE_JOB_FINISHED, PIPELINE_JOB_INFO, PIPELINE_JOBS,
+    BUILD_JOB_STATUS, BUILD_JOB_HEALTH, BUILD_JOB_LAST_BUILD, BUILD_JOB_LAST_DURATION,
+    BUILD_JOB_RUNNING, BUILD_JOB_DISABLED, BUILD_JOB_INFO, BUILD_JOBS,
+    UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, BUILD_INFO,
+)
+
+
+def markdown_table(specs: tuple[MetricSpec, ...] = ALL_METRICS) -> str:
+    """The metrics reference table of docs/metrics.md, generated from the specs."""
+    lines = ["| Metric | Type | Labels | Meaning |", "|---|---|---|---|"]
+    for spec in specs:
+        labels = ", ".join(f"`{label}`" for label in spec.labels)
+        lines.append(f"| `{spec.sample_name}` | {spec.type} | {labels} | {spec.help.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":  # python -m exporter.metrics > table.md
+    import sys
+
+    sys.stdout.write(markdown_table())

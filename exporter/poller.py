@@ -1,0 +1,103 @@
+"""Polls every target on a schedule with bounded concurrency and swaps in a fresh snapshot per cycle."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+
+from exporter.client import CodeArtsClient
+from exporter.config import Config
+from exporter.errors import CodeArtsError
+from exporter.snapshot import REPO_API, Snapshot, Target, TargetState
+
+log = logging.getLogger(__name__)
+
+
+def targets_from_config(config: Config) -> tuple[Target, ...]:
+    """Every target the configuration names, pipelines first, in configuration order."""
+    pipelines = [Target.pipeline(repo.id, pipeline) for repo in config.repositories for pipeline in repo.pipelines]
+    projects = [Target.project(project.id) for project in config.projects]
+    return (*pipelines, *projects)
+
+
+class Poller:
+    """Runs poll cycles in a background thread; :attr:`snapshot` is always the latest complete one."""
+
+    def __init__(
+        self,
+        targets: Iterable[Target],
+        client: CodeArtsClient,
+        *,
+        interval: float,
+        concurrency: int,
+        clock: Callable[[], float] = time.time,
+        on_swap: Callable[[Snapshot], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.interval = interval
+        self.clock = clock
+        self._on_swap = on_swap
+        self._workers = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._cycle_lock = threading.Lock()
+        self.snapshot = Snapshot(0, None, tuple(TargetState(t) for t in targets))
+
+    def poll_once(self) -> Snapshot:
+        """Run one cycle over every target now and return (and publish) the new snapshot."""
+        with self._cycle_lock:
+            previous = self.snapshot
+            states = tuple(self._workers.map(self._poll_target, previous.states))
+            snapshot = Snapshot(previous.generation + 1, self.clock(), states)
+            self.snapshot = snapshot  # one reference assignment: readers see the old or the new, whole
+        if self._on_swap is not None:
+            self._on_swap(snapshot)
+        return snapshot
+
+    def start(self) -> None:
+        """Start polling in the background: a first cycle at once, then one per interval."""
+        self._thread = threading.Thread(target=self._run, name="poller", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float | None = 5.0) -> None:
+        """Stop after the current cycle; wait up to ``timeout`` seconds for it."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self._workers.shutdown(wait=False, cancel_futures=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            started = time.monotonic()
+            try:
+                self.poll_once()
+            except Exception:  # the loop must outlive any bug in one cycle
+                log.exception("poll cycle failed; the next cycle runs as scheduled")
+            self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
+
+    def _poll_target(self, state: TargetState) -> TargetState:
+        target = state.target
+        started = time.monotonic()
+        at = self.clock()
+        try:
+            if target.api == REPO_API:
+                listing = self.client.list_pipeline_jobs(target.repository_id, target.pipeline_id)
+                fresh = TargetState(target, pipeline_jobs=listing.records)
+            else:
+                listing = self.client.list_build_jobs(target.project_id)
+                fresh = TargetState(target, build_jobs=listing.records)
+        except CodeArtsError as err:
+            log.warning("poll of %s target %s failed: %s", target.api, target.key, err)
+            return state.failed(at, time.monotonic() - started, str(err))
+        except Exception as err:  # a bug must cost one target one poll, not the cycle
+            log.exception("poll of %s target %s crashed", target.api, target.key)
+            return state.failed(at, time.monotonic() - started, f"internal error: {type(err).__name__}")
+        finished = self.clock()
+        return TargetState(
+            target, polled=True, up=True, last_poll_at=at, last_success_at=finished,
+            poll_duration=time.monotonic() - started, data_at=finished,
+            pipeline_jobs=fresh.pipeline_jobs, build_jobs=fresh.build_jobs,
+        )

@@ -1,0 +1,132 @@
+"""The HTTP endpoints: /metrics, /healthz, /readyz and a small landing page. Never calls CodeArts."""
+
+from __future__ import annotations
+
+import html
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
+
+from exporter import __version__
+from exporter.exposition import Exposition, negotiate
+from exporter.snapshot import Snapshot
+
+log = logging.getLogger(__name__)
+
+
+def parse_listen_address(address: str) -> tuple[str, int]:
+    """``host:port``, ``:port`` or ``[v6]:port`` to a (host, port) pair; an empty host means all."""
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"--web.listen-address: expected HOST:PORT or :PORT, got {address!r}")
+    host = host.strip("[]")
+    return host or "0.0.0.0", int(port_text)  # noqa: S104 - listening on all interfaces is the exporter norm
+
+
+class ExporterHTTPServer(ThreadingHTTPServer):
+    """A threading server that knows the exposition and where to read the latest snapshot."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        exposition: Exposition,
+        snapshot: Callable[[], Snapshot],
+    ) -> None:
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, _Handler)
+        self.exposition = exposition
+        self.snapshot = snapshot
+
+    @property
+    def url(self) -> str:
+        """The base URL this server answers on."""
+        host, port = self.server_address[:2]
+        host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
+        if ":" in str(host):
+            host = f"[{host}]"
+        return f"http://{host}:{port}"
+
+    def serve_in_background(self) -> threading.Thread:
+        """Serve on a daemon thread; :meth:`shutdown` stops it."""
+        thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
+        thread.start()
+        return thread
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ExporterHTTPServer
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server_version = f"codearts-exporter/{__version__}"
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        path = urlsplit(self.path).path
+        route = {
+            "/metrics": self._metrics,
+            "/healthz": self._healthz,
+            "/readyz": self._readyz,
+            "/": self._landing,
+        }.get(path)
+        if route is None:
+            self._send(404, "text/plain; charset=utf-8", b"not found\n")
+            return
+        route()
+
+    def _metrics(self) -> None:
+        fmt, content_type = negotiate(self.headers.get("Accept"))
+        gzipped = "gzip" in (self.headers.get("Accept-Encoding") or "").lower()
+        body = self.server.exposition.body(fmt, gzipped)
+        self._send(200, content_type, body, {"Content-Encoding": "gzip"} if gzipped else None)
+
+    def _healthz(self) -> None:
+        self._send(200, "text/plain; charset=utf-8", b"ok\n")
+
+    def _readyz(self) -> None:
+        snapshot = self.server.snapshot()
+        if snapshot.all_polled():
+            self._send(200, "text/plain; charset=utf-8", b"ready\n")
+        else:
+            waiting = sum(1 for state in snapshot.states if not state.polled)
+            self._send(503, "text/plain; charset=utf-8", f"waiting for the first poll of {waiting} targets\n".encode())
+
+    def _landing(self) -> None:
+        self._send(200, "text/html; charset=utf-8", landing_page(self.server.snapshot()).encode())
+
+    def _send(self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None) -> None:
+        head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}",
+                f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
+                f"Server: {self.server_version}"]
+        head += [f"{name}: {value}" for name, value in (headers or {}).items()]
+        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
+        self.log_request(status, len(body))
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        log.debug("%s %s", self.address_string(), format % args)
+
+
+def landing_page(snapshot: Snapshot) -> str:
+    """A small HTML page listing the targets and their last poll result."""
+    rows = []
+    for state in snapshot.states:
+        if not state.polled:
+            result = "not polled yet"
+        elif state.up:
+            result = "ok"
+        else:
+            result = "failed: " + state.error
+        rows.append(f"<tr><td>{html.escape(state.target.api)}</td><td>{html.escape(state.target.key)}</td>"
+                    f"<td>{html.escape(result)}</td></tr>")
+    return (
+        "<!doctype html><html><head><title>CodeArts exporter</title></head><body>"
+        f"<h1>CodeArts exporter {html.escape(__version__)}</h1>"
+        '<p><a href="/metrics">Metrics</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></p>'
+        "<table><tr><th>API</th><th>Target</th><th>Last poll</th></tr>"
+        + "".join(rows) + "</table></body></html>\n"
+    )

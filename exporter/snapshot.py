@@ -1,0 +1,73 @@
+"""What the exporter knows at one moment: targets, their last poll result and their last good data.
+
+A :class:`Snapshot` is immutable and replaced whole after every poll cycle, so a scrape reads one
+consistent picture without locks and never waits for a poll.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from exporter.models import BuildJob, PipelineJob
+
+REPO_API = "repo"
+BUILD_API = "build"
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One thing the exporter polls: a Repo pipeline or a Build project."""
+
+    api: str
+    key: str  # "repository_id/pipeline_id" for Repo, the CodeArts project id for Build
+    repository_id: int = 0
+    pipeline_id: int = 0
+    project_id: str = ""
+
+    @classmethod
+    def pipeline(cls, repository_id: int, pipeline_id: int) -> Target:
+        """The target of one Repo pipeline."""
+        return cls(REPO_API, f"{repository_id}/{pipeline_id}", repository_id=repository_id,
+                   pipeline_id=pipeline_id)
+
+    @classmethod
+    def project(cls, project_id: str) -> Target:
+        """The target of one CodeArts Build project."""
+        return cls(BUILD_API, project_id, project_id=project_id)
+
+
+@dataclass(frozen=True, slots=True)
+class TargetState:
+    """A target's last poll result and its last good data (kept while later polls fail)."""
+
+    target: Target
+    polled: bool = False
+    up: bool = False
+    last_poll_at: float | None = None
+    last_success_at: float | None = None
+    poll_duration: float | None = None
+    error: str = ""
+    data_at: float | None = None  # when the data below was fetched (the "now" of running durations)
+    pipeline_jobs: tuple[PipelineJob, ...] = ()
+    build_jobs: tuple[BuildJob, ...] = ()
+
+    def failed(self, at: float, duration: float, error: str) -> TargetState:
+        """This state after a failed poll: marked down, last good data kept."""
+        return replace(self, polled=True, up=False, last_poll_at=at, poll_duration=duration, error=error)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Every target's state after one poll cycle; ``generation`` grows by one per cycle."""
+
+    generation: int
+    taken_at: float | None
+    states: tuple[TargetState, ...] = field(default_factory=tuple)
+
+    def all_polled(self) -> bool:
+        """True once every target has been polled at least once."""
+        return all(state.polled for state in self.states)
+
+    def all_up(self) -> bool:
+        """True if the last poll of every target succeeded."""
+        return all(state.up for state in self.states)

@@ -1,0 +1,93 @@
+"""Shared fixtures: a simulator on a free loopback port, config files pointing at it, scraping."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter.simulator import Simulator, World
+
+SIM_TOKEN = "sim-token-5e3c1f"  # a distinctive value, so tests can grep logs for it
+
+
+def wait_until(condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> None:
+    """Poll ``condition`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(interval)
+
+
+def parse_samples(text: str) -> dict[tuple[str, frozenset], float]:
+    """Every sample of an exposition, keyed by (name, labels); fails on a duplicate series."""
+    found: dict[tuple[str, frozenset], float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in found, f"duplicate series {key}"
+            found[key] = sample.value
+    return found
+
+
+def write_config(path: Path, url: str, *, repositories: dict[int, list[int]] | None = None,
+                 projects: list[str] | None = None, interval: float = 60, token: str = SIM_TOKEN,
+                 extra: str = "") -> Path:
+    """A config file against a simulator at ``url``."""
+    lines = [
+        "region: test",
+        "endpoints:",
+        f"  repo: {url}",
+        f"  build: {url}",
+        "auth:",
+        f"  token: {token}",
+        "poll:",
+        f"  interval_seconds: {interval}",
+        "  timeout_seconds: 5",
+        "  concurrency: 4",
+    ]
+    if repositories:
+        lines.append("repositories:")
+        for repo, pipelines in repositories.items():
+            lines += [f"  - id: {repo}", f"    pipelines: {list(pipelines)}"]
+    if projects:
+        lines.append("projects:")
+        lines += [f"  - id: {project}" for project in projects]
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
+
+
+@pytest.fixture
+def simulator_factory() -> Iterator[Callable[..., Simulator]]:
+    """Start simulators on free loopback ports; all are stopped at the end of the test."""
+    started: list[Simulator] = []
+
+    def start(world: World, **options: object) -> Simulator:
+        options.setdefault("token", SIM_TOKEN)
+        sim = Simulator(world, **options)
+        sim.start()
+        started.append(sim)
+        return sim
+
+    yield start
+    for sim in started:
+        sim.stop()
+
+
+def run_cli(*args: str, timeout: float = 60, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m exporter`` with arguments, capturing output."""
+    return subprocess.run([sys.executable, "-m", "exporter", *args], capture_output=True, text=True,
+                          timeout=timeout, env={**os.environ, **(env or {})}, check=False)
+
+
+def scrape(url: str, **headers: str) -> requests.Response:
+    """GET /metrics."""
+    return requests.get(f"{url}/metrics", headers=headers, timeout=10)

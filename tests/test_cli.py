@@ -1,0 +1,114 @@
+"""The command line: exit codes, one-line errors, --check-config, --version, --help, --demo."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+
+import pytest
+import requests
+
+from exporter import __version__
+
+from .conftest import run_cli, wait_until
+
+VALID = """\
+region: cn-north-4
+auth:
+  token: s3cr3t-token-value-42
+projects:
+  - id: 6ecbc5bac7c8442fb3d2563d53c13582
+"""
+
+INVALID = {
+    "bad_yaml": ("region: [cn-north-4\nauth: {token: x}\n", r"YAML|yaml|line"),
+    "unknown_key": (VALID + "polling: 5\n", r'unknown key "polling"'),
+    "wrong_type": (VALID + "poll:\n  concurrency: many\n", r"poll\.concurrency"),
+    "missing_auth": ("region: cn-north-4\nprojects:\n  - id: 6ecbc5bac7c8442fb3d2563d53c13582\n", r"auth"),
+    "empty_targets": ("region: cn-north-4\nauth:\n  token: x\nprojects: []\n", r"target|projects|repositories"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INVALID))
+def test_invalid_config_exits_2_with_one_line(tmp_path, case):
+    text, pattern = INVALID[case]
+    path = tmp_path / f"{case}.yaml"
+    path.write_text(text)
+    result = run_cli("--config.file", str(path), "--check-config")
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert re.search(pattern, lines[0]), lines[0]
+    assert "Traceback" not in result.stderr
+    assert "s3cr3t-token-value-42" not in result.stderr
+
+
+def test_missing_config_file_exits_2_naming_it(tmp_path):
+    result = run_cli("--config.file", str(tmp_path / "nope.yaml"))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert "nope.yaml" in result.stderr
+
+
+def test_check_config_summarises_without_secrets(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text(VALID)
+    result = run_cli("--config.file", str(path), "--check-config")
+    assert result.returncode == 0, result.stderr
+    assert "configuration OK" in result.stdout and "1 build projects" in result.stdout
+    assert "s3cr3t-token-value-42" not in result.stdout + result.stderr
+
+
+def test_version_and_help():
+    version = run_cli("--version")
+    assert version.returncode == 0 and __version__ in version.stdout
+    usage = run_cli("--help")
+    for flag in ("--config.file", "--web.listen-address", "--log.level", "--once", "--check-config", "--demo"):
+        assert flag in usage.stdout
+
+
+def test_no_config_and_no_demo_is_a_usage_error():
+    result = run_cli()
+    assert result.returncode == 2 and "--demo" in result.stderr
+
+
+def test_bad_listen_address_is_a_usage_error(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text(VALID)
+    result = run_cli("--config.file", str(path), "--web.listen-address", "nonsense")
+    assert result.returncode == 2 and "--web.listen-address" in result.stderr
+
+
+def test_once_exits_1_when_a_target_fails(tmp_path):
+    path = tmp_path / "down.yaml"
+    path.write_text(VALID.replace("region: cn-north-4", "region: x\nendpoints:\n  repo: http://127.0.0.1:9\n"
+                                  "  build: http://127.0.0.1:9\npoll:\n  timeout_seconds: 2"))
+    result = run_cli("--once", "--config.file", str(path))
+    assert result.returncode == 1
+    assert 'codearts_up{api="build",target="6ecbc5bac7c8442fb3d2563d53c13582"} 0.0' in result.stdout
+
+
+def test_demo_serves_living_metrics_and_stops_on_sigterm():
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter", "--demo", "--web.listen-address", "127.0.0.1:0"],
+        stderr=subprocess.PIPE, text=True, env=dict(os.environ),
+    )
+    try:
+        url = None
+        for line in process.stderr:
+            match = re.search(r"metrics at (http://\S+)/metrics", line)
+            if match:
+                url = match.group(1)
+                break
+        assert url, "the demo did not say where its metrics are"
+        wait_until(lambda: requests.get(f"{url}/readyz", timeout=5).status_code == 200)
+        body = requests.get(f"{url}/metrics", timeout=5).text
+        assert 'codearts_up{api="build"' in body and "codearts_build_job_status{" in body
+        assert "codearts_pipeline_job_status{" in body
+        assert ' 0.0' not in "".join(line for line in body.splitlines() if line.startswith("codearts_up{"))
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=15) == 0

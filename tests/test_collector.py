@@ -1,0 +1,190 @@
+"""Snapshot to metric families: values, labels, every-status counts, and one golden rendering."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import metrics as m
+from exporter.exposition import OPENMETRICS, TEXT, Exposition
+from exporter.models import BUILD_STATUSES, PIPELINE_STATUSES, BuildJob, PipelineJob
+from exporter.snapshot import Snapshot, Target, TargetState
+from exporter.stats import RequestStats
+
+T0 = 1_700_000_000.0
+GOLDEN = Path(__file__).parent / "golden" / "metrics.txt"
+
+
+def pipeline_job(job_id, name, status, *, stage="build", created=None, started=None, finished=None):
+    return PipelineJob(job_id, name, stage, status, "main", "abc123", created, started, finished, None)
+
+
+def build_job(job_id, name, status, **overrides):
+    fields = dict(health_score=80.0, last_build_time=T0 - 600, last_build_duration=120.0, running=False,
+                  disabled=False, branch="master", scm_type="codehub", trigger_type="MANUAL", build_type="branch",
+                  repo_id="569802", build_number="12")
+    fields.update(overrides)
+    return BuildJob(job_id, name, status, **fields)
+
+
+def make_snapshot() -> Snapshot:
+    pipeline = TargetState(
+        Target.pipeline(2111976239, 6), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 0.25,
+        poll_duration=0.25, data_at=T0 + 0.25,
+        pipeline_jobs=(
+            pipeline_job(10, "compile", "success", created=T0 - 100, started=T0 - 90, finished=T0 - 30),
+            pipeline_job(11, "unit", "running", stage="test", created=T0 - 50, started=T0 - 40),
+            pipeline_job(12, "lint", "pending", created=T0 - 5),
+            pipeline_job(9, "compile", "failed", created=T0 - 900, started=T0 - 890, finished=T0 - 800),
+        ),
+    )
+    project = TargetState(
+        Target.project("6ecbc5bac7c8442fb3d2563d53c13582"), polled=True, up=True, last_poll_at=T0,
+        last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
+        build_jobs=(
+            build_job("b2", "nightly", "failed", health_score=40.0),
+            build_job("b1", "ci-main", "running", running=True, last_build_duration=0.0),
+            build_job("b3", "old", "none", last_build_time=None, last_build_duration=None, disabled=True),
+        ),
+    )
+    failing = TargetState(Target.project("ffffffffffffffffffffffffffffffff"), polled=True, up=False, last_poll_at=T0,
+                          poll_duration=0.01, error="not found")
+    return Snapshot(3, T0 + 1, (pipeline, project, failing))
+
+
+def render(snapshot: Snapshot, stats: RequestStats | None = None, fmt: str = TEXT) -> str:
+    exposition = Exposition(stats or RequestStats(), "1.2.3")
+    exposition.update(snapshot)
+    return exposition.body(fmt, gzipped=False).decode()
+
+
+def samples(text: str) -> dict[tuple[str, frozenset], float]:
+    found = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            key = (sample.name, frozenset(sample.labels.items()))
+            assert key not in found, f"duplicate series {key}"
+            found[key] = sample.value
+    return found
+
+
+def value(found, name, **labels):
+    return found[(name, frozenset(labels.items()))]
+
+
+PIPE = dict(repository_id="2111976239", pipeline_id="6")
+PROJ = dict(project_id="6ecbc5bac7c8442fb3d2563d53c13582")
+
+
+def test_pipeline_job_values():
+    found = samples(render(make_snapshot()))
+    compile_job = dict(PIPE, stage="build", job="compile")
+    assert value(found, "codearts_pipeline_job_status", **compile_job, status="success") == 1
+    # The older 'compile' (id 9, failed) is shadowed by the newer id 10.
+    assert ("codearts_pipeline_job_status", frozenset(dict(compile_job, status="failed").items())) not in found
+    assert value(found, "codearts_pipeline_job_duration_seconds", **compile_job) == 60
+    assert value(found, "codearts_pipeline_job_queued_seconds", **compile_job) == 10
+    assert value(found, "codearts_pipeline_job_created_timestamp_seconds", **compile_job) == T0 - 100
+    assert value(found, "codearts_pipeline_job_finished_timestamp_seconds", **compile_job) == T0 - 30
+    assert value(found, "codearts_pipeline_job_info", **compile_job, job_id="10", ref="main", sha="abc123") == 1
+    unit = dict(PIPE, stage="test", job="unit")
+    assert value(found, "codearts_pipeline_job_duration_seconds", **unit) == 40.25  # running: poll time - start
+    lint = dict(PIPE, stage="build", job="lint")
+    assert ("codearts_pipeline_job_started_timestamp_seconds", frozenset(lint.items())) not in found
+    assert ("codearts_pipeline_job_duration_seconds", frozenset(lint.items())) not in found
+
+
+def test_pipeline_status_counts_cover_every_status():
+    found = samples(render(make_snapshot()))
+    counts = {status: value(found, "codearts_pipeline_jobs", **PIPE, status=status) for status in PIPELINE_STATUSES}
+    assert counts == dict.fromkeys(PIPELINE_STATUSES, 0) | {"success": 1, "running": 1, "pending": 1}
+
+
+def test_build_job_values():
+    found = samples(render(make_snapshot()))
+    nightly = dict(PROJ, job_id="b2", job="nightly")
+    assert value(found, "codearts_build_job_status", **nightly, status="failed") == 1
+    assert value(found, "codearts_build_job_health_score", **nightly) == 40
+    assert value(found, "codearts_build_job_last_build_timestamp_seconds", **nightly) == T0 - 600
+    assert value(found, "codearts_build_job_last_build_duration_seconds", **nightly) == 120
+    assert value(found, "codearts_build_job_running", **nightly) == 0
+    running = dict(PROJ, job_id="b1", job="ci-main")
+    assert value(found, "codearts_build_job_running", **running) == 1
+    assert ("codearts_build_job_last_build_duration_seconds", frozenset(running.items())) not in found
+    old = dict(PROJ, job_id="b3", job="old")
+    assert value(found, "codearts_build_job_disabled", **old) == 1
+    info = dict(nightly, branch="master", scm_type="codehub", trigger_type="MANUAL", build_type="branch",
+                repo_id="569802")
+    assert value(found, "codearts_build_job_info", **info) == 1
+    counts = {status: value(found, "codearts_build_jobs", **PROJ, status=status) for status in BUILD_STATUSES}
+    assert counts == dict.fromkeys(BUILD_STATUSES, 0) | {"failed": 1, "running": 1, "none": 1}
+
+
+def test_a_failed_target_is_down_and_exports_no_jobs():
+    found = samples(render(make_snapshot()))
+    assert value(found, "codearts_up", api="build", target="ffffffffffffffffffffffffffffffff") == 0
+    assert value(found, "codearts_up", api="repo", target="2111976239/6") == 1
+    assert value(found, "codearts_last_success_timestamp_seconds", api="build", target=PROJ["project_id"]) == T0 + 0.5
+    assert not any(dict(labels).get("project_id") == "ffffffffffffffffffffffffffffffff" for _, labels in found)
+
+
+def test_request_counters_are_rendered_live_between_snapshots():
+    stats = RequestStats()
+    exposition = Exposition(stats, "1.2.3")
+    exposition.update(make_snapshot())
+    stats.count_request("build", "200")
+    first = samples(exposition.body(TEXT, False).decode())
+    stats.count_request("build", "200")
+    stats.count_request("repo", "404")
+    second = samples(exposition.body(TEXT, False).decode())
+    assert value(first, "codearts_api_requests_total", api="build", code="200") == 1
+    assert value(second, "codearts_api_requests_total", api="build", code="200") == 2
+    assert value(second, "codearts_api_requests_total", api="repo", code="404") == 1
+
+
+def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
+    stats = RequestStats()
+    stats.count_request("repo", "200")
+    stats.count_skipped("repo", "malformed")
+    text = render(make_snapshot(), stats)
+    table = {spec.name: spec for spec in m.ALL_METRICS}
+    served = list(text_string_to_metric_families(text))
+    assert {family.name for family in served} == set(table)
+    for family in served:
+        spec = table[family.name]
+        assert family.documentation == spec.help
+        assert family.type == spec.type
+        for sample in family.samples:
+            assert set(sample.labels) == set(spec.labels)
+
+
+def test_openmetrics_body_has_a_single_eof_at_the_end():
+    stats = RequestStats()
+    stats.count_request("repo", "200")
+    text = render(make_snapshot(), stats, fmt=OPENMETRICS)
+    assert text.endswith("# EOF\n")
+    assert text.count("# EOF") == 1
+
+
+def test_label_values_are_escaped():
+    weird = TargetState(
+        Target.pipeline(1, 2), polled=True, up=True, data_at=T0,
+        pipeline_jobs=(pipeline_job(1, 'say "hi"\\n\nbye', "success", stage="st\\age"),),
+    )
+    found = samples(render(Snapshot(1, T0, (weird,))))
+    assert value(found, "codearts_pipeline_job_status", repository_id="1", pipeline_id="2", stage="st\\age",
+                 job='say "hi"\\n\nbye', status="success") == 1
+
+
+def test_golden_rendering_is_byte_for_byte_stable():
+    stats = RequestStats()
+    stats.count_request("repo", "200")
+    stats.count_request("build", "200")
+    stats.count_request("build", "404")
+    text = render(make_snapshot(), stats)
+    if not GOLDEN.exists():
+        GOLDEN.parent.mkdir(exist_ok=True)
+        GOLDEN.write_text(text)
+        raise AssertionError(f"wrote {GOLDEN}: review it and run again")
+    assert text == GOLDEN.read_text()
