@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.simulator.cycle import MASK64, Cycle, Run, hex_id
+from exporter.simulator.cycle import Cycle, Run, hex_id
 
 TZ_OFFSET_MS = 8 * 3600 * 1000  # CodeArts reports times in China Standard Time (+08:00)
 DAY_MS = 86_400_000
@@ -88,12 +88,14 @@ def iso_time(ms: int) -> str:
             f".{local % 1000:03d}+08:00")
 
 
+_HEX_MULTIPLIER = 0xD6E8FEB86659FD93BF58476D1CE4E5B994D049BB133111EB  # odd, 192 bits
+_MASK192 = (1 << 192) - 1
+
+
 def hex_of(draw: int, chars: int, salt: int = 0) -> str:
     """Up to 48 hex digits spun out of a 64-bit draw and a salt (cosmetic ids: commits, build ids)."""
-    first = ((draw ^ (salt * 0x9E3779B97F4A7C15)) * 0xD6E8FEB86659FD93) & MASK64
-    second = ((first ^ (first >> 29)) * 0xBF58476D1CE4E5B9) & MASK64
-    third = ((second ^ (second >> 31)) * 0x94D049BB133111EB) & MASK64
-    return f"{first:016x}{second:016x}{third:016x}"[:chars]
+    spread = ((draw ^ (salt * 0x9E3779B97F4A7C15)) * _HEX_MULTIPLIER) & _MASK192
+    return f"{spread:048x}"[-chars:]
 
 
 def uuid_of(hex32: str) -> str:
@@ -151,8 +153,7 @@ def health_score(cycle: Cycle, last: int, first: int) -> int:
     indices = range(max(first, last - HEALTH_WINDOW + 1), last + 1)
     if not indices:
         return 0
-    successes = sum(cycle.outcome(index) == "success" for index in indices)
-    return 100 * successes // len(indices)
+    return 100 * cycle.count("success", indices.start, last) // len(indices)
 
 
 def task_id(cycle: Cycle, run: Run) -> str:

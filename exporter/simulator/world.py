@@ -3,6 +3,21 @@
 Pure data, no I/O. What a job shows is a pure function of (seed, its ids, the moment asked about): ids,
 names and branches depend only on the world's shape; timing and outcomes also on the seed. Lists are
 ordered by job id, so equal inputs give equal outputs, in the same order.
+
+Rules (see :mod:`exporter.simulator.cycle` for the run timeline):
+
+- Build job: ``last_build_time`` is the creation of the latest run (epoch ms); while that run is pending
+  or running, ``last_build_status`` is ``building``, ``is_finished`` false, ``last_job_running_status``
+  ``Running`` and ``build_time`` 0; afterwards the colour of its outcome (blue, red, timeout, aborted),
+  ``Finished`` and ``build_time`` = its running time in ms (queue excluded). ``build_number`` counts runs
+  from the first one created at or after ORIGIN_MS. ``health_score`` = floor(100 * successes / n) over the
+  last n <= 5 finished runs. Job ``index % 16 == 4`` never ran (status ``none``, zero/empty run fields);
+  ``index % 16 == 6`` is disabled and frozen after a run in November 2023; ``== 9`` is flaky.
+- Pipeline job: ``status`` is ``pending`` from ``created_at``, ``running`` from ``started_at``, then the
+  outcome from ``finished_at`` on. ``started_at`` is "" while pending and for a skipped run (which goes
+  straight from pending to skipped, its ``finished_at`` being the end of the queue); ``finished_at`` is ""
+  until the run ends; ``updated_at`` is the latest of the three. Times are ISO 8601, ms, ``+08:00``.
+  Job ``index % 8 == 6`` is a mostly-skipped manual job, ``== 7`` flaky.
 """
 
 from __future__ import annotations
@@ -12,8 +27,10 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from exporter.simulator.cycle import BUILD_PROFILES, PIPELINE_PROFILES, Cycle, hex_id, key64
+from exporter.simulator.cycle import BUILD_TABLES, PIPELINE_TABLES, Cycle, digest, hex_id, key64
 from exporter.simulator.records import (
+    USER_IDS,
+    USERS,
     BuildSpec,
     PipelineJobSpec,
     record_at,
@@ -64,14 +81,17 @@ class World:
         self.seed = seed
         self.clock = clock
         self.duplicate_names = duplicate_names
-        self._project_sizes = _checked_projects(projects or {})
-        self._build_specs: dict[str, tuple[BuildSpec, ...]] = {}
+        self._projects = {
+            project_id: self._plan_project(project_id, size)
+            for project_id, size in _checked_projects(projects or {}).items()
+        }
         self._pipelines = self._plan_pipelines(_checked_pipelines(pipelines or {}))
 
     @classmethod
-    def demo(cls, clock: Callable[[], float] = time.time) -> World:
+    def demo(cls, clock: Callable[[], float] = time.time, *, seed: int = 0, duplicate_names: bool = False) -> World:
         """The small demo world: 2 projects (12 and 7 build jobs), 1 repository with 2 pipelines (9 and 5 jobs)."""
-        return cls(clock=clock, projects=DEMO_PROJECTS, pipelines=DEMO_PIPELINES)
+        return cls(seed=seed, clock=clock, projects=DEMO_PROJECTS, pipelines=DEMO_PIPELINES,
+                   duplicate_names=duplicate_names)
 
     @classmethod
     def generated(
@@ -102,7 +122,7 @@ class World:
 
     def project_ids(self) -> list[str]:
         """Every CodeArts project id, sorted."""
-        return sorted(self._project_sizes)
+        return sorted(self._projects)
 
     def pipeline_keys(self) -> list[tuple[int, int]]:
         """Every (repository_id, pipeline_id), sorted."""
@@ -117,7 +137,7 @@ class World:
         self, project_id: str, start: int, stop: int | None, at: float | None = None
     ) -> tuple[int, list[dict[str, Any]]] | None:
         """(total, jobs[start:stop]) of a project at ``at``; None if the project is unknown."""
-        specs = self._project_specs(project_id)
+        specs = self._projects.get(project_id)
         if specs is None:
             return None
         at_ms = self._at_ms(at)
@@ -143,34 +163,25 @@ class World:
     def _at_ms(self, at: float | None) -> int:
         return math.floor((self.clock() if at is None else at) * 1000)
 
-    def _project_specs(self, project_id: str) -> tuple[BuildSpec, ...] | None:
-        specs = self._build_specs.get(project_id)
-        if specs is None:
-            size = self._project_sizes.get(project_id)
-            if size is None:
-                return None
-            # Built lazily: a big world pays only for the projects asked about. A race builds it twice, equally.
-            specs = self._build_specs.setdefault(project_id, self._plan_project(project_id, size))
-        return specs
-
     def _plan_project(self, project_id: str, size: int) -> tuple[BuildSpec, ...]:
         specs = [self._build_spec(project_id, index) for index in range(size)]
         return tuple(sorted(specs, key=lambda spec: spec.template["id"]))
 
     def _build_spec(self, project_id: str, index: int) -> BuildSpec:
-        job_id = hex_id("codearts-sim/build-job", project_id, index)
+        ids = digest("codearts-sim/build-job", project_id, index, size=40)
+        job_id = ids[:16].hex()
         kind = build_kind(index)
-        shape = key64("codearts-sim/build-shape", job_id)
-        template = _build_template(job_id, index, shape, disabled=kind == "disabled")
+        template = _build_template(job_id, index, ids[16:32].hex(), int.from_bytes(ids[32:], "big"),
+                                   disabled=kind == "disabled")
         if kind == "none":
             return BuildSpec(template, None, 0, None)
         cycle = Cycle.derive(key64("codearts-sim/build-cycle", self.seed, job_id),
-                             BUILD_PROFILES["flaky" if kind == "flaky" else "normal"])
+                             BUILD_TABLES["flaky" if kind == "flaky" else "normal"])
         first = cycle.first_index_from(ORIGIN_MS)
         frozen_at = None
         if kind == "disabled":
             last = first + 20 + cycle.key % 200
-            frozen_at = cycle.phase + (last + 1) * cycle.period - 1  # just before the next run would start
+            frozen_at = cycle.phase + (last + 1) * cycle.period - 1  # just before its next run would start
         return BuildSpec(template, cycle, first, frozen_at)
 
     def _plan_pipelines(self, sizes: dict[tuple[int, int], int]) -> dict[tuple[int, int], tuple[PipelineJobSpec, ...]]:
@@ -198,7 +209,7 @@ class World:
         project = hex_id("codearts-sim/pipeline-project", repository_id)
         pipeline = hex_id("codearts-sim/pipeline", repository_id, pipeline_id)
         cycle = Cycle.derive(key64("codearts-sim/pipeline-cycle", self.seed, job_id),
-                             PIPELINE_PROFILES[pipeline_kind(index)])
+                             PIPELINE_TABLES[pipeline_kind(index)])
         url = f"https://devcloud.example.com/cicd/project/{project}/pipeline/detail/{pipeline}/"
         return PipelineJobSpec(template, cycle, url)
 
@@ -218,15 +229,15 @@ def _stage_and_name(index: int, size: int, duplicate_names: bool) -> tuple[int, 
     return stage_index, name if ordinal < len(names) else f"{name}-{ordinal // len(names) + 1}"
 
 
-def _build_template(job_id: str, index: int, shape: int, *, disabled: bool) -> dict[str, Any]:
+def _build_template(job_id: str, index: int, project_hex: str, shape: int, *, disabled: bool) -> dict[str, Any]:
     """The fields of a build job that never change, with the values of a job that never ran."""
     component = COMPONENTS[index % len(COMPONENTS)]
     round_ = index // len(COMPONENTS)
     repo_id = str(100_000 + shape % 900_000)
-    creator = ("alice", "bob", "chen.wei")[(shape >> 20) % 3]
+    creator = USERS[(shape >> 20) % 3]
     return {
         "id": job_id, "job_name": f"{component}-build" + (f"-{round_ + 1}" if round_ else ""),
-        "job_creator": hex_id("codearts-sim/user", creator), "user_name": creator,
+        "job_creator": USER_IDS[creator], "user_name": creator,
         "last_build_time": 0, "health_score": 0, "source_code": "codeci", "last_build_status": "none",
         "is_finished": True, "disabled": disabled, "favorite": index % 5 == 0, "is_modify": True,
         "is_delete": True, "is_execute": True, "is_copy": True, "is_forbidden": True, "is_view": True,
@@ -234,7 +245,7 @@ def _build_template(job_id: str, index: int, shape: int, *, disabled: bool) -> d
         "commit_id": "", "trigger_type": "", "build_time": 0,
         "scm_web_url": f"https://devcloud.example.com/codehub/{repo_id}/home", "scm_type": "codehub",
         "repo_id": repo_id, "commit_detail_url": "", "build_number": "0",
-        "build_project_id": uuid_of(hex_id("codearts-sim/build-project", job_id)), "build_type": "branch",
+        "build_project_id": uuid_of(project_hex), "build_type": "branch",
         "last_job_running_status": "", "last_build_user_id": "", "project_permission_switch": False,
     }
 

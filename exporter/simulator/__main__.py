@@ -1,0 +1,96 @@
+"""``python -m exporter.simulator``: run the CodeArts simulator until SIGTERM or SIGINT.
+
+Prints exactly one line to stdout, ``listening on http://HOST:PORT``, once it serves; the ids of its
+projects and pipelines go to stderr. Without any size flag it serves the demo world.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from exporter.simulator.server import BUILD_PAGING_MODES, DEFAULT_TOKEN, REPO_PAGING_MODES, Simulator
+from exporter.simulator.world import World
+
+log = logging.getLogger("exporter.simulator")
+
+SIZE_FLAGS = ("projects", "jobs_per_project", "repositories", "pipelines_per_repo", "jobs_per_pipeline")
+SIZE_DEFAULTS = {"projects": 2, "jobs_per_project": 10, "repositories": 1, "pipelines_per_repo": 2,
+                 "jobs_per_pipeline": 8}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The simulator's command line."""
+    parser = argparse.ArgumentParser(prog="python -m exporter.simulator", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument("--port", type=int, default=0, help="port to bind, 0 for a free one (default: 0)")
+    parser.add_argument("--token", default=DEFAULT_TOKEN,
+                        help="X-Auth-Token to require; empty string: no auth (default: %(default)s)")
+    parser.add_argument("--repo-paging", choices=REPO_PAGING_MODES, default="item",
+                        help="what the Repo 'offset' counts (default: %(default)s)")
+    parser.add_argument("--build-paging", choices=BUILD_PAGING_MODES, default="zero",
+                        help="how the Build 'page_index' counts (default: %(default)s)")
+    for flag in SIZE_FLAGS:
+        parser.add_argument("--" + flag.replace("_", "-"), type=_count, default=None, metavar="N",
+                            help=f"world size (default {SIZE_DEFAULTS[flag]} once any size flag is given)")
+    parser.add_argument("--duplicate-names", action="store_true",
+                        help="give each pipeline one duplicated (stage, name) pair")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the timing and outcomes (default: 0)")
+    parser.add_argument("--frozen-at", type=float, default=None, metavar="EPOCH_SECONDS",
+                        help="freeze the clock at this moment (default: real time)")
+    parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
+    return parser
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def build_world(args: argparse.Namespace) -> World:
+    """The demo world, or a generated one when any size flag was given."""
+    frozen_at = args.frozen_at
+    clock: Callable[[], float] = time.time if frozen_at is None else (lambda: frozen_at)
+    sizes = {flag: getattr(args, flag) for flag in SIZE_FLAGS}
+    if all(value is None for value in sizes.values()):
+        return World.demo(clock, seed=args.seed, duplicate_names=args.duplicate_names)
+    chosen = {flag: SIZE_DEFAULTS[flag] if value is None else value for flag, value in sizes.items()}
+    return World.generated(seed=args.seed, clock=clock, duplicate_names=args.duplicate_names, **chosen)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the simulator in the foreground."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
+                        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s")
+    world = build_world(args)
+    simulator = Simulator(world, host=args.host, port=args.port, token=args.token or None,
+                          repo_paging=args.repo_paging, build_paging=args.build_paging)
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    simulator.start()
+    try:
+        for project_id in world.project_ids():
+            log.info("build project %s", project_id)
+        for repository_id, pipeline_id in world.pipeline_keys():
+            log.info("repository %d pipeline %d", repository_id, pipeline_id)
+        sys.stdout.write(f"listening on {simulator.url}\n")
+        sys.stdout.flush()
+        while not stop.wait(1.0):
+            pass
+    finally:
+        simulator.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
