@@ -224,3 +224,23 @@ def test_a_job_that_finishes_upstream_shows_only_its_new_status(tmp_path, simula
             assert shown == truth
     finally:
         exporter.close()
+
+
+def test_a_repeated_stage_and_name_shows_the_highest_job_id(tmp_path, simulator_factory):
+    world = World(seed=2, clock=lambda: FROZEN_AT, pipelines={(REPO, PIPELINE): 6}, duplicate_names=True)
+    raw = world.pipeline_jobs(REPO, PIPELINE)
+    by_key: dict[tuple[str, str], list[int]] = {}
+    for job in raw:
+        by_key.setdefault((job["stage"], job["name"]), []).append(job["id"])
+    (repeated,) = [key for key, ids in by_key.items() if len(ids) > 1]
+    sim = simulator_factory(world)
+    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [PIPELINE]})))
+    try:
+        exporter.poll_once()
+        found = parse_samples(exporter.metrics_text().decode())
+    finally:
+        exporter.close()
+    infos = [dict(labels) for name, labels in found if name == "codearts_pipeline_job_info"
+             and (dict(labels)["stage"], dict(labels)["job"]) == repeated]
+    assert [info["job_id"] for info in infos] == [str(max(by_key[repeated]))]
+    assert len([1 for name, _ in found if name == "codearts_pipeline_job_status"]) == len(by_key)
