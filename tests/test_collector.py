@@ -12,6 +12,8 @@ from exporter.models import BUILD_STATUSES, PIPELINE_STATUSES, BuildJob, Pipelin
 from exporter.snapshot import Snapshot, Target, TargetState
 from exporter.stats import RequestStats
 
+from .conftest import parse_samples
+
 T0 = 1_700_000_000.0
 GOLDEN = Path(__file__).parent / "golden" / "metrics.txt"
 
@@ -59,16 +61,6 @@ def render(snapshot: Snapshot, stats: RequestStats | None = None, fmt: str = TEX
     return exposition.body(fmt, gzipped=False).decode()
 
 
-def samples(text: str) -> dict[tuple[str, frozenset], float]:
-    found = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            key = (sample.name, frozenset(sample.labels.items()))
-            assert key not in found, f"duplicate series {key}"
-            found[key] = sample.value
-    return found
-
-
 def value(found, name, **labels):
     return found[(name, frozenset(labels.items()))]
 
@@ -78,7 +70,7 @@ PROJ = dict(project_id="6ecbc5bac7c8442fb3d2563d53c13582")
 
 
 def test_pipeline_job_values():
-    found = samples(render(make_snapshot()))
+    found = parse_samples(render(make_snapshot()))
     compile_job = dict(PIPE, stage="build", job="compile")
     assert value(found, "codearts_pipeline_job_status", **compile_job, status="success") == 1
     # The older 'compile' (id 9, failed) is shadowed by the newer id 10.
@@ -96,13 +88,13 @@ def test_pipeline_job_values():
 
 
 def test_pipeline_status_counts_cover_every_status():
-    found = samples(render(make_snapshot()))
+    found = parse_samples(render(make_snapshot()))
     counts = {status: value(found, "codearts_pipeline_jobs", **PIPE, status=status) for status in PIPELINE_STATUSES}
     assert counts == dict.fromkeys(PIPELINE_STATUSES, 0) | {"success": 1, "running": 1, "pending": 1}
 
 
 def test_build_job_values():
-    found = samples(render(make_snapshot()))
+    found = parse_samples(render(make_snapshot()))
     nightly = dict(PROJ, job_id="b2", job="nightly")
     assert value(found, "codearts_build_job_status", **nightly, status="failed") == 1
     assert value(found, "codearts_build_job_health_score", **nightly) == 40
@@ -122,7 +114,7 @@ def test_build_job_values():
 
 
 def test_a_failed_target_is_down_and_exports_no_jobs():
-    found = samples(render(make_snapshot()))
+    found = parse_samples(render(make_snapshot()))
     assert value(found, "codearts_up", api="build", target="ffffffffffffffffffffffffffffffff") == 0
     assert value(found, "codearts_up", api="repo", target="2111976239/6") == 1
     assert value(found, "codearts_last_success_timestamp_seconds", api="build", target=PROJ["project_id"]) == T0 + 0.5
@@ -134,10 +126,10 @@ def test_request_counters_are_rendered_live_between_snapshots():
     exposition = Exposition(stats, "1.2.3")
     exposition.update(make_snapshot())
     stats.count_request("build", "200")
-    first = samples(exposition.body(TEXT, False).decode())
+    first = parse_samples(exposition.body(TEXT, False).decode())
     stats.count_request("build", "200")
     stats.count_request("repo", "404")
-    second = samples(exposition.body(TEXT, False).decode())
+    second = parse_samples(exposition.body(TEXT, False).decode())
     assert value(first, "codearts_api_requests_total", api="build", code="200") == 1
     assert value(second, "codearts_api_requests_total", api="build", code="200") == 2
     assert value(second, "codearts_api_requests_total", api="repo", code="404") == 1
@@ -172,7 +164,7 @@ def test_label_values_are_escaped():
         Target.pipeline(1, 2), polled=True, up=True, data_at=T0,
         pipeline_jobs=(pipeline_job(1, 'say "hi"\\n\nbye', "success", stage="st\\age"),),
     )
-    found = samples(render(Snapshot(1, T0, (weird,))))
+    found = parse_samples(render(Snapshot(1, T0, (weird,))))
     assert value(found, "codearts_pipeline_job_status", repository_id="1", pipeline_id="2", stage="st\\age",
                  job='say "hi"\\n\nbye', status="success") == 1
 
