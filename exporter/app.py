@@ -9,10 +9,12 @@ from collections.abc import Callable
 from exporter import __version__
 from exporter.auth import build_auth
 from exporter.client import CodeArtsClient
+from exporter.collector import shard_families
 from exporter.config import Config
 from exporter.exposition import TEXT, Exposition
 from exporter.poller import Poller, targets_from_config
 from exporter.server import ExporterHTTPServer
+from exporter.sharding import ShardSpec
 from exporter.snapshot import Snapshot
 from exporter.stats import RequestStats
 
@@ -22,8 +24,10 @@ log = logging.getLogger(__name__)
 class Exporter:
     """One exporter instance; :meth:`serve` runs it, :meth:`poll_once` is the ``--once`` path."""
 
-    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, config: Config, *, clock: Callable[[], float] = time.time,
+                 shard: ShardSpec | None = None) -> None:
         self.config = config
+        self.shard = shard = shard or ShardSpec()
         self.stats = RequestStats()
         self.client = CodeArtsClient(
             repo_url=config.endpoints.repo,
@@ -33,9 +37,9 @@ class Exporter:
             stats=self.stats,
             pool_size=config.poll.concurrency,
         )
-        self.exposition = Exposition(self.stats, __version__)
+        self.exposition = Exposition(self.stats, __version__, extra_live=lambda: shard_families(shard))
         self.poller = Poller(
-            targets_from_config(config),
+            shard.select(targets_from_config(config)),
             self.client,
             interval=config.poll.interval_seconds,
             concurrency=config.poll.concurrency,
@@ -58,8 +62,9 @@ class Exporter:
         self.server = ExporterHTTPServer(address, self.exposition, lambda: self.poller.snapshot)
         self.server.serve_in_background()
         self.poller.start()
-        log.info("serving metrics on %s/metrics; polling %d targets every %gs", self.server.url,
-                 len(self.poller.snapshot.states), self.config.poll.interval_seconds)
+        log.info("serving metrics on %s/metrics; polling %d targets every %gs (shard %d of %d)", self.server.url,
+                 len(self.poller.snapshot.states), self.config.poll.interval_seconds,
+                 self.shard.index, self.shard.total)
         return self.server
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from exporter import __version__
 from exporter.app import Exporter
 from exporter.config import Config, ConfigError, load_config
 from exporter.server import parse_listen_address
+from exporter.sharding import ShardSpec, ordinal_from_hostname
 
 EXIT_OK = 0
 EXIT_POLL_FAILED = 1
@@ -31,6 +32,7 @@ examples:
   codearts-exporter --config.file config.yaml       the real thing (see config.example.yaml)
   codearts-exporter --config.file config.yaml --check-config
   codearts-exporter --config.file config.yaml --once > metrics.txt
+  codearts-exporter --config.file config.yaml --shard.from-hostname --total-shards 3   in a StatefulSet
 
 exit codes: 0 ok; 1 --once and a target failed; 2 bad flags or configuration.
 endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (targets and last result)."""
@@ -56,6 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--demo", action="store_true",
                         help="start the built-in CodeArts simulator and export its living demo data "
                              "(no credentials needed)")
+    parser.add_argument("--shard", type=int, metavar="N",
+                        help="poll only the targets of shard N (0-based) of --total-shards")
+    parser.add_argument("--total-shards", type=int, default=1, metavar="M",
+                        help="number of replicas the targets are split across by consistent hash "
+                             "(default: %(default)s)")
+    parser.add_argument("--shard.from-hostname", dest="shard_from_hostname", action="store_true",
+                        help="take the shard from the host name's ordinal, as a StatefulSet names its pods "
+                             "(codearts-exporter-3 is shard 3)")
     parser.add_argument("--version", action="version", version=f"codearts-exporter {__version__}")
     return parser
 
@@ -80,12 +90,23 @@ def describe(config: Config) -> str:
     )
 
 
+def shard_from_args(args: argparse.Namespace) -> ShardSpec:
+    """The shard the flags name; ValueError with a one-line message when they are inconsistent."""
+    if args.shard is not None and args.shard_from_hostname:
+        raise ValueError("give either --shard N or --shard.from-hostname, not both")
+    if args.shard is None and not args.shard_from_hostname and args.total_shards != 1:
+        raise ValueError(f"--total-shards {args.total_shards} needs --shard N or --shard.from-hostname")
+    index = ordinal_from_hostname() if args.shard_from_hostname else (args.shard or 0)
+    return ShardSpec(index, args.total_shards)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``codearts-exporter`` command."""
     args = build_parser().parse_args(argv)
     configure_logging(args.log_level)
     try:
         address = parse_listen_address(args.listen_address)
+        shard = shard_from_args(args)
     except ValueError as err:
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -105,17 +126,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return _run(args, config, address, demo_url=simulator.url if simulator else None)
+        return _run(args, config, address, shard, demo_url=simulator.url if simulator else None)
     finally:
         if simulator is not None:
             simulator.stop()
 
 
-def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], demo_url: str | None) -> int:
+def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], shard: ShardSpec,
+         demo_url: str | None) -> int:
     if args.check_config:
         print(describe(config))
         return EXIT_OK
-    exporter = Exporter(config)
+    exporter = Exporter(config, shard=shard)
     try:
         if args.once:
             snapshot = exporter.poll_once()

@@ -9,6 +9,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from exporter import metrics as m
 from exporter.models import BUILD_STATUSES, PIPELINE_STATUSES, BuildJob, PipelineJob
+from exporter.sharding import ShardSpec
 from exporter.snapshot import REPO_API, Snapshot, TargetState
 from exporter.stats import RequestStats
 
@@ -147,4 +148,12 @@ def live_families(stats: RequestStats) -> list[Metric]:
         families.add(m.API_REQUESTS, (api, code), count)
     for (api, reason), count in sorted(stats.skipped().items()):
         families.add(m.RECORDS_SKIPPED, (api, reason), count)
+    return families.ordered()
+
+
+def shard_families(shard: ShardSpec) -> list[Metric]:
+    """Which shard this replica is and how many there are (for the shard alerts)."""
+    families = _Families()
+    families.add(m.SHARD, (str(shard.index),), 1)
+    families.add(m.TOTAL_SHARDS, (), shard.total)
     return families.ordered()

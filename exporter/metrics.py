@@ -118,13 +118,20 @@ RECORDS_SKIPPED = _spec(
 BUILD_INFO = _spec(
     "codearts_exporter_build_info", "gauge",
     "Always 1; the version of the running exporter.", ("version",), "exporter")
+SHARD = _spec(
+    "codearts_exporter_shard", "gauge",
+    "Always 1; the 0-based shard this replica is (--shard, or the pod ordinal with --shard.from-hostname).",
+    ("shard",), "exporter")
+TOTAL_SHARDS = _spec(
+    "codearts_exporter_total_shards", "gauge",
+    "Number of shards the targets are split across (--total-shards); 1 when unsharded.", (), "exporter")
 
 ALL_METRICS: tuple[MetricSpec, ...] = (
     PIPELINE_JOB_STATUS, PIPELINE_JOB_DURATION, PIPELINE_JOB_QUEUED, PIPELINE_JOB_CREATED,
     PIPELINE_JOB_STARTED, PIPELINE_JOB_FINISHED, PIPELINE_JOB_INFO, PIPELINE_JOBS,
     BUILD_JOB_STATUS, BUILD_JOB_HEALTH, BUILD_JOB_LAST_BUILD, BUILD_JOB_LAST_DURATION,
     BUILD_JOB_RUNNING, BUILD_JOB_DISABLED, BUILD_JOB_INFO, BUILD_JOBS,
-    UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, BUILD_INFO,
+    UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, BUILD_INFO, SHARD, TOTAL_SHARDS,
 )
 
 
