@@ -17,6 +17,7 @@ from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Snapshot
 from exporter.stats import RequestStats
+from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
 
@@ -57,9 +58,12 @@ class Exporter:
         """The current /metrics body in the text format."""
         return self.exposition.body(TEXT, gzipped=False)
 
-    def serve(self, address: tuple[str, int]) -> ExporterHTTPServer:
-        """Start the HTTP server and the background poller; returns the server (already serving)."""
-        self.server = ExporterHTTPServer(address, self.exposition, lambda: self.poller.snapshot)
+    def serve(self, address: tuple[str, int], web: WebConfig | None = None) -> ExporterHTTPServer:
+        """Start the HTTP server and the background poller; returns the server (already serving).
+
+        ``web`` (from ``--web.config.file``) adds TLS and basic auth.
+        """
+        self.server = ExporterHTTPServer(address, self.exposition, lambda: self.poller.snapshot, web)
         self.server.serve_in_background()
         self.poller.start()
         log.info("serving metrics on %s/metrics; polling %d targets every %gs (shard %d of %d)", self.server.url,

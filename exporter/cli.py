@@ -14,6 +14,7 @@ from exporter.app import Exporter
 from exporter.config import Config, ConfigError, load_config
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
+from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 
 EXIT_OK = 0
 EXIT_POLL_FAILED = 1
@@ -48,6 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="YAML configuration file (see config.example.yaml)")
     parser.add_argument("--web.listen-address", dest="listen_address", default=":9877", metavar="HOST:PORT",
                         help="address to serve /metrics on (default: %(default)s)")
+    parser.add_argument("--web.config.file", dest="web_config_file", metavar="PATH",
+                        help="TLS and basic auth for every endpoint, in the Prometheus exporter-toolkit "
+                             "web configuration format")
     parser.add_argument("--log.level", dest="log_level", default="info",
                         choices=("debug", "info", "warning", "error"), help="log verbosity (default: %(default)s)")
     parser.add_argument("--once", action="store_true",
@@ -107,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         address = parse_listen_address(args.listen_address)
         shard = shard_from_args(args)
-    except ValueError as err:
+        web = load_web_config(args.web_config_file) if args.web_config_file else None
+    except ValueError as err:  # WebConfigError included
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
     if args.demo == bool(args.config_file):
@@ -126,14 +131,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return _run(args, config, address, shard, demo_url=simulator.url if simulator else None)
+        return _run(args, config, address, shard, web, demo_url=simulator.url if simulator else None)
     finally:
         if simulator is not None:
             simulator.stop()
 
 
 def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], shard: ShardSpec,
-         demo_url: str | None) -> int:
+         web: WebConfig | None, demo_url: str | None) -> int:
     if args.check_config:
         print(describe(config))
         return EXIT_OK
@@ -145,7 +150,10 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], sha
             sys.stdout.flush()
             return EXIT_OK if snapshot.all_up() else EXIT_POLL_FAILED
         try:
-            server = exporter.serve(address)
+            server = exporter.serve(address, web)
+        except WebConfigError as err:
+            print(f"codearts-exporter: --web.config.file {args.web_config_file}: {err}", file=sys.stderr)
+            return EXIT_USAGE
         except OSError as err:
             print(f"codearts-exporter: cannot listen on {args.listen_address}: {err.strerror}", file=sys.stderr)
             return EXIT_USAGE

@@ -5,6 +5,7 @@ from __future__ import annotations
 import html
 import logging
 import socket
+import ssl
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -13,8 +14,11 @@ from urllib.parse import urlsplit
 from exporter import __version__
 from exporter.exposition import Exposition, negotiate
 from exporter.snapshot import Snapshot
+from exporter.webconfig import BasicAuth, WebConfig
 
 log = logging.getLogger(__name__)
+
+TLS_HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to finish the TLS handshake
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -37,12 +41,33 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         address: tuple[str, int],
         exposition: Exposition,
         snapshot: Callable[[], Snapshot],
+        web: WebConfig | None = None,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
+        web = web or WebConfig()
+        self.ssl_context = web.tls.context() if web.tls else None  # before binding: a bad cert fails fast
+        self.basic_auth = BasicAuth(web.users)
         super().__init__(address, _Handler)
         self.exposition = exposition
         self.snapshot = snapshot
+
+    def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
+        """Handle one connection; with TLS, the handshake runs here, on the connection's own thread."""
+        if self.ssl_context is None:
+            super().finish_request(request, client_address)  # type: ignore[arg-type]
+            return
+        request.settimeout(TLS_HANDSHAKE_TIMEOUT)
+        try:
+            tls = self.ssl_context.wrap_socket(request, server_side=True)
+        except (ssl.SSLError, OSError) as err:
+            log.debug("TLS handshake with %s failed: %s", client_address, err)
+            return
+        tls.settimeout(None)
+        try:
+            super().finish_request(tls, client_address)  # type: ignore[arg-type]
+        finally:
+            self.shutdown_request(tls)  # the caller closes the plain socket, which wrapping detached
 
     @property
     def url(self) -> str:
@@ -51,7 +76,8 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
         if ":" in str(host):
             host = f"[{host}]"
-        return f"http://{host}:{port}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{port}"
 
     def serve_in_background(self) -> threading.Thread:
         """Serve on a daemon thread; :meth:`shutdown` stops it."""
@@ -67,6 +93,11 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = f"codearts-exporter/{__version__}"
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        if self.server.basic_auth.enabled and not self.server.basic_auth.check(self.headers.get("Authorization")):
+            # exporter-toolkit guards every path, the probes included
+            self._send(401, "text/plain; charset=utf-8", b"Unauthorized\n",
+                       {"WWW-Authenticate": 'Basic realm="codearts-exporter"'})
+            return
         path = urlsplit(self.path).path
         route = {
             "/metrics": self._metrics,

@@ -1,0 +1,182 @@
+"""--web.config.file: TLS with a self-signed certificate made here, basic auth with bcrypt hashes, real clients."""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import ipaddress
+import re
+import socket
+from pathlib import Path
+
+import bcrypt
+import pytest
+import requests
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from exporter import webconfig
+from exporter.app import Exporter
+from exporter.config import load_config
+from exporter.simulator import World
+from exporter.webconfig import BasicAuth, WebConfigError, load_web_config
+
+from .conftest import run_cli, wait_until, write_config
+from .test_sharding import ExporterProcess
+
+PASSWORD = "scrape-pw-7c1e"  # a distinctive value, so tests can grep outputs for it
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, valid for a day."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "codearts-exporter-test")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                           critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = directory / "server.crt", directory / "server.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+def htpasswd_hash(password: str) -> str:
+    """A bcrypt hash as `htpasswd -nB` writes it ($2y$); cost 4 keeps the tests fast."""
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode().replace("$2b$", "$2y$", 1)
+
+
+def write_web_config(directory: Path, *, tls: bool = True, users: dict[str, str] | None = None) -> Path:
+    lines = []
+    if tls:
+        self_signed(directory)
+        lines += ["tls_server_config:", "  cert_file: server.crt", "  key_file: server.key"]
+    if users:
+        lines.append("basic_auth_users:")
+        lines += [f"  {user}: '{htpasswd_hash(password)}'" for user, password in users.items()]
+    path = directory / "web.yml"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+@pytest.mark.integration
+def test_scrape_needs_credentials_and_gets_200_with_them_over_tls(tmp_path, simulator_factory):
+    sim = simulator_factory(World.demo())
+    config = write_config(tmp_path / "c.yaml", sim.url, repositories={2111976239: [6]},
+                          projects=["6ecbc5bac7c8442fb3d2563d53c13582"])
+    web = write_web_config(tmp_path, users={"prometheus": PASSWORD})
+    process = ExporterProcess(tmp_path, "tls", "--config.file", str(config), "--web.config.file", str(web))
+    try:
+        wait_until(lambda: "serving metrics on https://" in process.log.read_text(), timeout=30)
+        url = re.search(r"serving metrics on (https://\S+)/metrics", process.log.read_text()).group(1)
+        ca = str(tmp_path / "server.crt")
+        for path in ("/metrics", "/healthz", "/readyz", "/"):
+            anonymous = requests.get(url + path, verify=ca, timeout=10)
+            assert anonymous.status_code == 401, path
+            assert anonymous.headers["WWW-Authenticate"].startswith("Basic")
+        assert requests.get(f"{url}/metrics", auth=("prometheus", "wrong"), verify=ca, timeout=10).status_code == 401
+        assert requests.get(f"{url}/metrics", auth=("nobody", PASSWORD), verify=ca, timeout=10).status_code == 401
+        ok = requests.get(f"{url}/metrics", auth=("prometheus", PASSWORD), verify=ca, timeout=10)
+        assert ok.status_code == 200
+        assert "codearts_exporter_build_info" in ok.text
+        with pytest.raises(requests.exceptions.ConnectionError):
+            requests.get(url.replace("https://", "http://") + "/metrics", timeout=10)
+        assert PASSWORD not in process.log.read_text()
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def tls_exporter(tmp_path, simulator_factory):
+    sim = simulator_factory(World.demo())
+    config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=["6ecbc5bac7c8442fb3d2563d53c13582"]))
+    exporter = Exporter(config)
+    yield exporter
+    exporter.close()
+
+
+def test_tls_without_users_serves_everyone_and_rejects_untrusting_clients(tmp_path, tls_exporter):
+    web = load_web_config(write_web_config(tmp_path))
+    server = tls_exporter.serve(("127.0.0.1", 0), web)
+    assert server.url.startswith("https://127.0.0.1:")
+    assert requests.get(f"{server.url}/healthz", verify=str(tmp_path / "server.crt"), timeout=10).text == "ok\n"
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{server.url}/healthz", timeout=10)  # the system's CAs do not know our certificate
+
+
+def test_basic_auth_without_tls(tmp_path, tls_exporter):
+    web = load_web_config(write_web_config(tmp_path, tls=False, users={"a": PASSWORD}))
+    server = tls_exporter.serve(("127.0.0.1", 0), web)
+    assert server.url.startswith("http://")
+    assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 401
+    assert requests.get(f"{server.url}/healthz", auth=("a", PASSWORD), timeout=10).status_code == 200
+    garbage = {"Authorization": "Basic !!!not-base64"}
+    assert requests.get(f"{server.url}/healthz", headers=garbage, timeout=10).status_code == 401
+
+
+def header(user: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+
+
+def test_verified_credentials_are_cached_so_bcrypt_runs_once(monkeypatch):
+    calls = []
+    real = webconfig.bcrypt.checkpw
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", lambda pw, h: calls.append(pw) or real(pw, h))
+    auth = BasicAuth({"prometheus": htpasswd_hash(PASSWORD).encode()})
+    for _ in range(5):
+        assert auth.check(header("prometheus", PASSWORD))
+    assert len(calls) == 1
+    assert not auth.check(header("prometheus", "other"))
+    assert not auth.check(header("ghost", PASSWORD))  # checked against a dummy hash, never a match
+    assert len(calls) == 3
+    assert not auth.check(header("prometheus", "x" * 100))  # past bcrypt's 72 bytes: refused, no crash
+    assert not auth.check(None) and not auth.check("Bearer abc") and not auth.check("Basic " + "dXNlcg==")
+
+
+WEB_ERRORS = {
+    "unknown_key": ("tls_server_config:\n  cert_file: a\n  key_file: b\n  ciphers: x\n",
+                    'unknown key "tls_server_config.ciphers"'),
+    "missing_key_file": ("tls_server_config:\n  cert_file: server.crt\n", "tls_server_config.key_file: required"),
+    "plain_password": ("basic_auth_users:\n  prometheus: hunter2-plain\n",
+                       "basic_auth_users.prometheus: expected a bcrypt hash"),
+    "bad_client_auth": ("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Maybe\n",
+                        "tls_server_config.client_auth_type"),
+    "missing_cert": ("tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n",
+                     "tls_server_config: cannot load certificate or key"),
+    "not_a_mapping": ("- a\n- b\n", "the file: expected a mapping"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WEB_ERRORS))
+def test_bad_web_config_exits_2_naming_the_field(tmp_path, case):
+    text, message = WEB_ERRORS[case]
+    web = tmp_path / "web.yml"
+    web.write_text(text)
+    with pytest.raises(WebConfigError, match=re.escape(message)):
+        load_web_config(web)
+    result = run_cli("--demo", "--web.config.file", str(web), "--web.listen-address", "127.0.0.1:0")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert message in result.stderr and "hunter2" not in result.stderr
+
+
+def test_tls_handshake_failure_does_not_stop_the_server(tmp_path, tls_exporter):
+    web = load_web_config(write_web_config(tmp_path))
+    server = tls_exporter.serve(("127.0.0.1", 0), web)
+    with socket.create_connection(("127.0.0.1", server.server_address[1]), timeout=10) as raw:
+        raw.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")  # plain HTTP to the TLS port
+        try:
+            answer = raw.recv(1024)
+        except ConnectionResetError:
+            answer = b""
+        assert not answer.startswith(b"HTTP/1.1 200")
+    with pytest.raises(requests.exceptions.SSLError):
+        requests.get(f"{server.url}/healthz", timeout=10)  # a client that does not trust the certificate
+    assert requests.get(f"{server.url}/healthz", verify=str(tmp_path / "server.crt"), timeout=10).status_code == 200
