@@ -1,0 +1,141 @@
+"""The Dockerfile, read as data (no Docker engine here), and the wheel it installs, run from a fresh venv."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import requests
+
+from exporter.cli import build_parser
+
+from .conftest import wait_until
+from .test_sharding import ExporterProcess
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, continuation lines joined, comments dropped."""
+    logical, pending = [], ""
+    for line in text.splitlines():
+        if not pending and (not line.strip() or line.lstrip().startswith("#")):
+            continue
+        pending += line.rstrip()
+        if pending.endswith("\\"):
+            pending = pending[:-1] + " "
+            continue
+        logical.append(pending)
+        pending = ""
+    assert not pending, "dangling line continuation"
+    return [(line.split(None, 1)[0].upper(), line.split(None, 1)[1].strip()) for line in logical]
+
+
+def stages() -> list[list[tuple[str, str]]]:
+    found: list[list[tuple[str, str]]] = []
+    for instruction, args in instructions((ROOT / "Dockerfile").read_text()):
+        if instruction == "FROM":
+            found.append([])
+        found[-1].append((instruction, args))
+    return found
+
+
+def only(stage: list[tuple[str, str]], instruction: str) -> str:
+    values = [args for name, args in stage if name == instruction]
+    assert len(values) == 1, f"expected one {instruction} in the final stage, got {values}"
+    return values[0]
+
+
+def quick_start_command() -> list[str]:
+    readme = (ROOT / "README.md").read_text()
+    first = re.findall(r"```sh\n(.*?)```", readme, re.S)[0].strip()
+    return shlex.split(first.split("&&")[-1])
+
+
+def test_two_stages_on_python_slim_and_the_final_one_copies_only_the_venv():
+    build, final = stages()
+    assert build[0] == ("FROM", "python:3.12-slim AS build")
+    assert final[0] == ("FROM", "python:3.12-slim")
+    assert any(name == "RUN" and "pip wheel" in args and "python -m venv /opt/venv" in args for name, args in build)
+    copies = [args for name, args in final if name in ("COPY", "ADD")]
+    assert copies == ["--from=build /opt/venv /opt/venv"]
+    assert not [args for name, args in final if name == "RUN"], "the final stage must not run installers"
+    assert "/opt/venv/bin" in only(final, "ENV").split("PATH=", 1)[1].split()[0]
+
+
+def test_user_is_numeric_and_not_root():
+    user = only(stages()[-1], "USER")
+    uid, _, gid = user.partition(":")
+    assert uid.isdigit() and int(uid) != 0, user
+    assert not gid or (gid.isdigit() and int(gid) != 0), user
+
+
+def test_exposed_port_is_the_default_listen_port():
+    final = stages()[-1]
+    assert only(final, "EXPOSE") == "9877"
+    assert build_parser().get_default("listen_address") == ":9877"
+
+
+def test_entrypoint_and_cmd_are_the_readme_quick_start_command():
+    final = stages()[-1]
+    entrypoint, cmd = json.loads(only(final, "ENTRYPOINT")), json.loads(only(final, "CMD"))
+    assert entrypoint == ["codearts-exporter"]
+    assert entrypoint + cmd == quick_start_command() == ["codearts-exporter", "--demo"]
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert scripts["codearts-exporter"] == "exporter.cli:main"
+
+
+def healthcheck_command() -> list[str]:
+    check = only(stages()[-1], "HEALTHCHECK")
+    assert "--interval=" in check and "--timeout=" in check
+    return json.loads(check.split("CMD", 1)[1])
+
+
+def test_healthcheck_probes_healthz_with_python_and_fails_when_nothing_answers(tmp_path):
+    command = healthcheck_command()
+    assert command[0] == "python" and "/healthz" in command[-1] and "127.0.0.1:9877" in command[-1]
+    process = ExporterProcess(tmp_path, "health", "--demo")
+    try:
+        wait_until(lambda: "serving metrics on http://" in process.log.read_text(), timeout=30)
+        port = re.search(r"serving metrics on http://127\.0\.0\.1:(\d+)", process.log.read_text()).group(1)
+        probe = [sys.executable, *command[1:-1], command[-1].replace("9877", port)]
+        assert subprocess.run(probe, capture_output=True, timeout=20, check=False).returncode == 0
+        assert requests.get(f"http://127.0.0.1:{port}/healthz", timeout=5).text == "ok\n"
+    finally:
+        process.stop()
+    assert subprocess.run(probe, capture_output=True, timeout=20, check=False).returncode != 0
+
+
+def test_dockerignore_keeps_tests_and_local_state_out_of_the_build_context():
+    ignore = (ROOT / ".dockerignore").read_text().split()
+    assert ignore[ignore.index("*") + 1:][:3] == ["!pyproject.toml", "!README.md", "!exporter/"]
+    copied = [args.split()[0] for name, args in stages()[0] if name == "COPY"]
+    assert copied == ["pyproject.toml", "exporter/"]
+
+
+@pytest.mark.integration
+def test_the_wheel_installs_into_a_fresh_venv_and_its_console_script_runs(tmp_path):
+    wheels, venv = tmp_path / "wheels", tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--wheel-dir", str(wheels), str(ROOT)],
+                   check=True, capture_output=True, timeout=120)
+    [wheel] = wheels.glob("*.whl")
+    listing = subprocess.run([sys.executable, "-m", "zipfile", "-l", str(wheel)], capture_output=True, text=True,
+                             check=True).stdout
+    assert "exporter/demo.yaml" in listing and "tests/" not in listing
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=60)
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, capture_output=True,
+                   timeout=180)
+    script = venv / "bin" / "codearts-exporter"
+    version = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30, check=True)
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert version.stdout.strip() == f"codearts-exporter {project['version']}"
+    demo = subprocess.run([str(script), "--demo", "--once"], capture_output=True, text=True, timeout=60,
+                          check=False, cwd=tmp_path)
+    assert demo.returncode == 0, demo.stderr
+    assert 'codearts_up{api="build",target="6ecbc5bac7c8442fb3d2563d53c13582"} 1.0' in demo.stdout
