@@ -1,0 +1,250 @@
+"""deploy/: the kustomize base and sharded overlay, and the shard alerts, checked against the code.
+
+The kustomizations are resolved in Python (resources, ``images``, strategic-merge patches including
+``$patch: delete``: all these manifests use), and, where ``kubectl`` is installed, also by
+``kubectl kustomize``, whose output must be the same objects.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import shutil
+import subprocess
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from exporter.cli import build_parser, shard_from_args
+from exporter.config import parse_config
+from exporter.metrics import SHARD, TOTAL_SHARDS
+from exporter.sharding import ShardSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+KUBE = ROOT / "deploy" / "kubernetes"
+BASE, SHARDED = KUBE / "base", KUBE / "overlays" / "sharded"
+ALERTS = ROOT / "deploy" / "prometheus" / "sharding-alerts.yml"
+KUBECTL = shutil.which("kubectl")
+PROMTOOL = shutil.which("promtool")
+APP = {"app.kubernetes.io/name": "codearts-exporter"}
+
+
+def _key(doc: dict) -> tuple[str, str]:
+    return doc["kind"], doc["metadata"]["name"]
+
+
+def _merge(target: Any, patch: Any) -> Any:
+    if isinstance(target, dict) and isinstance(patch, dict):
+        merged = dict(target)
+        for key, value in patch.items():
+            merged[key] = _merge(target.get(key), value) if key in target else value
+        return merged
+    return patch
+
+
+def kustomize(directory: Path) -> dict[tuple[str, str], dict]:
+    """The objects a kustomization directory builds to, keyed by (kind, name)."""
+    spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
+    assert set(spec) <= {"apiVersion", "kind", "resources", "patches", "images"}, "resolver does not know a field"
+    objects: dict[tuple[str, str], dict] = {}
+    for resource in spec.get("resources", []):
+        path = (directory / resource).resolve()
+        assert path.is_relative_to(directory.resolve()) or path.is_dir(), f"{resource}: outside the kustomization"
+        found = kustomize(path) if path.is_dir() else {_key(d): d for d in yaml.safe_load_all(path.read_text()) if d}
+        assert not set(found) & set(objects), f"{resource}: duplicate objects"
+        objects.update(found)
+    for entry in spec.get("patches", []):
+        patch = yaml.safe_load((directory / entry["path"]).read_text())
+        key = _key(patch)
+        assert key in objects, f"{entry['path']}: patches nothing"
+        if patch.get("$patch") == "delete":
+            del objects[key]
+        else:
+            objects[key] = _merge(objects[key], patch)
+    for image in spec.get("images", []):
+        for doc in objects.values():
+            for container in pod_spec(doc).get("containers", []) if pod_spec(doc) else []:
+                if container["image"] == image["name"]:
+                    container["image"] = f"{image.get('newName', image['name'])}:{image['newTag']}"
+    return copy.deepcopy(objects)
+
+
+def pod_spec(doc: dict) -> dict | None:
+    return doc["spec"]["template"]["spec"] if doc["kind"] in ("Deployment", "StatefulSet") else None
+
+
+def the(objects: dict, kind: str) -> dict:
+    [doc] = [doc for (k, _), doc in objects.items() if k == kind]
+    return doc
+
+
+@pytest.fixture(scope="module", params=["base", "sharded"])
+def built(request) -> tuple[str, dict]:
+    return request.param, kustomize(BASE if request.param == "base" else SHARDED)
+
+
+def test_every_manifest_parses_and_names_its_kind():
+    files = sorted(KUBE.rglob("*.yaml"))
+    assert len(files) >= 9
+    for path in files:
+        for doc in yaml.safe_load_all(path.read_text()):
+            assert doc and "kind" in doc and "apiVersion" in doc, path
+
+
+def test_base_and_overlay_build_the_expected_objects(built):
+    name, objects = built
+    workload = "Deployment" if name == "base" else "StatefulSet"
+    kinds = {"ConfigMap", "Service", "ServiceMonitor", workload} | ({"PrometheusRule"} if name == "sharded" else set())
+    assert {kind for kind, _ in objects} == kinds
+    assert the(objects, "Service")["spec"].get("clusterIP") == (None if name == "base" else "None")
+
+
+def test_selectors_labels_and_ports_line_up(built):
+    _, objects = built
+    workload = next(doc for doc in objects.values() if pod_spec(doc))
+    service, monitor = the(objects, "Service"), the(objects, "ServiceMonitor")
+    assert workload["spec"]["selector"]["matchLabels"] == APP
+    assert workload["spec"]["template"]["metadata"]["labels"].items() >= APP.items()
+    assert service["spec"]["selector"] == APP
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
+    [container] = pod_spec(workload)["containers"]
+    [port] = container["ports"]
+    [service_port] = service["spec"]["ports"]
+    assert port == {"name": "http-metrics", "containerPort": 9877}
+    assert service_port["targetPort"] == port["name"] and service_port["port"] == 9877
+    assert [endpoint["port"] for endpoint in monitor["spec"]["endpoints"]] == [port["name"]]
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http-metrics"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http-metrics"}
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert container["image"] == f"codearts-exporter:{version}"
+
+
+def test_args_are_real_flags_and_the_config_they_name_is_mounted_and_valid(built):
+    _, objects = built
+    workload = next(doc for doc in objects.values() if pod_spec(doc))
+    spec = pod_spec(workload)
+    [container] = spec["containers"]
+    args = build_parser().parse_args(container["args"])
+    config_dir, config_name = os.path.split(args.config_file)
+    [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == config_dir]
+    [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
+    config_map = objects[("ConfigMap", volume["configMap"]["name"])]
+    env = {e["name"]: "from-secret" for e in container["env"]}
+    parse_config(yaml.safe_load(config_map["data"][config_name]), env=env, source="configmap")
+    assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
+
+
+def test_credentials_come_from_a_secret_reference_and_no_secret_is_committed(built):
+    _, objects = built
+    assert "Secret" not in {kind for kind, _ in objects}
+    workload = next(doc for doc in objects.values() if pod_spec(doc))
+    [container] = pod_spec(workload)["containers"]
+    [token] = container["env"]
+    assert token["name"] == "CODEARTS_TOKEN" and "value" not in token
+    assert token["valueFrom"]["secretKeyRef"] == {"name": "codearts-exporter-credentials", "key": "token"}
+
+
+def test_statefulset_replicas_equal_total_shards_and_shard_comes_from_the_pod_name(monkeypatch):
+    objects = kustomize(SHARDED)
+    statefulset, service = the(objects, "StatefulSet"), the(objects, "Service")
+    [container] = pod_spec(statefulset)["containers"]
+    args = build_parser().parse_args(container["args"])
+    assert args.shard_from_hostname and args.shard is None
+    assert statefulset["spec"]["replicas"] == args.total_shards == 3
+    assert statefulset["spec"]["serviceName"] == service["metadata"]["name"]
+    for ordinal in range(statefulset["spec"]["replicas"]):  # the pod names a StatefulSet gives
+        monkeypatch.setenv("HOSTNAME", f"{statefulset['metadata']['name']}-{ordinal}")
+        assert shard_from_args(args) == ShardSpec(ordinal, 3)
+
+
+def test_the_overlay_rule_carries_the_alert_file_groups_and_metric_names_exist():
+    rule = the(kustomize(SHARDED), "PrometheusRule")
+    groups = yaml.safe_load(ALERTS.read_text())["groups"]
+    assert rule["spec"]["groups"] == groups
+    text = ALERTS.read_text()
+    assert SHARD.name in text and TOTAL_SHARDS.name in text
+
+
+def test_prometheus_rules_in_the_base_directory_are_listed_as_resources():
+    listed = set(yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"])
+    for path in BASE.glob("*.yaml"):
+        kinds = {doc["kind"] for doc in yaml.safe_load_all(path.read_text()) if doc}
+        if kinds & {"PrometheusRule", "Deployment", "Service", "ServiceMonitor", "ConfigMap"}:
+            assert path.name in listed, f"{path.name} is not in base/kustomization.yaml resources"
+
+
+needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed: the Python resolution above ran")
+
+
+@needs_kubectl
+@pytest.mark.parametrize("directory", [BASE, SHARDED], ids=["base", "sharded"])
+def test_kubectl_kustomize_builds_the_same_objects(directory):
+    result = subprocess.run([KUBECTL, "kustomize", str(directory)], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stderr
+    built = {_key(doc): doc for doc in yaml.safe_load_all(result.stdout) if doc}
+    assert built == kustomize(directory)
+
+
+needs_promtool = pytest.mark.skipif(PROMTOOL is None and os.environ.get("CI") != "true",
+                                    reason="promtool not installed (apt-get install prometheus)")
+
+SERIES = {  # job -> [(shard, instance, total_shards)]
+    "ok": [("0", "a", 1)],
+    "missing": [("0", "a", 3), ("1", "b", 3)],
+    "duplicated": [("0", "a", 2), ("0", "b", 2), ("1", "c", 2)],
+    "miscounted": [("0", "a", 2), ("1", "b", 3)],
+}
+EXPECTED = [  # (alert, labels, $value)
+    ("CodeArtsExporterShardMissing", {"job": "missing"}, "2"),
+    ("CodeArtsExporterShardMissing", {"job": "miscounted"}, "2"),
+    ("CodeArtsExporterShardDuplicated", {"job": "duplicated", "shard": "0"}, "2"),
+    ("CodeArtsExporterShardCountMismatch", {"job": "duplicated"}, "3"),
+    ("CodeArtsExporterShardCountMismatch", {"job": "miscounted"}, "1"),
+]
+
+
+def rule_tests() -> dict:
+    """A promtool unit test: the alerts above fire after their 10m, and no others."""
+    rules = {rule["alert"]: rule for group in yaml.safe_load(ALERTS.read_text())["groups"] for rule in group["rules"]}
+    series = []
+    for job, replicas in SERIES.items():
+        for shard, instance, total in replicas:
+            series.append({"series": f'codearts_exporter_shard{{job="{job}",shard="{shard}",instance="{instance}"}}',
+                           "values": "1x20"})
+            series.append({"series": f'codearts_exporter_total_shards{{job="{job}",instance="{instance}"}}',
+                           "values": f"{total}x20"})
+
+    def expanded(text: str, labels: dict[str, str], value: str) -> str:
+        text = text.replace("{{ $value }}", value)
+        for name, label in labels.items():
+            text = text.replace(f"{{{{ $labels.{name} }}}}", label)
+        return text
+
+    checks = []
+    for alert, rule in rules.items():
+        checks.append({"eval_time": "5m", "alertname": alert, "exp_alerts": []})
+        fired = [(labels, value) for name, labels, value in EXPECTED if name == alert]
+        checks.append({"eval_time": "15m", "alertname": alert, "exp_alerts": [
+            {"exp_labels": {**rule["labels"], **labels},
+             "exp_annotations": {key: expanded(text, labels, value) for key, text in rule["annotations"].items()}}
+            for labels, value in fired]})
+    return {"rule_files": [str(ALERTS)], "evaluation_interval": "1m",
+            "tests": [{"interval": "1m", "input_series": series, "alert_rule_test": checks}]}
+
+
+@needs_promtool
+def test_shard_alerts_fire_for_a_missing_a_duplicated_and_a_miscounted_shard(tmp_path):
+    assert PROMTOOL, "promtool must be installed on CI"
+    tests = tmp_path / "sharding-alerts.test.yml"
+    tests.write_text(yaml.safe_dump(rule_tests()))
+    assert {name for name, _, _ in EXPECTED} == {c["alertname"] for c in rule_tests()["tests"][0]["alert_rule_test"]}
+    check = subprocess.run([PROMTOOL, "check", "rules", str(ALERTS)], capture_output=True, text=True, timeout=60,
+                           check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    result = subprocess.run([PROMTOOL, "test", "rules", str(tests)], capture_output=True, text=True, timeout=60,
+                            check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
