@@ -39,8 +39,12 @@ class Exporter:
             pool_size=config.poll.concurrency,
         )
         self.exposition = Exposition(self.stats, __version__, extra_live=lambda: shard_families(shard))
+        targets = targets_from_config(config)
+        mine = shard.select(targets)
+        if targets and not mine:
+            log.warning("shard %d of %d owns none of the %d configured targets", shard.index, shard.total, len(targets))
         self.poller = Poller(
-            shard.select(targets_from_config(config)),
+            mine,
             self.client,
             interval=config.poll.interval_seconds,
             concurrency=config.poll.concurrency,

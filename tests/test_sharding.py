@@ -245,3 +245,15 @@ def test_union_of_three_shards_equals_the_unsharded_scrape(tmp_path, simulator_f
         assert owned == {key for key in whole_requests if ShardSpec(index, 3).owns_key(key)}
         assert api_requests(shard) == sum(whole_requests[key] for key in owned)
     assert sum(api_requests(shard) for shard in shards) == api_requests(whole) == sim.request_count()
+
+
+def test_a_shard_without_targets_runs_exports_its_shard_and_says_why_it_is_empty(tmp_path):
+    projects = [generated_project_id(i) for i in range(3)]
+    empty = next(i for i in range(16) if not ShardSpec(i, 16).select([Target.project(p) for p in projects]))
+    config = write_config(tmp_path / "c.yaml", "http://127.0.0.1:9", projects=projects)
+    result = run_cli("--config.file", str(config), "--once", "--shard", str(empty), "--total-shards", "16")
+    assert result.returncode == 0, result.stderr
+    found = parse_samples(result.stdout)
+    assert not [key for key in found if key[0] == "codearts_up"]
+    assert found[("codearts_exporter_shard", frozenset({("shard", str(empty))}))] == 1
+    assert f"shard {empty} of 16 owns none of the 3 configured targets" in result.stderr
