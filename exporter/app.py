@@ -9,6 +9,7 @@ from collections.abc import Callable
 from exporter import __version__
 from exporter.auth import build_auth
 from exporter.client import CodeArtsClient
+from exporter.collector import auth_families
 from exporter.config import Config
 from exporter.exposition import TEXT, Exposition
 from exporter.poller import Poller, targets_from_config
@@ -25,15 +26,18 @@ class Exporter:
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self.stats = RequestStats()
+        self.auth = build_auth(config.auth, iam_url=config.endpoints.iam, timeout=config.poll.timeout_seconds,
+                               stats=self.stats, clock=clock)
         self.client = CodeArtsClient(
             repo_url=config.endpoints.repo,
             build_url=config.endpoints.build,
-            auth=build_auth(config.auth),
+            auth=self.auth,
             timeout=config.poll.timeout_seconds,
             stats=self.stats,
             pool_size=config.poll.concurrency,
         )
-        self.exposition = Exposition(self.stats, __version__)
+        self.exposition = Exposition(self.stats, __version__,
+                                     extra_live=lambda: auth_families(self.auth.token_expiry()))
         self.poller = Poller(
             targets_from_config(config),
             self.client,
@@ -69,3 +73,4 @@ class Exporter:
             self.server.server_close()
         self.poller.stop()
         self.client.close()
+        self.auth.close()

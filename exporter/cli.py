@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from exporter import __version__
 from exporter.app import Exporter
 from exporter.config import Config, ConfigError, load_config
+from exporter.errors import CredentialsError
 from exporter.server import parse_listen_address
 
 EXIT_OK = 0
@@ -115,7 +116,11 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], dem
     if args.check_config:
         print(describe(config))
         return EXIT_OK
-    exporter = Exporter(config)
+    try:
+        exporter = Exporter(config)
+    except CredentialsError as err:  # e.g. an sk_file emptied since the configuration was checked
+        print(f"codearts-exporter: {err}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if args.once:
             snapshot = exporter.poll_once()

@@ -148,3 +148,11 @@ def live_families(stats: RequestStats) -> list[Metric]:
     for (api, reason), count in sorted(stats.skipped().items()):
         families.add(m.RECORDS_SKIPPED, (api, reason), count)
     return families.ordered()
+
+
+def auth_families(token_expiry: float | None) -> list[Metric]:
+    """The auth mode's token expiry, rendered per scrape (a renewal does not wait for the next poll)."""
+    families = _Families()
+    if token_expiry is not None:
+        families.add(m.AUTH_TOKEN_EXPIRY, (), token_expiry)
+    return families.ordered()

@@ -240,8 +240,8 @@ class IamTokenAuth(CodeArtsAuth):
         what = {401: f"IAM refused the credentials of {who}", 403: f"IAM forbade a token to {who}",
                 429: "IAM throttled the token request"}.get(response.status_code, "IAM token request failed")
         detail = f": {message}" if message else ""
-        return IamRefused(f"{what} (HTTP {response.status_code}{detail})", url=self.url,
-                          status=response.status_code, error_code=code, error_msg=message,
+        code = "" if code == str(response.status_code) else code  # Keystone-style bodies repeat the status
+        return IamRefused(f"{what}{detail}", url=self.url, status=response.status_code, error_code=code,
                           retry_after=_seconds(response.headers.get("Retry-After")))
 
     def _issued(self, response: requests.Response, started: float) -> IssuedToken:

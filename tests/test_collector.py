@@ -7,6 +7,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics as m
+from exporter.collector import auth_families
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.models import BUILD_STATUSES, PIPELINE_STATUSES, BuildJob, PipelineJob
 from exporter.snapshot import Snapshot, Target, TargetState
@@ -139,7 +140,9 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
     stats = RequestStats()
     stats.count_request("repo", "200")
     stats.count_skipped("repo", "malformed")
-    text = render(make_snapshot(), stats)
+    exposition = Exposition(stats, "1.2.3", extra_live=lambda: auth_families(T0 + 86_400))  # password mode
+    exposition.update(make_snapshot())
+    text = exposition.body(TEXT, gzipped=False).decode()
     table = {spec.name: spec for spec in m.ALL_METRICS}
     served = list(text_string_to_metric_families(text))
     assert {family.name for family in served} == set(table)

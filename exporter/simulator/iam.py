@@ -91,7 +91,8 @@ class IamService:
         self.clock = clock
         self._lock = threading.Lock()
         self._tokens: dict[str, float] = {}  # token -> expires_at
-        self.issued = 0
+        self.issued_tokens: list[str] = []  # every token ever issued, so tests can look for leaks
+        self.issue_times: list[float] = []  # when each was issued, on the simulator's clock
 
     # -- tokens -----------------------------------------------------------------------------------
 
@@ -116,12 +117,19 @@ class IamService:
         expires_at = issued_at + self.token_lifetime
         with self._lock:
             self._tokens[token] = expires_at
-            self.issued += 1
+            self.issued_tokens.append(token)
+            self.issue_times.append(issued_at)
         project = {"id": user.project_id, "name": user.project_name, "domain": {"name": user.domain}}
         payload = {"token": {"expires_at": _iso(expires_at), "issued_at": _iso(issued_at), "methods": ["password"],
                              "project": project, "user": {"name": user.name, "domain": {"name": user.domain}},
                              "roles": [{"name": "readonly"}]}}
         return IamAnswer(201, payload, (("X-Subject-Token", token),))
+
+    @property
+    def issued(self) -> int:
+        """How many tokens were issued so far."""
+        with self._lock:
+            return len(self.issued_tokens)
 
     def token_valid(self, token: str) -> bool:
         """True for a token this IAM issued that has neither expired nor been revoked."""
