@@ -92,7 +92,7 @@ def test_cli_at_debug_level_leaks_no_secret(tmp_path, simulator_factory):
             result = run_cli("--config.file", str(path), "--log.level", "debug", *flags, env=env)
             assert result.returncode == 0, result.stderr
             output += result.stdout + result.stderr
-    assert iam.issued == 1 and "codearts_up{" in output
+    assert iam.issued == 1 and "codearts_up{" in output and f"iam {sim.url};" in output
     assert_no_secret(output, [PASSWORD, SK, *iam.issued_tokens])
 
 
