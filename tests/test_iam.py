@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import logging
+import os
+import select
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import requests
 
 from exporter.app import Exporter
 from exporter.config import load_config
 from exporter.iam import BACKOFF_STEPS, backoff_delay
+from exporter.models import parse_timestamp
 from exporter.simulator import IamService, IamUser, Simulator, World
 
-from .conftest import parse_samples, wait_until
+from .conftest import parse_samples, run_cli, wait_until
 
 T0 = 1_750_000_000.0
 DOMAIN, USER = "my-account", "ci-observer"
@@ -220,3 +226,41 @@ def test_iam_refuses_a_token_for_another_project(tmp_path, simulator_factory, wo
     finally:
         exporter.close()
     assert not snapshot.all_up() and "HTTP 400" in snapshot.states[0].error
+
+
+def test_the_simulator_command_serves_iam_and_the_exporter_logs_in_with_a_password(tmp_path):
+    env = {**os.environ, "SIM_IAM_PASSWORD": PASSWORD}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter.simulator", "--iam-user", f"{DOMAIN}:{USER}:{IAM_PROJECT}", "--token", "",
+         "--token-lifetime", "600"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        assert ready, "no listening line within 20 s"
+        url = process.stdout.readline().split()[-1]
+        user = {"name": USER, "password": PASSWORD, "domain": {"name": DOMAIN}}
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}},
+                         "scope": {"project": {"id": IAM_PROJECT}}}}
+        answer = requests.post(f"{url}/v3/auth/tokens", json=body, timeout=5)
+        assert answer.status_code == 201 and answer.headers["X-Subject-Token"]
+        token = answer.json()["token"]
+        assert parse_timestamp(token["expires_at"]) - parse_timestamp(token["issued_at"]) == pytest.approx(600)
+        project = World.demo().project_ids()[0]
+        config = password_config(tmp_path / "c.yaml", url, projects=[project])
+        result = run_cli("--config.file", str(config), "--once", env={"TEST_IAM_PASSWORD": PASSWORD})
+        assert result.returncode == 0, result.stderr
+        assert f'codearts_up{{api="build",target="{project}"}} 1.0' in result.stdout
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+
+
+def test_the_simulator_command_takes_iam_secrets_from_the_environment_only():
+    from exporter.simulator.__main__ import build_iam, build_parser
+
+    args = build_parser().parse_args(["--iam-user", "d:u:p", "--access-key", "AK1:p", "--token-lifetime", "2"])
+    iam = build_iam(args, env={"SIM_IAM_PASSWORD": "pw", "SIM_IAM_SK": "sk"})
+    assert iam is not None and iam.token_lifetime == 2
+    assert iam.users[("d", "u")].password == "pw" and iam.access_keys["AK1"].sk == "sk"
+    with pytest.raises(ValueError, match="SIM_IAM_PASSWORD"):
+        build_iam(args, env={"SIM_IAM_SK": "sk"})
+    assert build_iam(build_parser().parse_args([]), env={}) is None
