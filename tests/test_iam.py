@@ -264,3 +264,25 @@ def test_the_simulator_command_takes_iam_secrets_from_the_environment_only():
     with pytest.raises(ValueError, match="SIM_IAM_PASSWORD"):
         build_iam(args, env={"SIM_IAM_SK": "sk"})
     assert build_iam(build_parser().parse_args([]), env={}) is None
+
+
+def test_a_failing_background_renewal_keeps_the_valid_token_in_use_and_backs_off(tmp_path, simulator_factory, world):
+    iam = iam_service()
+    sim = simulator_factory(world, token=None, iam=iam)
+    now = [T0]
+    exporter = exporter_for(tmp_path, sim, clock=lambda: now[0])
+    try:
+        assert exporter.poll_once().all_up()
+        iam.users = {(DOMAIN, USER): IamUser(DOMAIN, USER, "changed-elsewhere", IAM_PROJECT)}
+        now[0] += 0.85 * 24 * 3600  # past 80 % of the token's life: due for renewal, still valid
+        assert exporter.poll_once().all_up()  # the renewal runs in the background
+        wait_until(lambda: statuses(sim, "iam_tokens") == [201, 401])
+        for _ in range(3):
+            assert exporter.poll_once().all_up()  # within the backoff step: the old token, no IAM call
+        assert statuses(sim, "iam_tokens") == [201, 401]
+        now[0] += BACKOFF_STEPS[0]
+        assert exporter.poll_once().all_up()
+        wait_until(lambda: statuses(sim, "iam_tokens") == [201, 401, 401])
+    finally:
+        exporter.close()
+    assert 401 not in statuses(sim, "build_jobs")
