@@ -9,7 +9,7 @@ from collections.abc import Callable
 from exporter import __version__
 from exporter.auth import build_auth
 from exporter.client import CodeArtsClient
-from exporter.collector import shard_families
+from exporter.collector import auth_families, shard_families
 from exporter.config import Config
 from exporter.exposition import TEXT, Exposition
 from exporter.poller import Poller, targets_from_config
@@ -30,15 +30,19 @@ class Exporter:
         self.config = config
         self.shard = shard = shard or ShardSpec()
         self.stats = RequestStats()
+        self.auth = build_auth(config.auth, iam_url=config.endpoints.iam, timeout=config.poll.timeout_seconds,
+                               stats=self.stats, clock=clock)
         self.client = CodeArtsClient(
             repo_url=config.endpoints.repo,
             build_url=config.endpoints.build,
-            auth=build_auth(config.auth),
+            auth=self.auth,
             timeout=config.poll.timeout_seconds,
             stats=self.stats,
             pool_size=config.poll.concurrency,
         )
-        self.exposition = Exposition(self.stats, __version__, extra_live=lambda: shard_families(shard))
+        self.exposition = Exposition(
+            self.stats, __version__,
+            extra_live=lambda: [*shard_families(shard), *auth_families(self.auth.token_expiry())])
         targets = targets_from_config(config)
         mine = shard.select(targets)
         if targets and not mine:
@@ -82,3 +86,4 @@ class Exporter:
             self.server.server_close()
         self.poller.stop()
         self.client.close()
+        self.auth.close()

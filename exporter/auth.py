@@ -1,15 +1,24 @@
 """How requests to CodeArts carry credentials.
 
-Every mode is a :class:`requests.auth.AuthBase`, so the client stays the same whatever the mode.
-``renew_after_unauthorized`` lets a mode that can fetch a fresh credential (an IAM token) do so once
-after a 401; a static token cannot, and says so.
+Every mode is a :class:`requests.auth.AuthBase`, so the client stays the same whatever the mode:
+
+- ``token``: :class:`StaticTokenAuth`, a fixed ``X-Auth-Token`` (it lives 24 hours);
+- ``password``: :class:`exporter.iam.IamTokenAuth`, a project-scoped IAM token, obtained and renewed;
+- ``aksk``: :class:`exporter.signing.AkSkSigner`, SDK-HMAC-SHA256 signing of every request.
+
+``renew_after_unauthorized`` lets a mode that can fetch a fresh credential do so once after a 401; a
+static token cannot, and says so.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import requests
 
 from exporter.config import AkSkAuth, PasswordAuth, TokenAuth
+from exporter.stats import RequestStats
 
 
 class CodeArtsAuth(requests.auth.AuthBase):
@@ -18,6 +27,13 @@ class CodeArtsAuth(requests.auth.AuthBase):
     def renew_after_unauthorized(self) -> bool:
         """Try to get a fresh credential after a 401; True if a retry is worth it."""
         return False
+
+    def token_expiry(self) -> float | None:
+        """Unix time the current token expires (IAM password mode); None when the mode has no token."""
+        return None
+
+    def close(self) -> None:
+        """Release whatever the mode holds (connections)."""
 
 
 class StaticTokenAuth(CodeArtsAuth):
@@ -34,8 +50,25 @@ class StaticTokenAuth(CodeArtsAuth):
         return "StaticTokenAuth(token=***)"
 
 
-def build_auth(settings: TokenAuth | PasswordAuth | AkSkAuth) -> CodeArtsAuth:
-    """The auth object for the configured mode."""
+def build_auth(
+    settings: TokenAuth | PasswordAuth | AkSkAuth,
+    *,
+    iam_url: str | None = None,
+    timeout: float = 10.0,
+    stats: RequestStats | None = None,
+    clock: Callable[[], float] = time.time,
+) -> CodeArtsAuth:
+    """The auth object for the configured mode; ``iam_url`` is needed by the password mode only."""
+    # Imported here: both modules subclass CodeArtsAuth, defined above.
+    from exporter.iam import IamTokenAuth
+    from exporter.secretfile import SecretSource
+    from exporter.signing import AkSkSigner
+
     if isinstance(settings, TokenAuth):
         return StaticTokenAuth(settings.token.reveal())
-    raise NotImplementedError(f"auth mode {type(settings).__name__} is not supported yet")
+    if isinstance(settings, PasswordAuth):
+        if iam_url is None:
+            raise ValueError("password auth needs the IAM endpoint (endpoints.iam)")
+        return IamTokenAuth(settings, iam_url=iam_url, timeout=timeout, stats=stats, clock=clock)
+    sk = SecretSource("sk", settings.sk, settings.sk_file)
+    return AkSkSigner(settings.ak, sk, settings.project_id, clock=clock)

@@ -11,7 +11,8 @@ from collections.abc import Sequence
 
 from exporter import __version__
 from exporter.app import Exporter
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import Config, ConfigError, PasswordAuth, load_config
+from exporter.errors import CredentialsError
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
@@ -85,10 +86,11 @@ def configure_logging(level: str) -> None:
 def describe(config: Config) -> str:
     """A secret-free summary of a valid configuration, for --check-config."""
     pipelines = sum(len(repo.pipelines) for repo in config.repositories)
+    iam = f"iam {config.endpoints.iam}; " if isinstance(config.auth, PasswordAuth) else ""
     return (
         f"configuration OK: {pipelines} pipelines in {len(config.repositories)} repositories, "
         f"{len(config.projects)} build projects; auth {type(config.auth).__name__}; "
-        f"repo {config.endpoints.repo}; build {config.endpoints.build}; "
+        f"repo {config.endpoints.repo}; build {config.endpoints.build}; {iam}"
         f"poll every {config.poll.interval_seconds:g}s (timeout {config.poll.timeout_seconds:g}s, "
         f"concurrency {config.poll.concurrency})"
     )
@@ -142,7 +144,11 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], sha
     if args.check_config:
         print(describe(config))
         return EXIT_OK
-    exporter = Exporter(config, shard=shard)
+    try:
+        exporter = Exporter(config, shard=shard)
+    except CredentialsError as err:  # e.g. an sk_file emptied since the configuration was checked
+        print(f"codearts-exporter: {err}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         if args.once:
             snapshot = exporter.poll_once()

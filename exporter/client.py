@@ -16,6 +16,7 @@ from exporter.errors import (
     AuthError,
     ClientError,
     CodeArtsError,
+    CredentialsError,
     NotFoundError,
     PayloadError,
     ServerError,
@@ -146,6 +147,8 @@ class CodeArtsClient:
                 response._content = self._read_capped(response, url)
             finally:
                 response.close()
+        except CredentialsError:
+            raise  # the auth had nothing to send: no request went out, none is counted
         except CodeArtsError:
             self.stats.count_request(api, "error")
             raise

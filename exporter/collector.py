@@ -157,3 +157,11 @@ def shard_families(shard: ShardSpec) -> list[Metric]:
     families.add(m.SHARD, (str(shard.index),), 1)
     families.add(m.TOTAL_SHARDS, (), shard.total)
     return families.ordered()
+
+
+def auth_families(token_expiry: float | None) -> list[Metric]:
+    """The auth mode's token expiry, rendered per scrape (a renewal does not wait for the next poll)."""
+    families = _Families()
+    if token_expiry is not None:
+        families.add(m.AUTH_TOKEN_EXPIRY, (), token_expiry)
+    return families.ordered()

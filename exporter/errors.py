@@ -4,6 +4,7 @@
 
     CodeArtsError                 any failure of one CodeArts call; carries url, status, error_code
     ├── AuthError                 401/403: credentials missing, expired or without permission
+    │   └── CredentialsError      no credential to send (IAM refused or unreachable): nothing was sent
     ├── NotFoundError             404: the repository, pipeline or project does not exist
     ├── ThrottledError            429 APIGW.0308, or Build's HTTP 500 CB.00060211
     ├── ServerError               other 5xx
@@ -64,6 +65,13 @@ class AuthError(CodeArtsError):
     """Credentials were refused (401) or lack permission (403)."""
 
     reason = "auth"
+
+
+class CredentialsError(AuthError):
+    """No credential could be obtained (IAM refused the password, IAM unreachable, secret file unreadable).
+
+    Raised before a CodeArts request is sent, so it is not counted as a CodeArts request.
+    """
 
 
 class NotFoundError(CodeArtsError):

@@ -115,6 +115,10 @@ RECORDS_SKIPPED = _spec(
     "codearts_records_skipped", "counter",
     "Records in CodeArts responses that could not be parsed and were skipped.",
     ("api", "reason"), "exporter")
+AUTH_TOKEN_EXPIRY = _spec(
+    "codearts_auth_token_expiry_timestamp_seconds", "gauge",
+    "Unix time the IAM token in use expires (password auth only; absent until a token is obtained).",
+    (), "exporter")
 BUILD_INFO = _spec(
     "codearts_exporter_build_info", "gauge",
     "Always 1; the version of the running exporter.", ("version",), "exporter")
@@ -131,7 +135,8 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     PIPELINE_JOB_STARTED, PIPELINE_JOB_FINISHED, PIPELINE_JOB_INFO, PIPELINE_JOBS,
     BUILD_JOB_STATUS, BUILD_JOB_HEALTH, BUILD_JOB_LAST_BUILD, BUILD_JOB_LAST_DURATION,
     BUILD_JOB_RUNNING, BUILD_JOB_DISABLED, BUILD_JOB_INFO, BUILD_JOBS,
-    UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, BUILD_INFO, SHARD, TOTAL_SHARDS,
+    UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, AUTH_TOKEN_EXPIRY, BUILD_INFO, SHARD,
+    TOTAL_SHARDS,
 )
 
 

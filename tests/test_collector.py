@@ -7,7 +7,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics as m
-from exporter.collector import shard_families
+from exporter.collector import auth_families, shard_families
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.models import BUILD_STATUSES, PIPELINE_STATUSES, BuildJob, PipelineJob
 from exporter.sharding import ShardSpec
@@ -141,7 +141,8 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
     stats = RequestStats()
     stats.count_request("repo", "200")
     stats.count_skipped("repo", "malformed")
-    exposition = Exposition(stats, "1.2.3", extra_live=lambda: shard_families(ShardSpec(1, 2)))
+    exposition = Exposition(stats, "1.2.3", extra_live=lambda: [*shard_families(ShardSpec(1, 2)),
+                                                             *auth_families(T0 + 86_400)])  # password mode
     exposition.update(make_snapshot())
     text = exposition.body(TEXT, gzipped=False).decode()
     table = {spec.name: spec for spec in m.ALL_METRICS}

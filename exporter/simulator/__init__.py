@@ -7,6 +7,7 @@ Used by ``codearts-exporter --demo``, the integration tests and the benchmarks::
         ...  # point a client at sim.url with X-Auth-Token: sim-token
 """
 
+from exporter.simulator.iam import AccessKey, IamService, IamUser
 from exporter.simulator.server import (
     BUILD_PAGING_MODES,
     DEFAULT_TOKEN,
@@ -19,6 +20,9 @@ from exporter.simulator.server import (
 from exporter.simulator.world import World, generated_project_id
 
 __all__ = [
+    "AccessKey",
+    "IamService",
+    "IamUser",
     "BUILD_PAGING_MODES",
     "DEFAULT_TOKEN",
     "REPO_PAGING_MODES",

@@ -2,18 +2,24 @@
 
 Prints exactly one line to stdout, ``listening on http://HOST:PORT``, once it serves; the ids of its
 projects and pipelines go to stderr. Without any size flag it serves the demo world.
+
+With ``--iam-user`` and/or ``--access-key`` it also serves IAM (``/v3/auth/tokens``) and accepts IAM
+tokens and AK/SK signatures; the password and the SK come from the environment (SIM_IAM_PASSWORD,
+SIM_IAM_SK), never from a flag.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
 
+from exporter.simulator.iam import DEFAULT_TOKEN_LIFETIME, AccessKey, IamService, IamUser
 from exporter.simulator.server import BUILD_PAGING_MODES, DEFAULT_TOKEN, REPO_PAGING_MODES, Simulator
 from exporter.simulator.world import World
 
@@ -44,8 +50,33 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the timing and outcomes (default: 0)")
     parser.add_argument("--frozen-at", type=float, default=None, metavar="EPOCH_SECONDS",
                         help="freeze the clock at this moment (default: real time)")
+    parser.add_argument("--iam-user", metavar="DOMAIN:USER:IAM_PROJECT_ID",
+                        help="serve IAM tokens to this user; password from $SIM_IAM_PASSWORD")
+    parser.add_argument("--access-key", metavar="AK:IAM_PROJECT_ID",
+                        help="accept AK/SK signatures of this key; SK from $SIM_IAM_SK")
+    parser.add_argument("--token-lifetime", type=float, default=DEFAULT_TOKEN_LIFETIME, metavar="SECONDS",
+                        help="lifetime of IAM tokens (default: %(default)g)")
     parser.add_argument("--log-level", default="info", choices=("debug", "info", "warning", "error"))
     return parser
+
+
+def build_iam(args: argparse.Namespace, env: dict[str, str] | None = None) -> IamService | None:
+    """The IAM the flags ask for, or None; raises ValueError naming a malformed flag or a missing variable."""
+    env = dict(os.environ) if env is None else env
+    users, keys = [], []
+    if args.iam_user:
+        parts = args.iam_user.split(":")
+        if len(parts) != 3 or not all(parts) or not env.get("SIM_IAM_PASSWORD"):
+            raise ValueError("--iam-user needs DOMAIN:USER:IAM_PROJECT_ID and $SIM_IAM_PASSWORD set")
+        users.append(IamUser(parts[0], parts[1], env["SIM_IAM_PASSWORD"], parts[2]))
+    if args.access_key:
+        parts = args.access_key.split(":")
+        if len(parts) != 2 or not all(parts) or not env.get("SIM_IAM_SK"):
+            raise ValueError("--access-key needs AK:IAM_PROJECT_ID and $SIM_IAM_SK set")
+        keys.append(AccessKey(parts[0], env["SIM_IAM_SK"], parts[1]))
+    if not users and not keys:
+        return None
+    return IamService(users=users, access_keys=keys, token_lifetime=args.token_lifetime, clock=time.time)
 
 
 def _count(text: str) -> int:
@@ -72,8 +103,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=getattr(logging, args.log_level.upper()), stream=sys.stderr,
                         format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s")
     world = build_world(args)
+    try:
+        iam = build_iam(args)
+    except ValueError as err:
+        sys.stderr.write(f"python -m exporter.simulator: {err}\n")
+        return 2
     simulator = Simulator(world, host=args.host, port=args.port, token=args.token or None,
-                          repo_paging=args.repo_paging, build_paging=args.build_paging)
+                          repo_paging=args.repo_paging, build_paging=args.build_paging, iam=iam)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+from exporter.simulator.iam import TOKENS_PATH, IamService
 from exporter.simulator.world import MAX_ID, World
 
 log = logging.getLogger(__name__)
@@ -148,6 +149,7 @@ class Simulator:
         token: str | None = DEFAULT_TOKEN,
         repo_paging: str = "item",
         build_paging: str = "zero",
+        iam: IamService | None = None,
     ) -> None:
         if repo_paging not in REPO_PAGING_MODES:
             raise ValueError(f"repo_paging must be one of {REPO_PAGING_MODES}, got {repo_paging!r}")
@@ -157,6 +159,8 @@ class Simulator:
         self.token = token
         self.repo_paging = repo_paging
         self.build_paging = build_paging
+        self.iam = iam  # with IAM: also /v3/auth/tokens, and IAM tokens and AK/SK signatures are accepted
+        self._verdict = threading.local()  # the credential check of the request this thread is answering
         self._address = (host, port)
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
@@ -236,10 +240,16 @@ class Simulator:
 
     # -- request handling ------------------------------------------------------------------------
 
-    def respond(self, method: str, target: str, headers: Any) -> Reply:
+    def respond(self, method: str, target: str, headers: Any, body: bytes = b"") -> Reply:
         """Answer one request and record it."""
         parts = urlsplit(target)
-        route, reply = self._dispatch(method, parts.path, parse_qs(parts.query, keep_blank_values=True), headers)
+        if self.iam is not None and parts.path.rstrip("/") == TOKENS_PATH:
+            answer = self.iam.issue(method, body)
+            route, reply = "iam_tokens", json_reply(answer.status, answer.payload, answer.headers)
+        else:
+            self._verdict.authorized = self._credentials_ok(method, target, headers, body)
+            route, reply = self._dispatch(method, parts.path, parse_qs(parts.query, keep_blank_values=True),
+                                          headers)
         with self._lock:
             self._records.append(RequestRecord(route, method, target, reply.status))
             self._counts[route] += 1
@@ -263,18 +273,35 @@ class Simulator:
 
     def _guarded(self, api: str, route: str, target: str, method: str, headers: Any,
                  answer: Callable[[], Reply]) -> Reply:
-        """Method and auth checks, then a fault if one is set, else the normal answer."""
+        """Auth and method checks (the gateway authenticates first), then a fault if one is set, else the answer."""
+        if not self._authorized(headers):
+            return error_reply(api, 401)
         if method != "GET":
             return error_reply(api, 405)
-        if self.token is not None and not hmac.compare_digest(
-            (headers.get("X-Auth-Token") or "").encode(), self.token.encode()
-        ):
-            return error_reply(api, 401)
         with self._lock:
             fault = self._faults.get(target) or self._faults.get(route)
         if fault is None:
             return answer()
         return FAULT_ACTIONS[fault](api, answer)
+
+    def _authorized(self, headers: Any) -> bool:
+        verdict = getattr(self._verdict, "authorized", None)
+        return self._token_ok(headers) if verdict is None else verdict
+
+    def _token_ok(self, headers: Any) -> bool:
+        """The static token check: any request passes when the simulator has no token."""
+        return self.token is None or hmac.compare_digest(
+            (headers.get("X-Auth-Token") or "").encode(), self.token.encode()
+        )
+
+    def _credentials_ok(self, method: str, target: str, headers: Any, body: bytes) -> bool:
+        """Static token, else (with IAM) an unexpired IAM token or a valid AK/SK signature."""
+        if self.iam is None or (self.token is not None and self._token_ok(headers)):
+            return self._token_ok(headers)
+        token = headers.get("X-Auth-Token")
+        if token:
+            return self.iam.token_valid(token)
+        return bool(headers.get("Authorization")) and self.iam.signature_valid(method, target, headers, body)
 
     def _repo_jobs(self, repository_id: int, pipeline_id: int, query: dict[str, list[str]]) -> Reply:
         offset = _int_param(query, "offset", 0)
@@ -344,16 +371,17 @@ class _Handler(BaseHTTPRequestHandler):
         super().finish()
 
     def _handle(self) -> None:
-        self._discard_body()
-        reply = self.server.simulator.respond(self.command, self.path, self.headers)
+        body = self._read_body()
+        reply = self.server.simulator.respond(self.command, self.path, self.headers, body)
         self._write(reply)
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
-    def _discard_body(self) -> None:
+    def _read_body(self) -> bytes:
         length = self.headers.get("Content-Length")
         if length and length.strip().isdigit():
-            self.rfile.read(int(length))
+            return self.rfile.read(int(length))
+        return b""
 
     def _write(self, reply: Reply) -> None:
         lines = [

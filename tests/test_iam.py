@@ -1,0 +1,288 @@
+"""IAM password mode against the simulator's IAM: sharing, renewal before expiry, 401 renewal, backoff."""
+
+from __future__ import annotations
+
+import logging
+import os
+import select
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+import requests
+
+from exporter.app import Exporter
+from exporter.config import load_config
+from exporter.iam import BACKOFF_STEPS, backoff_delay
+from exporter.models import parse_timestamp
+from exporter.simulator import IamService, IamUser, Simulator, World
+
+from .conftest import parse_samples, run_cli, wait_until
+
+T0 = 1_750_000_000.0
+DOMAIN, USER = "my-account", "ci-observer"
+PASSWORD = "pw-Very-5ecret-8c1d"  # distinctive: tests grep logs for it
+IAM_PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+PROJECTS = [f"proj{index:028d}" for index in range(1, 7)]
+
+
+def iam_service(**options: object) -> IamService:
+    return IamService(users=[IamUser(DOMAIN, USER, PASSWORD, IAM_PROJECT)], **options)  # type: ignore[arg-type]
+
+
+def password_config(path: Path, url: str, *, projects: list[str], password_file: Path | None = None,
+                    concurrency: int = 4) -> Path:
+    """A password-mode config; the password comes from ${TEST_IAM_PASSWORD} unless a file is given."""
+    secret = f"password_file: {password_file}" if password_file else "password: ${TEST_IAM_PASSWORD}"
+    lines = [
+        "region: test", "endpoints:", f"  repo: {url}", f"  build: {url}", f"  iam: {url}",
+        "auth:", "  password:", f"    domain: {DOMAIN}", f"    username: {USER}", f"    {secret}",
+        f"    project_id: {IAM_PROJECT}",
+        "poll:", "  interval_seconds: 60", "  timeout_seconds: 5", f"  concurrency: {concurrency}",
+        "projects:", *(f"  - id: {project}" for project in projects),
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def exporter_for(tmp_path: Path, sim: Simulator, *, password: str = PASSWORD, projects: list[str] | None = None,
+                 clock=None, **options: object) -> Exporter:
+    config = load_config(password_config(tmp_path / "c.yaml", sim.url, projects=projects or PROJECTS[:1],
+                                         **options),  # type: ignore[arg-type]
+                         env={"TEST_IAM_PASSWORD": password})
+    return Exporter(config, clock=clock) if clock else Exporter(config)
+
+
+def statuses(sim: Simulator, route: str) -> list[int]:
+    return [record.status for record in sim.requests if record.route == route]
+
+
+@pytest.fixture
+def world() -> World:
+    return World(seed=5, clock=lambda: T0, projects={project: 3 for project in PROJECTS})
+
+
+def test_a_two_second_token_is_renewed_before_expiry_under_continuous_polling(tmp_path, simulator_factory, world):
+    iam = iam_service(token_lifetime=2.0)
+    sim = simulator_factory(world, token=None, iam=iam)
+    exporter = exporter_for(tmp_path, sim, projects=PROJECTS[:2])
+    failed: list[str] = []
+    polls = Counter[str]()
+
+    def renewed_twice() -> bool:
+        snapshot = exporter.poll_once()
+        polls["total"] += 1
+        failed.extend(state.error for state in snapshot.states if not state.up)
+        return iam.issued >= 3
+
+    try:
+        wait_until(renewed_twice, timeout=30, interval=0.05)
+    finally:
+        exporter.close()
+    assert failed == []
+    assert polls["total"] >= 20  # polling went on across both renewals
+    assert 401 not in statuses(sim, "build_jobs"), "a token was used after its expiry"
+    # Each renewal happened while the previous token was still valid (at ~80 % of its 2 s life).
+    gaps = [later - earlier for earlier, later in zip(iam.issue_times, iam.issue_times[1:], strict=False)]
+    assert len(gaps) >= 2 and all(1.2 < gap < 1.95 for gap in gaps), gaps
+    assert statuses(sim, "iam_tokens") == [201] * iam.issued
+
+
+def test_a_token_revoked_server_side_costs_one_renewal_and_one_retry(tmp_path, simulator_factory, world):
+    iam = iam_service()
+    sim = simulator_factory(world, token=None, iam=iam)
+    now = [T0]
+    exporter = exporter_for(tmp_path, sim, clock=lambda: now[0])
+    try:
+        assert exporter.poll_once().all_up()
+        assert iam.issued == 1
+        now[0] += 120  # the token is two minutes old when IAM revokes it
+        iam.revoke_tokens()
+        sim.reset_counts()
+        assert exporter.poll_once().all_up()
+    finally:
+        exporter.close()
+    assert statuses(sim, "iam_tokens") == [201]
+    assert statuses(sim, "build_jobs") == [401, 200]
+    samples = parse_samples(exporter.metrics_text().decode())
+    assert samples[("codearts_api_requests_total", frozenset({("api", "build"), ("code", "401")}))] == 1
+    assert samples[("codearts_api_requests_total", frozenset({("api", "iam"), ("code", "201")}))] == 2
+
+
+def test_concurrent_workers_share_one_token_and_one_renewal(tmp_path, simulator_factory, world):
+    iam = iam_service()
+    sim = simulator_factory(world, token=None, iam=iam)
+    now = [T0]
+    exporter = exporter_for(tmp_path, sim, clock=lambda: now[0], projects=PROJECTS, concurrency=4)
+    try:
+        assert exporter.poll_once().all_up()
+        assert statuses(sim, "iam_tokens") == [201]  # six targets, four workers, one token
+        now[0] += 120
+        iam.revoke_tokens()
+        sim.reset_counts()
+        assert exporter.poll_once().all_up()
+    finally:
+        exporter.close()
+    assert statuses(sim, "iam_tokens") == [201]
+    builds = Counter(statuses(sim, "build_jobs"))
+    assert builds[200] == len(PROJECTS) and 1 <= builds[401] <= 4 and set(builds) == {200, 401}
+
+
+def test_a_fresh_token_refused_by_codearts_is_not_renewed_again_and_again(tmp_path, simulator_factory, world):
+    iam = iam_service()
+    sim = simulator_factory(world, token=None, iam=iam)
+    now = [T0]
+    exporter = exporter_for(tmp_path, sim, clock=lambda: now[0], projects=PROJECTS, concurrency=2)
+    try:
+        exporter.poll_once()
+        now[0] += 120
+        iam.revoke_tokens()
+        exporter.poll_once()  # renews once: the new token is fresh
+        iam.revoke_tokens()  # ...and refused at once (as CodeArts does when a permission is missing)
+        sim.reset_counts()
+        snapshot = exporter.poll_once()
+    finally:
+        exporter.close()
+    assert not any(state.up for state in snapshot.states)
+    assert statuses(sim, "iam_tokens") == []  # no IAM request per refused target
+    assert Counter(statuses(sim, "build_jobs")) == {401: len(PROJECTS)}
+
+
+def test_a_wrong_password_is_reported_once_per_attempt_and_backs_off(tmp_path, simulator_factory, world, caplog):
+    sim = simulator_factory(world, token=None, iam=iam_service())
+    now = [T0]
+    exporter = exporter_for(tmp_path, sim, password="not-the-password", clock=lambda: now[0],
+                            projects=PROJECTS, concurrency=4)
+    caplog.set_level(logging.INFO, logger="exporter")
+    try:
+        snapshot = exporter.poll_once()
+        iam_requests = [len(statuses(sim, "iam_tokens"))]
+        for step in BACKOFF_STEPS[:3]:
+            exporter.poll_once()  # within the step: no request
+            now[0] += step - 0.5
+            exporter.poll_once()
+            iam_requests.append(len(statuses(sim, "iam_tokens")))
+            now[0] += 0.5  # the step has passed: exactly one more request
+            exporter.poll_once()
+            iam_requests.append(len(statuses(sim, "iam_tokens")))
+        text = exporter.metrics_text().decode()
+    finally:
+        exporter.close()
+    assert iam_requests == [1, 1, 2, 2, 3, 3, 4]
+    assert statuses(sim, "build_jobs") == []  # nothing was sent without a token
+    error = snapshot.states[0].error
+    assert error.startswith(f"IAM refused the credentials of user {USER} in domain {DOMAIN}: "
+                            "The username or password is wrong. | HTTP 401 | ")
+    samples = parse_samples(text)
+    assert all(samples[("codearts_up", frozenset({("api", "build"), ("target", p)}))] == 0 for p in PROJECTS)
+    assert samples[("codearts_api_requests_total", frozenset({("api", "iam"), ("code", "401")}))] == 4
+    assert not any(name == "codearts_api_requests_total" and ("api", "build") in labels for name, labels in samples)
+    assert not any(name == "codearts_auth_token_expiry_timestamp_seconds" for name, _ in samples)
+    reports = [r for r in caplog.records if r.name == "exporter.iam" and r.levelno == logging.ERROR]
+    assert len(reports) == 4 and all("The username or password is wrong." in r.getMessage() for r in reports)
+
+
+def test_backoff_doubles_up_to_five_minutes_and_honours_retry_after():
+    assert [backoff_delay(n) for n in range(1, 10)] == [5, 10, 20, 40, 80, 160, 300, 300, 300]
+    assert backoff_delay(1, retry_after=30) == 30
+
+
+def test_a_rotated_password_file_is_read_at_the_next_attempt(tmp_path, simulator_factory, world):
+    secret = tmp_path / "password"
+    secret.write_text("old-password\n")
+    sim = simulator_factory(world, token=None, iam=iam_service())
+    now = [T0]
+    exporter = exporter_for(tmp_path, sim, clock=lambda: now[0], password_file=secret)
+    try:
+        assert not exporter.poll_once().all_up()
+        secret.write_text(PASSWORD + "\n")  # rotated, no restart
+        now[0] += BACKOFF_STEPS[0]
+        assert exporter.poll_once().all_up()
+    finally:
+        exporter.close()
+    assert statuses(sim, "iam_tokens") == [401, 201]
+
+
+def test_token_expiry_metric_is_iams_expires_at(tmp_path, simulator_factory, world):
+    iam = iam_service(clock=lambda: T0, token_lifetime=3600)
+    sim = simulator_factory(world, token=None, iam=iam)
+    exporter = exporter_for(tmp_path, sim, clock=lambda: T0)
+    try:
+        assert "codearts_auth_token_expiry_timestamp_seconds" not in exporter.metrics_text().decode()
+        exporter.poll_once()
+        samples = parse_samples(exporter.metrics_text().decode())
+    finally:
+        exporter.close()
+    assert samples[("codearts_auth_token_expiry_timestamp_seconds", frozenset())] == T0 + 3600
+
+
+def test_iam_refuses_a_token_for_another_project(tmp_path, simulator_factory, world):
+    sim = simulator_factory(world, token=None, iam=IamService(users=[IamUser(DOMAIN, USER, PASSWORD, "f" * 32)]))
+    exporter = exporter_for(tmp_path, sim)
+    try:
+        snapshot = exporter.poll_once()
+    finally:
+        exporter.close()
+    assert not snapshot.all_up() and "HTTP 400" in snapshot.states[0].error
+
+
+def test_the_simulator_command_serves_iam_and_the_exporter_logs_in_with_a_password(tmp_path):
+    env = {**os.environ, "SIM_IAM_PASSWORD": PASSWORD}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "exporter.simulator", "--iam-user", f"{DOMAIN}:{USER}:{IAM_PROJECT}", "--token", "",
+         "--token-lifetime", "600"], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env)
+    try:
+        ready, _, _ = select.select([process.stdout], [], [], 20)
+        assert ready, "no listening line within 20 s"
+        url = process.stdout.readline().split()[-1]
+        user = {"name": USER, "password": PASSWORD, "domain": {"name": DOMAIN}}
+        body = {"auth": {"identity": {"methods": ["password"], "password": {"user": user}},
+                         "scope": {"project": {"id": IAM_PROJECT}}}}
+        answer = requests.post(f"{url}/v3/auth/tokens", json=body, timeout=5)
+        assert answer.status_code == 201 and answer.headers["X-Subject-Token"]
+        token = answer.json()["token"]
+        assert parse_timestamp(token["expires_at"]) - parse_timestamp(token["issued_at"]) == pytest.approx(600)
+        project = World.demo().project_ids()[0]
+        config = password_config(tmp_path / "c.yaml", url, projects=[project])
+        result = run_cli("--config.file", str(config), "--once", env={"TEST_IAM_PASSWORD": PASSWORD})
+        assert result.returncode == 0, result.stderr
+        assert f'codearts_up{{api="build",target="{project}"}} 1.0' in result.stdout
+    finally:
+        process.terminate()
+        assert process.wait(timeout=10) == 0
+
+
+def test_the_simulator_command_takes_iam_secrets_from_the_environment_only():
+    from exporter.simulator.__main__ import build_iam, build_parser
+
+    args = build_parser().parse_args(["--iam-user", "d:u:p", "--access-key", "AK1:p", "--token-lifetime", "2"])
+    iam = build_iam(args, env={"SIM_IAM_PASSWORD": "pw", "SIM_IAM_SK": "sk"})
+    assert iam is not None and iam.token_lifetime == 2
+    assert iam.users[("d", "u")].password == "pw" and iam.access_keys["AK1"].sk == "sk"
+    with pytest.raises(ValueError, match="SIM_IAM_PASSWORD"):
+        build_iam(args, env={"SIM_IAM_SK": "sk"})
+    assert build_iam(build_parser().parse_args([]), env={}) is None
+
+
+def test_a_failing_background_renewal_keeps_the_valid_token_in_use_and_backs_off(tmp_path, simulator_factory, world):
+    iam = iam_service()
+    sim = simulator_factory(world, token=None, iam=iam)
+    now = [T0]
+    exporter = exporter_for(tmp_path, sim, clock=lambda: now[0])
+    try:
+        assert exporter.poll_once().all_up()
+        iam.users = {(DOMAIN, USER): IamUser(DOMAIN, USER, "changed-elsewhere", IAM_PROJECT)}
+        now[0] += 0.85 * 24 * 3600  # past 80 % of the token's life: due for renewal, still valid
+        assert exporter.poll_once().all_up()  # the renewal runs in the background
+        wait_until(lambda: statuses(sim, "iam_tokens") == [201, 401])
+        for _ in range(3):
+            assert exporter.poll_once().all_up()  # within the backoff step: the old token, no IAM call
+        assert statuses(sim, "iam_tokens") == [201, 401]
+        now[0] += BACKOFF_STEPS[0]
+        assert exporter.poll_once().all_up()
+        wait_until(lambda: statuses(sim, "iam_tokens") == [201, 401, 401])
+    finally:
+        exporter.close()
+    assert 401 not in statuses(sim, "build_jobs")
