@@ -52,9 +52,11 @@ class Poller:
             previous = self.snapshot
             states = tuple(self._workers.map(self._poll_target, previous.states))
             snapshot = Snapshot(previous.generation + 1, self.clock(), states)
+            # Render first, publish second: once /readyz (which reads self.snapshot) sees this cycle,
+            # /metrics already serves it.
+            if self._on_swap is not None:
+                self._on_swap(snapshot)
             self.snapshot = snapshot  # one reference assignment: readers see the old or the new, whole
-        if self._on_swap is not None:
-            self._on_swap(snapshot)
         return snapshot
 
     def start(self) -> None:

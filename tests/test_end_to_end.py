@@ -244,3 +244,22 @@ def test_a_repeated_stage_and_name_shows_the_highest_job_id(tmp_path, simulator_
              and (dict(labels)["stage"], dict(labels)["job"]) == repeated]
     assert [info["job_id"] for info in infos] == [str(max(by_key[repeated]))]
     assert len([1 for name, _ in found if name == "codearts_pipeline_job_status"]) == len(by_key)
+
+
+def test_readyz_never_runs_ahead_of_metrics(tmp_path, simulator_factory):
+    sim = simulator_factory(World(seed=1, projects={PROJECT: 3}))
+    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT])))
+    seen_by_render: list[int] = []
+    original = exporter.exposition.update
+
+    def update(snapshot):
+        assert exporter.poller.snapshot.generation == snapshot.generation - 1  # not yet published
+        original(snapshot)
+        seen_by_render.append(snapshot.generation)
+
+    exporter.poller._on_swap = update
+    try:
+        exporter.poll_once()
+        assert seen_by_render == [1] and exporter.poller.snapshot.generation == 1
+    finally:
+        exporter.close()
