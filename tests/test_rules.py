@@ -82,6 +82,19 @@ def test_promtool_accepts_every_rule_file():
 
 
 @needs_promtool
+def test_promtool_accepts_the_example_prometheus_config():
+    assert PROMTOOL, "promtool must be installed on CI"
+    example = RULES_DIR / "prometheus.example.yml"
+    result = subprocess.run([PROMTOOL, "check", "config", str(example)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (scrape,) = yaml.safe_load(example.read_text())["scrape_configs"]
+    assert scrape["honor_labels"] is True
+    down = next(rule for rule in alerts() if rule["alert"] == "CodeArtsExporterDown")
+    assert f'up{{job="{scrape["job_name"]}"}}' in down["expr"]
+
+
+@needs_promtool
 def test_promtool_unit_tests_pass():
     assert PROMTOOL, "promtool must be installed on CI"
     result = subprocess.run([PROMTOOL, "test", "rules", *map(str, UNIT_TESTS)], capture_output=True, text=True,
