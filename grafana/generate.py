@@ -155,7 +155,8 @@ OVERVIEW = Dashboard(
         )),
         ("What is red, since when", (
             Panel("Failing build jobs", "table", (
-                q(f"codearts_build_job_last_build_timestamp_seconds{{{PROJECT}}} * on ({BUILD_KEY}) group_left (status) "
+                q(f"codearts_build_job_last_build_timestamp_seconds{{{PROJECT}}} "
+                  f"* on ({BUILD_KEY}) group_left (status) "
                   f'(codearts_build_job_status{{{PROJECT}, status=~"failed|timedout"}} == 1)'),
             ), "Which build jobs are red, and since when (the start of the failed build)?", unit="dateTimeFromNow",
                 width=12, height=9, links=(BUILD_LINK,)),
@@ -224,7 +225,8 @@ BUILD_JOB_DASHBOARD = Dashboard(
     (V_PROJECT, V_BUILD_JOB),
     (
         ("Now", (
-            Panel("Last build status", "stat", (q(f"codearts_build_job_status{{{BUILD_JOB}}} == 1", "{{job}}: {{status}}"),),
+            Panel("Last build status", "stat",
+                  (q(f"codearts_build_job_status{{{BUILD_JOB}}} == 1", "{{job}}: {{status}}"),),
                   "What did the last build of the job end with (or is it running)?", width=6, height=4,
                   options={"text_mode": "name"}),
             Panel("Health score", "stat", (q(f"codearts_build_job_health_score{{{BUILD_JOB}}}", "{{job}}"),),
@@ -266,7 +268,8 @@ PIPELINE_DASHBOARD = Dashboard(
     (V_REPOSITORY, V_PIPELINE, V_STAGE, V_PIPE_JOB),
     (
         ("Now", (
-            Panel("Jobs by status", "bargauge", (q(f"sum by (status) (codearts_pipeline_jobs{{{PIPE}}})", "{{status}}"),),
+            Panel("Jobs by status", "bargauge",
+                  (q(f"sum by (status) (codearts_pipeline_jobs{{{PIPE}}})", "{{status}}"),),
                   "How do the pipeline's jobs split by the status of their latest run?", width=8),
             Panel("Job status", "table", (q(f"codearts_pipeline_job_status{{{PIPE_JOB}}} == 1"),),
                   "What is each job's status now, stage by stage?", width=16),
