@@ -1,0 +1,504 @@
+"""The Grafana dashboards of codearts-exporter, declared once, written as JSON and documented.
+
+    python grafana/generate.py
+
+writes grafana/dashboards/*.json and the panel reference between the markers of docs/dashboards.md.
+tests/test_dashboards.py fails when either differs from what this script writes, so edit this file,
+never the JSON. Every dashboard has a ``${datasource}`` variable; every query selects with ``=~`` on
+its template variables, whose "All" value is ``.*``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DASHBOARDS = ROOT / "grafana" / "dashboards"
+DOC = ROOT / "docs" / "dashboards.md"
+DOC_BEGIN = "<!-- BEGIN GENERATED PANELS -->\n"
+DOC_END = "<!-- END GENERATED PANELS -->"
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+TAG = "codearts"
+GRID_WIDTH = 24
+PIPE_ESCAPE = "\\|"  # a "|" inside a Markdown table cell, even in a code span
+
+
+@dataclass(frozen=True)
+class Query:
+    """One PromQL query of a panel and how its series are named in the legend."""
+
+    expr: str
+    legend: str = ""
+
+
+@dataclass(frozen=True)
+class Panel:
+    """A panel: what it shows (queries), how (kind, unit) and the question it answers (doc)."""
+
+    title: str
+    kind: str  # stat, timeseries, table, bargauge, state-timeline
+    queries: tuple[Query, ...]
+    doc: str
+    unit: str = "short"
+    width: int = 6
+    height: int = 8
+    options: dict[str, Any] = field(default_factory=dict)
+    links: tuple[dict[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Variable:
+    """A query template variable: ``label_values(selector, label)``."""
+
+    name: str
+    label: str
+    selector: str
+    label_name: str
+
+    @property
+    def query(self) -> str:
+        """The variable's Grafana query text."""
+        return f"label_values({self.selector}, {self.label_name})"
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    """One dashboard file."""
+
+    uid: str
+    title: str
+    description: str
+    variables: tuple[Variable, ...]
+    rows: tuple[tuple[str, tuple[Panel, ...]], ...]
+
+    @property
+    def filename(self) -> str:
+        """The JSON file name under grafana/dashboards/."""
+        return f"{self.uid}.json"
+
+
+def q(expr: str, legend: str = "") -> Query:
+    """A query; whitespace runs in ``expr`` collapse to one space, so expressions can be wrapped here."""
+    return Query(re.sub(r"\s+", " ", expr).strip(), legend)
+
+
+# --- selectors shared by the panels -------------------------------------------------------------
+
+PROJECT = 'project_id=~"$project"'
+PIPE = 'repository_id=~"$repository", pipeline_id=~"$pipeline"'
+BUILD_JOB = 'project_id=~"$project", job=~"$build_job"'
+PIPE_JOB = f'{PIPE}, stage=~"$stage", job=~"$pipeline_job"'
+INSTANCE = 'instance=~"$instance"'
+PIPE_KEY = "instance, repository_id, pipeline_id, stage, job"
+BUILD_KEY = "instance, project_id, job_id"
+NEVER_BUILT = 'unless on (project_id, job_id) (codearts_build_job_status{status="none"} == 1)'
+BUILD_LINK = {"title": "Open the build job",
+              "url": "/d/codearts-build-job?${datasource:queryparam}&var-project=${__data.fields.project_id}"
+                     "&var-build_job=${__data.fields.job}"}
+PIPE_LINK = {"title": "Open the pipeline",
+             "url": "/d/codearts-pipeline?${datasource:queryparam}&var-repository=${__data.fields.repository_id}"
+                    "&var-pipeline=${__data.fields.pipeline_id}"}
+
+V_PROJECT = Variable("project", "Project", "codearts_build_jobs", "project_id")
+V_REPOSITORY = Variable("repository", "Repository", "codearts_pipeline_jobs", "repository_id")
+V_PIPELINE = Variable("pipeline", "Pipeline", 'codearts_pipeline_jobs{repository_id=~"$repository"}', "pipeline_id")
+V_BUILD_JOB = Variable("build_job", "Build job", 'codearts_build_job_status{project_id=~"$project"}', "job")
+V_STAGE = Variable("stage", "Stage", f"codearts_pipeline_job_status{{{PIPE}}}", "stage")
+V_PIPE_JOB = Variable("pipeline_job", "Job", f'codearts_pipeline_job_status{{{PIPE}, stage=~"$stage"}}', "job")
+V_SCRAPE_JOB = Variable("scrape_job", "Scrape job", "codearts_exporter_build_info", "job")
+V_INSTANCE = Variable("instance", "Exporter", 'codearts_exporter_build_info{job=~"$scrape_job"}', "instance")
+
+
+def _quantiles(metric: str, selector: str, by: str, what: str) -> tuple[Query, ...]:
+    return tuple(q(f"quantile by ({by}) ({p}, {metric}{{{selector}}})", f"p{round(p * 100)} {what}")
+                 for p in (0.5, 0.95))
+
+
+def _over_range(metric: str, selector: str, legend: str) -> tuple[Query, ...]:
+    return tuple(q(f"quantile_over_time({p}, {metric}{{{selector}}}[$__range])", f"p{round(p * 100)} {legend}")
+                 for p in (0.5, 0.95))
+
+
+OVERVIEW = Dashboard(
+    "codearts-overview", "CodeArts CI: overview",
+    "What is red now and since when, how long builds take, which jobs are unhealthy.",
+    (V_PROJECT, V_REPOSITORY, V_PIPELINE),
+    (
+        ("Now", (
+            Panel("Failed build jobs", "stat", (q(f'sum(codearts_build_jobs{{{PROJECT}, status="failed"}})'),),
+                  "How many build jobs' last build failed?", width=4, height=4, options={"red_above": 0}),
+            Panel("Timed-out build jobs", "stat", (q(f'sum(codearts_build_jobs{{{PROJECT}, status="timedout"}})'),),
+                  "How many build jobs' last build hit its timeout?", width=4, height=4, options={"red_above": 0}),
+            Panel("Failed pipeline jobs", "stat", (q(f'sum(codearts_pipeline_jobs{{{PIPE}, status="failed"}})'),),
+                  "How many pipeline jobs' latest run failed?", width=4, height=4, options={"red_above": 0}),
+            Panel("Timed-out pipeline jobs", "stat",
+                  (q(f'sum(codearts_pipeline_jobs{{{PIPE}, status="timedout"}})'),),
+                  "How many pipeline jobs' latest run hit its timeout?", width=4, height=4,
+                  options={"red_above": 0}),
+            Panel("Running now", "stat", (
+                q(f'sum(codearts_build_jobs{{{PROJECT}, status="running"}})', "build jobs"),
+                q(f'sum(codearts_pipeline_jobs{{{PIPE}, status="running"}})', "pipeline jobs"),
+            ), "How many build and pipeline jobs are running at the last poll?", width=4, height=4),
+            Panel("Success ratio", "stat", (
+                q(f'sum(codearts_build_jobs{{{PROJECT}, status="success"}}) '
+                  f'/ sum(codearts_build_jobs{{{PROJECT}, status=~"success|failed|timedout|aborted"}})', "builds"),
+                q(f'sum(codearts_pipeline_jobs{{{PIPE}, status="success"}}) '
+                  f'/ sum(codearts_pipeline_jobs{{{PIPE}, status=~"success|failed|timedout|canceled"}})',
+                  "pipelines"),
+            ), "Of the jobs whose last run finished, which share succeeded?", unit="percentunit", width=4,
+                height=4),
+        )),
+        ("What is red, since when", (
+            Panel("Failing build jobs", "table", (
+                q(f"codearts_build_job_last_build_timestamp_seconds{{{PROJECT}}} "
+                  f"* on ({BUILD_KEY}) group_left (status) "
+                  f'(codearts_build_job_status{{{PROJECT}, status=~"failed|timedout"}} == 1)'),
+            ), "Which build jobs are red, and since when (the start of the failed build)?", unit="dateTimeFromNow",
+                width=12, height=9, links=(BUILD_LINK,)),
+            Panel("Failing pipeline jobs", "table", (
+                q(f"codearts_pipeline_job_finished_timestamp_seconds{{{PIPE}}} * on ({PIPE_KEY}) group_left (status) "
+                  f'(codearts_pipeline_job_status{{{PIPE}, status=~"failed|timedout"}} == 1)'),
+            ), "Which pipeline jobs are red, and since when (the end of the failed run)?", unit="dateTimeFromNow",
+                width=12, height=9, links=(PIPE_LINK,)),
+            Panel("Failing jobs over time", "timeseries", (
+                q(f'sum by (status) (codearts_build_jobs{{{PROJECT}, status=~"failed|timedout"}})', "build {{status}}"),
+                q(f'sum by (status) (codearts_pipeline_jobs{{{PIPE}, status=~"failed|timedout"}})',
+                  "pipeline {{status}}"),
+            ), "Is the number of red jobs growing or shrinking?", width=24, height=7),
+        )),
+        ("How long", (
+            Panel("Build duration p50/p95 across jobs", "timeseries",
+                  _quantiles("codearts_build_job_last_build_duration_seconds", PROJECT, "project_id",
+                             "{{project_id}}"),
+                  "How long do the last builds of a project's jobs take (median and 95th percentile across jobs)?",
+                  unit="s", width=8),
+            Panel("Pipeline job duration p50/p95 across jobs", "timeseries",
+                  _quantiles("codearts_pipeline_job_duration_seconds", PIPE, "repository_id, pipeline_id",
+                             "{{repository_id}}/{{pipeline_id}}"),
+                  "How long do the jobs of a pipeline run (median and 95th percentile across jobs)?", unit="s",
+                  width=8),
+            Panel("Pipeline queue time p50/p95 across jobs", "timeseries",
+                  _quantiles("codearts_pipeline_job_queued_seconds", PIPE, "repository_id, pipeline_id",
+                             "{{repository_id}}/{{pipeline_id}}"),
+                  "How long do pipeline jobs wait between creation and start?", unit="s", width=8),
+            Panel("Slowest build jobs (p95 over the time range)", "table", (
+                q(f"topk(10, quantile_over_time(0.95, "
+                  f"codearts_build_job_last_build_duration_seconds{{{PROJECT}}}[$__range]))"),
+            ), "Which build jobs take longest, by the 95th percentile of their last-build duration over the range?",
+                unit="s", width=12, height=9, links=(BUILD_LINK,)),
+            Panel("Running build jobs", "table", (
+                q(f"(time() - codearts_build_job_last_build_timestamp_seconds{{{PROJECT}}}) "
+                  f"and on ({BUILD_KEY}) (codearts_build_job_running == 1)"),
+            ), "Which build jobs are running, and for how long?", unit="s", width=6, height=9,
+                links=(BUILD_LINK,)),
+            Panel("Running pipeline jobs", "table", (
+                q(f"codearts_pipeline_job_duration_seconds{{{PIPE}}} "
+                  f'and on ({PIPE_KEY}) (codearts_pipeline_job_status{{status="running"}} == 1)'),
+            ), "Which pipeline jobs are running, and for how long (at the last poll)?", unit="s", width=6,
+                height=9, links=(PIPE_LINK,)),
+        )),
+        ("Health", (
+            Panel("Least healthy build jobs", "bargauge", (
+                q(f"bottomk(10, codearts_build_job_health_score{{{PROJECT}}} {NEVER_BUILT})", "{{job}}"),
+            ), "Which build jobs does CodeArts rate worst (health score 0-100; never-built jobs left out)?",
+                width=12, height=9, options={"min": 0, "max": 100}),
+            Panel("Average health score by project", "timeseries", (
+                q(f"avg by (project_id) (codearts_build_job_health_score{{{PROJECT}}} {NEVER_BUILT})",
+                  "{{project_id}}"),
+            ), "Is a project's build health improving or degrading?", width=6, height=9,
+                options={"min": 0, "max": 100}),
+            Panel("Build jobs by status", "bargauge", (
+                q(f"sum by (status) (codearts_build_jobs{{{PROJECT}}})", "{{status}}"),
+            ), "How do the build jobs split by the status of their last build?", width=6, height=9),
+        )),
+    ),
+)
+
+BUILD_JOB_DASHBOARD = Dashboard(
+    "codearts-build-job", "CodeArts CI: build job",
+    "One build job (or several): its status, health, and build durations over time.",
+    (V_PROJECT, V_BUILD_JOB),
+    (
+        ("Now", (
+            Panel("Last build status", "stat",
+                  (q(f"codearts_build_job_status{{{BUILD_JOB}}} == 1", "{{job}}: {{status}}"),),
+                  "What did the last build of the job end with (or is it running)?", width=6, height=4,
+                  options={"text_mode": "name"}),
+            Panel("Health score", "stat", (q(f"codearts_build_job_health_score{{{BUILD_JOB}}}", "{{job}}"),),
+                  "How does CodeArts rate the job (0-100, share of recent builds that succeeded)?", width=4,
+                  height=4, options={"min": 0, "max": 100}),
+            Panel("Last build started", "stat",
+                  (q(f"codearts_build_job_last_build_timestamp_seconds{{{BUILD_JOB}}}", "{{job}}"),),
+                  "When did the last build start?", unit="dateTimeFromNow", width=5, height=4),
+            Panel("Last build duration", "stat",
+                  (q(f"codearts_build_job_last_build_duration_seconds{{{BUILD_JOB}}}", "{{job}}"),),
+                  "How long did the last finished build take?", unit="s", width=5, height=4),
+            Panel("Running / disabled", "stat", (
+                q(f"codearts_build_job_running{{{BUILD_JOB}}}", "{{job}} running"),
+                q(f"codearts_build_job_disabled{{{BUILD_JOB}}}", "{{job}} disabled"),
+            ), "Is a build running now? Is the job disabled?", width=4, height=4),
+        )),
+        ("History", (
+            Panel("Status history", "state-timeline", (
+                q(f"codearts_build_job_status{{{BUILD_JOB}}} == 1", "{{job}}: {{status}}"),
+            ), "Since when has the job been in its status, and how often does it change?", width=24, height=6),
+            Panel("Last build duration over time", "timeseries", (
+                q(f"codearts_build_job_last_build_duration_seconds{{{BUILD_JOB}}}", "{{job}}"),
+            ), "Are the job's builds getting slower?", unit="s", width=12),
+            Panel("Build duration p50/p95 over the time range", "table",
+                  _over_range("codearts_build_job_last_build_duration_seconds", BUILD_JOB, "{{job}}"),
+                  "What is a typical and a slow build of the job over the selected range?", unit="s", width=6),
+            Panel("Health score over time", "timeseries", (
+                q(f"codearts_build_job_health_score{{{BUILD_JOB}}}", "{{job}}"),
+            ), "Is the job's health improving or degrading?", width=6, options={"min": 0, "max": 100}),
+            Panel("Job details", "table", (q(f"codearts_build_job_info{{{BUILD_JOB}}}"),),
+                  "Which branch, source, trigger and repository did the last build use?", width=24, height=6),
+        )),
+    ),
+)
+
+PIPELINE_DASHBOARD = Dashboard(
+    "codearts-pipeline", "CodeArts CI: pipeline",
+    "The jobs of one pipeline (or several): status, durations and queue times by stage and job.",
+    (V_REPOSITORY, V_PIPELINE, V_STAGE, V_PIPE_JOB),
+    (
+        ("Now", (
+            Panel("Jobs by status", "bargauge",
+                  (q(f"sum by (status) (codearts_pipeline_jobs{{{PIPE}}})", "{{status}}"),),
+                  "How do the pipeline's jobs split by the status of their latest run?", width=8),
+            Panel("Job status", "table", (q(f"codearts_pipeline_job_status{{{PIPE_JOB}}} == 1"),),
+                  "What is each job's status now, stage by stage?", width=16),
+        )),
+        ("History", (
+            Panel("Status history", "state-timeline", (
+                q(f"codearts_pipeline_job_status{{{PIPE_JOB}}} == 1", "{{stage}}/{{job}}: {{status}}"),
+            ), "When did each job change status?", width=24, height=8),
+            Panel("Job duration", "timeseries", (
+                q(f"codearts_pipeline_job_duration_seconds{{{PIPE_JOB}}}", "{{stage}}/{{job}}"),
+            ), "How long does each job run (a running job's value grows until it finishes)?", unit="s", width=12),
+            Panel("Queue time", "timeseries", (
+                q(f"codearts_pipeline_job_queued_seconds{{{PIPE_JOB}}}", "{{stage}}/{{job}}"),
+            ), "How long do jobs wait for an agent before they start?", unit="s", width=12),
+            Panel("Duration p50/p95 over the time range", "table",
+                  _over_range("codearts_pipeline_job_duration_seconds", PIPE_JOB, "{{stage}}/{{job}}"),
+                  "What is a typical and a slow run of each job over the selected range?", unit="s", width=12),
+            Panel("Latest run: started and finished", "table", (
+                q(f"codearts_pipeline_job_started_timestamp_seconds{{{PIPE_JOB}}}", "started"),
+                q(f"codearts_pipeline_job_finished_timestamp_seconds{{{PIPE_JOB}}}", "finished"),
+            ), "When did each job's latest run start and finish?", unit="dateTimeAsIso", width=12),
+            Panel("Branch and commit", "table", (q(f"codearts_pipeline_job_info{{{PIPE_JOB}}}"),),
+                  "Which branch and commit did each job's latest run build?", width=24, height=6),
+        )),
+    ),
+)
+
+EXPORTER_DASHBOARD = Dashboard(
+    "codearts-exporter", "CodeArts CI: exporter health",
+    "Is the exporter scraped, can it read every CodeArts target, how fresh is its data, how does the API answer?",
+    (V_SCRAPE_JOB, V_INSTANCE),
+    (
+        ("Targets", (
+            Panel("Exporter scraped", "stat", (q('up{job=~"$scrape_job", instance=~"$instance"}', "{{instance}}"),),
+                  "Can Prometheus scrape the exporter (1) or not (0)?", width=6, height=4),
+            Panel("CodeArts targets up", "stat", (
+                q(f"sum(codearts_up{{{INSTANCE}}})", "up"),
+                q(f"sum(1 - codearts_up{{{INSTANCE}}})", "down"),
+            ), "How many configured pipelines and projects did the last poll read, and how many failed?", width=6,
+                height=4),
+            Panel("Exporter version", "table", (q(f"codearts_exporter_build_info{{{INSTANCE}}}"),),
+                  "Which version does each exporter run?", width=12, height=4),
+            Panel("Targets", "table", (q(f"codearts_up{{{INSTANCE}}}"),),
+                  "Which targets did the last poll read (1) or fail on (0)?", width=12, height=9),
+            Panel("Data age", "timeseries", (
+                q(f"time() - codearts_last_success_timestamp_seconds{{{INSTANCE}}}", "{{api}} {{target}}"),
+            ), "How old is the newest data of each target (staleness)?", unit="s", width=12, height=9),
+        )),
+        ("Polling and the CodeArts API", (
+            Panel("Poll duration", "timeseries", (
+                q(f"codearts_poll_duration_seconds{{{INSTANCE}}}", "{{api}} {{target}}"),
+            ), "How long does the poll of each target take?", unit="s", width=12),
+            Panel("API requests by code", "timeseries", (
+                q(f"sum by (api, code) (rate(codearts_api_requests_total{{{INSTANCE}}}[$__rate_interval]))",
+                  "{{api}} {{code}}"),
+            ), "How many requests per second does the exporter send to CodeArts, and how are they answered?",
+                unit="reqps", width=12),
+            Panel("Throttled and failing requests", "timeseries", (
+                q(f'sum by (api, code) (rate(codearts_api_requests_total{{{INSTANCE}, code=~"429|5..|error"}}'
+                  f"[$__rate_interval]))", "{{api}} {{code}}"),
+            ), "Is CodeArts throttling (429), failing (5xx) or not answering (error) the exporter?", unit="reqps",
+                width=12),
+            Panel("Error ratio", "timeseries", (
+                q(f'sum by (api) (rate(codearts_api_requests_total{{{INSTANCE}, code=~"429|5..|error"}}'
+                  f"[$__rate_interval])) / sum by (api) (rate(codearts_api_requests_total{{{INSTANCE}}}"
+                  f"[$__rate_interval]))", "{{api}}"),
+            ), "Which share of requests is throttled or failing (CodeArtsApiErrors fires above 10%)?",
+                unit="percentunit", width=12),
+            Panel("Scrape duration", "timeseries", (
+                q('scrape_duration_seconds{job=~"$scrape_job", instance=~"$instance"}', "{{instance}}"),
+            ), "How long does Prometheus take to scrape the exporter (a scrape never calls CodeArts)?", unit="s",
+                width=12),
+            Panel("Samples per scrape", "timeseries", (
+                q('scrape_samples_scraped{job=~"$scrape_job", instance=~"$instance"}', "{{instance}}"),
+            ), "How many series does the exporter serve (grows with jobs and targets)?", width=12),
+        )),
+    ),
+)
+
+ALL_DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, BUILD_JOB_DASHBOARD, PIPELINE_DASHBOARD, EXPORTER_DASHBOARD)
+
+
+# --- JSON ---------------------------------------------------------------------------------------
+
+def _variable_json(variable: Variable) -> dict[str, Any]:
+    return {
+        "name": variable.name, "label": variable.label, "type": "query", "datasource": DATASOURCE,
+        "definition": variable.query,
+        "query": {"query": variable.query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        "refresh": 2, "includeAll": True, "multi": True, "allValue": ".*", "sort": 1,
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0,
+        "regex": "",
+    }
+
+
+def _templating(dashboard: Dashboard) -> dict[str, Any]:
+    datasource = {"name": "datasource", "label": "Data source", "type": "datasource", "query": "prometheus",
+                  "current": {}, "options": [], "hide": 0, "refresh": 1, "regex": ""}
+    return {"list": [datasource, *(_variable_json(v) for v in dashboard.variables)]}
+
+
+def _field_config(panel: Panel) -> dict[str, Any]:
+    defaults: dict[str, Any] = {"unit": panel.unit}
+    for key in ("min", "max"):
+        if key in panel.options:
+            defaults[key] = panel.options[key]
+    steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+    if "red_above" in panel.options:
+        steps.append({"color": "red", "value": panel.options["red_above"] + 1})
+    defaults["thresholds"] = {"mode": "absolute", "steps": steps}
+    defaults["color"] = {"mode": "thresholds" if panel.kind in ("stat", "bargauge") else "palette-classic"}
+    if panel.links:
+        defaults["links"] = [dict(link) for link in panel.links]
+    return {"defaults": defaults, "overrides": []}
+
+
+def _panel_options(panel: Panel) -> dict[str, Any]:
+    reduce = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+    if panel.kind == "stat":
+        return {"reduceOptions": reduce, "textMode": panel.options.get("text_mode", "auto"), "colorMode": "value",
+                "graphMode": "none", "justifyMode": "auto", "orientation": "auto"}
+    if panel.kind == "bargauge":
+        return {"reduceOptions": reduce, "displayMode": "gradient", "orientation": "horizontal",
+                "showUnfilled": True}
+    if panel.kind == "table":
+        return {"showHeader": True, "cellHeight": "sm"}
+    legend = {"displayMode": "list", "placement": "bottom", "showLegend": True}
+    if panel.kind == "state-timeline":
+        return {"legend": legend, "mergeValues": True, "showValue": "never", "rowHeight": 0.8}
+    return {"legend": legend, "tooltip": {"mode": "multi", "sort": "desc"}}
+
+
+def _targets(panel: Panel) -> list[dict[str, Any]]:
+    instant = panel.kind in ("stat", "table", "bargauge")
+    targets = []
+    for index, query in enumerate(panel.queries):
+        targets.append({
+            "refId": chr(ord("A") + index), "datasource": DATASOURCE, "expr": query.expr,
+            "legendFormat": query.legend or "__auto", "instant": instant, "range": not instant,
+            "format": "table" if panel.kind == "table" else "time_series",
+        })
+    return targets
+
+
+def _transformations(panel: Panel) -> list[dict[str, Any]]:
+    if panel.kind != "table":
+        return []
+    hidden = {"Time": True, "__name__": True, "instance": True}
+    steps: list[dict[str, Any]] = []
+    if len(panel.queries) > 1:
+        steps.append({"id": "merge", "options": {}})
+    steps.append({"id": "organize", "options": {"excludeByName": hidden, "renameByName": {}}})
+    return steps
+
+
+def _layout(dashboard: Dashboard) -> list[dict[str, Any]]:
+    panels: list[dict[str, Any]] = []
+    y = 0
+    next_id = 1
+    for row_title, row_panels in dashboard.rows:
+        panels.append({"id": next_id, "type": "row", "title": row_title, "collapsed": False, "panels": [],
+                       "gridPos": {"h": 1, "w": GRID_WIDTH, "x": 0, "y": y}})
+        next_id += 1
+        y += 1
+        x = 0
+        row_height = 0
+        for panel in row_panels:
+            if x + panel.width > GRID_WIDTH:
+                x, y, row_height = 0, y + row_height, 0
+            panels.append({
+                "id": next_id, "type": panel.kind, "title": panel.title, "description": panel.doc,
+                "datasource": DATASOURCE, "gridPos": {"h": panel.height, "w": panel.width, "x": x, "y": y},
+                "targets": _targets(panel), "fieldConfig": _field_config(panel), "options": _panel_options(panel),
+                "transformations": _transformations(panel),
+            })
+            next_id += 1
+            x += panel.width
+            row_height = max(row_height, panel.height)
+        y += row_height
+    return panels
+
+
+def dashboard_json(dashboard: Dashboard) -> dict[str, Any]:
+    """The Grafana JSON model of a dashboard (importable, or loaded by the file provider)."""
+    return {
+        "uid": dashboard.uid, "title": dashboard.title, "description": dashboard.description, "tags": [TAG],
+        "editable": True, "graphTooltip": 1, "schemaVersion": 39, "version": 1, "refresh": "1m",
+        "time": {"from": "now-24h", "to": "now"}, "timepicker": {}, "timezone": "browser",
+        "annotations": {"list": []},
+        "links": [{"title": "CodeArts dashboards", "type": "dashboards", "tags": [TAG], "asDropdown": True,
+                   "includeVars": True, "keepTime": True}],
+        "templating": _templating(dashboard),
+        "panels": _layout(dashboard),
+    }
+
+
+def dashboard_text(dashboard: Dashboard) -> str:
+    """The file content of a dashboard."""
+    return json.dumps(dashboard_json(dashboard), indent=2, ensure_ascii=False) + "\n"
+
+
+# --- docs ---------------------------------------------------------------------------------------
+
+def doc_section() -> str:
+    """The panel reference of docs/dashboards.md: every dashboard, variable, panel and query."""
+    lines: list[str] = []
+    for dashboard in ALL_DASHBOARDS:
+        lines += [f"### {dashboard.title} (`grafana/dashboards/{dashboard.filename}`)", "", dashboard.description, ""]
+        variables = ", ".join(f"`${v.name}` = `{v.query}`" for v in dashboard.variables)
+        lines += [f"Variables: `$datasource` (a Prometheus data source), {variables}.", ""]
+        for row_title, panels in dashboard.rows:
+            lines += [f"#### {row_title}", "", "| Panel | Answers | Query |", "|---|---|---|"]
+            for panel in panels:
+                queries = "<br>".join("`" + query.expr.replace("|", PIPE_ESCAPE) + "`" for query in panel.queries)
+                lines.append(f"| {panel.title} ({panel.kind}) | {panel.doc} | {queries} |")
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    """Write every dashboard and the doc section."""
+    for dashboard in ALL_DASHBOARDS:
+        (DASHBOARDS / dashboard.filename).write_text(dashboard_text(dashboard), encoding="utf-8")
+    text = DOC.read_text(encoding="utf-8")
+    begin, end = text.index(DOC_BEGIN) + len(DOC_BEGIN), text.index(DOC_END)
+    DOC.write_text(text[:begin] + doc_section() + text[end:], encoding="utf-8")
+    sys.stdout.write(f"wrote {len(ALL_DASHBOARDS)} dashboards and {DOC.relative_to(ROOT)}\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,390 @@
+"""The shipped dashboards and alert rules on a real Prometheus scraping real exporters.
+
+Prometheus (Debian's package) scrapes, every second, four exporter targets built to show every
+condition the rules and panels look for:
+
+- ``live``: an exporter polling a simulator every second, whose World clock the test drives; it also
+  polls a project the simulator answers 500 for and a project and a pipeline it answers 404 for;
+- ``stuck``: an exporter that polled once, an hour ago, a World whose clock is eight days behind, and
+  whose poller never ran again: stale data, jobs "running" for days, jobs not run for a week;
+- ``rejected``: an exporter whose token the simulator rejects (401 on every poll);
+- ``dead``: a port nobody listens on (the exporter cannot be scraped).
+
+Every PromQL expression of every dashboard panel and every alert rule, found by reading the files, is
+then evaluated through the HTTP API and must return at least one series. The test also measures how
+long the failing-job alert takes to fire after the simulator's World fails a job.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import yaml
+
+from exporter.app import Exporter
+from exporter.config import parse_config
+from exporter.server import ExporterHTTPServer
+from exporter.simulator import Fault, Simulator, World
+
+from .conftest import SIM_TOKEN, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES_DIR = ROOT / "deploy" / "prometheus"
+DASHBOARDS_DIR = ROOT / "grafana" / "dashboards"
+EXAMPLE_CONFIG = RULES_DIR / "prometheus.example.yml"
+PROMETHEUS = shutil.which("prometheus")
+PROMTOOL = shutil.which("promtool")
+SCRAPE_JOB = "codearts-exporter"  # the scrape job name CodeArtsExporterDown selects
+# What the test substitutes for Grafana's own variables; template variables get their "All" value.
+GRAFANA_BUILTINS = {"$__rate_interval": "1m", "$__range": "5m", "$__interval": "15s"}
+ALL_VALUE = ".*"
+
+LIVE_PROJECT, BUSY_PROJECT, ERROR_PROJECT, MISSING_PROJECT = "a1" * 16, "a2" * 16, "e5" * 16, "f4" * 16
+LIVE_REPO = 2111976239
+STUCK_PROJECT, STUCK_REPO = "b1" * 16, 1_000_001
+EIGHT_DAYS = 8 * 86_400.0
+ALERT_DEADLINE = 20.0  # seconds; expected: one poll + one scrape + one rule evaluation, 1 s each
+
+# On CI .ci/run installs Debian's prometheus, so its absence there is a failure, not a skip.
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif((PROMETHEUS is None or PROMTOOL is None) and os.environ.get("CI") != "true",
+                       reason="prometheus/promtool not installed (apt-get install prometheus)"),
+]
+
+
+# --- finding every expression -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Expression:
+    """One PromQL expression and where it comes from."""
+
+    source: str
+    expr: str
+
+
+def _panels(panels: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))  # panels of collapsed rows
+
+
+def _substitute(text: str, variables: list[str]) -> str:
+    for builtin, value in GRAFANA_BUILTINS.items():
+        text = text.replace(builtin, value)
+    for name in sorted(variables, key=len, reverse=True):
+        text = text.replace("${" + name + "}", ALL_VALUE).replace("$" + name, ALL_VALUE)
+    assert "$" not in text, f"unknown variable left in {text!r}"
+    return text
+
+
+def _query_variables(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    return [v for v in dashboard["templating"]["list"] if v["type"] == "query"]
+
+
+def dashboard_expressions() -> list[Expression]:
+    """Every panel query of every dashboard file, with the variables set to "All"."""
+    found = []
+    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        names = [v["name"] for v in dashboard["templating"]["list"]]
+        for panel in _panels(dashboard["panels"]):
+            for target in panel.get("targets", []):
+                source = f"{path.name}: {panel['title']} [{target['refId']}]"
+                found.append(Expression(source, _substitute(target["expr"], names)))
+    return found
+
+
+def variable_queries() -> list[tuple[str, str, str]]:
+    """(source, selector, label) of every ``label_values`` template variable."""
+    found = []
+    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        names = [v["name"] for v in dashboard["templating"]["list"]]
+        for variable in _query_variables(dashboard):
+            match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", variable["definition"])
+            assert match, f"{path.name}: ${variable['name']} is not a label_values() query"
+            found.append((f"{path.name}: ${variable['name']}", _substitute(match[1], names), match[2]))
+    return found
+
+
+def rule_files() -> list[Path]:
+    """Every Prometheus rule file in deploy/prometheus/ (the unit-test file is not one)."""
+    return [path for path in sorted(RULES_DIR.glob("*.yml")) if "groups" in yaml.safe_load(path.read_text())]
+
+
+def rule_expressions() -> list[Expression]:
+    """The expression of every rule of every rule file."""
+    found = []
+    for path in rule_files():
+        for group in yaml.safe_load(path.read_text())["groups"]:
+            for rule in group["rules"]:
+                name = rule.get("alert") or rule.get("record")
+                found.append(Expression(f"{path.name}: {name}", rule["expr"]))
+    return found
+
+
+# --- the scenario -------------------------------------------------------------------------------
+
+def free_port() -> int:
+    """A loopback port nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def exporter_config(url: str, *, projects: list[str], repositories: dict[int, list[int]], token: str = SIM_TOKEN):
+    """A configuration polling a simulator every second."""
+    return parse_config({
+        "region": "test", "endpoints": {"repo": url, "build": url}, "auth": {"token": token},
+        "poll": {"interval_seconds": 1, "timeout_seconds": 0.9, "concurrency": 4},
+        "repositories": [{"id": repo, "pipelines": pipelines} for repo, pipelines in repositories.items()],
+        "projects": [{"id": project} for project in projects],
+    })
+
+
+def failing_transition(world: World, project: str, now: float) -> tuple[str, str, float, float]:
+    """A build job of ``project`` whose build k succeeded and build k+1 failed, the latest before ``now``:
+    (job id, job name, a World time it shows success, a World time it shows failed)."""
+    last_success: dict[str, tuple[int, float]] = {}
+    latest = None
+    for step in range(6 * 360):  # the last six hours, every 10 s
+        at = now - 6 * 3600 + step * 10
+        for job in world.build_jobs(project, at=at):
+            if job["disabled"]:
+                continue
+            number = int(job["build_number"])
+            if job["last_build_status"] == "blue":
+                last_success[job["id"]] = (number, at)
+            elif job["last_build_status"] == "red" and last_success.get(job["id"], (-2, 0))[0] == number - 1:
+                latest = (job["id"], job["job_name"], last_success[job["id"]][1], at)
+    assert latest, "no success-then-failure in six hours of the simulated project"
+    return latest
+
+
+def stuck_world_time(world: World, start: float) -> float:
+    """A World time at or before ``start`` when the stuck world shows every status the rules look for."""
+    for step in range(2000):
+        at = start - step * 37
+        builds = [job for job in world.build_jobs(STUCK_PROJECT, at=at) if not job["disabled"]]
+        colours = {job["last_build_status"] for job in builds}
+        unhealthy = any(job["health_score"] < 60 and job["last_build_status"] != "none" for job in builds)
+        statuses = {job["status"] for job in world.pipeline_jobs(STUCK_REPO, 1, at=at)}
+        if {"red", "timeout", "building"} <= colours and unhealthy and {"failed", "timedout", "running"} <= statuses:
+            return at
+    raise AssertionError("the stuck world never shows every status at once")
+
+
+@dataclass
+class Scenario:
+    """Everything the test started, and what it needs to drive and check."""
+
+    prometheus: str
+    live_instance: str
+    live_clock: list[float]
+    job_id: str
+    job_name: str
+    fails_at: float
+
+
+@pytest.fixture
+def scenario(tmp_path) -> Iterator[Scenario]:
+    stack: list[Any] = []
+    try:
+        yield _start(tmp_path, stack)
+    finally:
+        for stop in reversed(stack):
+            stop()
+
+
+def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
+    now = time.time()
+    # live: the test drives its World's clock, frozen where a chosen job's last build succeeded
+    live_world = World(seed=11, clock=lambda: live_clock[0],
+                       projects={LIVE_PROJECT: 24, BUSY_PROJECT: 12, ERROR_PROJECT: 3},
+                       pipelines={(LIVE_REPO, 6): 12, (LIVE_REPO, 7): 6})
+    job_id, job_name, succeeded_at, fails_at = failing_transition(live_world, LIVE_PROJECT, now)
+    live_clock = [succeeded_at]
+    live_sim = _simulator(stack, live_world)
+    live_sim.set_fault(f"build:{ERROR_PROJECT}", Fault.HTTP_500)
+    live = _serve(stack, Exporter(exporter_config(
+        live_sim.url, projects=[LIVE_PROJECT, BUSY_PROJECT, ERROR_PROJECT, MISSING_PROJECT],
+        repositories={LIVE_REPO: [6, 7, 999]})))
+    rejected = _serve(stack, Exporter(exporter_config(
+        live_sim.url, projects=[LIVE_PROJECT], repositories={LIVE_REPO: [6]}, token="expired-token")))
+
+    # stuck: eight days behind, polled once an hour ago, never again
+    stuck_world = World(seed=12, clock=lambda: stuck_at, projects={STUCK_PROJECT: 24},
+                        pipelines={(STUCK_REPO, 1): 12})
+    stuck_at = stuck_world_time(stuck_world, now - EIGHT_DAYS)
+    stuck_sim = _simulator(stack, stuck_world)
+    stuck_exporter = Exporter(exporter_config(stuck_sim.url, projects=[STUCK_PROJECT],
+                                              repositories={STUCK_REPO: [1]}), clock=lambda: now - 3600)
+    stack.append(stuck_exporter.close)
+    assert stuck_exporter.poll_once().all_up()
+    stuck = ExporterHTTPServer(("127.0.0.1", 0), stuck_exporter.exposition, lambda: stuck_exporter.poller.snapshot)
+    stuck.serve_in_background()
+    stack.append(lambda: (stuck.shutdown(), stuck.server_close()))
+
+    targets = [_hostport(live.url), _hostport(stuck.url), _hostport(rejected.url), f"127.0.0.1:{free_port()}"]
+    prometheus = _prometheus(tmp_path, stack, targets)
+    return Scenario(prometheus, targets[0], live_clock, job_id, job_name, fails_at)
+
+
+def _simulator(stack: list[Any], world: World) -> Simulator:
+    sim = Simulator(world, token=SIM_TOKEN)
+    sim.start()
+    stack.append(sim.stop)
+    return sim
+
+
+def _serve(stack: list[Any], exporter: Exporter) -> ExporterHTTPServer:
+    stack.append(exporter.close)
+    return exporter.serve(("127.0.0.1", 0))
+
+
+def _hostport(url: str) -> str:
+    return url.removeprefix("http://")
+
+
+def _prometheus(tmp_path: Path, stack: list[Any], targets: list[str]) -> str:
+    config = yaml.safe_load(EXAMPLE_CONFIG.read_text())  # the shipped example, with test intervals and targets
+    config["global"] = {"scrape_interval": "1s", "scrape_timeout": "1s", "evaluation_interval": "1s"}
+    config["rule_files"] = [str(path) for path in rule_files()]
+    (scrape,) = config["scrape_configs"]
+    assert scrape["job_name"] == SCRAPE_JOB and scrape["honor_labels"] is True
+    scrape["static_configs"] = [{"targets": targets}]
+    config_file = tmp_path / "prometheus.yml"
+    config_file.write_text(yaml.safe_dump(config))
+    assert PROMETHEUS and PROMTOOL, "prometheus and promtool must be installed on CI"
+    check = subprocess.run([PROMTOOL, "check", "config", str(config_file)], capture_output=True, text=True,
+                           timeout=60, check=False)
+    assert check.returncode == 0, check.stdout + check.stderr
+    port = free_port()
+    log = (tmp_path / "prometheus.log").open("w")
+    process = subprocess.Popen(
+        [PROMETHEUS, f"--config.file={config_file}", f"--storage.tsdb.path={tmp_path / 'data'}",
+         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+        stdout=log, stderr=subprocess.STDOUT)
+
+    def stop() -> None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        log.close()
+
+    stack.append(stop)
+    url = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        assert process.poll() is None, (tmp_path / "prometheus.log").read_text()
+        try:
+            return requests.get(f"{url}/-/ready", timeout=2).status_code == 200
+        except requests.ConnectionError:
+            return False
+
+    wait_until(ready, timeout=30, interval=0.1)
+    return url
+
+
+# --- talking to Prometheus ----------------------------------------------------------------------
+
+def query(prometheus: str, expr: str) -> list[dict[str, Any]]:
+    """The series an instant query returns now."""
+    answer = requests.get(f"{prometheus}/api/v1/query", params={"query": expr}, timeout=10).json()
+    assert answer["status"] == "success", f"{expr}: {answer}"
+    result = answer["data"]["result"]
+    return result if answer["data"]["resultType"] in ("vector", "matrix") else [result]
+
+
+def label_values(prometheus: str, selector: str, label: str) -> list[str]:
+    """The values of ``label`` on the series ``selector`` matches."""
+    answer = requests.get(f"{prometheus}/api/v1/label/{label}/values", params={"match[]": selector},
+                          timeout=10).json()
+    assert answer["status"] == "success", f"{selector}: {answer}"
+    return answer["data"]
+
+
+def firing(prometheus: str, alertname: str, **labels: str) -> list[dict[str, Any]]:
+    """The firing alerts of that name whose labels include ``labels``."""
+    alerts = requests.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    return [alert for alert in alerts if alert["labels"]["alertname"] == alertname and alert["state"] == "firing"
+            and all(alert["labels"].get(name) == value for name, value in labels.items())]
+
+
+def last_evaluation(prometheus: str, group: str) -> str:
+    """When Prometheus last evaluated a rule group (an RFC 3339 text that changes with every evaluation)."""
+    groups = requests.get(f"{prometheus}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    return next(found["lastEvaluation"] for found in groups if found["name"] == group)
+
+
+# --- the test -----------------------------------------------------------------------------------
+
+def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scenario, capsys):
+    prom = scenario.prometheus
+    job = {"job_id": scenario.job_id, "instance": scenario.live_instance}
+
+    # Before: the chosen job's last build succeeded, and the rule has been evaluated over that data.
+    wait_until(lambda: query(prom, f'codearts_build_job_status{{job_id="{scenario.job_id}",status="success"}}'),
+               timeout=30, interval=0.2)
+    for _ in range(2):  # the second evaluation from now on surely started after that sample was stored
+        seen = last_evaluation(prom, "codearts-jobs")
+        wait_until(lambda: last_evaluation(prom, "codearts-jobs") != seen, timeout=30, interval=0.1)  # noqa: B023
+    assert firing(prom, "CodeArtsBuildJobFailed"), "the rule sees the other failed jobs"
+    assert not firing(prom, "CodeArtsBuildJobFailed", **job)
+
+    # The World moves on to the job's next build, which failed.
+    scenario.live_clock[0] = scenario.fails_at
+    started = time.monotonic()
+    wait_until(lambda: firing(prom, "CodeArtsBuildJobFailed", **job), timeout=ALERT_DEADLINE, interval=0.1)
+    elapsed = time.monotonic() - started
+    fired = f"CodeArtsBuildJobFailed fired {elapsed:.1f} s after the simulator failed {scenario.job_name}"
+    alert = firing(prom, "CodeArtsBuildJobFailed", **job)[0]
+    assert alert["annotations"]["summary"] == f"Build job {scenario.job_name} failed"
+
+    # Every expression of every panel and rule returns data.
+    expressions = dashboard_expressions() + rule_expressions()
+    counts: dict[Expression, int] = {}
+
+    def all_have_data() -> bool:
+        for expression in expressions:
+            if counts.get(expression, 0) == 0:
+                counts[expression] = len(query(prom, expression.expr))
+        return all(counts.values())
+
+    try:
+        wait_until(all_have_data, timeout=30, interval=0.5)
+    finally:
+        for expression in expressions:
+            print(f"{counts.get(expression, 0):5d} series  {expression.source}")
+    assert len(expressions) >= 60
+    variables = variable_queries()
+    for source, selector, label in variables:
+        values = label_values(prom, selector, label)
+        print(f"{len(values):5d} values  {source}")
+        assert values, f"{source}: label_values({selector}, {label}) is empty"
+    with capsys.disabled():  # the summary shows in every run's output; the per-expression table above with -s
+        panel_count = len(dashboard_expressions())
+        print(f"\n{fired}; {panel_count} panel queries, {len(expressions) - panel_count} rule expressions and "
+              f"{len(variables)} variables all returned data (fewest series: {min(counts.values())})")
+
+    # Prometheus evaluates every rule without an error.
+    groups = requests.get(f"{prom}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    rules = [rule for group in groups for rule in group["rules"]]
+    assert len(rules) == len(rule_expressions())
+    assert all(rule["health"] == "ok" for rule in rules), [(r["name"], r.get("lastError")) for r in rules]

@@ -1,0 +1,176 @@
+"""The alert rules: promtool checks and unit tests, their docs, and their PrometheusRule rendering."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+import yaml
+
+from exporter.metrics import ALL_METRICS
+
+ROOT = Path(__file__).resolve().parent.parent
+RULES_DIR = ROOT / "deploy" / "prometheus"
+UNIT_TESTS = sorted(RULES_DIR.glob("*_test.yml"))
+ALERTS_DOC = ROOT / "docs" / "alerts.md"
+PROMTOOL = shutil.which("promtool")
+# On CI promtool is installed by .ci/run, so its absence there is a failure, not a skip.
+needs_promtool = pytest.mark.skipif(PROMTOOL is None and os.environ.get("CI") != "true",
+                                    reason="promtool not installed (apt-get install prometheus)")
+SEVERITIES = ("critical", "warning", "info")
+# Series Prometheus itself adds to every scrape, which rules and panels may use.
+PROMETHEUS_SERIES = {"up", "scrape_duration_seconds", "scrape_samples_scraped", "ALERTS"}
+
+
+def rule_files() -> list[Path]:
+    """Every rule file of deploy/prometheus/ (the unit-test file has no groups)."""
+    return [path for path in sorted(RULES_DIR.glob("*.yml")) if "groups" in yaml.safe_load(path.read_text())]
+
+
+def alerts() -> list[dict]:
+    """Every alerting rule of every rule file."""
+    return [rule for path in rule_files() for group in yaml.safe_load(path.read_text())["groups"]
+            for rule in group["rules"] if "alert" in rule]
+
+
+def exported_series() -> set[str]:
+    """Every series name the exporter serves (histograms as their _bucket, _sum and _count)."""
+    names = set()
+    for spec in ALL_METRICS:
+        names.add(spec.sample_name)
+        if spec.type == "histogram":
+            names |= {spec.name + suffix for suffix in ("_bucket", "_sum", "_count")}
+    return names
+
+
+def metric_names(expr: str) -> set[str]:
+    """Metric names an expression selects (codearts_* and Prometheus' own series)."""
+    names = set(re.findall(r"\bcodearts_[a-z_]+\b", expr))
+    names |= {name for name in re.findall(r"\b([a-zA-Z_]+)\{", expr) if name in PROMETHEUS_SERIES}
+    return names
+
+
+def load_script(path: Path) -> ModuleType:
+    """Import a script that lives outside the package."""
+    name = f"_script_{path.stem}"
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@needs_promtool
+def test_promtool_accepts_every_rule_file():
+    assert PROMTOOL, "promtool must be installed on CI"
+    files = rule_files()
+    assert {path.name for path in files} == {"alerts.yml", "alerts-optional.yml"}
+    result = subprocess.run([PROMTOOL, "check", "rules", *map(str, files)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(files)
+
+
+@needs_promtool
+def test_promtool_accepts_the_example_prometheus_config():
+    assert PROMTOOL, "promtool must be installed on CI"
+    example = RULES_DIR / "prometheus.example.yml"
+    result = subprocess.run([PROMTOOL, "check", "config", str(example)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    (scrape,) = yaml.safe_load(example.read_text())["scrape_configs"]
+    assert scrape["honor_labels"] is True
+    down = next(rule for rule in alerts() if rule["alert"] == "CodeArtsExporterDown")
+    assert f'up{{job="{scrape["job_name"]}"}}' in down["expr"]
+
+
+@needs_promtool
+def test_promtool_unit_tests_pass():
+    assert PROMTOOL, "promtool must be installed on CI"
+    result = subprocess.run([PROMTOOL, "test", "rules", *map(str, UNIT_TESTS)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("SUCCESS") == len(UNIT_TESTS) == 2
+
+
+def test_unit_tests_load_every_rule_file_and_see_every_alert_fire_and_not_fire():
+    loaded = set()
+    fires: dict[str, list[int]] = {}
+    quiet: dict[str, list[int]] = {}
+    cases = []
+    for path in UNIT_TESTS:
+        tests = yaml.safe_load(path.read_text())
+        loaded |= set(tests["rule_files"])
+        cases += tests["tests"]
+    assert loaded == {path.name for path in rule_files()}
+    for case in cases:
+        for check in case["alert_rule_test"]:
+            when = _minutes(check["eval_time"])
+            (fires if check["exp_alerts"] else quiet).setdefault(check["alertname"], []).append(when)
+    for rule in alerts():
+        name = rule["alert"]
+        assert name in fires, f"{name} is never tested firing"
+        assert name in quiet, f"{name} is never tested not firing"
+        if "for" in rule:  # pending at for - 1 min, firing at or after it: some quiet check precedes a firing one
+            assert min(quiet[name]) < max(fires[name]), f"{name}: its for: {rule['for']} is not tested"
+
+
+def _minutes(duration: str) -> int:
+    match = re.fullmatch(r"(\d+)([mh])", duration)
+    assert match, duration
+    return int(match[1]) * (60 if match[2] == "h" else 1)
+
+
+def test_every_alert_has_severity_annotations_and_a_runbook_section():
+    doc = ALERTS_DOC.read_text()
+    names = [rule["alert"] for rule in alerts()]
+    assert len(names) == len(set(names)), "alert names must be unique"
+    for rule in alerts():
+        name = rule["alert"]
+        assert re.fullmatch(r"CodeArts[A-Za-z]+", name)
+        severity = rule["labels"]["severity"]
+        assert severity in SEVERITIES, name
+        assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, name
+        assert rule["annotations"]["runbook_url"] == f"docs/alerts.md#{name.lower()}"
+        section = re.search(rf"^## {name}\n(.*?)(?=^## |\Z)", doc, re.S | re.M)
+        assert section, f"docs/alerts.md has no section ## {name}"
+        text = section.group(1)
+        assert f"**Severity:** {severity}" in text, name
+        assert "**Runbook:**" in text and "**Threshold:**" in text and "**For:**" in text, name
+        assert f"**For:** {rule.get('for', '0m')}" in text, name
+        assert f"`{_one_line(rule['expr'])}`" in text, f"{name}: the doc's expression differs from the rule's"
+
+
+def _one_line(expr: str) -> str:
+    return re.sub(r"\s+", " ", expr).strip()
+
+
+def test_rules_use_only_metrics_the_exporter_serves():
+    served = exported_series() | PROMETHEUS_SERIES
+    for rule in alerts():
+        names = metric_names(rule["expr"])
+        assert names, rule["alert"]
+        assert names <= served, f"{rule['alert']} uses unknown metrics {names - served}"
+
+
+def test_prometheusrule_manifests_are_rendered_from_the_rule_files():
+    render = load_script(RULES_DIR / "render_prometheusrule.py")
+    assert set(render.RENDERED) == {path.name for path in rule_files()}
+    for rule_file, (manifest_name, object_name) in render.RENDERED.items():
+        manifest_path = ROOT / "deploy" / "kubernetes" / manifest_name
+        text = manifest_path.read_text()
+        assert text == render.render(rule_file), "run: python deploy/prometheus/render_prometheusrule.py"
+        manifest = yaml.safe_load(text)
+        assert manifest["apiVersion"] == "monitoring.coreos.com/v1" and manifest["kind"] == "PrometheusRule"
+        assert manifest["metadata"]["name"] == object_name
+        assert manifest["spec"]["groups"] == yaml.safe_load((RULES_DIR / rule_file).read_text())["groups"]
