@@ -36,6 +36,7 @@ import yaml
 from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.server import ExporterHTTPServer
+from exporter.sharding import ShardSpec
 from exporter.simulator import Fault, Simulator, World
 
 from .conftest import SIM_TOKEN, wait_until
@@ -238,7 +239,13 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
     stuck.serve_in_background()
     stack.append(lambda: (stuck.shutdown(), stuck.server_close()))
 
-    targets = [_hostport(live.url), _hostport(stuck.url), _hostport(rejected.url), f"127.0.0.1:{free_port()}"]
+    # sharded: one replica of a 5-shard deployment whose other replicas are missing, while the unsharded
+    # exporters above each claim shard 0 of 1: the sharding alerts' conditions, all at once
+    sharded = _serve(stack, Exporter(exporter_config(live_sim.url, projects=[BUSY_PROJECT], repositories={}),
+                                     shard=ShardSpec(1, 5)))
+
+    targets = [_hostport(live.url), _hostport(stuck.url), _hostport(rejected.url), f"127.0.0.1:{free_port()}",
+               _hostport(sharded.url)]
     prometheus = _prometheus(tmp_path, stack, targets)
     return Scenario(prometheus, targets[0], live_clock, job_id, job_name, fails_at)
 
