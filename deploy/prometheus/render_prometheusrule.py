@@ -3,7 +3,8 @@
     python deploy/prometheus/render_prometheusrule.py
 
 writes deploy/kubernetes/prometheusrule.yaml (from alerts.yml) and prometheusrule-optional.yaml (from
-alerts-optional.yml). tests/test_rules.py checks that the manifests hold exactly the rules of the files.
+alerts-optional.yml) and overlays/sharded/prometheusrule-sharding.yaml (from
+sharding-alerts.yml). tests/test_rules.py checks that the manifests hold exactly the rules of the files.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ KUBERNETES = HERE.parent / "kubernetes"
 RENDERED = {
     "alerts.yml": ("prometheusrule.yaml", "codearts-exporter"),
     "alerts-optional.yml": ("prometheusrule-optional.yaml", "codearts-exporter-optional"),
+    "sharding-alerts.yml": ("overlays/sharded/prometheusrule-sharding.yaml", "codearts-exporter-sharding"),
 }
 
 
