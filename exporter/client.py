@@ -24,7 +24,16 @@ from exporter.errors import (
     TransportError,
     redact_url,
 )
-from exporter.models import BuildJob, PipelineJob, RecordError, parse_build_job, parse_pipeline_job
+from exporter.models import (
+    BuildJob,
+    BuildRun,
+    PipelineJob,
+    RecordError,
+    parse_build_job,
+    parse_build_record,
+    parse_history_record,
+    parse_pipeline_job,
+)
 from exporter.pagination import BUILD_READINGS, REPO_READINGS, Page, walk_pages
 from exporter.stats import RequestStats
 
@@ -45,6 +54,17 @@ class ParsedListing(Generic[T]):
     skipped: int
     requests: int
     complete: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """One page of a build job's run history: the runs that parsed, and how many items the page held."""
+
+    runs: tuple[BuildRun, ...]
+    size: int
+
+
+HISTORY_INTERVAL_DAYS = 30  # /v3/jobs/{job_id}/history looks back at most 30 days
 
 
 class CodeArtsClient:
@@ -107,6 +127,27 @@ class CodeArtsClient:
 
         listing = walk_pages(fetch, BUILD_READINGS, PAGE_SIZE)
         return self._parse("build", url, listing.items, parse_build_job, listing.requests, listing.complete)
+
+    def build_records_page(self, build_project_id: str, page: int, limit: int) -> RunPage:
+        """One page (1-based, newest first) of ``GET /v1/record/{build_project_id}/records``."""
+        url = f"{self.build_url}/v1/record/{build_project_id}/records"
+        response = self._get("build", url, {"page": page, "limit": limit})
+        body = self._json(response)
+        result = body.get("result") if isinstance(body, dict) else None
+        items = result.get("data") if isinstance(result, dict) else None
+        if not isinstance(items, list):
+            raise PayloadError("expected an object with result.data", url=url, status=response.status_code)
+        return RunPage(self._parse("build_history", url, items, parse_build_record, 1, True).records, len(items))
+
+    def build_history_page(self, job_id: str, offset: int, limit: int) -> RunPage:
+        """One page (``offset`` = page number from 0, newest first) of the older ``GET /v3/jobs/{job_id}/history``."""
+        url = f"{self.build_url}/v3/jobs/{job_id}/history"
+        response = self._get("build", url, {"offset": offset, "limit": limit, "interval": HISTORY_INTERVAL_DAYS})
+        body = self._json(response)
+        items = body.get("history_records") if isinstance(body, dict) else None
+        if not isinstance(items, list):
+            raise PayloadError("expected an object with history_records", url=url, status=response.status_code)
+        return RunPage(self._parse("build_history", url, items, parse_history_record, 1, True).records, len(items))
 
     def _parse(
         self,

@@ -75,6 +75,7 @@ class BuildJob:
     build_type: str
     repo_id: str
     build_number: str
+    build_project_id: str = ""  # the key of the v1 build-record APIs (a UUID)
 
 
 def parse_timestamp(value: object) -> float | None:
@@ -220,4 +221,84 @@ def parse_build_job(raw: object) -> BuildJob:
         build_type=_text(record.get("build_type")),
         repo_id=_text(record.get("repo_id")),
         build_number=_text(record.get("build_number")),
+        build_project_id=_text(record.get("build_project_id")).strip(),
+    )
+
+
+# Build record statuses (``/v1/record/.../records`` ``status``, ``/v3/jobs/.../history`` ``result``) by
+# outcome. The full enumeration is undocumented; SUCCESS, FAILURE and ABORTED are the documented examples.
+RUN_STATUSES: tuple[str, ...] = ("success", "failed", "timedout", "aborted")
+_RECORD_OUTCOMES: dict[str, str] = {
+    "SUCCESS": "success", "SUCCEED": "success", "SUCCEEDED": "success",
+    "FAILURE": "failed", "FAILED": "failed", "FAIL": "failed", "ERROR": "failed",
+    "TIMEOUT": "timedout", "TIMEDOUT": "timedout", "TIMED_OUT": "timedout",
+    "ABORTED": "aborted", "ABORT": "aborted", "CANCELED": "aborted", "CANCELLED": "aborted", "STOPPED": "aborted",
+}
+_UNFINISHED = frozenset(("RUNNING", "BUILDING", "QUEUED", "PENDING", "WAITING", "INIT", "SCHEDULING", ""))
+
+
+@dataclass(frozen=True, slots=True)
+class BuildRun:
+    """One run of a build job from a records API; ``status`` is a RUN_STATUSES value, or "" while unfinished,
+    or "unknown" for a finished run with an unrecognised status. Durations in seconds or None."""
+
+    number: int
+    status: str
+    duration: float | None
+    queued: float | None
+
+    @property
+    def finished(self) -> bool:
+        """True once the run reached a terminal status."""
+        return self.status != ""
+
+
+def run_status(value: object, finished_at: object = None) -> str:
+    """A run status from a record's status text; "" while it runs; "unknown" if finished but unrecognised."""
+    text = _text(value).strip().upper()
+    if text in _RECORD_OUTCOMES:
+        return _RECORD_OUTCOMES[text]
+    if text in _UNFINISHED or parse_timestamp(finished_at) is None:
+        return ""
+    return "unknown"
+
+
+def _build_no(value: object) -> int:
+    number = _number(value)
+    if number is None or number != int(number) or not 1 <= number <= 1e15:
+        raise RecordError(f"build number must be a positive integer, got {value!r:.40}")
+    return int(number)
+
+
+def _ms_seconds(value: object) -> float | None:
+    number = _number(value)
+    return number / 1000.0 if number is not None and number >= 0 else None
+
+
+def parse_build_record(raw: object) -> BuildRun:
+    """A :class:`BuildRun` from one ``BuildRecord`` of ``/v1/record/{build_project_id}/records``.
+
+    ``build_duration`` is the running time and ``pending_duration`` the queue time, both in ms
+    (the documented example has ``duration`` = ``build_duration`` + ``pending_duration``).
+    """
+    record = _required_dict(raw)
+    return BuildRun(
+        number=_build_no(record.get("build_no")),
+        status=run_status(record.get("status"), record.get("finish_time")),
+        duration=_ms_seconds(record.get("build_duration")),
+        queued=_ms_seconds(record.get("pending_duration")),
+    )
+
+
+def parse_history_record(raw: object) -> BuildRun:
+    """A :class:`BuildRun` from one ``HistoryRecord`` of ``/v3/jobs/{job_id}/history`` (no queue time)."""
+    record = _required_dict(raw)
+    started = parse_timestamp(record.get("start_time"))
+    ended = parse_timestamp(record.get("end_time"))
+    duration = ended - started if started is not None and ended is not None and ended >= started else None
+    return BuildRun(
+        number=_build_no(record.get("build_number")),
+        status=run_status(record.get("result"), record.get("end_time")),
+        duration=duration,
+        queued=None,
     )

@@ -22,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
+from exporter.simulator import history
 from exporter.simulator.iam import TOKENS_PATH, IamService
 from exporter.simulator.world import MAX_ID, World
 
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 REPO_PAGING_MODES: tuple[str, ...] = ("item", "page0", "page1")
 BUILD_PAGING_MODES: tuple[str, ...] = ("zero", "one-repeat", "one-reject")
-ROUTES: tuple[str, ...] = ("repo_jobs", "build_jobs")
+ROUTES: tuple[str, ...] = ("repo_jobs", "build_jobs", *history.HISTORY_ROUTES)
 DEFAULT_TOKEN = "sim-token"  # noqa: S105 - the simulator's well-known demo token, not a secret
 
 REPO_DEFAULT_LIMIT = 20
@@ -269,7 +270,7 @@ class Simulator:
             project_id = match[1]
             return "build_jobs", self._guarded("build", "build_jobs", f"build:{project_id}", method, headers,
                                                lambda: self._build_jobs(project_id, query))
-        return "unknown", error_reply("gateway", 404)
+        return history.dispatch(self, method, path, query, headers) or ("unknown", error_reply("gateway", 404))
 
     def _guarded(self, api: str, route: str, target: str, method: str, headers: Any,
                  answer: Callable[[], Reply]) -> Reply:

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from exporter.simulator.cycle import BUILD_TABLES, PIPELINE_TABLES, Cycle, digest, hex_id, key64
+from exporter.simulator.cycle import BUILD_TABLES, PIPELINE_TABLES, Cycle, Run, digest, hex_id, key64
 from exporter.simulator.records import (
     USER_IDS,
     USERS,
@@ -49,6 +49,7 @@ COMPONENTS = ("backend", "frontend", "gateway", "billing", "auth", "search", "mo
 BRANCHES = ("master", "main", "develop", "release/2.3")
 DEMO_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 12, "72271b5446614062a01b8be944c9f372": 7}
 DEMO_PIPELINES = {(2111976239, 6): 9, (2111976239, 7): 5}
+HISTORY_WINDOW_MS = 7 * 86_400_000  # the records APIs list runs created within this window
 
 
 def generated_project_id(index: int) -> str:
@@ -77,13 +78,20 @@ class World:
         projects: Mapping[str, int] | None = None,
         pipelines: Mapping[tuple[int, int], int] | None = None,
         duplicate_names: bool = False,
+        history_window_ms: int = HISTORY_WINDOW_MS,
     ) -> None:
         self.seed = seed
         self.clock = clock
         self.duplicate_names = duplicate_names
+        self.history_window_ms = history_window_ms
         self._projects = {
             project_id: self._plan_project(project_id, size)
             for project_id, size in _checked_projects(projects or {}).items()
+        }
+        # Build jobs by id and by build_project_id, for the records APIs.
+        self._by_build_key: dict[str, BuildSpec] = {
+            key: spec for specs in self._projects.values() for spec in specs
+            for key in (spec.template["id"], spec.template["build_project_id"])
         }
         self._pipelines = self._plan_pipelines(_checked_pipelines(pipelines or {}))
 
@@ -159,6 +167,46 @@ class World:
             return None
         at_ms = self._at_ms(at)
         return len(specs), [record_at(spec, at_ms) for spec in specs[start:stop]]
+
+    def build_spec(self, key: str) -> BuildSpec | None:
+        """The build job whose id or ``build_project_id`` is ``key``; None if unknown."""
+        return self._by_build_key.get(key)
+
+    def build_runs(self, spec: BuildSpec, at: float | None = None, start: int = 0,
+                   stop: int | None = None) -> tuple[int, list[tuple[int, Run]]]:
+        """(total, [(build number, run)][start:stop]) of the runs of a build job created by ``at`` within the
+        history window, newest first; the newest may still be pending or running."""
+        cycle = spec.cycle
+        if cycle is None:
+            return 0, []
+        at_ms = self._at_ms(at)
+        effective = at_ms if spec.frozen_at is None else min(at_ms, spec.frozen_at)
+        newest = cycle.index_at(effective)
+        oldest = max(spec.first_index, cycle.first_index_from(at_ms - self.history_window_ms))
+        indices = range(newest, oldest - 1, -1)
+        return len(indices), [(index - spec.first_index + 1, cycle.run_at(index)) for index in indices[start:stop]]
+
+    def finished_build_runs(self, project_id: str, after: float, until: float) -> list[tuple[dict[str, Any], Run]]:
+        """Ground truth: (job template, run) of every run of a project's build jobs that finished in
+        (``after``, ``until``], oldest first per job."""
+        found: list[tuple[dict[str, Any], Run]] = []
+        for spec in self._projects.get(project_id, ()):
+            cycle = spec.cycle
+            if cycle is None:
+                continue
+            stop = self._at_ms(until) if spec.frozen_at is None else min(self._at_ms(until), spec.frozen_at)
+            start = self._at_ms(after)
+            index = max(spec.first_index, cycle.index_at(start) - 1)
+            while index <= cycle.index_at(stop):
+                run = cycle.run_at(index)
+                if start < run.finished <= stop:
+                    found.append((spec.template, run))
+                index += 1
+        return found
+
+    def now_ms(self) -> int:
+        """The world's clock in epoch milliseconds."""
+        return self._at_ms(None)
 
     def _at_ms(self, at: float | None) -> int:
         return math.floor((self.clock() if at is None else at) * 1000)
