@@ -9,13 +9,15 @@ from collections.abc import Callable
 from exporter import __version__
 from exporter.auth import build_auth
 from exporter.client import CodeArtsClient
-from exporter.collector import auth_families, shard_families
+from exporter.collector import auth_families, history_families, shard_families
 from exporter.config import Config
 from exporter.exposition import TEXT, Exposition
+from exporter.history import RunHistory
 from exporter.poller import Poller, targets_from_config
 from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Snapshot
+from exporter.state import load_state, save_state
 from exporter.stats import RequestStats
 from exporter.webconfig import WebConfig
 
@@ -40,9 +42,15 @@ class Exporter:
             stats=self.stats,
             pool_size=config.poll.concurrency,
         )
+        self.history = RunHistory(self.client, config.history) if config.history.enabled else None
+        if self.history is not None:
+            self._restore_history(self.history)
+        history = self.history
         self.exposition = Exposition(
             self.stats, __version__,
-            extra_live=lambda: [*shard_families(shard), *auth_families(self.auth.token_expiry())])
+            extra_live=lambda: [*shard_families(shard), *auth_families(self.auth.token_expiry())],
+            # Counted during poll cycles only, so rendered with each snapshot, not per scrape.
+            extra_snapshot=None if history is None else lambda: history_families(history.view()))
         targets = targets_from_config(config)
         mine = shard.select(targets)
         if targets and not mine:
@@ -53,10 +61,34 @@ class Exporter:
             interval=config.poll.interval_seconds,
             concurrency=config.poll.concurrency,
             clock=clock,
-            on_swap=self.exposition.update,
+            on_swap=self._after_cycle,
+            history=self.history,
         )
         self.exposition.update(self.poller.snapshot)
         self.server: ExporterHTTPServer | None = None
+
+    def _restore_history(self, history: RunHistory) -> None:
+        path = self.config.state.path
+        saved = load_state(path) if path is not None else None
+        if saved is None:
+            return
+        try:
+            history.restore(saved)
+        except ValueError as err:
+            log.error("state file %s not used (%s); run counters start afresh without back-filling", path, err)
+        else:
+            log.info("run history restored from %s", path)
+
+    def _after_cycle(self, snapshot: Snapshot) -> None:
+        """Publish the cycle's snapshot, then persist the run history it counted."""
+        self.exposition.update(snapshot)
+        path = self.config.state.path
+        if self.history is None or path is None:
+            return
+        try:
+            save_state(path, self.history.to_state())
+        except OSError as err:
+            log.error("cannot write state file %s: %s", path, err.strerror or type(err).__name__)
 
     def poll_once(self) -> Snapshot:
         """Poll every target once, synchronously."""

@@ -5,15 +5,24 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
 from exporter import metrics as m
+from exporter.history import Histogram, HistoryView
 from exporter.models import BUILD_STATUSES, PIPELINE_STATUSES, BuildJob, PipelineJob
 from exporter.sharding import ShardSpec
 from exporter.snapshot import REPO_API, Snapshot, TargetState
 from exporter.stats import RequestStats
 
 MetricSpec = m.MetricSpec
+
+
+_FAMILY_TYPES = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily, "histogram": HistogramMetricFamily}
+
+
+def _bound(value: float) -> str:
+    """A bucket bound as Prometheus writes it: ``10.0`` for 10, like the client library's own histograms."""
+    return repr(float(value))
 
 
 class _Families:
@@ -23,12 +32,25 @@ class _Families:
         self._families: dict[str, Metric] = {}
 
     def add(self, spec: MetricSpec, labels: Iterable[str], value: float) -> None:
+        self._family(spec).add_metric(list(labels), value)
+
+    def add_histogram(self, spec: MetricSpec, labels: Iterable[str], bounds: tuple[float, ...],
+                      histogram: Histogram) -> None:
+        """One histogram series; ``histogram.counts`` are per bucket, rendered cumulative."""
+        cumulative: list[tuple[str, float]] = []
+        running = 0
+        for bound, count in zip((*(_bound(b) for b in bounds), "+Inf"), histogram.counts, strict=True):
+            running += count
+            cumulative.append((bound, running))
+        self._family(spec).add_metric(list(labels), cumulative, histogram.sum)  # type: ignore[call-arg]
+
+    def _family(self, spec: MetricSpec) -> Metric:
         family = self._families.get(spec.name)
         if family is None:
-            family_type = CounterMetricFamily if spec.type == "counter" else GaugeMetricFamily
+            family_type = _FAMILY_TYPES[spec.type]
             family = family_type(spec.name, spec.help, labels=spec.labels)
             self._families[spec.name] = family
-        family.add_metric(list(labels), value)
+        return family
 
     def ordered(self) -> list[Metric]:
         return [self._families[spec.name] for spec in m.ALL_METRICS if spec.name in self._families]
@@ -164,4 +186,20 @@ def auth_families(token_expiry: float | None) -> list[Metric]:
     families = _Families()
     if token_expiry is not None:
         families.add(m.AUTH_TOKEN_EXPIRY, (), token_expiry)
+    return families.ordered()
+
+
+def history_families(view: HistoryView) -> list[Metric]:
+    """Run counters and histograms, every pre-initialised label set included."""
+    families = _Families()
+    for labels, count in view.pipeline_runs:
+        families.add(m.PIPELINE_JOB_RUNS, labels, count)
+    for labels, histogram in view.pipeline_durations:
+        families.add_histogram(m.PIPELINE_JOB_RUN_DURATION, labels, view.duration_bounds, histogram)
+    for labels, count in view.build_runs:
+        families.add(m.BUILD_RUNS, labels, count)
+    for labels, histogram in view.build_durations:
+        families.add_histogram(m.BUILD_RUN_DURATION, labels, view.duration_bounds, histogram)
+    for labels, histogram in view.build_queued:
+        families.add_histogram(m.BUILD_RUN_QUEUED, labels, view.queued_bounds, histogram)
     return families.ordered()

@@ -29,11 +29,13 @@ __all__ = [
     "Config",
     "ConfigError",
     "Endpoints",
+    "HistoryConfig",
     "PasswordAuth",
     "PollConfig",
     "ProjectTarget",
     "RepositoryTarget",
     "Secret",
+    "StateConfig",
     "TokenAuth",
     "load_config",
     "parse_config",
@@ -42,13 +44,23 @@ __all__ = [
 MAX_ID = 2_147_483_647  # CodeArts Repo: repository_id and pipeline_id are Integer 1~2147483647
 MAX_CONCURRENCY = 64
 
-TOP_LEVEL_KEYS = ("region", "endpoints", "auth", "poll", "repositories", "projects")
+TOP_LEVEL_KEYS = ("region", "endpoints", "auth", "poll", "repositories", "projects", "history", "state")
 ENDPOINT_KEYS = ("repo", "build", "iam")
 AUTH_MODES = ("token", "password", "aksk")
 PASSWORD_KEYS = ("domain", "username", "password", "password_file", "project_id", "project_name")
 AKSK_KEYS = ("ak", "sk", "sk_file", "project_id")
 POLL_KEYS = ("interval_seconds", "timeout_seconds", "concurrency")
 REPOSITORY_KEYS = ("id", "pipelines")
+HISTORY_KEYS = ("enabled", "api", "buckets", "queued_buckets", "max_pages")
+HISTORY_APIS = ("v1", "v3")
+STATE_KEYS = ("path",)
+MAX_HISTORY_PAGES = 100
+MAX_BUCKETS = 50
+# 10 s .. 4 h: quick checks to long release builds.
+DEFAULT_DURATION_BUCKETS: tuple[float, ...] = (
+    10, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400,
+)
+DEFAULT_QUEUED_BUCKETS: tuple[float, ...] = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
 PROJECT_KEYS = ("id",)
 
 _CODEARTS_PROJECT_ID = re.compile(r"[A-Za-z0-9]{32}")
@@ -170,6 +182,24 @@ class ProjectTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryConfig:
+    """Run history: which records API, histogram buckets (seconds), pages per job and cycle."""
+
+    enabled: bool = True
+    api: str = "v1"
+    buckets: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
+    queued_buckets: tuple[float, ...] = DEFAULT_QUEUED_BUCKETS
+    max_pages: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class StateConfig:
+    """Where counters and high-water marks survive restarts; None: they do not."""
+
+    path: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The validated configuration."""
 
@@ -179,6 +209,8 @@ class Config:
     poll: PollConfig
     repositories: tuple[RepositoryTarget, ...]
     projects: tuple[ProjectTarget, ...]
+    history: HistoryConfig = HistoryConfig()
+    state: StateConfig = StateConfig()
 
     def pipeline_targets(self) -> list[tuple[int, int]]:
         """Every (repository id, pipeline id) pair, in configuration order."""
@@ -225,14 +257,16 @@ def parse_config(data: object, env: Mapping[str, str] | None = None, source: str
     poll = _poll(check, top.get("poll"))
     repositories = _repositories(check, top.get("repositories"))
     projects = _projects(check, top.get("projects"))
+    history = _history(check, top.get("history"))
+    state = _state(check, top.get("state"))
     if repositories == () and projects == ():
         check.add("", "no targets: repositories and projects are both empty")
     # A part is None only after its problem was recorded; checking both also satisfies the type checker.
     if check.problems or endpoints is None or auth is None or poll is None:
         raise ConfigError(source, check.problems)
-    if repositories is None or projects is None:
+    if repositories is None or projects is None or history is None or state is None:
         raise ConfigError(source, check.problems)
-    return Config(region, endpoints, auth, poll, repositories, projects)
+    return Config(region, endpoints, auth, poll, repositories, projects, history, state)
 
 
 # --- reading values -------------------------------------------------------------------------------------
@@ -700,6 +734,86 @@ def _projects(check: _Checker, raw: object) -> tuple[ProjectTarget, ...] | None:
         if project_id is not None and not _is_duplicate(check, f"{path}.id", project_id, first_path):
             targets.append(ProjectTarget(project_id))
     return tuple(targets) if len(targets) == len(items) else None
+
+
+def _history(check: _Checker, raw: object) -> HistoryConfig | None:
+    section = check.section("history", raw, HISTORY_KEYS)
+    if section is None:
+        return None
+    defaults = HistoryConfig()
+    before = len(check.problems)
+    enabled = _boolean(check, "history.enabled", section.get("enabled"), defaults.enabled)
+    api = defaults.api
+    if "api" in section:
+        got = check.scalar("history.api", section["api"])
+        if got is not None and got.value not in HISTORY_APIS:
+            check.add("history.api", f"expected one of {', '.join(HISTORY_APIS)}, got {got.shown}")
+        elif got is not None:
+            api = str(got.value)
+    buckets = _buckets(check, "history.buckets", section.get("buckets"), defaults.buckets)
+    queued = _buckets(check, "history.queued_buckets", section.get("queued_buckets"), defaults.queued_buckets)
+    max_pages = _integer(check, "history.max_pages", section.get("max_pages"), 1, MAX_HISTORY_PAGES,
+                         defaults.max_pages)
+    if len(check.problems) > before or buckets is None or queued is None or max_pages is None:
+        return None
+    return HistoryConfig(enabled, api, buckets, queued, max_pages)
+
+
+def _boolean(check: _Checker, path: str, raw: object, default: bool) -> bool:
+    if raw is None:
+        return default
+    got = check.scalar(path, raw)
+    value = None if got is None else got.value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        value = value.strip().lower() == "true"
+    if not isinstance(value, bool):
+        if got is not None:
+            check.add(path, f"expected true or false, got {got.shown}")
+        return default
+    return value
+
+
+def _buckets(check: _Checker, path: str, raw: object, default: tuple[float, ...]) -> tuple[float, ...] | None:
+    """Histogram bucket bounds: 1..50 finite numbers > 0 in strictly increasing order."""
+    if raw is None:
+        return default
+    expected = f"expected a list of 1..{MAX_BUCKETS} increasing numbers > 0 (seconds)"
+    if not isinstance(raw, list) or not 1 <= len(raw) <= MAX_BUCKETS:
+        check.add(path, f"{expected}, got {_describe(raw)}")
+        return None
+    bounds: list[float] = []
+    for index, item in enumerate(raw):
+        got = check.scalar(f"{path}[{index}]", item)
+        number = None if got is None else _as_float(got.value)
+        if got is not None and (number is None or number <= 0 or (bounds and number <= bounds[-1])):
+            check.add(f"{path}[{index}]", f"{expected}, got {got.shown}")
+            return None
+        if number is None:
+            return None
+        bounds.append(number)
+    return tuple(bounds)
+
+
+def _state(check: _Checker, raw: object) -> StateConfig | None:
+    section = check.section("state", raw, STATE_KEYS)
+    if section is None:
+        return None
+    if "path" not in section:
+        return StateConfig()
+    got = check.scalar("state.path", section["path"])
+    if got is None:
+        return None
+    if not isinstance(got.value, str) or not got.value.strip():
+        check.add("state.path", f"expected a file path, got {got.shown}")
+        return None
+    directory = os.path.dirname(os.path.abspath(got.value))
+    if not os.path.isdir(directory):
+        check.add("state.path", f"directory of {got.shown} does not exist")
+        return None
+    if os.path.isdir(got.value):
+        check.add("state.path", f"{got.shown} is a directory, expected a file path")
+        return None
+    return StateConfig(got.value)
 
 
 def _is_duplicate(check: _Checker, path: str, key: _Key, first_path: dict[_Key, str]) -> bool:

@@ -55,10 +55,12 @@ def negotiate(accept: str | None) -> tuple[str, str]:
 class Exposition:
     """Holds the rendered snapshot part per format and joins it with the live part on request."""
 
-    def __init__(self, stats: RequestStats, version: str, extra_live: Callable[[], list[Metric]] | None = None):
+    def __init__(self, stats: RequestStats, version: str, extra_live: Callable[[], list[Metric]] | None = None,
+                 extra_snapshot: Callable[[], list[Metric]] | None = None):
         self._stats = stats
         self._version = version
         self._extra_live = extra_live
+        self._extra_snapshot = extra_snapshot  # families that change only between snapshots (run history)
         self._lock = threading.Lock()
         self._snapshot: Snapshot | None = None
         self._families: list[Metric] = []
@@ -67,6 +69,8 @@ class Exposition:
     def update(self, snapshot: Snapshot) -> None:
         """Take a new snapshot and pre-render its text body, so the next scrape finds it ready."""
         families = snapshot_families(snapshot, self._version)
+        if self._extra_snapshot is not None:
+            families += self._extra_snapshot()
         text = _render(TEXT, families)
         with self._lock:
             self._snapshot, self._families = snapshot, families

@@ -97,6 +97,29 @@ BUILD_JOBS = _spec(
     "codearts_build_jobs", "gauge",
     "Number of build jobs of a project in each status.", ("project_id", "status"), "build")
 
+# Run history: each finished run counted once.
+PIPELINE_JOB_RUNS = _spec(
+    "codearts_pipeline_job_runs", "counter",
+    "Pipeline job runs that reached a terminal status (success, failed, canceled, skipped, timedout), "
+    "each counted once.",
+    (*PIPELINE_LABELS, "status"), "history")
+PIPELINE_JOB_RUN_DURATION = _spec(
+    "codearts_pipeline_job_run_duration_seconds", "histogram",
+    "Seconds finished pipeline job runs ran (0 for a job that never started).",
+    (*PIPELINE_LABELS, "status"), "history")
+BUILD_RUNS = _spec(
+    "codearts_build_runs", "counter",
+    "Finished runs of a build job (success, failed, timedout, aborted), each counted once.",
+    (*BUILD_LABELS, "status"), "history")
+BUILD_RUN_DURATION = _spec(
+    "codearts_build_run_duration_seconds", "histogram",
+    "Seconds finished build runs ran, queue time excluded.",
+    (*BUILD_LABELS, "status"), "history")
+BUILD_RUN_QUEUED = _spec(
+    "codearts_build_run_queued_seconds", "histogram",
+    "Seconds finished build runs waited in the queue (where the records API reports it).",
+    BUILD_LABELS, "history")
+
 # The exporter's view of its targets.
 UP = _spec(
     "codearts_up", "gauge",
@@ -135,6 +158,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     PIPELINE_JOB_STARTED, PIPELINE_JOB_FINISHED, PIPELINE_JOB_INFO, PIPELINE_JOBS,
     BUILD_JOB_STATUS, BUILD_JOB_HEALTH, BUILD_JOB_LAST_BUILD, BUILD_JOB_LAST_DURATION,
     BUILD_JOB_RUNNING, BUILD_JOB_DISABLED, BUILD_JOB_INFO, BUILD_JOBS,
+    PIPELINE_JOB_RUNS, PIPELINE_JOB_RUN_DURATION, BUILD_RUNS, BUILD_RUN_DURATION, BUILD_RUN_QUEUED,
     UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, AUTH_TOKEN_EXPIRY, BUILD_INFO, SHARD,
     TOTAL_SHARDS,
 )

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any, Protocol
 
 from exporter.client import CodeArtsClient
 from exporter.config import Config
@@ -23,6 +24,13 @@ def targets_from_config(config: Config) -> tuple[Target, ...]:
     return (*pipelines, *projects)
 
 
+class ListingObserver(Protocol):
+    """A step run after each successful listing of a target (run history)."""
+
+    def after_listing(self, target: Target, records: Iterable[Any]) -> None:
+        """Look at the records of ``target`` just listed."""
+
+
 class Poller:
     """Runs poll cycles in a background thread; :attr:`snapshot` is always the latest complete one."""
 
@@ -35,8 +43,10 @@ class Poller:
         concurrency: int,
         clock: Callable[[], float] = time.time,
         on_swap: Callable[[Snapshot], None] | None = None,
+        history: ListingObserver | None = None,
     ) -> None:
         self.client = client
+        self.history = history
         self.interval = interval
         self.clock = clock
         self._on_swap = on_swap
@@ -97,9 +107,18 @@ class Poller:
         except Exception as err:  # a bug must cost one target one poll, not the cycle
             log.exception("poll of %s target %s crashed", target.api, target.key)
             return state.failed(at, time.monotonic() - started, f"internal error: {type(err).__name__}")
+        self._observe(target, listing.records)
         finished = self.clock()
         return TargetState(
             target, polled=True, up=True, last_poll_at=at, last_success_at=finished,
             poll_duration=time.monotonic() - started, data_at=finished,
             pipeline_jobs=fresh.pipeline_jobs, build_jobs=fresh.build_jobs,
         )
+
+    def _observe(self, target: Target, records: Iterable[Any]) -> None:
+        if self.history is None:
+            return
+        try:
+            self.history.after_listing(target, records)
+        except Exception:  # run history must never cost a target its listing
+            log.exception("run history step for %s target %s crashed", target.api, target.key)

@@ -50,10 +50,12 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     ),
     "empty_file.yaml": ("the configuration is empty",),
     "top_level_list.yaml": (
-        "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, projects), got a list",
+        "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, projects, "
+        "history, state), got a list",
     ),
     "unknown_top_level_key.yaml": (
-        'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, projects)',
+        'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, projects, '
+        'history, state)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency)",
@@ -67,6 +69,19 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "out_of_range_concurrency.yaml": ("poll.concurrency: expected an integer 1..64, got 0",),
     "out_of_range_repository_id.yaml": ("repositories[0].id: expected an integer 1..2147483647, got 2147483648",),
     "negative_interval.yaml": ("poll.interval_seconds: expected a number > 0, got -5",),
+    "history_unknown_api.yaml": ('history.api: expected one of v1, v3, got "v2"',),
+    "history_buckets_not_increasing.yaml": (
+        "history.buckets[2]: expected a list of 1..50 increasing numbers > 0 (seconds), got 30",
+    ),
+    "history_buckets_not_a_list.yaml": (
+        "history.queued_buckets: expected a list of 1..50 increasing numbers > 0 (seconds), got 60",
+    ),
+    "history_max_pages_out_of_range.yaml": ("history.max_pages: expected an integer 1..100, got 0",),
+    "history_enabled_not_boolean.yaml": ('history.enabled: expected true or false, got "maybe"',),
+    "state_path_in_missing_directory.yaml": (
+        'state.path: directory of "/nonexistent-dir-4711/state.json" does not exist',
+    ),
+    "state_unknown_key.yaml": ("state.file: unknown key (expected one of: path)",),
     "timeout_not_below_interval.yaml": (
         "poll.timeout_seconds: must be less than poll.interval_seconds (5), got 10 (the default)",
     ),
@@ -501,3 +516,17 @@ def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
         for url in (hosts.repo, hosts.build, hosts.iam):
             assert url.startswith("https://") and not url.endswith("/"), (region, url)
             assert region in url, (region, url)
+
+
+def test_history_and_state_are_optional_and_parse_into_their_dataclasses(tmp_path: Path) -> None:
+    from exporter.config import HistoryConfig, StateConfig
+
+    base = {"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": PROJECT_ID}]}
+    config = parse_config(base)
+    assert config.history == HistoryConfig() and config.history.buckets[0] == 10 and config.history.buckets[-1] == 14400
+    assert config.state == StateConfig(None)
+    config = parse_config({**base, "history": {"enabled": "false", "api": "v3", "buckets": [5, "60", 600.5],
+                                               "max_pages": "3"},
+                           "state": {"path": str(tmp_path / "state.json")}})
+    assert config.history == HistoryConfig(False, "v3", (5.0, 60.0, 600.5), HistoryConfig().queued_buckets, 3)
+    assert config.state == StateConfig(str(tmp_path / "state.json"))

@@ -1,0 +1,343 @@
+"""Run history: every finished build run and pipeline job run counted exactly once.
+
+:class:`RunHistory` owns the run counters and histograms (plain integers behind one lock) and the
+high-water marks that make counting exact: per build job, the highest build number up to which every
+run has been counted (or found gone), plus the numbers above it already counted. The poller calls
+:meth:`RunHistory.after_listing` after each successful listing; only jobs whose listing entry changed
+and that have runs above their mark cost history requests, so a cycle's requests grow with the jobs
+that ran, not with the runs kept upstream.
+
+First sight of a job (no saved state) sets its mark to its latest finished build without back-filling,
+so a restart without ``state.path`` never produces a spike; a run still going at first sight is counted
+when it finishes. With ``state.path``, :meth:`to_state` / :meth:`restore` carry marks and counts over.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.client import CodeArtsClient, RunPage
+from exporter.config import HistoryConfig
+from exporter.errors import CodeArtsError
+from exporter.models import RUN_STATUSES, BuildJob, BuildRun, PipelineJob
+from exporter.snapshot import REPO_API, Target
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 100
+PIPELINE_RUN_STATUSES: tuple[str, ...] = ("success", "failed", "canceled", "skipped", "timedout")
+STATE_VERSION = 1
+
+Labels = tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Observation counts per bucket (not cumulative; the last slot is above every bound), sum and count."""
+
+    counts: list[int]
+    sum: float = 0.0
+
+    @classmethod
+    def empty(cls, bounds: tuple[float, ...]) -> Histogram:
+        """A histogram with no observations."""
+        return cls([0] * (len(bounds) + 1))
+
+    def observe(self, bounds: tuple[float, ...], value: float) -> None:
+        """Add one observation."""
+        slot = next((index for index, bound in enumerate(bounds) if value <= bound), len(bounds))
+        self.counts[slot] += 1
+        self.sum += value
+
+    @property
+    def count(self) -> int:
+        """Number of observations."""
+        return sum(self.counts)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryView:
+    """A consistent copy of every run counter and histogram, for rendering."""
+
+    duration_bounds: tuple[float, ...]
+    queued_bounds: tuple[float, ...]
+    build_runs: tuple[tuple[Labels, int], ...]
+    build_durations: tuple[tuple[Labels, Histogram], ...]
+    build_queued: tuple[tuple[Labels, Histogram], ...]
+    pipeline_runs: tuple[tuple[Labels, int], ...]
+    pipeline_durations: tuple[tuple[Labels, Histogram], ...]
+
+
+@dataclass(slots=True)
+class _JobMark:
+    """Where counting of one build job stands."""
+
+    high: int  # every run numbered up to here is counted or gone
+    above: set[int] = field(default_factory=set)  # numbers above ``high`` already counted
+    marker: tuple[Any, ...] = ()  # the listing entry's (number, status, time) when last caught up
+
+
+def listing_marker(job: BuildJob) -> tuple[Any, ...]:
+    """What in a job listing entry changes when the job runs."""
+    return (job.build_number, job.status, job.last_build_time)
+
+
+def _latest_number(job: BuildJob) -> int | None:
+    text = job.build_number.strip()
+    return int(text) if text.isdigit() else None
+
+
+def _advance(high: int, above: set[int], runs: Mapping[int, BuildRun]) -> tuple[int, int]:
+    """Move a high-water mark over counted numbers (dropping them from ``above``) and over numbers missing
+    below the newest listed run (older than the API's window, deleted, or beyond ``max_pages``); returns the
+    new mark and how many were missing. Numbers above the newest listed run wait: they may be listed later."""
+    newest = max(runs, default=high)
+    gone = 0
+    while high < newest:
+        following = high + 1
+        if following in above:
+            above.discard(following)
+        elif following not in runs:
+            gone += 1
+        else:
+            break  # listed, not finished yet
+        high = following
+    return high, gone
+
+
+class RunHistory:
+    """Counts finished runs of build jobs (records APIs) and pipeline jobs (their listing), each exactly once."""
+
+    def __init__(self, client: CodeArtsClient, options: HistoryConfig | None = None) -> None:
+        self.client = client
+        self.options = options or HistoryConfig()
+        self._lock = threading.Lock()
+        self._build_runs: dict[Labels, int] = {}
+        self._build_durations: dict[Labels, Histogram] = {}
+        self._build_queued: dict[Labels, Histogram] = {}
+        self._pipeline_runs: dict[Labels, int] = {}
+        self._pipeline_durations: dict[Labels, Histogram] = {}
+        self._marks: dict[str, _JobMark] = {}
+        self._pipeline_seen: dict[str, dict[int, float | None]] = {}  # target key -> job id -> created
+
+    # -- the poller's hook ---------------------------------------------------------------------------
+
+    def after_listing(self, target: Target, records: Iterable[BuildJob] | Iterable[PipelineJob]) -> None:
+        """Count what finished since the previous listing of ``target``."""
+        if target.api == REPO_API:
+            self._pipeline_listing(target, tuple(records))  # type: ignore[arg-type]
+        else:
+            for job in records:
+                self._build_job(target.project_id, job)  # type: ignore[arg-type]
+
+    # -- build jobs ------------------------------------------------------------------------------------
+
+    def _build_job(self, project_id: str, job: BuildJob) -> None:
+        labels = (project_id, job.id, job.name)
+        latest = _latest_number(job)
+        marker = listing_marker(job)
+        with self._lock:
+            self._init_build_labels(labels)
+            mark = self._marks.get(job.id)
+            if mark is None:  # first sight: no back-filling; a run still going is counted when it ends
+                first = latest or 0
+                self._marks[job.id] = _JobMark(first - 1 if job.running and first else first, marker=marker)
+                return
+            # The newest finished run is the latest one, or the one before while the latest still runs.
+            finished_up_to = None if latest is None else latest - 1 if job.running else latest
+            if mark.marker == marker or finished_up_to is None or finished_up_to <= mark.high:
+                mark.marker = marker
+                return
+            high, above = mark.high, set(mark.above)
+        try:
+            runs = self._fetch(job, high, latest or finished_up_to)
+        except CodeArtsError as err:
+            log.warning("run history of build job %s failed, retrying next cycle: %s", job.id, err)
+            return
+        with self._lock:
+            self._apply(labels, job, high, above, runs, finished_up_to, marker)
+
+    def _fetch(self, job: BuildJob, high: int, latest: int) -> dict[int, BuildRun]:
+        """Runs numbered above ``high`` (pages newest first) until the page that reaches ``high + 1``, the
+        end of the list or ``max_pages``; runs beyond ``max_pages`` are not fetched (and counted as gone)."""
+        limit = max(1, min(MAX_PAGE_SIZE, latest - high))
+        runs: dict[int, BuildRun] = {}
+        for page_number in range(self.options.max_pages):
+            page = self._page(job, page_number, limit)
+            for run in page.runs:
+                if run.number > high and (run.number not in runs or run.finished):
+                    runs[run.number] = run
+            lowest = min((run.number for run in page.runs), default=high)
+            if page.size < limit or lowest <= high + 1:
+                return runs
+        log.warning("build job %s has more new runs than %d pages of %d; older ones are not counted",
+                    job.id, self.options.max_pages, limit)
+        return runs
+
+    def _page(self, job: BuildJob, index: int, limit: int) -> RunPage:
+        if self.options.api == "v3":
+            return self.client.build_history_page(job.id, index, limit)
+        return self.client.build_records_page(job.build_project_id or job.id, index + 1, limit)
+
+    def _apply(self, labels: Labels, job: BuildJob, high: int, above: set[int], runs: dict[int, BuildRun],
+               finished_up_to: int, marker: tuple[Any, ...]) -> None:
+        mark = self._marks[job.id]
+        if mark.high != high:  # another cycle moved the mark meanwhile; its counts stand
+            return
+        for number in sorted(runs):
+            run = runs[number]
+            if run.finished and number not in above:
+                above.add(number)
+                self._count_build_run(labels, run)
+        high, gone = _advance(high, above, runs)
+        if gone:
+            self.client.stats.count_skipped("build_history", "not_listed", gone)
+        mark.high, mark.above = high, above
+        if high >= finished_up_to:  # caught up: the next fetch waits for the listing to change
+            mark.marker = marker
+
+    def _count_build_run(self, labels: Labels, run: BuildRun) -> None:
+        if run.status not in RUN_STATUSES:
+            self.client.stats.count_skipped("build_history", "unknown_status")
+            return
+        key = (*labels, run.status)
+        self._build_runs[key] += 1
+        self._build_durations[key].observe(self.options.buckets, run.duration or 0.0)
+        if run.queued is not None:
+            self._build_queued[labels].observe(self.options.queued_buckets, run.queued)
+
+    def _init_build_labels(self, labels: Labels) -> None:
+        if labels in self._build_queued:
+            return
+        self._build_queued[labels] = Histogram.empty(self.options.queued_buckets)
+        for status in RUN_STATUSES:
+            self._build_runs.setdefault((*labels, status), 0)
+            self._build_durations.setdefault((*labels, status), Histogram.empty(self.options.buckets))
+
+    # -- pipeline jobs ---------------------------------------------------------------------------------
+
+    def _pipeline_listing(self, target: Target, jobs: tuple[PipelineJob, ...]) -> None:
+        repo, pipeline = str(target.repository_id), str(target.pipeline_id)
+        with self._lock:
+            seen = self._pipeline_seen.get(target.key)
+            first = seen is None
+            fresh: dict[int, float | None] = {}
+            for job in jobs:
+                labels = (repo, pipeline, job.stage, job.name)
+                self._init_pipeline_labels(labels)
+                if job.status not in PIPELINE_RUN_STATUSES:
+                    continue
+                fresh[job.id] = job.created
+                if not first and (job.id not in seen or seen[job.id] != job.created):  # type: ignore[operator]
+                    self._count_pipeline_run((*labels, job.status), job)
+            # Terminal jobs only: a job seen running and gone before it finished is not kept either way.
+            self._pipeline_seen[target.key] = fresh
+
+    def _count_pipeline_run(self, key: Labels, job: PipelineJob) -> None:
+        duration = 0.0  # a job that never started (skipped, canceled while pending) ran for 0 s
+        if job.started is not None and job.finished is not None and job.finished >= job.started:
+            duration = job.finished - job.started
+        self._pipeline_runs[key] += 1
+        self._pipeline_durations[key].observe(self.options.buckets, duration)
+
+    def _init_pipeline_labels(self, labels: Labels) -> None:
+        for status in PIPELINE_RUN_STATUSES:
+            key = (*labels, status)
+            if key not in self._pipeline_runs:
+                self._pipeline_runs[key] = 0
+                self._pipeline_durations[key] = Histogram.empty(self.options.buckets)
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def view(self) -> HistoryView:
+        """A consistent copy of every counter and histogram."""
+        def copied(table: Mapping[Labels, Histogram]) -> tuple[tuple[Labels, Histogram], ...]:
+            return tuple((key, Histogram(list(hist.counts), hist.sum)) for key, hist in sorted(table.items()))
+
+        with self._lock:
+            return HistoryView(
+                self.options.buckets, self.options.queued_buckets,
+                tuple(sorted(self._build_runs.items())), copied(self._build_durations), copied(self._build_queued),
+                tuple(sorted(self._pipeline_runs.items())), copied(self._pipeline_durations),
+            )
+
+    # -- persistence -----------------------------------------------------------------------------------
+
+    def to_state(self) -> dict[str, Any]:
+        """Marks, counters and histograms as JSON-ready data (one consistent copy)."""
+        def histograms(table: Mapping[Labels, Histogram]) -> list[Any]:
+            return [[list(key), hist.counts, hist.sum] for key, hist in table.items()]
+
+        with self._lock:
+            return {
+                "version": STATE_VERSION,
+                "buckets": list(self.options.buckets),
+                "queued_buckets": list(self.options.queued_buckets),
+                "build_marks": {job_id: [mark.high, sorted(mark.above), list(mark.marker)]
+                                for job_id, mark in self._marks.items()},
+                "pipeline_seen": {key: [[job_id, created] for job_id, created in seen.items()]
+                                  for key, seen in self._pipeline_seen.items()},
+                "build_runs": [[list(key), value] for key, value in self._build_runs.items()],
+                "build_durations": histograms(self._build_durations),
+                "build_queued": histograms(self._build_queued),
+                "pipeline_runs": [[list(key), value] for key, value in self._pipeline_runs.items()],
+                "pipeline_durations": histograms(self._pipeline_durations),
+            }
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take over what :meth:`to_state` saved; raises ValueError (nothing changed) if it does not fit."""
+        if state.get("version") != STATE_VERSION:
+            raise ValueError(f"unsupported state version {state.get('version')!r}")
+        same_buckets = (tuple(state.get("buckets", ())) == self.options.buckets
+                        and tuple(state.get("queued_buckets", ())) == self.options.queued_buckets)
+        try:
+            marks = {str(job_id): _JobMark(int(high), {int(n) for n in above}, tuple(marker))
+                     for job_id, (high, above, marker) in state["build_marks"].items()}
+            seen = {str(key): {int(job_id): created for job_id, created in items}
+                    for key, items in state["pipeline_seen"].items()}
+            tables = (_counts(state["build_runs"]), _counts(state["pipeline_runs"]))
+            hists = [_histograms(state[name], bounds) if same_buckets else {}
+                     for name, bounds in (("build_durations", self.options.buckets),
+                                          ("build_queued", self.options.queued_buckets),
+                                          ("pipeline_durations", self.options.buckets))]
+        except (KeyError, TypeError, ValueError) as err:
+            raise ValueError(f"malformed state ({type(err).__name__}: {err})") from None
+        if not same_buckets:
+            log.warning("histogram buckets changed since the state was saved; histograms start from zero")
+        with self._lock:
+            self._marks, self._pipeline_seen = marks, seen
+            self._build_runs, self._pipeline_runs = tables
+            self._build_durations, self._build_queued, self._pipeline_durations = hists
+            if not same_buckets:  # counters and histograms must keep telling the same story
+                self._build_runs = {key: 0 for key in self._build_runs}
+                self._pipeline_runs = {key: 0 for key in self._pipeline_runs}
+            self._fill_missing_histograms()
+
+    def _fill_missing_histograms(self) -> None:
+        for key in self._build_runs:
+            self._build_durations.setdefault(key, Histogram.empty(self.options.buckets))
+            self._build_queued.setdefault(key[:3], Histogram.empty(self.options.queued_buckets))
+        for key in self._pipeline_runs:
+            self._pipeline_durations.setdefault(key, Histogram.empty(self.options.buckets))
+
+
+def _counts(items: Iterable[Any]) -> dict[Labels, int]:
+    table: dict[Labels, int] = {}
+    for key, value in items:
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ValueError(f"bad counter value {value!r}")
+        table[tuple(str(part) for part in key)] = value
+    return table
+
+
+def _histograms(items: Iterable[Any], bounds: tuple[float, ...]) -> dict[Labels, Histogram]:
+    table: dict[Labels, Histogram] = {}
+    for key, counts, total in items:
+        if len(counts) != len(bounds) + 1 or not all(isinstance(n, int) and n >= 0 for n in counts):
+            raise ValueError("bad histogram counts")
+        table[tuple(str(part) for part in key)] = Histogram([int(n) for n in counts], float(total))
+    return table

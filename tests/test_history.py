@@ -1,0 +1,325 @@
+"""Run history against the simulator on a fake clock: every finished run counted exactly once."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from exporter import metrics as m
+from exporter.app import Exporter
+from exporter.config import load_config
+from exporter.simulator import Fault, World
+
+from .conftest import parse_samples, write_config
+
+T0 = 1_750_000_000.0
+P1, P2 = "6ecbc5bac7c8442fb3d2563d53c13582", "72271b5446614062a01b8be944c9f372"
+REPO = 2111976239
+# Written out here, independently of the exporter: world outcome -> build run status.
+BUILD_STATUS = {"success": "success", "failed": "failed", "timedout": "timedout", "canceled": "aborted"}
+TERMINAL = ("success", "failed", "canceled", "skipped", "timedout")
+# Poll gaps in seconds: short ones (nothing new), and long ones (several runs of a job per cycle).
+GAPS = (30, 90, 700, 45, 1500, 60, 240, 400, 20, 900)
+BOUNDS = "60, 150, 300"
+
+
+class Rig:
+    """A world on a fake clock, its simulator, and an exporter that can be restarted."""
+
+    def __init__(self, tmp_path, simulator_factory, *, state: bool, api: str = "v1", window_ms: int | None = None,
+                 default_buckets: bool = False):
+        self.now = [T0]
+        options = {} if window_ms is None else {"history_window_ms": window_ms}
+        self.world = World(seed=11, clock=lambda: self.now[0], projects={P1: 12, P2: 6},
+                           pipelines={(REPO, 6): 9, (REPO, 7): 6}, **options)
+        self.sim = simulator_factory(self.world)
+        # Few buckets keep the 50-cycle tests fast; test_history_families_match_the_metrics_table uses the defaults.
+        extra = f"history:\n  api: {api}\n"
+        if not default_buckets:
+            extra += f"  buckets: [{BOUNDS}]\n  queued_buckets: [10, 100]\n"
+        if state:
+            extra += f"state:\n  path: {tmp_path / 'state.json'}\n"
+        self.config = load_config(write_config(tmp_path / "c.yaml", self.sim.url, repositories={REPO: [6, 7]},
+                                               projects=[P1, P2], extra=extra))
+        self.exporter = Exporter(self.config, clock=lambda: self.now[0])
+        self.polls: list[float] = []
+
+    def poll(self) -> None:
+        assert self.exporter.poll_once().all_up()
+        self.polls.append(self.now[0])
+
+    def restart(self) -> None:
+        self.exporter.close()
+        self.exporter = Exporter(self.config, clock=lambda: self.now[0])
+
+    def samples(self) -> dict:
+        return parse_samples(self.exporter.metrics_text().decode())
+
+    def close(self) -> None:
+        self.exporter.close()
+
+
+@pytest.fixture
+def rig_factory(tmp_path, simulator_factory):
+    rigs: list[Rig] = []
+
+    def make(**options) -> Rig:
+        rig = Rig(tmp_path, simulator_factory, **options)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.close()
+
+
+def build_truth(world: World, after: float, until: float) -> tuple[Counter, Counter, Counter, Counter]:
+    """Runs, run seconds, queue seconds and runs of at most 150 s per (project_id, job_id, job, status)
+    finished in (after, until]."""
+    runs: Counter = Counter()
+    seconds: Counter = Counter()
+    queued: Counter = Counter()
+    short: Counter = Counter()
+    for project in (P1, P2):
+        for job, run in world.finished_build_runs(project, after, until):
+            key = (project, job["id"], job["job_name"], BUILD_STATUS[run.outcome])
+            runs[key] += 1
+            short[(*key, "150.0")] += run.duration <= 150_000
+            seconds[key] += run.duration / 1000
+            queued[key[:3]] += (run.started - run.created) / 1000
+    return runs, seconds, queued, short
+
+
+def iso(text: str) -> float | None:
+    return datetime.fromisoformat(text).timestamp() if text else None
+
+
+def pipeline_truth(world: World, baseline: float, polls: list[float]) -> tuple[Counter, Counter]:
+    """Terminal pipeline job runs seen in a listing at a poll after ``baseline``, not already terminal then."""
+    seen: set = set()
+    runs: Counter = Counter()
+    seconds: Counter = Counter()
+    for at in [baseline, *polls]:
+        for pipeline in (6, 7):
+            for job in world.pipeline_jobs(REPO, pipeline, at=at):
+                if job["status"] not in TERMINAL or (job["id"], job["created_at"]) in seen:
+                    continue
+                seen.add((job["id"], job["created_at"]))
+                if at == baseline:
+                    continue
+                key = (str(REPO), str(pipeline), job["stage"], job["name"], job["status"])
+                runs[key] += 1
+                started, finished = iso(job["started_at"]), iso(job["finished_at"])
+                seconds[key] += finished - started if started is not None and finished is not None else 0.0
+    return runs, seconds
+
+
+def series(found: dict, name: str) -> dict[tuple, float]:
+    """Samples of one name, keyed by their label values in the spec's label order."""
+    spec = next(spec for spec in m.ALL_METRICS if name.startswith(spec.name))
+    order = [*spec.labels, "le"]
+    return {tuple(dict(labels)[key] for key in order if key in dict(labels)): value
+            for (sample, labels), value in found.items() if sample == name}
+
+
+def assert_build_counts_equal(found: dict, truth: tuple[Counter, Counter, Counter, Counter]) -> None:
+    runs, seconds, queued, short = truth
+    counters = series(found, "codearts_build_runs_total")
+    assert counters, "no build run counters served"
+    assert set(runs) <= set(counters), "a label set was not pre-initialised"
+    for key, value in series(found, "codearts_build_run_duration_seconds_bucket").items():
+        if key[-1] == "150.0":
+            assert value == short[key], key
+    for key, value in counters.items():
+        assert value == runs[key], key
+    counts = series(found, "codearts_build_run_duration_seconds_count")
+    sums = series(found, "codearts_build_run_duration_seconds_sum")
+    assert counts == counters
+    for key, value in sums.items():
+        assert value == pytest.approx(seconds[key], abs=1e-6), key
+    per_job = Counter()
+    for key, value in counters.items():
+        per_job[key[:3]] += value
+    queued_counts = series(found, "codearts_build_run_queued_seconds_count")
+    assert queued_counts == {key: per_job[key] for key in queued_counts}
+    for key, value in series(found, "codearts_build_run_queued_seconds_sum").items():
+        assert value == pytest.approx(queued[key], abs=1e-6), key
+
+
+def assert_pipeline_counts_equal(found: dict, truth: tuple[Counter, Counter]) -> None:
+    runs, seconds = truth
+    counters = series(found, "codearts_pipeline_job_runs_total")
+    assert set(runs) <= set(counters)
+    for key, value in counters.items():
+        assert value == runs[key], key
+    assert series(found, "codearts_pipeline_job_run_duration_seconds_count") == counters
+    for key, value in series(found, "codearts_pipeline_job_run_duration_seconds_sum").items():
+        assert value == pytest.approx(seconds[key], abs=1e-6), key
+
+
+def run_cycles(rig: Rig, cycles: range, per_cycle: list | None = None) -> None:
+    for cycle in cycles:
+        rig.now[0] += GAPS[cycle % len(GAPS)]
+        before = rig.sim.request_count("build_records")
+        previous = rig.polls[-1]
+        rig.poll()
+        if per_cycle is not None:
+            changed = {key[:2] for key in build_truth(rig.world, previous, rig.now[0])[0]}
+            per_cycle.append((rig.sim.request_count("build_records") - before, len(changed)))
+
+
+def test_fifty_cycles_count_every_finished_run_exactly_once(rig_factory):
+    rig = rig_factory(state=False)
+    rig.poll()
+    first = rig.samples()
+    assert set(series(first, "codearts_build_runs_total").values()) == {0.0}  # pre-initialised, no back-fill
+    assert set(series(first, "codearts_pipeline_job_runs_total").values()) == {0.0}
+    assert rig.sim.request_count("build_records") == 0  # the first poll only sets high-water marks
+    per_cycle: list[tuple[int, int]] = []
+    run_cycles(rig, range(50), per_cycle)
+    truth = build_truth(rig.world, T0, rig.now[0])
+    assert sum(truth[0].values()) > 200  # a busy world: the test means something
+    assert max(Counter(key[:2] for key in truth[0].elements()).values()) >= 20
+    found = rig.samples()
+    assert_build_counts_equal(found, truth)
+    assert_pipeline_counts_equal(found, pipeline_truth(rig.world, T0, rig.polls[1:]))
+    # One records request per job that finished runs in the cycle, whatever the number of runs.
+    assert all(requests == changed for requests, changed in per_cycle), per_cycle
+    assert min(changed for _, changed in per_cycle) < 18 // 2  # most jobs idle in short cycles: no requests
+    assert sum(requests for requests, _ in per_cycle) < sum(truth[0].values())  # not one request per run
+
+
+def test_restart_with_state_file_ends_equal_to_ground_truth(rig_factory, tmp_path):
+    rig = rig_factory(state=True)
+    rig.poll()
+    run_cycles(rig, range(25))
+    before_restart = rig.samples()
+    rig.now[0] += 1800  # down for half an hour: runs finish meanwhile
+    rig.restart()
+    restored = rig.samples()
+    for name in ("codearts_build_runs_total", "codearts_pipeline_job_runs_total",
+                 "codearts_build_run_duration_seconds_bucket"):
+        assert series(restored, name) == series(before_restart, name)  # restored before the first poll
+    rig.poll()
+    run_cycles(rig, range(25, 50))
+    found = rig.samples()
+    assert_build_counts_equal(found, build_truth(rig.world, T0, rig.now[0]))
+    assert_pipeline_counts_equal(found, pipeline_truth(rig.world, T0, rig.polls[1:]))
+    saved = json.loads((tmp_path / "state.json").read_text())
+    assert saved["version"] == 1 and saved["build_marks"]
+    assert not list(tmp_path.glob(".state.json.*"))  # no temporary file left behind
+
+
+def test_restart_without_state_file_never_jumps(rig_factory):
+    rig = rig_factory(state=False)
+    rig.poll()
+    run_cycles(rig, range(25))
+    rig.now[0] += 1800
+    rig.restart()
+    rig.poll()
+    restarted_at = rig.now[0]
+    found = rig.samples()
+    assert set(series(found, "codearts_build_runs_total").values()) == {0.0}
+    assert set(series(found, "codearts_pipeline_job_runs_total").values()) == {0.0}
+    run_cycles(rig, range(25, 50))
+    found = rig.samples()
+    assert_build_counts_equal(found, build_truth(rig.world, restarted_at, rig.now[0]))
+    assert_pipeline_counts_equal(found, pipeline_truth(rig.world, restarted_at, rig.polls[-25:]))
+
+
+def test_v3_history_api_counts_the_same_runs_without_queue_times(rig_factory):
+    rig = rig_factory(state=False, api="v3")
+    rig.poll()
+    run_cycles(rig, range(12))
+    found = rig.samples()
+    runs, seconds, _, _ = build_truth(rig.world, T0, rig.now[0])
+    counters = series(found, "codearts_build_runs_total")
+    assert sum(runs.values()) > 50
+    assert counters == {key: runs[key] for key in counters}
+    assert series(found, "codearts_build_run_duration_seconds_count") == counters
+    for key, value in series(found, "codearts_build_run_duration_seconds_sum").items():
+        assert value == pytest.approx(seconds[key], abs=1e-3), key
+    assert set(series(found, "codearts_build_run_queued_seconds_count").values()) == {0.0}
+    assert rig.sim.request_count("build_history") > 0 and rig.sim.request_count("build_records") == 0
+
+
+def test_runs_older_than_the_window_are_reported_as_skipped_not_counted(rig_factory):
+    rig = rig_factory(state=True, window_ms=3_600_000)
+    rig.poll()
+    run_cycles(rig, range(3))
+    rig.exporter.close()
+    rig.now[0] += 3 * 3600  # down for longer than the API keeps runs
+    rig.restart()
+    rig.poll()
+    found = rig.samples()
+    truth_runs = build_truth(rig.world, T0, rig.now[0])[0]
+    counters = series(found, "codearts_build_runs_total")
+    lost = sum(truth_runs.values()) - sum(counters.values())
+    assert lost > 0
+    skipped = found[("codearts_records_skipped_total",
+                     frozenset({"api": "build_history", "reason": "not_listed"}.items()))]
+    assert skipped == lost
+    for key, value in counters.items():
+        assert value <= truth_runs[key]
+
+
+def test_a_failing_history_request_is_retried_next_cycle_without_loss(rig_factory):
+    rig = rig_factory(state=False)
+    rig.poll()
+    rig.sim.set_fault("build_records", Fault.HTTP_500)
+    run_cycles(rig, range(3))
+    found = rig.samples()
+    assert set(series(found, "codearts_build_runs_total").values()) == {0.0}
+    assert found[("codearts_up", frozenset({"api": "build", "target": P1}.items()))] == 1
+    rig.sim.set_fault("build_records", None)
+    run_cycles(rig, range(3, 6))
+    assert_build_counts_equal(rig.samples(), build_truth(rig.world, T0, rig.now[0]))
+
+
+def test_max_pages_bounds_requests_and_reports_what_it_gave_up(tmp_path, simulator_factory):
+    now = [T0]
+    world = World(seed=11, clock=lambda: now[0], projects={P1: 3})
+    sim = simulator_factory(world)
+    config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[P1],
+                                      extra="history:\n  max_pages: 1\n"))
+    exporter = Exporter(config, clock=lambda: now[0])
+    try:
+        exporter.poll_once()
+        now[0] += 12 * 3600  # far more than 100 runs for most jobs
+        exporter.poll_once()
+        found = parse_samples(exporter.metrics_text().decode())
+    finally:
+        exporter.close()
+    truth_runs = build_truth(world, T0, now[0])[0]
+    jobs = {key[:2] for key in truth_runs}
+    assert sim.request_count("build_records") == len(jobs)  # one page each, however far behind
+    per_job = Counter()
+    for key, value in series(found, "codearts_build_runs_total").items():
+        per_job[key[:2]] += value
+    assert max(per_job.values()) <= 100 and max(Counter(key[:2] for key in truth_runs.elements()).values()) > 100
+    counted = sum(per_job.values())
+    truth = sum(truth_runs.values())
+    skipped = found[("codearts_records_skipped_total",
+                     frozenset({"api": "build_history", "reason": "not_listed"}.items()))]
+    assert skipped > 0 and counted + skipped == truth
+
+
+def test_history_families_match_the_metrics_table(rig_factory):
+    rig = rig_factory(state=False, default_buckets=True)
+    rig.poll()
+    run_cycles(rig, range(3))
+    table = {spec.name: spec for spec in m.ALL_METRICS if spec.group == "history"}
+    text = rig.exporter.metrics_text().decode()
+    served = {family.name: family for family in text_string_to_metric_families(text)}
+    for name, spec in table.items():
+        family = served[name]
+        assert family.type == spec.type and family.documentation == spec.help
+        for sample in family.samples:
+            extra = {"le"} if sample.name.endswith("_bucket") else set()
+            assert set(sample.labels) == set(spec.labels) | extra
+    buckets = [s for s in served["codearts_build_run_duration_seconds"].samples if s.name.endswith("_bucket")]
+    assert {s.labels["le"] for s in buckets} >= {"10.0", "14400.0", "+Inf"}
