@@ -15,7 +15,7 @@ from pathlib import Path
 
 from exporter.app import Exporter
 from exporter.config import load_config
-from exporter.simulator import Simulator, World, generated_project_id
+from exporter.simulator import DEFAULT_TOKEN, Simulator, World, generated_project_id
 
 T0 = 1_750_000_000.0
 PROJECTS, JOBS_PER_PROJECT = 4, 100
@@ -28,10 +28,10 @@ def main(out: str) -> None:
     world = World.generated(projects=PROJECTS, jobs_per_project=JOBS_PER_PROJECT, repositories=0,
                             seed=5, clock=lambda: now[0])
     projects = [generated_project_id(i) for i in range(PROJECTS)]
-    with Simulator(world, token="bench") as sim, tempfile.TemporaryDirectory() as tmp:
+    with Simulator(world, token=DEFAULT_TOKEN) as sim, tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "c.yaml"
         config_path.write_text(
-            f"region: bench\nendpoints:\n  repo: {sim.url}\n  build: {sim.url}\nauth:\n  token: bench\n"
+            f"region: bench\nendpoints:\n  repo: {sim.url}\n  build: {sim.url}\nauth:\n  token: {DEFAULT_TOKEN}\n"
             "projects:\n" + "".join(f"  - id: {p}\n" for p in projects))
         exporter = Exporter(load_config(config_path), clock=lambda: now[0])
         exporter.poll_once()
@@ -47,16 +47,20 @@ def main(out: str) -> None:
                 finished = [run for p in projects for run in world.finished_build_runs(p, previous, now[0])]
                 changed += len({job["id"] for job, _ in finished})
                 runs += len(finished)
+            kept = [world.build_runs(world.build_spec(job["id"]))[0] for p in projects for job in world.build_jobs(p)]
             rows.append({"gap_seconds": gap, "cycles": CYCLES_PER_GAP, "jobs": PROJECTS * JOBS_PER_PROJECT,
+                         "window_reread_requests_per_cycle": sum(-(-n // 100) for n in kept),
                          "records_requests_per_cycle": requests / CYCLES_PER_GAP,
                          "jobs_with_new_runs_per_cycle": changed / CYCLES_PER_GAP,
                          "runs_counted_per_cycle": runs / CYCLES_PER_GAP,
                          "poll_seconds_per_cycle": (time.perf_counter() - started) / CYCLES_PER_GAP})
         exporter.close()
-    print(f"{'gap s':>6} {'jobs':>5} {'requests/cycle':>15} {'jobs w/ new runs':>17} {'runs/cycle':>11} {'poll s':>7}")
+    print(f"{'gap s':>6} {'jobs':>5} {'requests/cycle':>15} {'jobs w/ new runs':>17} {'runs/cycle':>11} "
+          f"{'re-read window':>15} {'poll s':>7}")
     for row in rows:
         print(f"{row['gap_seconds']:>6} {row['jobs']:>5} {row['records_requests_per_cycle']:>15.1f} "
               f"{row['jobs_with_new_runs_per_cycle']:>17.1f} {row['runs_counted_per_cycle']:>11.1f} "
+              f"{row['window_reread_requests_per_cycle']:>15} "
               f"{row['poll_seconds_per_cycle']:>7.3f}")
     Path(out).write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
                                      "rows": rows}, indent=2))
