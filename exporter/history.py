@@ -172,6 +172,9 @@ class RunHistory:
                 if run.number > high and (run.number not in runs or run.finished):
                     runs[run.number] = run
             lowest = min((run.number for run in page.runs), default=high)
+            if page_number == 0 and page.runs and max(run.number for run in page.runs) <= high:
+                log.warning("first records page of build job %s holds no run above #%d although #%d exists: "
+                            "the API may not list newest first", job.id, high, latest)
             if page.size < limit or lowest <= high + 1:
                 return runs
         log.warning("build job %s has more new runs than %d pages of %d; older ones are not counted",

@@ -323,3 +323,32 @@ def test_history_families_match_the_metrics_table(rig_factory):
             assert set(sample.labels) == set(spec.labels) | extra
     buckets = [s for s in served["codearts_build_run_duration_seconds"].samples if s.name.endswith("_bucket")]
     assert {s.labels["le"] for s in buckets} >= {"10.0", "14400.0", "+Inf"}
+
+
+def test_a_corrupt_state_file_is_ignored_and_counting_starts_afresh(rig_factory, tmp_path, caplog):
+    (tmp_path / "state.json").write_text("{not json")
+    rig = rig_factory(state=True)
+    rig.poll()
+    assert "not valid JSON" in caplog.text
+    assert set(series(rig.samples(), "codearts_build_runs_total").values()) == {0.0}
+    run_cycles(rig, range(5))
+    assert_build_counts_equal(rig.samples(), build_truth(rig.world, T0, rig.now[0]))
+    assert json.loads((tmp_path / "state.json").read_text())["version"] == 1  # replaced by a good one
+
+
+def test_state_from_other_buckets_restarts_counts_at_zero_but_keeps_the_marks(rig_factory, tmp_path):
+    rig = rig_factory(state=True)
+    rig.poll()
+    run_cycles(rig, range(5))
+    saved = json.loads((tmp_path / "state.json").read_text())
+    saved["buckets"] = [1, 2]
+    (tmp_path / "state.json").write_text(json.dumps(saved))
+    rig.restart()
+    rig.poll()
+    restarted_at = rig.now[0]
+    run_cycles(rig, range(5, 10))
+    found = rig.samples()
+    # Counted from the saved marks on: what finished since the last save, but no earlier run again.
+    truth = build_truth(rig.world, rig.polls[5], rig.now[0])
+    assert restarted_at == rig.polls[6]
+    assert_build_counts_equal(found, truth)
