@@ -352,3 +352,22 @@ def test_state_from_other_buckets_restarts_counts_at_zero_but_keeps_the_marks(ri
     truth = build_truth(rig.world, rig.polls[5], rig.now[0])
     assert restarted_at == rig.polls[6]
     assert_build_counts_equal(found, truth)
+
+
+def test_disabled_history_sends_no_records_request_and_serves_no_run_metrics(tmp_path, simulator_factory):
+    now = [T0]
+    world = World(seed=11, clock=lambda: now[0], projects={P1: 5}, pipelines={(REPO, 6): 3})
+    sim = simulator_factory(world)
+    config = load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [6]}, projects=[P1],
+                                      extra="history:\n  enabled: false\n"))
+    exporter = Exporter(config, clock=lambda: now[0])
+    try:
+        for _ in range(4):
+            exporter.poll_once()
+            now[0] += 900
+        text = exporter.metrics_text().decode()
+    finally:
+        exporter.close()
+    assert "codearts_build_job_status{" in text
+    assert "codearts_build_runs" not in text and "codearts_pipeline_job_runs" not in text
+    assert sim.request_count("build_records") == 0
