@@ -1,13 +1,16 @@
 """The shipped dashboards and alert rules on a real Prometheus scraping real exporters.
 
-Prometheus (Debian's package) scrapes, every second, four exporter targets built to show every
-condition the rules and panels look for:
+Prometheus (Debian's package) scrapes, every second, exporter targets built to show every condition
+the rules and panels look for:
 
 - ``live``: an exporter polling a simulator every second, whose World clock the test drives; it also
   polls a project the simulator answers 500 for and a project and a pipeline it answers 404 for;
 - ``stuck``: an exporter that polled once, an hour ago, a World whose clock is eight days behind, and
   whose poller never ran again: stale data, jobs "running" for days, jobs not run for a week;
 - ``rejected``: an exporter whose token the simulator rejects (401 on every poll);
+- ``sharded``: one replica of an 8-shard deployment whose other replicas are missing;
+- ``password``: an exporter with IAM password auth against a simulator whose IAM issues 30-minute
+  tokens (renewal at 80 % comes long after the test): the token has under an hour left;
 - ``dead``: a port nobody listens on (the exporter cannot be scraped).
 
 Every PromQL expression of every dashboard panel and every alert rule, found by reading the files, is
@@ -37,7 +40,7 @@ from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
-from exporter.simulator import Fault, Simulator, World
+from exporter.simulator import Fault, IamService, IamUser, Simulator, World
 
 from .conftest import SIM_TOKEN, wait_until
 
@@ -57,6 +60,10 @@ LIVE_REPO = 2111976239
 STUCK_PROJECT, STUCK_REPO = "b1" * 16, 1_000_001
 EIGHT_DAYS = 8 * 86_400.0
 ALERT_DEADLINE = 20.0  # seconds; expected: one poll + one scrape + one rule evaluation, 1 s each
+# Under the hour CodeArtsTokenExpiringSoon looks for; the exporter would renew it after 24 minutes.
+IAM_USER = IamUser("codearts-account", "ci-observer", "pw-integration-7f3e", "0a1b2c3d4e5f60718293a4b5c6d7e8f9")
+TOKEN_LIFETIME = 1800.0
+TOTAL_SHARDS = 8  # more than the exporters scraped here, so some shard has no replica
 
 # On CI .ci/run installs Debian's prometheus, so its absence there is a failure, not a skip.
 pytestmark = [
@@ -146,14 +153,21 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def exporter_config(url: str, *, projects: list[str], repositories: dict[int, list[int]], token: str = SIM_TOKEN):
-    """A configuration polling a simulator every second."""
+def exporter_config(url: str, *, projects: list[str], repositories: dict[int, list[int]], token: str = SIM_TOKEN,
+                    iam_user: IamUser | None = None):
+    """A configuration polling a simulator every second, with ``token``, or with ``iam_user``'s password."""
+    endpoints: dict[str, str] = {"repo": url, "build": url}
+    auth: dict[str, Any] = {"token": token}
+    if iam_user is not None:
+        endpoints["iam"] = url
+        auth = {"password": {"domain": iam_user.domain, "username": iam_user.name,
+                             "password": "${IAM_PASSWORD}", "project_id": iam_user.project_id}}
     return parse_config({
-        "region": "test", "endpoints": {"repo": url, "build": url}, "auth": {"token": token},
+        "region": "test", "endpoints": endpoints, "auth": auth,
         "poll": {"interval_seconds": 1, "timeout_seconds": 0.9, "concurrency": 4},
         "repositories": [{"id": repo, "pipelines": pipelines} for repo, pipelines in repositories.items()],
         "projects": [{"id": project} for project in projects],
-    })
+    }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {})
 
 
 def failing_transition(world: World, project: str, now: float) -> tuple[str, str, float, float]:
@@ -194,6 +208,7 @@ class Scenario:
 
     prometheus: str
     live_instance: str
+    password_instance: str
     live_clock: list[float]
     job_id: str
     job_name: str
@@ -239,19 +254,27 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
     stuck.serve_in_background()
     stack.append(lambda: (stuck.shutdown(), stuck.server_close()))
 
-    # sharded: one replica of a 5-shard deployment whose other replicas are missing, while the unsharded
-    # exporters above each claim shard 0 of 1: the sharding alerts' conditions, all at once
+    # password: IAM password auth against a simulator that accepts IAM tokens only, 30-minute ones
+    iam_sim = _simulator(stack, live_world, token=None, iam=IamService(users=[IAM_USER], token_lifetime=TOKEN_LIFETIME))
+    password = _serve(stack, Exporter(exporter_config(iam_sim.url, projects=[BUSY_PROJECT], repositories={},
+                                                      iam_user=IAM_USER)))
+
+    # sharded: one replica of a TOTAL_SHARDS-shard deployment whose other replicas are missing, while the
+    # unsharded exporters above each claim shard 0 of 1: the sharding alerts' conditions, all at once
+    unsharded = [_hostport(live.url), _hostport(stuck.url), _hostport(rejected.url), _hostport(password.url)]
+    assert len(unsharded) + 1 < TOTAL_SHARDS, "every shard claimed: CodeArtsExporterShardMissing would not apply"
     sharded = _serve(stack, Exporter(exporter_config(live_sim.url, projects=[BUSY_PROJECT], repositories={}),
-                                     shard=ShardSpec(1, 5)))
+                                     shard=ShardSpec(1, TOTAL_SHARDS)))
 
-    targets = [_hostport(live.url), _hostport(stuck.url), _hostport(rejected.url), f"127.0.0.1:{free_port()}",
-               _hostport(sharded.url)]
+    targets = [*unsharded, _hostport(sharded.url), f"127.0.0.1:{free_port()}"]
     prometheus = _prometheus(tmp_path, stack, targets)
-    return Scenario(prometheus, targets[0], live_clock, job_id, job_name, fails_at)
+    return Scenario(prometheus, _hostport(live.url), _hostport(password.url), live_clock, job_id, job_name,
+                    fails_at)
 
 
-def _simulator(stack: list[Any], world: World) -> Simulator:
-    sim = Simulator(world, token=SIM_TOKEN)
+def _simulator(stack: list[Any], world: World, *, token: str | None = SIM_TOKEN,
+               iam: IamService | None = None) -> Simulator:
+    sim = Simulator(world, token=token, iam=iam)
     sim.start()
     stack.append(sim.stop)
     return sim
@@ -327,11 +350,16 @@ def label_values(prometheus: str, selector: str, label: str) -> list[str]:
     return answer["data"]
 
 
+def alerts_in(prometheus: str, state: str, alertname: str, **labels: str) -> list[dict[str, Any]]:
+    """The alerts of that name in ``state`` (pending, firing) whose labels include ``labels``."""
+    alerts = requests.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
+    return [alert for alert in alerts if alert["labels"]["alertname"] == alertname and alert["state"] == state
+            and all(alert["labels"].get(name) == value for name, value in labels.items())]
+
+
 def firing(prometheus: str, alertname: str, **labels: str) -> list[dict[str, Any]]:
     """The firing alerts of that name whose labels include ``labels``."""
-    alerts = requests.get(f"{prometheus}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
-    return [alert for alert in alerts if alert["labels"]["alertname"] == alertname and alert["state"] == "firing"
-            and all(alert["labels"].get(name) == value for name, value in labels.items())]
+    return alerts_in(prometheus, "firing", alertname, **labels)
 
 
 def last_evaluation(prometheus: str, group: str) -> str:
@@ -389,6 +417,17 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
         panel_count = len(dashboard_expressions())
         print(f"\n{fired}; {panel_count} panel queries, {len(expressions) - panel_count} rule expressions and "
               f"{len(variables)} variables all returned data (fewest series: {min(counts.values())})")
+
+    # The password exporter polls with its IAM token, whose half hour left puts the token alert in pending.
+    password = {"instance": scenario.password_instance}
+    assert [float(s["value"][1]) for s in query(prom, f'codearts_up{{instance="{scenario.password_instance}"}}')] \
+        == [1.0]
+    (left,) = query(prom, f'codearts_auth_token_expiry_timestamp_seconds{{instance="{scenario.password_instance}"}}'
+                          " - time()")
+    assert 0 < float(left["value"][1]) <= TOKEN_LIFETIME
+    wait_until(lambda: alerts_in(prom, "pending", "CodeArtsTokenExpiringSoon", **password), timeout=30,
+               interval=0.2)
+    assert not firing(prom, "CodeArtsTokenExpiringSoon")
 
     # Prometheus evaluates every rule without an error.
     groups = requests.get(f"{prom}/api/v1/rules", timeout=10).json()["data"]["groups"]
