@@ -304,14 +304,19 @@ EXPORTER_DASHBOARD = Dashboard(
     (
         ("Targets", (
             Panel("Exporter scraped", "stat", (q('up{job=~"$scrape_job", instance=~"$instance"}', "{{instance}}"),),
-                  "Can Prometheus scrape the exporter (1) or not (0)?", width=6, height=4),
+                  "Can Prometheus scrape the exporter (1) or not (0)?", width=5, height=4),
             Panel("CodeArts targets up", "stat", (
                 q(f"sum(codearts_up{{{INSTANCE}}})", "up"),
                 q(f"sum(1 - codearts_up{{{INSTANCE}}})", "down"),
-            ), "How many configured pipelines and projects did the last poll read, and how many failed?", width=6,
+            ), "How many configured pipelines and projects did the last poll read, and how many failed?", width=5,
                 height=4),
+            Panel("Token expires in", "stat", (
+                q(f"codearts_auth_token_expiry_timestamp_seconds{{{INSTANCE}}} - time()", "{{instance}}"),
+            ), "How long until each exporter's IAM token expires (password auth only)? Under 1 h (red) means "
+               "renewal is failing (CodeArtsTokenExpiringSoon).", unit="s", width=5, height=4,
+                options={"red_below": 3600}),
             Panel("Exporter version", "table", (q(f"codearts_exporter_build_info{{{INSTANCE}}}"),),
-                  "Which version does each exporter run?", width=12, height=4),
+                  "Which version does each exporter run?", width=9, height=4),
             Panel("Targets", "table", (q(f"codearts_up{{{INSTANCE}}}"),),
                   "Which targets did the last poll read (1) or fail on (0)?", width=12, height=9),
             Panel("Data age", "timeseries", (
@@ -379,6 +384,8 @@ def _field_config(panel: Panel) -> dict[str, Any]:
     steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
     if "red_above" in panel.options:
         steps.append({"color": "red", "value": panel.options["red_above"] + 1})
+    if "red_below" in panel.options:
+        steps = [{"color": "red", "value": None}, {"color": "green", "value": panel.options["red_below"]}]
     defaults["thresholds"] = {"mode": "absolute", "steps": steps}
     defaults["color"] = {"mode": "thresholds" if panel.kind in ("stat", "bargauge") else "palette-classic"}
     if panel.links:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .test_rules import PROMETHEUS_SERIES, exported_series, load_script, metric_names
+from .test_rules import PROMETHEUS_SERIES, alerts, exported_series, load_script, metric_names
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS_DIR = ROOT / "grafana" / "dashboards"
@@ -108,3 +108,15 @@ def test_provisioning_files_load_the_dashboards_and_a_prometheus_datasource():
     assert providers["apiVersion"] == 1
     (provider,) = providers["providers"]
     assert provider["type"] == "file" and provider["options"]["path"]
+
+
+def test_token_expiry_panel_turns_red_where_the_token_alert_fires():
+    (rule,) = [rule for rule in alerts() if rule["alert"] == "CodeArtsTokenExpiringSoon"]
+    threshold = float(re.fullmatch(r"codearts_auth_token_expiry_timestamp_seconds - time\(\) < (\d+)\s*",
+                                   rule["expr"])[1])
+    (panel,) = [panel for panel in panels(dashboards()["codearts-exporter.json"])
+                if panel["title"] == "Token expires in"]
+    assert panel["targets"][0]["expr"] == 'codearts_auth_token_expiry_timestamp_seconds{instance=~"$instance"} - time()'
+    assert panel["fieldConfig"]["defaults"]["unit"] == "s"
+    steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    assert steps == [{"color": "red", "value": None}, {"color": "green", "value": threshold}]
