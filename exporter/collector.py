@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
+from typing import Protocol
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
@@ -23,6 +24,13 @@ _FAMILY_TYPES = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily, "hi
 def _bound(value: float) -> str:
     """A bucket bound as Prometheus writes it: ``10.0`` for 10, like the client library's own histograms."""
     return repr(float(value))
+
+
+class Sink(Protocol):
+    """Where the collector's rows go: prometheus_client families, or text lines (:mod:`exporter.textformat`)."""
+
+    def add(self, spec: MetricSpec, labels: Iterable[str], value: float) -> None:
+        """One sample of the family ``spec``."""
 
 
 class _Families:
@@ -86,7 +94,7 @@ def pipeline_job_queued(job: PipelineJob) -> float | None:
     return job.started - job.created
 
 
-def _add_pipeline_target(families: _Families, state: TargetState) -> None:
+def _add_pipeline_target(families: Sink, state: TargetState) -> None:
     target = state.target
     repo, pipeline = str(target.repository_id), str(target.pipeline_id)
     per_status: Counter[str] = Counter()
@@ -116,7 +124,7 @@ def build_job_duration(job: BuildJob) -> float | None:
     return job.last_build_duration
 
 
-def _add_build_target(families: _Families, state: TargetState) -> None:
+def _add_build_target(families: Sink, state: TargetState) -> None:
     project = state.target.project_id
     per_status: Counter[str] = Counter()
     for job in sorted(state.build_jobs, key=lambda job: job.id):
@@ -139,7 +147,25 @@ def _add_build_target(families: _Families, state: TargetState) -> None:
         families.add(m.BUILD_JOBS, (project, status), per_status[status])
 
 
-def _add_target_health(families: _Families, state: TargetState) -> None:
+def add_target_data(families: Sink, state: TargetState) -> None:
+    """The job families of one target's last good data (nothing if it never had any)."""
+    if state.data_at is None:
+        return
+    if state.target.api == REPO_API:
+        _add_pipeline_target(families, state)
+    else:
+        _add_build_target(families, state)
+
+
+def data_depends_on_poll_time(state: TargetState) -> bool:
+    """True if a target's job families change with ``data_at`` alone: a running pipeline job's duration."""
+    return state.target.api == REPO_API and any(
+        job.status == "running" and job.started is not None and job.finished is None for job in state.pipeline_jobs
+    )
+
+
+def add_target_health(families: Sink, state: TargetState) -> None:
+    """The up / last success / poll duration samples of one target."""
     labels = (state.target.api, state.target.key)
     families.add(m.UP, labels, 1 if state.up else 0)
     if state.last_success_at is not None:
@@ -152,13 +178,9 @@ def snapshot_families(snapshot: Snapshot, version: str) -> list[Metric]:
     """Every family that changes only when a new snapshot is swapped in."""
     families = _Families()
     for state in snapshot.states:
-        if state.data_at is not None:
-            if state.target.api == REPO_API:
-                _add_pipeline_target(families, state)
-            else:
-                _add_build_target(families, state)
+        add_target_data(families, state)
     for state in snapshot.states:
-        _add_target_health(families, state)
+        add_target_health(families, state)
     families.add(m.BUILD_INFO, (version,), 1)
     return families.ordered()
 

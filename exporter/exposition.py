@@ -4,6 +4,14 @@ A scrape between two polls serves cached bytes for the (large) snapshot part and
 live counters, so its cost does not grow with the number of jobs. Text, OpenMetrics and gzip are
 negotiated per request; gzip bodies are two gzip members back to back, which every gzip reader
 (Prometheus included) reads as one stream.
+
+Work per snapshot is kept small too: each target's job lines are kept between snapshots and rendered
+again only when its records changed, or when they hold a running pipeline job, whose duration is
+measured up to the poll and so moves with every poll even when the payload did not. The per-target
+health samples (last success, poll duration) change by definition every poll, so the body is joined
+again from the kept lines at every swap. Every body variant a scrape asked for since the last swap
+(say OpenMetrics + gzip, as Prometheus asks) is prepared by the poller's thread before the swap, so
+scrapes do not pay for it; others are rendered on first request and cached until the next swap.
 """
 
 from __future__ import annotations
@@ -11,21 +19,27 @@ from __future__ import annotations
 import gzip
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from prometheus_client.core import Metric
 from prometheus_client.exposition import generate_latest as render_text
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
 from prometheus_client.openmetrics.exposition import generate_latest as render_openmetrics
 
-from exporter.collector import live_families, snapshot_families
-from exporter.snapshot import Snapshot
+from exporter import metrics as m
+from exporter.collector import add_target_data, add_target_health, data_depends_on_poll_time, live_families
+from exporter.snapshot import REPO_API, Snapshot, Target, TargetState
 from exporter.stats import RequestStats
+from exporter.textformat import OPENMETRICS, TEXT, LineSink, family_header
 
-TEXT = "text"
+__all__ = ["OPENMETRICS", "TEXT", "Exposition", "negotiate"]
+
 # The classic text format every Prometheus reads (the library now advertises version=1.0.0).
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
-OPENMETRICS = "openmetrics"
 _EOF = b"# EOF\n"
+LIVE_SPECS = (m.API_REQUESTS, m.RECORDS_SKIPPED)
+SNAPSHOT_SPECS = tuple(spec for spec in m.ALL_METRICS if spec not in LIVE_SPECS)
+GZIP_LEVEL = 6
 
 
 class _FamilyList:
@@ -38,9 +52,9 @@ class _FamilyList:
         return self._families
 
 
-def _render(fmt: str, families: list[Metric]) -> bytes:
+def _render_live(fmt: str, families: list[Metric]) -> bytes:
     if fmt == OPENMETRICS:
-        return render_openmetrics(_FamilyList(families)).removesuffix(_EOF)  # type: ignore[arg-type]
+        return render_openmetrics(_FamilyList(families))  # type: ignore[arg-type]  # ends with # EOF
     return render_text(_FamilyList(families))  # type: ignore[arg-type]
 
 
@@ -52,6 +66,51 @@ def negotiate(accept: str | None) -> tuple[str, str]:
     return TEXT, TEXT_CONTENT_TYPE
 
 
+@dataclass(frozen=True, slots=True)
+class _TargetLines:
+    """One target's job lines per family, and what they were rendered from."""
+
+    records: tuple[object, ...]
+    poll_time: float | None  # the data_at they depend on, None when they do not
+    chunks: dict[str, str]
+
+
+@dataclass(slots=True)
+class _Published:
+    """A snapshot's lines, ready to be joined, and the bodies joined from them so far."""
+
+    parts: list[dict[str, str]]
+    bodies: dict[tuple[str, bool], bytes] = field(default_factory=dict)
+
+
+def _records(state: TargetState) -> tuple[object, ...]:
+    return state.pipeline_jobs if state.target.api == REPO_API else state.build_jobs
+
+
+def _join(parts: list[dict[str, str]], fmt: str) -> bytes:
+    out: list[str] = []
+    for spec in SNAPSHOT_SPECS:
+        pieces = [part[spec.name] for part in parts if spec.name in part]
+        if pieces:
+            out.append(family_header(spec, fmt))
+            out.extend(pieces)
+    return "".join(out).encode("utf-8")
+
+
+def _body(published: _Published, fmt: str, gzipped: bool) -> bytes:
+    """The snapshot part of a body variant, from the cache or rendered now (and cached)."""
+    found = published.bodies.get((fmt, gzipped))
+    if found is not None:
+        return found
+    plain = published.bodies.get((fmt, False))
+    if plain is None:
+        # Two scrapes racing here render equal bytes; the dict keeps one of them.
+        plain = published.bodies.setdefault((fmt, False), _join(published.parts, fmt))
+    if not gzipped:
+        return plain
+    return published.bodies.setdefault((fmt, True), gzip.compress(plain, compresslevel=GZIP_LEVEL))
+
+
 class Exposition:
     """Holds the rendered snapshot part per format and joins it with the live part on request."""
 
@@ -61,40 +120,61 @@ class Exposition:
         self._version = version
         self._extra_live = extra_live
         self._extra_snapshot = extra_snapshot  # families that change only between snapshots (run history)
-        self._lock = threading.Lock()
-        self._snapshot: Snapshot | None = None
-        self._families: list[Metric] = []
-        self._cache: dict[tuple[str, bool], bytes] = {}
+        self._lines: dict[Target, _TargetLines] = {}
+        self._published = _Published([])
+        self._wanted: set[tuple[str, bool]] = {(TEXT, False)}
+        self._wanted_lock = threading.Lock()
+        self._update_lock = threading.Lock()  # one update at a time: each builds on the previous one's lines
 
     def update(self, snapshot: Snapshot) -> None:
-        """Take a new snapshot and pre-render its text body, so the next scrape finds it ready."""
-        families = snapshot_families(snapshot, self._version)
-        if self._extra_snapshot is not None:
-            families += self._extra_snapshot()
-        text = _render(TEXT, families)
-        with self._lock:
-            self._snapshot, self._families = snapshot, families
-            self._cache = {(TEXT, False): text}
+        """Take a new snapshot and pre-render the bodies scrapes asked for, so the next scrape finds them."""
+        with self._update_lock:
+            parts, self._lines = self._parts(snapshot)
+            published = _Published(parts)
+            with self._wanted_lock:
+                wanted = sorted(self._wanted)
+            for fmt, gzipped in wanted:
+                _body(published, fmt, gzipped)
+            self._published = published  # one reference assignment: a scrape sees the old or the new, whole
 
     def body(self, fmt: str, gzipped: bool) -> bytes:
         """The whole /metrics body in ``fmt``, gzip-compressed if asked."""
-        live = live_families(self._stats) + (self._extra_live() if self._extra_live else [])
-        live_bytes = _render(fmt, live) + (_EOF if fmt == OPENMETRICS else b"")
-        cached = self._cached(fmt, gzipped)
-        if gzipped:
-            return cached + gzip.compress(live_bytes, compresslevel=6)
-        return cached + live_bytes
+        return b"".join(self.parts(fmt, gzipped))
 
-    def _cached(self, fmt: str, gzipped: bool) -> bytes:
-        with self._lock:
-            found = self._cache.get((fmt, gzipped))
-            if found is not None:
-                return found
-            families, cache = self._families, self._cache
-        plain = cache.get((fmt, False)) or _render(fmt, families)
-        result = gzip.compress(plain, compresslevel=6) if gzipped else plain
-        with self._lock:
-            if self._cache is cache:  # no newer snapshot arrived while rendering
-                cache[(fmt, False)] = plain
-                cache[(fmt, gzipped)] = result
-        return result
+    def parts(self, fmt: str, gzipped: bool) -> tuple[bytes, bytes]:
+        """The body as (snapshot part, live part), to be sent one after the other without copying."""
+        with self._wanted_lock:
+            self._wanted.add((fmt, gzipped))
+        live = live_families(self._stats) + (self._extra_live() if self._extra_live else [])
+        live_bytes = _render_live(fmt, live)
+        cached = _body(self._published, fmt, gzipped)
+        if gzipped:
+            return cached, gzip.compress(live_bytes, compresslevel=GZIP_LEVEL)
+        return cached, live_bytes
+
+    def _parts(self, snapshot: Snapshot) -> tuple[list[dict[str, str]], dict[Target, _TargetLines]]:
+        """Every target's job lines (kept ones where nothing changed), then the per-snapshot samples."""
+        kept: dict[Target, _TargetLines] = {}
+        parts: list[dict[str, str]] = []
+        for state in snapshot.states:
+            if state.data_at is None:
+                continue
+            lines = self._target_lines(state)
+            kept[state.target] = lines
+            parts.append(lines.chunks)
+        health = LineSink()
+        for state in snapshot.states:
+            add_target_health(health, state)
+        health.add(m.BUILD_INFO, (self._version,), 1)
+        parts.append(health.chunks())
+        return parts, kept
+
+    def _target_lines(self, state: TargetState) -> _TargetLines:
+        records = _records(state)
+        poll_time = state.data_at if data_depends_on_poll_time(state) else None
+        old = self._lines.get(state.target)
+        if old is not None and old.poll_time == poll_time and (old.records is records or old.records == records):
+            return old
+        sink = LineSink()
+        add_target_data(sink, state)
+        return _TargetLines(records, poll_time, sink.chunks())

@@ -113,8 +113,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _metrics(self) -> None:
         fmt, content_type = negotiate(self.headers.get("Accept"))
         gzipped = "gzip" in (self.headers.get("Accept-Encoding") or "").lower()
-        body = self.server.exposition.body(fmt, gzipped)
-        self._send(200, content_type, body, {"Content-Encoding": "gzip"} if gzipped else None)
+        parts = self.server.exposition.parts(fmt, gzipped)
+        self._send(200, content_type, parts, {"Content-Encoding": "gzip"} if gzipped else None)
 
     def _healthz(self) -> None:
         self._send(200, "text/plain; charset=utf-8", b"ok\n")
@@ -130,13 +130,22 @@ class _Handler(BaseHTTPRequestHandler):
     def _landing(self) -> None:
         self._send(200, "text/html; charset=utf-8", landing_page(self.server.snapshot()).encode())
 
-    def _send(self, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None) -> None:
+    def _send(self, status: int, content_type: str, body: bytes | tuple[bytes, ...],
+              headers: dict[str, str] | None = None) -> None:
+        parts = (body,) if isinstance(body, bytes) else body
+        length = sum(len(part) for part in parts)
         head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}",
-                f"Content-Type: {content_type}", f"Content-Length: {len(body)}",
+                f"Content-Type: {content_type}", f"Content-Length: {length}",
                 f"Server: {self.server_version}"]
         head += [f"{name}: {value}" for name, value in (headers or {}).items()]
-        self.wfile.write(("\r\n".join(head) + "\r\n\r\n").encode("latin-1") + body)
-        self.log_request(status, len(body))
+        head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        # Small parts go out with the head in one write; a large cached body is sent as is, not copied.
+        if length < 65536:
+            self.wfile.write(head_bytes + b"".join(parts))
+        else:
+            for part in (head_bytes, *parts):
+                self.wfile.write(part)
+        self.log_request(status, length)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         log.debug("%s %s", self.address_string(), format % args)

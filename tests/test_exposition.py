@@ -1,0 +1,185 @@
+"""The cached exposition: byte-compatible with prometheus_client, reuses unchanged targets, safe under swaps."""
+
+from __future__ import annotations
+
+import gzip
+import threading
+from dataclasses import replace
+
+import requests
+from prometheus_client.exposition import generate_latest
+from prometheus_client.openmetrics import exposition as om
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
+
+from exporter import exposition as exposition_module
+from exporter.collector import live_families, snapshot_families
+from exporter.exposition import OPENMETRICS, TEXT, Exposition
+from exporter.server import ExporterHTTPServer
+from exporter.snapshot import Snapshot, Target, TargetState
+from exporter.stats import RequestStats
+
+from .conftest import parse_samples, wait_until
+from .test_collector import T0, build_job, make_snapshot, pipeline_job
+
+
+class _Families:
+    def __init__(self, families):
+        self.families = families
+
+    def collect(self):
+        return self.families
+
+
+def awkward_snapshot() -> Snapshot:
+    pipeline = TargetState(
+        Target.pipeline(7, 8), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 1e-7,
+        poll_duration=1.5e-5, data_at=T0 + 0.123456789,
+        pipeline_jobs=(
+            pipeline_job(1, 'say "hi"\\n\nbye', "running", stage="st\\age", created=1e21, started=T0 - 0.1),
+            pipeline_job(2, "ünïcødé 雪", "success", created=T0 - 3, started=T0 - 2, finished=T0 + 123456.5),
+        ),
+    )
+    build = TargetState(
+        Target.project("p1"), polled=True, up=True, last_success_at=T0, poll_duration=0.5, data_at=T0,
+        build_jobs=(build_job("b\"1", "n\\m", "success", health_score=0.0, last_build_duration=-1.0),),
+    )
+    return Snapshot(1, T0, (pipeline, build, *make_snapshot().states))
+
+
+def test_bodies_equal_prometheus_client_rendering_byte_for_byte():
+    stats = RequestStats()
+    stats.count_request("repo", "200")
+    stats.count_skipped("build", "malformed", 2)
+    snapshot = awkward_snapshot()
+    exposition = Exposition(stats, "1.2.3")
+    exposition.update(snapshot)
+    families = snapshot_families(snapshot, "1.2.3")
+    live = live_families(stats)
+    # The snapshot part comes first, then the live counters rendered per scrape.
+    expected_text = generate_latest(_Families(families)) + generate_latest(_Families(live))
+    expected_om = om.generate_latest(_Families(families)).removesuffix(b"# EOF\n") + om.generate_latest(
+        _Families(live))
+    assert exposition.body(TEXT, False) == expected_text
+    assert exposition.body(OPENMETRICS, False) == expected_om
+    assert gzip.decompress(exposition.body(OPENMETRICS, True)) == expected_om
+    assert len(list(parse_openmetrics(expected_om.decode()))) == len(families) + len(live)
+
+
+def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch):
+    rendered: list[str] = []
+    real = exposition_module.add_target_data
+    monkeypatch.setattr(exposition_module, "add_target_data",
+                        lambda sink, state: (rendered.append(state.target.key), real(sink, state)))
+    first = make_snapshot()
+    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition.update(first)
+    pipeline, project, failing = first.states
+    # Next poll: same records (the poller reuses them), new poll times, and the project's jobs changed.
+    changed_jobs = (*project.build_jobs[:2], replace(project.build_jobs[2], name="renamed"))
+    second = Snapshot(4, T0 + 61, (
+        replace(pipeline, last_success_at=T0 + 60, data_at=T0 + 60),
+        replace(project, last_success_at=T0 + 60, data_at=T0 + 60, build_jobs=changed_jobs),
+        failing,
+    ))
+    rendered.clear()
+    exposition.update(second)
+    # The pipeline has a running job, whose duration runs to the poll time: it must be rendered again.
+    assert sorted(rendered) == ["2111976239/6", "6ecbc5bac7c8442fb3d2563d53c13582"]
+    fresh = Exposition(RequestStats(), "1.2.3")
+    fresh.update(second)
+    assert exposition.body(TEXT, False) == fresh.body(TEXT, False)
+    assert parse_samples(exposition.body(TEXT, False).decode())[(
+        "codearts_pipeline_job_duration_seconds",
+        frozenset(dict(repository_id="2111976239", pipeline_id="6", stage="test", job="unit").items()),
+    )] == 100  # started at T0 - 40, polled at T0 + 60
+
+
+def test_identical_finished_records_reuse_lines_and_serve_identical_job_metrics(monkeypatch):
+    rendered: list[str] = []
+    real = exposition_module.add_target_data
+    monkeypatch.setattr(exposition_module, "add_target_data",
+                        lambda sink, state: (rendered.append(state.target.key), real(sink, state)))
+    project = make_snapshot().states[1]
+    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition.update(Snapshot(1, T0, (project,)))
+    before = parse_samples(exposition.body(TEXT, False).decode())
+    rendered.clear()
+    equal_copy = tuple(replace(job) for job in project.build_jobs)  # equal records, not the same objects
+    exposition.update(Snapshot(2, T0 + 60, (replace(project, data_at=T0 + 60, last_success_at=T0 + 60,
+                                                    build_jobs=equal_copy),)))
+    after = parse_samples(exposition.body(TEXT, False).decode())
+    assert rendered == []
+    jobs_only = {key: v for key, v in before.items() if key[0].startswith("codearts_build_job")}
+    assert jobs_only and all(after[key] == v for key, v in jobs_only.items())
+    target = frozenset(dict(api="build", target=project.target.key).items())
+    assert after[("codearts_last_success_timestamp_seconds", target)] == T0 + 60
+
+
+def test_a_vanished_target_vanishes_from_the_body():
+    exposition = Exposition(RequestStats(), "1.2.3")
+    snapshot = make_snapshot()
+    exposition.update(snapshot)
+    exposition.update(Snapshot(5, T0, snapshot.states[:1]))
+    assert b"6ecbc5bac7c8442fb3d2563d53c13582" not in exposition.body(TEXT, False)
+
+
+def _count_series(body: bytes, fmt: str) -> int:
+    text = body.decode()
+    if fmt == OPENMETRICS:
+        return sum(len(family.samples) for family in parse_openmetrics(text))
+    return len(parse_samples(text))
+
+
+def test_concurrent_scrapes_during_swaps_all_get_complete_valid_bodies():
+    small, big = make_snapshot(), awkward_snapshot()
+    exposition = Exposition(RequestStats(), "1.2.3")
+    sizes = {}
+    for snapshot in (small, big):
+        exposition.update(snapshot)
+        sizes[snapshot.generation] = _count_series(exposition.body(TEXT, False), TEXT)
+    server = ExporterHTTPServer(("127.0.0.1", 0), exposition, lambda: big)
+    server.serve_in_background()
+    stop = threading.Event()
+    swaps = [0]
+
+    def swap_forever():
+        while not stop.is_set():
+            exposition.update(small if swaps[0] % 2 else big)
+            swaps[0] += 1
+
+    failures: list[str] = []
+    seen: list[int] = []
+
+    def scrape_many(accept: str, encoding: str):
+        fmt = OPENMETRICS if "openmetrics" in accept else TEXT
+        with requests.Session() as session:
+            for _ in range(40):
+                response = session.get(f"{server.url}/metrics", timeout=10,
+                                       headers={"Accept": accept, "Accept-Encoding": encoding})
+                try:
+                    seen.append(_count_series(response.content, fmt))
+                except Exception as err:  # noqa: BLE001 - any parse failure is the finding
+                    failures.append(f"{accept} {encoding}: {err!r}")
+
+    swapper = threading.Thread(target=swap_forever)
+    swapper.start()
+    scrapers = [threading.Thread(target=scrape_many, args=args) for args in (
+        ("text/plain", "identity"), ("text/plain", "gzip"),
+        ("application/openmetrics-text;version=1.0.0", "identity"),
+        ("application/openmetrics-text;version=1.0.0", "gzip"),
+    )]
+    try:
+        wait_until(lambda: swaps[0] >= 2)
+        for thread in scrapers:
+            thread.start()
+        for thread in scrapers:
+            thread.join(60)
+    finally:
+        stop.set()
+        swapper.join(10)
+        server.shutdown()
+        server.server_close()
+    assert failures == []
+    assert len(seen) == 160
+    assert set(seen) <= set(sizes.values())  # every body is one whole snapshot, never a mix
+    assert swaps[0] > 2
