@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import requests
@@ -34,7 +35,7 @@ from exporter.models import (
     parse_history_record,
     parse_pipeline_job,
 )
-from exporter.pagination import BUILD_READINGS, REPO_READINGS, Page, walk_pages
+from exporter.pagination import BUILD_READINGS, REPO_READINGS, Page, Reading, walk_pages
 from exporter.stats import RequestStats
 
 log = logging.getLogger(__name__)
@@ -67,6 +68,43 @@ class RunPage:
 HISTORY_INTERVAL_DAYS = 30  # /v3/jobs/{job_id}/history looks back at most 30 days
 
 
+class _Parsed(dict):  # type: ignore[type-arg]
+    """A page item once parsed: only its ``id`` stays (all the paging walk reads), beside its record.
+
+    Keeping these instead of the decoded JSON keeps a page's memo a tenth of the size.
+    """
+
+    __slots__ = ("record",)
+
+    def __init__(self, item: object, record: object | None) -> None:
+        super().__init__({"id": item["id"]} if isinstance(item, dict) and "id" in item else {})
+        self.record = record  # None: the item was malformed and is skipped
+
+
+@dataclass(frozen=True, slots=True)
+class _PageMemo:
+    """The last answer to one page request: a digest of its bytes and its items, parsed."""
+
+    digest: bytes
+    page: Page  # items are _Parsed
+
+
+@dataclass(frozen=True, slots=True)
+class _ListingMemo:
+    """The last listing of one URL: its pages (by paging parameter) and its records."""
+
+    pages: dict[int, _PageMemo]
+    digests: tuple[bytes, ...]
+    listing: ParsedListing[Any]
+
+
+def _digest(response: requests.Response) -> bytes:
+    """What a page's meaning depends on: its body and the total header beside it."""
+    hasher = hashlib.blake2b(response.content, digest_size=16)
+    hasher.update(b"\0" + (response.headers.get("X-Total") or "").encode("latin-1", "replace"))
+    return hasher.digest()
+
+
 class CodeArtsClient:
     """Lists pipeline jobs (CodeArts Repo) and build jobs (CodeArts Build) for the poller."""
 
@@ -87,12 +125,19 @@ class CodeArtsClient:
         self.stats = stats or RequestStats()
         self.max_body_bytes = max_body_bytes
         self._auth = auth
+        # Per listing URL; each URL is walked by one poll worker at a time, and a walk replaces its entry whole.
+        self._memos: dict[str, _ListingMemo] = {}
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 1))
         self._session.mount("https://", adapter)
         self._session.mount("http://", adapter)
         self._session.headers["User-Agent"] = f"codearts-exporter/{__version__}"
         self._session.headers["Accept"] = "application/json"
+        # requests re-reads the proxy and CA-bundle environment on every request (a scan of os.environ:
+        # about a third of the CPU of a small request). Read it once per base URL instead.
+        self._environment = {base: self._session.merge_environment_settings(base, {}, None, None, None)
+                             for base in (self.repo_url, self.build_url)}
+        self._session.trust_env = False
 
     def close(self) -> None:
         """Release pooled connections."""
@@ -102,22 +147,20 @@ class CodeArtsClient:
         """Every job of one Repo pipeline."""
         url = f"{self.repo_url}/v4/repositories/{repository_id}/pipelines/{pipeline_id}/jobs"
 
-        def fetch(offset: int) -> Page:
-            response = self._get("repo", url, {"offset": offset, "limit": PAGE_SIZE})
+        def decode(response: requests.Response) -> Page:
             body = self._json(response)
             if not isinstance(body, list):
                 raise PayloadError("expected a JSON array of jobs", url=url, status=response.status_code)
             return Page(body, _total_header(response.headers.get("X-Total")))
 
-        listing = walk_pages(fetch, REPO_READINGS, PAGE_SIZE)
-        return self._parse("repo", url, listing.items, parse_pipeline_job, listing.requests, listing.complete)
+        return self._listing("repo", url, lambda offset: {"offset": offset, "limit": PAGE_SIZE}, decode,
+                             REPO_READINGS, parse_pipeline_job)
 
     def list_build_jobs(self, project_id: str) -> ParsedListing[BuildJob]:
         """Every build job of one CodeArts project."""
         url = f"{self.build_url}/v3/{project_id}/jobs"
 
-        def fetch(page_index: int) -> Page:
-            response = self._get("build", url, {"page_index": page_index, "page_size": PAGE_SIZE})
+        def decode(response: requests.Response) -> Page:
             body = self._json(response)
             if not isinstance(body, dict) or not isinstance(body.get("jobs", []), list):
                 raise PayloadError("expected an object with a jobs array", url=url, status=response.status_code)
@@ -125,8 +168,8 @@ class CodeArtsClient:
             total = total if isinstance(total, int) and not isinstance(total, bool) else None
             return Page(body.get("jobs") or [], total)
 
-        listing = walk_pages(fetch, BUILD_READINGS, PAGE_SIZE)
-        return self._parse("build", url, listing.items, parse_build_job, listing.requests, listing.complete)
+        return self._listing("build", url, lambda index: {"page_index": index, "page_size": PAGE_SIZE}, decode,
+                             BUILD_READINGS, parse_build_job)
 
     def build_records_page(self, build_project_id: str, page: int, limit: int) -> RunPage:
         """One page (1-based, newest first) of ``GET /v1/record/{build_project_id}/records``."""
@@ -137,7 +180,7 @@ class CodeArtsClient:
         items = result.get("data") if isinstance(result, dict) else None
         if not isinstance(items, list):
             raise PayloadError("expected an object with result.data", url=url, status=response.status_code)
-        return RunPage(self._parse("build_history", url, items, parse_build_record, 1, True).records, len(items))
+        return RunPage(self._records("build_history", url, items, parse_build_record), len(items))
 
     def build_history_page(self, job_id: str, offset: int, limit: int) -> RunPage:
         """One page (``offset`` = page number from 0, newest first) of the older ``GET /v3/jobs/{job_id}/history``."""
@@ -147,30 +190,63 @@ class CodeArtsClient:
         items = body.get("history_records") if isinstance(body, dict) else None
         if not isinstance(items, list):
             raise PayloadError("expected an object with history_records", url=url, status=response.status_code)
-        return RunPage(self._parse("build_history", url, items, parse_history_record, 1, True).records, len(items))
+        return RunPage(self._records("build_history", url, items, parse_history_record), len(items))
 
-    def _parse(
+    def _listing(
         self,
         api: str,
         url: str,
-        items: list[Any],
+        params: Callable[[int], dict[str, Any]],
+        decode: Callable[[requests.Response], Page],
+        readings: tuple[Reading, ...],
         parse: Callable[[object], T],
-        requests_sent: int,
-        complete: bool,
     ) -> ParsedListing[T]:
-        records: list[T] = []
-        skipped = 0
+        """Walk a listing; pages byte-identical to last time are not decoded or parsed again, and if
+        every page is, the last records are returned as they are (the same tuple, so the exposition
+        keeps their rendered lines too)."""
+        memo = self._memos.get(url)
+        pages: dict[int, _PageMemo] = {}
+        digests: list[bytes] = []
+
+        def fetch(parameter: int) -> Page:
+            response = self._get(api, url, params(parameter))
+            digest = _digest(response)
+            page_memo = memo.pages.get(parameter) if memo is not None else None
+            if page_memo is None or page_memo.digest != digest:
+                page = decode(response)
+                page_memo = _PageMemo(digest, Page(self._parse(api, url, page.items, parse), page.total))
+            pages[parameter] = page_memo
+            digests.append(digest)
+            return page_memo.page
+
+        walk = walk_pages(fetch, readings, PAGE_SIZE)
+        if memo is not None and memo.digests == tuple(digests):
+            listing = replace(memo.listing, requests=walk.requests)
+        else:
+            records = tuple(item.record for item in walk.items if item.record is not None)
+            listing = ParsedListing(records, len(walk.items) - len(records), walk.requests, walk.complete)
+            self._memos[url] = _ListingMemo(pages, tuple(digests), listing)
+        self.stats.count_skipped(api, "malformed", listing.skipped)  # every poll, reused or not
+        if not listing.complete:
+            log.warning("listing %s ended before its reported total; keeping %d records", redact_url(url),
+                        len(listing.records))
+        return listing
+
+    def _records(self, api: str, url: str, items: list[Any], parse: Callable[[object], T]) -> tuple[T, ...]:
+        """The records of one page that parse; the others are logged and counted as skipped."""
+        records = tuple(item.record for item in self._parse(api, url, items, parse) if item.record is not None)
+        self.stats.count_skipped(api, "malformed", len(items) - len(records))
+        return records
+
+    def _parse(self, api: str, url: str, items: list[Any], parse: Callable[[object], T]) -> list[_Parsed]:
+        parsed: list[_Parsed] = []
         for item in items:
             try:
-                records.append(parse(item))
+                parsed.append(_Parsed(item, parse(item)))
             except RecordError as err:
-                skipped += 1
+                parsed.append(_Parsed(item, None))
                 log.warning("skipping a malformed %s record from %s: %s", api, redact_url(url), err)
-        self.stats.count_skipped(api, "malformed", skipped)
-        if not complete:
-            log.warning("listing %s ended before its reported total; keeping %d records", redact_url(url),
-                        len(records))
-        return ParsedListing(tuple(records), skipped, requests_sent, complete)
+        return parsed
 
     def _get(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
         """One GET; returns a 2xx response with its body read, or raises a :class:`CodeArtsError`."""
@@ -183,7 +259,9 @@ class CodeArtsClient:
 
     def _send(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
         try:
-            response = self._session.get(url, params=params, auth=self._auth, timeout=self.timeout, stream=True)
+            environment = self._environment[self.repo_url if url.startswith(self.repo_url) else self.build_url]
+            response = self._session.get(url, params=params, auth=self._auth, timeout=self.timeout,
+                                         **{**environment, "stream": True})
             try:
                 response._content = self._read_capped(response, url)
             finally:

@@ -1,0 +1,125 @@
+"""A listing whose pages are byte-identical to last time is not decoded or parsed again; a changed one is."""
+
+from __future__ import annotations
+
+import pytest
+
+from exporter.app import Exporter
+from exporter.auth import StaticTokenAuth
+from exporter.client import CodeArtsClient
+from exporter.config import load_config
+from exporter.simulator import World
+
+from .conftest import SIM_TOKEN, parse_samples, write_config
+
+T0 = 1_750_000_000.0
+PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
+REPO, PIPELINE = 2111976239, 6
+
+
+class Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def make_client(url: str) -> CodeArtsClient:
+    return CodeArtsClient(repo_url=url, build_url=url, auth=StaticTokenAuth(SIM_TOKEN), timeout=5)
+
+
+def count_decodes(monkeypatch) -> list[int]:
+    calls: list[int] = []
+    real = CodeArtsClient._json
+
+    def counting(response):
+        calls.append(1)
+        return real(response)
+
+    monkeypatch.setattr(CodeArtsClient, "_json", staticmethod(counting))
+    return calls
+
+
+def test_an_unchanged_listing_returns_the_same_records_without_decoding(simulator_factory, monkeypatch):
+    clock = Clock(T0)
+    sim = simulator_factory(World(seed=3, clock=clock, projects={PROJECT: 30}, pipelines={(REPO, PIPELINE): 20}))
+    client = make_client(sim.url)
+    first_build = client.list_build_jobs(PROJECT)
+    first_repo = client.list_pipeline_jobs(REPO, PIPELINE)
+    decodes = count_decodes(monkeypatch)
+    sim.reset_counts()
+    second_build = client.list_build_jobs(PROJECT)
+    second_repo = client.list_pipeline_jobs(REPO, PIPELINE)
+    assert second_build.records is first_build.records
+    assert second_repo.records is first_repo.records
+    assert decodes == []
+    assert sim.request_count() == 2  # still one page per target: the data is always fetched
+
+
+def test_a_changed_listing_is_parsed_again_and_equals_a_fresh_parse(simulator_factory, monkeypatch):
+    clock = Clock(T0)
+    sim = simulator_factory(World(seed=3, clock=clock, projects={PROJECT: 30}, pipelines={(REPO, PIPELINE): 20}))
+    client = make_client(sim.url)
+    first = client.list_build_jobs(PROJECT)
+    clock.now = T0 + 86_400  # a day later every job has run again
+    decodes = count_decodes(monkeypatch)
+    second = client.list_build_jobs(PROJECT)
+    assert decodes == [1]
+    assert second.records != first.records
+    assert second.records == make_client(sim.url).list_build_jobs(PROJECT).records
+
+
+def test_only_the_changed_page_of_a_long_listing_is_decoded_again(simulator_factory, monkeypatch):
+    def world(duplicate_names: bool) -> World:
+        return World(seed=3, clock=lambda: T0, pipelines={(REPO, PIPELINE): 250}, duplicate_names=duplicate_names)
+
+    before, after = world(False), world(True)  # the same jobs but one renamed: one page of three differs
+
+    def pages(w: World) -> list:
+        return [w.pipeline_jobs_page(REPO, PIPELINE, start, start + 100)[1] for start in (0, 100, 200)]
+
+    assert sum(a != b for a, b in zip(pages(before), pages(after), strict=True)) == 1
+    sim = simulator_factory(before)
+    client = make_client(sim.url)
+    first = client.list_pipeline_jobs(REPO, PIPELINE)
+    sim.world = after
+    decodes = count_decodes(monkeypatch)
+    second = client.list_pipeline_jobs(REPO, PIPELINE)
+    assert len(decodes) == 1
+    assert second.records != first.records
+    assert second.records == make_client(sim.url).list_pipeline_jobs(REPO, PIPELINE).records
+
+
+def test_steady_state_polls_cost_one_page_per_target_and_serve_identical_job_metrics(tmp_path, simulator_factory):
+    clock = Clock(T0)
+    world = World.generated(projects=3, jobs_per_project=40, repositories=2, pipelines_per_repo=2,
+                            jobs_per_pipeline=15, clock=lambda: T0)
+    sim = simulator_factory(world)
+    repos: dict[int, list[int]] = {}
+    for repo, pipeline in world.pipeline_keys():
+        repos.setdefault(repo, []).append(pipeline)
+    config = write_config(tmp_path / "c.yaml", sim.url, repositories=repos, projects=world.project_ids())
+    exporter = Exporter(load_config(config), clock=clock)
+    try:
+        exporter.poll_once()
+        first = parse_samples(exporter.metrics_text().decode())
+        sim.reset_counts()
+        clock.now = T0 + 0.5  # the data is frozen, only the exporter's own clock moves
+        exporter.poll_once()
+        assert sim.request_count() == 7  # 3 projects + 4 pipelines, each one page
+        second = parse_samples(exporter.metrics_text().decode())
+    finally:
+        exporter.close()
+    moving = ("codearts_last_success_timestamp_seconds", "codearts_poll_duration_seconds",
+              "codearts_api_requests_total", "codearts_pipeline_job_duration_seconds")
+    steady = {key: v for key, v in first.items() if key[0] not in moving}
+    assert steady and {key: second[key] for key in steady} == steady
+    # Running pipeline jobs' durations run to the poll time even though their records did not change.
+    durations = [(key, v) for key, v in first.items() if key[0] == "codearts_pipeline_job_duration_seconds"]
+    running = {labels for (name, labels), v in first.items() if name == "codearts_pipeline_job_status"
+               and dict(labels)["status"] == "running"}
+    assert running, "the frozen world should have a running pipeline job at T0"
+    for (name, labels), v in durations:
+        is_running = any(labels <= run for run in running)
+        assert second[(name, labels)] == (pytest.approx(v + 0.5) if is_running else v)
