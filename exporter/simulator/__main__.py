@@ -47,6 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
                             help=f"world size (default {SIZE_DEFAULTS[flag]} once any size flag is given)")
     parser.add_argument("--duplicate-names", action="store_true",
                         help="give each pipeline one duplicated (stage, name) pair")
+    parser.add_argument("--latency", type=float, default=0.0, metavar="SECONDS",
+                        help="delay every answer by this long (default: 0)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the timing and outcomes (default: 0)")
     parser.add_argument("--frozen-at", type=float, default=None, metavar="EPOCH_SECONDS",
                         help="freeze the clock at this moment (default: real time)")
@@ -109,7 +111,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"python -m exporter.simulator: {err}\n")
         return 2
     simulator = Simulator(world, host=args.host, port=args.port, token=args.token or None,
-                          repo_paging=args.repo_paging, build_paging=args.build_paging, iam=iam)
+                          repo_paging=args.repo_paging, build_paging=args.build_paging, iam=iam,
+                          latency=args.latency)
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -13,6 +13,7 @@ import logging
 import re
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
@@ -151,7 +152,10 @@ class Simulator:
         repo_paging: str = "item",
         build_paging: str = "zero",
         iam: IamService | None = None,
+        latency: float = 0.0,
     ) -> None:
+        if latency < 0:
+            raise ValueError(f"latency must be >= 0 seconds, got {latency!r}")
         if repo_paging not in REPO_PAGING_MODES:
             raise ValueError(f"repo_paging must be one of {REPO_PAGING_MODES}, got {repo_paging!r}")
         if build_paging not in BUILD_PAGING_MODES:
@@ -162,6 +166,7 @@ class Simulator:
         self.build_paging = build_paging
         self.iam = iam  # with IAM: also /v3/auth/tokens, and IAM tokens and AK/SK signatures are accepted
         self._verdict = threading.local()  # the credential check of the request this thread is answering
+        self.latency = latency  # seconds every answer waits, like a far-away API (each connection has a thread)
         self._address = (host, port)
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
@@ -373,6 +378,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _handle(self) -> None:
         body = self._read_body()
+        if self.server.simulator.latency:
+            time.sleep(self.server.simulator.latency)
         reply = self.server.simulator.respond(self.command, self.path, self.headers, body)
         self._write(reply)
 
