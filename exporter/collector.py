@@ -103,7 +103,6 @@ def _add_pipeline_target(families: Sink, state: TargetState) -> None:
         per_status[job.status] += 1
         families.add(m.PIPELINE_JOB_STATUS, (*labels, job.status), 1)
         optional = (
-            (m.PIPELINE_JOB_DURATION, pipeline_job_duration(job, state.data_at)),
             (m.PIPELINE_JOB_QUEUED, pipeline_job_queued(job)),
             (m.PIPELINE_JOB_CREATED, job.created),
             (m.PIPELINE_JOB_STARTED, job.started),
@@ -115,6 +114,17 @@ def _add_pipeline_target(families: Sink, state: TargetState) -> None:
         families.add(m.PIPELINE_JOB_INFO, (*labels, str(job.id), job.ref, job.sha), 1)
     for status in PIPELINE_STATUSES:
         families.add(m.PIPELINE_JOBS, (repo, pipeline, status), per_status[status])
+    add_pipeline_durations(families, state)
+
+
+def add_pipeline_durations(families: Sink, state: TargetState) -> None:
+    """The duration samples of a pipeline target: the only ones that move with the poll time alone."""
+    target = state.target
+    repo, pipeline = str(target.repository_id), str(target.pipeline_id)
+    for job in latest_pipeline_jobs(state.pipeline_jobs):
+        duration = pipeline_job_duration(job, state.data_at)
+        if duration is not None:
+            families.add(m.PIPELINE_JOB_DURATION, (repo, pipeline, job.stage, job.name), duration)
 
 
 def build_job_duration(job: BuildJob) -> float | None:

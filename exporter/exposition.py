@@ -27,7 +27,13 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from prometheus_client.openmetrics.exposition import generate_latest as render_openmetrics
 
 from exporter import metrics as m
-from exporter.collector import add_target_data, add_target_health, data_depends_on_poll_time, live_families
+from exporter.collector import (
+    add_pipeline_durations,
+    add_target_data,
+    add_target_health,
+    data_depends_on_poll_time,
+    live_families,
+)
 from exporter.snapshot import REPO_API, Snapshot, Target, TargetState
 from exporter.stats import RequestStats
 from exporter.textformat import OPENMETRICS, TEXT, LineSink, family_header
@@ -173,8 +179,14 @@ class Exposition:
         records = _records(state)
         poll_time = state.data_at if data_depends_on_poll_time(state) else None
         old = self._lines.get(state.target)
-        if old is not None and old.poll_time == poll_time and (old.records is records or old.records == records):
-            return old
+        if old is not None and (old.records is records or old.records == records):
+            if old.poll_time == poll_time:
+                return old
+            # Same records, another poll time: only running jobs' durations moved; render that family alone.
+            sink = LineSink()
+            add_pipeline_durations(sink, state)
+            chunks = {name: chunk for name, chunk in old.chunks.items() if name != m.PIPELINE_JOB_DURATION.name}
+            return _TargetLines(records, poll_time, chunks | sink.chunks())
         sink = LineSink()
         add_target_data(sink, state)
         return _TargetLines(records, poll_time, sink.chunks())
