@@ -123,3 +123,15 @@ def test_steady_state_polls_cost_one_page_per_target_and_serve_identical_job_met
     for (name, labels), v in durations:
         is_running = any(labels <= run for run in running)
         assert second[(name, labels)] == (pytest.approx(v + 0.5) if is_running else v)
+
+
+def test_the_proxy_environment_read_once_is_still_honoured(simulator_factory, monkeypatch):
+    sim = simulator_factory(World(seed=3, clock=lambda: T0, projects={PROJECT: 5}))
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HTTP_PROXY", sim.url)  # the simulator answers absolute-form requests like a proxy
+    client = CodeArtsClient(repo_url="http://codearts.invalid", build_url="http://codearts.invalid",
+                            auth=StaticTokenAuth(SIM_TOKEN), timeout=5)
+    monkeypatch.delenv("HTTP_PROXY")  # read at construction: later changes do not matter
+    assert len(client.list_build_jobs(PROJECT).records) == 5
+    assert sim.requests[0].path.startswith("http://codearts.invalid/v3/")
