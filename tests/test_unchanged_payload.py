@@ -135,3 +135,31 @@ def test_the_proxy_environment_read_once_is_still_honoured(simulator_factory, mo
     monkeypatch.delenv("HTTP_PROXY")  # read at construction: later changes do not matter
     assert len(client.list_build_jobs(PROJECT).records) == 5
     assert sim.requests[0].path.startswith("http://codearts.invalid/v3/")
+
+
+class WorldWithBadRecords:
+    """A world whose project lists its real jobs plus two malformed items (served over real HTTP)."""
+
+    def __init__(self, world: World) -> None:
+        self.world = world
+
+    def build_jobs_page(self, project_id, start, stop, at=None):
+        total, jobs = self.world.build_jobs_page(project_id, 0, None, at)
+        jobs = [*jobs, {"id": ""}, "not an object"]
+        return len(jobs), jobs[start:stop]
+
+
+def test_malformed_records_are_skipped_and_counted_every_poll_even_when_reused(simulator_factory):
+    clock = Clock(T0)
+    sim = simulator_factory(World(seed=3, clock=clock, projects={PROJECT: 120}))
+    sim.world = WorldWithBadRecords(sim.world)
+    client = make_client(sim.url)
+    first = client.list_build_jobs(PROJECT)
+    second = client.list_build_jobs(PROJECT)
+    assert second.records is first.records
+    assert len(first.records) == 120 and first.skipped == second.skipped == 2 and second.complete
+    assert client.stats.skipped() == {("build", "malformed"): 4}
+    clock.now = T0 + 86_400
+    third = client.list_build_jobs(PROJECT)
+    assert third.records != first.records and len(third.records) == 120
+    assert client.stats.skipped() == {("build", "malformed"): 6}
