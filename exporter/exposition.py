@@ -78,14 +78,14 @@ class _TargetLines:
 
     records: tuple[object, ...]
     poll_time: float | None  # the data_at they depend on, None when they do not
-    chunks: dict[str, str]
+    chunks: dict[str, bytes]
 
 
 @dataclass(slots=True)
 class _Published:
     """A snapshot's lines, ready to be joined, and the bodies joined from them so far."""
 
-    parts: list[dict[str, str]]
+    parts: list[dict[str, bytes]]
     bodies: dict[tuple[str, bool], bytes] = field(default_factory=dict)
 
 
@@ -93,14 +93,18 @@ def _records(state: TargetState) -> tuple[object, ...]:
     return state.pipeline_jobs if state.target.api == REPO_API else state.build_jobs
 
 
-def _join(parts: list[dict[str, str]], fmt: str) -> bytes:
-    out: list[str] = []
+_HEADERS = {(spec.name, fmt): family_header(spec, fmt).encode("utf-8")
+            for spec in SNAPSHOT_SPECS for fmt in (TEXT, OPENMETRICS)}
+
+
+def _join(parts: list[dict[str, bytes]], fmt: str) -> bytes:
+    out: list[bytes] = []
     for spec in SNAPSHOT_SPECS:
         pieces = [part[spec.name] for part in parts if spec.name in part]
         if pieces:
-            out.append(family_header(spec, fmt))
+            out.append(_HEADERS[(spec.name, fmt)])
             out.extend(pieces)
-    return "".join(out).encode("utf-8")
+    return b"".join(out)
 
 
 def _body(published: _Published, fmt: str, gzipped: bool) -> bytes:
@@ -108,12 +112,11 @@ def _body(published: _Published, fmt: str, gzipped: bool) -> bytes:
     found = published.bodies.get((fmt, gzipped))
     if found is not None:
         return found
-    plain = published.bodies.get((fmt, False))
-    if plain is None:
-        # Two scrapes racing here render equal bytes; the dict keeps one of them.
-        plain = published.bodies.setdefault((fmt, False), _join(published.parts, fmt))
+    # Two scrapes racing here render equal bytes; the dict keeps one of them. The plain body is kept
+    # only if asked for (update() prepares plain variants before gzip ones, so gzip reuses it then).
+    plain = published.bodies.get((fmt, False)) or _join(published.parts, fmt)
     if not gzipped:
-        return plain
+        return published.bodies.setdefault((fmt, False), plain)
     return published.bodies.setdefault((fmt, True), gzip.compress(plain, compresslevel=GZIP_LEVEL))
 
 
@@ -158,10 +161,10 @@ class Exposition:
             return cached, gzip.compress(live_bytes, compresslevel=GZIP_LEVEL)
         return cached, live_bytes
 
-    def _parts(self, snapshot: Snapshot) -> tuple[list[dict[str, str]], dict[Target, _TargetLines]]:
+    def _parts(self, snapshot: Snapshot) -> tuple[list[dict[str, bytes]], dict[Target, _TargetLines]]:
         """Every target's job lines (kept ones where nothing changed), then the per-snapshot samples."""
         kept: dict[Target, _TargetLines] = {}
-        parts: list[dict[str, str]] = []
+        parts: list[dict[str, bytes]] = []
         for state in snapshot.states:
             if state.data_at is None:
                 continue

@@ -75,6 +75,6 @@ class LineSink:
             lines = self._lines[spec.name] = []
         lines.append(fmt.line(tuple(labels), value))
 
-    def chunks(self) -> dict[str, str]:
-        """Family name to the concatenated sample lines, for families with at least one sample."""
-        return {name: "".join(lines) for name, lines in self._lines.items()}
+    def chunks(self) -> dict[str, bytes]:
+        """Family name to its sample lines, UTF-8, for families with at least one sample."""
+        return {name: "".join(lines).encode("utf-8") for name, lines in self._lines.items()}
