@@ -44,7 +44,9 @@ __all__ = ["OPENMETRICS", "TEXT", "Exposition", "negotiate"]
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _EOF = b"# EOF\n"
 LIVE_SPECS = (m.API_REQUESTS, m.RECORDS_SKIPPED)
-SNAPSHOT_SPECS = tuple(spec for spec in m.ALL_METRICS if spec not in LIVE_SPECS)
+# The families rendered here from each target's lines; the others (run history, shard, auth) come as
+# prometheus_client families from the callables given to Exposition.
+SNAPSHOT_SPECS = tuple(spec for spec in m.ALL_METRICS if spec.type != "histogram" and spec not in LIVE_SPECS)
 GZIP_LEVEL = 6
 
 
@@ -86,6 +88,7 @@ class _Published:
     """A snapshot's lines, ready to be joined, and the bodies joined from them so far."""
 
     parts: list[dict[str, bytes]]
+    extra: list[Metric] = field(default_factory=list)  # rendered with prometheus_client, after the parts
     bodies: dict[tuple[str, bool], bytes] = field(default_factory=dict)
 
 
@@ -93,17 +96,15 @@ def _records(state: TargetState) -> tuple[object, ...]:
     return state.pipeline_jobs if state.target.api == REPO_API else state.build_jobs
 
 
-_HEADERS = {(spec.name, fmt): family_header(spec, fmt).encode("utf-8")
-            for spec in SNAPSHOT_SPECS for fmt in (TEXT, OPENMETRICS)}
-
-
-def _join(parts: list[dict[str, bytes]], fmt: str) -> bytes:
+def _join(published: _Published, fmt: str) -> bytes:
     out: list[bytes] = []
     for spec in SNAPSHOT_SPECS:
-        pieces = [part[spec.name] for part in parts if spec.name in part]
+        pieces = [part[spec.name] for part in published.parts if spec.name in part]
         if pieces:
-            out.append(_HEADERS[(spec.name, fmt)])
+            out.append(family_header(spec, fmt).encode("utf-8"))
             out.extend(pieces)
+    if published.extra:
+        out.append(_render_live(fmt, published.extra).removesuffix(_EOF))
     return b"".join(out)
 
 
@@ -114,7 +115,7 @@ def _body(published: _Published, fmt: str, gzipped: bool) -> bytes:
         return found
     # Two scrapes racing here render equal bytes; the dict keeps one of them. The plain body is kept
     # only if asked for (update() prepares plain variants before gzip ones, so gzip reuses it then).
-    plain = published.bodies.get((fmt, False)) or _join(published.parts, fmt)
+    plain = published.bodies.get((fmt, False)) or _join(published, fmt)
     if not gzipped:
         return published.bodies.setdefault((fmt, False), plain)
     return published.bodies.setdefault((fmt, True), gzip.compress(plain, compresslevel=GZIP_LEVEL))
@@ -139,7 +140,7 @@ class Exposition:
         """Take a new snapshot and pre-render the bodies scrapes asked for, so the next scrape finds them."""
         with self._update_lock:
             parts, self._lines = self._parts(snapshot)
-            published = _Published(parts)
+            published = _Published(parts, self._extra_snapshot() if self._extra_snapshot else [])
             with self._wanted_lock:
                 wanted = sorted(self._wanted)
             for fmt, gzipped in wanted:

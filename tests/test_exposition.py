@@ -188,3 +188,19 @@ def test_concurrent_scrapes_during_swaps_all_get_complete_valid_bodies():
     assert len(seen) == 160
     assert set(seen) <= set(sizes.values())  # every body is one whole snapshot, never a mix
     assert swaps[0] > 2
+
+
+def test_extra_snapshot_families_histograms_included_render_as_prometheus_client_does():
+    from prometheus_client.core import HistogramMetricFamily
+
+    def extra():
+        histogram = HistogramMetricFamily("codearts_build_run_duration_seconds", "Run durations.", labels=["job"])
+        histogram.add_metric(["a"], [("1.0", 2), ("+Inf", 3)], 7.5)
+        return [histogram]
+
+    snapshot = awkward_snapshot()
+    exposition = Exposition(RequestStats(), "1.2.3", extra_snapshot=extra)
+    exposition.update(snapshot)
+    families = snapshot_families(snapshot, "1.2.3") + extra()
+    assert exposition.body(TEXT, False) == generate_latest(_Families(families))
+    assert gzip.decompress(exposition.body(OPENMETRICS, True)) == om.generate_latest(_Families(families))
