@@ -119,9 +119,13 @@ def _quantiles(metric: str, selector: str, by: str, what: str) -> tuple[Query, .
                  for p in (0.5, 0.95))
 
 
-def _over_range(metric: str, selector: str, legend: str) -> tuple[Query, ...]:
-    return tuple(q(f"quantile_over_time({p}, {metric}{{{selector}}}[$__range])", f"p{round(p * 100)} {legend}")
-                 for p in (0.5, 0.95))
+def _histogram(metric: str, selector: str, by: str, legend: str, window: str = "$__rate_interval",
+               quantiles: tuple[float, ...] = (0.5, 0.95)) -> tuple[Query, ...]:
+    """Quantiles of the runs a run-history histogram counted in ``window``, per ``by``: every run weighs the
+    same, unlike a quantile over samples of a last-run gauge, which weighs runs by how long they stayed last."""
+    change = "rate" if window == "$__rate_interval" else "increase"
+    return tuple(q(f"histogram_quantile({p}, sum by (le, {by}) ({change}({metric}_bucket{{{selector}}}[{window}])))",
+                   f"p{round(p * 100)} {legend}") for p in quantiles)
 
 
 OVERVIEW = Dashboard(
@@ -172,24 +176,26 @@ OVERVIEW = Dashboard(
             ), "Is the number of red jobs growing or shrinking?", width=24, height=7),
         )),
         ("How long", (
-            Panel("Build duration p50/p95 across jobs", "timeseries",
-                  _quantiles("codearts_build_job_last_build_duration_seconds", PROJECT, "project_id",
-                             "{{project_id}}"),
-                  "How long do the last builds of a project's jobs take (median and 95th percentile across jobs)?",
-                  unit="s", width=8),
+            Panel("Build duration p50/p95", "timeseries",
+                  _histogram("codearts_build_run_duration_seconds", PROJECT, "project_id", "{{project_id}}"),
+                  "How long do a project's build runs take (median and 95th percentile of the runs that finished, "
+                  "queue excluded)?", unit="s", width=6),
+            Panel("Build queue time p50/p95", "timeseries",
+                  _histogram("codearts_build_run_queued_seconds", PROJECT, "project_id", "{{project_id}}"),
+                  "How long do a project's build runs wait for an agent before they start?", unit="s", width=6),
             Panel("Pipeline job duration p50/p95 across jobs", "timeseries",
                   _quantiles("codearts_pipeline_job_duration_seconds", PIPE, "repository_id, pipeline_id",
                              "{{repository_id}}/{{pipeline_id}}"),
                   "How long do the jobs of a pipeline run (median and 95th percentile across jobs)?", unit="s",
-                  width=8),
+                  width=6),
             Panel("Pipeline queue time p50/p95 across jobs", "timeseries",
                   _quantiles("codearts_pipeline_job_queued_seconds", PIPE, "repository_id, pipeline_id",
                              "{{repository_id}}/{{pipeline_id}}"),
-                  "How long do pipeline jobs wait between creation and start?", unit="s", width=8),
+                  "How long do pipeline jobs wait between creation and start?", unit="s", width=6),
             Panel("Slowest build jobs (p95 over the time range)", "table", (
-                q(f"topk(10, quantile_over_time(0.95, "
-                  f"codearts_build_job_last_build_duration_seconds{{{PROJECT}}}[$__range]))"),
-            ), "Which build jobs take longest, by the 95th percentile of their last-build duration over the range?",
+                q("topk(10, " + _histogram("codearts_build_run_duration_seconds", PROJECT, "project_id, job_id, job",
+                                           "", "$__range", (0.95,))[0].expr + ")"),
+            ), "Which build jobs take longest, by the 95th percentile of the durations of their runs in the range?",
                 unit="s", width=12, height=9, links=(BUILD_LINK,)),
             Panel("Running build jobs", "table", (
                 q(f"(time() - codearts_build_job_last_build_timestamp_seconds{{{PROJECT}}}) "
@@ -201,6 +207,22 @@ OVERVIEW = Dashboard(
                   f'and on ({PIPE_KEY}) (codearts_pipeline_job_status{{status="running"}} == 1)'),
             ), "Which pipeline jobs are running, and for how long (at the last poll)?", unit="s", width=6,
                 height=9, links=(PIPE_LINK,)),
+        )),
+        ("Runs", (
+            Panel("Run success ratio", "stat", (
+                q(f'sum(increase(codearts_build_runs_total{{{PROJECT}, status="success"}}[$__range])) '
+                  f"/ sum(increase(codearts_build_runs_total{{{PROJECT}}}[$__range]))"),
+            ), "Of the build runs that finished in the time range, which share succeeded?", unit="percentunit",
+                width=6, height=8),
+            Panel("Runs by status", "bargauge", (
+                q(f"sum by (status) (increase(codearts_build_runs_total{{{PROJECT}}}[$__range]))", "{{status}}"),
+            ), "How many build runs finished in the time range, by status?", width=6, height=8),
+            Panel("Flakiest build jobs", "table", (
+                q(f'topk(10, sum by (project_id, job_id, job) (increase(codearts_build_runs_total{{{PROJECT}, '
+                  f'status=~"failed|timedout"}}[$__range])) / sum by (project_id, job_id, job) '
+                  f"(increase(codearts_build_runs_total{{{PROJECT}}}[$__range])))"),
+            ), "Which build jobs' runs failed or timed out most often in the time range (CodeArtsBuildJobFlaky "
+               "fires above half over 6 h)?", unit="percentunit", width=12, height=8, links=(BUILD_LINK,)),
         )),
         ("Health", (
             Panel("Least healthy build jobs", "bargauge", (
@@ -251,11 +273,21 @@ BUILD_JOB_DASHBOARD = Dashboard(
                 q(f"codearts_build_job_last_build_duration_seconds{{{BUILD_JOB}}}", "{{job}}"),
             ), "Are the job's builds getting slower?", unit="s", width=12),
             Panel("Build duration p50/p95 over the time range", "table",
-                  _over_range("codearts_build_job_last_build_duration_seconds", BUILD_JOB, "{{job}}"),
-                  "What is a typical and a slow build of the job over the selected range?", unit="s", width=6),
+                  _histogram("codearts_build_run_duration_seconds", BUILD_JOB, "job", "{{job}}", "$__range"),
+                  "What is a typical and a slow build of the job, over the runs that finished in the range?",
+                  unit="s", width=6),
             Panel("Health score over time", "timeseries", (
                 q(f"codearts_build_job_health_score{{{BUILD_JOB}}}", "{{job}}"),
             ), "Is the job's health improving or degrading?", width=6, options={"min": 0, "max": 100}),
+            Panel("Duration p95", "timeseries",
+                  _histogram("codearts_build_run_duration_seconds", BUILD_JOB, "job", "{{job}}",
+                             quantiles=(0.95,)),
+                  "How long do the job's runs take (95th percentile of the runs that finished lately)?", unit="s",
+                  width=12),
+            Panel("Runs by status", "timeseries", (
+                q(f"sum by (job, status) (increase(codearts_build_runs_total{{{BUILD_JOB}}}[$__rate_interval]))",
+                  "{{job}} {{status}}"),
+            ), "How often does the job run, and how do its runs end?", width=12),
             Panel("Job details", "table", (q(f"codearts_build_job_info{{{BUILD_JOB}}}"),),
                   "Which branch, source, trigger and repository did the last build use?", width=24, height=6),
         )),
@@ -284,13 +316,19 @@ PIPELINE_DASHBOARD = Dashboard(
             Panel("Queue time", "timeseries", (
                 q(f"codearts_pipeline_job_queued_seconds{{{PIPE_JOB}}}", "{{stage}}/{{job}}"),
             ), "How long do jobs wait for an agent before they start?", unit="s", width=12),
-            Panel("Duration p50/p95 over the time range", "table",
-                  _over_range("codearts_pipeline_job_duration_seconds", PIPE_JOB, "{{stage}}/{{job}}"),
-                  "What is a typical and a slow run of each job over the selected range?", unit="s", width=12),
+            Panel("Run duration p95", "timeseries",
+                  _histogram("codearts_pipeline_job_run_duration_seconds", PIPE_JOB, "stage, job",
+                             "{{stage}}/{{job}}", quantiles=(0.95,)),
+                  "How long do each job's runs take (95th percentile of the runs that ended lately)?", unit="s",
+                  width=12),
+            Panel("Runs by status", "bargauge", (
+                q(f"sum by (status) (increase(codearts_pipeline_job_runs_total{{{PIPE_JOB}}}[$__range]))",
+                  "{{status}}"),
+            ), "How many job runs of the pipeline ended in the time range, by status?", width=12),
             Panel("Latest run: started and finished", "table", (
                 q(f"codearts_pipeline_job_started_timestamp_seconds{{{PIPE_JOB}}}", "started"),
                 q(f"codearts_pipeline_job_finished_timestamp_seconds{{{PIPE_JOB}}}", "finished"),
-            ), "When did each job's latest run start and finish?", unit="dateTimeAsIso", width=12),
+            ), "When did each job's latest run start and finish?", unit="dateTimeAsIso", width=24),
             Panel("Branch and commit", "table", (q(f"codearts_pipeline_job_info{{{PIPE_JOB}}}"),),
                   "Which branch and commit did each job's latest run build?", width=24, height=6),
         )),
