@@ -3,8 +3,9 @@
 Prometheus (Debian's package) scrapes, every second, exporter targets built to show every condition
 the rules and panels look for:
 
-- ``live``: an exporter polling a simulator every second, whose World clock the test drives; it also
-  polls a project the simulator answers 500 for and a project and a pipeline it answers 404 for;
+- ``live``: an exporter polling a simulator every second, whose World clock the test drives (frozen
+  between jumps, stepped forward so that runs finish while Prometheus scrapes); it also polls a project
+  the simulator answers 500 for and a project and a pipeline it answers 404 for;
 - ``stuck``: an exporter that polled once, an hour ago, a World whose clock is eight days behind, and
   whose poller never ran again: stale data, jobs "running" for days, jobs not run for a week;
 - ``rejected``: an exporter whose token the simulator rejects (401 on every poll);
@@ -15,7 +16,8 @@ the rules and panels look for:
 
 Every PromQL expression of every dashboard panel and every alert rule, found by reading the files, is
 then evaluated through the HTTP API and must return at least one series. The test also measures how
-long the failing-job alert takes to fire after the simulator's World fails a job.
+long the failing-job alert takes to fire after the simulator's World fails a job, and checks that the
+run counters Prometheus scraped hold exactly the runs the World finished meanwhile.
 """
 
 from __future__ import annotations
@@ -60,6 +62,9 @@ LIVE_REPO = 2111976239
 STUCK_PROJECT, STUCK_REPO = "b1" * 16, 1_000_001
 EIGHT_DAYS = 8 * 86_400.0
 ALERT_DEADLINE = 20.0  # seconds; expected: one poll + one scrape + one rule evaluation, 1 s each
+# After the alert: World time moves on in steps, a poll after each, so runs finish while Prometheus scrapes
+# and rate()/increase() over the run-history metrics see them. Jobs run every 2 to 10 minutes.
+HISTORY_STEPS, HISTORY_MIN_STEP = 3, 300.0
 # Under the hour CodeArtsTokenExpiringSoon looks for; the exporter would renew it after 24 minutes.
 IAM_USER = IamUser("codearts-account", "ci-observer", "pw-integration-7f3e", "0a1b2c3d4e5f60718293a4b5c6d7e8f9")
 TOKEN_LIFETIME = 1800.0
@@ -189,6 +194,21 @@ def failing_transition(world: World, project: str, now: float) -> tuple[str, str
     return latest
 
 
+def flaky_time(world: World, since: float, earliest: float) -> tuple[float, str]:
+    """The first World time from ``earliest`` on when, of the runs finished after ``since``, over half of some
+    build job's failed or timed out (what CodeArtsBuildJobFlaky looks for), and that job's id."""
+    for step in range(3 * 360):  # the next three hours, every 10 s
+        at = earliest + step * 10
+        for project in (LIVE_PROJECT, BUSY_PROJECT):
+            outcomes: dict[str, list[str]] = {}
+            for job, run in world.finished_build_runs(project, since, at):
+                outcomes.setdefault(job["id"], []).append(run.outcome)
+            for job_id, runs in outcomes.items():
+                if sum(outcome in ("failed", "timedout") for outcome in runs) > len(runs) / 2:
+                    return at, job_id
+    raise AssertionError("no build job of the simulated projects fails most of its runs in three hours")
+
+
 def stuck_world_time(world: World, start: float) -> float:
     """A World time at or before ``start`` when the stuck world shows every status the rules look for."""
     for step in range(2000):
@@ -209,9 +229,12 @@ class Scenario:
     prometheus: str
     live_instance: str
     password_instance: str
+    live_world: World
+    live_exporter: Exporter
     live_clock: list[float]
     job_id: str
     job_name: str
+    succeeded_at: float
     fails_at: float
 
 
@@ -235,9 +258,10 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
     live_clock = [succeeded_at]
     live_sim = _simulator(stack, live_world)
     live_sim.set_fault(f"build:{ERROR_PROJECT}", Fault.HTTP_500)
-    live = _serve(stack, Exporter(exporter_config(
+    live_exporter = Exporter(exporter_config(
         live_sim.url, projects=[LIVE_PROJECT, BUSY_PROJECT, ERROR_PROJECT, MISSING_PROJECT],
-        repositories={LIVE_REPO: [6, 7, 999]})))
+        repositories={LIVE_REPO: [6, 7, 999]}))
+    live = _serve(stack, live_exporter)
     rejected = _serve(stack, Exporter(exporter_config(
         live_sim.url, projects=[LIVE_PROJECT], repositories={LIVE_REPO: [6]}, token="expired-token")))
 
@@ -268,8 +292,8 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
 
     targets = [*unsharded, _hostport(sharded.url), f"127.0.0.1:{free_port()}"]
     prometheus = _prometheus(tmp_path, stack, targets)
-    return Scenario(prometheus, _hostport(live.url), _hostport(password.url), live_clock, job_id, job_name,
-                    fails_at)
+    return Scenario(prometheus, _hostport(live.url), _hostport(password.url), live_world, live_exporter, live_clock,
+                    job_id, job_name, succeeded_at, fails_at)
 
 
 def _simulator(stack: list[Any], world: World, *, token: str | None = SIM_TOKEN,
@@ -392,6 +416,34 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
     alert = firing(prom, "CodeArtsBuildJobFailed", **job)[0]
     assert alert["annotations"]["summary"] == f"Build job {scenario.job_name} failed"
 
+    # Runs finish while Prometheus scrapes: World time moves on in steps, each followed by a whole poll, to
+    # a time when some job has failed most of its runs since the exporter started counting.
+    until, flaky_job = flaky_time(scenario.live_world, scenario.succeeded_at,
+                                  scenario.fails_at + HISTORY_STEPS * HISTORY_MIN_STEP)
+    stepping = time.monotonic()
+    for step in range(1, HISTORY_STEPS + 1):
+        generation = scenario.live_exporter.poller.snapshot.generation
+        scenario.live_clock[0] = scenario.fails_at + (until - scenario.fails_at) * step / HISTORY_STEPS
+        wait_until(lambda: scenario.live_exporter.poller.snapshot.generation >= generation + 2,  # noqa: B023
+                   timeout=30, interval=0.05)
+    # The exporter's first poll caught each job up to its latest finished run at succeeded_at: every run
+    # that finished after it is counted, once.
+    live = f'instance="{scenario.live_instance}"'
+    for project in (LIVE_PROJECT, BUSY_PROJECT):
+        finished = scenario.live_world.finished_build_runs(project, scenario.succeeded_at, scenario.live_clock[0])
+        assert finished, f"no run of {project} finished in {until - scenario.succeeded_at:.0f} s of World time"
+        counted = f'sum(codearts_build_runs_total{{{live}, project_id="{project}"}})'
+        wait_until(lambda: [float(s["value"][1]) for s in query(prom, counted)] == [len(finished)],  # noqa: B023
+                   timeout=30, interval=0.2)
+    wait_until(lambda: query(prom, f"sum(increase(codearts_pipeline_job_runs_total{{{live}}}[1m])) > 0"),
+               timeout=30, interval=0.2)
+    (flaky,) = [rule for rule in rule_expressions() if rule.source == "alerts.yml: CodeArtsBuildJobFlaky"]
+    assert flaky_job in {series["metric"]["job_id"] for series in query(prom, flaky.expr)}
+    stepped = time.monotonic() - stepping
+    runs = {project: len(scenario.live_world.finished_build_runs(project, scenario.succeeded_at,
+                                                                 scenario.live_clock[0]))
+            for project in (LIVE_PROJECT, BUSY_PROJECT)}
+
     # Every expression of every panel and rule returns data.
     expressions = dashboard_expressions() + rule_expressions()
     counts: dict[Expression, int] = {}
@@ -415,7 +467,10 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
         assert values, f"{source}: label_values({selector}, {label}) is empty"
     with capsys.disabled():  # the summary shows in every run's output; the per-expression table above with -s
         panel_count = len(dashboard_expressions())
-        print(f"\n{fired}; {panel_count} panel queries, {len(expressions) - panel_count} rule expressions and "
+        print(f"\n{fired}; {until - scenario.fails_at:.0f} s of World time in "
+              f"{HISTORY_STEPS} steps ({stepped:.1f} s), build runs counted exactly: {runs[LIVE_PROJECT]} + "
+              f"{runs[BUSY_PROJECT]}; "
+              f"{panel_count} panel queries, {len(expressions) - panel_count} rule expressions and "
               f"{len(variables)} variables all returned data (fewest series: {min(counts.values())})")
 
     # The password exporter polls with its IAM token, whose half hour left puts the token alert in pending.
