@@ -15,6 +15,8 @@ from exporter.config import Config
 from exporter.exposition import TEXT, Exposition
 from exporter.history import RunHistory
 from exporter.poller import Poller, targets_from_config
+from exporter.ratelimit import RateLimits
+from exporter.retry import RetryPolicy
 from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Snapshot
@@ -25,6 +27,11 @@ from exporter.webconfig import WebConfig
 log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL = 0.001  # seconds
+
+
+def retry_policy(interval: float) -> RetryPolicy:
+    """Retries for one request: their waits and attempts together end within half a poll interval."""
+    return RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=8.0, deadline=interval / 2)
 
 
 class Exporter:
@@ -44,6 +51,8 @@ class Exporter:
             timeout=config.poll.timeout_seconds,
             stats=self.stats,
             pool_size=config.poll.concurrency,
+            rate_limits=RateLimits.per_second(config.poll.rate_limit.rates(), config.poll.rate_limit.burst),
+            retry=retry_policy(config.poll.interval_seconds),
         )
         self.history = RunHistory(self.client, config.history) if config.history.enabled else None
         if self.history is not None:

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 
 import requests
+import urllib3
 
 from exporter import __version__
 from exporter.auth import CodeArtsAuth
@@ -36,6 +40,8 @@ from exporter.models import (
     parse_pipeline_job,
 )
 from exporter.pagination import BUILD_READINGS, REPO_READINGS, Page, Reading, walk_pages
+from exporter.ratelimit import RateLimits
+from exporter.retry import Retrier, RetryPolicy
 from exporter.stats import RequestStats
 
 log = logging.getLogger(__name__)
@@ -118,6 +124,8 @@ class CodeArtsClient:
         stats: RequestStats | None = None,
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         pool_size: int = 10,
+        rate_limits: RateLimits | None = None,
+        retry: Retrier | RetryPolicy | None = None,
     ) -> None:
         self.repo_url = repo_url.rstrip("/")
         self.build_url = build_url.rstrip("/")
@@ -127,6 +135,10 @@ class CodeArtsClient:
         self._auth = auth
         # Per listing URL; each URL is walked by one poll worker at a time, and a walk replaces its entry whole.
         self._memos: dict[str, _ListingMemo] = {}
+        self.rate_limits = rate_limits or RateLimits({})
+        if not isinstance(retry, Retrier):
+            retry = Retrier(retry or RetryPolicy(), on_retry=self.stats.count_retry)
+        self._retrier = retry
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 1))
         self._session.mount("https://", adapter)
@@ -249,21 +261,31 @@ class CodeArtsClient:
         return parsed
 
     def _get(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
-        """One GET; returns a 2xx response with its body read, or raises a :class:`CodeArtsError`."""
-        response = self._send(api, url, params)
+        """One GET, retried per the retry policy; a 2xx response with its body read, or a :class:`CodeArtsError`."""
+        return self._retrier.call(api, lambda seconds_left: self._attempt(api, url, params, seconds_left))
+
+    def _attempt(self, api: str, url: str, params: dict[str, Any], seconds_left: float) -> requests.Response:
+        response = self._send(api, url, params, seconds_left)
         if response.status_code == 401 and self._auth.renew_after_unauthorized():
-            response = self._send(api, url, params)
+            response = self._send(api, url, params, seconds_left)
         if 200 <= response.status_code < 300:
             return response
-        raise _error_for(response, url)
+        error = _error_for(response, url)
+        if isinstance(error, ThrottledError):
+            self.stats.count_throttled(api)
+        raise error
 
-    def _send(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
+    def _send(self, api: str, url: str, params: dict[str, Any], max_wait: float | None = None) -> requests.Response:
+        waited = self.rate_limits.acquire(api, max_wait)
+        if waited:
+            self.stats.count_rate_limit_wait(api, waited)
+        deadline = time.monotonic() + self.timeout
         try:
             environment = self._environment[self.repo_url if url.startswith(self.repo_url) else self.build_url]
             response = self._session.get(url, params=params, auth=self._auth, timeout=self.timeout,
                                          **{**environment, "stream": True})
             try:
-                response._content = self._read_capped(response, url)
+                response._content = self._read_capped(response, url, deadline)
             finally:
                 response.close()
         except CredentialsError:
@@ -271,16 +293,21 @@ class CodeArtsClient:
         except CodeArtsError:
             self.stats.count_request(api, "error")
             raise
-        except requests.RequestException as err:
+        except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as err:
             self.stats.count_request(api, "error")
             raise TransportError(f"request failed: {type(err).__name__}", url=url) from None
         self.stats.count_request(api, str(response.status_code))
         return response
 
-    def _read_capped(self, response: requests.Response, url: str) -> bytes:
+    def _read_capped(self, response: requests.Response, url: str, deadline: float) -> bytes:
+        """The body, refusing one larger than the cap or one still arriving after the request's timeout
+        (each read waits at most the socket timeout, so a body that trickles in cannot hold a worker)."""
         chunks: list[bytes] = []
         size = 0
-        for chunk in response.iter_content(chunk_size=65536):
+        for chunk in _chunks(response):
+            if time.monotonic() > deadline:
+                raise TransportError(f"response body not complete within {self.timeout:g}s", url=url,
+                                     status=response.status_code)
             size += len(chunk)
             if size > self.max_body_bytes:
                 raise PayloadError(f"response body larger than {self.max_body_bytes} bytes", url=url,
@@ -295,6 +322,16 @@ class CodeArtsClient:
         except (UnicodeDecodeError, ValueError, RecursionError) as err:
             raise PayloadError(f"invalid JSON body ({type(err).__name__})", url=response.url,
                                status=response.status_code) from None
+
+
+def _chunks(response: requests.Response) -> Any:
+    """The body in pieces as they arrive (``read1``: one socket read each), not in fixed-size blocks."""
+    raw = response.raw
+    if not hasattr(raw, "read1"):  # urllib3 1.x
+        yield from response.iter_content(chunk_size=65536)
+        return
+    while chunk := raw.read1(65536, decode_content=True):
+        yield chunk
 
 
 def _total_header(value: str | None) -> int | None:
@@ -324,13 +361,18 @@ def _error_fields(response: requests.Response) -> tuple[str, str]:
 
 
 def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date."""
     if not value:
         return None
     try:
         seconds = float(value)
     except ValueError:
-        return None
-    return seconds if seconds >= 0 else None
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+        return max(seconds, 0.0)
+    return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
 
 
 def _error_for(response: requests.Response, url: str) -> CodeArtsError:

@@ -191,6 +191,8 @@ def snapshot_families(snapshot: Snapshot, version: str) -> list[Metric]:
         add_target_data(families, state)
     for state in snapshot.states:
         add_target_health(families, state)
+    if snapshot.taken_at is not None:
+        families.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
     families.add(m.BUILD_INFO, (version,), 1)
     return families.ordered()
 
@@ -202,6 +204,12 @@ def live_families(stats: RequestStats) -> list[Metric]:
         families.add(m.API_REQUESTS, (api, code), count)
     for (api, reason), count in sorted(stats.skipped().items()):
         families.add(m.RECORDS_SKIPPED, (api, reason), count)
+    for (api, reason), count in sorted(stats.retries().items()):
+        families.add(m.API_RETRIES, (api, reason), count)
+    for api, count in sorted(stats.throttled().items()):
+        families.add(m.API_THROTTLED, (api,), count)
+    for api, seconds in sorted(stats.rate_limit_waits().items()):
+        families.add(m.RATE_LIMIT_WAIT, (api,), seconds)
     return families.ordered()
 
 

@@ -32,6 +32,7 @@ __all__ = [
     "HistoryConfig",
     "PasswordAuth",
     "PollConfig",
+    "RateLimitConfig",
     "ProjectTarget",
     "RepositoryTarget",
     "Secret",
@@ -49,7 +50,11 @@ ENDPOINT_KEYS = ("repo", "build", "iam")
 AUTH_MODES = ("token", "password", "aksk")
 PASSWORD_KEYS = ("domain", "username", "password", "password_file", "project_id", "project_name")
 AKSK_KEYS = ("ak", "sk", "sk_file", "project_id")
-POLL_KEYS = ("interval_seconds", "timeout_seconds", "concurrency")
+POLL_KEYS = ("interval_seconds", "timeout_seconds", "concurrency", "rate_limit", "job_grace_seconds",
+             "max_backoff_seconds")
+RATE_LIMIT_KEYS = ("repo", "build", "iam", "burst")
+MAX_RATE = 1000.0  # requests per second; far above anything CodeArts allows, so a typo shows
+MAX_BURST = 1000
 REPOSITORY_KEYS = ("id", "pipelines")
 HISTORY_KEYS = ("enabled", "api", "buckets", "queued_buckets", "max_pages")
 HISTORY_APIS = ("v1", "v3")
@@ -158,12 +163,33 @@ Auth = TokenAuth | PasswordAuth | AkSkAuth
 
 
 @dataclass(frozen=True, slots=True)
+class RateLimitConfig:
+    """Requests per second allowed to each API (fractions allowed), and the burst of each bucket.
+
+    The defaults stay below the documented limits: CodeArts Repo allows 600 calls a minute per API for
+    a whole region (10/s, shared with every other client there).
+    """
+
+    repo: float = 8.0
+    build: float = 5.0
+    iam: float = 0.2
+    burst: int = 5
+
+    def rates(self) -> dict[str, float]:
+        """``{api: requests per second}``."""
+        return {"repo": self.repo, "build": self.build, "iam": self.iam}
+
+
+@dataclass(frozen=True, slots=True)
 class PollConfig:
     """How often and how hard the poller calls CodeArts."""
 
     interval_seconds: float = 60.0
     timeout_seconds: float = 10.0
     concurrency: int = 4
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    job_grace_seconds: float = 0.0
+    max_backoff_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -665,6 +691,10 @@ def _poll(check: _Checker, raw: object) -> PollConfig | None:
     concurrency = _integer(
         check, "poll.concurrency", section.get("concurrency"), 1, MAX_CONCURRENCY, defaults.concurrency
     )
+    rate_limit = _rate_limit(check, section.get("rate_limit"))
+    grace = _non_negative(check, "poll.job_grace_seconds", section.get("job_grace_seconds"), defaults.job_grace_seconds)
+    max_backoff = _seconds(check, "poll.max_backoff_seconds", section.get("max_backoff_seconds"),
+                           defaults.max_backoff_seconds)
     if interval is None or timeout is None:
         return None
     (interval_value, interval_shown), (timeout_value, timeout_shown) = interval, timeout
@@ -673,7 +703,50 @@ def _poll(check: _Checker, raw: object) -> PollConfig | None:
             "poll.timeout_seconds", f"must be less than poll.interval_seconds ({interval_shown}), got {timeout_shown}"
         )
         return None
-    return PollConfig(interval_value, timeout_value, concurrency) if concurrency is not None else None
+    if concurrency is None or rate_limit is None or grace is None or max_backoff is None:
+        return None
+    return PollConfig(interval_value, timeout_value, concurrency, rate_limit, grace, max_backoff[0])
+
+
+def _rate_limit(check: _Checker, raw: object) -> RateLimitConfig | None:
+    section = check.section("poll.rate_limit", raw, RATE_LIMIT_KEYS)
+    if section is None:
+        return None
+    defaults = RateLimitConfig()
+    rates = {api: _rate(check, f"poll.rate_limit.{api}", section.get(api), getattr(defaults, api))
+             for api in ("repo", "build", "iam")}
+    burst = _integer(check, "poll.rate_limit.burst", section.get("burst"), 1, MAX_BURST, defaults.burst)
+    if burst is None or None in rates.values():
+        return None
+    return RateLimitConfig(rates["repo"], rates["build"], rates["iam"], burst)  # type: ignore[arg-type]
+
+
+def _rate(check: _Checker, path: str, raw: object, default: float) -> float | None:
+    """Requests per second: a finite number > 0 and at most MAX_RATE."""
+    if raw is None:
+        return default
+    got = check.scalar(path, raw)
+    if got is None:
+        return None
+    number = _as_float(got.value)
+    if number is None or not 0 < number <= MAX_RATE:
+        check.add(path, f"expected requests per second, a number > 0 and <= {MAX_RATE:g}, got {got.shown}")
+        return None
+    return number
+
+
+def _non_negative(check: _Checker, path: str, raw: object, default: float) -> float | None:
+    """A finite number of seconds >= 0."""
+    if raw is None:
+        return default
+    got = check.scalar(path, raw)
+    if got is None:
+        return None
+    number = _as_float(got.value)
+    if number is None or number < 0:
+        check.add(path, f"expected a number >= 0, got {got.shown}")
+        return None
+    return number
 
 
 def _repositories(check: _Checker, raw: object) -> tuple[RepositoryTarget, ...] | None:

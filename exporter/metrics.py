@@ -142,6 +142,24 @@ AUTH_TOKEN_EXPIRY = _spec(
     "codearts_auth_token_expiry_timestamp_seconds", "gauge",
     "Unix time the IAM token in use expires (password auth only; absent until a token is obtained).",
     (), "exporter")
+API_RETRIES = _spec(
+    "codearts_api_retries", "counter",
+    "Requests to CodeArts sent again after a failure worth retrying, by API and reason (throttled, "
+    "http_502, http_503, http_504, transport).",
+    ("api", "reason"), "exporter")
+API_THROTTLED = _spec(
+    "codearts_api_throttled", "counter",
+    "Responses in which CodeArts throttled the exporter (HTTP 429, or Build's HTTP 500 CB.00060211).",
+    ("api",), "exporter")
+RATE_LIMIT_WAIT = _spec(
+    "codearts_rate_limit_wait_seconds", "counter",
+    "Seconds requests waited for the exporter's own per-API rate limit (poll.rate_limit).",
+    ("api",), "exporter")
+POLLER_LAST_CYCLE = _spec(
+    "codearts_poller_last_cycle_timestamp_seconds", "gauge",
+    "Unix time the poller last finished a cycle over its targets (a heartbeat: it advances every "
+    "interval, whatever the targets answered).",
+    (), "exporter")
 BUILD_INFO = _spec(
     "codearts_exporter_build_info", "gauge",
     "Always 1; the version of the running exporter.", ("version",), "exporter")
@@ -159,8 +177,8 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     BUILD_JOB_STATUS, BUILD_JOB_HEALTH, BUILD_JOB_LAST_BUILD, BUILD_JOB_LAST_DURATION,
     BUILD_JOB_RUNNING, BUILD_JOB_DISABLED, BUILD_JOB_INFO, BUILD_JOBS,
     PIPELINE_JOB_RUNS, PIPELINE_JOB_RUN_DURATION, BUILD_RUNS, BUILD_RUN_DURATION, BUILD_RUN_QUEUED,
-    UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, AUTH_TOKEN_EXPIRY, BUILD_INFO, SHARD,
-    TOTAL_SHARDS,
+    UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
+    RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, AUTH_TOKEN_EXPIRY, BUILD_INFO, SHARD, TOTAL_SHARDS,
 )
 
 

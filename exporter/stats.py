@@ -11,12 +11,16 @@ from collections import Counter
 
 
 class RequestStats:
-    """Thread-safe counts of CodeArts requests by (api, code) and skipped records by (api, reason)."""
+    """Thread-safe counts of CodeArts requests by (api, code), skipped records and retries by (api, reason),
+    and throttled responses by api."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: Counter[tuple[str, str]] = Counter()
         self._skipped: Counter[tuple[str, str]] = Counter()
+        self._retries: Counter[tuple[str, str]] = Counter()
+        self._throttled: Counter[str] = Counter()
+        self._waits: dict[str, float] = {}
 
     def count_request(self, api: str, code: str) -> None:
         """Count one request to ``api`` that ended with ``code`` (an HTTP status, or "error")."""
@@ -28,6 +32,36 @@ class RequestStats:
         if count:
             with self._lock:
                 self._skipped[(api, reason)] += count
+
+    def count_retry(self, api: str, reason: str) -> None:
+        """Count one retry of a request to ``api`` after a failure labelled ``reason``."""
+        with self._lock:
+            self._retries[(api, reason)] += 1
+
+    def count_throttled(self, api: str) -> None:
+        """Count one response in which ``api`` throttled the exporter."""
+        with self._lock:
+            self._throttled[api] += 1
+
+    def count_rate_limit_wait(self, api: str, seconds: float) -> None:
+        """Add ``seconds`` a request to ``api`` waited for the client-side rate limit."""
+        with self._lock:
+            self._waits[api] = self._waits.get(api, 0.0) + seconds
+
+    def rate_limit_waits(self) -> dict[str, float]:
+        """A copy of the seconds waited for the rate limit, by API."""
+        with self._lock:
+            return dict(self._waits)
+
+    def retries(self) -> dict[tuple[str, str], int]:
+        """A copy of the retry counts."""
+        with self._lock:
+            return dict(self._retries)
+
+    def throttled(self) -> dict[str, int]:
+        """A copy of the throttled-response counts."""
+        with self._lock:
+            return dict(self._throttled)
 
     def requests(self) -> dict[tuple[str, str], int]:
         """A copy of the request counts."""

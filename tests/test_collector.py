@@ -141,6 +141,9 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
     stats = RequestStats()
     stats.count_request("repo", "200")
     stats.count_skipped("repo", "malformed")
+    stats.count_retry("build", "throttled")
+    stats.count_throttled("build")
+    stats.count_rate_limit_wait("repo", 0.25)
     exposition = Exposition(stats, "1.2.3", extra_live=lambda: [*shard_families(ShardSpec(1, 2)),
                                                              *auth_families(T0 + 86_400)])  # password mode
     exposition.update(make_snapshot())

@@ -58,10 +58,12 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         'history, state)',
     ),
     "unknown_nested_key.yaml": (
-        "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency)",
+        "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "
+        "rate_limit, job_grace_seconds, max_backoff_seconds)",
     ),
     "wrong_type_section.yaml": (
-        "poll: expected a mapping (keys: interval_seconds, timeout_seconds, concurrency), got 60",
+        "poll: expected a mapping (keys: interval_seconds, timeout_seconds, concurrency, rate_limit, "
+        "job_grace_seconds, max_backoff_seconds), got 60",
     ),
     "wrong_type_list.yaml": ("repositories: expected a list, got a mapping",),
     "wrong_type_pipeline.yaml": ('repositories[1].pipelines[0]: expected an integer 1..2147483647, got "six"',),
@@ -137,6 +139,17 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         'got "ftp://cloudbuild-ext.cn-north-4.myhuaweicloud.com"',
     ),
     "url_with_credentials.yaml": ("endpoints.repo: expected a URL without user name or password",),
+    "zero_rate_limit.yaml": ("poll.rate_limit.repo: expected requests per second, a number > 0 and <= 1000, got 0",),
+    "bad_rate_limits.yaml": (
+        'poll.rate_limit.build: expected requests per second, a number > 0 and <= 1000, got "fast"',
+        "poll.rate_limit.iam: expected requests per second, a number > 0 and <= 1000, got nan",
+        "poll.rate_limit.burst: expected an integer 1..1000, got 0.5",
+    ),
+    "unknown_rate_limit_key.yaml": (
+        "poll.rate_limit.pipeline: unknown key (expected one of: repo, build, iam, burst)",
+    ),
+    "negative_job_grace.yaml": ("poll.job_grace_seconds: expected a number >= 0, got -1",),
+    "zero_max_backoff.yaml": ("poll.max_backoff_seconds: expected a number > 0, got 0",),
 }
 
 
@@ -530,3 +543,12 @@ def test_history_and_state_are_optional_and_parse_into_their_dataclasses(tmp_pat
                            "state": {"path": str(tmp_path / "state.json")}})
     assert config.history == HistoryConfig(False, "v3", (5.0, 60.0, 600.5), HistoryConfig().queued_buckets, 3)
     assert config.state == StateConfig(str(tmp_path / "state.json"))
+
+
+def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() -> None:
+    assert parse_config(minimal(), CONFFILE_ENV).poll.rate_limit.rates() == {"repo": 8.0, "build": 5.0, "iam": 0.2}
+    poll = parse_config(minimal(poll={"rate_limit": {"repo": "0.5", "iam": 0.05, "burst": 2},
+                                      "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV).poll
+    limits = poll.rate_limit
+    assert (limits.repo, limits.build, limits.iam, limits.burst) == (0.5, 5.0, 0.05, 2)
+    assert (poll.job_grace_seconds, poll.max_backoff_seconds) == (0.0, 120.0)
