@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import enum
 import hmac
-import json
 import logging
+import random
 import re
 import socket
 import threading
@@ -17,14 +17,16 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-from exporter.simulator import history
+from exporter.simulator import faults, history
+from exporter.simulator.faults import FaultSetting
 from exporter.simulator.iam import TOKENS_PATH, IamService
+from exporter.simulator.replies import Reply, json_reply
 from exporter.simulator.world import MAX_ID, World
 
 log = logging.getLogger(__name__)
@@ -65,15 +67,18 @@ class Fault(enum.Enum):
     TRUNCATED_JSON = "truncated_json"  # 200, the right headers, the body cut in half
     HTTP_500 = "http_500"  # the API's internal-error body
     NOT_FOUND = "not_found"  # the API's not-found body
-
-
-@dataclass(frozen=True, slots=True)
-class Reply:
-    """An HTTP answer: status, JSON body, extra headers."""
-
-    status: int
-    body: bytes
-    headers: tuple[tuple[str, str], ...] = ()
+    # The rest live in faults.py.
+    LATENCY = "latency"  # the normal answer after a delay (default 1 s)
+    THROTTLED = "throttled"  # 429 APIGW.0308 without Retry-After
+    THROTTLED_RETRY_AFTER = "throttled_retry_after"  # 429 APIGW.0308 with Retry-After (default 1 s)
+    BUILD_THROTTLED = "build_throttled"  # Build: HTTP 500 CB.00060211; Repo: 429
+    HTTP_502 = "http_502"
+    HTTP_503 = "http_503"
+    HTTP_504 = "http_504"
+    RESET = "reset"  # the connection is reset instead of answered
+    WRONG_CONTENT_TYPE = "wrong_content_type"  # 200 with an HTML page
+    SLOW_DRIP = "slow_drip"  # the normal answer, its body 64 bytes at a time (default 0.05 s apart)
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a fault name, not a password; 401 "The token must be updated"
 
 
 class RequestRecord(NamedTuple):
@@ -83,11 +88,7 @@ class RequestRecord(NamedTuple):
     method: str
     path: str  # path with query
     status: int
-
-
-def json_reply(status: int, payload: Any, headers: tuple[tuple[str, str], ...] = ()) -> Reply:
-    """A reply carrying ``payload`` as compact JSON."""
-    return Reply(status, json.dumps(payload, separators=(",", ":")).encode(), headers)
+    at: float = 0.0  # time.monotonic() when it was answered
 
 
 def error_reply(api: str, status: int) -> Reply:
@@ -96,17 +97,18 @@ def error_reply(api: str, status: int) -> Reply:
     return json_reply(status, {"error_code": code, "error_msg": message})
 
 
-def _truncate(api: str, respond: Callable[[], Reply]) -> Reply:
+def _truncate(api: str, respond: Callable[[], Reply], delay: float = 0.0) -> Reply:
     reply = respond()
     return replace(reply, body=reply.body[: len(reply.body) // 2])
 
 
-# How each fault answers, given the API flavour and the normal answer (called only if needed).
-# Extend by adding a Fault member and a row here.
-FAULT_ACTIONS: dict[Fault, Callable[[str, Callable[[], Reply]], Reply]] = {
+# How each fault answers, given the API flavour, the normal answer (called only if needed) and the
+# setting's delay. Extend by adding a Fault member and a row here or in faults.ACTIONS.
+FAULT_ACTIONS: dict[Fault, faults.Action] = {
     Fault.TRUNCATED_JSON: _truncate,
-    Fault.HTTP_500: lambda api, respond: error_reply(api, 500),
-    Fault.NOT_FOUND: lambda api, respond: error_reply(api, 404),
+    Fault.HTTP_500: lambda api, respond, delay: error_reply(api, 500),
+    Fault.NOT_FOUND: lambda api, respond, delay: error_reply(api, 404),
+    **{Fault(name): action for name, action in faults.ACTIONS.items()},
 }
 
 
@@ -153,6 +155,7 @@ class Simulator:
         build_paging: str = "zero",
         iam: IamService | None = None,
         latency: float = 0.0,
+        seed: int = 0,
     ) -> None:
         if latency < 0:
             raise ValueError(f"latency must be >= 0 seconds, got {latency!r}")
@@ -171,7 +174,8 @@ class Simulator:
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
         self._counts: Counter[str] = Counter()
-        self._faults: dict[str, Fault] = {}
+        self._faults: dict[str, FaultSetting] = {}
+        self._rng = random.Random(seed)
         self._served = 0  # never reset: numbers X-Request-Id
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -216,16 +220,29 @@ class Simulator:
 
     # -- test controls ---------------------------------------------------------------------------
 
-    def set_fault(self, route_or_target: str, fault: Fault | None) -> None:
+    def set_fault(self, route_or_target: str, fault: Fault | None, *, rate: float = 1.0,
+                  delay: float | None = None, times: int | None = None) -> None:
         """Make a route (``repo_jobs``, ``build_jobs``) or one target (``build:<project_id>``,
-        ``repo:<repository_id>/<pipeline_id>``) misbehave; None clears. A target's fault beats its route's."""
+        ``repo:<repository_id>/<pipeline_id>``) misbehave; None clears. A target's fault beats its route's.
+
+        ``rate``: the share of requests (0..1, drawn from the simulator's seeded random) that show it;
+        ``delay``: seconds for latency, slow-drip pauses and Retry-After (each has a default);
+        ``times``: show it on that many requests, then clear it.
+        """
         if route_or_target not in ROUTES and not _TARGET.fullmatch(route_or_target):
             raise ValueError(f"not a route or target: {route_or_target!r}")
+        if not 0 <= rate <= 1:
+            raise ValueError(f"rate must be within 0..1, got {rate!r}")
         with self._lock:
             if fault is None:
                 self._faults.pop(route_or_target, None)
             else:
-                self._faults[route_or_target] = fault
+                self._faults[route_or_target] = FaultSetting(fault, rate, delay, times)
+
+    def clear_faults(self) -> None:
+        """Remove every fault."""
+        with self._lock:
+            self._faults.clear()
 
     def request_count(self, route: str | None = None) -> int:
         """Requests answered on a route (``repo_jobs``, ``build_jobs``, ``unknown``); None: all of them."""
@@ -257,7 +274,7 @@ class Simulator:
             route, reply = self._dispatch(method, parts.path, parse_qs(parts.query, keep_blank_values=True),
                                           headers)
         with self._lock:
-            self._records.append(RequestRecord(route, method, target, reply.status))
+            self._records.append(RequestRecord(route, method, target, reply.status, time.monotonic()))
             self._counts[route] += 1
             self._served += 1
             request_id = f"{self._served:032x}"
@@ -285,10 +302,17 @@ class Simulator:
         if method != "GET":
             return error_reply(api, 405)
         with self._lock:
-            fault = self._faults.get(target) or self._faults.get(route)
-        if fault is None:
+            key = target if target in self._faults else route
+            setting = self._faults.get(key)
+            shown = setting is not None and (setting.rate >= 1 or self._rng.random() < setting.rate)
+            if shown and setting is not None and setting.times is not None:
+                if setting.times <= 1:
+                    del self._faults[key]
+                else:
+                    self._faults[key] = replace(setting, times=setting.times - 1)
+        if setting is None or not shown:
             return answer()
-        return FAULT_ACTIONS[fault](api, answer)
+        return FAULT_ACTIONS[setting.fault](api, answer, setting.delay_for())
 
     def _authorized(self, headers: Any) -> bool:
         verdict = getattr(self._verdict, "authorized", None)
@@ -381,7 +405,10 @@ class _Handler(BaseHTTPRequestHandler):
         if self.server.simulator.latency:
             time.sleep(self.server.simulator.latency)
         reply = self.server.simulator.respond(self.command, self.path, self.headers, body)
-        self._write(reply)
+        try:
+            self._write(reply)
+        except (BrokenPipeError, ConnectionResetError):  # the client gave up (a slow fault): not an error here
+            self.close_connection = True
 
     do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
@@ -392,18 +419,27 @@ class _Handler(BaseHTTPRequestHandler):
         return b""
 
     def _write(self, reply: Reply) -> None:
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.reset:
+            self.close_connection = True
+            faults.reset_connection(self.connection, self.rfile)
+            return
         lines = [
             f"HTTP/1.1 {reply.status} {HTTPStatus(reply.status).phrase}",
             f"Server: {self.server_version}",
             f"Date: {self.date_time_string()}",
-            "Content-Type: application/json;charset=UTF-8",
+            f"Content-Type: {reply.content_type}",
             f"Content-Length: {len(reply.body)}",
             *(f"{name}: {value}" for name, value in reply.headers),
         ]
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        self.wfile.write(head + reply.body)
+        if reply.drip:
+            faults.drip(self.wfile, head, reply.body, reply.drip)
+        else:
+            self.wfile.write(head + reply.body)
         log.debug('%s "%s %s" %d %d', self.address_string(), self.command, self.path, reply.status,
                   len(reply.body))
 
