@@ -16,7 +16,7 @@ from exporter.exposition import TEXT, Exposition
 from exporter.history import RunHistory
 from exporter.poller import Poller, targets_from_config
 from exporter.ratelimit import RateLimits
-from exporter.retry import RetryPolicy
+from exporter.retry import RetryPolicy, TargetBackoff
 from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Snapshot
@@ -27,6 +27,9 @@ from exporter.webconfig import WebConfig
 log = logging.getLogger(__name__)
 
 SWITCH_INTERVAL = 0.001  # seconds
+
+
+STALE_INTERVALS = 3  # /readyz fails once no target has succeeded for this many poll intervals
 
 
 def retry_policy(interval: float) -> RetryPolicy:
@@ -75,9 +78,12 @@ class Exporter:
             clock=clock,
             on_swap=self._after_cycle,
             history=self.history,
+            job_grace=config.poll.job_grace_seconds,
+            backoff=TargetBackoff(config.poll.interval_seconds, config.poll.max_backoff_seconds),
         )
         self.exposition.update(self.poller.snapshot)
         self.server: ExporterHTTPServer | None = None
+        self._clock = clock
 
     def _restore_history(self, history: RunHistory) -> None:
         path = self.config.state.path
@@ -115,7 +121,9 @@ class Exporter:
 
         ``web`` (from ``--web.config.file``) adds TLS and basic auth.
         """
-        self.server = ExporterHTTPServer(address, self.exposition, lambda: self.poller.snapshot, web)
+        self.server = ExporterHTTPServer(address, self.exposition, lambda: self.poller.snapshot, web,
+                                         stale_after=STALE_INTERVALS * self.config.poll.interval_seconds,
+                                         clock=self._clock)
         # A scrape thread waiting for the interpreter lock while a poll parses JSON waits up to one switch
         # interval per hand-over (5 ms by default, several per request): 1 ms keeps a scrape's tail near
         # its own cost, for a little more switching when threads contend.

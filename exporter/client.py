@@ -262,12 +262,12 @@ class CodeArtsClient:
 
     def _get(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
         """One GET, retried per the retry policy; a 2xx response with its body read, or a :class:`CodeArtsError`."""
-        return self._retrier.call(api, lambda seconds_left: self._attempt(api, url, params, seconds_left))
+        return self._retrier.call(api, lambda: self._attempt(api, url, params))
 
-    def _attempt(self, api: str, url: str, params: dict[str, Any], seconds_left: float) -> requests.Response:
-        response = self._send(api, url, params, seconds_left)
+    def _attempt(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
+        response = self._send(api, url, params)
         if response.status_code == 401 and self._auth.renew_after_unauthorized():
-            response = self._send(api, url, params, seconds_left)
+            response = self._send(api, url, params)
         if 200 <= response.status_code < 300:
             return response
         error = _error_for(response, url)
@@ -275,8 +275,9 @@ class CodeArtsClient:
             self.stats.count_throttled(api)
         raise error
 
-    def _send(self, api: str, url: str, params: dict[str, Any], max_wait: float | None = None) -> requests.Response:
-        waited = self.rate_limits.acquire(api, max_wait)
+    def _send(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
+        # The wait is bounded by the queue ahead divided by the rate; it counts against the retry deadline.
+        waited = self.rate_limits.acquire(api)
         if waited:
             self.stats.count_rate_limit_wait(api, waited)
         deadline = time.monotonic() + self.timeout

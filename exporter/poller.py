@@ -6,12 +6,15 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import replace
 from typing import Any, Protocol
 
 from exporter.client import CodeArtsClient
 from exporter.config import Config
 from exporter.errors import CodeArtsError
+from exporter.lifecycle import merge_listing
+from exporter.retry import TargetBackoff
 from exporter.snapshot import REPO_API, Snapshot, Target, TargetState
 
 log = logging.getLogger(__name__)
@@ -44,13 +47,21 @@ class Poller:
         clock: Callable[[], float] = time.time,
         on_swap: Callable[[Snapshot], None] | None = None,
         history: ListingObserver | None = None,
+        job_grace: float = 0.0,
+        backoff: TargetBackoff | None = None,
+        cycle_timeout: float | None = None,
     ) -> None:
         self.client = client
         self.history = history
         self.interval = interval
         self.clock = clock
+        self.job_grace = job_grace
+        self.backoff = backoff or TargetBackoff(interval, interval)
+        # Requests end by their own timeouts; this is the last guard, against a bug that hangs a worker.
+        self.cycle_timeout = 2 * interval if cycle_timeout is None else cycle_timeout
         self._on_swap = on_swap
-        self._workers = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="poll")
+        self._concurrency = concurrency
+        self._workers = self._new_workers()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cycle_lock = threading.Lock()
@@ -60,7 +71,7 @@ class Poller:
         """Run one cycle over every target now and return (and publish) the new snapshot."""
         with self._cycle_lock:
             previous = self.snapshot
-            states = tuple(self._workers.map(self._poll_target, previous.states))
+            states = self._poll_due(previous.states)
             snapshot = Snapshot(previous.generation + 1, self.clock(), states)
             # Render first, publish second: once /readyz (which reads self.snapshot) sees this cycle,
             # /metrics already serves it.
@@ -90,6 +101,56 @@ class Poller:
                 log.exception("poll cycle failed; the next cycle runs as scheduled")
             self._stop.wait(max(0.0, self.interval - (time.monotonic() - started)))
 
+    def _new_workers(self) -> ThreadPoolExecutor:
+        return ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="poll")
+
+    def _due(self, state: TargetState, now: float) -> bool:
+        # Half an interval of slack: a cycle that starts a little early still polls a target due in it.
+        return state.next_poll_at is None or now >= state.next_poll_at - self.interval / 2
+
+    def _submit(self, state: TargetState) -> Future[TargetState]:
+        try:
+            return self._workers.submit(self._poll_target, state)
+        except RuntimeError:  # the pool was shut down under us: replace it rather than stop polling
+            log.warning("poll workers were gone; starting new ones")
+            self._workers = self._new_workers()
+            return self._workers.submit(self._poll_target, state)
+
+    def _poll_due(self, states: tuple[TargetState, ...]) -> tuple[TargetState, ...]:
+        """Poll every target that is due, within the cycle timeout; a target backing off keeps its state."""
+        now = self.clock()
+        futures = {index: self._submit(state) for index, state in enumerate(states) if self._due(state, now)}
+        _, late = wait(futures.values(), timeout=self.cycle_timeout)
+        if late:
+            # Those workers are stuck (their requests will still end by timeout): leave them to it and
+            # poll the next cycle on fresh workers, so a wedged request can never stall the loop.
+            log.warning("%d polls did not finish within %gs; replacing the poll workers", len(late),
+                        self.cycle_timeout)
+            old, self._workers = self._workers, self._new_workers()
+            old.shutdown(wait=False, cancel_futures=True)
+        result = []
+        for index, state in enumerate(states):
+            future = futures.get(index)
+            if future is None:
+                result.append(state)
+            elif future in late:
+                result.append(self._failed(state, now, self.cycle_timeout,
+                                           f"poll did not finish within {self.cycle_timeout:g}s"))
+            else:
+                result.append(self._outcome(state, future, now))
+        return tuple(result)
+
+    def _outcome(self, state: TargetState, future: Future[TargetState], now: float) -> TargetState:
+        try:
+            return future.result()
+        except BaseException as err:  # noqa: BLE001 - even a worker killed by SystemExit costs one poll only
+            log.error("poll worker of %s target %s died: %r", state.target.api, state.target.key, err)
+            return self._failed(state, now, 0.0, f"internal error: {type(err).__name__}")
+
+    def _failed(self, state: TargetState, at: float, duration: float, error: str) -> TargetState:
+        failed = state.failed(at, duration, error)
+        return replace(failed, next_poll_at=at + self.backoff.delay(failed.failures))
+
     def _poll_target(self, state: TargetState) -> TargetState:
         target = state.target
         started = time.monotonic()
@@ -103,16 +164,20 @@ class Poller:
                 fresh = TargetState(target, build_jobs=listing.records)
         except CodeArtsError as err:
             log.warning("poll of %s target %s failed: %s", target.api, target.key, err)
-            return state.failed(at, time.monotonic() - started, str(err))
+            return self._failed(state, at, time.monotonic() - started, str(err))
         except Exception as err:  # a bug must cost one target one poll, not the cycle
             log.exception("poll of %s target %s crashed", target.api, target.key)
-            return state.failed(at, time.monotonic() - started, f"internal error: {type(err).__name__}")
+            return self._failed(state, at, time.monotonic() - started, f"internal error: {type(err).__name__}")
         self._observe(target, listing.records)
         finished = self.clock()
+        pipeline_jobs, missing = merge_listing(state.pipeline_jobs, state.missing_since, fresh.pipeline_jobs,
+                                               lambda job: str(job.id), finished, self.job_grace)
+        build_jobs, build_missing = merge_listing(state.build_jobs, state.missing_since, fresh.build_jobs,
+                                                  lambda job: job.id, finished, self.job_grace)
         return TargetState(
             target, polled=True, up=True, last_poll_at=at, last_success_at=finished,
             poll_duration=time.monotonic() - started, data_at=finished,
-            pipeline_jobs=fresh.pipeline_jobs, build_jobs=fresh.build_jobs,
+            pipeline_jobs=pipeline_jobs, build_jobs=build_jobs, missing_since=missing or build_missing,
         )
 
     def _observe(self, target: Target, records: Iterable[Any]) -> None:

@@ -75,14 +75,13 @@ class Retrier:
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
-    def call(self, api: str, attempt_once: Callable[[float], T]) -> T:
-        """``attempt_once(seconds_left)`` until it returns, fails for good, or attempts or time run out."""
+    def call(self, api: str, attempt_once: Callable[[], T]) -> T:
+        """``attempt_once()`` until it returns, fails for good, or attempts or time run out."""
         started = self._clock()
         attempt = 1
         while True:
-            left = self.policy.deadline - (self._clock() - started)
             try:
-                return attempt_once(max(left, 0.0))
+                return attempt_once()
             except CodeArtsError as err:
                 reason = retry_reason(err)
                 if reason is None or attempt >= self.policy.max_attempts:

@@ -7,6 +7,7 @@ import logging
 import socket
 import ssl
 import threading
+import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -42,6 +43,9 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         exposition: Exposition,
         snapshot: Callable[[], Snapshot],
         web: WebConfig | None = None,
+        *,
+        stale_after: float | None = None,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -51,6 +55,21 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         super().__init__(address, _Handler)
         self.exposition = exposition
         self.snapshot = snapshot
+        self.stale_after = stale_after
+        self.clock = clock
+        self.started_at = clock()
+
+    def readiness(self) -> tuple[bool, str]:
+        """Ready once every target was polled, until no target has succeeded for ``stale_after`` seconds."""
+        snapshot = self.snapshot()
+        if not snapshot.all_polled():
+            waiting = sum(1 for state in snapshot.states if not state.polled)
+            return False, f"waiting for the first poll of {waiting} targets"
+        if self.stale_after is not None:
+            since = snapshot.last_success() or self.started_at
+            if self.clock() - since > self.stale_after:
+                return False, f"no target has succeeded for over {self.stale_after:g}s"
+        return True, "ready"
 
     def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         """Handle one connection; with TLS, the handshake runs here, on the connection's own thread."""
@@ -120,12 +139,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, "text/plain; charset=utf-8", b"ok\n")
 
     def _readyz(self) -> None:
-        snapshot = self.server.snapshot()
-        if snapshot.all_polled():
-            self._send(200, "text/plain; charset=utf-8", b"ready\n")
-        else:
-            waiting = sum(1 for state in snapshot.states if not state.polled)
-            self._send(503, "text/plain; charset=utf-8", f"waiting for the first poll of {waiting} targets\n".encode())
+        ready, message = self.server.readiness()
+        self._send(200 if ready else 503, "text/plain; charset=utf-8", f"{message}\n".encode())
 
     def _landing(self) -> None:
         self._send(200, "text/html; charset=utf-8", landing_page(self.server.snapshot()).encode())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from exporter.lifecycle import MissingSince
 from exporter.models import BuildJob, PipelineJob
 
 REPO_API = "repo"
@@ -50,10 +51,14 @@ class TargetState:
     data_at: float | None = None  # when the data below was fetched (the "now" of running durations)
     pipeline_jobs: tuple[PipelineJob, ...] = ()
     build_jobs: tuple[BuildJob, ...] = ()
+    failures: int = 0  # polls failed in a row
+    next_poll_at: float | None = None  # set while a failing target is backed off
+    missing_since: MissingSince = ()  # jobs carried through their grace after vanishing upstream
 
     def failed(self, at: float, duration: float, error: str) -> TargetState:
-        """This state after a failed poll: marked down, last good data kept."""
-        return replace(self, polled=True, up=False, last_poll_at=at, poll_duration=duration, error=error)
+        """This state after a failed poll: marked down, last good data kept, one more failure in a row."""
+        return replace(self, polled=True, up=False, last_poll_at=at, poll_duration=duration, error=error,
+                       failures=self.failures + 1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +72,10 @@ class Snapshot:
     def all_polled(self) -> bool:
         """True once every target has been polled at least once."""
         return all(state.polled for state in self.states)
+
+    def last_success(self) -> float | None:
+        """When any target last succeeded; None if none ever has."""
+        return max((s.last_success_at for s in self.states if s.last_success_at is not None), default=None)
 
     def all_up(self) -> bool:
         """True if the last poll of every target succeeded."""

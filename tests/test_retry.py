@@ -43,10 +43,10 @@ class Script:
 
     def __init__(self, *errors):
         self.errors = list(errors)
-        self.budgets: list[float] = []
+        self.calls = 0
 
-    def __call__(self, seconds_left):
-        self.budgets.append(seconds_left)
+    def __call__(self):
+        self.calls += 1
         if self.errors:
             raise self.errors.pop(0)
         return "ok"
@@ -99,10 +99,10 @@ def test_attempts_are_bounded():
     script = Script(*[ServerError("u", status=502)] * 10)
     with pytest.raises(ServerError):
         retrier.call("build", script)
-    assert len(script.budgets) == 3 and len(retried) == 2
+    assert script.calls == 3 and len(retried) == 2
 
 
-def test_the_deadline_bounds_the_total_time_and_each_attempt_gets_what_is_left():
+def test_the_deadline_bounds_the_total_time_of_attempts_and_waits():
     policy = RetryPolicy(max_attempts=100, base_delay=1.0, max_delay=4.0, deadline=10.0)
     retrier, clock, _ = make_retrier(policy)
     started = clock()
@@ -110,8 +110,7 @@ def test_the_deadline_bounds_the_total_time_and_each_attempt_gets_what_is_left()
     with pytest.raises(TransportError):
         retrier.call("repo", script)
     assert clock() - started <= 10.0
-    assert script.budgets[0] == 10.0 and len(script.budgets) >= 3
-    assert all(0 <= later < earlier for earlier, later in zip(script.budgets, script.budgets[1:], strict=False))
+    assert script.calls >= 3
 
 
 def test_permanent_failures_are_raised_without_a_retry():
@@ -120,7 +119,7 @@ def test_permanent_failures_are_raised_without_a_retry():
         script = Script(error)
         with pytest.raises(type(error)):
             retrier.call("repo", script)
-        assert len(script.budgets) == 1 and clock.sleeps == [] and retried == []
+        assert script.calls == 1 and clock.sleeps == [] and retried == []
 
 
 def test_a_failing_target_backs_off_exponentially_up_to_the_cap():
