@@ -137,7 +137,8 @@ class CodeArtsClient:
         self._memos: dict[str, _ListingMemo] = {}
         self.rate_limits = rate_limits or RateLimits({})
         if not isinstance(retry, Retrier):
-            retry = Retrier(retry or RetryPolicy(), on_retry=self.stats.count_retry)
+            retry = Retrier(retry or RetryPolicy(), on_retry=self.stats.count_retry,
+                            paused=self.rate_limits.waited_by_this_thread)
         self._retrier = retry
         self._session = requests.Session()
         adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 1))
@@ -276,7 +277,7 @@ class CodeArtsClient:
         raise error
 
     def _send(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
-        # The wait is bounded by the queue ahead divided by the rate; it counts against the retry deadline.
+        # The wait is bounded by the queue ahead divided by the rate; the retry deadline leaves it out.
         waited = self.rate_limits.acquire(api)
         if waited:
             self.stats.count_rate_limit_wait(api, waited)

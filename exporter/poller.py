@@ -58,7 +58,8 @@ class Poller:
         self.job_grace = job_grace
         self.backoff = backoff or TargetBackoff(interval, interval)
         # Requests end by their own timeouts; this is the last guard, against a bug that hangs a worker.
-        self.cycle_timeout = 2 * interval if cycle_timeout is None else cycle_timeout
+        # Generous, because a cycle may rightly outlast the interval when the rate limit is the bottleneck.
+        self.cycle_timeout = 5 * interval if cycle_timeout is None else cycle_timeout
         self._on_swap = on_swap
         self._concurrency = concurrency
         self._workers = self._new_workers()

@@ -73,6 +73,7 @@ class RateLimits:
 
     def __init__(self, buckets: Mapping[str, TokenBucket]) -> None:
         self._buckets = dict(buckets)
+        self._local = threading.local()
 
     @classmethod
     def per_second(
@@ -91,7 +92,13 @@ class RateLimits:
         bucket = self._buckets.get(api)
         if bucket is None:
             return 0.0
-        return bucket.acquire(max_wait)
+        waited = bucket.acquire(max_wait)
+        self._local.waited = self.waited_by_this_thread() + waited
+        return waited
+
+    def waited_by_this_thread(self) -> float:
+        """Seconds the calling thread has spent waiting for tokens, ever (lets a retry deadline leave them out)."""
+        return getattr(self._local, "waited", 0.0)
 
     def rate(self, api: str) -> float | None:
         """The configured rate of ``api`` in requests per second; None if unlimited."""

@@ -68,16 +68,23 @@ class Retrier:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
+        paused: Callable[[], float] | None = None,
     ) -> None:
         self.policy = policy
         self._on_retry = on_retry
+        self._paused = paused or (lambda: 0.0)
         self._clock = clock
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
 
     def call(self, api: str, attempt_once: Callable[[], T]) -> T:
-        """``attempt_once()`` until it returns, fails for good, or attempts or time run out."""
+        """``attempt_once()`` until it returns, fails for good, or attempts or time run out.
+
+        Time counted by ``paused`` (waits for the client's own rate limit) is left out of the deadline:
+        queueing for our budget must not cost the retries that keep a throttled target fresh.
+        """
         started = self._clock()
+        paused_before = self._paused()
         attempt = 1
         while True:
             try:
@@ -88,7 +95,8 @@ class Retrier:
                     raise
                 retry_after = err.retry_after if isinstance(err, ThrottledError) else None
                 wait = self.policy.delay(attempt, retry_after, self._rng)
-                if self._clock() - started + wait > self.policy.deadline:
+                spent = self._clock() - started - (self._paused() - paused_before)
+                if spent + wait > self.policy.deadline:
                     raise
                 if self._on_retry is not None:
                     self._on_retry(api, reason)

@@ -127,3 +127,19 @@ def test_a_failing_target_backs_off_exponentially_up_to_the_cap():
     assert [backoff.delay(n) for n in range(1, 8)] == [60, 120, 240, 480, 600, 600, 600]
     assert backoff.delay(10_000) == 600
     assert TargetBackoff(interval=60, max_seconds=30).delay(5) == 60  # never faster than the interval
+
+
+def test_time_queued_for_the_rate_limit_does_not_eat_the_retry_deadline():
+    clock = FakeClock()
+    paused = [0.0]
+
+    def attempt():
+        paused[0] += 50.0  # each attempt queued 50 s for a token
+        clock.advance(50.0)
+        raise ServerError("u", status=503)
+
+    retrier = Retrier(RetryPolicy(max_attempts=3, base_delay=1.0, deadline=10.0), clock=clock, sleep=clock.sleep,
+                      rng=random.Random(1), paused=lambda: paused[0])
+    with pytest.raises(ServerError):
+        retrier.call("repo", attempt)
+    assert len(clock.sleeps) == 2  # both retries happened although 150 s passed

@@ -1,0 +1,250 @@
+"""The poll loop under faults: it keeps cycling, cuts hung workers, backs failing targets off, lets
+vanished jobs go after their grace; /readyz notices when nothing has succeeded for a while."""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import replace
+
+import requests
+
+from exporter.app import Exporter
+from exporter.config import load_config
+from exporter.lifecycle import merge_listing
+from exporter.models import BuildJob
+from exporter.poller import Poller
+from exporter.retry import TargetBackoff
+from exporter.server import ExporterHTTPServer
+from exporter.simulator import Fault, World
+from exporter.snapshot import Snapshot, Target, TargetState
+
+from .conftest import parse_samples, wait_until, write_config
+from .fakeclock import FakeClock
+
+PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
+OTHER = "a" * 32
+REPO, PIPELINE = 2111976239, 6
+
+
+def exporter_for(tmp_path, sim, *, interval=60.0, clock=None, timeout=None, **targets):
+    targets.setdefault("projects", [PROJECT, OTHER])
+    targets.setdefault("repositories", {REPO: [PIPELINE]})
+    config = write_config(tmp_path / "c.yaml", sim.url, interval=interval, **targets)
+    text = config.read_text().replace("  concurrency: 4", "  concurrency: 4\n  rate_limit: {repo: 500, build: 500}")
+    if timeout is not None:
+        text = text.replace("timeout_seconds: 5", f"timeout_seconds: {timeout}")
+    config.write_text(text)
+    return Exporter(load_config(config), **({"clock": clock} if clock else {}))
+
+
+def world(**options):
+    options.setdefault("projects", {PROJECT: 12, OTHER: 5})
+    options.setdefault("pipelines", {(REPO, PIPELINE): 9})
+    return World(seed=4, **options)
+
+
+def up(exporter):
+    found = parse_samples(exporter.metrics_text().decode())
+    return {dict(labels)["target"]: value for (name, labels), value in found.items() if name == "codearts_up"}
+
+
+def test_the_loop_keeps_cycling_after_every_injected_fault(tmp_path, simulator_factory):
+    sim = simulator_factory(world())
+    exporter = exporter_for(tmp_path, sim, interval=0.1, timeout=0.08)
+    exporter.poller.backoff = TargetBackoff(0.1, 0.1)  # keep polling through the faults
+    exporter.poller.start()
+    try:
+        for fault in Fault:
+            sim.set_fault("build_jobs", fault)
+            sim.set_fault("repo_jobs", fault)
+            generation = exporter.poller.snapshot.generation
+            wait_until(lambda g=generation: exporter.poller.snapshot.generation >= g + 2, timeout=10)
+            assert exporter.poller._thread.is_alive(), fault
+            assert not any(state.up for state in exporter.poller.snapshot.states), fault
+        sim.clear_faults()
+        wait_until(lambda: exporter.poller.snapshot.all_up(), timeout=10)
+    finally:
+        exporter.close()
+    found = parse_samples(exporter.metrics_text().decode())
+    assert found[("codearts_poller_last_cycle_timestamp_seconds", frozenset())] > 0
+
+
+class Blocking:
+    """A client that hangs on one project until released, or dies once with the given exception."""
+
+    def __init__(self, client, *, hang_on=None, die_with=None):
+        self.client = client
+        self.hang_on = hang_on
+        self.die_with = die_with
+        self.release = threading.Event()
+
+    def list_build_jobs(self, project_id):
+        if project_id == self.hang_on and not self.release.is_set():
+            self.release.wait(30)
+        if self.die_with is not None:
+            error, self.die_with = self.die_with, None
+            raise error
+        return self.client.list_build_jobs(project_id)
+
+    def list_pipeline_jobs(self, repository_id, pipeline_id):
+        return self.client.list_pipeline_jobs(repository_id, pipeline_id)
+
+
+def test_a_hung_worker_is_left_behind_and_the_next_cycle_runs_on_fresh_workers(tmp_path, simulator_factory):
+    sim = simulator_factory(world())
+    exporter = exporter_for(tmp_path, sim)
+    client = Blocking(exporter.client, hang_on=OTHER)
+    clock = FakeClock(1_750_000_000.0)
+    poller = Poller([s.target for s in exporter.poller.snapshot.states], client, interval=60, concurrency=2,
+                    cycle_timeout=0.5, clock=clock)
+    try:
+        states = {s.target.key: s for s in poller.poll_once().states}
+        assert states[OTHER].error == "poll did not finish within 0.5s" and not states[OTHER].up
+        assert states[PROJECT].up and states[f"{REPO}/{PIPELINE}"].up
+        client.release.set()
+        clock.advance(60)
+        assert poller.poll_once().all_up()
+    finally:
+        client.release.set()
+        poller.stop()
+        exporter.close()
+
+
+def test_a_worker_killed_by_any_exception_costs_one_poll(tmp_path, simulator_factory):
+    sim = simulator_factory(world())
+    exporter = exporter_for(tmp_path, sim, projects=[PROJECT], repositories={})
+    for error in (SystemExit(3), KeyboardInterrupt(), RuntimeError("bug")):
+        client = Blocking(exporter.client, die_with=error)
+        clock = FakeClock(1_750_000_000.0)
+        poller = Poller([Target.project(PROJECT)], client, interval=60, concurrency=1, clock=clock)
+        try:
+            (state,) = poller.poll_once().states
+            assert not state.up and state.error == f"internal error: {type(error).__name__}"
+            clock.advance(60)
+            assert poller.poll_once().all_up()
+        finally:
+            poller.stop()
+    exporter.close()
+
+
+def test_a_persistently_failing_target_backs_off_up_to_the_cap_and_recovers(tmp_path, simulator_factory):
+    sim = simulator_factory(world())
+    clock = FakeClock(1_750_000_000.0)
+    exporter = exporter_for(tmp_path, sim, clock=clock)
+    exporter.poller.backoff = TargetBackoff(60, 240)
+    sim.set_fault(f"build:{OTHER}", Fault.NOT_FOUND)
+    polled_at = []
+    for cycle in range(12):
+        before = sim.request_count("build_jobs")
+        exporter.poll_once()
+        if sim.request_count("build_jobs") - before == 2:
+            polled_at.append(cycle)
+        clock.advance(60)
+    assert polled_at == [0, 1, 3, 7, 11]  # 1, 2, 4, then 4 (the cap) intervals apart
+    assert up(exporter) == {PROJECT: 1, OTHER: 0, f"{REPO}/{PIPELINE}": 1}
+    sim.set_fault(f"build:{OTHER}", None)
+    for _ in range(4):
+        exporter.poll_once()
+        clock.advance(60)
+    assert up(exporter)[OTHER] == 1
+    exporter.close()
+
+
+def statuses(exporter):
+    found = parse_samples(exporter.metrics_text().decode())
+    return {dict(labels)["job_id"]: dict(labels)["status"] for (name, labels), value in found.items()
+            if name == "codearts_build_job_status"}
+
+
+def test_a_job_that_vanishes_upstream_leaves_metrics_after_the_grace(tmp_path, simulator_factory):
+    clock = FakeClock(1_750_000_000.0)
+    sim = simulator_factory(world(projects={PROJECT: 12}, clock=clock))
+    exporter = exporter_for(tmp_path, sim, clock=clock, projects=[PROJECT], repositories={})
+    exporter.poller.job_grace = 100
+    exporter.poll_once()
+    everyone = statuses(exporter)
+    assert len(everyone) == 12
+    sim.world = world(projects={PROJECT: 9}, clock=clock)  # three jobs deleted upstream
+    remaining = {job["id"] for job in sim.world.build_jobs(PROJECT)}
+    shown = []
+    for _ in range(4):
+        clock.advance(60)
+        exporter.poll_once()
+        shown.append(len(statuses(exporter)))
+    assert shown == [12, 12, 9, 9]  # missed at +60 and +120 (within 100 s of the first miss), gone at +180
+    assert set(statuses(exporter)) == remaining
+    exporter.close()
+
+
+def test_a_listing_that_repeats_a_job_shows_one_status_the_last_one():
+    def job(status):
+        return BuildJob("j1", "deploy", status, None, None, None, False, False, "", "", "", "", "", "")
+
+    jobs, missing = merge_listing((), (), (job("running"), job("success")), lambda j: j.id, 0.0, 0.0)
+    assert [j.status for j in jobs] == ["success"] and missing == ()
+
+
+def test_readyz_turns_unready_when_no_target_succeeded_for_three_intervals(tmp_path, simulator_factory):
+    clock = FakeClock(1_750_000_000.0)
+    sim = simulator_factory(world())
+    exporter = exporter_for(tmp_path, sim, clock=clock)
+    server = ExporterHTTPServer(("127.0.0.1", 0), exporter.exposition, lambda: exporter.poller.snapshot,
+                                stale_after=180, clock=clock)
+    server.serve_in_background()
+
+    def readyz():
+        return requests.get(f"{server.url}/readyz", timeout=5)
+
+    try:
+        exporter.poll_once()
+        assert readyz().status_code == 200
+        sim.set_fault("build_jobs", Fault.NOT_FOUND)  # not retried: no real sleeps in this test
+        sim.set_fault("repo_jobs", Fault.NOT_FOUND)
+        clock.advance(179)
+        exporter.poll_once()
+        assert readyz().status_code == 200
+        clock.advance(2)
+        assert (readyz().status_code, readyz().text) == (503, "no target has succeeded for over 180s\n")
+        sim.clear_faults()
+        exporter.poller.snapshot = replace(exporter.poller.snapshot, states=tuple(
+            replace(s, next_poll_at=None) for s in exporter.poller.snapshot.states))
+        exporter.poll_once()
+        assert readyz().status_code == 200
+    finally:
+        server.shutdown()
+        server.server_close()
+        exporter.close()
+
+
+def test_a_target_never_up_since_start_makes_readyz_fail_after_three_intervals():
+    clock = FakeClock(100.0)
+    state = TargetState(Target.project(PROJECT), polled=True, up=False)
+    server = ExporterHTTPServer(("127.0.0.1", 0), None, lambda: Snapshot(1, 100.0, (state,)),  # type: ignore[arg-type]
+                                stale_after=30, clock=clock)
+    try:
+        assert server.readiness() == (True, "ready")
+        clock.advance(31)
+        assert server.readiness() == (False, "no target has succeeded for over 30s")
+    finally:
+        server.server_close()
+
+
+def test_running_then_success_shows_only_success_on_the_next_scrape(tmp_path, simulator_factory):
+    clock = FakeClock(1_750_000_000.0)
+    sim = simulator_factory(world(projects={PROJECT: 40}, clock=clock))
+    exporter = exporter_for(tmp_path, sim, clock=clock, projects=[PROJECT], repositories={})
+    transitions = Counter()
+    previous = {}
+    for _ in range(25):
+        exporter.poll_once()
+        found = parse_samples(exporter.metrics_text().decode())
+        per_job = Counter(dict(labels)["job_id"] for (name, labels) in found if name == "codearts_build_job_status")
+        assert set(per_job.values()) == {1}
+        now = statuses(exporter)
+        for job_id, status in now.items():
+            if previous.get(job_id) == "running" and status != "running":
+                transitions[status] += 1
+        previous = now
+        clock.advance(60)
+    assert transitions  # the world moved jobs out of running during the run, and each showed one status
