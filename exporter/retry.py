@@ -81,12 +81,13 @@ class Retrier:
         """``attempt_once()`` until it returns, fails for good, or attempts or time run out.
 
         Time counted by ``paused`` (waits for the client's own rate limit) is left out of the deadline:
-        queueing for our budget must not cost the retries that keep a throttled target fresh.
+        queueing for our budget must not cost the retries that keep a throttled target fresh. A retry is
+        made only if its wait and an attempt as long as the last one still end within the deadline.
         """
-        started = self._clock()
-        paused_before = self._paused()
+        started = self._spent()
         attempt = 1
         while True:
+            attempt_started = self._spent()
             try:
                 return attempt_once()
             except CodeArtsError as err:
@@ -95,13 +96,19 @@ class Retrier:
                     raise
                 retry_after = err.retry_after if isinstance(err, ThrottledError) else None
                 wait = self.policy.delay(attempt, retry_after, self._rng)
-                spent = self._clock() - started - (self._paused() - paused_before)
-                if spent + wait > self.policy.deadline:
+                now = self._spent()
+                # Another attempt like the last one must also fit: a request that timed out is not
+                # retried when a second timeout would overrun the deadline.
+                if now - started + wait + (now - attempt_started) > self.policy.deadline:
                     raise
                 if self._on_retry is not None:
                     self._on_retry(api, reason)
                 self._sleep(wait)
                 attempt += 1
+
+    def _spent(self) -> float:
+        """The clock without the time paused for the rate limit."""
+        return self._clock() - self._paused()
 
 
 @dataclass(frozen=True, slots=True)

@@ -143,3 +143,18 @@ def test_time_queued_for_the_rate_limit_does_not_eat_the_retry_deadline():
     with pytest.raises(ServerError):
         retrier.call("repo", attempt)
     assert len(clock.sleeps) == 2  # both retries happened although 150 s passed
+
+
+def test_a_retry_is_skipped_when_another_attempt_as_slow_would_overrun_the_deadline():
+    clock = FakeClock()
+
+    def slow_attempt():
+        clock.advance(4.0)  # e.g. a request that ran into its timeout
+        raise TransportError("timed out")
+
+    retrier = Retrier(RetryPolicy(max_attempts=10, base_delay=0.2, max_delay=0.2, deadline=10.0), clock=clock,
+                      sleep=clock.sleep, rng=random.Random(1))
+    started = clock()
+    with pytest.raises(TransportError):
+        retrier.call("build", slow_attempt)
+    assert len(clock.sleeps) == 1 and clock() - started <= 10.0  # 4 + 0.2 + 4, not a third attempt
