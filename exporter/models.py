@@ -134,7 +134,12 @@ def _text(value: object) -> str:
         return ""
     if isinstance(value, float) and not math.isfinite(value):
         return ""
-    return str(value)
+    text = str(value)
+    if not text.isascii():
+        # JSON may carry a lone surrogate ("\ud800"), which no UTF-8 exposition can hold: it would fail
+        # every render. Such a character becomes "?".
+        text = text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def _number(value: object) -> float | None:

@@ -108,3 +108,12 @@ def test_pipeline_records_without_a_valid_id_are_rejected(raw):
 def test_build_records_without_a_valid_id_are_rejected(raw):
     with pytest.raises(RecordError):
         parse_build_job(raw)
+
+
+def test_a_lone_surrogate_from_json_becomes_a_question_mark_so_it_can_be_served():
+    import json
+
+    from exporter.models import parse_build_job
+
+    job = parse_build_job(json.loads('{"id": "j1", "job_name": "deploy-\\ud800"}'))
+    assert job.name == "deploy-?" and job.name.encode("utf-8")
