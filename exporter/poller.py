@@ -12,7 +12,7 @@ from typing import Any, Protocol
 
 from exporter.client import CodeArtsClient
 from exporter.config import Config
-from exporter.errors import CodeArtsError
+from exporter.errors import AuthError, CodeArtsError
 from exporter.lifecycle import merge_listing
 from exporter.retry import TargetBackoff
 from exporter.snapshot import REPO_API, Snapshot, Target, TargetState
@@ -148,8 +148,11 @@ class Poller:
             log.error("poll worker of %s target %s died: %r", state.target.api, state.target.key, err)
             return self._failed(state, now, 0.0, f"internal error: {type(err).__name__}")
 
-    def _failed(self, state: TargetState, at: float, duration: float, error: str) -> TargetState:
+    def _failed(self, state: TargetState, at: float, duration: float, error: str,
+                backoff: bool = True) -> TargetState:
         failed = state.failed(at, duration, error)
+        if not backoff or failed.failures < 2:
+            return failed  # polled again at the next cycle
         return replace(failed, next_poll_at=at + self.backoff.delay(failed.failures))
 
     def _poll_target(self, state: TargetState) -> TargetState:
@@ -165,7 +168,10 @@ class Poller:
                 fresh = TargetState(target, build_jobs=listing.records)
         except CodeArtsError as err:
             log.warning("poll of %s target %s failed: %s", target.api, target.key, err)
-            return self._failed(state, at, time.monotonic() - started, str(err))
+            # Credentials are shared by every target and the auth mode backs off itself: when they are
+            # fixed, every target must come back at the next cycle.
+            return self._failed(state, at, time.monotonic() - started, str(err),
+                                backoff=not isinstance(err, AuthError))
         except Exception as err:  # a bug must cost one target one poll, not the cycle
             log.exception("poll of %s target %s crashed", target.api, target.key)
             return self._failed(state, at, time.monotonic() - started, f"internal error: {type(err).__name__}")

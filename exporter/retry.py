@@ -113,8 +113,8 @@ class Retrier:
 
 @dataclass(frozen=True, slots=True)
 class TargetBackoff:
-    """When to poll a target again after ``failures`` polls in a row failed: the next interval after
-    the first failure, then 2, 4, 8... intervals later, never later than ``max_seconds``."""
+    """When to poll a target again after ``failures`` polls in a row failed: the next cycle after the
+    first failure, then 2, 4, 8... intervals later, never later than ``max_seconds``."""
 
     interval: float
     max_seconds: float

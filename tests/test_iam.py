@@ -41,6 +41,7 @@ def password_config(path: Path, url: str, *, projects: list[str], password_file:
         "auth:", "  password:", f"    domain: {DOMAIN}", f"    username: {USER}", f"    {secret}",
         f"    project_id: {IAM_PROJECT}",
         "poll:", "  interval_seconds: 60", "  timeout_seconds: 5", f"  concurrency: {concurrency}",
+        "  rate_limit: {repo: 1000, build: 1000}",  # these tests poll back to back; the budget is not their subject
         "projects:", *(f"  - id: {project}" for project in projects),
     ]
     path.write_text("\n".join(lines) + "\n")
