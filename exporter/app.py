@@ -37,6 +37,13 @@ def retry_policy(interval: float) -> RetryPolicy:
     return RetryPolicy(max_attempts=4, base_delay=0.5, max_delay=8.0, deadline=interval / 2)
 
 
+def shard_rate_limits(config: Config, shard: ShardSpec) -> RateLimits:
+    """This replica's buckets: its share of the tenant-wide ``poll.rate_limit`` (a burst of at least 1)."""
+    limits = config.poll.rate_limit
+    rates = {api: shard.share(rate) for api, rate in limits.rates().items()}
+    return RateLimits.per_second(rates, max(1.0, shard.share(limits.burst)))
+
+
 class Exporter:
     """One exporter instance; :meth:`serve` runs it, :meth:`poll_once` is the ``--once`` path."""
 
@@ -54,7 +61,7 @@ class Exporter:
             timeout=config.poll.timeout_seconds,
             stats=self.stats,
             pool_size=config.poll.concurrency,
-            rate_limits=RateLimits.per_second(config.poll.rate_limit.rates(), config.poll.rate_limit.burst),
+            rate_limits=shard_rate_limits(config, shard),
             retry=retry_policy(config.poll.interval_seconds),
         )
         self.history = RunHistory(self.client, config.history) if config.history.enabled else None

@@ -30,8 +30,9 @@ REPO, PIPELINE = 2111976239, 6
 def exporter_for(tmp_path, sim, *, interval=60.0, clock=None, timeout=None, **targets):
     targets.setdefault("projects", [PROJECT, OTHER])
     targets.setdefault("repositories", {REPO: [PIPELINE]})
-    config = write_config(tmp_path / "c.yaml", sim.url, interval=interval, **targets)
-    text = config.read_text().replace("  concurrency: 4", "  concurrency: 4\n  rate_limit: {repo: 500, build: 500}")
+    config = write_config(tmp_path / "c.yaml", sim.url, interval=interval, extra="history:\n  enabled: false\n",
+                          **targets)
+    text = config.read_text()
     if timeout is not None:
         text = text.replace("timeout_seconds: 5", f"timeout_seconds: {timeout}")
     config.write_text(text)

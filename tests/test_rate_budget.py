@@ -35,10 +35,9 @@ def test_request_rate_stays_within_budget_while_throttled_and_targets_end_fresh(
     sim = simulator_factory(world, seed=30)
     sim.set_fault("build_jobs", Fault.BUILD_THROTTLED, rate=0.3)
     sim.set_fault("repo_jobs", Fault.THROTTLED, rate=0.3)
-    config = write_config(tmp_path / "c.yaml", sim.url, repositories=pipelines, projects=projects, interval=INTERVAL)
-    config.write_text(config.read_text().replace(
-        "  concurrency: 4", f"  concurrency: 4\n  rate_limit: {{repo: 2, build: 4, burst: {BURST}}}").replace(
-        "timeout_seconds: 5", "timeout_seconds: 2"))
+    config = write_config(tmp_path / "c.yaml", sim.url, repositories=pipelines, projects=projects, interval=INTERVAL,
+                          rate_limit=f"{{repo: 2, build: 4, burst: {BURST}}}")
+    config.write_text(config.read_text().replace("timeout_seconds: 5", "timeout_seconds: 2"))
     exporter = Exporter(load_config(config))
     started = time.time()
     exporter.serve(("127.0.0.1", 0))

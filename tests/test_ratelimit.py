@@ -93,3 +93,15 @@ def test_an_api_without_a_bucket_is_not_limited_and_rates_are_reported():
 def test_a_bucket_refuses_nonsense_settings(rate, burst):
     with pytest.raises(ValueError, match="rate must be > 0"):
         TokenBucket(rate, burst)
+
+
+def test_each_shard_takes_its_share_of_the_tenant_budget():
+    from exporter.app import shard_rate_limits
+    from exporter.config import parse_config
+    from exporter.sharding import ShardSpec
+
+    config = parse_config({"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": "a" * 32}],
+                           "poll": {"rate_limit": {"repo": 8, "build": 6, "iam": 0.3, "burst": 4}}})
+    limits = shard_rate_limits(config, ShardSpec(1, 3))
+    assert (limits.rate("repo"), limits.rate("build"), limits.rate("iam")) == pytest.approx((8 / 3, 2.0, 0.1))
+    assert shard_rate_limits(config, ShardSpec(0, 8))._buckets["repo"].burst == 1.0  # never below one request
