@@ -88,7 +88,7 @@ def listing_marker(job: BuildJob) -> tuple[Any, ...]:
 
 def _latest_number(job: BuildJob) -> int | None:
     text = job.build_number.strip()
-    return int(text) if text.isdigit() else None
+    return int(text) if text.isascii() and text.isdigit() else None  # "²".isdigit() too, but int() refuses it
 
 
 def _advance(high: int, above: set[int], runs: Mapping[int, BuildRun]) -> tuple[int, int]:

@@ -92,7 +92,7 @@ def parse_timestamp(value: object) -> float | None:
     text = value.strip()
     if not text:
         return None
-    if text.lstrip("-").replace(".", "", 1).isdigit():
+    if text.isascii() and text.lstrip("-").replace(".", "", 1).isdigit():  # "²".isdigit(), but not a number
         return _epoch_number(float(text))
     return _iso_timestamp(text)
 
@@ -173,7 +173,7 @@ def parse_pipeline_job(raw: object) -> PipelineJob:
     """Build a :class:`PipelineJob` from one item of the Repo pipeline jobs array."""
     record = _required_dict(raw)
     job_id = record.get("id")
-    if isinstance(job_id, str) and job_id.strip().isdigit():
+    if isinstance(job_id, str) and job_id.strip().isascii() and job_id.strip().isdigit():
         job_id = int(job_id.strip())
     if isinstance(job_id, bool) or not isinstance(job_id, int) or not 1 <= job_id <= _MAX_INT32:
         raise RecordError(f"pipeline job id must be an integer 1..{_MAX_INT32}, got {job_id!r:.40}")

@@ -117,3 +117,28 @@ def test_a_lone_surrogate_from_json_becomes_a_question_mark_so_it_can_be_served(
 
     job = parse_build_job(json.loads('{"id": "j1", "job_name": "deploy-\\ud800"}'))
     assert job.name == "deploy-?" and job.name.encode("utf-8")
+
+
+def test_a_digit_that_is_not_a_number_is_no_timestamp():
+    from exporter.models import parse_timestamp
+
+    assert parse_timestamp("²") is None and parse_timestamp("-²") is None  # str.isdigit() says yes, float() no
+
+
+def test_a_pipeline_job_id_of_unicode_digits_is_a_record_error():
+    import pytest
+
+    from exporter.models import RecordError, parse_pipeline_job
+
+    with pytest.raises(RecordError):
+        parse_pipeline_job({"id": "²"})
+
+
+def test_a_build_number_of_unicode_digits_is_no_run_number():
+    from dataclasses import replace
+
+    from exporter.history import _latest_number
+    from exporter.models import parse_build_job
+
+    job = parse_build_job({"id": "j1", "build_number": "12"})
+    assert _latest_number(job) == 12 and _latest_number(replace(job, build_number="²")) is None
