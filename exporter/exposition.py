@@ -175,6 +175,8 @@ class Exposition:
         health = LineSink()
         for state in snapshot.states:
             add_target_health(health, state)
+        if snapshot.taken_at is not None:
+            health.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
         health.add(m.BUILD_INFO, (self._version,), 1)
         parts.append(health.chunks())
         return parts, kept
