@@ -48,7 +48,7 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
-def write_config(path: Path, url: str, world: World, interval: float, timeout: float) -> None:
+def write_config(path: Path, url: str, world: World, interval: float, timeout: float, history: bool) -> None:
     repos: dict[int, list[int]] = {}
     for repo, pipeline in world.pipeline_keys():
         repos.setdefault(repo, []).append(pipeline)
@@ -61,6 +61,7 @@ def write_config(path: Path, url: str, world: World, interval: float, timeout: f
         lines += [f"  - id: {repo}", f"    pipelines: {pipelines}"]
     lines.append("projects:")
     lines += [f"  - id: {project}" for project in world.project_ids()]
+    lines += ["history:", f"  enabled: {'true' if history else 'false'}"]
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -160,6 +161,7 @@ def main() -> int:
     parser.add_argument("--recovery", type=float, default=45.0, help="fault-free seconds at the end")
     parser.add_argument("--warmup", type=float, default=30.0, help="seconds with faults before RSS is first read")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-history", action="store_true", help="run with history.enabled: false")
     parser.add_argument("--json", type=Path, default=Path("bench/results/soak.json"))
     args = parser.parse_args()
 
@@ -171,7 +173,7 @@ def main() -> int:
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="soak-"))
     config = workdir / "config.yaml"
-    write_config(config, sim.url, world, args.interval, args.timeout)
+    write_config(config, sim.url, world, args.interval, args.timeout, not args.no_history)
     log_path = workdir / "exporter.log"
     with open(log_path, "w") as log_file:
         exporter = subprocess.Popen([sys.executable, "-m", "exporter", "--config.file", str(config),
