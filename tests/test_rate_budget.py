@@ -67,3 +67,36 @@ def test_request_rate_stays_within_budget_while_throttled_and_targets_end_fresh(
     assert len(states) == 10
     for state in states:  # every target succeeded in one of the last two cycles
         assert state.last_success_at is not None and state.last_success_at >= max(started, ended - 2 * INTERVAL)
+
+
+def test_each_shard_keeps_to_its_share_of_the_budget(tmp_path, simulator_factory):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from exporter.sharding import ShardSpec
+    from exporter.snapshot import Target
+
+    total_rate, burst, shards = 6.0, 3, 3  # each shard: 2 requests/s, a burst of 1
+    projects = [generated_project_id(i) for i in range(24)]
+    sim = simulator_factory(World(seed=4, projects={p: 3 for p in projects}))
+    config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=projects,
+                                      rate_limit=f"{{repo: 8, build: {total_rate}, burst: {burst}}}"))
+    exporters = [Exporter(config, shard=ShardSpec(i, shards)) for i in range(shards)]
+    owner = {p: i for i in range(shards) for p in projects if ShardSpec(i, shards).owns(Target.project(p))}
+    try:
+        with ThreadPoolExecutor(shards) as pool:
+            assert all(s.all_up() for s in pool.map(lambda e: e.poll_once(), exporters))
+    finally:
+        for exporter in exporters:
+            exporter.close()
+    per_shard: dict[int, list[float]] = {}
+    for record in sim.requests:
+        project = record.path.split("/")[2]
+        per_shard.setdefault(owner[project], []).append(record.at)
+    assert sorted(per_shard) == list(range(shards))
+    share = total_rate / shards
+    for shard, times in per_shard.items():
+        times.sort()
+        for window in (0.5, 1.0, 2.0):
+            assert max_in_window(times, window) <= 1 + share * (window + ARRIVAL_JITTER), (shard, window)
+    everything = sorted(t for times in per_shard.values() for t in times)
+    assert max_in_window(everything, 1.0) <= burst + total_rate * (1.0 + ARRIVAL_JITTER)
