@@ -52,8 +52,9 @@ class Exporter:
         self.config = config
         self.shard = shard = shard or ShardSpec()
         self.stats = RequestStats()
+        rate_limits = shard_rate_limits(config, shard)
         self.auth = build_auth(config.auth, iam_url=config.endpoints.iam, timeout=config.poll.timeout_seconds,
-                               stats=self.stats, clock=clock)
+                               stats=self.stats, clock=clock, rate_limits=rate_limits)
         self.client = CodeArtsClient(
             repo_url=config.endpoints.repo,
             build_url=config.endpoints.build,
@@ -61,7 +62,7 @@ class Exporter:
             timeout=config.poll.timeout_seconds,
             stats=self.stats,
             pool_size=config.poll.concurrency,
-            rate_limits=shard_rate_limits(config, shard),
+            rate_limits=rate_limits,
             retry=retry_policy(config.poll.interval_seconds),
         )
         self.history = RunHistory(self.client, config.history) if config.history.enabled else None

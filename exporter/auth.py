@@ -18,6 +18,7 @@ from collections.abc import Callable
 import requests
 
 from exporter.config import AkSkAuth, PasswordAuth, TokenAuth
+from exporter.ratelimit import RateLimits
 from exporter.stats import RequestStats
 
 
@@ -57,8 +58,10 @@ def build_auth(
     timeout: float = 10.0,
     stats: RequestStats | None = None,
     clock: Callable[[], float] = time.time,
+    rate_limits: RateLimits | None = None,
 ) -> CodeArtsAuth:
-    """The auth object for the configured mode; ``iam_url`` is needed by the password mode only."""
+    """The auth object for the configured mode; ``iam_url`` (and the ``iam`` bucket of ``rate_limits``)
+    serve the password mode only."""
     # Imported here: both modules subclass CodeArtsAuth, defined above.
     from exporter.iam import IamTokenAuth
     from exporter.secretfile import SecretSource
@@ -69,6 +72,7 @@ def build_auth(
     if isinstance(settings, PasswordAuth):
         if iam_url is None:
             raise ValueError("password auth needs the IAM endpoint (endpoints.iam)")
-        return IamTokenAuth(settings, iam_url=iam_url, timeout=timeout, stats=stats, clock=clock)
+        return IamTokenAuth(settings, iam_url=iam_url, timeout=timeout, stats=stats, clock=clock,
+                            rate_limits=rate_limits)
     sk = SecretSource("sk", settings.sk, settings.sk_file)
     return AkSkSigner(settings.ak, sk, settings.project_id, clock=clock)

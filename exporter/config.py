@@ -263,10 +263,10 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     except UnicodeDecodeError as err:
         raise ConfigError(source, [f"cannot read file: not UTF-8 text (byte {err.start})"]) from None
     try:
-        data = yaml.safe_load(text)
+        data = parse_yaml(text)
     except yaml.YAMLError as err:
         # `from None`: the YAML exception's own text quotes the file's lines, which may hold a secret.
-        raise ConfigError(source, [_yaml_problem(err)]) from None
+        raise ConfigError(source, [yaml_problem(err)]) from None
     return parse_config(data, env, source)
 
 
@@ -928,13 +928,41 @@ def _one_line(text: str) -> str:
     return " ".join(text.splitlines())
 
 
-def _yaml_problem(err: yaml.YAMLError) -> str:
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, except that a key given twice in one mapping is an error.
+
+    Plain ``safe_load`` keeps the last value silently, so a second ``poll:`` block would quietly
+    replace the first.
+    """
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:  # type: ignore[override]
+        seen: dict[object, yaml.Mark] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            try:
+                first = seen.setdefault(key, key_node.start_mark)
+            except TypeError:  # an unhashable key: the base class reports it
+                break
+            if first is not key_node.start_mark:
+                name = f'"{key}"' if isinstance(key, str) and _SHOWABLE_KEY.fullmatch(key) else "(name not shown)"
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {name} (first at line {first.line + 1})", key_node.start_mark)
+        return super().construct_mapping(node, deep=deep)
+
+
+def parse_yaml(text: str) -> object:
+    """Parse YAML like ``yaml.safe_load``, but reject a key repeated within one mapping."""
+    return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+
+
+def yaml_problem(err: yaml.YAMLError) -> str:
     """Describe a YAML error by position and cause only (its str() would quote the file's lines)."""
     if not isinstance(err, yaml.MarkedYAMLError):
         return f"YAML error: {_one_line(str(err))}"
     mark = err.problem_mark or err.context_mark
     where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    message = f"YAML syntax error{where}: {err.problem or err.context}"
+    kind = "YAML error" if isinstance(err, yaml.constructor.ConstructorError) else "YAML syntax error"
+    message = f"{kind}{where}: {err.problem or err.context}"
     if err.context and err.problem:
         context_mark = err.context_mark
         at = f" at line {context_mark.line + 1}, column {context_mark.column + 1}" if context_mark else ""

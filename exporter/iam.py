@@ -29,6 +29,7 @@ from exporter.auth import CodeArtsAuth
 from exporter.config import PasswordAuth
 from exporter.errors import CredentialsError
 from exporter.models import parse_timestamp
+from exporter.ratelimit import RateLimits
 from exporter.secretfile import SecretSource
 from exporter.stats import RequestStats
 
@@ -97,8 +98,10 @@ class IamTokenAuth(CodeArtsAuth):
         stats: RequestStats | None = None,
         clock: Callable[[], float] = time.time,
         renew_fraction: float = RENEW_FRACTION,
+        rate_limits: RateLimits | None = None,
     ) -> None:
         self.settings = settings
+        self._rate_limits = rate_limits
         self.url = f"{iam_url.rstrip('/')}{TOKENS_PATH}"
         self.timeout = timeout
         self.stats = stats or RequestStats()
@@ -223,6 +226,11 @@ class IamTokenAuth(CodeArtsAuth):
     def _request_token(self, started: float) -> IssuedToken:
         password = self._password.read()  # *_file: read again at every attempt, so rotation just works
         body = json.dumps(token_request_body(self.settings, password.reveal())).encode()
+        if self._rate_limits is not None:
+            # One renewal runs at a time, so at most one caller ever waits here.
+            waited = self._rate_limits.acquire(IAM_API)
+            if waited > 0:
+                self.stats.count_rate_limit_wait(IAM_API, waited)
         try:
             response = self._session.post(self.url, params={"nocatalog": "true"}, data=body, timeout=self.timeout,
                                           headers={"Content-Type": "application/json;charset=utf8"})

@@ -32,6 +32,8 @@ from typing import Any
 import bcrypt
 import yaml
 
+from exporter.config import parse_yaml, yaml_problem
+
 TOP_KEYS = ("tls_server_config", "basic_auth_users")
 TLS_KEYS = ("cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version")
 CLIENT_AUTH = {
@@ -83,11 +85,11 @@ def load_web_config(path: str | Path) -> WebConfig:
     """Read and validate a web configuration file (relative paths resolve against its directory)."""
     path = Path(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        raw = parse_yaml(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise WebConfigError(f"--web.config.file {path}: {err.strerror}") from None
     except yaml.YAMLError as err:
-        raise WebConfigError(f"--web.config.file {path}: not valid YAML: {err}".replace("\n", " ")) from None
+        raise WebConfigError(f"--web.config.file {path}: {yaml_problem(err)}") from None
     try:
         config = parse_web_config(raw or {}, base=path.parent)
         if config.tls is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "(while parsing a block mapping at line 1, column 1)",
     ),
     "empty_file.yaml": ("the configuration is empty",),
+    "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, projects, "
         "history, state), got a list",
@@ -552,3 +554,15 @@ def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() 
     limits = poll.rate_limit
     assert (limits.repo, limits.build, limits.iam, limits.burst) == (0.5, 5.0, 0.05, 2)
     assert (poll.job_grace_seconds, poll.max_backoff_seconds) == (0.0, 120.0)
+
+
+def test_a_repeated_key_is_an_error_at_any_depth_and_an_odd_key_is_not_shown(tmp_path):
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("region: cn-north-4\nauth:\n  token: t\nprojects:\n  - id: a\n    id: b\n")
+    with pytest.raises(ConfigError, match=re.escape('line 6, column 5: duplicate key "id" (first at line 5)')):
+        load_config(nested)
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(f"auth: {{token:{SECRET}, token:{SECRET}}}\n")
+    with pytest.raises(ConfigError) as raised:
+        load_config(odd)
+    assert "duplicate key (name not shown)" in str(raised.value) and SECRET not in str(raised.value)

@@ -14,12 +14,16 @@ import pytest
 import requests
 
 from exporter.app import Exporter
-from exporter.config import load_config
+from exporter.auth import build_auth
+from exporter.config import PasswordAuth, Secret, load_config
 from exporter.iam import BACKOFF_STEPS, backoff_delay
 from exporter.models import parse_timestamp
+from exporter.ratelimit import RateLimits
 from exporter.simulator import IamService, IamUser, Simulator, World
+from exporter.stats import RequestStats
 
 from .conftest import parse_samples, run_cli, wait_until
+from .fakeclock import FakeClock
 
 T0 = 1_750_000_000.0
 DOMAIN, USER = "my-account", "ci-observer"
@@ -290,3 +294,26 @@ def test_a_failing_background_renewal_keeps_the_valid_token_in_use_and_backs_off
     finally:
         exporter.close()
     assert 401 not in statuses(sim, "build_jobs")
+
+
+def test_token_requests_take_from_the_iam_bucket(simulator_factory, world):
+    iam = iam_service(token_lifetime=2.0)
+    sim = simulator_factory(world, token=None, iam=iam)
+    bucket_clock = FakeClock()
+    limits = RateLimits.per_second({"iam": 0.2}, 1, clock=bucket_clock, sleep=bucket_clock.sleep)
+    stats = RequestStats()
+    settings = PasswordAuth(DOMAIN, USER, Secret(PASSWORD), None, IAM_PROJECT, None)
+    auth = build_auth(settings, iam_url=sim.url, timeout=5, stats=stats, rate_limits=limits)
+    request = requests.Request("GET", f"{sim.url}/v3/x/jobs").prepare()
+
+    def renewed() -> bool:
+        auth(request)
+        return iam.issued >= 2
+
+    try:
+        wait_until(renewed, timeout=10, interval=0.05)
+    finally:
+        auth.close()
+    # The first token took the bucket's only token; the renewal waited for the next one, 1/0.2 s later.
+    assert bucket_clock.sleeps == [pytest.approx(5.0)]
+    assert stats.rate_limit_waits() == {"iam": pytest.approx(5.0)}

@@ -151,6 +151,8 @@ WEB_ERRORS = {
     "missing_cert": ("tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n",
                      "tls_server_config: cannot load certificate or key"),
     "not_a_mapping": ("- a\n- b\n", "the file: expected a mapping"),
+    "duplicate_user": ("basic_auth_users:\n  prometheus: hunter2-a\n  prometheus: hunter2-b\n",
+                       'YAML error at line 3, column 3: duplicate key "prometheus" (first at line 2)'),
 }
 
 
