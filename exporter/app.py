@@ -10,8 +10,9 @@ from collections.abc import Callable
 from exporter import __version__
 from exporter.auth import build_auth
 from exporter.client import CodeArtsClient
-from exporter.collector import auth_families, history_families, shard_families
+from exporter.collector import Sink, add_auth, add_discovery, add_shard
 from exporter.config import Config
+from exporter.discovery import Discovery, pipeline_finished_at
 from exporter.exposition import TEXT, Exposition
 from exporter.history import RunHistory
 from exporter.poller import Poller, targets_from_config
@@ -19,7 +20,7 @@ from exporter.ratelimit import RateLimits
 from exporter.retry import RetryPolicy, TargetBackoff
 from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
-from exporter.snapshot import Snapshot
+from exporter.snapshot import REPO_API, Snapshot, Target
 from exporter.state import load_state, save_state
 from exporter.stats import RequestStats
 from exporter.webconfig import WebConfig
@@ -44,6 +45,18 @@ def shard_rate_limits(config: Config, shard: ShardSpec) -> RateLimits:
     return RateLimits.per_second(rates, max(1.0, shard.share(limits.burst)))
 
 
+HISTORY_SHARE = 0.25  # of the Build rate limit's requests in one interval, when not configured
+
+
+def history_budget(config: Config, client: CodeArtsClient) -> int | None:
+    """Records requests per cycle: ``history.max_requests_per_cycle``, else a quarter of what this replica's
+    Build bucket allows in one poll interval (the rest is the listings' and their retries'); None: no limit."""
+    if config.history.max_requests_per_cycle is not None:
+        return config.history.max_requests_per_cycle
+    rate = client.rate_limits.rate("build")
+    return None if rate is None else max(1, int(rate * config.poll.interval_seconds * HISTORY_SHARE))
+
+
 class Exporter:
     """One exporter instance; :meth:`serve` runs it, :meth:`poll_once` is the ``--once`` path."""
 
@@ -65,18 +78,24 @@ class Exporter:
             rate_limits=rate_limits,
             retry=retry_policy(config.poll.interval_seconds),
         )
-        self.history = RunHistory(self.client, config.history) if config.history.enabled else None
+        self.history = (RunHistory(self.client, config.history, requests_per_cycle=history_budget(config, self.client))
+                        if config.history.enabled else None)
         if self.history is not None:
             self._restore_history(self.history)
-        history = self.history
+        self.discovery = Discovery(config, self.client, shard, clock=clock) if config.discovers() else None
+
+        def extra_live(sink: Sink) -> None:
+            add_shard(sink, shard)
+            add_auth(sink, self.auth.token_expiry())
+
         self.exposition = Exposition(
-            self.stats, __version__,
-            extra_live=lambda: [*shard_families(shard), *auth_families(self.auth.token_expiry())],
+            self.stats, __version__, extra_live=extra_live,
             # Counted during poll cycles only, so rendered with each snapshot, not per scrape.
-            extra_snapshot=None if history is None else lambda: history_families(history.view()))
+            extra_snapshot=None if self.discovery is None else self._add_discovery,
+            history=None if self.history is None else self.history.view)
         targets = targets_from_config(config)
         mine = shard.select(targets)
-        if targets and not mine:
+        if targets and not mine and self.discovery is None:
             log.warning("shard %d of %d owns none of the %d configured targets", shard.index, shard.total, len(targets))
         self.poller = Poller(
             mine,
@@ -88,10 +107,28 @@ class Exporter:
             history=self.history,
             job_grace=config.poll.job_grace_seconds,
             backoff=TargetBackoff(config.poll.interval_seconds, config.poll.max_backoff_seconds),
+            refresh_targets=None if self.discovery is None else self._current_targets,
         )
         self.exposition.update(self.poller.snapshot)
         self.server: ExporterHTTPServer | None = None
         self._clock = clock
+
+    def _current_targets(self) -> tuple[Target, ...]:
+        """This shard's targets now (discovering when due); the run history of pipelines no longer watched
+        is dropped once every discovery source has answered (a failed one keeps its pipelines)."""
+        discovery = self.discovery
+        if discovery is None:  # the poller asks only when discovering
+            return tuple(state.target for state in self.poller.snapshot.states)
+        finished = {state.target.key: at for state in self.poller.snapshot.states
+                    if state.target.api == REPO_API and (at := pipeline_finished_at(state.pipeline_jobs)) is not None}
+        targets = discovery.targets(finished)
+        if self.history is not None and discovery.settled():
+            self.history.retain_pipelines({target.key for target in targets if target.api == REPO_API})
+        return targets
+
+    def _add_discovery(self, sink: Sink) -> None:
+        if self.discovery is not None:
+            add_discovery(sink, self.discovery.statuses())
 
     def _restore_history(self, history: RunHistory) -> None:
         path = self.config.state.path

@@ -87,9 +87,13 @@ def describe(config: Config) -> str:
     """A secret-free summary of a valid configuration, for --check-config."""
     pipelines = sum(len(repo.pipelines) for repo in config.repositories)
     iam = f"iam {config.endpoints.iam}; " if isinstance(config.auth, PasswordAuth) else ""
+    discovering = sum(repo.discover is not None for repo in config.repositories)
+    discovery = (f", merge request discovery in {discovering} repositories and the repositories of "
+                 f"{len(config.discovery.projects)} projects every {config.discovery.interval_seconds:g}s"
+                 if config.discovers() else "")
     return (
         f"configuration OK: {pipelines} pipelines in {len(config.repositories)} repositories, "
-        f"{len(config.projects)} build projects; auth {type(config.auth).__name__}; "
+        f"{len(config.projects)} build projects{discovery}; auth {type(config.auth).__name__}; "
         f"repo {config.endpoints.repo}; build {config.endpoints.build}; {iam}"
         f"poll every {config.poll.interval_seconds:g}s (timeout {config.poll.timeout_seconds:g}s, "
         f"concurrency {config.poll.concurrency})"

@@ -32,12 +32,18 @@ from exporter.errors import (
 from exporter.models import (
     BuildJob,
     BuildRun,
+    HeadPipeline,
+    MergeRequest,
     PipelineJob,
     RecordError,
+    Repository,
     parse_build_job,
     parse_build_record,
+    parse_head_pipeline,
     parse_history_record,
+    parse_merge_request,
     parse_pipeline_job,
+    parse_repository,
 )
 from exporter.pagination import BUILD_READINGS, REPO_READINGS, Page, Reading, walk_pages
 from exporter.ratelimit import RateLimits
@@ -205,6 +211,41 @@ class CodeArtsClient:
             raise PayloadError("expected an object with history_records", url=url, status=response.status_code)
         return RunPage(self._records("build_history", url, items, parse_history_record), len(items))
 
+    def list_project_repositories(self, project_id: str) -> ParsedListing[Repository]:
+        """Every repository of a CodeArts project (``GET /v4/projects/{project_id}/repositories``)."""
+        url = f"{self.repo_url}/v4/projects/{project_id}/repositories"
+        return self._listing("repo", url, lambda offset: {"offset": offset, "limit": PAGE_SIZE},
+                             self._array_page(url, "repositories"), REPO_READINGS, parse_repository)
+
+    def list_open_merge_requests(self, repository_id: int) -> ParsedListing[MergeRequest]:
+        """The open merge requests of a repository, asked newest (last updated) first."""
+        url = f"{self.repo_url}/v4/repositories/{repository_id}/merge-requests"
+
+        def params(offset: int) -> dict[str, Any]:
+            return {"offset": offset, "limit": PAGE_SIZE, "state": "opened", "order_by": "updated_at", "sort": "desc"}
+
+        return self._listing("repo", url, params, self._array_page(url, "merge requests"), REPO_READINGS,
+                             parse_merge_request)
+
+    def head_pipeline(self, repository_id: int, iid: int) -> HeadPipeline | None:
+        """The head pipeline of a merge request (``actual-head-pipeline``); None if it has none."""
+        url = f"{self.repo_url}/v4/repositories/{repository_id}/merge-requests/{iid}/actual-head-pipeline"
+        response = self._get("repo", url, {})
+        try:
+            return parse_head_pipeline(self._json(response))
+        except RecordError as err:
+            raise PayloadError(f"unexpected head pipeline body: {err}", url=url, status=response.status_code) from None
+
+    def _array_page(self, url: str, what: str) -> Callable[[requests.Response], Page]:
+        """A decoder for a Repo v4 list answered as a JSON array (``X-Total`` read when present)."""
+        def decode(response: requests.Response) -> Page:
+            body = self._json(response)
+            if not isinstance(body, list):
+                raise PayloadError(f"expected a JSON array of {what}", url=url, status=response.status_code)
+            return Page(body, _total_header(response.headers.get("X-Total")))
+
+        return decode
+
     def _listing(
         self,
         api: str,
@@ -240,7 +281,7 @@ class CodeArtsClient:
             listing = ParsedListing(records, len(walk.items) - len(records), walk.requests, walk.complete)
             self._memos[url] = _ListingMemo(pages, tuple(digests), listing)
         self.stats.count_skipped(api, "malformed", listing.skipped)  # every poll, reused or not
-        if not listing.complete:
+        if not listing.complete and walk.total is not None:  # without a total, a short page is the end
             log.warning("listing %s ended before its reported total; keeping %d records", redact_url(url),
                         len(listing.records))
         return listing

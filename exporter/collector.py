@@ -3,27 +3,25 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from exporter import metrics as m
-from exporter.history import Histogram, HistoryView
+from exporter.history import BUILD, Histogram, JobHistory, JobKey
 from exporter.models import BUILD_STATUSES, PIPELINE_STATUSES, BuildJob, PipelineJob
 from exporter.sharding import ShardSpec
 from exporter.snapshot import REPO_API, Snapshot, TargetState
 from exporter.stats import RequestStats
 
+if TYPE_CHECKING:  # the collector does no I/O: it only reads discovery's status records
+    from exporter.discovery import SourceStatus
+
 MetricSpec = m.MetricSpec
 
 
-_FAMILY_TYPES = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily, "histogram": HistogramMetricFamily}
-
-
-def _bound(value: float) -> str:
-    """A bucket bound as Prometheus writes it: ``10.0`` for 10, like the client library's own histograms."""
-    return repr(float(value))
+_FAMILY_TYPES = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily}
 
 
 class Sink(Protocol):
@@ -33,24 +31,22 @@ class Sink(Protocol):
         """One sample of the family ``spec``."""
 
 
+class HistogramSink(Sink, Protocol):
+    """A sink that takes histogram series too (text lines; the run history is rendered only that way)."""
+
+    def add_histogram(self, spec: MetricSpec, labels: Iterable[str], bounds: Sequence[float],
+                      histogram: Histogram) -> None:
+        """One series of the histogram family ``spec``."""
+
+
 class _Families:
-    """One family per spec, created on first use, emitted in table order."""
+    """One family per spec, created on first use, emitted in table order (the reference rendering)."""
 
     def __init__(self) -> None:
         self._families: dict[str, Metric] = {}
 
     def add(self, spec: MetricSpec, labels: Iterable[str], value: float) -> None:
         self._family(spec).add_metric(list(labels), value)
-
-    def add_histogram(self, spec: MetricSpec, labels: Iterable[str], bounds: tuple[float, ...],
-                      histogram: Histogram) -> None:
-        """One histogram series; ``histogram.counts`` are per bucket, rendered cumulative."""
-        cumulative: list[tuple[str, float]] = []
-        running = 0
-        for bound, count in zip((*(_bound(b) for b in bounds), "+Inf"), histogram.counts, strict=True):
-            running += count
-            cumulative.append((bound, running))
-        self._family(spec).add_metric(list(labels), cumulative, histogram.sum)  # type: ignore[call-arg]
 
     def _family(self, spec: MetricSpec) -> Metric:
         family = self._families.get(spec.name)
@@ -193,13 +189,14 @@ def snapshot_families(snapshot: Snapshot, version: str) -> list[Metric]:
         add_target_health(families, state)
     if snapshot.taken_at is not None:
         families.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
+    if snapshot.cycle_seconds is not None:
+        families.add(m.POLLER_CYCLE_DURATION, (), snapshot.cycle_seconds)
     families.add(m.BUILD_INFO, (version,), 1)
     return families.ordered()
 
 
-def live_families(stats: RequestStats) -> list[Metric]:
+def add_live(families: Sink, stats: RequestStats) -> None:
     """The exporter's own counters, which move between snapshots and are rendered per scrape."""
-    families = _Families()
     for (api, code), count in sorted(stats.requests().items()):
         families.add(m.API_REQUESTS, (api, code), count)
     for (api, reason), count in sorted(stats.skipped().items()):
@@ -210,36 +207,46 @@ def live_families(stats: RequestStats) -> list[Metric]:
         families.add(m.API_THROTTLED, (api,), count)
     for api, seconds in sorted(stats.rate_limit_waits().items()):
         families.add(m.RATE_LIMIT_WAIT, (api,), seconds)
+
+
+def live_families(stats: RequestStats) -> list[Metric]:
+    """:func:`add_live` as prometheus_client families (the reference the tests and the baseline use)."""
+    families = _Families()
+    add_live(families, stats)
     return families.ordered()
 
 
-def shard_families(shard: ShardSpec) -> list[Metric]:
+def add_shard(families: Sink, shard: ShardSpec) -> None:
     """Which shard this replica is and how many there are (for the shard alerts)."""
-    families = _Families()
     families.add(m.SHARD, (str(shard.index),), 1)
     families.add(m.TOTAL_SHARDS, (), shard.total)
-    return families.ordered()
 
 
-def auth_families(token_expiry: float | None) -> list[Metric]:
+def add_auth(families: Sink, token_expiry: float | None) -> None:
     """The auth mode's token expiry, rendered per scrape (a renewal does not wait for the next poll)."""
-    families = _Families()
     if token_expiry is not None:
         families.add(m.AUTH_TOKEN_EXPIRY, (), token_expiry)
-    return families.ordered()
 
 
-def history_families(view: HistoryView) -> list[Metric]:
-    """Run counters and histograms, every pre-initialised label set included."""
-    families = _Families()
-    for labels, count in view.pipeline_runs:
-        families.add(m.PIPELINE_JOB_RUNS, labels, count)
-    for labels, histogram in view.pipeline_durations:
-        families.add_histogram(m.PIPELINE_JOB_RUN_DURATION, labels, view.duration_bounds, histogram)
-    for labels, count in view.build_runs:
-        families.add(m.BUILD_RUNS, labels, count)
-    for labels, histogram in view.build_durations:
-        families.add_histogram(m.BUILD_RUN_DURATION, labels, view.duration_bounds, histogram)
-    for labels, histogram in view.build_queued:
-        families.add_histogram(m.BUILD_RUN_QUEUED, labels, view.queued_bounds, histogram)
-    return families.ordered()
+def add_job_history(families: HistogramSink, key: JobKey, job: JobHistory, duration_bounds: Sequence[float],
+                    queued_bounds: Sequence[float]) -> None:
+    """One job's run counters and histograms, every pre-initialised status included."""
+    kind, labels = key
+    runs, durations = (m.BUILD_RUNS, m.BUILD_RUN_DURATION) if kind == BUILD else (
+        m.PIPELINE_JOB_RUNS, m.PIPELINE_JOB_RUN_DURATION)
+    for status, count in job.runs:
+        families.add(runs, (*labels, status), count)
+    for status, histogram in job.durations:
+        families.add_histogram(durations, (*labels, status), duration_bounds, histogram)
+    if job.queued is not None:
+        families.add_histogram(m.BUILD_RUN_QUEUED, labels, queued_bounds, job.queued)
+
+
+def add_discovery(families: Sink, statuses: Iterable[SourceStatus]) -> None:
+    """How the last discovery of each source went, and what it holds."""
+    for status in statuses:
+        labels = (status.source, status.id)
+        families.add(m.DISCOVERY_UP, labels, 1 if status.up else 0)
+        if status.last_success_at is not None:
+            families.add(m.DISCOVERY_LAST_SUCCESS, labels, status.last_success_at)
+        families.add(m.DISCOVERY_TARGETS, labels, status.found)

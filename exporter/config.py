@@ -28,8 +28,11 @@ __all__ = [
     "Auth",
     "Config",
     "ConfigError",
+    "DiscoveryConfig",
     "Endpoints",
     "HistoryConfig",
+    "MergeRequestDiscovery",
+    "ProjectDiscovery",
     "PasswordAuth",
     "PollConfig",
     "RateLimitConfig",
@@ -45,7 +48,8 @@ __all__ = [
 MAX_ID = 2_147_483_647  # CodeArts Repo: repository_id and pipeline_id are Integer 1~2147483647
 MAX_CONCURRENCY = 64
 
-TOP_LEVEL_KEYS = ("region", "endpoints", "auth", "poll", "repositories", "projects", "history", "state")
+TOP_LEVEL_KEYS = ("region", "endpoints", "auth", "poll", "repositories", "projects", "history", "state",
+                  "discovery")
 ENDPOINT_KEYS = ("repo", "build", "iam")
 AUTH_MODES = ("token", "password", "aksk")
 PASSWORD_KEYS = ("domain", "username", "password", "password_file", "project_id", "project_name")
@@ -55,11 +59,17 @@ POLL_KEYS = ("interval_seconds", "timeout_seconds", "concurrency", "rate_limit",
 RATE_LIMIT_KEYS = ("repo", "build", "iam", "burst")
 MAX_RATE = 1000.0  # requests per second; far above anything CodeArts allows, so a typo shows
 MAX_BURST = 1000
-REPOSITORY_KEYS = ("id", "pipelines")
-HISTORY_KEYS = ("enabled", "api", "buckets", "queued_buckets", "max_pages")
+MR_DISCOVERY_KEYS = ("discover", "max_pipelines", "pipeline_retention_seconds")
+REPOSITORY_KEYS = ("id", "pipelines", *MR_DISCOVERY_KEYS)
+DISCOVERY_KEYS = ("interval_seconds", "projects")
+DISCOVERY_PROJECT_KEYS = ("project_id", "include", "exclude", *MR_DISCOVERY_KEYS)
+DISCOVER_MODES = ("merge_requests",)
+MAX_PIPELINES = 1000
+HISTORY_KEYS = ("enabled", "api", "buckets", "queued_buckets", "max_pages", "max_requests_per_cycle")
 HISTORY_APIS = ("v1", "v3")
 STATE_KEYS = ("path",)
 MAX_HISTORY_PAGES = 100
+MAX_HISTORY_REQUESTS_PER_CYCLE = 100_000
 MAX_BUCKETS = 50
 # 10 s .. 4 h: quick checks to long release builds.
 DEFAULT_DURATION_BUCKETS: tuple[float, ...] = (
@@ -193,11 +203,45 @@ class PollConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class MergeRequestDiscovery:
+    """``discover: merge_requests``: watch the head pipelines of the newest ``max_pipelines`` open merge
+    requests, until a pipeline is finished and finished more than ``retention_seconds`` ago."""
+
+    max_pipelines: int = 20
+    retention_seconds: float = 86400.0
+
+
+@dataclass(frozen=True, slots=True)
 class RepositoryTarget:
-    """A CodeArts Repo repository and the pipelines of it to watch."""
+    """A CodeArts Repo repository: the pipelines of it to watch, and whether to discover more."""
 
     id: int
     pipelines: tuple[int, ...]
+    discover: MergeRequestDiscovery | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectDiscovery:
+    """The repositories of a CodeArts project whose name matches an ``include`` regex (any, when none are
+    given) and no ``exclude`` regex (``re.search``); each gets merge request discovery."""
+
+    project_id: str
+    include: tuple[re.Pattern[str], ...]
+    exclude: tuple[re.Pattern[str], ...]
+    merge_requests: MergeRequestDiscovery = MergeRequestDiscovery()
+
+    def matches(self, name: str) -> bool:
+        """True if a repository of this name is discovered."""
+        included = not self.include or any(pattern.search(name) for pattern in self.include)
+        return included and not any(pattern.search(name) for pattern in self.exclude)
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryConfig:
+    """How often discovery runs (seconds), and the projects whose repositories are discovered."""
+
+    interval_seconds: float = 300.0
+    projects: tuple[ProjectDiscovery, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,13 +253,15 @@ class ProjectTarget:
 
 @dataclass(frozen=True, slots=True)
 class HistoryConfig:
-    """Run history: which records API, histogram buckets (seconds), pages per job and cycle."""
+    """Run history: which records API, histogram buckets (seconds), pages per job and cycle, and the
+    records requests per cycle (None: a quarter of what the Build rate limit allows in one interval)."""
 
     enabled: bool = True
     api: str = "v1"
     buckets: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
     queued_buckets: tuple[float, ...] = DEFAULT_QUEUED_BUCKETS
     max_pages: int = 5
+    max_requests_per_cycle: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +283,11 @@ class Config:
     projects: tuple[ProjectTarget, ...]
     history: HistoryConfig = HistoryConfig()
     state: StateConfig = StateConfig()
+    discovery: DiscoveryConfig = DiscoveryConfig()
+
+    def discovers(self) -> bool:
+        """True if any target is discovered (the target list then changes while running)."""
+        return bool(self.discovery.projects) or any(repo.discover is not None for repo in self.repositories)
 
     def pipeline_targets(self) -> list[tuple[int, int]]:
         """Every (repository id, pipeline id) pair, in configuration order."""
@@ -285,14 +336,15 @@ def parse_config(data: object, env: Mapping[str, str] | None = None, source: str
     projects = _projects(check, top.get("projects"))
     history = _history(check, top.get("history"))
     state = _state(check, top.get("state"))
-    if repositories == () and projects == ():
-        check.add("", "no targets: repositories and projects are both empty")
+    discovery = _discovery(check, top.get("discovery"))
+    if repositories == () and projects == () and discovery is not None and not discovery.projects:
+        check.add("", "no targets: repositories, projects and discovery.projects are all empty")
     # A part is None only after its problem was recorded; checking both also satisfies the type checker.
     if check.problems or endpoints is None or auth is None or poll is None:
         raise ConfigError(source, check.problems)
-    if repositories is None or projects is None or history is None or state is None:
+    if repositories is None or projects is None or history is None or state is None or discovery is None:
         raise ConfigError(source, check.problems)
-    return Config(region, endpoints, auth, poll, repositories, projects, history, state)
+    return Config(region, endpoints, auth, poll, repositories, projects, history, state, discovery)
 
 
 # --- reading values -------------------------------------------------------------------------------------
@@ -763,10 +815,93 @@ def _repositories(check: _Checker, raw: object) -> tuple[RepositoryTarget, ...] 
         repo_id = _integer(check, f"{path}.id", section.get("id"), 1, MAX_ID)
         if repo_id is not None and _is_duplicate(check, f"{path}.id", repo_id, first_path):
             repo_id = None
-        pipelines = _pipelines(check, f"{path}.pipelines", section.get("pipelines"))
-        if repo_id is not None and pipelines is not None:
-            targets.append(RepositoryTarget(repo_id, pipelines))
+        before = len(check.problems)
+        discover = _merge_request_discovery(check, path, section)
+        if "discover" in section and "pipelines" not in section:
+            pipelines: tuple[int, ...] | None = ()
+        else:
+            pipelines = _pipelines(check, f"{path}.pipelines", section.get("pipelines"))
+        if repo_id is not None and pipelines is not None and len(check.problems) == before:
+            targets.append(RepositoryTarget(repo_id, pipelines, discover))
     return tuple(targets) if len(targets) == len(items) else None
+
+
+def _merge_request_discovery(check: _Checker, path: str, section: Mapping[str, object],
+                             required: bool = False) -> MergeRequestDiscovery | None:
+    """``discover: merge_requests`` and its bounds; None (no problem) when ``discover`` is absent and not
+    ``required``; the bounds without ``discover`` are a problem."""
+    if "discover" not in section and not required:
+        for key in ("max_pipelines", "pipeline_retention_seconds"):
+            if key in section:
+                check.add(f"{path}.{key}", "only with discover: merge_requests")
+        return None
+    if "discover" in section:
+        got = check.scalar(f"{path}.discover", section["discover"])
+        if got is None:
+            return None
+        if got.value not in DISCOVER_MODES:
+            check.add(f"{path}.discover", f"expected one of {', '.join(DISCOVER_MODES)}, got {got.shown}")
+            return None
+    defaults = MergeRequestDiscovery()
+    most = _integer(check, f"{path}.max_pipelines", section.get("max_pipelines"), 1, MAX_PIPELINES,
+                    defaults.max_pipelines)
+    retention = _non_negative(check, f"{path}.pipeline_retention_seconds", section.get("pipeline_retention_seconds"),
+                              defaults.retention_seconds)
+    if most is None or retention is None:
+        return None
+    return MergeRequestDiscovery(most, retention)
+
+
+def _discovery(check: _Checker, raw: object) -> DiscoveryConfig | None:
+    section = check.section("discovery", raw, DISCOVERY_KEYS)
+    if section is None:
+        return None
+    defaults = DiscoveryConfig()
+    interval = _seconds(check, "discovery.interval_seconds", section.get("interval_seconds"), defaults.interval_seconds)
+    items = check.items("discovery.projects", section.get("projects"))
+    if items is None:
+        return None
+    projects: list[ProjectDiscovery] = []
+    first_path: dict[str, str] = {}
+    for index, item in enumerate(items):
+        path = f"discovery.projects[{index}]"
+        entry = check.section(path, item, DISCOVERY_PROJECT_KEYS)
+        if entry is None:
+            continue
+        before = len(check.problems)
+        project_id = _string(check, f"{path}.project_id", entry.get("project_id"), pattern=_CODEARTS_PROJECT_ID,
+                             expected="a CodeArts project id (32 letters and digits)")
+        if project_id is not None:
+            _is_duplicate(check, f"{path}.project_id", project_id, first_path)
+        include = _patterns(check, f"{path}.include", entry.get("include"))
+        exclude = _patterns(check, f"{path}.exclude", entry.get("exclude"))
+        discover = _merge_request_discovery(check, path, entry, required=True)
+        if len(check.problems) == before and project_id is not None and include is not None \
+                and exclude is not None and discover is not None:
+            projects.append(ProjectDiscovery(project_id, include, exclude, discover))
+    if interval is None or len(projects) != len(items):
+        return None
+    return DiscoveryConfig(interval[0], tuple(projects))
+
+
+def _patterns(check: _Checker, path: str, raw: object) -> tuple[re.Pattern[str], ...] | None:
+    """A list of regular expressions (Python syntax); each one that does not compile is named."""
+    items = check.items(path, raw)
+    if items is None:
+        return None
+    patterns: list[re.Pattern[str]] = []
+    for index, item in enumerate(items):
+        got = check.scalar(f"{path}[{index}]", item)
+        if got is None:
+            continue
+        if not isinstance(got.value, str) or not got.value:
+            check.add(f"{path}[{index}]", f"expected a regular expression, got {got.shown}")
+            continue
+        try:
+            patterns.append(re.compile(got.value))
+        except re.error as err:
+            check.add(f"{path}[{index}]", f"invalid regular expression {got.shown}: {err}")
+    return tuple(patterns) if len(patterns) == len(items) else None
 
 
 def _pipelines(check: _Checker, path: str, raw: object) -> tuple[int, ...] | None:
@@ -827,9 +962,13 @@ def _history(check: _Checker, raw: object) -> HistoryConfig | None:
     queued = _buckets(check, "history.queued_buckets", section.get("queued_buckets"), defaults.queued_buckets)
     max_pages = _integer(check, "history.max_pages", section.get("max_pages"), 1, MAX_HISTORY_PAGES,
                          defaults.max_pages)
+    per_cycle = None
+    if section.get("max_requests_per_cycle") is not None:
+        per_cycle = _integer(check, "history.max_requests_per_cycle", section["max_requests_per_cycle"], 1,
+                             MAX_HISTORY_REQUESTS_PER_CYCLE)
     if len(check.problems) > before or buckets is None or queued is None or max_pages is None:
         return None
-    return HistoryConfig(enabled, api, buckets, queued, max_pages)
+    return HistoryConfig(enabled, api, buckets, queued, max_pages, per_cycle)
 
 
 def _boolean(check: _Checker, path: str, raw: object, default: bool) -> bool:

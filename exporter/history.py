@@ -3,9 +3,13 @@
 :class:`RunHistory` owns the run counters and histograms (plain integers behind one lock) and the
 high-water marks that make counting exact: per build job, the highest build number up to which every
 run has been counted (or found gone), plus the numbers above it already counted. The poller calls
-:meth:`RunHistory.after_listing` after each successful listing; only jobs whose listing entry changed
-and that have runs above their mark cost history requests, so a cycle's requests grow with the jobs
-that ran, not with the runs kept upstream.
+:meth:`RunHistory.after_listing` after each successful listing (no request: pipeline runs are counted
+from the listing, build jobs that ran are noted as pending) and, once every listing of the cycle is in,
+runs :meth:`RunHistory.catch_up_tasks` on its workers: one task per pending build job, least recently
+tried first, within a budget of requests per cycle. Only jobs whose listing entry changed and that have
+runs above their mark cost requests, so a cycle's requests grow with the jobs that ran, not with the runs
+kept upstream; a job left over by the budget keeps its mark and is fetched in a later cycle (its runs
+counted then, exactly once), so a backlog of history never holds back a listing.
 
 First sight of a job (no saved state) sets its mark to its latest finished build without back-filling,
 so a restart without ``state.path`` never produces a spike; a run still going at first sight is counted
@@ -15,8 +19,10 @@ when it finishes. With ``state.path``, :meth:`to_state` / :meth:`restore` carry 
 from __future__ import annotations
 
 import logging
+import math
 import threading
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,17 +65,33 @@ class Histogram:
         return sum(self.counts)
 
 
+BUILD = "build"
+PIPELINE = "pipeline"
+JobKey = tuple[str, Labels]  # (BUILD or PIPELINE, the job's labels without the status)
+
+
+@dataclass(frozen=True, slots=True)
+class JobHistory:
+    """A copy of one job's run counters and histograms, per run status in sorted order."""
+
+    runs: tuple[tuple[str, int], ...]
+    durations: tuple[tuple[str, Histogram], ...]
+    queued: Histogram | None  # build jobs only
+
+
 @dataclass(frozen=True, slots=True)
 class HistoryView:
-    """A consistent copy of every run counter and histogram, for rendering."""
+    """A consistent copy of the run history, for rendering.
+
+    ``versions`` names every job (sorted: build jobs, then pipeline jobs, each by labels) with its change
+    version, which grows whenever one of the job's series changes. ``jobs`` holds copies of the jobs whose
+    version the caller did not already know, so a renderer keeps the lines of the others.
+    """
 
     duration_bounds: tuple[float, ...]
     queued_bounds: tuple[float, ...]
-    build_runs: tuple[tuple[Labels, int], ...]
-    build_durations: tuple[tuple[Labels, Histogram], ...]
-    build_queued: tuple[tuple[Labels, Histogram], ...]
-    pipeline_runs: tuple[tuple[Labels, int], ...]
-    pipeline_durations: tuple[tuple[Labels, Histogram], ...]
+    versions: tuple[tuple[JobKey, int], ...]
+    jobs: Mapping[JobKey, JobHistory]
 
 
 @dataclass(slots=True)
@@ -79,6 +101,19 @@ class _JobMark:
     high: int  # every run numbered up to here is counted or gone
     above: set[int] = field(default_factory=set)  # numbers above ``high`` already counted
     marker: tuple[Any, ...] = ()  # the listing entry's (number, status, time) when last caught up
+    tried: int = 0  # the cycle that last fetched this job's runs (0: never); the least recent goes first
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A build job with runs to fetch, as its latest listing showed it."""
+
+    labels: Labels
+    job: BuildJob
+    finished_up_to: int  # the newest finished run the listing implies
+    latest: int  # the newest run number the listing shows
+    marker: tuple[Any, ...]
+    order: int  # position in its listing, to keep ties stable
 
 
 def listing_marker(job: BuildJob) -> tuple[Any, ...]:
@@ -109,13 +144,37 @@ def _advance(high: int, above: set[int], runs: Mapping[int, BuildRun]) -> tuple[
     return high, gone
 
 
+@dataclass(frozen=True, slots=True)
+class _Fetch:
+    """One job's records fetch of a cycle, a task for a poll worker."""
+
+    history: RunHistory
+    entry: _Pending
+    start_by: float | None
+    tried: int  # the job's previous turn, given back if this one does not start in time
+
+    @property
+    def job_id(self) -> str:
+        """The build job whose runs this fetches."""
+        return self.entry.job.id
+
+    def __call__(self) -> None:
+        self.history._catch_up(self.entry, self.start_by, self.tried)  # noqa: SLF001 - its own history
+
+
 class RunHistory:
     """Counts finished runs of build jobs (records APIs) and pipeline jobs (their listing), each exactly once."""
 
-    def __init__(self, client: CodeArtsClient, options: HistoryConfig | None = None) -> None:
+    def __init__(self, client: CodeArtsClient, options: HistoryConfig | None = None, *,
+                 requests_per_cycle: int | None = None, monotonic: Callable[[], float] = time.monotonic) -> None:
+        """``requests_per_cycle``: the records requests one cycle may plan (None: no limit)."""
         self.client = client
         self.options = options or HistoryConfig()
+        self.requests_per_cycle = requests_per_cycle
+        self._monotonic = monotonic
         self._lock = threading.Lock()
+        self._cycle = 0
+        self._pending: dict[str, dict[str, _Pending]] = {}  # project id -> job id -> what to fetch
         self._build_runs: dict[Labels, int] = {}
         self._build_durations: dict[Labels, Histogram] = {}
         self._build_queued: dict[Labels, Histogram] = {}
@@ -123,43 +182,96 @@ class RunHistory:
         self._pipeline_durations: dict[Labels, Histogram] = {}
         self._marks: dict[str, _JobMark] = {}
         self._pipeline_seen: dict[str, dict[int, float | None]] = {}  # target key -> job id -> created
+        self._versions: dict[JobKey, int] = {}  # what a renderer needs to know which jobs changed
+        self._generation = 0
 
     # -- the poller's hook ---------------------------------------------------------------------------
 
     def after_listing(self, target: Target, records: Iterable[BuildJob] | Iterable[PipelineJob]) -> None:
-        """Count what finished since the previous listing of ``target``."""
+        """Count the pipeline runs that finished since the previous listing of ``target``, or note which
+        build jobs of it have new runs to fetch (:meth:`catch_up_tasks`); sends no request."""
         if target.api == REPO_API:
             self._pipeline_listing(target, tuple(records))  # type: ignore[arg-type]
-        else:
-            for job in records:
-                self._build_job(target.project_id, job)  # type: ignore[arg-type]
+            return
+        with self._lock:
+            pending = {}
+            for order, job in enumerate(records):
+                entry = self._note_build_job(target.project_id, job, order)  # type: ignore[arg-type]
+                if entry is not None:
+                    pending[entry.job.id] = entry
+            # Replaced whole: a job gone from the listing is no longer fetched.
+            self._pending[target.project_id] = pending
+
+    def catch_up_tasks(self, within: float | None = None) -> list[Callable[[], None]]:
+        """This cycle's records fetches, one task per build job (they may run in parallel): the jobs
+        tried least recently first, as many as ``requests_per_cycle`` allows (at least one). A task
+        that has not started ``within`` seconds from now does nothing and its job keeps its place (a slow
+        or failing records API must not stretch the cycle). What is not fetched stays pending for a later
+        cycle, its mark untouched, so nothing is lost or counted twice."""
+        start_by = None if within is None else self._monotonic() + within
+        with self._lock:
+            self._cycle += 1
+            waiting = sorted((entry for jobs in self._pending.values() for entry in jobs.values()),
+                             key=lambda entry: (self._marks[entry.job.id].tried, entry.order))
+            chosen: list[tuple[_Pending, int]] = []
+            planned = 0
+            for entry in waiting:
+                cost = self._pages(entry)
+                if chosen and self.requests_per_cycle is not None and planned + cost > self.requests_per_cycle:
+                    break
+                mark = self._marks[entry.job.id]
+                chosen.append((entry, mark.tried))
+                planned += cost
+                mark.tried = self._cycle
+        return [_Fetch(self, entry, start_by, tried) for entry, tried in chosen]
+
+    def pending_jobs(self) -> int:
+        """Build jobs whose new runs are not fetched yet."""
+        with self._lock:
+            return sum(len(jobs) for jobs in self._pending.values())
 
     # -- build jobs ------------------------------------------------------------------------------------
 
-    def _build_job(self, project_id: str, job: BuildJob) -> None:
+    def _note_build_job(self, project_id: str, job: BuildJob, order: int) -> _Pending | None:
         labels = (project_id, job.id, job.name)
         latest = _latest_number(job)
         marker = listing_marker(job)
+        self._init_build_labels(labels)
+        mark = self._marks.get(job.id)
+        if mark is None:  # first sight: no back-filling; a run still going is counted when it ends
+            first = latest or 0
+            self._marks[job.id] = _JobMark(first - 1 if job.running and first else first, marker=marker)
+            return None
+        # The newest finished run is the latest one, or the one before while the latest still runs.
+        finished_up_to = None if latest is None else latest - 1 if job.running else latest
+        if mark.marker == marker or finished_up_to is None or finished_up_to <= mark.high:
+            mark.marker = marker
+            return None
+        return _Pending(labels, job, finished_up_to, latest or finished_up_to, marker, order)
+
+    def _pages(self, entry: _Pending) -> int:
+        """The requests fetching ``entry`` is expected to take."""
+        behind = entry.latest - self._marks[entry.job.id].high
+        return max(1, min(self.options.max_pages, math.ceil(behind / MAX_PAGE_SIZE)))
+
+    def _catch_up(self, entry: _Pending, start_by: float | None, tried: int) -> None:
+        job = entry.job
         with self._lock:
-            self._init_build_labels(labels)
-            mark = self._marks.get(job.id)
-            if mark is None:  # first sight: no back-filling; a run still going is counted when it ends
-                first = latest or 0
-                self._marks[job.id] = _JobMark(first - 1 if job.running and first else first, marker=marker)
-                return
-            # The newest finished run is the latest one, or the one before while the latest still runs.
-            finished_up_to = None if latest is None else latest - 1 if job.running else latest
-            if mark.marker == marker or finished_up_to is None or finished_up_to <= mark.high:
-                mark.marker = marker
+            mark = self._marks[job.id]
+            if start_by is not None and self._monotonic() > start_by:
+                mark.tried = tried  # not its turn after all: it keeps its place in the queue
                 return
             high, above = mark.high, set(mark.above)
         try:
-            runs = self._fetch(job, high, latest or finished_up_to)
+            runs = self._fetch(job, high, entry.latest)
         except CodeArtsError as err:
-            log.warning("run history of build job %s failed, retrying next cycle: %s", job.id, err)
+            log.warning("run history of build job %s failed, fetched again in a later cycle: %s", job.id, err)
             return
         with self._lock:
-            self._apply(labels, job, high, above, runs, finished_up_to, marker)
+            self._apply(entry.labels, job, high, above, runs, entry.finished_up_to, entry.marker)
+            pending = self._pending.get(entry.labels[0], {})
+            if mark.marker == entry.marker and pending.get(job.id) is entry:  # caught up with that listing
+                del pending[job.id]
 
     def _fetch(self, job: BuildJob, high: int, latest: int) -> dict[int, BuildRun]:
         """Runs numbered above ``high`` (pages newest first) until the page that reaches ``high + 1``, the
@@ -208,6 +320,7 @@ class RunHistory:
             self.client.stats.count_skipped("build_history", "unknown_status")
             return
         key = (*labels, run.status)
+        self._touch(BUILD, labels)
         self._build_runs[key] += 1
         self._build_durations[key].observe(self.options.buckets, run.duration or 0.0)
         if run.queued is not None:
@@ -216,6 +329,7 @@ class RunHistory:
     def _init_build_labels(self, labels: Labels) -> None:
         if labels in self._build_queued:
             return
+        self._touch(BUILD, labels)
         self._build_queued[labels] = Histogram.empty(self.options.queued_buckets)
         for status in RUN_STATUSES:
             self._build_runs.setdefault((*labels, status), 0)
@@ -244,6 +358,7 @@ class RunHistory:
         duration = 0.0  # a job that never started (skipped, canceled while pending) ran for 0 s
         if job.started is not None and job.finished is not None and job.finished >= job.started:
             duration = job.finished - job.started
+        self._touch(PIPELINE, key[:-1])
         self._pipeline_runs[key] += 1
         self._pipeline_durations[key].observe(self.options.buckets, duration)
 
@@ -251,22 +366,50 @@ class RunHistory:
         for status in PIPELINE_RUN_STATUSES:
             key = (*labels, status)
             if key not in self._pipeline_runs:
+                self._touch(PIPELINE, labels)
                 self._pipeline_runs[key] = 0
                 self._pipeline_durations[key] = Histogram.empty(self.options.buckets)
 
-    # -- reading ---------------------------------------------------------------------------------------
-
-    def view(self) -> HistoryView:
-        """A consistent copy of every counter and histogram."""
-        def copied(table: Mapping[Labels, Histogram]) -> tuple[tuple[Labels, Histogram], ...]:
-            return tuple((key, Histogram(list(hist.counts), hist.sum)) for key, hist in sorted(table.items()))
+    def retain_pipelines(self, keys: Collection[str]) -> None:
+        """Forget the pipelines whose ``repository_id/pipeline_id`` is not in ``keys`` (no longer watched):
+        their counters leave /metrics, and if one is watched again it starts afresh from first sight, so
+        nothing is counted twice."""
+        def kept(labels: Labels) -> bool:
+            return f"{labels[0]}/{labels[1]}" in keys
 
         with self._lock:
-            return HistoryView(
-                self.options.buckets, self.options.queued_buckets,
-                tuple(sorted(self._build_runs.items())), copied(self._build_durations), copied(self._build_queued),
-                tuple(sorted(self._pipeline_runs.items())), copied(self._pipeline_durations),
-            )
+            self._pipeline_seen = {key: seen for key, seen in self._pipeline_seen.items() if key in keys}
+            self._pipeline_runs = {labels: n for labels, n in self._pipeline_runs.items() if kept(labels)}
+            self._pipeline_durations = {labels: h for labels, h in self._pipeline_durations.items() if kept(labels)}
+            self._versions = {key: version for key, version in self._versions.items()
+                              if key[0] != PIPELINE or kept(key[1])}
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def _touch(self, kind: str, labels: Labels) -> None:
+        """Mark one job's series changed (under the lock)."""
+        self._generation += 1
+        self._versions[(kind, labels)] = self._generation
+
+    def view(self, known: Mapping[JobKey, int] | None = None) -> HistoryView:
+        """A consistent copy of the run history; jobs at the version given in ``known`` are not copied."""
+        known = known or {}
+        with self._lock:
+            versions = tuple(sorted(self._versions.items()))
+            jobs = {key: self._job_copy(key) for key, version in versions if known.get(key) != version}
+        return HistoryView(self.options.buckets, self.options.queued_buckets, versions, jobs)
+
+    def _job_copy(self, key: JobKey) -> JobHistory:
+        kind, labels = key
+        if kind == BUILD:
+            runs, durations, statuses = self._build_runs, self._build_durations, sorted(RUN_STATUSES)
+            queued: Histogram | None = _copy(self._build_queued[labels])
+        else:
+            runs, durations, statuses = self._pipeline_runs, self._pipeline_durations, sorted(PIPELINE_RUN_STATUSES)
+            queued = None
+        present = [status for status in statuses if (*labels, status) in runs]
+        return JobHistory(tuple((status, runs[(*labels, status)]) for status in present),
+                          tuple((status, _copy(durations[(*labels, status)])) for status in present), queued)
 
     # -- persistence -----------------------------------------------------------------------------------
 
@@ -321,11 +464,18 @@ class RunHistory:
             self._fill_missing_histograms()
 
     def _fill_missing_histograms(self) -> None:
+        self._versions = {}
         for key in self._build_runs:
             self._build_durations.setdefault(key, Histogram.empty(self.options.buckets))
             self._build_queued.setdefault(key[:3], Histogram.empty(self.options.queued_buckets))
+            self._touch(BUILD, key[:3])
         for key in self._pipeline_runs:
             self._pipeline_durations.setdefault(key, Histogram.empty(self.options.buckets))
+            self._touch(PIPELINE, key[:-1])
+
+
+def _copy(histogram: Histogram) -> Histogram:
+    return Histogram(list(histogram.counts), histogram.sum)
 
 
 def _counts(items: Iterable[Any]) -> dict[Labels, int]:

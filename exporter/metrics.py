@@ -160,6 +160,25 @@ POLLER_LAST_CYCLE = _spec(
     "Unix time the poller last finished a cycle over its targets (a heartbeat: it advances every "
     "interval, whatever the targets answered).",
     (), "exporter")
+POLLER_CYCLE_DURATION = _spec(
+    "codearts_poller_cycle_duration_seconds", "gauge",
+    "Seconds the poller's last cycle took, until its snapshot was ready (listings, run history and "
+    "discovery); above poll.interval_seconds the next cycle starts late.",
+    (), "exporter")
+DISCOVERY_UP = _spec(
+    "codearts_discovery_up", "gauge",
+    "1 if the last discovery of a source succeeded, else 0 (a failed source keeps what it found before): "
+    "a project's repositories (source=project) or a repository's merge request pipelines (source=repository).",
+    ("source", "id"), "exporter")
+DISCOVERY_LAST_SUCCESS = _spec(
+    "codearts_discovery_last_success_timestamp_seconds", "gauge",
+    "Unix time of the last successful discovery of a source (absent until one succeeds).",
+    ("source", "id"), "exporter")
+DISCOVERY_TARGETS = _spec(
+    "codearts_discovery_targets", "gauge",
+    "What a source's discovery holds now: repositories matched in a project (source=project), or pipelines "
+    "watched in a repository (source=repository).",
+    ("source", "id"), "exporter")
 BUILD_INFO = _spec(
     "codearts_exporter_build_info", "gauge",
     "Always 1; the version of the running exporter.", ("version",), "exporter")
@@ -178,7 +197,8 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     BUILD_JOB_RUNNING, BUILD_JOB_DISABLED, BUILD_JOB_INFO, BUILD_JOBS,
     PIPELINE_JOB_RUNS, PIPELINE_JOB_RUN_DURATION, BUILD_RUNS, BUILD_RUN_DURATION, BUILD_RUN_QUEUED,
     UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
-    RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, AUTH_TOKEN_EXPIRY, BUILD_INFO, SHARD, TOTAL_SHARDS,
+    RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS,
+    DISCOVERY_TARGETS, BUILD_INFO, SHARD, TOTAL_SHARDS,
 )
 
 

@@ -307,3 +307,92 @@ def parse_history_record(raw: object) -> BuildRun:
         duration=duration,
         queued=None,
     )
+
+
+# -- discovery (CodeArts Repo v4): a project's repositories, merge requests, head pipelines --------------
+
+FINISHED_PIPELINE_STATUSES: tuple[str, ...] = ("success", "failed", "canceled", "skipped", "timedout")
+
+
+@dataclass(frozen=True, slots=True)
+class Repository:
+    """One ``BasicRepositoryDto`` of ``/v4/projects/{project_id}/repositories``."""
+
+    id: int
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class MergeRequest:
+    """One merge request of ``/v4/repositories/{repository_id}/merge-requests``; times epoch seconds or None."""
+
+    iid: int
+    state: str
+    created: float | None
+    updated: float | None
+
+    def recency(self) -> tuple[float, float, int]:
+        """Sort key, newest first when sorted in reverse: last update, then creation, then number."""
+        return (self.updated or self.created or 0.0, self.created or 0.0, self.iid)
+
+
+@dataclass(frozen=True, slots=True)
+class HeadPipeline:
+    """The ``data`` of ``actual-head-pipeline``: a merge request's pipeline and where it stands."""
+
+    id: int
+    status: str
+    created: float | None
+    updated: float | None
+    finished: float | None
+
+    @property
+    def is_finished(self) -> bool:
+        """True once the pipeline reached a terminal status."""
+        return self.status in FINISHED_PIPELINE_STATUSES
+
+
+def _positive_int(value: object, what: str) -> int:
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= _MAX_INT32:
+        raise RecordError(f"{what} must be an integer 1..{_MAX_INT32}, got {value!r:.40}")
+    return value
+
+
+def parse_repository(raw: object) -> Repository:
+    """A :class:`Repository` (``id`` and ``name``) from one item of a project's repository list."""
+    record = _required_dict(raw)
+    name = _text(record.get("name")).strip()
+    if not name:
+        raise RecordError("repository without a name")
+    return Repository(_positive_int(record.get("id"), "repository id"), name)
+
+
+def parse_merge_request(raw: object) -> MergeRequest:
+    """A :class:`MergeRequest` from one item of a repository's merge request list (``iid`` required)."""
+    record = _required_dict(raw)
+    return MergeRequest(
+        iid=_positive_int(record.get("iid"), "merge request iid"),
+        state=_text(record.get("state")).strip().lower(),
+        created=parse_timestamp(record.get("created_at")),
+        updated=parse_timestamp(record.get("updated_at")),
+    )
+
+
+def parse_head_pipeline(raw: object) -> HeadPipeline | None:
+    """The head pipeline from an ``actual-head-pipeline`` body; None when ``is_valid`` is false or there is
+    no ``data`` (the merge request's latest commit has no pipeline). Raises :class:`RecordError` if malformed."""
+    body = _required_dict(raw)
+    data = body.get("data")
+    if body.get("is_valid") is False or data is None:
+        return None
+    record = _required_dict(data)
+    status = _text(record.get("status")).strip().lower()
+    return HeadPipeline(
+        id=_positive_int(record.get("id"), "pipeline id"),
+        status=status if status in PIPELINE_STATUSES else "unknown",
+        created=parse_timestamp(record.get("created_at")),
+        updated=parse_timestamp(record.get("updated_at")),
+        finished=parse_timestamp(record.get("finished_at")),
+    )

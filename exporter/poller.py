@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import replace
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from exporter.client import CodeArtsClient
 from exporter.config import Config
@@ -18,6 +18,11 @@ from exporter.retry import TargetBackoff
 from exporter.snapshot import REPO_API, Snapshot, Target, TargetState
 
 log = logging.getLogger(__name__)
+# History fetches start within this share of the interval after the listings: under a slow or failing
+# records API, started ones end by their own retry deadline and the rest wait for a later cycle.
+HISTORY_START_SHARE = 0.25
+OVERRUN_LOG_EVERY = 600.0  # seconds between warnings while poll cycles keep outlasting the interval
+T = TypeVar("T")
 
 
 def targets_from_config(config: Config) -> tuple[Target, ...]:
@@ -28,10 +33,14 @@ def targets_from_config(config: Config) -> tuple[Target, ...]:
 
 
 class ListingObserver(Protocol):
-    """A step run after each successful listing of a target (run history)."""
+    """Run history: a step after each successful listing of a target, and requests after every listing."""
 
     def after_listing(self, target: Target, records: Iterable[Any]) -> None:
-        """Look at the records of ``target`` just listed."""
+        """Look at the records of ``target`` just listed (no request)."""
+
+    def catch_up_tasks(self, within: float | None = None) -> list[Callable[[], None]]:
+        """The cycle's history requests, as tasks that may run in parallel, within the cycle's budget;
+        a task not started ``within`` seconds from now does nothing."""
 
 
 class Poller:
@@ -50,8 +59,11 @@ class Poller:
         job_grace: float = 0.0,
         backoff: TargetBackoff | None = None,
         cycle_timeout: float | None = None,
+        refresh_targets: Callable[[], Sequence[Target]] | None = None,
     ) -> None:
         self.client = client
+        # Called at the start of each cycle when the target list changes while running (discovery).
+        self._refresh_targets = refresh_targets
         self.history = history
         self.interval = interval
         self.clock = clock
@@ -66,20 +78,58 @@ class Poller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cycle_lock = threading.Lock()
+        self._overrun_logged_at: float | None = None
         self.snapshot = Snapshot(0, None, tuple(TargetState(t) for t in targets))
 
     def poll_once(self) -> Snapshot:
         """Run one cycle over every target now and return (and publish) the new snapshot."""
         with self._cycle_lock:
             previous = self.snapshot
-            states = self._poll_due(previous.states)
-            snapshot = Snapshot(previous.generation + 1, self.clock(), states)
+            started = time.monotonic()
+            waited_before = self._rate_limit_waited()
+            states = self._poll_due(self._retarget(previous.states))
+            # After every listing is in: history requests never hold a listing back in the rate limiter's
+            # queue, and its per-cycle budget bounds how long they add to the cycle.
+            self._catch_up_history(self.cycle_timeout - (time.monotonic() - started))
+            took = time.monotonic() - started
+            self._report_overrun(took, self._rate_limit_waited() - waited_before)
+            snapshot = Snapshot(previous.generation + 1, self.clock(), states, cycle_seconds=took)
             # Render first, publish second: once /readyz (which reads self.snapshot) sees this cycle,
             # /metrics already serves it.
             if self._on_swap is not None:
                 self._on_swap(snapshot)
             self.snapshot = snapshot  # one reference assignment: readers see the old or the new, whole
         return snapshot
+
+    def _rate_limit_waited(self) -> float:
+        return sum(self.client.stats.rate_limit_waits().values())
+
+    def _report_overrun(self, took: float, waited: float) -> None:
+        """Warn when cycles start to outlast the interval, then at most every OVERRUN_LOG_EVERY seconds."""
+        now = time.monotonic()
+        if took <= self.interval:
+            self._overrun_logged_at = None
+            return
+        if self._overrun_logged_at is not None and now - self._overrun_logged_at < OVERRUN_LOG_EVERY:
+            return
+        self._overrun_logged_at = now
+        log.warning("a poll cycle took %.1fs, longer than poll.interval_seconds (%gs); its requests waited %.1fs "
+                    "in all for the client rate limit: if that is most of it, the targets need more requests "
+                    "than poll.rate_limit allows per interval (raise poll.interval_seconds or shard)",
+                    took, self.interval, waited)
+
+    def _retarget(self, states: tuple[TargetState, ...]) -> tuple[TargetState, ...]:
+        """The states of the current target list: kept for targets still in it, fresh for new ones; the
+        states (and so the series) of targets no longer in it are dropped."""
+        if self._refresh_targets is None:
+            return states
+        try:
+            wanted = self._refresh_targets()
+        except Exception:  # the targets of the last cycle are better than none
+            log.exception("refreshing the target list failed; polling the previous targets")
+            return states
+        kept = {state.target: state for state in states}
+        return tuple(kept.get(target) or TargetState(target) for target in wanted)
 
     def start(self) -> None:
         """Start polling in the background: a first cycle at once, then one per interval."""
@@ -109,18 +159,19 @@ class Poller:
         # Half an interval of slack: a cycle that starts a little early still polls a target due in it.
         return state.next_poll_at is None or now >= state.next_poll_at - self.interval / 2
 
-    def _submit(self, state: TargetState) -> Future[TargetState]:
+    def _submit(self, task: Callable[..., T], *args: Any) -> Future[T]:
         try:
-            return self._workers.submit(self._poll_target, state)
+            return self._workers.submit(task, *args)
         except RuntimeError:  # the pool was shut down under us: replace it rather than stop polling
             log.warning("poll workers were gone; starting new ones")
             self._workers = self._new_workers()
-            return self._workers.submit(self._poll_target, state)
+            return self._workers.submit(task, *args)
 
     def _poll_due(self, states: tuple[TargetState, ...]) -> tuple[TargetState, ...]:
         """Poll every target that is due, within the cycle timeout; a target backing off keeps its state."""
         now = self.clock()
-        futures = {index: self._submit(state) for index, state in enumerate(states) if self._due(state, now)}
+        futures = {index: self._submit(self._poll_target, state)
+                   for index, state in enumerate(states) if self._due(state, now)}
         _, late = wait(futures.values(), timeout=self.cycle_timeout)
         if late:
             # Those workers are stuck (their requests will still end by timeout): leave them to it and
@@ -140,6 +191,26 @@ class Poller:
             else:
                 result.append(self._outcome(state, future, now))
         return tuple(result)
+
+    def _catch_up_history(self, timeout: float) -> None:
+        """Run the history tasks on the poll workers; one that fails or hangs costs its job one cycle."""
+        if self.history is None:
+            return
+        try:
+            tasks = self.history.catch_up_tasks(self.interval * HISTORY_START_SHARE)
+            futures = [self._submit(task) for task in tasks]
+        except Exception:  # run history must never cost the cycle
+            log.exception("run history step crashed")
+            return
+        _, late = wait(futures, timeout=max(0.0, timeout))
+        if late:
+            log.warning("%d run history fetches did not finish within the cycle timeout; replacing the poll "
+                        "workers", len(late))
+            old, self._workers = self._workers, self._new_workers()
+            old.shutdown(wait=False, cancel_futures=True)
+        for future in futures:
+            if future not in late and future.exception() is not None:
+                log.error("run history fetch crashed", exc_info=future.exception())
 
     def _outcome(self, state: TargetState, future: Future[TargetState], now: float) -> TargetState:
         try:

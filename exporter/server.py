@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
@@ -20,6 +21,43 @@ from exporter.webconfig import BasicAuth, WebConfig
 log = logging.getLogger(__name__)
 
 TLS_HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to finish the TLS handshake
+TLS_WRITE_BYTES = 1 << 20  # TLS has no scatter/gather send: buffers are joined into writes of about this size
+try:
+    IOV_MAX = os.sysconf("SC_IOV_MAX")
+except (AttributeError, OSError, ValueError):
+    IOV_MAX = 1024
+IOV_MAX = max(16, min(IOV_MAX, 1024))
+
+
+def send_buffers(sock: socket.socket, buffers: tuple[bytes, ...]) -> None:
+    """Send ``buffers`` in order with ``sendmsg`` (up to IOV_MAX per call), resuming after partial sends.
+
+    A cached body is a few dozen buffers (headers and each family's lines): one write per buffer would
+    cost a system call each, and joining them would copy the whole body per scrape.
+    """
+    for start in range(0, len(buffers), IOV_MAX):
+        batch = [memoryview(buffer) for buffer in buffers[start:start + IOV_MAX] if buffer]
+        first = 0
+        while first < len(batch):
+            sent = sock.sendmsg(batch[first:first + IOV_MAX])
+            while first < len(batch) and sent >= len(batch[first]):
+                sent -= len(batch[first])
+                first += 1
+            if sent:
+                batch[first] = batch[first][sent:]
+
+
+def _coalesced(buffers: tuple[bytes, ...], size: int) -> Iterator[bytes]:
+    pending: list[bytes] = []
+    pending_bytes = 0
+    for buffer in buffers:
+        pending.append(buffer)
+        pending_bytes += len(buffer)
+        if pending_bytes >= size:
+            yield b"".join(pending)
+            pending, pending_bytes = [], 0
+    if pending:
+        yield b"".join(pending)
 
 
 def parse_listen_address(address: str) -> tuple[str, int]:
@@ -157,9 +195,11 @@ class _Handler(BaseHTTPRequestHandler):
         # Small parts go out with the head in one write; a large cached body is sent as is, not copied.
         if length < 65536:
             self.wfile.write(head_bytes + b"".join(parts))
+        elif isinstance(self.connection, ssl.SSLSocket):
+            for chunk in _coalesced((head_bytes, *parts), TLS_WRITE_BYTES):
+                self.wfile.write(chunk)
         else:
-            for part in (head_bytes, *parts):
-                self.wfile.write(part)
+            send_buffers(self.connection, (head_bytes, *parts))
         self.log_request(status, length)
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name

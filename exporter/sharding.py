@@ -4,6 +4,10 @@ Each target has a stable key (``repo:<repository_id>/<pipeline_id>``, ``build:<p
 jump consistent hash of Lamping and Veach (2014) maps it to one of ``total`` shards, so every target is
 polled by exactly one replica, no replica needs to know the others, and growing from M to M+1 shards
 moves only about 1/(M+1) of the targets (the rest keep their shard and their series' owner).
+
+Discovered pipelines are the exception: they are sharded by the repository they were found in
+(``discovery:repo:<repository_id>``, :func:`discovery_key`), because only the shard that owns a repository
+lists its merge requests, so only that shard can know its pipelines (see docs/discovery.md).
 """
 
 from __future__ import annotations
@@ -40,8 +44,14 @@ def key_hash(key: str) -> int:
 
 
 def shard_key(target: Target) -> str:
-    """The stable key a target is sharded by: ``repo:<repository_id>/<pipeline_id>`` or ``build:<project_id>``."""
-    return f"{target.api}:{target.key}"
+    """The stable key a target is sharded by: ``repo:<repository_id>/<pipeline_id>`` or ``build:<project_id>``,
+    or for a discovered pipeline its repository's :func:`discovery_key`."""
+    return target.shard_group or f"{target.api}:{target.key}"
+
+
+def discovery_key(repository_id: int) -> str:
+    """The shard key of a repository's merge request discovery, and of the pipelines it finds."""
+    return f"discovery:repo:{repository_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,12 +24,15 @@ class Target:
     repository_id: int = 0
     pipeline_id: int = 0
     project_id: str = ""
+    # Discovered pipelines are sharded with the repository they were found in (see exporter.sharding);
+    # not part of equality, so a pipeline both configured and discovered is one target.
+    shard_group: str = field(default="", compare=False)
 
     @classmethod
-    def pipeline(cls, repository_id: int, pipeline_id: int) -> Target:
-        """The target of one Repo pipeline."""
+    def pipeline(cls, repository_id: int, pipeline_id: int, shard_group: str = "") -> Target:
+        """The target of one Repo pipeline (``shard_group``: the shard key of a discovered one)."""
         return cls(REPO_API, f"{repository_id}/{pipeline_id}", repository_id=repository_id,
-                   pipeline_id=pipeline_id)
+                   pipeline_id=pipeline_id, shard_group=shard_group)
 
     @classmethod
     def project(cls, project_id: str) -> Target:
@@ -68,6 +71,7 @@ class Snapshot:
     generation: int
     taken_at: float | None
     states: tuple[TargetState, ...] = field(default_factory=tuple)
+    cycle_seconds: float | None = None  # how long the cycle took, listings, history and discovery included
 
     def all_polled(self) -> bool:
         """True once every target has been polled at least once."""

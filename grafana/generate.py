@@ -364,7 +364,9 @@ EXPORTER_DASHBOARD = Dashboard(
         ("Polling and the CodeArts API", (
             Panel("Poll duration", "timeseries", (
                 q(f"codearts_poll_duration_seconds{{{INSTANCE}}}", "{{api}} {{target}}"),
-            ), "How long does the poll of each target take?", unit="s", width=12),
+                q(f"codearts_poller_cycle_duration_seconds{{{INSTANCE}}}", "whole cycle {{instance}}"),
+            ), "How long do the poll of each target and the whole cycle take? A cycle longer than the poll "
+               "interval means the targets need more requests than poll.rate_limit allows.", unit="s", width=12),
             Panel("API requests by code", "timeseries", (
                 q(f"sum by (api, code) (rate(codearts_api_requests_total{{{INSTANCE}}}[$__rate_interval]))",
                   "{{api}} {{code}}"),
@@ -388,6 +390,19 @@ EXPORTER_DASHBOARD = Dashboard(
             Panel("Samples per scrape", "timeseries", (
                 q('scrape_samples_scraped{job=~"$scrape_job", instance=~"$instance"}', "{{instance}}"),
             ), "How many series does the exporter serve (grows with jobs and targets)?", width=12),
+        )),
+        ("Discovery", (
+            Panel("Discovery sources", "table", (q(f"codearts_discovery_up{{{INSTANCE}}}"),),
+                  "Did the last discovery pass read each project's repositories and each repository's merge "
+                  "requests (1) or fail (0, CodeArtsDiscoveryFailing)?", width=8),
+            Panel("Discovered", "timeseries", (
+                q(f"codearts_discovery_targets{{{INSTANCE}}}", "{{source}} {{id}}"),
+            ), "How many repositories does each project match, and how many pipelines does each repository "
+               "watch?", width=8),
+            Panel("Discovery age", "timeseries", (
+                q(f"time() - codearts_discovery_last_success_timestamp_seconds{{{INSTANCE}}}", "{{source}} {{id}}"),
+            ), "How long ago did each source last answer a discovery pass (a failed source keeps its last "
+               "result)?", unit="s", width=8),
         )),
     ),
 )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter import metrics as m
-from exporter.collector import auth_families, shard_families
+from exporter.collector import add_auth, add_discovery, add_shard
+from exporter.discovery import SourceStatus
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.models import BUILD_STATUSES, PIPELINE_STATUSES, BuildJob, PipelineJob
 from exporter.sharding import ShardSpec
@@ -144,9 +146,16 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
     stats.count_retry("build", "throttled")
     stats.count_throttled("build")
     stats.count_rate_limit_wait("repo", 0.25)
-    exposition = Exposition(stats, "1.2.3", extra_live=lambda: [*shard_families(ShardSpec(1, 2)),
-                                                             *auth_families(T0 + 86_400)])  # password mode
-    exposition.update(make_snapshot())
+    statuses = [SourceStatus("project", PROJ["project_id"], True, T0, 3), SourceStatus("repository", "501", False,
+                                                                                       T0 - 60, 4)]
+
+    def extra_live(sink):
+        add_shard(sink, ShardSpec(1, 2))
+        add_auth(sink, T0 + 86_400)  # password mode
+
+    exposition = Exposition(stats, "1.2.3", extra_live=extra_live,
+                            extra_snapshot=lambda sink: add_discovery(sink, statuses))
+    exposition.update(dataclasses.replace(make_snapshot(), cycle_seconds=1.5))
     text = exposition.body(TEXT, gzipped=False).decode()
     table = {spec.name: spec for spec in m.ALL_METRICS if spec.group != "history"}  # test_history checks those
     served = list(text_string_to_metric_families(text))

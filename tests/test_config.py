@@ -53,11 +53,11 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, projects, "
-        "history, state), got a list",
+        "history, state, discovery), got a list",
     ),
     "unknown_top_level_key.yaml": (
         'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, projects, '
-        'history, state)',
+        'history, state, discovery)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "
@@ -81,6 +81,9 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "history.queued_buckets: expected a list of 1..50 increasing numbers > 0 (seconds), got 60",
     ),
     "history_max_pages_out_of_range.yaml": ("history.max_pages: expected an integer 1..100, got 0",),
+    "history_max_requests_per_cycle_out_of_range.yaml": (
+        "history.max_requests_per_cycle: expected an integer 1..100000, got 0",
+    ),
     "history_enabled_not_boolean.yaml": ('history.enabled: expected true or false, got "maybe"',),
     "state_path_in_missing_directory.yaml": (
         'state.path: directory of "/nonexistent-dir-4711/state.json" does not exist',
@@ -111,7 +114,29 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         'auth.aksk.sk_file: cannot read file "/nonexistent/codearts-sk": No such file or directory',
     ),
     "aksk_without_project_id.yaml": ("auth.aksk.project_id: required",),
-    "empty_targets.yaml": ("no targets: repositories and projects are both empty",),
+    "empty_targets.yaml": ("no targets: repositories, projects and discovery.projects are all empty",),
+    "discover_unknown_mode.yaml": ('repositories[0].discover: expected one of merge_requests, got "webhooks"',),
+    "discover_bounds_without_discover.yaml": (
+        "repositories[0].max_pipelines: only with discover: merge_requests",
+    ),
+    "discover_max_pipelines_out_of_range.yaml": (
+        "repositories[0].max_pipelines: expected an integer 1..1000, got 0",
+        "discovery.projects[0].pipeline_retention_seconds: expected a number >= 0, got -1",
+    ),
+    "discovery_bad_regex.yaml": (
+        'discovery.projects[0].include[1]: invalid regular expression "backend-(": '
+        "missing ), unterminated subpattern at position 8",
+        'discovery.projects[1].exclude[0]: invalid regular expression "*docs": '
+        "nothing to repeat at position 0",
+    ),
+    "discovery_bad_project.yaml": (
+        "discovery.interval_seconds: expected a number > 0, got 0",
+        'discovery.projects[0].project_id: expected a CodeArts project id (32 letters and digits), got "web"',
+        "discovery.projects[1].include: expected a list, got \"^api-\"",
+        "discovery.projects[2].labels: unknown key (expected one of: project_id, include, exclude, discover, "
+        "max_pipelines, pipeline_retention_seconds)",
+        "discovery.projects[2].project_id: duplicate of discovery.projects[1].project_id",
+    ),
     "empty_pipelines.yaml": (
         "repositories[0].pipelines: expected a non-empty list of integers 1..2147483647, got an empty list",
     ),
@@ -541,9 +566,10 @@ def test_history_and_state_are_optional_and_parse_into_their_dataclasses(tmp_pat
     assert config.history == HistoryConfig() and config.history.buckets[0] == 10 and config.history.buckets[-1] == 14400
     assert config.state == StateConfig(None)
     config = parse_config({**base, "history": {"enabled": "false", "api": "v3", "buckets": [5, "60", 600.5],
-                                               "max_pages": "3"},
+                                               "max_pages": "3", "max_requests_per_cycle": 40},
                            "state": {"path": str(tmp_path / "state.json")}})
-    assert config.history == HistoryConfig(False, "v3", (5.0, 60.0, 600.5), HistoryConfig().queued_buckets, 3)
+    assert config.history == HistoryConfig(False, "v3", (5.0, 60.0, 600.5), HistoryConfig().queued_buckets, 3, 40)
+    assert HistoryConfig().max_requests_per_cycle is None  # a share of the Build rate limit
     assert config.state == StateConfig(str(tmp_path / "state.json"))
 
 

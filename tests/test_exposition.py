@@ -3,23 +3,28 @@
 from __future__ import annotations
 
 import gzip
+import socket
 import threading
 from dataclasses import replace
 
+import pytest
 import requests
 from prometheus_client.exposition import generate_latest
 from prometheus_client.openmetrics import exposition as om
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
 from exporter import exposition as exposition_module
+from exporter import server as server_module
 from exporter.collector import live_families, snapshot_families
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.server import ExporterHTTPServer
 from exporter.snapshot import Snapshot, Target, TargetState
 from exporter.stats import RequestStats
+from exporter.webconfig import load_web_config
 
 from .conftest import parse_samples, wait_until
 from .test_collector import T0, build_job, make_snapshot, pipeline_job
+from .test_webconfig import write_web_config
 
 
 class _Families:
@@ -190,17 +195,62 @@ def test_concurrent_scrapes_during_swaps_all_get_complete_valid_bodies():
     assert swaps[0] > 2
 
 
-def test_extra_snapshot_families_histograms_included_render_as_prometheus_client_does():
-    from prometheus_client.core import HistogramMetricFamily
+def many_targets_snapshot(count: int) -> Snapshot:
+    """``count`` build projects of three jobs each."""
+    project = make_snapshot().states[1]
+    states = tuple(replace(project, target=Target.project(f"{index:032x}")) for index in range(count))
+    return Snapshot(9, T0, states)
 
-    def extra():
-        histogram = HistogramMetricFamily("codearts_build_run_duration_seconds", "Run durations.", labels=["job"])
-        histogram.add_metric(["a"], [("1.0", 2), ("+Inf", 3)], 7.5)
-        return [histogram]
 
-    snapshot = awkward_snapshot()
-    exposition = Exposition(RequestStats(), "1.2.3", extra_snapshot=extra)
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+def test_a_large_body_arrives_whole_over_plain_http_and_tls(tmp_path, tls):
+    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition.update(many_targets_snapshot(400))
+    assert len(exposition.body(TEXT, False)) > 4 * server_module.TLS_WRITE_BYTES // 10
+    web = load_web_config(write_web_config(tmp_path)) if tls else None
+    server = ExporterHTTPServer(("127.0.0.1", 0), exposition, make_snapshot, web)
+    server.serve_in_background()
+    try:
+        with requests.Session() as session:
+            verify = str(tmp_path / "server.crt") if tls else True
+            for accept in ("text/plain", "application/openmetrics-text;version=1.0.0"):
+                fmt = OPENMETRICS if "openmetrics" in accept else TEXT
+                response = session.get(f"{server.url}/metrics", headers={"Accept": accept}, timeout=30, verify=verify)
+                assert response.content == exposition.body(fmt, False)
+                assert _count_series(response.content, fmt) > 400 * 3 * 7
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_send_buffers_sends_more_than_iov_max_buffers_in_order_through_partial_sends():
+    buffers = tuple(f"{index:06d}".encode() * (1 + index % 50) for index in range(3 * server_module.IOV_MAX + 7))
+    expected = b"".join(buffers)
+    left, right = socket.socketpair()
+    left.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # the kernel takes a little per call
+    received = bytearray()
+
+    def read_all():
+        while len(received) < len(expected):
+            received.extend(right.recv(65536))
+
+    reader = threading.Thread(target=read_all)
+    reader.start()
+    try:
+        server_module.send_buffers(left, buffers)
+        reader.join(30)
+    finally:
+        left.close()
+        right.close()
+    assert bytes(received) == expected
+
+
+def test_a_family_whose_chunks_did_not_change_is_not_joined_again():
+    exposition = Exposition(RequestStats(), "1.2.3")
+    snapshot = make_snapshot()
     exposition.update(snapshot)
-    families = snapshot_families(snapshot, "1.2.3") + extra()
-    assert exposition.body(TEXT, False) == generate_latest(_Families(families))
-    assert gzip.decompress(exposition.body(OPENMETRICS, True)) == om.generate_latest(_Families(families))
+    before = dict(exposition._published.families)
+    exposition.update(Snapshot(4, T0 + 60, snapshot.states))  # same records: every target keeps its lines
+    after = dict(exposition._published.families)
+    status = [spec for spec in before if spec.name == "codearts_build_job_status"][0]
+    assert after[status] is before[status]

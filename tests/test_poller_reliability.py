@@ -3,6 +3,7 @@ vanished jobs go after their grace; /readyz notices when nothing has succeeded f
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections import Counter
 from dataclasses import replace
@@ -10,10 +11,12 @@ from dataclasses import replace
 import requests
 
 from exporter.app import Exporter
+from exporter.client import CodeArtsClient
 from exporter.config import load_config
 from exporter.lifecycle import merge_listing
 from exporter.models import BuildJob
 from exporter.poller import Poller
+from exporter.ratelimit import RateLimits
 from exporter.retry import TargetBackoff
 from exporter.server import ExporterHTTPServer
 from exporter.simulator import Fault, World
@@ -76,6 +79,7 @@ class Blocking:
 
     def __init__(self, client, *, hang_on=None, die_with=None):
         self.client = client
+        self.stats = client.stats
         self.hang_on = hang_on
         self.die_with = die_with
         self.release = threading.Event()
@@ -249,3 +253,27 @@ def test_running_then_success_shows_only_success_on_the_next_scrape(tmp_path, si
         previous = now
         clock.advance(60)
     assert transitions  # the world moved jobs out of running during the run, and each showed one status
+
+
+def test_a_cycle_longer_than_the_interval_is_measured_and_logged_once(tmp_path, simulator_factory, caplog):
+    sim = simulator_factory(world())
+    exporter = exporter_for(tmp_path, sim, projects=[PROJECT, OTHER], repositories={})
+    # Four build requests a second, one at a time: the second project's listing waits >= 0.25 s for its token.
+    paced = CodeArtsClient(repo_url=sim.url, build_url=sim.url, auth=exporter.auth, timeout=5,
+                           stats=exporter.stats, rate_limits=RateLimits.per_second({"build": 4}, 1))
+    poller = Poller([Target.project(PROJECT), Target.project(OTHER)], paced, interval=0.1, concurrency=2,
+                    on_swap=exporter.exposition.update)
+    try:
+        with caplog.at_level(logging.WARNING, logger="exporter.poller"):
+            cycles = [poller.poll_once() for _ in range(3)]
+    finally:
+        poller.stop()
+        paced.close()
+        exporter.close()
+    assert all(cycle.all_up() and cycle.cycle_seconds >= 0.2 for cycle in cycles)
+    overruns = [record.getMessage() for record in caplog.records if "longer than poll.interval_seconds" in
+                record.getMessage()]
+    assert len(overruns) == 1, overruns  # warned when it began, not at every cycle
+    assert "waited" in overruns[0] and "raise poll.interval_seconds" in overruns[0]
+    samples = parse_samples(exporter.metrics_text().decode())
+    assert samples[("codearts_poller_cycle_duration_seconds", frozenset())] == cycles[-1].cycle_seconds

@@ -43,6 +43,7 @@ from exporter.config import parse_config
 from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
 from exporter.simulator import Fault, IamService, IamUser, Simulator, World
+from exporter.simulator.mergerequests import MergeRequestPlan
 
 from .conftest import SIM_TOKEN, wait_until
 
@@ -59,6 +60,7 @@ ALL_VALUE = ".*"
 
 LIVE_PROJECT, BUSY_PROJECT, ERROR_PROJECT, MISSING_PROJECT = "a1" * 16, "a2" * 16, "e5" * 16, "f4" * 16
 LIVE_REPO = 2111976239
+DISCOVERED_REPO = 2111976240  # a repository of LIVE_PROJECT with merge requests, found by discovery
 STUCK_PROJECT, STUCK_REPO = "b1" * 16, 1_000_001
 EIGHT_DAYS = 8 * 86_400.0
 ALERT_DEADLINE = 20.0  # seconds; expected: one poll + one scrape + one rule evaluation, 1 s each
@@ -159,8 +161,9 @@ def free_port() -> int:
 
 
 def exporter_config(url: str, *, projects: list[str], repositories: dict[int, list[int]], token: str = SIM_TOKEN,
-                    iam_user: IamUser | None = None):
-    """A configuration polling a simulator every second, with ``token``, or with ``iam_user``'s password."""
+                    iam_user: IamUser | None = None, discovered_projects: tuple[str, ...] = ()):
+    """A configuration polling a simulator every second, with ``token``, or with ``iam_user``'s password;
+    the repositories of ``discovered_projects`` are discovered."""
     endpoints: dict[str, str] = {"repo": url, "build": url}
     auth: dict[str, Any] = {"token": token}
     if iam_user is not None:
@@ -175,14 +178,15 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
                  "rate_limit": {"repo": 1000, "build": 1000}, "max_backoff_seconds": 1},
         "repositories": [{"id": repo, "pipelines": pipelines} for repo, pipelines in repositories.items()],
         "projects": [{"id": project} for project in projects],
+        "discovery": {"projects": [{"project_id": project} for project in discovered_projects]},
     }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {})
 
 
-def failing_transition(world: World, project: str, now: float) -> tuple[str, str, float, float]:
-    """A build job of ``project`` whose build k succeeded and build k+1 failed, the latest before ``now``:
-    (job id, job name, a World time it shows success, a World time it shows failed)."""
+def failing_transitions(world: World, project: str, now: float) -> list[tuple[str, str, float, float]]:
+    """Every build job of ``project`` whose build k succeeded and build k+1 failed in the last six hours, newest
+    first: (job id, job name, a World time it shows success, a World time it shows failed)."""
     last_success: dict[str, tuple[int, float]] = {}
-    latest = None
+    found: dict[tuple[str, int], tuple[str, str, float, float]] = {}
     for step in range(6 * 360):  # the last six hours, every 10 s
         at = now - 6 * 3600 + step * 10
         for job in world.build_jobs(project, at=at):
@@ -192,15 +196,14 @@ def failing_transition(world: World, project: str, now: float) -> tuple[str, str
             if job["last_build_status"] == "blue":
                 last_success[job["id"]] = (number, at)
             elif job["last_build_status"] == "red" and last_success.get(job["id"], (-2, 0))[0] == number - 1:
-                latest = (job["id"], job["job_name"], last_success[job["id"]][1], at)
-    assert latest, "no success-then-failure in six hours of the simulated project"
-    return latest
+                found.setdefault((job["id"], number), (job["id"], job["job_name"], last_success[job["id"]][1], at))
+    return sorted(found.values(), key=lambda transition: transition[3], reverse=True)
 
 
-def flaky_time(world: World, since: float, earliest: float) -> tuple[float, str]:
-    """The first World time from ``earliest`` on when, of the runs finished after ``since``, over half of some
-    build job's failed or timed out (what CodeArtsBuildJobFlaky looks for), and that job's id."""
-    for step in range(3 * 360):  # the next three hours, every 10 s
+def flaky_time(world: World, since: float, earliest: float) -> tuple[float, str] | None:
+    """The first World time from ``earliest`` on, within an hour, when, of the runs finished after ``since``,
+    over half of some build job's failed or timed out (what CodeArtsBuildJobFlaky looks for), and that job's id."""
+    for step in range(360):  # the next hour, every 10 s
         at = earliest + step * 10
         for project in (LIVE_PROJECT, BUSY_PROJECT):
             outcomes: dict[str, list[str]] = {}
@@ -209,7 +212,18 @@ def flaky_time(world: World, since: float, earliest: float) -> tuple[float, str]
             for job_id, runs in outcomes.items():
                 if sum(outcome in ("failed", "timedout") for outcome in runs) > len(runs) / 2:
                     return at, job_id
-    raise AssertionError("no build job of the simulated projects fails most of its runs in three hours")
+    return None
+
+
+def story(world: World, now: float) -> tuple[tuple[str, str, float, float], tuple[float, str]]:
+    """The test's story in the simulated data, the newest that has both parts: a job of LIVE_PROJECT that
+    succeeded then failed, and a time soon after when some job has failed most of its runs since then.
+    Which part of the World's endless data has both depends on the wall clock, so several are tried."""
+    for transition in failing_transitions(world, LIVE_PROJECT, now)[:20]:
+        flaky = flaky_time(world, transition[2], transition[3] + HISTORY_STEPS * HISTORY_MIN_STEP)
+        if flaky is not None:
+            return transition, flaky
+    raise AssertionError("no success-then-failure followed by a flaky job in six hours of the simulated project")
 
 
 def stuck_world_time(world: World, start: float) -> float:
@@ -239,6 +253,8 @@ class Scenario:
     job_name: str
     succeeded_at: float
     fails_at: float
+    flaky_until: float  # a World time when flaky_job has failed most of its runs since succeeded_at
+    flaky_job: str
 
 
 @pytest.fixture
@@ -256,8 +272,10 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
     # live: the test drives its World's clock, frozen where a chosen job's last build succeeded
     live_world = World(seed=11, clock=lambda: live_clock[0],
                        projects={LIVE_PROJECT: 24, BUSY_PROJECT: 12, ERROR_PROJECT: 3},
-                       pipelines={(LIVE_REPO, 6): 12, (LIVE_REPO, 7): 6})
-    job_id, job_name, succeeded_at, fails_at = failing_transition(live_world, LIVE_PROJECT, now)
+                       pipelines={(LIVE_REPO, 6): 12, (LIVE_REPO, 7): 6},
+                       merge_requests={DISCOVERED_REPO: MergeRequestPlan()},
+                       project_repositories={LIVE_PROJECT: [(DISCOVERED_REPO, "svc-discovered")]})
+    (job_id, job_name, succeeded_at, fails_at), (flaky_until, flaky_job) = story(live_world, now)
     live_clock = [succeeded_at]
     live_sim = _simulator(stack, live_world)
     live_sim.set_fault(f"build:{ERROR_PROJECT}", Fault.HTTP_500)
@@ -286,9 +304,15 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
     password = _serve(stack, Exporter(exporter_config(iam_sim.url, projects=[BUSY_PROJECT], repositories={},
                                                       iam_user=IAM_USER)))
 
+    # discovering: merge request pipelines of a project's repository, and the repositories of a project the
+    # simulator does not have, so that discovery fails
+    discovering = _serve(stack, Exporter(exporter_config(live_sim.url, projects=[], repositories={},
+                                                         discovered_projects=(LIVE_PROJECT, MISSING_PROJECT))))
+
     # sharded: one replica of a TOTAL_SHARDS-shard deployment whose other replicas are missing, while the
     # unsharded exporters above each claim shard 0 of 1: the sharding alerts' conditions, all at once
-    unsharded = [_hostport(live.url), _hostport(stuck.url), _hostport(rejected.url), _hostport(password.url)]
+    unsharded = [_hostport(live.url), _hostport(stuck.url), _hostport(rejected.url), _hostport(password.url),
+                 _hostport(discovering.url)]
     assert len(unsharded) + 1 < TOTAL_SHARDS, "every shard claimed: CodeArtsExporterShardMissing would not apply"
     sharded = _serve(stack, Exporter(exporter_config(live_sim.url, projects=[BUSY_PROJECT], repositories={}),
                                      shard=ShardSpec(1, TOTAL_SHARDS)))
@@ -296,7 +320,7 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
     targets = [*unsharded, _hostport(sharded.url), f"127.0.0.1:{free_port()}"]
     prometheus = _prometheus(tmp_path, stack, targets)
     return Scenario(prometheus, _hostport(live.url), _hostport(password.url), live_world, live_exporter, live_clock,
-                    job_id, job_name, succeeded_at, fails_at)
+                    job_id, job_name, succeeded_at, fails_at, flaky_until, flaky_job)
 
 
 def _simulator(stack: list[Any], world: World, *, token: str | None = SIM_TOKEN,
@@ -421,8 +445,7 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
 
     # Runs finish while Prometheus scrapes: World time moves on in steps, each followed by a whole poll, to
     # a time when some job has failed most of its runs since the exporter started counting.
-    until, flaky_job = flaky_time(scenario.live_world, scenario.succeeded_at,
-                                  scenario.fails_at + HISTORY_STEPS * HISTORY_MIN_STEP)
+    until, flaky_job = scenario.flaky_until, scenario.flaky_job
     stepping = time.monotonic()
     for step in range(1, HISTORY_STEPS + 1):
         generation = scenario.live_exporter.poller.snapshot.generation

@@ -1,7 +1,9 @@
 """The simulator's HTTP side: routes, auth, pagination semantics, faults and request counting.
 
 Serves ``GET /v4/repositories/{repository_id}/pipelines/{pipeline_id}/jobs`` (CodeArts Repo) and
-``GET /v3/{project_id}/jobs`` (CodeArts Build) from a :class:`World`, over HTTP/1.1 keep-alive.
+``GET /v3/{project_id}/jobs`` (CodeArts Build) from a :class:`World`, over HTTP/1.1 keep-alive; the
+build records routes live in :mod:`~exporter.simulator.history`, the discovery routes (project
+repositories, merge requests, head pipelines) in :mod:`~exporter.simulator.discovery`.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, NamedTuple
 from urllib.parse import parse_qs, urlsplit
 
-from exporter.simulator import faults, history
+from exporter.simulator import discovery, faults, history
 from exporter.simulator.faults import FaultSetting
 from exporter.simulator.iam import TOKENS_PATH, IamService
 from exporter.simulator.replies import Reply, json_reply
@@ -33,7 +35,7 @@ log = logging.getLogger(__name__)
 
 REPO_PAGING_MODES: tuple[str, ...] = ("item", "page0", "page1")
 BUILD_PAGING_MODES: tuple[str, ...] = ("zero", "one-repeat", "one-reject")
-ROUTES: tuple[str, ...] = ("repo_jobs", "build_jobs", *history.HISTORY_ROUTES)
+ROUTES: tuple[str, ...] = ("repo_jobs", "build_jobs", *history.HISTORY_ROUTES, *discovery.DISCOVERY_ROUTES)
 DEFAULT_TOKEN = "sim-token"  # noqa: S105 - the simulator's well-known demo token, not a secret
 
 REPO_DEFAULT_LIMIT = 20
@@ -58,7 +60,7 @@ ERRORS: dict[tuple[str, int], tuple[str, str]] = {
 
 _REPO_PATH = re.compile(r"/v4/repositories/(\d{1,10})/pipelines/(\d{1,10})/jobs/?")
 _BUILD_PATH = re.compile(r"/v3/([^/]+)/jobs/?")
-_TARGET = re.compile(r"(?:repo:\d+/\d+|build:[^/]+)")
+_TARGET = re.compile(r"(?:repo:\d+/\d+|build:[^/]+|repositories:[^/]+|merge_requests:\d+)")
 
 
 class Fault(enum.Enum):
@@ -222,8 +224,9 @@ class Simulator:
 
     def set_fault(self, route_or_target: str, fault: Fault | None, *, rate: float = 1.0,
                   delay: float | None = None, times: int | None = None) -> None:
-        """Make a route (``repo_jobs``, ``build_jobs``) or one target (``build:<project_id>``,
-        ``repo:<repository_id>/<pipeline_id>``) misbehave; None clears. A target's fault beats its route's.
+        """Make a route (one of ``ROUTES``) or one target (``build:<project_id>``,
+        ``repo:<repository_id>/<pipeline_id>``, ``repositories:<project_id>``, ``merge_requests:<repository_id>``)
+        misbehave; None clears. A target's fault beats its route's.
 
         ``rate``: the share of requests (0..1, drawn from the simulator's seeded random) that show it;
         ``delay``: seconds for latency, slow-drip pauses and Retry-After (each has a default);
@@ -292,7 +295,9 @@ class Simulator:
             project_id = match[1]
             return "build_jobs", self._guarded("build", "build_jobs", f"build:{project_id}", method, headers,
                                                lambda: self._build_jobs(project_id, query))
-        return history.dispatch(self, method, path, query, headers) or ("unknown", error_reply("gateway", 404))
+        return (history.dispatch(self, method, path, query, headers)
+                or discovery.dispatch(self, method, path, query, headers)
+                or ("unknown", error_reply("gateway", 404)))
 
     def _guarded(self, api: str, route: str, target: str, method: str, headers: Any,
                  answer: Callable[[], Reply]) -> Reply:

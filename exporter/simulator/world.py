@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from exporter.simulator.cycle import BUILD_TABLES, PIPELINE_TABLES, Cycle, Run, digest, hex_id, key64
+from exporter.simulator.mergerequests import MergeRequest, MergeRequestBook, MergeRequestPlan
 from exporter.simulator.records import (
     USER_IDS,
     USERS,
@@ -79,6 +80,8 @@ class World:
         pipelines: Mapping[tuple[int, int], int] | None = None,
         duplicate_names: bool = False,
         history_window_ms: int = HISTORY_WINDOW_MS,
+        merge_requests: Mapping[int, MergeRequestPlan] | None = None,
+        project_repositories: Mapping[str, Sequence[tuple[int, str]]] | None = None,
     ) -> None:
         self.seed = seed
         self.clock = clock
@@ -94,6 +97,10 @@ class World:
             for key in (spec.template["id"], spec.template["build_project_id"])
         }
         self._pipelines = self._plan_pipelines(_checked_pipelines(pipelines or {}))
+        # Repositories with merge requests, and the repositories each project lists (id, name), by id.
+        self._merge_requests = {repo: MergeRequestBook(seed, repo, plan)
+                                for repo, plan in (merge_requests or {}).items()}
+        self._project_repositories = {project: sorted(repos) for project, repos in (project_repositories or {}).items()}
 
     @classmethod
     def demo(cls, clock: Callable[[], float] = time.time, *, seed: int = 0, duplicate_names: bool = False) -> World:
@@ -163,10 +170,51 @@ class World:
     ) -> tuple[int, list[dict[str, Any]]] | None:
         """(total, jobs[start:stop]) of a pipeline at ``at``; None if the pipeline is unknown."""
         specs = self._pipelines.get((repository_id, pipeline_id))
-        if specs is None:
-            return None
         at_ms = self._at_ms(at)
+        if specs is None:
+            book = self._merge_requests.get(repository_id)
+            mr = None if book is None else book.pipeline_mr(pipeline_id, at_ms)
+            if book is None or mr is None:
+                return None
+            jobs = book.job_payloads(mr, at_ms)
+            return len(jobs), jobs[start:stop]
         return len(specs), [record_at(spec, at_ms) for spec in specs[start:stop]]
+
+    # -- merge requests and project repositories (discovery) -----------------------------------------
+
+    def project_repositories_page(self, project_id: str, start: int,
+                                  stop: int | None) -> tuple[int, list[dict[str, Any]]] | None:
+        """(total, ``BasicRepositoryDto`` list[start:stop]) of a project's repositories by id; None if unknown."""
+        repos = self._project_repositories.get(project_id)
+        if repos is None:
+            return None
+        payloads = [{"id": repo_id, "name": name, "namespace": "sim", "path": name, "develop_mode": "normal",
+                     "visibility": "private", "name_with_namespace": f"sim / {name}", "archived": False,
+                     "status": 0} for repo_id, name in repos]
+        return len(payloads), payloads[start:stop]
+
+    def merge_request_book(self, repository_id: int) -> MergeRequestBook | None:
+        """The merge requests of a repository; None if it has none planned."""
+        return self._merge_requests.get(repository_id)
+
+    def merge_requests_page(self, repository_id: int, state: str, newest_first: bool, by_update: bool,
+                            start: int, stop: int | None, at: float | None = None) -> list[dict[str, Any]] | None:
+        """A page of a repository's merge requests in ``state``; None if the repository is unknown."""
+        book = self._merge_requests.get(repository_id)
+        if book is None:
+            known = {repo for repo, _ in self._pipelines} | {
+                repo for repos in self._project_repositories.values() for repo, _ in repos}
+            return [] if repository_id in known else None
+        at_ms = self._at_ms(at)
+        payloads = [book.mr_payload(mr, at_ms) for mr in book.listed(state, at_ms)]
+        payloads.sort(key=lambda mr: (mr["updated_at" if by_update else "created_at"], mr["iid"]),
+                      reverse=newest_first)
+        return payloads[start:stop]
+
+    def open_merge_requests(self, repository_id: int, at: float | None = None) -> list[MergeRequest]:
+        """Ground truth: the merge requests open at ``at``, oldest first."""
+        book = self._merge_requests.get(repository_id)
+        return [] if book is None else book.listed("opened", self._at_ms(at))
 
     def build_spec(self, key: str) -> BuildSpec | None:
         """The build job whose id or ``build_project_id`` is ``key``; None if unknown."""

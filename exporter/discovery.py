@@ -1,0 +1,240 @@
+"""Discovery: which Repo pipelines to watch, learnt from merge requests, and which repositories a project has.
+
+The Repo API cannot list a repository's pipelines; a pipeline id is learnt from a merge request's
+``actual-head-pipeline``. For every repository with ``discover: merge_requests`` (configured, or found in a
+``discovery.projects`` entry by name), a discovery pass lists the open merge requests, takes the newest
+``max_pipelines`` (by last update, then creation, then number) and asks each for its head pipeline.
+
+A pipeline, once watched, is watched until it is finished and finished more than
+``pipeline_retention_seconds`` ago. One that is no longer a head (its merge request merged or closed, a new
+commit with a new pipeline, outranked by newer merge requests) stays while it runs or finished within the
+retention, as its own job listing tells (the poller's last listing of it), but at most the retention after
+it left the heads. Heads come first, then those, newest first, up to ``max_pipelines`` per repository.
+
+A pass runs at the first poll cycle and then at the first cycle ``discovery.interval_seconds`` after the
+previous one. A source (a project's repository list, a repository's merge requests) that fails keeps what
+its last good pass found, so a fault never empties the target list; its status says it failed.
+
+Sharding: every shard lists the projects' repositories (one request per 100 repositories), but only the shard
+owning ``discovery:repo:<id>`` lists a repository's merge requests, and the pipelines found are sharded with
+that key, so together the shards watch each pipeline exactly once.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from exporter.client import CodeArtsClient
+from exporter.config import Config, MergeRequestDiscovery
+from exporter.errors import CodeArtsError, NotFoundError
+from exporter.models import FINISHED_PIPELINE_STATUSES, HeadPipeline, PipelineJob, Repository
+from exporter.poller import targets_from_config
+from exporter.sharding import ShardSpec, discovery_key
+from exporter.snapshot import Target
+
+log = logging.getLogger(__name__)
+
+PROJECT_SOURCE = "project"
+REPOSITORY_SOURCE = "repository"
+OPEN_STATES = ("", "opened", "open")  # the list is asked for state=opened; an unexpected state is left out
+
+
+@dataclass(frozen=True, slots=True)
+class SourceStatus:
+    """How the last discovery of one source went: a project's repositories or a repository's pipelines."""
+
+    source: str  # PROJECT_SOURCE or REPOSITORY_SOURCE
+    id: str
+    up: bool
+    last_success_at: float | None
+    found: int  # repositories matched (project) or pipelines watched (repository)
+
+
+@dataclass(frozen=True, slots=True)
+class Watched:
+    """A discovered pipeline; since when it is known finished (None while it runs); when it stopped being
+    the head of an open merge request (None while it is one)."""
+
+    target: Target
+    finished_at: float | None
+    left_at: float | None = None
+
+
+FinishedAt = Mapping[str, float]
+"""``repository_id/pipeline_id`` -> when the pipeline finished, per its last job listing (finished ones only)."""
+
+
+def pipeline_finished_at(jobs: Iterable[PipelineJob]) -> float | None:
+    """When a pipeline finished, from its job listing: the last job's end once every job is terminal."""
+    ends = []
+    for job in jobs:
+        if job.status not in FINISHED_PIPELINE_STATUSES:
+            return None
+        ends.append(job.finished or job.updated or job.created or 0.0)
+    return max(ends) if ends and max(ends) > 0 else None
+
+
+class Discovery:
+    """Keeps the discovered targets of this shard; :meth:`targets` is the poller's target list."""
+
+    def __init__(self, config: Config, client: CodeArtsClient, shard: ShardSpec | None = None, *,
+                 clock: Callable[[], float] = time.time, concurrency: int | None = None) -> None:
+        self.client = client
+        self.shard = shard or ShardSpec()
+        self.clock = clock
+        self.interval = config.discovery.interval_seconds
+        self._static = targets_from_config(config)
+        self._static_repos = {repo.id: repo.discover for repo in config.repositories if repo.discover is not None}
+        self._projects = config.discovery.projects
+        self._concurrency = concurrency or config.poll.concurrency
+        self._lock = threading.Lock()
+        self._next_at: float | None = None
+        self._repositories: dict[str, tuple[Repository, ...]] = {}  # project id -> matching repositories
+        self._watched: dict[int, tuple[Watched, ...]] = {}  # repository id -> its watched pipelines
+        self._status: dict[tuple[str, str], SourceStatus] = {}
+
+    def targets(self, finished: FinishedAt | None = None) -> tuple[Target, ...]:
+        """This shard's targets: the configured ones, then the discovered ones; discovers first when due.
+
+        ``finished``: what the last job listings say of the watched pipelines (see :func:`pipeline_finished_at`).
+        """
+        now = self.clock()
+        if self._next_at is None or now >= self._next_at:
+            self.discover(now, finished or {})
+            self._next_at = now + self.interval
+        with self._lock:
+            discovered = [watched.target for pipelines in self._watched.values() for watched in pipelines]
+        static_keys = {target.key for target in self._static}
+        unique = {target.key: target for target in discovered if target.key not in static_keys}
+        return self.shard.select((*self._static, *unique.values()))
+
+    def statuses(self) -> tuple[SourceStatus, ...]:
+        """The status of every source this shard discovers, sorted."""
+        with self._lock:
+            return tuple(sorted(self._status.values(), key=lambda status: (status.source, status.id)))
+
+    def settled(self) -> bool:
+        """True once every source has succeeded at least once (what is not watched then is really gone)."""
+        with self._lock:
+            return bool(self._status) and all(status.last_success_at is not None for status in self._status.values())
+
+    # -- one pass ----------------------------------------------------------------------------------------
+
+    def discover(self, now: float, finished: FinishedAt | None = None) -> None:
+        """One discovery pass over every source; a failed source keeps its previous result."""
+        for project in self._projects:
+            self._discover_project(project.project_id, project.matches, now)
+        repositories = self._repositories_to_watch()
+        mine = {repo: options for repo, options in repositories.items() if self.shard.owns_key(discovery_key(repo))}
+        with ThreadPoolExecutor(max_workers=max(1, min(self._concurrency, len(mine) or 1)),
+                                thread_name_prefix="discover") as pool:
+            found = list(pool.map(lambda item: (item[0], self._pipelines(item[0], item[1], now, finished or {})),
+                                  mine.items()))
+        with self._lock:
+            for repo, watched in found:
+                self._record(REPOSITORY_SOURCE, str(repo), watched is not None, now,
+                             len(watched if watched is not None else self._watched.get(repo, ())))
+                if watched is not None:
+                    self._watched[repo] = watched
+            for repo in [repo for repo in self._watched if repo not in mine]:  # no longer matching
+                del self._watched[repo]
+            for key in [key for key in self._status if key[0] == REPOSITORY_SOURCE and int(key[1]) not in mine]:
+                del self._status[key]
+
+    def _discover_project(self, project_id: str, matches: Callable[[str], bool], now: float) -> None:
+        try:
+            listing = self.client.list_project_repositories(project_id)
+        except CodeArtsError as err:
+            log.warning("discovery of the repositories of project %s failed; keeping the last ones: %s",
+                        project_id, err)
+            found = None
+        except Exception:  # a bug must not cost the targets already found
+            log.exception("discovery of the repositories of project %s crashed", project_id)
+            found = None
+        else:
+            found = tuple(repo for repo in listing.records if matches(repo.name))
+        with self._lock:
+            if found is not None:
+                self._repositories[project_id] = found
+            self._record(PROJECT_SOURCE, project_id, found is not None, now,
+                         len(self._repositories.get(project_id, ())))
+
+    def _repositories_to_watch(self) -> dict[int, MergeRequestDiscovery]:
+        """Configured repositories first (their own bounds win), then those found in projects, in order."""
+        repositories = dict(self._static_repos)
+        with self._lock:
+            for project in self._projects:
+                for repo in self._repositories.get(project.project_id, ()):
+                    repositories.setdefault(repo.id, project.merge_requests)
+        return repositories
+
+    def _pipelines(self, repo: int, options: MergeRequestDiscovery, now: float,
+                   finished: FinishedAt) -> tuple[Watched, ...] | None:
+        """The pipelines to watch in a repository now; None if discovery failed (the last ones stay)."""
+        with self._lock:
+            previous = {watched.target.pipeline_id: watched for watched in self._watched.get(repo, ())}
+        try:
+            heads = self._heads(repo, options, previous, now)
+            return _with_former_heads(heads, previous, options, now, finished)
+        except CodeArtsError as err:
+            log.warning("discovery of the merge request pipelines of repository %d failed; keeping the last "
+                        "ones: %s", repo, err)
+        except Exception:  # a bug must not cost the targets already found
+            log.exception("discovery of the merge request pipelines of repository %d crashed", repo)
+        return None
+
+    def _heads(self, repo: int, options: MergeRequestDiscovery, previous: dict[int, Watched],
+               now: float) -> tuple[Watched, ...]:
+        merge_requests = [mr for mr in self.client.list_open_merge_requests(repo).records if mr.state in OPEN_STATES]
+        newest = sorted(merge_requests, key=lambda mr: mr.recency(), reverse=True)[:options.max_pipelines]
+        watched: dict[int, Watched] = {}
+        for mr in newest:
+            try:
+                head = self.client.head_pipeline(repo, mr.iid)
+            except NotFoundError:  # merged or closed since it was listed
+                continue
+            if head is None or head.id in watched:
+                continue
+            finished_at = _finished_at(head, previous.get(head.id), now)
+            if finished_at is not None and now - finished_at > options.retention_seconds:
+                continue
+            watched[head.id] = Watched(Target.pipeline(repo, head.id, discovery_key(repo)), finished_at)
+        return tuple(watched.values())
+
+
+    def _record(self, source: str, source_id: str, up: bool, now: float, found: int) -> None:
+        old = self._status.get((source, source_id))
+        last = now if up else (old.last_success_at if old is not None else None)
+        self._status[(source, source_id)] = SourceStatus(source, source_id, up, last, found)
+
+
+def _finished_at(head: HeadPipeline, previous: Watched | None, now: float) -> float | None:
+    """When a head pipeline finished: its ``finished_at``, else its last update, else when first seen finished."""
+    if not head.is_finished:
+        return None
+    for known in (head.finished, head.updated, previous.finished_at if previous is not None else None):
+        if known is not None:
+            return known
+    return now
+
+
+def _with_former_heads(heads: tuple[Watched, ...], previous: dict[int, Watched], options: MergeRequestDiscovery,
+                       now: float, finished: FinishedAt) -> tuple[Watched, ...]:
+    """The heads, then the pipelines watched before that are heads no more but still within their retention
+    (newest first), up to ``max_pipelines``."""
+    ids = {watched.target.pipeline_id for watched in heads}
+    former = []
+    for pipeline_id, watched in sorted(previous.items(), reverse=True):
+        if pipeline_id in ids:
+            continue
+        left_at = watched.left_at if watched.left_at is not None else now
+        finished_at = finished.get(watched.target.key, watched.finished_at)
+        expired = finished_at is not None and now - finished_at > options.retention_seconds
+        if not expired and now - left_at <= options.retention_seconds:
+            former.append(Watched(watched.target, finished_at, left_at))
+    return (*heads, *former)[:options.max_pipelines]
