@@ -3,11 +3,12 @@
     .venv/bin/python bench/memory.py
     .venv/bin/python bench/memory.py --series 10000 --polls 3
 
-Runs ``python -m exporter`` (poll interval 1 s) against a simulator process with living data, scrapes
-every body variant once per poll (text, OpenMetrics, each plain and gzip, so every cached body
-exists), and samples the exporter's RSS after each of ``--polls`` polls. Reports the peak RSS, the
-RSS per series (target <= 1.5 KB at 100k series, everything included), and the marginal bytes per
-series over a near-empty exporter measured the same way. Results go to bench/results/memory-*.json.
+Runs ``python -m exporter`` (poll interval 1 s, or targets/100 s if longer) against a simulator
+process with living data, scrapes every body variant once per poll (text, OpenMetrics, each plain
+and gzip, so every cached body exists), and samples the exporter's RSS after each of ``--polls``
+polls. Reports the peak RSS, the RSS per series (target <= 1.5 KB at 100k series, everything
+included), and the marginal bytes per series over a near-empty exporter measured the same way.
+Results go to bench/results/memory-*.json.
 """
 
 from __future__ import annotations
@@ -51,7 +52,10 @@ def polls_done(port: int) -> float:
 def measure(nominal: int, args: argparse.Namespace) -> dict[str, Any]:
     size = WorldSize.for_series(nominal)
     with SimulatorProcess(size) as sim, tempfile.TemporaryDirectory() as tmp:
-        config = write_config(Path(tmp) / "config.yaml", sim.url, size, interval=1.0, concurrency=4)
+        # A cycle must end within 5 intervals (the poller's cycle timeout); at 300 targets against one
+        # simulator process on a loaded 2-core machine, 1 s is too short and targets would drop out.
+        interval = max(args.interval, size.targets / 100)
+        config = write_config(Path(tmp) / "config.yaml", sim.url, size, interval=interval, concurrency=4)
         port = free_port()
         server = subprocess.Popen([sys.executable, "-m", "exporter", "--config.file", str(config),
                                    "--web.listen-address", f"127.0.0.1:{port}", "--log.level", "error"],
@@ -59,6 +63,8 @@ def measure(nominal: int, args: argparse.Namespace) -> dict[str, Any]:
         try:
             deadline = time.monotonic() + 300
             while time.monotonic() < deadline:
+                if server.poll() is not None:
+                    raise RuntimeError(f"the exporter exited with {server.returncode}")
                 try:
                     if get(port, "/readyz")[0] == 200:
                         break
@@ -78,7 +84,8 @@ def measure(nominal: int, args: argparse.Namespace) -> dict[str, Any]:
             server.terminate()
             server.wait(30)
     peak = max(samples)
-    return {"nominal": nominal, "series": series, "targets": size.targets, "rss_mib": peak / 2**20,
+    return {"nominal": nominal, "series": series, "targets": size.targets, "interval": interval,
+            "rss_mib": peak / 2**20,
             "bytes_per_series": peak / series}
 
 
@@ -86,6 +93,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--series", type=int, nargs="+", default=[10_000, 100_000])
     parser.add_argument("--polls", type=int, default=5, help="RSS samples, one after each poll (default 5)")
+    parser.add_argument("--interval", type=float, default=1.0,
+                        help="poll interval in seconds, at least targets/100 (default 1: 3 s at 100k series)")
     args = parser.parse_args()
     floor = measure(100, args)
     rows = [floor]
@@ -106,7 +115,8 @@ def main() -> int:
     return 0 if not failed else 1
 
 
-COLUMNS = ("nominal", "series", "targets", "rss_mib", "bytes_per_series", "marginal_bytes_per_series", "pass")
+COLUMNS = ("nominal", "series", "targets", "interval", "rss_mib", "bytes_per_series", "marginal_bytes_per_series",
+           "pass")
 
 if __name__ == "__main__":
     sys.exit(main())
