@@ -74,7 +74,8 @@ class Exporter:
             auth=self.auth,
             timeout=config.poll.timeout_seconds,
             stats=self.stats,
-            pool_size=config.poll.concurrency,
+            # Background discovery passes run their own poll.concurrency workers beside the poll cycle's.
+            pool_size=config.poll.concurrency * (2 if config.discovers() else 1),
             rate_limits=rate_limits,
             retry=retry_policy(config.poll.interval_seconds),
         )
@@ -174,6 +175,8 @@ class Exporter:
         # its own cost, for a little more switching when threads contend.
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.server.serve_in_background()
+        if self.discovery is not None:
+            self.discovery.run_in_background()
         self.poller.start()
         log.info("serving metrics on %s/metrics; polling %d targets every %gs (shard %d of %d)", self.server.url,
                  len(self.poller.snapshot.states), self.config.poll.interval_seconds,
@@ -186,5 +189,7 @@ class Exporter:
             self.server.shutdown()
             self.server.server_close()
         self.poller.stop()
+        if self.discovery is not None:
+            self.discovery.close()
         self.client.close()
         self.auth.close()

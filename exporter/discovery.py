@@ -11,9 +11,13 @@ commit with a new pipeline, outranked by newer merge requests) stays while it ru
 retention, as its own job listing tells (the poller's last listing of it), but at most the retention after
 it left the heads. Heads come first, then those, newest first, up to ``max_pipelines`` per repository.
 
-A pass runs at the first poll cycle and then at the first cycle ``discovery.interval_seconds`` after the
-previous one. A source (a project's repository list, a repository's merge requests) that fails keeps what
-its last good pass found, so a fault never empties the target list; its status says it failed.
+The first pass runs before the first poll cycle's listings, so that cycle already polls what it finds. Later
+passes are due at the first cycle ``discovery.interval_seconds`` after the previous one; while serving they
+run in a background thread (:meth:`Discovery.run_in_background`), so a long pass (hundreds of requests at the
+Repo rate limit) never holds a cycle's listings back, and what it finds is polled from the next cycle on. A
+pass still running when the next is due is not doubled: that one is skipped. A source (a project's repository
+list, a repository's merge requests) that fails keeps what its last good pass found, so a fault never empties
+the target list; its status says it failed.
 
 Sharding: every shard lists the projects' repositories (one request per 100 repositories), but only the shard
 owning ``discovery:repo:<id>`` lists a repository's merge requests, and the pipelines found are sharded with
@@ -97,6 +101,22 @@ class Discovery:
         self._repositories: dict[str, tuple[Repository, ...]] = {}  # project id -> matching repositories
         self._watched: dict[int, tuple[Watched, ...]] = {}  # repository id -> its watched pipelines
         self._status: dict[tuple[str, str], SourceStatus] = {}
+        self._background = False
+        self._pass: threading.Thread | None = None  # the background pass, while one runs
+        self._closing = threading.Event()
+
+    def run_in_background(self) -> None:
+        """Run the passes after the first in a background thread (the serving exporter does; ``--once`` and
+        the tests on a fake clock keep every pass inside the cycle that is due)."""
+        self._background = True
+
+    def passing(self) -> bool:
+        """True while a background pass runs."""
+        return self._pass is not None and self._pass.is_alive()
+
+    def close(self) -> None:
+        """Stop a background pass before its next request; one in flight ends by its own timeout, unread."""
+        self._closing.set()
 
     def targets(self, finished: FinishedAt | None = None) -> tuple[Target, ...]:
         """This shard's targets: the configured ones, then the discovered ones; discovers first when due.
@@ -105,8 +125,12 @@ class Discovery:
         """
         now = self.clock()
         if self._next_at is None or now >= self._next_at:
-            self.discover(now, finished or {})
+            first = self._next_at is None
             self._next_at = now + self.interval
+            if first or not self._background:
+                self.discover(now, finished or {})
+            else:
+                self._start_pass(now, dict(finished or {}))
         with self._lock:
             discovered = [watched.target for pipelines in self._watched.values() for watched in pipelines]
         static_keys = {target.key for target in self._static}
@@ -125,6 +149,21 @@ class Discovery:
 
     # -- one pass ----------------------------------------------------------------------------------------
 
+    def _start_pass(self, now: float, finished: FinishedAt) -> None:
+        if self.passing():
+            log.warning("the discovery pass that started %gs ago is still running; skipping the one due now "
+                        "(raise discovery.interval_seconds if this repeats)", self.interval)
+            return
+        self._pass = threading.Thread(target=self._background_pass, args=(now, finished), name="discovery",
+                                      daemon=True)
+        self._pass.start()
+
+    def _background_pass(self, now: float, finished: FinishedAt) -> None:
+        try:
+            self.discover(now, finished)
+        except Exception:  # each source already keeps its last result; this is a bug, and must not end quietly
+            log.exception("a discovery pass crashed; the targets it had found stay")
+
     def discover(self, now: float, finished: FinishedAt | None = None) -> None:
         """One discovery pass over every source; a failed source keeps its previous result."""
         for project in self._projects:
@@ -135,6 +174,8 @@ class Discovery:
                                 thread_name_prefix="discover") as pool:
             found = list(pool.map(lambda item: (item[0], self._pipelines(item[0], item[1], now, finished or {})),
                                   mine.items()))
+        if self._closing.is_set():  # cut short by close(): what it found is partial, and nobody reads it
+            return
         with self._lock:
             for repo, watched in found:
                 self._record(REPOSITORY_SOURCE, str(repo), watched is not None, now,
@@ -147,17 +188,23 @@ class Discovery:
                 del self._status[key]
 
     def _discover_project(self, project_id: str, matches: Callable[[str], bool], now: float) -> None:
+        if self._closing.is_set():
+            return
         try:
             listing = self.client.list_project_repositories(project_id)
         except CodeArtsError as err:
-            log.warning("discovery of the repositories of project %s failed; keeping the last ones: %s",
-                        project_id, err)
+            if not self._closing.is_set():
+                log.warning("discovery of the repositories of project %s failed; keeping the last ones: %s",
+                            project_id, err)
             found = None
         except Exception:  # a bug must not cost the targets already found
-            log.exception("discovery of the repositories of project %s crashed", project_id)
+            if not self._closing.is_set():
+                log.exception("discovery of the repositories of project %s crashed", project_id)
             found = None
         else:
             found = tuple(repo for repo in listing.records if matches(repo.name))
+        if self._closing.is_set():
+            return
         with self._lock:
             if found is not None:
                 self._repositories[project_id] = found
@@ -176,16 +223,20 @@ class Discovery:
     def _pipelines(self, repo: int, options: MergeRequestDiscovery, now: float,
                    finished: FinishedAt) -> tuple[Watched, ...] | None:
         """The pipelines to watch in a repository now; None if discovery failed (the last ones stay)."""
+        if self._closing.is_set():
+            return None
         with self._lock:
             previous = {watched.target.pipeline_id: watched for watched in self._watched.get(repo, ())}
         try:
             heads = self._heads(repo, options, previous, now)
             return _with_former_heads(heads, previous, options, now, finished)
         except CodeArtsError as err:
-            log.warning("discovery of the merge request pipelines of repository %d failed; keeping the last "
-                        "ones: %s", repo, err)
+            if not self._closing.is_set():
+                log.warning("discovery of the merge request pipelines of repository %d failed; keeping the last "
+                            "ones: %s", repo, err)
         except Exception:  # a bug must not cost the targets already found
-            log.exception("discovery of the merge request pipelines of repository %d crashed", repo)
+            if not self._closing.is_set():
+                log.exception("discovery of the merge request pipelines of repository %d crashed", repo)
         return None
 
     def _heads(self, repo: int, options: MergeRequestDiscovery, previous: dict[int, Watched],
@@ -194,6 +245,8 @@ class Discovery:
         newest = sorted(merge_requests, key=lambda mr: mr.recency(), reverse=True)[:options.max_pipelines]
         watched: dict[int, Watched] = {}
         for mr in newest:
+            if self._closing.is_set():
+                break
             try:
                 head = self.client.head_pipeline(repo, mr.iid)
             except NotFoundError:  # merged or closed since it was listed

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pytest
+import requests
 
 from exporter.app import Exporter
 from exporter.config import load_config
@@ -15,7 +17,7 @@ from exporter.simulator import Fault, World
 from exporter.simulator.mergerequests import MergeRequestPlan
 from exporter.snapshot import Target
 
-from .conftest import parse_samples, run_cli, write_config
+from .conftest import parse_samples, run_cli, wait_until, write_config
 
 T0 = 1_763_900_000.0
 PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
@@ -239,6 +241,88 @@ def test_a_discovery_fault_keeps_the_previous_targets_and_shows_in_the_metrics(t
     assert value(samples, "codearts_discovery_up", source="repository", id="501") == 1
     assert {key for key in repo_targets(samples) if key.startswith("501/")} == \
         expected_after(rig.world, 501, before, listed_at, rig.now[0], 20, 86400)
+
+
+
+def test_a_later_pass_runs_beside_the_cycles_and_what_it_finds_is_polled_from_the_next_cycle(
+        tmp_path, simulator_factory, rigs, caplog):
+    extra = discover_config(f"  projects:\n    - project_id: {PROJECT}\n", interval=60)
+    rig = Rig(tmp_path, simulator_factory, {501: "a", 502: "b"}, extra)
+    rigs.append(rig)
+    exporter = rig.exporter()
+    exporter.discovery.run_in_background()
+    exporter.poll_once()  # the first pass runs inside the first cycle, so it polls what the pass found
+    before = repo_targets(parse_samples(exporter.metrics_text().decode()))
+    assert before == expected_pipelines(rig.world, 501, T0, 20, 86400) | expected_pipelines(rig.world, 502, T0, 20,
+                                                                                              86400)
+
+    # 501's merge request list is held until the faults are cleared: the pass due now stays in flight.
+    rig.sim.set_fault("merge_requests:501", Fault.LATENCY, delay=120)
+    rig.now[0] += 7200
+    held = exporter.poll_once()
+    assert exporter.discovery.passing()
+    assert held.all_up() and {state.target.key for state in held.states if state.target.api == "repo"} == before
+    rig.now[0] += 60  # the next pass is due, but one still runs: skipped, not doubled
+    exporter.poll_once()
+    assert any("still running; skipping" in record.getMessage() for record in caplog.records)
+
+    rig.sim.clear_faults()
+    wait_until(lambda: not exporter.discovery.passing(), timeout=30)
+    exporter.poll_once()
+    samples = parse_samples(exporter.metrics_text().decode())
+    passed_at = T0 + 7200
+    assert repo_targets(samples) == (expected_after(rig.world, 501, before, T0, passed_at, 20, 86400)
+                                     | expected_after(rig.world, 502, before, T0, passed_at, 20, 86400))
+    assert value(samples, "codearts_discovery_last_success_timestamp_seconds", source="repository", id="501") \
+        == passed_at
+
+
+def test_closing_cuts_a_background_pass_short_without_a_word_or_a_change(tmp_path, simulator_factory, rigs, caplog):
+    extra = discover_config(f"  projects:\n    - project_id: {PROJECT}\n", interval=60)
+    rig = Rig(tmp_path, simulator_factory, {501: "a", 502: "b"}, extra)
+    rigs.append(rig)
+    exporter = rig.exporter()
+    exporter.discovery.run_in_background()
+    exporter.poll_once()
+    statuses = exporter.discovery.statuses()
+    rig.sim.set_fault("repo_repositories", Fault.LATENCY, delay=120)  # the pass's first request is held
+    rig.now[0] += 7200
+    exporter.poll_once()
+    assert exporter.discovery.passing()
+    exporter.close()
+    rig.sim.clear_faults()
+    wait_until(lambda: not exporter.discovery.passing(), timeout=30)
+    assert exporter.discovery.statuses() == statuses
+    assert [r.getMessage() for r in caplog.records if r.name == "exporter.discovery"] == []
+    # It stopped before the next request: no merge request list was asked for after the held one.
+    lists = [record.route for record in rig.sim.requests if record.route == "repo_merge_requests"]
+    assert len(lists) == 2  # the first pass's, one per repository
+
+
+
+def test_a_serving_exporter_discovers_again_in_the_background(tmp_path, simulator_factory):
+    sim = simulator_factory(world_with(time.time, {501: "a"}))
+    path = write_config(tmp_path / "c.yaml", sim.url, repositories={STATIC_REPO: [6]}, interval=2,
+                        extra=discover_config(f"  projects:\n    - project_id: {PROJECT}\n", interval=1)
+                        + "history:\n  enabled: false\n")
+    path.write_text(path.read_text().replace("timeout_seconds: 5", "timeout_seconds: 1"))  # below the interval
+    exporter = Exporter(load_config(path))
+    server = exporter.serve(("127.0.0.1", 0))
+
+    def last_pass() -> float | None:
+        samples = parse_samples(requests.get(f"{server.url}/metrics", timeout=5).text)
+        return value(samples, "codearts_discovery_last_success_timestamp_seconds", source="repository", id="501")
+
+    try:
+        wait_until(lambda: last_pass() is not None, timeout=30)
+        first = last_pass()
+        wait_until(lambda: (last_pass() or 0) > first, timeout=30)
+        samples = parse_samples(requests.get(f"{server.url}/metrics", timeout=5).text)
+    finally:
+        exporter.close()
+    assert {key for key in repo_targets(samples) if key.startswith("501/")}
+    assert value(samples, "codearts_up", api="repo", target=f"{STATIC_REPO}/6") == 1
+    assert value(samples, "codearts_discovery_up", source="repository", id="501") == 1
 
 
 def test_shards_together_discover_and_watch_each_pipeline_exactly_once(tmp_path, simulator_factory, rigs):

@@ -70,7 +70,7 @@ class Fault(enum.Enum):
     HTTP_500 = "http_500"  # the API's internal-error body
     NOT_FOUND = "not_found"  # the API's not-found body
     # The rest live in faults.py.
-    LATENCY = "latency"  # the normal answer after a delay (default 1 s)
+    LATENCY = "latency"  # the normal answer after a delay (default 1 s; clearing the faults ends it early)
     THROTTLED = "throttled"  # 429 APIGW.0308 without Retry-After
     THROTTLED_RETRY_AFTER = "throttled_retry_after"  # 429 APIGW.0308 with Retry-After (default 1 s)
     BUILD_THROTTLED = "build_throttled"  # Build: HTTP 500 CB.00060211; Repo: 429
@@ -177,6 +177,7 @@ class Simulator:
         self._records: list[RequestRecord] = []
         self._counts: Counter[str] = Counter()
         self._faults: dict[str, FaultSetting] = {}
+        self._faults_cleared = threading.Event()  # set (and replaced) by clear_faults: ends fault delays
         self._rng = random.Random(seed)
         self._served = 0  # never reset: numbers X-Request-Id
         self._server: _Server | None = None
@@ -243,9 +244,17 @@ class Simulator:
                 self._faults[route_or_target] = FaultSetting(fault, rate, delay, times)
 
     def clear_faults(self) -> None:
-        """Remove every fault."""
+        """Remove every fault; answers held back by a fault's delay are sent now."""
         with self._lock:
             self._faults.clear()
+            cleared, self._faults_cleared = self._faults_cleared, threading.Event()
+        cleared.set()
+
+    def fault_pause(self, seconds: float) -> None:
+        """Wait out a fault's delay, or until the faults are cleared (a test can hold a request in flight)."""
+        with self._lock:
+            cleared = self._faults_cleared
+        cleared.wait(seconds)
 
     def request_count(self, route: str | None = None) -> int:
         """Requests answered on a route (``repo_jobs``, ``build_jobs``, ``unknown``); None: all of them."""
@@ -425,7 +434,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write(self, reply: Reply) -> None:
         if reply.delay:
-            time.sleep(reply.delay)
+            self.server.simulator.fault_pause(reply.delay)
         if reply.reset:
             self.close_connection = True
             faults.reset_connection(self.connection, self.rfile)
