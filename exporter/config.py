@@ -835,19 +835,19 @@ def _merge_request_discovery(check: _Checker, path: str, section: Mapping[str, o
             if key in section:
                 check.add(f"{path}.{key}", "only with discover: merge_requests")
         return None
+    mode_ok = True
     if "discover" in section:
         got = check.scalar(f"{path}.discover", section["discover"])
-        if got is None:
-            return None
-        if got.value not in DISCOVER_MODES:
+        mode_ok = got is not None and got.value in DISCOVER_MODES
+        if got is not None and not mode_ok:
             check.add(f"{path}.discover", f"expected one of {', '.join(DISCOVER_MODES)}, got {got.shown}")
-            return None
+    # The bounds are checked even when the mode is wrong, so one run names every problem of the entry.
     defaults = MergeRequestDiscovery()
     most = _integer(check, f"{path}.max_pipelines", section.get("max_pipelines"), 1, MAX_PIPELINES,
                     defaults.max_pipelines)
     retention = _non_negative(check, f"{path}.pipeline_retention_seconds", section.get("pipeline_retention_seconds"),
                               defaults.retention_seconds)
-    if most is None or retention is None:
+    if not mode_ok or most is None or retention is None:
         return None
     return MergeRequestDiscovery(most, retention)
 

@@ -115,7 +115,10 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     ),
     "aksk_without_project_id.yaml": ("auth.aksk.project_id: required",),
     "empty_targets.yaml": ("no targets: repositories, projects and discovery.projects are all empty",),
-    "discover_unknown_mode.yaml": ('repositories[0].discover: expected one of merge_requests, got "webhooks"',),
+    "discover_unknown_mode.yaml": (
+        'repositories[0].discover: expected one of merge_requests, got "webhooks"',
+        "repositories[0].max_pipelines: expected an integer 1..1000, got 0",
+    ),
     "discover_bounds_without_discover.yaml": (
         "repositories[0].max_pipelines: only with discover: merge_requests",
     ),
