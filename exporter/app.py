@@ -178,9 +178,9 @@ class Exporter:
         if self.discovery is not None:
             self.discovery.run_in_background()
         self.poller.start()
-        log.info("serving metrics on %s/metrics; polling %d targets every %gs (shard %d of %d)", self.server.url,
-                 len(self.poller.snapshot.states), self.config.poll.interval_seconds,
-                 self.shard.index, self.shard.total)
+        log.info("serving metrics on %s/metrics; polling %d targets%s every %gs (shard %d of %d)", self.server.url,
+                 len(self.poller.snapshot.states), " and the discovered pipelines" if self.discovery else "",
+                 self.config.poll.interval_seconds, self.shard.index, self.shard.total)
         return self.server
 
     def close(self) -> None:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from importlib.resources import files
 
-import yaml
-
-from exporter.config import Config, parse_config
+from exporter.config import Config, parse_config, parse_yaml
 from exporter.simulator import DEFAULT_TOKEN, Simulator, World
 
 DEMO_CONFIG = "demo.yaml"
@@ -16,7 +14,7 @@ def demo_config(simulator_url: str) -> Config:
     """The bundled demo configuration, pointed at a simulator."""
     text = files("exporter").joinpath(DEMO_CONFIG).read_text(encoding="utf-8")
     env = {"CODEARTS_DEMO_URL": simulator_url, "CODEARTS_DEMO_TOKEN": DEFAULT_TOKEN}
-    return parse_config(yaml.safe_load(text), env=env, source=f"<bundled {DEMO_CONFIG}>")
+    return parse_config(parse_yaml(text), env=env, source=f"<bundled {DEMO_CONFIG}>")
 
 
 def start_demo() -> tuple[Simulator, Config]:

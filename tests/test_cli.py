@@ -109,6 +109,10 @@ def test_demo_serves_living_metrics_and_stops_on_sigterm():
         assert 'codearts_up{api="build"' in body and "codearts_build_job_status{" in body
         assert "codearts_pipeline_job_status{" in body
         assert ' 0.0' not in "".join(line for line in body.splitlines() if line.startswith("codearts_up{"))
+        # The demo discovers the head pipelines of a repository's open merge requests (max_pipelines: 5).
+        assert 'codearts_discovery_up{id="2111976240",source="repository"} 1.0' in body
+        discovered = re.findall(r'^codearts_up\{api="repo",target="2111976240/\d+"\} 1\.0$', body, re.MULTILINE)
+        assert 1 <= len(discovered) <= 5
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0

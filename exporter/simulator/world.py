@@ -50,6 +50,7 @@ COMPONENTS = ("backend", "frontend", "gateway", "billing", "auth", "search", "mo
 BRANCHES = ("master", "main", "develop", "release/2.3")
 DEMO_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 12, "72271b5446614062a01b8be944c9f372": 7}
 DEMO_PIPELINES = {(2111976239, 6): 9, (2111976239, 7): 5}
+DEMO_MERGE_REQUESTS = {2111976240: MergeRequestPlan()}  # a repository whose pipelines --demo discovers
 HISTORY_WINDOW_MS = 7 * 86_400_000  # the records APIs list runs created within this window
 
 
@@ -104,9 +105,10 @@ class World:
 
     @classmethod
     def demo(cls, clock: Callable[[], float] = time.time, *, seed: int = 0, duplicate_names: bool = False) -> World:
-        """The small demo world: 2 projects (12 and 7 build jobs), 1 repository with 2 pipelines (9 and 5 jobs)."""
+        """The small demo world: 2 projects (12 and 7 build jobs), 1 repository with 2 pipelines (9 and 5 jobs),
+        and 1 repository whose merge requests open every 10 minutes, each with a 3-job head pipeline."""
         return cls(seed=seed, clock=clock, projects=DEMO_PROJECTS, pipelines=DEMO_PIPELINES,
-                   duplicate_names=duplicate_names)
+                   merge_requests=DEMO_MERGE_REQUESTS, duplicate_names=duplicate_names)
 
     @classmethod
     def generated(
