@@ -261,8 +261,10 @@ def test_a_cycle_longer_than_the_interval_is_measured_and_logged_once(tmp_path, 
     # Four build requests a second, one at a time: the second project's listing waits >= 0.25 s for its token.
     paced = CodeArtsClient(repo_url=sim.url, build_url=sim.url, auth=exporter.auth, timeout=5,
                            stats=exporter.stats, rate_limits=RateLimits.per_second({"build": 4}, 1))
+    # From the second cycle on the bucket starts empty and a listing waits 0.5 s: the cycle timeout (by
+    # default 5 intervals) must not cut it.
     poller = Poller([Target.project(PROJECT), Target.project(OTHER)], paced, interval=0.1, concurrency=2,
-                    on_swap=exporter.exposition.update)
+                    on_swap=exporter.exposition.update, cycle_timeout=10)
     try:
         with caplog.at_level(logging.WARNING, logger="exporter.poller"):
             cycles = [poller.poll_once() for _ in range(3)]
