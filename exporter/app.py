@@ -158,6 +158,12 @@ class Exporter:
         """Poll every target once, synchronously."""
         return self.poller.poll_once()
 
+    def all_succeeded(self, snapshot: Snapshot) -> bool:
+        """``--once``'s verdict: every target of ``snapshot`` polled, and every discovery source answered (a
+        repository whose merge requests could not be listed has pipelines nobody watches)."""
+        sources_up = self.discovery is None or all(status.up for status in self.discovery.statuses())
+        return snapshot.all_up() and sources_up
+
     def metrics_text(self) -> bytes:
         """The current /metrics body in the text format."""
         return self.exposition.body(TEXT, gzipped=False)

@@ -36,7 +36,7 @@ examples:
   codearts-exporter --config.file config.yaml --once > metrics.txt
   codearts-exporter --config.file config.yaml --shard.from-hostname --total-shards 3   in a StatefulSet
 
-exit codes: 0 ok; 1 --once and a target failed; 2 bad flags or configuration.
+exit codes: 0 ok; 1 --once and a target or discovery source failed; 2 bad flags or configuration.
 endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (targets and last result)."""
 
 
@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
                         choices=("debug", "info", "warning", "error"), help="log verbosity (default: %(default)s)")
     parser.add_argument("--once", action="store_true",
                         help="poll every target once, print the metrics to stdout and exit "
-                             "(0 if every target succeeded, else 1)")
+                             "(0 if every target and discovery source succeeded, else 1)")
     parser.add_argument("--check-config", action="store_true",
                         help="validate the configuration, print a summary and exit (2 if invalid)")
     parser.add_argument("--demo", action="store_true",
@@ -158,7 +158,7 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], sha
             snapshot = exporter.poll_once()
             sys.stdout.buffer.write(exporter.metrics_text())
             sys.stdout.flush()
-            return EXIT_OK if snapshot.all_up() else EXIT_POLL_FAILED
+            return EXIT_OK if exporter.all_succeeded(snapshot) else EXIT_POLL_FAILED
         try:
             server = exporter.serve(address, web)
         except WebConfigError as err:

@@ -363,6 +363,12 @@ def test_once_with_discovery_prints_the_discovered_pipelines(tmp_path, simulator
     assert value(samples, "codearts_discovery_up", source="project", id=PROJECT) == 1
     assert value(samples, "codearts_discovery_targets", source="repository", id="501") == len(found)
 
+    sim.set_fault("merge_requests:501", Fault.HTTP_500)  # the repository's pipelines go unwatched: a failure
+    failed = run_cli("--once", "--config.file", str(config))
+    assert failed.returncode == 1
+    samples = parse_samples(failed.stdout)
+    assert value(samples, "codearts_discovery_up", source="repository", id="501") == 0 and not repo_targets(samples)
+
 
 def pipeline_runs(history: RunHistory) -> dict[tuple[str, ...], int]:
     view = history.view()
