@@ -78,6 +78,10 @@ class Poller:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._cycle_lock = threading.Lock()
+        # Polls given up by their cycle must not reach the run history after a newer listing did: the
+        # poller moves to the next round under this lock, a listing is observed under it in its own round.
+        self._observe_lock = threading.Lock()
+        self._round = 0
         self._overrun_logged_at: float | None = None
         self.snapshot = Snapshot(0, None, tuple(TargetState(t) for t in targets))
 
@@ -170,10 +174,12 @@ class Poller:
     def _poll_due(self, states: tuple[TargetState, ...]) -> tuple[TargetState, ...]:
         """Poll every target that is due, within the cycle timeout; a target backing off keeps its state."""
         now = self.clock()
-        futures = {index: self._submit(self._poll_target, state)
+        futures = {index: self._submit(self._poll_target, state, self._round)
                    for index, state in enumerate(states) if self._due(state, now)}
         _, late = wait(futures.values(), timeout=self.cycle_timeout)
         if late:
+            with self._observe_lock:
+                self._round += 1  # what the late polls list now is older than the next cycle's listings
             # Those workers are stuck (their requests will still end by timeout): leave them to it and
             # poll the next cycle on fresh workers, so a wedged request can never stall the loop.
             log.warning("%d polls did not finish within %gs; replacing the poll workers", len(late),
@@ -226,7 +232,7 @@ class Poller:
             return failed  # polled again at the next cycle
         return replace(failed, next_poll_at=at + self.backoff.delay(failed.failures))
 
-    def _poll_target(self, state: TargetState) -> TargetState:
+    def _poll_target(self, state: TargetState, round_: int) -> TargetState:
         target = state.target
         started = time.monotonic()
         at = self.clock()
@@ -246,7 +252,7 @@ class Poller:
         except Exception as err:  # a bug must cost one target one poll, not the cycle
             log.exception("poll of %s target %s crashed", target.api, target.key)
             return self._failed(state, at, time.monotonic() - started, f"internal error: {type(err).__name__}")
-        self._observe(target, listing.records)
+        self._observe(target, listing.records, round_)
         finished = self.clock()
         pipeline_jobs, missing = merge_listing(state.pipeline_jobs, state.missing_since, fresh.pipeline_jobs,
                                                lambda job: str(job.id), finished, self.job_grace)
@@ -258,10 +264,15 @@ class Poller:
             pipeline_jobs=pipeline_jobs, build_jobs=build_jobs, missing_since=missing or build_missing,
         )
 
-    def _observe(self, target: Target, records: Iterable[Any]) -> None:
+    def _observe(self, target: Target, records: Iterable[Any], round_: int) -> None:
         if self.history is None:
             return
-        try:
-            self.history.after_listing(target, records)
-        except Exception:  # run history must never cost a target its listing
-            log.exception("run history step for %s target %s crashed", target.api, target.key)
+        with self._observe_lock:
+            if round_ != self._round:
+                log.warning("listing of %s target %s came after its cycle gave it up; its runs are counted from "
+                            "a later listing", target.api, target.key)
+                return
+            try:
+                self.history.after_listing(target, records)
+            except Exception:  # run history must never cost a target its listing
+                log.exception("run history step for %s target %s crashed", target.api, target.key)

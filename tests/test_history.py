@@ -12,7 +12,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter import metrics as m
 from exporter.app import Exporter
 from exporter.config import load_config
+from exporter.history import BUILD, RunHistory
+from exporter.poller import Poller
 from exporter.simulator import Fault, World
+from exporter.snapshot import Target
 
 from .conftest import parse_samples, write_config
 
@@ -371,3 +374,48 @@ def test_disabled_history_sends_no_records_request_and_serves_no_run_metrics(tmp
     assert "codearts_build_job_status{" in text
     assert "codearts_build_runs" not in text and "codearts_pipeline_job_runs" not in text
     assert sim.request_count("build_records") == 0
+
+
+def test_a_listing_answered_after_its_cycle_gave_up_counts_no_run_twice(tmp_path, simulator_factory):
+    now = [T0]
+    world = World(seed=11, clock=lambda: now[0], pipelines={(REPO, 6): 9, (REPO, 7): 6})
+    sim = simulator_factory(world)
+    config = load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [6, 7]},
+                                      extra=f"history:\n  buckets: [{BOUNDS}]\n"))
+    exporter = Exporter(config, clock=lambda: now[0])
+    history = RunHistory(exporter.client, config.history)
+    poller = Poller([Target.pipeline(REPO, 6), Target.pipeline(REPO, 7)], exporter.client, interval=60,
+                    concurrency=2, clock=lambda: now[0], history=history, cycle_timeout=0.5)
+    polls: list[float] = []
+    try:
+        assert poller.poll_once().all_up()  # first sight
+        now[0] += 600
+        held_at = now[0]
+        sim.set_fault(f"repo:{REPO}/6", Fault.LATENCY, delay=120, times=1)
+        abandoned = poller._workers  # the pool whose worker waits for the held listing
+        assert not poller.poll_once().all_up()  # the cycle gives that listing up
+        now[0] += 1500
+        assert poller.poll_once().all_up()
+        polls.append(now[0])
+        sim.clear_faults()  # the listing of ``held_at`` is answered now, after a newer one was counted
+        abandoned.shutdown(wait=True)
+        now[0] += 10
+        assert poller.poll_once().all_up()
+        polls.append(now[0])
+    finally:
+        sim.clear_faults()
+        poller.stop()
+        exporter.close()
+
+    def terminal(at: float) -> set:
+        return {(job["id"], job["created_at"]) for job in world.pipeline_jobs(REPO, 6, at=at)
+                if job["status"] in TERMINAL}
+
+    # The case at stake: runs that ended after the held listing and before the newer one, unchanged since.
+    assert (terminal(polls[0]) & terminal(polls[1])) - terminal(held_at)
+    counted = {(*labels, status): count for (kind, labels), job in history.view().jobs.items()
+               if kind != BUILD for status, count in job.runs if count}
+    # Pipeline 7 was listed in every cycle; pipeline 6's held listing never made it into one.
+    truth = {key: n for key, n in pipeline_truth(world, T0, [held_at, *polls])[0].items() if key[1] == "7"}
+    truth |= {key: n for key, n in pipeline_truth(world, T0, polls)[0].items() if key[1] == "6"}
+    assert counted == truth
