@@ -301,7 +301,9 @@ class RunHistory:
     def _apply(self, labels: Labels, job: BuildJob, high: int, above: set[int], runs: dict[int, BuildRun],
                finished_up_to: int, marker: tuple[Any, ...]) -> None:
         mark = self._marks[job.id]
-        if mark.high != high:  # another cycle moved the mark meanwhile; its counts stand
+        # Another fetch of this job (a late one of an earlier cycle) applied meanwhile: its counts stand. It may
+        # have counted a run above a still-running one and moved only ``above``, so both are compared.
+        if mark.high != high or mark.above != above:
             return
         for number in sorted(runs):
             run = runs[number]
