@@ -165,10 +165,14 @@ class Discovery:
             log.exception("a discovery pass crashed; the targets it had found stay")
 
     def discover(self, now: float, finished: FinishedAt | None = None) -> None:
-        """One discovery pass over every source; a failed source keeps its previous result."""
-        for project in self._projects:
-            self._discover_project(project.project_id, project.matches, now)
-        repositories = self._repositories_to_watch()
+        """One discovery pass over every source; a failed source keeps its previous result.
+
+        What the pass finds is applied at its end, all at once: a background pass must not show a cycle a
+        project's new repository list (and a project source that succeeded) before those repositories'
+        pipelines, or the run history of pipelines about to be watched again would be dropped meanwhile."""
+        projects = {project.project_id: self._project_repositories(project.project_id, project.matches)
+                    for project in self._projects}
+        repositories = self._repositories_to_watch(projects)
         mine = {repo: options for repo, options in repositories.items() if self.shard.owns_key(discovery_key(repo))}
         with ThreadPoolExecutor(max_workers=max(1, min(self._concurrency, len(mine) or 1)),
                                 thread_name_prefix="discover") as pool:
@@ -177,6 +181,11 @@ class Discovery:
         if self._closing.is_set():  # cut short by close(): what it found is partial, and nobody reads it
             return
         with self._lock:
+            for project_id, matched in projects.items():
+                if matched is not None:
+                    self._repositories[project_id] = matched
+                self._record(PROJECT_SOURCE, project_id, matched is not None, now,
+                             len(self._repositories.get(project_id, ())))
             for repo, watched in found:
                 self._record(REPOSITORY_SOURCE, str(repo), watched is not None, now,
                              len(watched if watched is not None else self._watched.get(repo, ())))
@@ -187,36 +196,32 @@ class Discovery:
             for key in [key for key in self._status if key[0] == REPOSITORY_SOURCE and int(key[1]) not in mine]:
                 del self._status[key]
 
-    def _discover_project(self, project_id: str, matches: Callable[[str], bool], now: float) -> None:
+    def _project_repositories(self, project_id: str, matches: Callable[[str], bool]) -> tuple[Repository, ...] | None:
+        """The repositories of a project whose names match; None if they could not be listed."""
         if self._closing.is_set():
-            return
+            return None
         try:
             listing = self.client.list_project_repositories(project_id)
         except CodeArtsError as err:
             if not self._closing.is_set():
                 log.warning("discovery of the repositories of project %s failed; keeping the last ones: %s",
                             project_id, err)
-            found = None
+            return None
         except Exception:  # a bug must not cost the targets already found
             if not self._closing.is_set():
                 log.exception("discovery of the repositories of project %s crashed", project_id)
-            found = None
-        else:
-            found = tuple(repo for repo in listing.records if matches(repo.name))
-        if self._closing.is_set():
-            return
-        with self._lock:
-            if found is not None:
-                self._repositories[project_id] = found
-            self._record(PROJECT_SOURCE, project_id, found is not None, now,
-                         len(self._repositories.get(project_id, ())))
+            return None
+        return tuple(repo for repo in listing.records if matches(repo.name))
 
-    def _repositories_to_watch(self) -> dict[int, MergeRequestDiscovery]:
-        """Configured repositories first (their own bounds win), then those found in projects, in order."""
+    def _repositories_to_watch(self, projects: Mapping[str, tuple[Repository, ...] | None]
+                               ) -> dict[int, MergeRequestDiscovery]:
+        """Configured repositories first (their own bounds win), then those found in projects, in order (by
+        this pass, else as the last good pass found them)."""
         repositories = dict(self._static_repos)
         with self._lock:
             for project in self._projects:
-                for repo in self._repositories.get(project.project_id, ()):
+                matched = projects.get(project.project_id)
+                for repo in matched if matched is not None else self._repositories.get(project.project_id, ()):
                     repositories.setdefault(repo.id, project.merge_requests)
         return repositories
 

@@ -443,3 +443,54 @@ def test_discovery_config_is_read_into_its_records_and_summarised_by_check_confi
     assert result.returncode == 0, result.stderr
     assert ("1 pipelines in 1 repositories, 0 build projects, merge request discovery in 1 repositories and "
             "the repositories of 1 projects every 120s;") in result.stdout
+
+
+def runs_of(samples: dict, repo: str) -> dict[tuple, float]:
+    """The run counters of a repository's pipelines on /metrics."""
+    return {labels: count for (name, labels), count in samples.items()
+            if name == "codearts_pipeline_job_runs_total" and dict(labels)["repository_id"] == repo}
+
+
+def test_a_restart_whose_project_answers_only_in_a_later_pass_keeps_the_restored_run_history(
+        tmp_path, simulator_factory, rigs):
+    state = tmp_path / "state.json"
+    extra = discover_config(f"  projects:\n    - project_id: {PROJECT}\n", interval=60) + f"state:\n  path: {state}\n"
+    rig = Rig(tmp_path, simulator_factory, {501: "a"}, extra)
+    rigs.append(rig)
+    before = rig.exporter()
+    for _ in range(10):  # half an hour: runs of the watched pipelines are counted
+        before.poll_once()
+        rig.now[0] += 180
+    counted = {labels: count for labels, count in runs_of(parse_samples(before.metrics_text().decode()), "501").items()
+               if count > 0}
+    assert counted
+    before.close()
+
+    # The restarted exporter's first pass cannot list the project: it keeps the restored counters.
+    rig.sim.set_fault(f"repositories:{PROJECT}", Fault.NOT_FOUND)
+    after = rig.exporter()
+    after.discovery.run_in_background()
+    after.poll_once()
+    assert runs_of(parse_samples(after.metrics_text().decode()), "501").items() >= counted.items()
+
+    # The next pass lists the project, then waits for the head pipelines: until it ends, nothing more is
+    # known of the project's pipelines, so their counters must stay.
+    rig.sim.clear_faults()
+    rig.sim.reset_counts()
+    rig.sim.set_fault("repo_head_pipeline", Fault.LATENCY, delay=120)
+    rig.now[0] += 60
+    after.poll_once()
+    wait_until(lambda: rig.sim.request_count("repo_merge_requests") >= 1)  # the project's list is read
+    rig.now[0] += 10
+    after.poll_once()
+    assert after.discovery.passing()
+    assert runs_of(parse_samples(after.metrics_text().decode()), "501").items() >= counted.items()
+
+    rig.sim.clear_faults()
+    wait_until(lambda: not after.discovery.passing(), timeout=30)
+    rig.now[0] += 10
+    after.poll_once()
+    runs = runs_of(parse_samples(after.metrics_text().decode()), "501")
+    watched = {key.split("/")[1] for key in repo_targets(parse_samples(after.metrics_text().decode()))}
+    still = {labels: count for labels, count in counted.items() if dict(labels)["pipeline_id"] in watched}
+    assert still and all(runs[labels] >= count for labels, count in still.items())
