@@ -116,15 +116,18 @@ class Exporter:
 
     def _current_targets(self) -> tuple[Target, ...]:
         """This shard's targets now (discovering when due); the run history of pipelines no longer watched
-        is dropped once every discovery source has answered (a failed one keeps its pipelines)."""
+        is dropped, but for the repositories whose pipelines discovery does not know yet (a source that failed
+        since the start: after a restart, their pipelines may still be watched)."""
         discovery = self.discovery
         if discovery is None:  # the poller asks only when discovering
             return tuple(state.target for state in self.poller.snapshot.states)
         finished = {state.target.key: at for state in self.poller.snapshot.states
                     if state.target.api == REPO_API and (at := pipeline_finished_at(state.pipeline_jobs)) is not None}
         targets = discovery.targets(finished)
-        if self.history is not None and discovery.settled():
-            self.history.retain_pipelines({target.key for target in targets if target.api == REPO_API})
+        unknown = discovery.unknown_repositories()
+        if self.history is not None and unknown is not None:
+            self.history.retain_pipelines({target.key for target in targets if target.api == REPO_API},
+                                          keep_repositories={str(repo) for repo in unknown})
         return targets
 
     def _add_discovery(self, sink: Sink) -> None:

@@ -142,10 +142,16 @@ class Discovery:
         with self._lock:
             return tuple(sorted(self._status.values(), key=lambda status: (status.source, status.id)))
 
-    def settled(self) -> bool:
-        """True once every source has succeeded at least once (what is not watched then is really gone)."""
+    def unknown_repositories(self) -> frozenset[int] | None:
+        """The repositories whose pipelines are not known: those whose merge requests have not been listed
+        once since the start (what else is not watched is really gone). None while a project's repositories
+        have not been listed once: any repository may be one of them."""
         with self._lock:
-            return bool(self._status) and all(status.last_success_at is not None for status in self._status.values())
+            statuses = tuple(self._status.values())
+        if any(status.source == PROJECT_SOURCE and status.last_success_at is None for status in statuses):
+            return None
+        return frozenset(int(status.id) for status in statuses
+                         if status.source == REPOSITORY_SOURCE and status.last_success_at is None)
 
     # -- one pass ----------------------------------------------------------------------------------------
 

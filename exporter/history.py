@@ -372,15 +372,16 @@ class RunHistory:
                 self._pipeline_runs[key] = 0
                 self._pipeline_durations[key] = Histogram.empty(self.options.buckets)
 
-    def retain_pipelines(self, keys: Collection[str]) -> None:
-        """Forget the pipelines whose ``repository_id/pipeline_id`` is not in ``keys`` (no longer watched):
-        their counters leave /metrics, and if one is watched again it starts afresh from first sight, so
-        nothing is counted twice."""
+    def retain_pipelines(self, keys: Collection[str], keep_repositories: Collection[str] = ()) -> None:
+        """Forget the pipelines whose ``repository_id/pipeline_id`` is not in ``keys`` (no longer watched),
+        but those of ``keep_repositories``: their counters leave /metrics, and if one is watched again it
+        starts afresh from first sight, so nothing is counted twice."""
         def kept(labels: Labels) -> bool:
-            return f"{labels[0]}/{labels[1]}" in keys
+            return labels[0] in keep_repositories or f"{labels[0]}/{labels[1]}" in keys
 
         with self._lock:
-            self._pipeline_seen = {key: seen for key, seen in self._pipeline_seen.items() if key in keys}
+            self._pipeline_seen = {key: seen for key, seen in self._pipeline_seen.items()
+                                   if key in keys or key.split("/", 1)[0] in keep_repositories}
             self._pipeline_runs = {labels: n for labels, n in self._pipeline_runs.items() if kept(labels)}
             self._pipeline_durations = {labels: h for labels, h in self._pipeline_durations.items() if kept(labels)}
             self._versions = {key: version for key, version in self._versions.items()

@@ -494,3 +494,55 @@ def test_a_restart_whose_project_answers_only_in_a_later_pass_keeps_the_restored
     watched = {key.split("/")[1] for key in repo_targets(parse_samples(after.metrics_text().decode()))}
     still = {labels: count for labels, count in counted.items() if dict(labels)["pipeline_id"] in watched}
     assert still and all(runs[labels] >= count for labels, count in still.items())
+
+
+def test_a_source_that_never_answers_keeps_only_its_own_repositorys_run_history(tmp_path, simulator_factory, rigs):
+    # 502's merge requests are never readable (a repository the token may not see): that must not stop the
+    # run history of 501's pipelines from going when they stop being watched.
+    extra = discover_config(f"  projects:\n    - project_id: {PROJECT}\n      max_pipelines: 50\n"
+                            "      pipeline_retention_seconds: 1800\n", interval=600)
+    rig = Rig(tmp_path, simulator_factory, {501: "a", 502: "b"}, extra)
+    rigs.append(rig)
+    rig.sim.set_fault("merge_requests:502", Fault.NOT_FOUND)
+    exporter = rig.exporter()
+    exporter.poll_once()
+    first = repo_targets(parse_samples(exporter.metrics_text().decode()))
+    assert first and all(key.startswith("501/") for key in first)
+    rig.now[0] += 300
+    exporter.poll_once()
+    rig.now[0] += 3000
+    exporter.poll_once()
+    samples = parse_samples(exporter.metrics_text().decode())
+    assert value(samples, "codearts_discovery_up", source="repository", id="502") == 0
+    gone = first - repo_targets(samples)
+    assert gone
+    for key in gone:
+        assert not series_of_pipeline(samples, key), key
+
+
+def test_a_restart_whose_first_pass_fails_for_a_repository_keeps_that_repositorys_run_history(
+        tmp_path, simulator_factory, rigs):
+    state = tmp_path / "state.json"
+    extra = (discover_config(f"  projects:\n    - project_id: {PROJECT}\n      pipeline_retention_seconds: 1800\n",
+                             interval=60) + f"state:\n  path: {state}\n")
+    rig = Rig(tmp_path, simulator_factory, {501: "a", 502: "b"}, extra)
+    rigs.append(rig)
+    before = rig.exporter()
+    for _ in range(10):
+        before.poll_once()
+        rig.now[0] += 180
+    samples = parse_samples(before.metrics_text().decode())
+    counted = {repo: {labels: count for labels, count in runs_of(samples, repo).items() if count > 0}
+               for repo in ("501", "502")}
+    assert counted["501"] and counted["502"]
+    before.close()
+
+    rig.sim.set_fault("merge_requests:502", Fault.NOT_FOUND)
+    rig.now[0] += 7200  # 501's pipelines of then are no longer watched
+    after = rig.exporter()
+    after.poll_once()
+    samples = parse_samples(after.metrics_text().decode())
+    assert runs_of(samples, "502").items() >= counted["502"].items()  # its pipelines are not known yet
+    watched = {key.split("/")[1] for key in repo_targets(samples) if key.startswith("501/")}
+    assert watched and {dict(labels)["pipeline_id"] for labels in counted["501"]} - watched
+    assert all(dict(labels)["pipeline_id"] in watched for labels in runs_of(samples, "501"))  # the rest went
