@@ -252,8 +252,11 @@ class Discovery:
 
     def _heads(self, repo: int, options: MergeRequestDiscovery, previous: dict[int, Watched],
                now: float) -> tuple[Watched, ...]:
-        merge_requests = [mr for mr in self.client.list_open_merge_requests(repo).records if mr.state in OPEN_STATES]
-        newest = sorted(merge_requests, key=lambda mr: mr.recency(), reverse=True)[:options.max_pipelines]
+        # By iid: the pages are walked while merge requests change, so one may be listed twice, and the
+        # documented item fields do not promise an ``id`` for the walk's own de-duplication.
+        merge_requests = {mr.iid: mr for mr in self.client.list_open_merge_requests(repo).records
+                          if mr.state in OPEN_STATES}
+        newest = sorted(merge_requests.values(), key=lambda mr: mr.recency(), reverse=True)[:options.max_pipelines]
         watched: dict[int, Watched] = {}
         for mr in newest:
             if self._closing.is_set():
