@@ -239,8 +239,8 @@ class Discovery:
         with self._lock:
             previous = {watched.target.pipeline_id: watched for watched in self._watched.get(repo, ())}
         try:
-            heads = self._heads(repo, options, previous, now)
-            return _with_former_heads(heads, previous, options, now, finished)
+            heads, expired = self._heads(repo, options, previous, now)
+            return _with_former_heads(heads, previous, options, now, finished, expired)
         except CodeArtsError as err:
             if not self._closing.is_set():
                 log.warning("discovery of the merge request pipelines of repository %d failed; keeping the last "
@@ -251,13 +251,16 @@ class Discovery:
         return None
 
     def _heads(self, repo: int, options: MergeRequestDiscovery, previous: dict[int, Watched],
-               now: float) -> tuple[Watched, ...]:
+               now: float) -> tuple[tuple[Watched, ...], frozenset[int]]:
+        """The head pipelines to watch, newest merge request first, and the ids of the heads left out because
+        they finished more than the retention ago (not to be taken back as former heads)."""
         # By iid: the pages are walked while merge requests change, so one may be listed twice, and the
         # documented item fields do not promise an ``id`` for the walk's own de-duplication.
         merge_requests = {mr.iid: mr for mr in self.client.list_open_merge_requests(repo).records
                           if mr.state in OPEN_STATES}
         newest = sorted(merge_requests.values(), key=lambda mr: mr.recency(), reverse=True)[:options.max_pipelines]
         watched: dict[int, Watched] = {}
+        expired: set[int] = set()
         for mr in newest:
             if self._closing.is_set():
                 break
@@ -269,10 +272,10 @@ class Discovery:
                 continue
             finished_at = _finished_at(head, previous.get(head.id), now)
             if finished_at is not None and now - finished_at > options.retention_seconds:
+                expired.add(head.id)
                 continue
             watched[head.id] = Watched(Target.pipeline(repo, head.id, discovery_key(repo)), finished_at)
-        return tuple(watched.values())
-
+        return tuple(watched.values()), frozenset(expired)
 
     def _record(self, source: str, source_id: str, up: bool, now: float, found: int) -> None:
         old = self._status.get((source, source_id))
@@ -291,10 +294,12 @@ def _finished_at(head: HeadPipeline, previous: Watched | None, now: float) -> fl
 
 
 def _with_former_heads(heads: tuple[Watched, ...], previous: dict[int, Watched], options: MergeRequestDiscovery,
-                       now: float, finished: FinishedAt) -> tuple[Watched, ...]:
+                       now: float, finished: FinishedAt, expired_heads: frozenset[int] = frozenset()
+                       ) -> tuple[Watched, ...]:
     """The heads, then the pipelines watched before that are heads no more but still within their retention
-    (newest first), up to ``max_pipelines``."""
-    ids = {watched.target.pipeline_id for watched in heads}
+    (newest first), up to ``max_pipelines``; a head that expired (``expired_heads``) is not one of them, even if
+    its last job listing, older than the head's own answer, did not show it finished yet."""
+    ids = {watched.target.pipeline_id for watched in heads} | expired_heads
     former = []
     for pipeline_id, watched in sorted(previous.items(), reverse=True):
         if pipeline_id in ids:

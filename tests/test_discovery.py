@@ -66,10 +66,12 @@ def finished_at(world: World, key: str, at: float) -> float | None:
 
 def expected_after(world: World, repo: int, before: set[str], listed_at: float, at: float, most: int,
                    retention: float) -> set[str]:
-    """The pipelines a later pass watches: the heads, then former heads watched ``before`` that had not
-    finished more than ``retention`` ago by their last job listing (at ``listed_at``), newest first."""
+    """The pipelines a later pass watches: the heads, then former heads (no longer heads of the newest
+    merge requests) watched ``before`` that had not finished more than ``retention`` ago by their last job
+    listing (at ``listed_at``), newest first."""
     heads = head_pipelines(world, repo, at, most, retention)
-    former = sorted((key for key in before if key.startswith(f"{repo}/") and key not in heads),
+    every_head = head_pipelines(world, repo, at, most, math.inf)  # an expired head is no former head either
+    former = sorted((key for key in before if key.startswith(f"{repo}/") and key not in every_head),
                     key=lambda key: int(key.split("/")[1]), reverse=True)
     kept = [key for key in former
             if (done := finished_at(world, key, listed_at)) is None or at - done <= retention]
@@ -182,10 +184,30 @@ def test_finished_pipelines_older_than_the_retention_stop_being_watched(tmp_path
     heads = set(head_pipelines(rig.world, 501, rig.now[0], 50, 1800))
     gone = first - second
     assert gone and second - first
-    assert second - heads, "pipelines of merge requests merged within the retention are still watched"
+    assert second <= heads  # the expired heads watched before did not come back as former heads
     for key in gone:  # their series vanish, run history included
         assert not series_of_pipeline(samples, key)
         assert value(samples, "codearts_up", api="repo", target=key) is None
+
+
+def test_the_pipeline_of_a_merge_request_closed_within_the_retention_stays_watched(tmp_path, simulator_factory,
+                                                                                   rigs):
+    # A retention of 4 h: the pipelines of merge requests that close within the next hour are still watched.
+    extra = ("repositories:\n  - id: 501\n    discover: merge_requests\n    max_pipelines: 50\n"
+             "    pipeline_retention_seconds: 14400\n" + discover_config("", interval=600))
+    rig = Rig(tmp_path, simulator_factory, {501: "a"}, extra)
+    rigs.append(rig)
+    exporter = rig.exporter()
+    exporter.poll_once()
+    first = repo_targets(parse_samples(exporter.metrics_text().decode()))
+    assert first == expected_pipelines(rig.world, 501, T0, 50, 14400)
+
+    rig.now[0] += 3300
+    exporter.poll_once()
+    second = repo_targets(parse_samples(exporter.metrics_text().decode()))
+    assert second == expected_after(rig.world, 501, first, T0, rig.now[0], 50, 14400)
+    former = second - set(head_pipelines(rig.world, 501, rig.now[0], 50, 14400))
+    assert former and former <= first, "pipelines of merge requests closed within the retention are still watched"
 
 
 def test_a_projects_repositories_are_discovered_by_name_with_include_and_exclude(tmp_path, simulator_factory, rigs):
