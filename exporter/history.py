@@ -26,6 +26,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from exporter import metrics as m
 from exporter.client import CodeArtsClient, RunPage
 from exporter.config import HistoryConfig
 from exporter.errors import CodeArtsError
@@ -68,6 +69,8 @@ class Histogram:
 BUILD = "build"
 PIPELINE = "pipeline"
 JobKey = tuple[str, Labels]  # (BUILD or PIPELINE, the job's labels without the status)
+BUILD_LABELS = len(m.BUILD_RUNS.labels)  # project_id, job_id, job, status
+PIPELINE_LABELS = len(m.PIPELINE_JOB_RUNS.labels)  # repository_id, pipeline_id, stage, job, status
 
 
 @dataclass(frozen=True, slots=True)
@@ -448,7 +451,7 @@ class RunHistory:
                      for job_id, (high, above, marker) in state["build_marks"].items()}
             seen = {str(key): {int(job_id): created for job_id, created in items}
                     for key, items in state["pipeline_seen"].items()}
-            tables = (_counts(state["build_runs"]), _counts(state["pipeline_runs"]))
+            tables = (_counts(state["build_runs"], BUILD_LABELS), _counts(state["pipeline_runs"], PIPELINE_LABELS))
             hists = [_histograms(state[name], bounds) if same_buckets else {}
                      for name, bounds in (("build_durations", self.options.buckets),
                                           ("build_queued", self.options.queued_buckets),
@@ -464,28 +467,37 @@ class RunHistory:
             if not same_buckets:  # counters and histograms must keep telling the same story
                 self._build_runs = {key: 0 for key in self._build_runs}
                 self._pipeline_runs = {key: 0 for key in self._pipeline_runs}
-            self._fill_missing_histograms()
+            self._fill_missing_series()
 
-    def _fill_missing_histograms(self) -> None:
+    def _fill_missing_series(self) -> None:
+        """Give every restored job all its series: a state file written by hand or by an older version may
+        lack a status (or a histogram), and counting a run of it would fail."""
         self._versions = {}
-        for key in self._build_runs:
-            self._build_durations.setdefault(key, Histogram.empty(self.options.buckets))
-            self._build_queued.setdefault(key[:3], Histogram.empty(self.options.queued_buckets))
-            self._touch(BUILD, key[:3])
-        for key in self._pipeline_runs:
-            self._pipeline_durations.setdefault(key, Histogram.empty(self.options.buckets))
-            self._touch(PIPELINE, key[:-1])
+        for labels in {key[:-1] for key in self._build_runs}:
+            for status in RUN_STATUSES:
+                self._build_runs.setdefault((*labels, status), 0)
+                self._build_durations.setdefault((*labels, status), Histogram.empty(self.options.buckets))
+            self._build_queued.setdefault(labels, Histogram.empty(self.options.queued_buckets))
+            self._touch(BUILD, labels)
+        for labels in {key[:-1] for key in self._pipeline_runs}:
+            for status in PIPELINE_RUN_STATUSES:
+                self._pipeline_runs.setdefault((*labels, status), 0)
+                self._pipeline_durations.setdefault((*labels, status), Histogram.empty(self.options.buckets))
+            self._touch(PIPELINE, labels)
 
 
 def _copy(histogram: Histogram) -> Histogram:
     return Histogram(list(histogram.counts), histogram.sum)
 
 
-def _counts(items: Iterable[Any]) -> dict[Labels, int]:
+def _counts(items: Iterable[Any], size: int) -> dict[Labels, int]:
+    """A counter table from a state file; every key has ``size`` label values (status last)."""
     table: dict[Labels, int] = {}
     for key, value in items:
         if isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"bad counter value {value!r}")
+        if len(key) != size:
+            raise ValueError(f"a counter has {len(key)} label values, expected {size}")
         table[tuple(str(part) for part in key)] = value
     return table
 
