@@ -7,6 +7,7 @@ import os
 import select
 import subprocess
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -279,12 +280,19 @@ def test_a_failing_background_renewal_keeps_the_valid_token_in_use_and_backs_off
     sim = simulator_factory(world, token=None, iam=iam)
     now = [T0]
     exporter = exporter_for(tmp_path, sim, clock=lambda: now[0])
+    earlier_threads = set(threading.enumerate())
+
+    def renewal_ended() -> bool:
+        # The simulator records IAM's 401 before the renewal thread reads it and sets the backoff (from the
+        # fake clock): the clock may only move once that thread is done.
+        return not any(thread.name == "iam-renewal" for thread in set(threading.enumerate()) - earlier_threads)
+
     try:
         assert exporter.poll_once().all_up()
         iam.users = {(DOMAIN, USER): IamUser(DOMAIN, USER, "changed-elsewhere", IAM_PROJECT)}
         now[0] += 0.85 * 24 * 3600  # past 80 % of the token's life: due for renewal, still valid
         assert exporter.poll_once().all_up()  # the renewal runs in the background
-        wait_until(lambda: statuses(sim, "iam_tokens") == [201, 401])
+        wait_until(lambda: statuses(sim, "iam_tokens") == [201, 401] and renewal_ended())
         for _ in range(3):
             assert exporter.poll_once().all_up()  # within the backoff step: the old token, no IAM call
         assert statuses(sim, "iam_tokens") == [201, 401]
