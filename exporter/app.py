@@ -132,7 +132,7 @@ class Exporter:
 
     def _add_discovery(self, sink: Sink) -> None:
         if self.discovery is not None:
-            add_discovery(sink, self.discovery.statuses())
+            add_discovery(sink, self.discovery.statuses(), self.discovery.last_pass_seconds())
 
     def _restore_history(self, history: RunHistory) -> None:
         path = self.config.state.path

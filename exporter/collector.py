@@ -242,11 +242,13 @@ def add_job_history(families: HistogramSink, key: JobKey, job: JobHistory, durat
         families.add_histogram(m.BUILD_RUN_QUEUED, labels, queued_bounds, job.queued)
 
 
-def add_discovery(families: Sink, statuses: Iterable[SourceStatus]) -> None:
-    """How the last discovery of each source went, and what it holds."""
+def add_discovery(families: Sink, statuses: Iterable[SourceStatus], pass_seconds: float | None = None) -> None:
+    """How the last discovery of each source went, what it holds, and how long the last pass took."""
     for status in statuses:
         labels = (status.source, status.id)
         families.add(m.DISCOVERY_UP, labels, 1 if status.up else 0)
         if status.last_success_at is not None:
             families.add(m.DISCOVERY_LAST_SUCCESS, labels, status.last_success_at)
         families.add(m.DISCOVERY_TARGETS, labels, status.found)
+    if pass_seconds is not None:
+        families.add(m.DISCOVERY_PASS_DURATION, (), pass_seconds)

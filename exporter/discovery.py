@@ -104,11 +104,16 @@ class Discovery:
         self._background = False
         self._pass: threading.Thread | None = None  # the background pass, while one runs
         self._closing = threading.Event()
+        self._pass_seconds: float | None = None  # how long the last finished pass took
 
     def run_in_background(self) -> None:
         """Run the passes after the first in a background thread (the serving exporter does; ``--once`` and
         the tests on a fake clock keep every pass inside the cycle that is due)."""
         self._background = True
+
+    def last_pass_seconds(self) -> float | None:
+        """Seconds the last finished pass took (None before one finished)."""
+        return self._pass_seconds
 
     def passing(self) -> bool:
         """True while a background pass runs."""
@@ -158,7 +163,8 @@ class Discovery:
     def _start_pass(self, now: float, finished: FinishedAt) -> None:
         if self.passing():
             log.warning("the discovery pass that started %gs ago is still running; skipping the one due now "
-                        "(raise discovery.interval_seconds if this repeats)", self.interval)
+                        "(raise discovery.interval_seconds if this repeats; codearts_discovery_pass_duration_seconds "
+                        "shows how long passes take)", self.interval)
             return
         self._pass = threading.Thread(target=self._background_pass, args=(now, finished), name="discovery",
                                       daemon=True)
@@ -176,6 +182,7 @@ class Discovery:
         What the pass finds is applied at its end, all at once: a background pass must not show a cycle a
         project's new repository list (and a project source that succeeded) before those repositories'
         pipelines, or the run history of pipelines about to be watched again would be dropped meanwhile."""
+        started = time.monotonic()
         projects = {project.project_id: self._project_repositories(project.project_id, project.matches)
                     for project in self._projects}
         repositories = self._repositories_to_watch(projects)
@@ -201,6 +208,7 @@ class Discovery:
                 del self._watched[repo]
             for key in [key for key in self._status if key[0] == REPOSITORY_SOURCE and int(key[1]) not in mine]:
                 del self._status[key]
+            self._pass_seconds = time.monotonic() - started
 
     def _project_repositories(self, project_id: str, matches: Callable[[str], bool]) -> tuple[Repository, ...] | None:
         """The repositories of a project whose names match; None if they could not be listed."""

@@ -162,8 +162,9 @@ POLLER_LAST_CYCLE = _spec(
     (), "exporter")
 POLLER_CYCLE_DURATION = _spec(
     "codearts_poller_cycle_duration_seconds", "gauge",
-    "Seconds the poller's last cycle took, until its snapshot was ready (listings, run history and "
-    "discovery); above poll.interval_seconds the next cycle starts late.",
+    "Seconds the poller's last cycle took, until its snapshot was ready (listings, run history, and the "
+    "first discovery pass; later passes run beside the cycles); above poll.interval_seconds the next cycle "
+    "starts late.",
     (), "exporter")
 DISCOVERY_UP = _spec(
     "codearts_discovery_up", "gauge",
@@ -179,6 +180,11 @@ DISCOVERY_TARGETS = _spec(
     "What a source's discovery holds now: repositories matched in a project (source=project), or pipelines "
     "watched in a repository (source=repository).",
     ("source", "id"), "exporter")
+DISCOVERY_PASS_DURATION = _spec(
+    "codearts_discovery_pass_duration_seconds", "gauge",
+    "Seconds the last finished discovery pass took over all its sources (absent until one finished); above "
+    "discovery.interval_seconds the next pass is skipped.",
+    (), "exporter")
 BUILD_INFO = _spec(
     "codearts_exporter_build_info", "gauge",
     "Always 1; the version of the running exporter.", ("version",), "exporter")
@@ -198,7 +204,7 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     PIPELINE_JOB_RUNS, PIPELINE_JOB_RUN_DURATION, BUILD_RUNS, BUILD_RUN_DURATION, BUILD_RUN_QUEUED,
     UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
     RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS,
-    DISCOVERY_TARGETS, BUILD_INFO, SHARD, TOTAL_SHARDS,
+    DISCOVERY_TARGETS, DISCOVERY_PASS_DURATION, BUILD_INFO, SHARD, TOTAL_SHARDS,
 )
 
 

@@ -401,8 +401,9 @@ EXPORTER_DASHBOARD = Dashboard(
                "watch?", width=8),
             Panel("Discovery age", "timeseries", (
                 q(f"time() - codearts_discovery_last_success_timestamp_seconds{{{INSTANCE}}}", "{{source}} {{id}}"),
+                q(f"codearts_discovery_pass_duration_seconds{{{INSTANCE}}}", "last pass took ({{instance}})"),
             ), "How long ago did each source last answer a discovery pass (a failed source keeps its last "
-               "result)?", unit="s", width=8),
+               "result), and how long did the last pass take?", unit="s", width=8),
         )),
     ),
 )

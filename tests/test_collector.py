@@ -154,7 +154,7 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
         add_auth(sink, T0 + 86_400)  # password mode
 
     exposition = Exposition(stats, "1.2.3", extra_live=extra_live,
-                            extra_snapshot=lambda sink: add_discovery(sink, statuses))
+                            extra_snapshot=lambda sink: add_discovery(sink, statuses, pass_seconds=2.5))
     exposition.update(dataclasses.replace(make_snapshot(), cycle_seconds=1.5))
     text = exposition.body(TEXT, gzipped=False).decode()
     table = {spec.name: spec for spec in m.ALL_METRICS if spec.group != "history"}  # test_history checks those

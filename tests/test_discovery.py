@@ -282,16 +282,20 @@ def test_a_later_pass_runs_beside_the_cycles_and_what_it_finds_is_polled_from_th
     rig.sim.set_fault("merge_requests:501", Fault.LATENCY, delay=120)
     rig.now[0] += 7200
     held = exporter.poll_once()
+    pass_started_by = time.monotonic()
     assert exporter.discovery.passing()
     assert held.all_up() and {state.target.key for state in held.states if state.target.api == "repo"} == before
     rig.now[0] += 60  # the next pass is due, but one still runs: skipped, not doubled
     exporter.poll_once()
     assert any("still running; skipping" in record.getMessage() for record in caplog.records)
 
+    released_at = time.monotonic()
     rig.sim.clear_faults()
     wait_until(lambda: not exporter.discovery.passing(), timeout=30)
     exporter.poll_once()
     samples = parse_samples(exporter.metrics_text().decode())
+    # The pass began before the cycle that started it returned, and ended after the list was released.
+    assert value(samples, "codearts_discovery_pass_duration_seconds") >= released_at - pass_started_by
     passed_at = T0 + 7200
     assert repo_targets(samples) == (expected_after(rig.world, 501, before, T0, passed_at, 20, 86400)
                                      | expected_after(rig.world, 502, before, T0, passed_at, 20, 86400))
