@@ -159,14 +159,20 @@ def test_discovery_watches_the_head_pipelines_of_the_newest_open_merge_requests(
     assert "reported total" not in caplog.text  # the lists carry no X-Total: a short page is their end
 
 
-def test_finished_pipelines_older_than_the_retention_stop_being_watched(tmp_path, simulator_factory, rigs):
+def watch_one_repository(tmp_path, simulator_factory, rigs, retention: int) -> tuple[Rig, Exporter, set[str]]:
+    """Repository 501 discovered with ``max_pipelines: 50`` and ``retention``, after its first poll: the rig,
+    its exporter and the pipelines first watched."""
     extra = ("repositories:\n  - id: 501\n    discover: merge_requests\n    max_pipelines: 50\n"
-             "    pipeline_retention_seconds: 1800\n" + discover_config("", interval=600))
+             f"    pipeline_retention_seconds: {retention}\n" + discover_config("", interval=600))
     rig = Rig(tmp_path, simulator_factory, {501: "a"}, extra)
     rigs.append(rig)
     exporter = rig.exporter()
     exporter.poll_once()
-    first = repo_targets(parse_samples(exporter.metrics_text().decode()))
+    return rig, exporter, repo_targets(parse_samples(exporter.metrics_text().decode()))
+
+
+def test_finished_pipelines_older_than_the_retention_stop_being_watched(tmp_path, simulator_factory, rigs):
+    rig, exporter, first = watch_one_repository(tmp_path, simulator_factory, rigs, retention=1800)
     assert first == expected_pipelines(rig.world, 501, T0, 50, 1800)
     everything = expected_pipelines(rig.world, 501, T0, 50, 10**9)
     assert everything - first, "some open merge requests' pipelines must be past the retention already"
@@ -193,13 +199,7 @@ def test_finished_pipelines_older_than_the_retention_stop_being_watched(tmp_path
 def test_the_pipeline_of_a_merge_request_closed_within_the_retention_stays_watched(tmp_path, simulator_factory,
                                                                                    rigs):
     # A retention of 4 h: the pipelines of merge requests that close within the next hour are still watched.
-    extra = ("repositories:\n  - id: 501\n    discover: merge_requests\n    max_pipelines: 50\n"
-             "    pipeline_retention_seconds: 14400\n" + discover_config("", interval=600))
-    rig = Rig(tmp_path, simulator_factory, {501: "a"}, extra)
-    rigs.append(rig)
-    exporter = rig.exporter()
-    exporter.poll_once()
-    first = repo_targets(parse_samples(exporter.metrics_text().decode()))
+    rig, exporter, first = watch_one_repository(tmp_path, simulator_factory, rigs, retention=14400)
     assert first == expected_pipelines(rig.world, 501, T0, 50, 14400)
 
     rig.now[0] += 3300
