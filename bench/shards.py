@@ -113,7 +113,7 @@ def compare(whole: dict, shards: list[dict]) -> dict:
         union.update(series)
     expected = job_level(whole["samples"])
     differing = [key for key in set(union) & set(expected) if key[0] not in POLL_TIME
-                 and not (union[key] == expected[key] or (key[0] == "codearts_pipeline_job_duration_seconds"
+                 and not (union[key] == expected[key] or (key[0] == "codearts_repo_pipeline_job_duration_seconds"
                                                           and abs(union[key] - expected[key]) < 600))]
     return {"series_unsharded": len(expected), "series_union": len(union), "overlapping_series": overlaps,
             "missing": len(set(expected) - set(union)), "extra": len(set(union) - set(expected)),

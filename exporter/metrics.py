@@ -38,33 +38,33 @@ def _spec(name: str, kind: MetricType, help_text: str, labels: tuple[str, ...], 
 
 # Pipeline jobs (CodeArts Repo).
 PIPELINE_JOB_STATUS = _spec(
-    "codearts_pipeline_job_status", "gauge",
+    "codearts_repo_pipeline_job_status", "gauge",
     "1 for the current status of a pipeline job (pending, running, success, failed, canceled, skipped, "
     "timedout, unknown).",
     (*PIPELINE_LABELS, "status"), "pipeline")
 PIPELINE_JOB_DURATION = _spec(
-    "codearts_pipeline_job_duration_seconds", "gauge",
+    "codearts_repo_pipeline_job_duration_seconds", "gauge",
     "Seconds from start to finish of a pipeline job; for a running job, from start to the poll.",
     PIPELINE_LABELS, "pipeline")
 PIPELINE_JOB_QUEUED = _spec(
-    "codearts_pipeline_job_queued_seconds", "gauge",
+    "codearts_repo_pipeline_job_queued_seconds", "gauge",
     "Seconds a pipeline job waited between creation and start.",
     PIPELINE_LABELS, "pipeline")
 PIPELINE_JOB_CREATED = _spec(
-    "codearts_pipeline_job_created_timestamp_seconds", "gauge",
+    "codearts_repo_pipeline_job_created_timestamp_seconds", "gauge",
     "Unix time a pipeline job was created.", PIPELINE_LABELS, "pipeline")
 PIPELINE_JOB_STARTED = _spec(
-    "codearts_pipeline_job_started_timestamp_seconds", "gauge",
+    "codearts_repo_pipeline_job_started_timestamp_seconds", "gauge",
     "Unix time a pipeline job started.", PIPELINE_LABELS, "pipeline")
 PIPELINE_JOB_FINISHED = _spec(
-    "codearts_pipeline_job_finished_timestamp_seconds", "gauge",
+    "codearts_repo_pipeline_job_finished_timestamp_seconds", "gauge",
     "Unix time a pipeline job finished.", PIPELINE_LABELS, "pipeline")
 PIPELINE_JOB_INFO = _spec(
-    "codearts_pipeline_job_info", "gauge",
+    "codearts_repo_pipeline_job_info", "gauge",
     "Always 1; identifies the job id, branch and commit of a pipeline job.",
     (*PIPELINE_LABELS, "job_id", "ref", "sha"), "pipeline")
 PIPELINE_JOBS = _spec(
-    "codearts_pipeline_jobs", "gauge",
+    "codearts_repo_pipeline_jobs", "gauge",
     "Number of jobs of a pipeline in each status.",
     ("repository_id", "pipeline_id", "status"), "pipeline")
 
@@ -92,19 +92,19 @@ BUILD_JOB_DISABLED = _spec(
 BUILD_JOB_INFO = _spec(
     "codearts_build_job_info", "gauge",
     "Always 1; identifies the branch, source and trigger of a build job's last build.",
-    (*BUILD_LABELS, "branch", "scm_type", "trigger_type", "build_type", "repo_id"), "build")
+    (*BUILD_LABELS, "branch", "scm_type", "trigger_type", "build_type", "repository_id"), "build")
 BUILD_JOBS = _spec(
     "codearts_build_jobs", "gauge",
     "Number of build jobs of a project in each status.", ("project_id", "status"), "build")
 
 # Run history: each finished run counted once.
 PIPELINE_JOB_RUNS = _spec(
-    "codearts_pipeline_job_runs", "counter",
+    "codearts_repo_pipeline_job_runs", "counter",
     "Pipeline job runs that reached a terminal status (success, failed, canceled, skipped, timedout), "
     "each counted once.",
     (*PIPELINE_LABELS, "status"), "history")
 PIPELINE_JOB_RUN_DURATION = _spec(
-    "codearts_pipeline_job_run_duration_seconds", "histogram",
+    "codearts_repo_pipeline_job_run_duration_seconds", "histogram",
     "Seconds finished pipeline job runs ran (0 for a job that never started).",
     (*PIPELINE_LABELS, "status"), "history")
 BUILD_RUNS = _spec(

@@ -101,15 +101,15 @@ BUILD_LINK = {"title": "Open the build job",
               "url": "/d/codearts-build-job?${datasource:queryparam}&var-project=${__data.fields.project_id}"
                      "&var-build_job=${__data.fields.job}"}
 PIPE_LINK = {"title": "Open the pipeline",
-             "url": "/d/codearts-pipeline?${datasource:queryparam}&var-repository=${__data.fields.repository_id}"
+             "url": "/d/codearts-repo-pipeline?${datasource:queryparam}&var-repository=${__data.fields.repository_id}"
                     "&var-pipeline=${__data.fields.pipeline_id}"}
 
 V_PROJECT = Variable("project", "Project", "codearts_build_jobs", "project_id")
-V_REPOSITORY = Variable("repository", "Repository", "codearts_pipeline_jobs", "repository_id")
-V_PIPELINE = Variable("pipeline", "Pipeline", 'codearts_pipeline_jobs{repository_id=~"$repository"}', "pipeline_id")
+V_REPOSITORY = Variable("repository", "Repository", "codearts_repo_pipeline_jobs", "repository_id")
+V_PIPELINE = Variable("pipeline", "Pipeline", 'codearts_repo_pipeline_jobs{repository_id=~"$repository"}', "pipeline_id")
 V_BUILD_JOB = Variable("build_job", "Build job", 'codearts_build_job_status{project_id=~"$project"}', "job")
-V_STAGE = Variable("stage", "Stage", f"codearts_pipeline_job_status{{{PIPE}}}", "stage")
-V_PIPE_JOB = Variable("pipeline_job", "Job", f'codearts_pipeline_job_status{{{PIPE}, stage=~"$stage"}}', "job")
+V_STAGE = Variable("stage", "Stage", f"codearts_repo_pipeline_job_status{{{PIPE}}}", "stage")
+V_PIPE_JOB = Variable("pipeline_job", "Job", f'codearts_repo_pipeline_job_status{{{PIPE}, stage=~"$stage"}}', "job")
 V_SCRAPE_JOB = Variable("scrape_job", "Scrape job", "codearts_exporter_build_info", "job")
 V_INSTANCE = Variable("instance", "Exporter", 'codearts_exporter_build_info{job=~"$scrape_job"}', "instance")
 
@@ -138,21 +138,21 @@ OVERVIEW = Dashboard(
                   "How many build jobs' last build failed?", width=4, height=4, options={"red_above": 0}),
             Panel("Timed-out build jobs", "stat", (q(f'sum(codearts_build_jobs{{{PROJECT}, status="timedout"}})'),),
                   "How many build jobs' last build hit its timeout?", width=4, height=4, options={"red_above": 0}),
-            Panel("Failed pipeline jobs", "stat", (q(f'sum(codearts_pipeline_jobs{{{PIPE}, status="failed"}})'),),
+            Panel("Failed pipeline jobs", "stat", (q(f'sum(codearts_repo_pipeline_jobs{{{PIPE}, status="failed"}})'),),
                   "How many pipeline jobs' latest run failed?", width=4, height=4, options={"red_above": 0}),
             Panel("Timed-out pipeline jobs", "stat",
-                  (q(f'sum(codearts_pipeline_jobs{{{PIPE}, status="timedout"}})'),),
+                  (q(f'sum(codearts_repo_pipeline_jobs{{{PIPE}, status="timedout"}})'),),
                   "How many pipeline jobs' latest run hit its timeout?", width=4, height=4,
                   options={"red_above": 0}),
             Panel("Running now", "stat", (
                 q(f'sum(codearts_build_jobs{{{PROJECT}, status="running"}})', "build jobs"),
-                q(f'sum(codearts_pipeline_jobs{{{PIPE}, status="running"}})', "pipeline jobs"),
+                q(f'sum(codearts_repo_pipeline_jobs{{{PIPE}, status="running"}})', "pipeline jobs"),
             ), "How many build and pipeline jobs are running at the last poll?", width=4, height=4),
             Panel("Success ratio", "stat", (
                 q(f'sum(codearts_build_jobs{{{PROJECT}, status="success"}}) '
                   f'/ sum(codearts_build_jobs{{{PROJECT}, status=~"success|failed|timedout|aborted"}})', "builds"),
-                q(f'sum(codearts_pipeline_jobs{{{PIPE}, status="success"}}) '
-                  f'/ sum(codearts_pipeline_jobs{{{PIPE}, status=~"success|failed|timedout|canceled"}})',
+                q(f'sum(codearts_repo_pipeline_jobs{{{PIPE}, status="success"}}) '
+                  f'/ sum(codearts_repo_pipeline_jobs{{{PIPE}, status=~"success|failed|timedout|canceled"}})',
                   "pipelines"),
             ), "Of the jobs whose last run finished, which share succeeded?", unit="percentunit", width=4,
                 height=4),
@@ -165,13 +165,13 @@ OVERVIEW = Dashboard(
             ), "Which build jobs are red, and since when (the start of the failed build)?", unit="dateTimeFromNow",
                 width=12, height=9, links=(BUILD_LINK,)),
             Panel("Failing pipeline jobs", "table", (
-                q(f"codearts_pipeline_job_finished_timestamp_seconds{{{PIPE}}} * on ({PIPE_KEY}) group_left (status) "
-                  f'(codearts_pipeline_job_status{{{PIPE}, status=~"failed|timedout"}} == 1)'),
+                q(f"codearts_repo_pipeline_job_finished_timestamp_seconds{{{PIPE}}} * on ({PIPE_KEY}) group_left (status) "
+                  f'(codearts_repo_pipeline_job_status{{{PIPE}, status=~"failed|timedout"}} == 1)'),
             ), "Which pipeline jobs are red, and since when (the end of the failed run)?", unit="dateTimeFromNow",
                 width=12, height=9, links=(PIPE_LINK,)),
             Panel("Failing jobs over time", "timeseries", (
                 q(f'sum by (status) (codearts_build_jobs{{{PROJECT}, status=~"failed|timedout"}})', "build {{status}}"),
-                q(f'sum by (status) (codearts_pipeline_jobs{{{PIPE}, status=~"failed|timedout"}})',
+                q(f'sum by (status) (codearts_repo_pipeline_jobs{{{PIPE}, status=~"failed|timedout"}})',
                   "pipeline {{status}}"),
             ), "Is the number of red jobs growing or shrinking?", width=24, height=7),
         )),
@@ -184,12 +184,12 @@ OVERVIEW = Dashboard(
                   _histogram("codearts_build_run_queued_seconds", PROJECT, "project_id", "{{project_id}}"),
                   "How long do a project's build runs wait for an agent before they start?", unit="s", width=6),
             Panel("Pipeline job duration p50/p95 across jobs", "timeseries",
-                  _quantiles("codearts_pipeline_job_duration_seconds", PIPE, "repository_id, pipeline_id",
+                  _quantiles("codearts_repo_pipeline_job_duration_seconds", PIPE, "repository_id, pipeline_id",
                              "{{repository_id}}/{{pipeline_id}}"),
                   "How long do the jobs of a pipeline run (median and 95th percentile across jobs)?", unit="s",
                   width=6),
             Panel("Pipeline queue time p50/p95 across jobs", "timeseries",
-                  _quantiles("codearts_pipeline_job_queued_seconds", PIPE, "repository_id, pipeline_id",
+                  _quantiles("codearts_repo_pipeline_job_queued_seconds", PIPE, "repository_id, pipeline_id",
                              "{{repository_id}}/{{pipeline_id}}"),
                   "How long do pipeline jobs wait between creation and start?", unit="s", width=6),
             Panel("Slowest build jobs (p95 over the time range)", "table", (
@@ -203,8 +203,8 @@ OVERVIEW = Dashboard(
             ), "Which build jobs are running, and for how long?", unit="s", width=6, height=9,
                 links=(BUILD_LINK,)),
             Panel("Running pipeline jobs", "table", (
-                q(f"codearts_pipeline_job_duration_seconds{{{PIPE}}} "
-                  f'and on ({PIPE_KEY}) (codearts_pipeline_job_status{{status="running"}} == 1)'),
+                q(f"codearts_repo_pipeline_job_duration_seconds{{{PIPE}}} "
+                  f'and on ({PIPE_KEY}) (codearts_repo_pipeline_job_status{{status="running"}} == 1)'),
             ), "Which pipeline jobs are running, and for how long (at the last poll)?", unit="s", width=6,
                 height=9, links=(PIPE_LINK,)),
         )),
@@ -295,41 +295,41 @@ BUILD_JOB_DASHBOARD = Dashboard(
 )
 
 PIPELINE_DASHBOARD = Dashboard(
-    "codearts-pipeline", "CodeArts CI: pipeline",
+    "codearts-repo-pipeline", "CodeArts CI: Repo pipeline",
     "The jobs of one pipeline (or several): status, durations and queue times by stage and job.",
     (V_REPOSITORY, V_PIPELINE, V_STAGE, V_PIPE_JOB),
     (
         ("Now", (
             Panel("Jobs by status", "bargauge",
-                  (q(f"sum by (status) (codearts_pipeline_jobs{{{PIPE}}})", "{{status}}"),),
+                  (q(f"sum by (status) (codearts_repo_pipeline_jobs{{{PIPE}}})", "{{status}}"),),
                   "How do the pipeline's jobs split by the status of their latest run?", width=8),
-            Panel("Job status", "table", (q(f"codearts_pipeline_job_status{{{PIPE_JOB}}} == 1"),),
+            Panel("Job status", "table", (q(f"codearts_repo_pipeline_job_status{{{PIPE_JOB}}} == 1"),),
                   "What is each job's status now, stage by stage?", width=16),
         )),
         ("History", (
             Panel("Status history", "state-timeline", (
-                q(f"codearts_pipeline_job_status{{{PIPE_JOB}}} == 1", "{{stage}}/{{job}}: {{status}}"),
+                q(f"codearts_repo_pipeline_job_status{{{PIPE_JOB}}} == 1", "{{stage}}/{{job}}: {{status}}"),
             ), "When did each job change status?", width=24, height=8),
             Panel("Job duration", "timeseries", (
-                q(f"codearts_pipeline_job_duration_seconds{{{PIPE_JOB}}}", "{{stage}}/{{job}}"),
+                q(f"codearts_repo_pipeline_job_duration_seconds{{{PIPE_JOB}}}", "{{stage}}/{{job}}"),
             ), "How long does each job run (a running job's value grows until it finishes)?", unit="s", width=12),
             Panel("Queue time", "timeseries", (
-                q(f"codearts_pipeline_job_queued_seconds{{{PIPE_JOB}}}", "{{stage}}/{{job}}"),
+                q(f"codearts_repo_pipeline_job_queued_seconds{{{PIPE_JOB}}}", "{{stage}}/{{job}}"),
             ), "How long do jobs wait for an agent before they start?", unit="s", width=12),
             Panel("Run duration p95", "timeseries",
-                  _histogram("codearts_pipeline_job_run_duration_seconds", PIPE_JOB, "stage, job",
+                  _histogram("codearts_repo_pipeline_job_run_duration_seconds", PIPE_JOB, "stage, job",
                              "{{stage}}/{{job}}", quantiles=(0.95,)),
                   "How long do each job's runs take (95th percentile of the runs that ended lately)?", unit="s",
                   width=12),
             Panel("Runs by status", "bargauge", (
-                q(f"sum by (status) (increase(codearts_pipeline_job_runs_total{{{PIPE_JOB}}}[$__range]))",
+                q(f"sum by (status) (increase(codearts_repo_pipeline_job_runs_total{{{PIPE_JOB}}}[$__range]))",
                   "{{status}}"),
             ), "How many job runs of the pipeline ended in the time range, by status?", width=12),
             Panel("Latest run: started and finished", "table", (
-                q(f"codearts_pipeline_job_started_timestamp_seconds{{{PIPE_JOB}}}", "started"),
-                q(f"codearts_pipeline_job_finished_timestamp_seconds{{{PIPE_JOB}}}", "finished"),
+                q(f"codearts_repo_pipeline_job_started_timestamp_seconds{{{PIPE_JOB}}}", "started"),
+                q(f"codearts_repo_pipeline_job_finished_timestamp_seconds{{{PIPE_JOB}}}", "finished"),
             ), "When did each job's latest run start and finish?", unit="dateTimeAsIso", width=24),
-            Panel("Branch and commit", "table", (q(f"codearts_pipeline_job_info{{{PIPE_JOB}}}"),),
+            Panel("Branch and commit", "table", (q(f"codearts_repo_pipeline_job_info{{{PIPE_JOB}}}"),),
                   "Which branch and commit did each job's latest run build?", width=24, height=6),
         )),
     ),

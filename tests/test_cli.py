@@ -107,7 +107,7 @@ def test_demo_serves_living_metrics_and_stops_on_sigterm():
         wait_until(lambda: requests.get(f"{url}/readyz", timeout=5).status_code == 200)
         body = requests.get(f"{url}/metrics", timeout=5).text
         assert 'codearts_up{api="build"' in body and "codearts_build_job_status{" in body
-        assert "codearts_pipeline_job_status{" in body
+        assert "codearts_repo_pipeline_job_status{" in body
         assert ' 0.0' not in "".join(line for line in body.splitlines() if line.startswith("codearts_up{"))
         # The demo discovers the head pipelines of a repository's open merge requests (max_pipelines: 5).
         assert 'codearts_discovery_up{id="2111976240",source="repository"} 1.0' in body

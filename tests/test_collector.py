@@ -76,24 +76,25 @@ PROJ = dict(project_id="6ecbc5bac7c8442fb3d2563d53c13582")
 def test_pipeline_job_values():
     found = parse_samples(render(make_snapshot()))
     compile_job = dict(PIPE, stage="build", job="compile")
-    assert value(found, "codearts_pipeline_job_status", **compile_job, status="success") == 1
+    assert value(found, "codearts_repo_pipeline_job_status", **compile_job, status="success") == 1
     # The older 'compile' (id 9, failed) is shadowed by the newer id 10.
-    assert ("codearts_pipeline_job_status", frozenset(dict(compile_job, status="failed").items())) not in found
-    assert value(found, "codearts_pipeline_job_duration_seconds", **compile_job) == 60
-    assert value(found, "codearts_pipeline_job_queued_seconds", **compile_job) == 10
-    assert value(found, "codearts_pipeline_job_created_timestamp_seconds", **compile_job) == T0 - 100
-    assert value(found, "codearts_pipeline_job_finished_timestamp_seconds", **compile_job) == T0 - 30
-    assert value(found, "codearts_pipeline_job_info", **compile_job, job_id="10", ref="main", sha="abc123") == 1
+    assert ("codearts_repo_pipeline_job_status", frozenset(dict(compile_job, status="failed").items())) not in found
+    assert value(found, "codearts_repo_pipeline_job_duration_seconds", **compile_job) == 60
+    assert value(found, "codearts_repo_pipeline_job_queued_seconds", **compile_job) == 10
+    assert value(found, "codearts_repo_pipeline_job_created_timestamp_seconds", **compile_job) == T0 - 100
+    assert value(found, "codearts_repo_pipeline_job_finished_timestamp_seconds", **compile_job) == T0 - 30
+    assert value(found, "codearts_repo_pipeline_job_info", **compile_job, job_id="10", ref="main", sha="abc123") == 1
     unit = dict(PIPE, stage="test", job="unit")
-    assert value(found, "codearts_pipeline_job_duration_seconds", **unit) == 40.25  # running: poll time - start
+    assert value(found, "codearts_repo_pipeline_job_duration_seconds", **unit) == 40.25  # running: poll time - start
     lint = dict(PIPE, stage="build", job="lint")
-    assert ("codearts_pipeline_job_started_timestamp_seconds", frozenset(lint.items())) not in found
-    assert ("codearts_pipeline_job_duration_seconds", frozenset(lint.items())) not in found
+    assert ("codearts_repo_pipeline_job_started_timestamp_seconds", frozenset(lint.items())) not in found
+    assert ("codearts_repo_pipeline_job_duration_seconds", frozenset(lint.items())) not in found
 
 
 def test_pipeline_status_counts_cover_every_status():
     found = parse_samples(render(make_snapshot()))
-    counts = {status: value(found, "codearts_pipeline_jobs", **PIPE, status=status) for status in PIPELINE_STATUSES}
+    counts = {status: value(found, "codearts_repo_pipeline_jobs", **PIPE, status=status)
+              for status in PIPELINE_STATUSES}
     assert counts == dict.fromkeys(PIPELINE_STATUSES, 0) | {"success": 1, "running": 1, "pending": 1}
 
 
@@ -111,7 +112,7 @@ def test_build_job_values():
     old = dict(PROJ, job_id="b3", job="old")
     assert value(found, "codearts_build_job_disabled", **old) == 1
     info = dict(nightly, branch="master", scm_type="codehub", trigger_type="MANUAL", build_type="branch",
-                repo_id="569802")
+                repository_id="569802")
     assert value(found, "codearts_build_job_info", **info) == 1
     counts = {status: value(found, "codearts_build_jobs", **PROJ, status=status) for status in BUILD_STATUSES}
     assert counts == dict.fromkeys(BUILD_STATUSES, 0) | {"failed": 1, "running": 1, "none": 1}
@@ -182,7 +183,7 @@ def test_label_values_are_escaped():
         pipeline_jobs=(pipeline_job(1, 'say "hi"\\n\nbye', "success", stage="st\\age"),),
     )
     found = parse_samples(render(Snapshot(1, T0, (weird,))))
-    assert value(found, "codearts_pipeline_job_status", repository_id="1", pipeline_id="2", stage="st\\age",
+    assert value(found, "codearts_repo_pipeline_job_status", repository_id="1", pipeline_id="2", stage="st\\age",
                  job='say "hi"\\n\nbye', status="success") == 1
 
 

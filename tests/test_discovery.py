@@ -152,7 +152,7 @@ def test_discovery_watches_the_head_pipelines_of_the_newest_open_merge_requests(
     assert repo_targets(samples) == expected
     for key in expected:  # each discovered pipeline was polled: its jobs are on /metrics
         assert value(samples, "codearts_up", api="repo", target=key) == 1
-        assert [k for k in series_of_pipeline(samples, key) if k[0] == "codearts_pipeline_job_status"]
+        assert [k for k in series_of_pipeline(samples, key) if k[0] == "codearts_repo_pipeline_job_status"]
     # One merge request list and at most max_pipelines head pipeline requests per repository.
     assert rig.sim.request_count("repo_merge_requests") == 2
     assert rig.sim.request_count("repo_head_pipeline") == 16
@@ -443,7 +443,7 @@ def test_discovered_pipelines_count_each_job_run_once_from_first_sight(tmp_path,
         pipeline = int(key.split("/")[1])
         for job in book.jobs(book.pipeline_mr(pipeline, math.floor(last * 1000))):
             runs = sum(value for (name, labels), value in samples.items()
-                       if name == "codearts_pipeline_job_runs_total"
+                       if name == "codearts_repo_pipeline_job_runs_total"
                        and dict(labels) | {"status": ""} == {"repository_id": "501", "pipeline_id": str(pipeline),
                                                              "stage": job.stage, "job": job.name, "status": ""})
             expected = 1 if seen * 1000 < job.finished <= last * 1000 else 0
@@ -474,7 +474,7 @@ def test_discovery_config_is_read_into_its_records_and_summarised_by_check_confi
 def runs_of(samples: dict, repo: str) -> dict[tuple, float]:
     """The run counters of a repository's pipelines on /metrics."""
     return {labels: count for (name, labels), count in samples.items()
-            if name == "codearts_pipeline_job_runs_total" and dict(labels)["repository_id"] == repo}
+            if name == "codearts_repo_pipeline_job_runs_total" and dict(labels)["repository_id"] == repo}
 
 
 def test_a_restart_whose_project_answers_only_in_a_later_pass_keeps_the_restored_run_history(

@@ -94,11 +94,11 @@ def test_once_output_matches_the_simulator_under_every_paging_semantics(
     assert len(pipes) >= 125
     for (stage, name), want in pipes.items():
         labels = dict(repository_id=REPO, pipeline_id=PIPELINE, stage=stage, job=name)
-        assert get("codearts_pipeline_job_status", **labels, status=want["status"]) == 1
-        assert get("codearts_pipeline_job_created_timestamp_seconds", **labels) == want["created"]
-        assert get("codearts_pipeline_job_started_timestamp_seconds", **labels) == want["started"]
-        assert get("codearts_pipeline_job_finished_timestamp_seconds", **labels) == want["finished"]
-        duration = get("codearts_pipeline_job_duration_seconds", **labels)
+        assert get("codearts_repo_pipeline_job_status", **labels, status=want["status"]) == 1
+        assert get("codearts_repo_pipeline_job_created_timestamp_seconds", **labels) == want["created"]
+        assert get("codearts_repo_pipeline_job_started_timestamp_seconds", **labels) == want["started"]
+        assert get("codearts_repo_pipeline_job_finished_timestamp_seconds", **labels) == want["finished"]
+        duration = get("codearts_repo_pipeline_job_duration_seconds", **labels)
         if want["started"] is not None and want["finished"] is not None:
             assert duration == pytest.approx(want["finished"] - want["started"])
         elif want["status"] == "running":
@@ -106,11 +106,11 @@ def test_once_output_matches_the_simulator_under_every_paging_semantics(
         else:
             assert duration is None
         if want["started"] is not None and want["created"] is not None:
-            assert get("codearts_pipeline_job_queued_seconds", **labels) == pytest.approx(
+            assert get("codearts_repo_pipeline_job_queued_seconds", **labels) == pytest.approx(
                 want["started"] - want["created"])
     pipe_counts = Counter(want["status"] for want in pipes.values())
     for status in PIPELINE_STATUSES:
-        assert get("codearts_pipeline_jobs", repository_id=REPO, pipeline_id=PIPELINE, status=status) == \
+        assert get("codearts_repo_pipeline_jobs", repository_id=REPO, pipeline_id=PIPELINE, status=status) == \
             pipe_counts[status]
     assert get("codearts_up", api="repo", target=f"{REPO}/{PIPELINE}") == 1
     assert get("codearts_up", api="build", target=PROJECT) == 1
@@ -240,10 +240,10 @@ def test_a_repeated_stage_and_name_shows_the_highest_job_id(tmp_path, simulator_
         found = parse_samples(exporter.metrics_text().decode())
     finally:
         exporter.close()
-    infos = [dict(labels) for name, labels in found if name == "codearts_pipeline_job_info"
+    infos = [dict(labels) for name, labels in found if name == "codearts_repo_pipeline_job_info"
              and (dict(labels)["stage"], dict(labels)["job"]) == repeated]
     assert [info["job_id"] for info in infos] == [str(max(by_key[repeated]))]
-    assert len([1 for name, _ in found if name == "codearts_pipeline_job_status"]) == len(by_key)
+    assert len([1 for name, _ in found if name == "codearts_repo_pipeline_job_status"]) == len(by_key)
 
 
 def test_readyz_never_runs_ahead_of_metrics(tmp_path, simulator_factory):

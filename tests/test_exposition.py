@@ -99,7 +99,7 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
     fresh.update(second)
     assert exposition.body(TEXT, False) == fresh.body(TEXT, False)
     assert parse_samples(exposition.body(TEXT, False).decode())[(
-        "codearts_pipeline_job_duration_seconds",
+        "codearts_repo_pipeline_job_duration_seconds",
         frozenset(dict(repository_id="2111976239", pipeline_id="6", stage="test", job="unit").items()),
     )] == 100  # started at T0 - 40, polled at T0 + 60
 

@@ -155,12 +155,12 @@ def assert_build_counts_equal(found: dict, truth: tuple[Counter, Counter, Counte
 
 def assert_pipeline_counts_equal(found: dict, truth: tuple[Counter, Counter]) -> None:
     runs, seconds = truth
-    counters = series(found, "codearts_pipeline_job_runs_total")
+    counters = series(found, "codearts_repo_pipeline_job_runs_total")
     assert set(runs) <= set(counters)
     for key, value in counters.items():
         assert value == runs[key], key
-    assert series(found, "codearts_pipeline_job_run_duration_seconds_count") == counters
-    for key, value in series(found, "codearts_pipeline_job_run_duration_seconds_sum").items():
+    assert series(found, "codearts_repo_pipeline_job_run_duration_seconds_count") == counters
+    for key, value in series(found, "codearts_repo_pipeline_job_run_duration_seconds_sum").items():
         assert value == pytest.approx(seconds[key], abs=1e-6), key
 
 
@@ -180,7 +180,7 @@ def test_fifty_cycles_count_every_finished_run_exactly_once(rig_factory):
     rig.poll()
     first = rig.samples()
     assert set(series(first, "codearts_build_runs_total").values()) == {0.0}  # pre-initialised, no back-fill
-    assert set(series(first, "codearts_pipeline_job_runs_total").values()) == {0.0}
+    assert set(series(first, "codearts_repo_pipeline_job_runs_total").values()) == {0.0}
     assert rig.sim.request_count("build_records") == 0  # the first poll only sets high-water marks
     per_cycle: list[tuple[int, int]] = []
     run_cycles(rig, range(50), per_cycle)
@@ -204,7 +204,7 @@ def test_restart_with_state_file_ends_equal_to_ground_truth(rig_factory, tmp_pat
     rig.now[0] += 1800  # down for half an hour: runs finish meanwhile
     rig.restart()
     restored = rig.samples()
-    for name in ("codearts_build_runs_total", "codearts_pipeline_job_runs_total",
+    for name in ("codearts_build_runs_total", "codearts_repo_pipeline_job_runs_total",
                  "codearts_build_run_duration_seconds_bucket"):
         assert series(restored, name) == series(before_restart, name)  # restored before the first poll
     rig.poll()
@@ -227,7 +227,7 @@ def test_restart_without_state_file_never_jumps(rig_factory):
     restarted_at = rig.now[0]
     found = rig.samples()
     assert set(series(found, "codearts_build_runs_total").values()) == {0.0}
-    assert set(series(found, "codearts_pipeline_job_runs_total").values()) == {0.0}
+    assert set(series(found, "codearts_repo_pipeline_job_runs_total").values()) == {0.0}
     run_cycles(rig, range(25, 50))
     found = rig.samples()
     assert_build_counts_equal(found, build_truth(rig.world, restarted_at, rig.now[0]))
@@ -392,7 +392,7 @@ def test_disabled_history_sends_no_records_request_and_serves_no_run_metrics(tmp
     finally:
         exporter.close()
     assert "codearts_build_job_status{" in text
-    assert "codearts_build_runs" not in text and "codearts_pipeline_job_runs" not in text
+    assert "codearts_build_runs" not in text and "codearts_repo_pipeline_job_runs" not in text
     assert sim.request_count("build_records") == 0
 
 

@@ -56,7 +56,7 @@ def reference_history(view: HistoryView) -> list:
     for (kind, labels), _ in view.versions:
         job = view.jobs[(kind, labels)]
         runs, durations = ("codearts_build_runs", "codearts_build_run_duration_seconds") if kind == BUILD else (
-            "codearts_pipeline_job_runs", "codearts_pipeline_job_run_duration_seconds")
+            "codearts_repo_pipeline_job_runs", "codearts_repo_pipeline_job_run_duration_seconds")
         for status, count in job.runs:
             families[runs].add_metric([*labels, status], count)
         for status, histogram in job.durations:
@@ -123,7 +123,7 @@ def test_history_lines_equal_prometheus_client_rendering_byte_for_byte(rig):
     queued = served["codearts_build_run_queued_seconds"].samples
     assert [s.value for s in queued if s.name.endswith("_bucket")] == [1, 2, 3]
     names = {family.name for family in parse_text(text.decode())}
-    assert names >= {"codearts_build_runs", "codearts_pipeline_job_runs"}
+    assert names >= {"codearts_build_runs", "codearts_repo_pipeline_job_runs"}
 
 
 def test_served_history_of_a_polled_world_renders_as_prometheus_client_does(rig):
@@ -158,7 +158,7 @@ def test_only_jobs_that_counted_a_run_are_rendered_again(rig, monkeypatch):
     fresh = Exposition(RequestStats(), "1.2.3", history=history.view)
     fresh.update(make_snapshot())
     assert exposition.body(TEXT, False) == fresh.body(TEXT, False)
-    assert b'codearts_pipeline_job_runs_total{job="\xc3\xbcn\xc3\xafc\xc3\xb8d\xc3\xa9",pipeline_id="8",' \
+    assert b'codearts_repo_pipeline_job_runs_total{job="\xc3\xbcn\xc3\xafc\xc3\xb8d\xc3\xa9",pipeline_id="8",' \
            b'repository_id="7",stage="build",status="failed"} 1.0' in exposition.body(TEXT, False)
 
 

@@ -461,7 +461,7 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
         counted = f'sum(codearts_build_runs_total{{{live}, project_id="{project}"}})'
         wait_until(lambda: [float(s["value"][1]) for s in query(prom, counted)] == [len(finished)],  # noqa: B023
                    timeout=30, interval=0.2)
-    wait_until(lambda: query(prom, f"sum(increase(codearts_pipeline_job_runs_total{{{live}}}[1m])) > 0"),
+    wait_until(lambda: query(prom, f"sum(increase(codearts_repo_pipeline_job_runs_total{{{live}}}[1m])) > 0"),
                timeout=30, interval=0.2)
     (flaky,) = [rule for rule in rule_expressions() if rule.source == "alerts.yml: CodeArtsBuildJobFlaky"]
     assert flaky_job in {series["metric"]["job_id"] for series in query(prom, flaky.expr)}
