@@ -15,9 +15,10 @@ from prometheus_client import CollectorRegistry, start_http_server
 from exporter import __version__
 from exporter.auth import build_auth
 from exporter.client import CodeArtsClient
-from exporter.collector import live_families, snapshot_families
 from exporter.config import load_config
-from exporter.poller import Poller, targets_from_config
+from exporter.poller import Poller
+from exporter.registry import registered
+from exporter.samples import live_families, snapshot_families
 from exporter.stats import RequestStats
 
 
@@ -34,11 +35,13 @@ class SnapshotCollector:
 def main(config_path: str, port: int) -> None:
     config = load_config(config_path)
     stats = RequestStats()
-    client = CodeArtsClient(repo_url=config.endpoints.repo, build_url=config.endpoints.build,
+    client = CodeArtsClient(base_urls={"repo": config.endpoints.repo, "build": config.endpoints.build},
                             auth=build_auth(config.auth), timeout=config.poll.timeout_seconds, stats=stats,
                             pool_size=config.poll.concurrency)
     # The same poller as the exporter's, without the exposition: nothing is rendered until a scrape.
-    poller = Poller(targets_from_config(config), client, interval=config.poll.interval_seconds,
+    targets = [target for source in registered() if source.name in config.sections
+               for target in source.targets(config.section(source.name))]
+    poller = Poller(targets, client, interval=config.poll.interval_seconds,
                     concurrency=config.poll.concurrency)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(poller, stats))

@@ -16,11 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from exporter.app import Exporter
 from exporter.config import load_config
 from exporter.sharding import ShardSpec
 from exporter.simulator import DEFAULT_TOKEN, Simulator, World
 from exporter.simulator.mergerequests import MergeRequestPlan
+from exporter.wiring import Exporter
 
 T0 = 1_763_900_000.0
 PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"

@@ -13,9 +13,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from exporter.app import Exporter
 from exporter.config import load_config
 from exporter.simulator import DEFAULT_TOKEN, Simulator, World, generated_project_id
+from exporter.wiring import Exporter
 
 T0 = 1_750_000_000.0
 PROJECTS, JOBS_PER_PROJECT = 4, 100

@@ -24,8 +24,8 @@ from typing import Any
 
 from _common import SimulatorProcess, WorldSize, median, print_table, save, write_config
 
-from exporter.app import Exporter
 from exporter.config import load_config
+from exporter.wiring import Exporter
 
 FROZEN_AT = 1_750_000_000.0
 TARGET_RATIO = 1.25

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from typing import Any
 
 from _common import median, print_table, save
@@ -24,10 +25,14 @@ from exporter.auth import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.config import HistoryConfig
 from exporter.exposition import TEXT, Exposition
-from exporter.history import RunHistory
-from exporter.models import PipelineJob
-from exporter.snapshot import Snapshot, Target
+from exporter.registry import registered
+from exporter.snapshot import Snapshot
+from exporter.sources.base import PollSettings
+from exporter.sources.repo import pipeline_target
+from exporter.sources.repo.config import RepoSection
+from exporter.sources.repo.models import PipelineJob
 from exporter.stats import RequestStats
+from exporter.wiring import run_history
 
 JOBS_PER_TARGET = 50
 T0 = 1_750_000_000.0
@@ -40,19 +45,19 @@ def listing(target: int, generation: dict[int, int]) -> tuple[PipelineJob, ...]:
 
 
 def measure(jobs: int, changed: int, cycles: int, gzipped: bool) -> dict[str, Any]:
-    client = CodeArtsClient(repo_url="http://127.0.0.1:9", build_url="http://127.0.0.1:9",
+    client = CodeArtsClient(base_urls={"repo": "http://127.0.0.1:9"},
                             auth=StaticTokenAuth("unused"), timeout=1.0)  # pipeline counting sends nothing
-    history = RunHistory(client, HistoryConfig())
-    targets = [Target.pipeline(1000 + n, 1) for n in range(max(1, jobs // JOBS_PER_TARGET))]
+    history = run_history(registered(), client, HistoryConfig(), {"repo": RepoSection()}, PollSettings(60.0, 4))
+    targets = [pipeline_target(1000 + n, 1) for n in range(max(1, jobs // JOBS_PER_TARGET))]
     generations: list[dict[int, int]] = [{} for _ in targets]
     for number, target in enumerate(targets):
         history.after_listing(target, listing(number, generations[number]))
-    exposition = Exposition(RequestStats(), "bench", history=history.view)
+    exposition = Exposition(RequestStats(), "bench")
     if gzipped:
         exposition.body(TEXT, True)  # a scrape asked for text + gzip: each swap prepares it
     empty = Snapshot(1, T0, ())
     started = time.perf_counter()
-    exposition.update(empty)
+    exposition.update(replace(empty, history=history.view()))
     first = time.perf_counter() - started
     series = exposition.body(TEXT, False).count(b"\n") - exposition.body(TEXT, False).count(b"\n#")
     steady = []
@@ -64,7 +69,7 @@ def measure(jobs: int, changed: int, cycles: int, gzipped: bool) -> dict[str, An
         for number, target in enumerate(targets):
             history.after_listing(target, listing(number, generations[number]))
         started = time.perf_counter()
-        exposition.update(empty)
+        exposition.update(replace(empty, history=history.view()))
         steady.append(time.perf_counter() - started)
     client.close()
     return {"jobs": len(targets) * JOBS_PER_TARGET, "series": series, "gzip": gzipped, "changed_per_cycle": changed,

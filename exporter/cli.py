@@ -10,12 +10,13 @@ import threading
 from collections.abc import Sequence
 
 from exporter import __version__
-from exporter.app import Exporter
 from exporter.config import Config, ConfigError, PasswordAuth, load_config
 from exporter.errors import CredentialsError
+from exporter.registry import registered
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
+from exporter.wiring import Exporter
 
 EXIT_OK = 0
 EXIT_POLL_FAILED = 1
@@ -85,16 +86,13 @@ def configure_logging(level: str) -> None:
 
 def describe(config: Config) -> str:
     """A secret-free summary of a valid configuration, for --check-config."""
-    pipelines = sum(len(repo.pipelines) for repo in config.repositories)
+    sources = [source for source in registered() if source.name in config.sections]
+    watched = ", ".join(source.summary(config.section(source.name)) for source in sources)
+    endpoints = "".join(f"{source.name} {url}; " for source in sources
+                        if (url := config.endpoints.url(source.name)) is not None)
     iam = f"iam {config.endpoints.iam}; " if isinstance(config.auth, PasswordAuth) else ""
-    discovering = sum(repo.discover is not None for repo in config.repositories)
-    discovery = (f", merge request discovery in {discovering} repositories and the repositories of "
-                 f"{len(config.discovery.projects)} projects every {config.discovery.interval_seconds:g}s"
-                 if config.discovers() else "")
     return (
-        f"configuration OK: {pipelines} pipelines in {len(config.repositories)} repositories, "
-        f"{len(config.projects)} build projects{discovery}; auth {type(config.auth).__name__}; "
-        f"repo {config.endpoints.repo}; build {config.endpoints.build}; {iam}"
+        f"configuration OK: {watched}; auth {type(config.auth).__name__}; {endpoints}{iam}"
         f"poll every {config.poll.interval_seconds:g}s (timeout {config.poll.timeout_seconds:g}s, "
         f"concurrency {config.poll.concurrency})"
     )

@@ -7,7 +7,7 @@ import http.client
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
@@ -16,7 +16,7 @@ import requests
 import urllib3
 
 from exporter import __version__
-from exporter.auth import CodeArtsAuth
+from exporter.auth.base import CodeArtsAuth
 from exporter.errors import (
     AuthError,
     ClientError,
@@ -29,23 +29,8 @@ from exporter.errors import (
     TransportError,
     redact_url,
 )
-from exporter.models import (
-    BuildJob,
-    BuildRun,
-    HeadPipeline,
-    MergeRequest,
-    PipelineJob,
-    RecordError,
-    Repository,
-    parse_build_job,
-    parse_build_record,
-    parse_head_pipeline,
-    parse_history_record,
-    parse_merge_request,
-    parse_pipeline_job,
-    parse_repository,
-)
-from exporter.pagination import BUILD_READINGS, REPO_READINGS, Page, Reading, walk_pages
+from exporter.pagination import Page, Reading, walk_pages
+from exporter.payload import RecordError
 from exporter.ratelimit import RateLimits
 from exporter.retry import Retrier, RetryPolicy
 from exporter.stats import RequestStats
@@ -67,17 +52,6 @@ class ParsedListing(Generic[T]):
     skipped: int
     requests: int
     complete: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RunPage:
-    """One page of a build job's run history: the runs that parsed, and how many items the page held."""
-
-    runs: tuple[BuildRun, ...]
-    size: int
-
-
-HISTORY_INTERVAL_DAYS = 30  # /v3/jobs/{job_id}/history looks back at most 30 days
 
 
 class _Parsed(dict):  # type: ignore[type-arg]
@@ -118,13 +92,12 @@ def _digest(response: requests.Response) -> bytes:
 
 
 class CodeArtsClient:
-    """Lists pipeline jobs (CodeArts Repo) and build jobs (CodeArts Build) for the poller."""
+    """Speaks HTTP to every CodeArts API for the sources: auth, rate limits, retries, paging, body caps."""
 
     def __init__(
         self,
         *,
-        repo_url: str,
-        build_url: str,
+        base_urls: Mapping[str, str],
         auth: CodeArtsAuth,
         timeout: float,
         stats: RequestStats | None = None,
@@ -133,8 +106,7 @@ class CodeArtsClient:
         rate_limits: RateLimits | None = None,
         retry: Retrier | RetryPolicy | None = None,
     ) -> None:
-        self.repo_url = repo_url.rstrip("/")
-        self.build_url = build_url.rstrip("/")
+        self.base_urls = {api: url.rstrip("/") for api, url in base_urls.items()}
         self.timeout = timeout
         self.stats = stats or RequestStats()
         self.max_body_bytes = max_body_bytes
@@ -153,100 +125,40 @@ class CodeArtsClient:
         self._session.headers["User-Agent"] = f"codearts-exporter/{__version__}"
         self._session.headers["Accept"] = "application/json"
         # requests re-reads the proxy and CA-bundle environment on every request (a scan of os.environ:
-        # about a third of the CPU of a small request). Read it once per base URL instead.
-        self._environment = {base: self._session.merge_environment_settings(base, {}, None, None, None)
-                             for base in (self.repo_url, self.build_url)}
+        # about a third of the CPU of a small request). Read it once per API instead.
+        self._environment = {api: self._session.merge_environment_settings(base, {}, None, None, None)
+                             for api, base in self.base_urls.items()}
         self._session.trust_env = False
 
     def close(self) -> None:
         """Release pooled connections."""
         self._session.close()
 
-    def list_pipeline_jobs(self, repository_id: int, pipeline_id: int) -> ParsedListing[PipelineJob]:
-        """Every job of one Repo pipeline."""
-        url = f"{self.repo_url}/v4/repositories/{repository_id}/pipelines/{pipeline_id}/jobs"
-
-        def decode(response: requests.Response) -> Page:
-            body = self._json(response)
-            if not isinstance(body, list):
-                raise PayloadError("expected a JSON array of jobs", url=url, status=response.status_code)
-            return Page(body, _total_header(response.headers.get("X-Total")))
-
-        return self._listing("repo", url, lambda offset: {"offset": offset, "limit": PAGE_SIZE}, decode,
-                             REPO_READINGS, parse_pipeline_job)
-
-    def list_build_jobs(self, project_id: str) -> ParsedListing[BuildJob]:
-        """Every build job of one CodeArts project."""
-        url = f"{self.build_url}/v3/{project_id}/jobs"
-
-        def decode(response: requests.Response) -> Page:
-            body = self._json(response)
-            if not isinstance(body, dict) or not isinstance(body.get("jobs", []), list):
-                raise PayloadError("expected an object with a jobs array", url=url, status=response.status_code)
-            total = body.get("total")
-            total = total if isinstance(total, int) and not isinstance(total, bool) else None
-            return Page(body.get("jobs") or [], total)
-
-        return self._listing("build", url, lambda index: {"page_index": index, "page_size": PAGE_SIZE}, decode,
-                             BUILD_READINGS, parse_build_job)
-
-    def build_records_page(self, build_project_id: str, page: int, limit: int) -> RunPage:
-        """One page (1-based, newest first) of ``GET /v1/record/{build_project_id}/records``."""
-        url = f"{self.build_url}/v1/record/{build_project_id}/records"
-        response = self._get("build", url, {"page": page, "limit": limit})
-        body = self._json(response)
-        result = body.get("result") if isinstance(body, dict) else None
-        items = result.get("data") if isinstance(result, dict) else None
-        if not isinstance(items, list):
-            raise PayloadError("expected an object with result.data", url=url, status=response.status_code)
-        return RunPage(self._records("build_history", url, items, parse_build_record), len(items))
-
-    def build_history_page(self, job_id: str, offset: int, limit: int) -> RunPage:
-        """One page (``offset`` = page number from 0, newest first) of the older ``GET /v3/jobs/{job_id}/history``."""
-        url = f"{self.build_url}/v3/jobs/{job_id}/history"
-        response = self._get("build", url, {"offset": offset, "limit": limit, "interval": HISTORY_INTERVAL_DAYS})
-        body = self._json(response)
-        items = body.get("history_records") if isinstance(body, dict) else None
-        if not isinstance(items, list):
-            raise PayloadError("expected an object with history_records", url=url, status=response.status_code)
-        return RunPage(self._records("build_history", url, items, parse_history_record), len(items))
-
-    def list_project_repositories(self, project_id: str) -> ParsedListing[Repository]:
-        """Every repository of a CodeArts project (``GET /v4/projects/{project_id}/repositories``)."""
-        url = f"{self.repo_url}/v4/projects/{project_id}/repositories"
-        return self._listing("repo", url, lambda offset: {"offset": offset, "limit": PAGE_SIZE},
-                             self._array_page(url, "repositories"), REPO_READINGS, parse_repository)
-
-    def list_open_merge_requests(self, repository_id: int) -> ParsedListing[MergeRequest]:
-        """The open merge requests of a repository, asked newest (last updated) first."""
-        url = f"{self.repo_url}/v4/repositories/{repository_id}/merge-requests"
-
-        def params(offset: int) -> dict[str, Any]:
-            return {"offset": offset, "limit": PAGE_SIZE, "state": "opened", "order_by": "updated_at", "sort": "desc"}
-
-        return self._listing("repo", url, params, self._array_page(url, "merge requests"), REPO_READINGS,
-                             parse_merge_request)
-
-    def head_pipeline(self, repository_id: int, iid: int) -> HeadPipeline | None:
-        """The head pipeline of a merge request (``actual-head-pipeline``); None if it has none."""
-        url = f"{self.repo_url}/v4/repositories/{repository_id}/merge-requests/{iid}/actual-head-pipeline"
-        response = self._get("repo", url, {})
+    def base_url(self, api: str) -> str:
+        """The base URL of an API (a source's name), without a trailing slash."""
         try:
-            return parse_head_pipeline(self._json(response))
-        except RecordError as err:
-            raise PayloadError(f"unexpected head pipeline body: {err}", url=url, status=response.status_code) from None
+            return self.base_urls[api]
+        except KeyError:
+            raise ValueError(f"no base URL for the {api!r} API") from None
 
-    def _array_page(self, url: str, what: str) -> Callable[[requests.Response], Page]:
+    def _environment_for(self, api: str, url: str) -> dict[str, Any]:
+        environment = self._environment.get(api)
+        if environment is None:  # an API without a configured base URL (its source has its own): read once
+            environment = self._session.merge_environment_settings(url, {}, None, None, None)
+            self._environment[api] = environment
+        return environment
+
+    def array_page(self, url: str, what: str) -> Callable[[requests.Response], Page]:
         """A decoder for a Repo v4 list answered as a JSON array (``X-Total`` read when present)."""
         def decode(response: requests.Response) -> Page:
-            body = self._json(response)
+            body = self.decode_json(response)
             if not isinstance(body, list):
                 raise PayloadError(f"expected a JSON array of {what}", url=url, status=response.status_code)
-            return Page(body, _total_header(response.headers.get("X-Total")))
+            return Page(body, total_header(response.headers.get("X-Total")))
 
         return decode
 
-    def _listing(
+    def listing(
         self,
         api: str,
         url: str,
@@ -263,7 +175,7 @@ class CodeArtsClient:
         digests: list[bytes] = []
 
         def fetch(parameter: int) -> Page:
-            response = self._get(api, url, params(parameter))
+            response = self.get(api, url, params(parameter))
             digest = _digest(response)
             page_memo = memo.pages.get(parameter) if memo is not None else None
             if page_memo is None or page_memo.digest != digest:
@@ -286,7 +198,7 @@ class CodeArtsClient:
                         len(listing.records))
         return listing
 
-    def _records(self, api: str, url: str, items: list[Any], parse: Callable[[object], T]) -> tuple[T, ...]:
+    def page_records(self, api: str, url: str, items: list[Any], parse: Callable[[object], T]) -> tuple[T, ...]:
         """The records of one page that parse; the others are logged and counted as skipped."""
         records = tuple(item.record for item in self._parse(api, url, items, parse) if item.record is not None)
         self.stats.count_skipped(api, "malformed", len(items) - len(records))
@@ -302,7 +214,7 @@ class CodeArtsClient:
                 log.warning("skipping a malformed %s record from %s: %s", api, redact_url(url), err)
         return parsed
 
-    def _get(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
+    def get(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
         """One GET, retried per the retry policy; a 2xx response with its body read, or a :class:`CodeArtsError`."""
         return self._retrier.call(api, lambda: self._attempt(api, url, params))
 
@@ -324,7 +236,7 @@ class CodeArtsClient:
             self.stats.count_rate_limit_wait(api, waited)
         deadline = time.monotonic() + self.timeout
         try:
-            environment = self._environment[self.repo_url if url.startswith(self.repo_url) else self.build_url]
+            environment = self._environment_for(api, url)
             response = self._session.get(url, params=params, auth=self._auth, timeout=self.timeout,
                                          **{**environment, "stream": True})
             try:
@@ -359,7 +271,8 @@ class CodeArtsClient:
         return b"".join(chunks)
 
     @staticmethod
-    def _json(response: requests.Response) -> Any:
+    def decode_json(response: requests.Response) -> Any:
+        """The JSON body of a response, or a :class:`PayloadError`."""
         try:
             return json.loads(response.content.decode("utf-8"))
         except (UnicodeDecodeError, ValueError, RecursionError) as err:
@@ -377,7 +290,8 @@ def _chunks(response: requests.Response) -> Any:
         yield chunk
 
 
-def _total_header(value: str | None) -> int | None:
+def total_header(value: str | None) -> int | None:
+    """A non-negative item count from a header such as ``X-Total``; None when absent or unreadable."""
     if value is None:
         return None
     try:

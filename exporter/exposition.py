@@ -23,23 +23,26 @@ from __future__ import annotations
 import gzip
 import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
 
 from exporter import metrics as m
-from exporter.collector import (
-    Sink,
+from exporter.historylines import HistoryLines
+from exporter.metrics import MetricSpec
+from exporter.registry import all_specs, source_for
+from exporter.samples import (
+    add_auth,
+    add_discovery,
     add_live,
-    add_pipeline_durations,
+    add_shard,
     add_target_data,
     add_target_health,
     data_depends_on_poll_time,
 )
-from exporter.historylines import HistoryLines, ViewSource
-from exporter.metrics import MetricSpec
-from exporter.snapshot import REPO_API, Snapshot, Target, TargetState
+from exporter.sharding import ShardSpec
+from exporter.snapshot import Snapshot, Target, TargetState
 from exporter.stats import RequestStats
 from exporter.textformat import OPENMETRICS, TEXT, LineSink, header_bytes
 
@@ -51,7 +54,6 @@ _EOF = b"# EOF\n"
 # Rendered per scrape: they move between snapshots (or, for the shard, never change and cost nothing).
 LIVE_SPECS = (m.API_REQUESTS, m.RECORDS_SKIPPED, m.API_RETRIES, m.API_THROTTLED, m.RATE_LIMIT_WAIT,
               m.AUTH_TOKEN_EXPIRY, m.SHARD, m.TOTAL_SHARDS)
-SNAPSHOT_SPECS = tuple(spec for spec in m.ALL_METRICS if spec not in LIVE_SPECS)
 GZIP_LEVEL = 6
 
 
@@ -83,10 +85,6 @@ class _Published:
 
     families: list[tuple[MetricSpec, bytes]]
     bodies: dict[tuple[str, bool], tuple[bytes, ...]] = field(default_factory=dict)
-
-
-def _records(state: TargetState) -> tuple[object, ...]:
-    return state.pipeline_jobs if state.target.api == REPO_API else state.build_jobs
 
 
 def _by_family(parts: Iterable[dict[str, bytes]]) -> dict[str, list[bytes]]:
@@ -127,13 +125,15 @@ def _body(published: _Published, fmt: str, gzipped: bool) -> tuple[bytes, ...]:
 class Exposition:
     """Holds the rendered snapshot part per format and joins it with the live part on request."""
 
-    def __init__(self, stats: RequestStats, version: str, extra_live: Callable[[Sink], None] | None = None,
-                 extra_snapshot: Callable[[Sink], None] | None = None, history: ViewSource | None = None):
+    def __init__(self, stats: RequestStats, version: str, shard: ShardSpec | None = None) -> None:
+        """``stats``: the per-scrape self counters (the one mutable thing read while serving); ``shard``: which
+        shard this replica is (None: no shard samples)."""
         self._stats = stats
         self._version = version
-        self._extra_live = extra_live  # adds per-scrape samples (shard, token expiry) to a sink
-        self._extra_snapshot = extra_snapshot  # adds samples that change only between snapshots (discovery)
-        self._history = HistoryLines(history) if history is not None else None  # changes only between snapshots
+        self._shard = shard
+        # Read at construction: a source registered later is not served by this exposition.
+        self._snapshot_specs = tuple(spec for spec in all_specs() if spec not in LIVE_SPECS)
+        self._history = HistoryLines()
         self._lines: dict[Target, _TargetLines] = {}
         self._joined: dict[str, tuple[list[bytes], bytes]] = {}  # per family: the chunks, and them joined
         self._published = _Published([])
@@ -145,8 +145,8 @@ class Exposition:
         """Take a new snapshot and pre-render the bodies scrapes asked for, so the next scrape finds them."""
         with self._update_lock:
             parts, self._lines = self._parts(snapshot)
-            if self._history is not None:
-                parts += self._history.update()
+            if snapshot.history is not None:
+                parts += self._history.update(snapshot.history)
             published = _Published(self._join(_by_family(parts)))
             with self._wanted_lock:
                 wanted = sorted(self._wanted)
@@ -175,7 +175,7 @@ class Exposition:
         target or job, cost the kernel ~35% more at 100k series), and one copy serves both formats.
         """
         joined: dict[str, tuple[list[bytes], bytes]] = {}
-        for spec in SNAPSHOT_SPECS:
+        for spec in self._snapshot_specs:
             chunks = grouped.get(spec.name)
             if chunks is None:
                 continue
@@ -184,13 +184,14 @@ class Exposition:
                 a is b for a, b in zip(old[0], chunks, strict=True))
             joined[spec.name] = old if same else (chunks, b"".join(chunks))  # type: ignore[assignment]
         self._joined = joined
-        return [(spec, joined[spec.name][1]) for spec in SNAPSHOT_SPECS if spec.name in joined]
+        return [(spec, joined[spec.name][1]) for spec in self._snapshot_specs if spec.name in joined]
 
     def _render_live(self, fmt: str) -> bytes:
         sink = LineSink()
         add_live(sink, self._stats)
-        if self._extra_live is not None:
-            self._extra_live(sink)
+        add_auth(sink, self._stats.token_expiry())
+        if self._shard is not None:
+            add_shard(sink, self._shard)
         chunks = sink.chunks()
         out = [header_bytes(spec, fmt) + chunks[spec.name] for spec in LIVE_SPECS if spec.name in chunks]
         if fmt == OPENMETRICS:
@@ -215,22 +216,24 @@ class Exposition:
         if snapshot.cycle_seconds is not None:
             health.add(m.POLLER_CYCLE_DURATION, (), snapshot.cycle_seconds)
         health.add(m.BUILD_INFO, (self._version,), 1)
-        if self._extra_snapshot is not None:
-            self._extra_snapshot(health)
+        if snapshot.discovery is not None:
+            add_discovery(health, snapshot.discovery)
         parts.append(health.chunks())
         return parts, kept
 
     def _target_lines(self, state: TargetState) -> _TargetLines:
-        records = _records(state)
+        records = state.records
         poll_time = state.data_at if data_depends_on_poll_time(state) else None
         old = self._lines.get(state.target)
         if old is not None and (old.records is records or old.records == records):
             if old.poll_time == poll_time:
                 return old
-            # Same records, another poll time: only running jobs' durations moved; render that family alone.
+            # Same records, another poll time: only the families that move with it are rendered again.
+            source = source_for(state.target.api)
             sink = LineSink()
-            add_pipeline_durations(sink, state)
-            chunks = {name: chunk for name, chunk in old.chunks.items() if name != m.PIPELINE_JOB_DURATION.name}
+            source.render_moving(sink, state)
+            moving = {spec.name for spec in source.moving_specs}
+            chunks = {name: chunk for name, chunk in old.chunks.items() if name not in moving}
             return _TargetLines(records, poll_time, chunks | sink.chunks())
         sink = LineSink()
         add_target_data(sink, state)

@@ -11,11 +11,11 @@ from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
 from exporter.client import CodeArtsClient
-from exporter.config import Config
 from exporter.errors import AuthError, CodeArtsError
-from exporter.lifecycle import merge_listing
+from exporter.joblist import merge_listing
+from exporter.registry import source_for
 from exporter.retry import TargetBackoff
-from exporter.snapshot import REPO_API, Snapshot, Target, TargetState
+from exporter.snapshot import Snapshot, Target, TargetState
 
 log = logging.getLogger(__name__)
 # History fetches start within this share of the interval after the listings: under a slow or failing
@@ -23,13 +23,6 @@ log = logging.getLogger(__name__)
 HISTORY_START_SHARE = 0.25
 OVERRUN_LOG_EVERY = 600.0  # seconds between warnings while poll cycles keep outlasting the interval
 T = TypeVar("T")
-
-
-def targets_from_config(config: Config) -> tuple[Target, ...]:
-    """Every target the configuration names, pipelines first, in configuration order."""
-    pipelines = [Target.pipeline(repo.id, pipeline) for repo in config.repositories for pipeline in repo.pipelines]
-    projects = [Target.project(project.id) for project in config.projects]
-    return (*pipelines, *projects)
 
 
 class ListingObserver(Protocol):
@@ -55,6 +48,7 @@ class Poller:
         concurrency: int,
         clock: Callable[[], float] = time.time,
         on_swap: Callable[[Snapshot], None] | None = None,
+        complete: Callable[[Snapshot], Snapshot] | None = None,
         history: ListingObserver | None = None,
         job_grace: float = 0.0,
         backoff: TargetBackoff | None = None,
@@ -73,6 +67,7 @@ class Poller:
         # Generous, because a cycle may rightly outlast the interval when the rate limit is the bottleneck.
         self.cycle_timeout = 5 * interval if cycle_timeout is None else cycle_timeout
         self._on_swap = on_swap
+        self._complete = complete  # adds what the cycle's snapshot carries beside the targets (history, discovery)
         self._concurrency = concurrency
         self._workers = self._new_workers()
         self._stop = threading.Event()
@@ -83,7 +78,11 @@ class Poller:
         self._observe_lock = threading.Lock()
         self._round = 0
         self._overrun_logged_at: float | None = None
-        self.snapshot = Snapshot(0, None, tuple(TargetState(t) for t in targets))
+        targets = tuple(targets)
+        for target in targets:
+            source_for(target.api)  # a kind no source handles fails here, at start, never later
+        first = Snapshot(0, None, tuple(TargetState(t) for t in targets))
+        self.snapshot = complete(first) if complete is not None else first
 
     def poll_once(self) -> Snapshot:
         """Run one cycle over every target now and return (and publish) the new snapshot."""
@@ -98,6 +97,8 @@ class Poller:
             took = time.monotonic() - started
             self._report_overrun(took, self._rate_limit_waited() - waited_before)
             snapshot = Snapshot(previous.generation + 1, self.clock(), states, cycle_seconds=took)
+            if self._complete is not None:
+                snapshot = self._complete(snapshot)
             # Render first, publish second: once /readyz (which reads self.snapshot) sees this cycle,
             # /metrics already serves it.
             if self._on_swap is not None:
@@ -236,13 +237,9 @@ class Poller:
         target = state.target
         started = time.monotonic()
         at = self.clock()
+        source = source_for(target.api)
         try:
-            if target.api == REPO_API:
-                listing = self.client.list_pipeline_jobs(target.repository_id, target.pipeline_id)
-                fresh = TargetState(target, pipeline_jobs=listing.records)
-            else:
-                listing = self.client.list_build_jobs(target.project_id)
-                fresh = TargetState(target, build_jobs=listing.records)
+            listing = source.fetch(self.client, target)
         except CodeArtsError as err:
             log.warning("poll of %s target %s failed: %s", target.api, target.key, err)
             # Credentials are shared by every target and the auth mode backs off itself: when they are
@@ -254,14 +251,11 @@ class Poller:
             return self._failed(state, at, time.monotonic() - started, f"internal error: {type(err).__name__}")
         self._observe(target, listing.records, round_)
         finished = self.clock()
-        pipeline_jobs, missing = merge_listing(state.pipeline_jobs, state.missing_since, fresh.pipeline_jobs,
-                                               lambda job: str(job.id), finished, self.job_grace)
-        build_jobs, build_missing = merge_listing(state.build_jobs, state.missing_since, fresh.build_jobs,
-                                                  lambda job: job.id, finished, self.job_grace)
+        records, missing = merge_listing(state.records, state.missing_since, listing.records, source.record_key,
+                                         finished, self.job_grace)
         return TargetState(
             target, polled=True, up=True, last_poll_at=at, last_success_at=finished,
-            poll_duration=time.monotonic() - started, data_at=finished,
-            pipeline_jobs=pipeline_jobs, build_jobs=build_jobs, missing_since=missing or build_missing,
+            poll_duration=time.monotonic() - started, data_at=finished, records=records, missing_since=missing,
         )
 
     def _observe(self, target: Target, records: Iterable[Any], round_: int) -> None:

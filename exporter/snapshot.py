@@ -1,43 +1,33 @@
-"""What the exporter knows at one moment: targets, their last poll result and their last good data.
+"""What the exporter knows at one moment: targets, their last poll result and last good data, the run
+history and how discovery went.
 
 A :class:`Snapshot` is immutable and replaced whole after every poll cycle, so a scrape reads one
-consistent picture without locks and never waits for a poll.
+consistent picture without locks and never waits for a poll. It is the whole picture the exposition
+renders: nothing there reads a mutable object but the per-scrape self counters.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from typing import Any
 
-from exporter.lifecycle import MissingSince
-from exporter.models import BuildJob, PipelineJob
-
-REPO_API = "repo"
-BUILD_API = "build"
+from exporter.joblist import MissingSince
+from exporter.runhistory.counts import HistoryView
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One thing the exporter polls: a Repo pipeline or a Build project."""
+    """One thing the exporter polls; ``api`` names the registered source that polls it.
+
+    ``key`` is unique within the source (``repository_id/pipeline_id`` for a Repo pipeline, the project id for
+    Build); the source alone knows how to read it.
+    """
 
     api: str
-    key: str  # "repository_id/pipeline_id" for Repo, the CodeArts project id for Build
-    repository_id: int = 0
-    pipeline_id: int = 0
-    project_id: str = ""
-    # Discovered pipelines are sharded with the repository they were found in (see exporter.sharding);
-    # not part of equality, so a pipeline both configured and discovered is one target.
+    key: str
+    # Discovered targets are sharded with what they were found in (see exporter.sharding); not part of
+    # equality, so a target both configured and discovered is one target.
     shard_group: str = field(default="", compare=False)
-
-    @classmethod
-    def pipeline(cls, repository_id: int, pipeline_id: int, shard_group: str = "") -> Target:
-        """The target of one Repo pipeline (``shard_group``: the shard key of a discovered one)."""
-        return cls(REPO_API, f"{repository_id}/{pipeline_id}", repository_id=repository_id,
-                   pipeline_id=pipeline_id, shard_group=shard_group)
-
-    @classmethod
-    def project(cls, project_id: str) -> Target:
-        """The target of one CodeArts Build project."""
-        return cls(BUILD_API, project_id, project_id=project_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,9 +41,8 @@ class TargetState:
     last_success_at: float | None = None
     poll_duration: float | None = None
     error: str = ""
-    data_at: float | None = None  # when the data below was fetched (the "now" of running durations)
-    pipeline_jobs: tuple[PipelineJob, ...] = ()
-    build_jobs: tuple[BuildJob, ...] = ()
+    data_at: float | None = None  # when the records below were fetched (the "now" of running durations)
+    records: tuple[Any, ...] = ()  # the source's parsed records (jobs), in listing order
     failures: int = 0  # polls failed in a row
     next_poll_at: float | None = None  # set while a failing target is backed off
     missing_since: MissingSince = ()  # jobs carried through their grace after vanishing upstream
@@ -65,6 +54,29 @@ class TargetState:
 
 
 @dataclass(frozen=True, slots=True)
+class DiscoveryStatus:
+    """How the last discovery of one source went (e.g. a project's repositories, a repository's pipelines)."""
+
+    source: str
+    id: str
+    up: bool
+    last_success_at: float | None
+    found: int  # what the source holds now: repositories matched, pipelines watched
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryView:
+    """Every discovery source's status, and how long the last finished pass took (None: none finished)."""
+
+    statuses: tuple[DiscoveryStatus, ...] = ()
+    pass_seconds: float | None = None
+
+    def all_up(self) -> bool:
+        """True if every source's last discovery succeeded."""
+        return all(status.up for status in self.statuses)
+
+
+@dataclass(frozen=True, slots=True)
 class Snapshot:
     """Every target's state after one poll cycle; ``generation`` grows by one per cycle."""
 
@@ -72,6 +84,8 @@ class Snapshot:
     taken_at: float | None
     states: tuple[TargetState, ...] = field(default_factory=tuple)
     cycle_seconds: float | None = None  # how long the cycle took, listings, history and discovery included
+    history: HistoryView | None = None  # the run history counted up to this cycle (None: history is off)
+    discovery: DiscoveryView | None = None  # None: nothing is discovered
 
     def all_polled(self) -> bool:
         """True once every target has been polled at least once."""

@@ -16,6 +16,7 @@ class RequestStats:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._token_expiry: float | None = None
         self._requests: Counter[tuple[str, str]] = Counter()
         self._skipped: Counter[tuple[str, str]] = Counter()
         self._retries: Counter[tuple[str, str]] = Counter()
@@ -67,6 +68,16 @@ class RequestStats:
         """A copy of the request counts."""
         with self._lock:
             return dict(self._requests)
+
+    def set_token_expiry(self, at: float) -> None:
+        """Record when the IAM token in use expires (Unix time), as the auth mode renews it."""
+        with self._lock:
+            self._token_expiry = at
+
+    def token_expiry(self) -> float | None:
+        """When the IAM token in use expires; None when the auth mode has no token (yet)."""
+        with self._lock:
+            return self._token_expiry
 
     def skipped(self) -> dict[tuple[str, str], int]:
         """A copy of the skipped-record counts."""

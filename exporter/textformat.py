@@ -10,11 +10,11 @@ formats; only the headers differ. Tests compare both renderings on awkward input
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Protocol
 
 from prometheus_client.utils import floatToGoString
 
 from exporter.metrics import MetricSpec
+from exporter.sinks import HistogramData
 
 TEXT = "text"
 OPENMETRICS = "openmetrics"
@@ -51,13 +51,6 @@ def header_bytes(spec: MetricSpec, fmt: str) -> bytes:
     if found is None:
         found = _HEADERS.setdefault((spec.name, fmt), family_header(spec, fmt).encode("utf-8"))
     return found
-
-
-class HistogramData(Protocol):
-    """Observation counts per bucket (not cumulative; the last is above every bound) and their sum."""
-
-    counts: list[int]
-    sum: float
 
 
 class _LineFormat:

@@ -93,3 +93,21 @@ def run_cli(*args: str, timeout: float = 60, env: dict[str, str] | None = None) 
 def scrape(url: str, **headers: str) -> requests.Response:
     """GET /metrics."""
     return requests.get(f"{url}/metrics", headers=headers, timeout=10)
+
+
+def make_history(client, options=None, *, requests_per_cycle=None, monotonic=time.monotonic, sections=None):
+    """A run history of the built-in sources, as the exporter builds it (``requests_per_cycle``: the Build
+    part's budget, None for no limit)."""
+    from exporter.config import HistoryConfig
+    from exporter.registry import registered
+    from exporter.sources.base import PollSettings
+    from exporter.sources.repo.config import RepoSection
+    from exporter.wiring import run_history
+
+    sections = sections if sections is not None else {"repo": RepoSection(), "build": ()}
+    history = run_history(registered(), client, options or HistoryConfig(), sections, PollSettings(60.0, 4),
+                          monotonic)
+    build = history.part("build")
+    if build is not None:
+        build.requests_per_cycle = requests_per_cycle
+    return history

@@ -9,10 +9,10 @@ import sys
 import time
 from pathlib import Path
 
-from exporter.app import Exporter
 from exporter.config import load_config
 from exporter.server import landing_page
 from exporter.simulator import AccessKey, IamService, IamUser, World
+from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, run_cli, write_config
 from .test_iam import DOMAIN, IAM_PROJECT, PASSWORD, USER, password_config

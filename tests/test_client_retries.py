@@ -11,6 +11,8 @@ from exporter.client import CodeArtsClient
 from exporter.errors import AuthError, NotFoundError, PayloadError, ServerError, ThrottledError, TransportError
 from exporter.retry import RetryPolicy
 from exporter.simulator import Fault, World
+from exporter.sources.build.fetch import list_build_jobs
+from exporter.sources.repo.fetch import list_pipeline_jobs
 
 from .conftest import SIM_TOKEN
 
@@ -27,7 +29,7 @@ def sim(simulator_factory):
 
 @pytest.fixture
 def client(sim):
-    client = CodeArtsClient(repo_url=sim.url, build_url=sim.url, auth=StaticTokenAuth(SIM_TOKEN), timeout=2.0,
+    client = CodeArtsClient(base_urls={"repo": sim.url, "build": sim.url}, auth=StaticTokenAuth(SIM_TOKEN), timeout=2.0,
                             retry=QUICK)
     yield client
     client.close()
@@ -43,7 +45,7 @@ def client(sim):
 ])
 def test_a_transient_failure_is_retried_and_the_listing_completes(sim, client, fault, reason):
     sim.set_fault("build_jobs", fault, times=2)
-    listing = client.list_build_jobs(PROJECT)
+    listing = list_build_jobs(client, PROJECT)
     assert len(listing.records) == 30
     assert sim.request_count("build_jobs") == 3
     assert client.stats.retries() == {("build", reason): 2}
@@ -53,7 +55,7 @@ def test_a_transient_failure_is_retried_and_the_listing_completes(sim, client, f
 def test_build_throttling_is_an_http_500_with_its_code_and_other_500s_are_not_retried(sim, client):
     sim.set_fault("build_jobs", Fault.HTTP_500)
     with pytest.raises(ServerError) as caught:
-        client.list_build_jobs(PROJECT)
+        list_build_jobs(client, PROJECT)
     assert caught.value.error_code == "CB.00060101"
     assert sim.request_count("build_jobs") == 1 and client.stats.retries() == {}
 
@@ -67,13 +69,13 @@ def test_build_throttling_is_an_http_500_with_its_code_and_other_500s_are_not_re
 def test_permanent_failures_are_sent_once(sim, client, fault, error):
     sim.set_fault("repo_jobs", fault)
     with pytest.raises(error):
-        client.list_pipeline_jobs(REPO, PIPELINE)
+        list_pipeline_jobs(client, REPO, PIPELINE)
     assert sim.request_count("repo_jobs") == 1 and client.stats.retries() == {}
 
 
 def test_retry_after_is_honoured(sim, client):
     sim.set_fault("repo_jobs", Fault.THROTTLED_RETRY_AFTER, delay=0.4, times=1)
-    assert len(client.list_pipeline_jobs(REPO, PIPELINE).records) == 10
+    assert len(list_pipeline_jobs(client, REPO, PIPELINE).records) == 10
     first, second = sim.requests[:2]
     assert second.at - first.at >= 0.4
 
@@ -81,31 +83,31 @@ def test_retry_after_is_honoured(sim, client):
 def test_a_throttle_that_never_ends_gives_up_after_the_bounded_attempts(sim, client):
     sim.set_fault("build_jobs", Fault.BUILD_THROTTLED)
     with pytest.raises(ThrottledError) as caught:
-        client.list_build_jobs(PROJECT)
+        list_build_jobs(client, PROJECT)
     assert caught.value.error_code == "CB.00060211" and caught.value.status == 500
     assert sim.request_count("build_jobs") == QUICK.max_attempts
     assert client.stats.requests() == {("build", "500"): QUICK.max_attempts}
 
 
 def test_a_body_that_trickles_in_is_cut_at_the_timeout(sim):
-    client = CodeArtsClient(repo_url=sim.url, build_url=sim.url, auth=StaticTokenAuth(SIM_TOKEN), timeout=0.5,
+    client = CodeArtsClient(base_urls={"repo": sim.url, "build": sim.url}, auth=StaticTokenAuth(SIM_TOKEN), timeout=0.5,
                             retry=RetryPolicy(max_attempts=1))
     sim.set_fault("build_jobs", Fault.SLOW_DRIP, delay=0.1)  # ~15 KB at 640 B/s: far longer than 0.5 s
     started = time.monotonic()
     try:
         with pytest.raises(TransportError, match="not complete within 0.5s"):
-            client.list_build_jobs(PROJECT)
+            list_build_jobs(client, PROJECT)
     finally:
         client.close()
     assert time.monotonic() - started < 2.0
 
 
 def test_a_request_slower_than_the_timeout_fails_as_transport_and_is_retried(sim):
-    client = CodeArtsClient(repo_url=sim.url, build_url=sim.url, auth=StaticTokenAuth(SIM_TOKEN), timeout=0.2,
+    client = CodeArtsClient(base_urls={"repo": sim.url, "build": sim.url}, auth=StaticTokenAuth(SIM_TOKEN), timeout=0.2,
                             retry=QUICK)
     sim.set_fault("build_jobs", Fault.LATENCY, delay=0.5, times=1)
     try:
-        assert len(client.list_build_jobs(PROJECT).records) == 30
+        assert len(list_build_jobs(client, PROJECT).records) == 30
     finally:
         client.close()
     assert client.stats.retries() == {("build", "transport"): 1}

@@ -7,13 +7,14 @@ from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import metrics as m
-from exporter.collector import add_auth, add_discovery, add_shard
-from exporter.discovery import SourceStatus
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
-from exporter.models import BUILD_STATUSES, PIPELINE_STATUSES, BuildJob, PipelineJob
+from exporter.registry import all_specs
 from exporter.sharding import ShardSpec
-from exporter.snapshot import Snapshot, Target, TargetState
+from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
+from exporter.sources.build import project_target
+from exporter.sources.build.models import BUILD_STATUSES, BuildJob
+from exporter.sources.repo import pipeline_target
+from exporter.sources.repo.models import PIPELINE_STATUSES, PipelineJob
 from exporter.stats import RequestStats
 
 from .conftest import parse_samples
@@ -36,9 +37,9 @@ def build_job(job_id, name, status, **overrides):
 
 def make_snapshot() -> Snapshot:
     pipeline = TargetState(
-        Target.pipeline(2111976239, 6), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 0.25,
+        pipeline_target(2111976239, 6), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 0.25,
         poll_duration=0.25, data_at=T0 + 0.25,
-        pipeline_jobs=(
+        records=(
             pipeline_job(10, "compile", "success", created=T0 - 100, started=T0 - 90, finished=T0 - 30),
             pipeline_job(11, "unit", "running", stage="test", created=T0 - 50, started=T0 - 40),
             pipeline_job(12, "lint", "pending", created=T0 - 5),
@@ -46,15 +47,15 @@ def make_snapshot() -> Snapshot:
         ),
     )
     project = TargetState(
-        Target.project("6ecbc5bac7c8442fb3d2563d53c13582"), polled=True, up=True, last_poll_at=T0,
+        project_target("6ecbc5bac7c8442fb3d2563d53c13582"), polled=True, up=True, last_poll_at=T0,
         last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
-        build_jobs=(
+        records=(
             build_job("b2", "nightly", "failed", health_score=40.0),
             build_job("b1", "ci-main", "running", running=True, last_build_duration=0.0),
             build_job("b3", "old", "none", last_build_time=None, last_build_duration=None, disabled=True),
         ),
     )
-    failing = TargetState(Target.project("ffffffffffffffffffffffffffffffff"), polled=True, up=False, last_poll_at=T0,
+    failing = TargetState(project_target("ffffffffffffffffffffffffffffffff"), polled=True, up=False, last_poll_at=T0,
                           poll_duration=0.01, error="not found")
     return Snapshot(3, T0 + 1, (pipeline, project, failing))
 
@@ -147,18 +148,14 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
     stats.count_retry("build", "throttled")
     stats.count_throttled("build")
     stats.count_rate_limit_wait("repo", 0.25)
-    statuses = [SourceStatus("project", PROJ["project_id"], True, T0, 3), SourceStatus("repository", "501", False,
-                                                                                       T0 - 60, 4)]
-
-    def extra_live(sink):
-        add_shard(sink, ShardSpec(1, 2))
-        add_auth(sink, T0 + 86_400)  # password mode
-
-    exposition = Exposition(stats, "1.2.3", extra_live=extra_live,
-                            extra_snapshot=lambda sink: add_discovery(sink, statuses, pass_seconds=2.5))
-    exposition.update(dataclasses.replace(make_snapshot(), cycle_seconds=1.5))
+    statuses = (DiscoveryStatus("project", PROJ["project_id"], True, T0, 3),
+                DiscoveryStatus("repository", "501", False, T0 - 60, 4))
+    stats.set_token_expiry(T0 + 86_400)  # password mode
+    exposition = Exposition(stats, "1.2.3", ShardSpec(1, 2))
+    exposition.update(dataclasses.replace(make_snapshot(), cycle_seconds=1.5,
+                                          discovery=DiscoveryView(statuses, pass_seconds=2.5)))
     text = exposition.body(TEXT, gzipped=False).decode()
-    table = {spec.name: spec for spec in m.ALL_METRICS if spec.group != "history"}  # test_history checks those
+    table = {spec.name: spec for spec in all_specs() if spec.group != "history"}  # test_history checks those
     served = list(text_string_to_metric_families(text))
     assert {family.name for family in served} == set(table)
     for family in served:
@@ -179,8 +176,8 @@ def test_openmetrics_body_has_a_single_eof_at_the_end():
 
 def test_label_values_are_escaped():
     weird = TargetState(
-        Target.pipeline(1, 2), polled=True, up=True, data_at=T0,
-        pipeline_jobs=(pipeline_job(1, 'say "hi"\\n\nbye', "success", stage="st\\age"),),
+        pipeline_target(1, 2), polled=True, up=True, data_at=T0,
+        records=(pipeline_job(1, 'say "hi"\\n\nbye', "success", stage="st\\age"),),
     )
     found = parse_samples(render(Snapshot(1, T0, (weird,))))
     assert value(found, "codearts_repo_pipeline_job_status", repository_id="1", pipeline_id="2", stage="st\\age",

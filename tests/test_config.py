@@ -17,14 +17,14 @@ from exporter.config import (
     Endpoints,
     PasswordAuth,
     PollConfig,
-    ProjectTarget,
-    RepositoryTarget,
     Secret,
     TokenAuth,
     load_config,
     parse_config,
 )
 from exporter.regions import REGIONS, RegionEndpoints, endpoints_for
+from exporter.sources.build.config import ProjectTarget
+from exporter.sources.repo.config import RepoSection, RepositoryTarget
 
 CONFFILES = Path(__file__).parent / "conffiles"
 EXAMPLE = Path(__file__).parent.parent / "config.example.yaml"
@@ -52,12 +52,12 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "empty_file.yaml": ("the configuration is empty",),
     "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
-        "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, projects, "
-        "history, state, discovery), got a list",
+        "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, discovery, "
+        "projects, history, state), got a list",
     ),
     "unknown_top_level_key.yaml": (
-        'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, projects, '
-        'history, state, discovery)',
+        'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, discovery, '
+        'projects, history, state)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "
@@ -114,7 +114,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         'auth.aksk.sk_file: cannot read file "/nonexistent/codearts-sk": No such file or directory',
     ),
     "aksk_without_project_id.yaml": ("auth.aksk.project_id: required",),
-    "empty_targets.yaml": ("no targets: repositories, projects and discovery.projects are all empty",),
+    "empty_targets.yaml": ("no targets: repositories, discovery.projects and projects are all empty",),
     "discover_unknown_mode.yaml": (
         'repositories[0].discover: expected one of merge_requests, got "webhooks"',
         "repositories[0].max_pipelines: expected an integer 1..1000, got 0",
@@ -331,8 +331,7 @@ def test_minimal_config_gets_defaults_from_region() -> None:
         ),
         auth=TokenAuth(Secret("t0ken")),
         poll=PollConfig(interval_seconds=60.0, timeout_seconds=10.0, concurrency=4),
-        repositories=(RepositoryTarget(2111976239, (6, 7)),),
-        projects=(),
+        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": ()},
     )
     assert isinstance(config.poll.interval_seconds, float)
 
@@ -349,8 +348,8 @@ def test_loopback_endpoints_without_region(tmp_path: Path) -> None:
     config = load_config(path, {})
     assert config.region is None
     assert config.endpoints == Endpoints("http://127.0.0.1:8080", "http://127.0.0.1:8081/build", None)
-    assert config.projects == (ProjectTarget(PROJECT_ID),)
-    assert config.pipeline_targets() == []
+    assert config.section("build") == (ProjectTarget(PROJECT_ID),)
+    assert config.section("repo").pipeline_targets() == []
 
 
 def test_unknown_region_is_accepted_when_every_endpoint_is_explicit() -> None:
@@ -403,13 +402,13 @@ def test_numbers_may_be_strings_as_from_the_environment() -> None:
     env = {"INTERVAL": "30", "CONCURRENCY": "8", "REPO_ID": "2111976239", "CODEARTS_TOKEN": "t"}
     config = parse_config(data, env)
     assert config.poll == PollConfig(interval_seconds=30.0, timeout_seconds=0.5, concurrency=8)
-    assert config.repositories == (RepositoryTarget(2111976239, (6, 7)),)
+    assert config.section("repo").repositories == (RepositoryTarget(2111976239, (6, 7)),)
 
 
 def test_pipeline_targets_follow_configuration_order() -> None:
     repositories = [{"id": 5, "pipelines": [3, 1]}, {"id": 2, "pipelines": [9]}]
     config = parse_config(minimal(repositories=repositories), {"CODEARTS_TOKEN": "t"})
-    assert config.pipeline_targets() == [(5, 3), (5, 1), (2, 9)]
+    assert config.section("repo").pipeline_targets() == [(5, 3), (5, 1), (2, 9)]
 
 
 def test_example_config_loads() -> None:
@@ -418,8 +417,8 @@ def test_example_config_loads() -> None:
     assert config.endpoints == endpoints_for_dataclass("cn-north-4")
     assert config.auth == TokenAuth(Secret("example-token"))
     assert config.poll == PollConfig()
-    assert config.pipeline_targets() == [(2111976239, 6), (2111976239, 7)]
-    assert config.projects == (ProjectTarget(PROJECT_ID),)
+    assert config.section("repo").pipeline_targets() == [(2111976239, 6), (2111976239, 7)]
+    assert config.section("build") == (ProjectTarget(PROJECT_ID),)
 
 
 def endpoints_for_dataclass(region: str) -> Endpoints:

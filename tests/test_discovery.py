@@ -8,16 +8,17 @@ import time
 import pytest
 import requests
 
-from exporter.app import Exporter
 from exporter.config import load_config
-from exporter.history import PIPELINE, RunHistory
-from exporter.models import parse_pipeline_job
+from exporter.runhistory.history import RunHistory
 from exporter.sharding import ShardSpec
 from exporter.simulator import Fault, World
 from exporter.simulator.mergerequests import MergeRequestPlan
-from exporter.snapshot import Target
+from exporter.sources.repo import pipeline_target
+from exporter.sources.repo.config import RepoSection
+from exporter.sources.repo.models import parse_pipeline_job
+from exporter.wiring import Exporter
 
-from .conftest import parse_samples, run_cli, wait_until, write_config
+from .conftest import make_history, parse_samples, run_cli, wait_until, write_config
 
 T0 = 1_763_900_000.0
 PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
@@ -272,7 +273,7 @@ def test_a_later_pass_runs_beside_the_cycles_and_what_it_finds_is_polled_from_th
     rig = Rig(tmp_path, simulator_factory, {501: "a", 502: "b"}, extra)
     rigs.append(rig)
     exporter = rig.exporter()
-    exporter.discovery.run_in_background()
+    exporter.discoverers["repo"].run_in_background()
     exporter.poll_once()  # the first pass runs inside the first cycle, so it polls what the pass found
     before = repo_targets(parse_samples(exporter.metrics_text().decode()))
     assert before == expected_pipelines(rig.world, 501, T0, 20, 86400) | expected_pipelines(rig.world, 502, T0, 20,
@@ -283,7 +284,7 @@ def test_a_later_pass_runs_beside_the_cycles_and_what_it_finds_is_polled_from_th
     rig.now[0] += 7200
     held = exporter.poll_once()
     pass_started_by = time.monotonic()
-    assert exporter.discovery.passing()
+    assert exporter.discoverers["repo"].passing()
     assert held.all_up() and {state.target.key for state in held.states if state.target.api == "repo"} == before
     rig.now[0] += 60  # the next pass is due, but one still runs: skipped, not doubled
     exporter.poll_once()
@@ -291,7 +292,7 @@ def test_a_later_pass_runs_beside_the_cycles_and_what_it_finds_is_polled_from_th
 
     released_at = time.monotonic()
     rig.sim.clear_faults()
-    wait_until(lambda: not exporter.discovery.passing(), timeout=30)
+    wait_until(lambda: not exporter.discoverers["repo"].passing(), timeout=30)
     exporter.poll_once()
     samples = parse_samples(exporter.metrics_text().decode())
     # The pass began before the cycle that started it returned, and ended after the list was released.
@@ -308,18 +309,18 @@ def test_closing_cuts_a_background_pass_short_without_a_word_or_a_change(tmp_pat
     rig = Rig(tmp_path, simulator_factory, {501: "a", 502: "b"}, extra)
     rigs.append(rig)
     exporter = rig.exporter()
-    exporter.discovery.run_in_background()
+    exporter.discoverers["repo"].run_in_background()
     exporter.poll_once()
-    statuses = exporter.discovery.statuses()
+    statuses = exporter.discoverers["repo"].statuses()
     rig.sim.set_fault("repo_repositories", Fault.LATENCY, delay=120)  # the pass's first request is held
     rig.now[0] += 7200
     exporter.poll_once()
-    assert exporter.discovery.passing()
+    assert exporter.discoverers["repo"].passing()
     exporter.close()
     rig.sim.clear_faults()
-    wait_until(lambda: not exporter.discovery.passing(), timeout=30)
-    assert exporter.discovery.statuses() == statuses
-    assert [r.getMessage() for r in caplog.records if r.name == "exporter.discovery"] == []
+    wait_until(lambda: not exporter.discoverers["repo"].passing(), timeout=30)
+    assert exporter.discoverers["repo"].statuses() == statuses
+    assert [r.getMessage() for r in caplog.records if r.name == "exporter.sources.repo.discovery"] == []
     # It stopped before the next request: no merge request list was asked for after the held one.
     lists = [record.route for record in rig.sim.requests if record.route == "repo_merge_requests"]
     assert len(lists) == 2  # the first pass's, one per repository
@@ -398,13 +399,13 @@ def test_once_with_discovery_prints_the_discovered_pipelines(tmp_path, simulator
 
 def pipeline_runs(history: RunHistory) -> dict[tuple[str, ...], int]:
     view = history.view()
-    return {(*labels, status): count for (kind, labels), job in view.jobs.items() if kind == PIPELINE
+    return {(*labels, status): count for (kind, labels), job in view.jobs.items() if kind == "repo"
             for status, count in job.runs}
 
 
 def test_a_pipeline_watched_again_is_not_counted_twice():
-    history = RunHistory(client=None)  # type: ignore[arg-type]  # pipeline runs need no requests
-    target = Target.pipeline(501, 100_007, "discovery:repo:501")
+    history = make_history(None, sections={"repo": RepoSection()})  # pipeline runs need no requests
+    target = pipeline_target(501, 100_007, "discovery:repo:501")
     job = {"id": 9, "name": "compile", "stage": "build", "status": "success", "created_at": "2025-11-23T10:00:00Z",
            "started_at": "2025-11-23T10:00:05Z", "finished_at": "2025-11-23T10:03:05Z"}
     running = {**job, "status": "running", "finished_at": ""}
@@ -412,7 +413,7 @@ def test_a_pipeline_watched_again_is_not_counted_twice():
     history.after_listing(target, [parse_pipeline_job(job)])  # finished between two listings: counted once
     assert pipeline_runs(history)[("501", "100007", "build", "compile", "success")] == 1
 
-    history.retain_pipelines(set())  # no longer watched: its series leave
+    history.part("repo").retain_pipelines(set())  # no longer watched: its series leave
     assert not pipeline_runs(history) and not history.view().versions
     history.after_listing(target, [parse_pipeline_job(job)])  # watched again: first sight, nothing re-counted
     assert pipeline_runs(history)[("501", "100007", "build", "compile", "success")] == 0
@@ -458,17 +459,17 @@ def test_discovery_config_is_read_into_its_records_and_summarised_by_check_confi
                                "      exclude: ['-old']\n      pipeline_retention_seconds: 0\n", interval=120))
     path = write_config(tmp_path / "c.yaml", "http://127.0.0.1:9", extra=extra)
     config = load_config(path)
-    [repo] = config.repositories
+    [repo] = config.section("repo").repositories
     assert (repo.pipelines, repo.discover.max_pipelines, repo.discover.retention_seconds) == ((6,), 7, 86400)
-    [project] = config.discovery.projects
-    assert (config.discovery.interval_seconds, project.merge_requests.max_pipelines,
+    [project] = config.section("repo").discovery.projects
+    assert (config.section("repo").discovery.interval_seconds, project.merge_requests.max_pipelines,
             project.merge_requests.retention_seconds) == (120, 20, 0)
     assert [name for name in ("api-gateway", "my-web", "api-old", "webapp", "docs") if project.matches(name)] == \
         ["api-gateway", "my-web"]
     result = run_cli("--check-config", "--config.file", str(path))
     assert result.returncode == 0, result.stderr
-    assert ("1 pipelines in 1 repositories, 0 build projects, merge request discovery in 1 repositories and "
-            "the repositories of 1 projects every 120s;") in result.stdout
+    assert ("1 pipelines in 1 repositories, merge request discovery in 1 repositories and "
+            "the repositories of 1 projects every 120s, 0 build projects;") in result.stdout
 
 
 def runs_of(samples: dict, repo: str) -> dict[tuple, float]:
@@ -495,7 +496,7 @@ def test_a_restart_whose_project_answers_only_in_a_later_pass_keeps_the_restored
     # The restarted exporter's first pass cannot list the project: it keeps the restored counters.
     rig.sim.set_fault(f"repositories:{PROJECT}", Fault.NOT_FOUND)
     after = rig.exporter()
-    after.discovery.run_in_background()
+    after.discoverers["repo"].run_in_background()
     after.poll_once()
     assert runs_of(parse_samples(after.metrics_text().decode()), "501").items() >= counted.items()
 
@@ -509,11 +510,11 @@ def test_a_restart_whose_project_answers_only_in_a_later_pass_keeps_the_restored
     wait_until(lambda: rig.sim.request_count("repo_merge_requests") >= 1)  # the project's list is read
     rig.now[0] += 10
     after.poll_once()
-    assert after.discovery.passing()
+    assert after.discoverers["repo"].passing()
     assert runs_of(parse_samples(after.metrics_text().decode()), "501").items() >= counted.items()
 
     rig.sim.clear_faults()
-    wait_until(lambda: not after.discovery.passing(), timeout=30)
+    wait_until(lambda: not after.discoverers["repo"].passing(), timeout=30)
     rig.now[0] += 10
     after.poll_once()
     runs = runs_of(parse_samples(after.metrics_text().decode()), "501")

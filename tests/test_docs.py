@@ -7,6 +7,7 @@ from pathlib import Path
 
 from exporter.config import load_config
 from exporter.metrics import markdown_table
+from exporter.registry import all_specs
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -15,7 +16,7 @@ def test_metrics_doc_table_is_generated_from_the_code():
     text = (ROOT / "docs" / "metrics.md").read_text()
     match = re.search(r"<!-- BEGIN GENERATED TABLE -->\n(.*)<!-- END GENERATED TABLE -->", text, re.S)
     assert match, "docs/metrics.md lost its generated-table markers"
-    assert match.group(1) == markdown_table(), "run: python -m exporter.metrics and paste the table"
+    assert match.group(1) == markdown_table(all_specs()), "run: python -m exporter.registry and paste the table"
 
 
 def test_readme_quick_start_is_the_two_commands():
@@ -29,4 +30,4 @@ def test_readme_quick_start_is_the_two_commands():
 def test_example_config_loads():
     config = load_config(ROOT / "config.example.yaml", env={
         "CODEARTS_TOKEN": "t", "CODEARTS_PASSWORD": "p", "HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"})
-    assert config.repositories and config.projects
+    assert config.section("repo").repositories and config.section("build")

@@ -9,9 +9,9 @@ from datetime import datetime
 import pytest
 import requests
 
-from exporter.app import Exporter
 from exporter.config import load_config
 from exporter.simulator import Fault, World
+from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, parse_samples, run_cli, scrape, wait_until, write_config
 

@@ -15,10 +15,13 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 
 from exporter import exposition as exposition_module
 from exporter import server as server_module
-from exporter.collector import live_families, snapshot_families
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
+from exporter.samples import live_families, snapshot_families
 from exporter.server import ExporterHTTPServer
-from exporter.snapshot import Snapshot, Target, TargetState
+from exporter.snapshot import Snapshot, TargetState
+from exporter.sources.build import project_target
+from exporter.sources.repo import pipeline_target
+from exporter.sources.repo import render as repo_render
 from exporter.stats import RequestStats
 from exporter.webconfig import load_web_config
 
@@ -37,16 +40,16 @@ class _Families:
 
 def awkward_snapshot() -> Snapshot:
     pipeline = TargetState(
-        Target.pipeline(7, 8), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 1e-7,
+        pipeline_target(7, 8), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 1e-7,
         poll_duration=1.5e-5, data_at=T0 + 0.123456789,
-        pipeline_jobs=(
+        records=(
             pipeline_job(1, 'say "hi"\\n\nbye', "running", stage="st\\age", created=1e21, started=T0 - 0.1),
             pipeline_job(2, "ünïcødé 雪", "success", created=T0 - 3, started=T0 - 2, finished=T0 + 123456.5),
         ),
     )
     build = TargetState(
-        Target.project("p1"), polled=True, up=True, last_success_at=T0, poll_duration=0.5, data_at=T0,
-        build_jobs=(build_job("b\"1", "n\\m", "success", health_score=0.0, last_build_duration=-1.0),),
+        project_target("p1"), polled=True, up=True, last_success_at=T0, poll_duration=0.5, data_at=T0,
+        records=(build_job("b\"1", "n\\m", "success", health_score=0.0, last_build_duration=-1.0),),
     )
     return Snapshot(1, T0, (pipeline, build, *make_snapshot().states))
 
@@ -76,18 +79,18 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
     monkeypatch.setattr(exposition_module, "add_target_data",
                         lambda sink, state: (rendered.append(state.target.key), real(sink, state)))
     durations_only: list[str] = []
-    real_durations = exposition_module.add_pipeline_durations
-    monkeypatch.setattr(exposition_module, "add_pipeline_durations",
+    real_durations = repo_render.render_durations
+    monkeypatch.setattr(repo_render, "render_durations",
                         lambda sink, state: (durations_only.append(state.target.key), real_durations(sink, state)))
     first = make_snapshot()
     exposition = Exposition(RequestStats(), "1.2.3")
     exposition.update(first)
     pipeline, project, failing = first.states
     # Next poll: same records (the poller reuses them), new poll times, and the project's jobs changed.
-    changed_jobs = (*project.build_jobs[:2], replace(project.build_jobs[2], name="renamed"))
+    changed_jobs = (*project.records[:2], replace(project.records[2], name="renamed"))
     second = Snapshot(4, T0 + 61, (
         replace(pipeline, last_success_at=T0 + 60, data_at=T0 + 60),
-        replace(project, last_success_at=T0 + 60, data_at=T0 + 60, build_jobs=changed_jobs),
+        replace(project, last_success_at=T0 + 60, data_at=T0 + 60, records=changed_jobs),
         failing,
     ))
     rendered.clear()
@@ -114,9 +117,9 @@ def test_identical_finished_records_reuse_lines_and_serve_identical_job_metrics(
     exposition.update(Snapshot(1, T0, (project,)))
     before = parse_samples(exposition.body(TEXT, False).decode())
     rendered.clear()
-    equal_copy = tuple(replace(job) for job in project.build_jobs)  # equal records, not the same objects
+    equal_copy = tuple(replace(job) for job in project.records)  # equal records, not the same objects
     exposition.update(Snapshot(2, T0 + 60, (replace(project, data_at=T0 + 60, last_success_at=T0 + 60,
-                                                    build_jobs=equal_copy),)))
+                                                    records=equal_copy),)))
     after = parse_samples(exposition.body(TEXT, False).decode())
     assert rendered == []
     jobs_only = {key: v for key, v in before.items() if key[0].startswith("codearts_build_job")}
@@ -198,7 +201,7 @@ def test_concurrent_scrapes_during_swaps_all_get_complete_valid_bodies():
 def many_targets_snapshot(count: int) -> Snapshot:
     """``count`` build projects of three jobs each."""
     project = make_snapshot().states[1]
-    states = tuple(replace(project, target=Target.project(f"{index:032x}")) for index in range(count))
+    states = tuple(replace(project, target=project_target(f"{index:032x}")) for index in range(count))
     return Snapshot(9, T0, states)
 
 

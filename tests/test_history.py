@@ -9,15 +9,14 @@ from datetime import datetime
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from exporter import metrics as m
-from exporter.app import Exporter
 from exporter.config import load_config
-from exporter.history import BUILD, RunHistory
 from exporter.poller import Poller
+from exporter.registry import all_specs
 from exporter.simulator import Fault, World
-from exporter.snapshot import Target
+from exporter.sources.repo import pipeline_target
+from exporter.wiring import Exporter
 
-from .conftest import parse_samples, write_config
+from .conftest import make_history, parse_samples, write_config
 
 T0 = 1_750_000_000.0
 P1, P2 = "6ecbc5bac7c8442fb3d2563d53c13582", "72271b5446614062a01b8be944c9f372"
@@ -123,7 +122,7 @@ def pipeline_truth(world: World, baseline: float, polls: list[float]) -> tuple[C
 
 def series(found: dict, name: str) -> dict[tuple, float]:
     """Samples of one name, keyed by their label values in the spec's label order."""
-    spec = next(spec for spec in m.ALL_METRICS if name.startswith(spec.name))
+    spec = next(spec for spec in all_specs() if name.startswith(spec.name))
     order = [*spec.labels, "le"]
     return {tuple(dict(labels)[key] for key in order if key in dict(labels)): value
             for (sample, labels), value in found.items() if sample == name}
@@ -315,7 +314,7 @@ def test_history_families_match_the_metrics_table(rig_factory):
     rig = rig_factory(state=False, default_buckets=True)
     rig.poll()
     run_cycles(rig, range(3))
-    table = {spec.name: spec for spec in m.ALL_METRICS if spec.group == "history"}
+    table = {spec.name: spec for spec in all_specs() if spec.group == "history"}
     text = rig.exporter.metrics_text().decode()
     served = {family.name: family for family in text_string_to_metric_families(text)}
     for name, spec in table.items():
@@ -403,8 +402,8 @@ def test_a_listing_answered_after_its_cycle_gave_up_counts_no_run_twice(tmp_path
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [6, 7]},
                                       extra=f"history:\n  buckets: [{BOUNDS}]\n"))
     exporter = Exporter(config, clock=lambda: now[0])
-    history = RunHistory(exporter.client, config.history)
-    poller = Poller([Target.pipeline(REPO, 6), Target.pipeline(REPO, 7)], exporter.client, interval=60,
+    history = make_history(exporter.client, config.history)
+    poller = Poller([pipeline_target(REPO, 6), pipeline_target(REPO, 7)], exporter.client, interval=60,
                     concurrency=2, clock=lambda: now[0], history=history, cycle_timeout=0.5)
     polls: list[float] = []
     try:
@@ -434,7 +433,7 @@ def test_a_listing_answered_after_its_cycle_gave_up_counts_no_run_twice(tmp_path
     # The case at stake: runs that ended after the held listing and before the newer one, unchanged since.
     assert (terminal(polls[0]) & terminal(polls[1])) - terminal(held_at)
     counted = {(*labels, status): count for (kind, labels), job in history.view().jobs.items()
-               if kind != BUILD for status, count in job.runs if count}
+               if kind != "build" for status, count in job.runs if count}
     # Pipeline 7 was listed in every cycle; pipeline 6's held listing never made it into one.
     truth = {key: n for key, n in pipeline_truth(world, T0, [held_at, *polls])[0].items() if key[1] == "7"}
     truth |= {key: n for key, n in pipeline_truth(world, T0, polls)[0].items() if key[1] == "6"}

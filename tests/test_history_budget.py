@@ -10,14 +10,15 @@ from __future__ import annotations
 import math
 import threading
 
-from exporter.app import Exporter, history_budget
 from exporter.config import load_config
-from exporter.history import BUILD, RunHistory
 from exporter.poller import Poller
 from exporter.simulator import Fault, World
-from exporter.snapshot import Target
+from exporter.sources.build import history as build_history
+from exporter.sources.build import project_target
+from exporter.sources.build.fetch import list_build_jobs
+from exporter.wiring import Exporter
 
-from .conftest import parse_samples, write_config
+from .conftest import make_history, parse_samples, write_config
 from .test_history import BOUNDS, P1, P2, T0, assert_build_counts_equal, build_truth, series
 
 BUDGET = 3
@@ -60,7 +61,7 @@ def test_a_history_backlog_does_not_hold_back_freshness_and_counts_converge_exac
             counted = sum(series(found, "codearts_build_runs_total").values())
             assert counted >= previous_counted  # counters only grow while catching up
             previous_counted = counted
-            if history.pending_jobs() == 0:
+            if history.part("build").pending_jobs() == 0:
                 break
             assert cycles < 40, "the backlog did not drain"
             now[0] += 1  # cycles a second apart: freshness moves on while the backlog drains
@@ -83,7 +84,7 @@ def test_without_a_budget_one_cycle_fetches_the_whole_backlog(tmp_path, simulato
         exporter.poll_once()
         now[0] += 3 * 3600
         exporter.poll_once()
-        assert exporter.history is not None and exporter.history.pending_jobs() == 0
+        assert exporter.history is not None and exporter.history.part("build").pending_jobs() == 0
         truth = build_truth(world, T0, now[0])
         assert sim.request_count("build_records") == len({key[:2] for key in truth[0]})
         assert_build_counts_equal(parse_samples(exporter.metrics_text().decode()), truth)
@@ -107,7 +108,7 @@ def test_jobs_whose_fetch_failed_wait_behind_the_others_and_are_counted_later(tm
             exporter.poll_once()
             fetched.append([record.path.split("/")[3] for record in sim.requests[seen:]
                             if record.route == "build_records"])
-        assert exporter.history is not None and exporter.history.pending_jobs() == 0
+        assert exporter.history is not None and exporter.history.part("build").pending_jobs() == 0
         failed = set(fetched[0])
         assert len(failed) == 2
         assert not failed & set(fetched[1])  # the others first: a failing job cannot hold the front
@@ -123,14 +124,14 @@ def test_the_default_budget_is_a_quarter_of_the_build_rate_over_an_interval(tmp_
                                       rate_limit="{build: 5}"))
     exporter = Exporter(config)
     try:
-        assert history_budget(config, exporter.client) == 75  # 5/s x 60 s / 4
+        assert exporter.history.part("build").requests_per_cycle == 75  # 5/s x 60 s / 4
     finally:
         exporter.close()
     configured = load_config(write_config(tmp_path / "d.yaml", "http://127.0.0.1:9", projects=[P1],
                                           extra="history:\n  max_requests_per_cycle: 7\n"))
     exporter = Exporter(configured)
     try:
-        assert history_budget(configured, exporter.client) == 7
+        assert exporter.history.part("build").requests_per_cycle == 7
     finally:
         exporter.close()
 
@@ -181,50 +182,50 @@ def test_a_history_step_that_crashes_or_hangs_costs_no_listing(tmp_path, simulat
         exporter.close()
 
 
-def test_fetches_not_started_in_time_leave_their_jobs_first_in_line(tmp_path, simulator_factory):
+def test_fetches_not_started_in_time_leave_their_jobs_first_in_line(tmp_path, simulator_factory, monkeypatch):
     now = [T0]
     world = World(seed=5, clock=lambda: now[0], projects={P1: 20})
     sim = simulator_factory(world)
     exporter = make_exporter(tmp_path, sim.url, now)
     ticks = [0.0]  # the history's monotonic clock: each records request takes one second of it
-    history = RunHistory(exporter.client, exporter.config.history, requests_per_cycle=2,
-                         monotonic=lambda: ticks[0])
-    client_page = exporter.client.build_records_page
+    history = make_history(exporter.client, exporter.config.history, requests_per_cycle=2,
+                           monotonic=lambda: ticks[0])
+    client_page = build_history.build_records_page
 
     def slow_page(*args):
         ticks[0] += 1
         return client_page(*args)
 
-    exporter.client.build_records_page = slow_page  # type: ignore[method-assign]
-    target = Target.project(P1)
+    monkeypatch.setattr(build_history, "build_records_page", slow_page)
+    target = project_target(P1)
     try:
-        history.after_listing(target, exporter.client.list_build_jobs(P1).records)
+        history.after_listing(target, list_build_jobs(exporter.client, P1).records)
         now[0] += 3 * 3600
-        history.after_listing(target, exporter.client.list_build_jobs(P1).records)
-        behind = history.pending_jobs()
+        history.after_listing(target, list_build_jobs(exporter.client, P1).records)
+        behind = history.part("build").pending_jobs()
         assert behind > 6
         sim.set_fault("build_records", Fault.HTTP_500, times=2)
         tasks = history.catch_up_tasks()  # a budget of 2: two jobs have their turn, and their fetches fail
         for task in tasks:
             task()
         failed = [task.job_id for task in tasks]
-        assert history.pending_jobs() == behind and sim.request_count("build_records") == 2
-        history.requests_per_cycle = None  # from here only the time cap holds fetches back
+        assert history.part("build").pending_jobs() == behind and sim.request_count("build_records") == 2
+        history.part("build").requests_per_cycle = None  # from here only the time cap holds fetches back
         tasks = history.catch_up_tasks(within=2.5)
         waiting = [task.job_id for task in tasks]
         assert len(waiting) == behind and waiting[-2:] == failed  # tried last cycle: behind the others
         for task in tasks:  # one after another: they start at 0, 1 and 2 s; the rest are past 2.5 s
             task()
         assert sim.request_count("build_records") == 2 + 3
-        assert history.pending_jobs() == behind - 3
+        assert history.part("build").pending_jobs() == behind - 3
         # The jobs whose turn did not start keep their place: ahead of the two that failed earlier.
         tasks = history.catch_up_tasks()
         assert [task.job_id for task in tasks] == waiting[3:]
         for task in tasks:
             task()
-        assert history.pending_jobs() == 0
+        assert history.part("build").pending_jobs() == 0
         counted = {(*labels, status): count for (kind, labels), job in history.view().jobs.items()
-                   if kind == BUILD for status, count in job.runs if count}
+                   if kind == "build" for status, count in job.runs if count}
         assert counted == dict(build_truth(world, T0, now[0])[0])  # each run once, none lost
     finally:
         exporter.close()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import math
+from dataclasses import replace
 
 import pytest
 from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
@@ -13,15 +14,18 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from prometheus_client.parser import text_string_to_metric_families as parse_text
 
 from exporter import historylines
-from exporter import metrics as m
-from exporter.collector import live_families, snapshot_families
 from exporter.config import HistoryConfig
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
-from exporter.history import BUILD, HistoryView, RunHistory
-from exporter.snapshot import Target
+from exporter.registry import all_specs
+from exporter.runhistory.counts import HistoryView
+from exporter.runhistory.history import RunHistory
+from exporter.samples import live_families, snapshot_families
+from exporter.sources.build import metrics as build_metrics
+from exporter.sources.repo import pipeline_target
 from exporter.stats import RequestStats
 from exporter.textformat import LineSink
 
+from .conftest import make_history
 from .test_collector import T0, make_snapshot, pipeline_job
 from .test_exposition import awkward_snapshot
 from .test_history import Rig, run_cycles
@@ -52,10 +56,10 @@ def reference_history(view: HistoryView) -> list:
         return out
 
     families = {spec.name: (HistogramMetricFamily if spec.type == "histogram" else CounterMetricFamily)(
-        spec.name, spec.help, labels=spec.labels) for spec in m.ALL_METRICS if spec.group == "history"}
+        spec.name, spec.help, labels=spec.labels) for spec in all_specs() if spec.group == "history"}
     for (kind, labels), _ in view.versions:
         job = view.jobs[(kind, labels)]
-        runs, durations = ("codearts_build_runs", "codearts_build_run_duration_seconds") if kind == BUILD else (
+        runs, durations = ("codearts_build_runs", "codearts_build_run_duration_seconds") if kind == "build" else (
             "codearts_repo_pipeline_job_runs", "codearts_repo_pipeline_job_run_duration_seconds")
         for status, count in job.runs:
             families[runs].add_metric([*labels, status], count)
@@ -69,7 +73,7 @@ def reference_history(view: HistoryView) -> list:
 
 
 def expected_bodies(snapshot, stats: RequestStats, view: HistoryView) -> tuple[bytes, bytes]:
-    order = {spec.name: index for index, spec in enumerate(m.ALL_METRICS)}
+    order = {spec.name: index for index, spec in enumerate(all_specs())}
     families = sorted(snapshot_families(snapshot, "1.2.3") + reference_history(view), key=lambda f: order[f.name])
     live = live_families(stats)
     text = generate_latest(_Families(families)) + generate_latest(_Families(live))
@@ -80,7 +84,7 @@ def expected_bodies(snapshot, stats: RequestStats, view: HistoryView) -> tuple[b
 
 def awkward_history(client) -> RunHistory:
     """Build jobs restored with awkward labels and sums, then pipeline runs counted from two listings."""
-    history = RunHistory(client, HistoryConfig(buckets=BOUNDS, queued_buckets=QUEUED))
+    history = make_history(client, HistoryConfig(buckets=BOUNDS, queued_buckets=QUEUED))
     build = [*AWKWARD_JOB]
     history.restore({
         "version": 1, "buckets": list(BOUNDS), "queued_buckets": list(QUEUED),
@@ -92,7 +96,7 @@ def awkward_history(client) -> RunHistory:
         "build_queued": [[build, [1, 1, 1], 0.1 + 0.2]],
         "pipeline_runs": [], "pipeline_durations": [],
     })
-    target = Target.pipeline(7, 8)
+    target = pipeline_target(7, 8)
     history.after_listing(target, (pipeline_job(1, 'say "hi"\\n\nbye', "running", stage="st\\age"),))
     history.after_listing(target, (
         pipeline_job(1, 'say "hi"\\n\nbye', "success", stage="st\\age", started=T0, finished=T0 + 0.25),
@@ -113,9 +117,10 @@ def test_history_lines_equal_prometheus_client_rendering_byte_for_byte(rig):
     stats = RequestStats()
     stats.count_request("build_history", "200")
     snapshot = awkward_snapshot()
-    exposition = Exposition(stats, "1.2.3", history=history.view)
+    exposition = Exposition(stats, "1.2.3")
+    snapshot = replace(snapshot, history=history.view())
     exposition.update(snapshot)
-    text, openmetrics = expected_bodies(snapshot, stats, history.view())
+    text, openmetrics = expected_bodies(snapshot, stats, snapshot.history)
     assert exposition.body(TEXT, False) == text
     assert exposition.body(OPENMETRICS, False) == openmetrics
     assert gzip.decompress(exposition.body(OPENMETRICS, True)) == openmetrics
@@ -145,27 +150,27 @@ def test_only_jobs_that_counted_a_run_are_rendered_again(rig, monkeypatch):
     real = historylines.add_job_history
     monkeypatch.setattr(historylines, "add_job_history",
                         lambda sink, key, *rest: (rendered.append(key), real(sink, key, *rest)))
-    exposition = Exposition(RequestStats(), "1.2.3", history=history.view)
-    exposition.update(make_snapshot())
+    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition.update(replace(make_snapshot(), history=history.view()))
     assert len(rendered) == 3  # the build job and both pipeline jobs, once
     rendered.clear()
-    exposition.update(make_snapshot())
+    exposition.update(replace(make_snapshot(), history=history.view()))
     assert rendered == []
-    target = Target.pipeline(7, 8)
+    target = pipeline_target(7, 8)
     history.after_listing(target, (pipeline_job(3, "ünïcødé", "failed", started=T0, finished=T0 + 3),))
-    exposition.update(make_snapshot())
-    assert rendered == [("pipeline", ("7", "8", "build", "ünïcødé"))]
-    fresh = Exposition(RequestStats(), "1.2.3", history=history.view)
-    fresh.update(make_snapshot())
+    exposition.update(replace(make_snapshot(), history=history.view()))
+    assert rendered == [("repo", ("7", "8", "build", "ünïcødé"))]
+    fresh = Exposition(RequestStats(), "1.2.3")
+    fresh.update(replace(make_snapshot(), history=history.view()))
     assert exposition.body(TEXT, False) == fresh.body(TEXT, False)
     assert b'codearts_repo_pipeline_job_runs_total{job="\xc3\xbcn\xc3\xafc\xc3\xb8d\xc3\xa9",pipeline_id="8",' \
            b'repository_id="7",stage="build",status="failed"} 1.0' in exposition.body(TEXT, False)
 
 
 def test_a_histogram_with_a_negative_first_bound_has_no_count_or_sum_like_prometheus_client():
-    from exporter.history import Histogram
+    from exporter.runhistory.counts import Histogram
 
-    spec = m.BUILD_RUN_QUEUED
+    spec = build_metrics.RUN_QUEUED
     histogram = Histogram([1, 2, 0], 4.5)
     sink = LineSink()
     sink.add_histogram(spec, AWKWARD_JOB, (-1.0, math.inf), histogram)

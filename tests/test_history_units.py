@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.history import Histogram, _advance
-from exporter.models import BuildRun, RecordError, parse_build_record, parse_history_record
+from exporter.payload import RecordError
+from exporter.runhistory.counts import Histogram
+from exporter.sources.build.history import _advance
+from exporter.sources.build.models import BuildRun, parse_build_record, parse_history_record
 
 
 def run(number: int, status: str = "success") -> BuildRun:

@@ -14,14 +14,14 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter.app import Exporter
 from exporter.auth import build_auth
+from exporter.auth.iam import BACKOFF_STEPS, backoff_delay
 from exporter.config import PasswordAuth, Secret, load_config
-from exporter.iam import BACKOFF_STEPS, backoff_delay
-from exporter.models import parse_timestamp
+from exporter.payload import parse_timestamp
 from exporter.ratelimit import RateLimits
 from exporter.simulator import IamService, IamUser, Simulator, World
 from exporter.stats import RequestStats
+from exporter.wiring import Exporter
 
 from .conftest import parse_samples, run_cli, wait_until
 from .fakeclock import FakeClock
@@ -189,7 +189,7 @@ def test_a_wrong_password_is_reported_once_per_attempt_and_backs_off(tmp_path, s
     assert samples[("codearts_api_requests_total", frozenset({("api", "iam"), ("code", "401")}))] == 4
     assert not any(name == "codearts_api_requests_total" and ("api", "build") in labels for name, labels in samples)
     assert not any(name == "codearts_auth_token_expiry_timestamp_seconds" for name, _ in samples)
-    reports = [r for r in caplog.records if r.name == "exporter.iam" and r.levelno == logging.ERROR]
+    reports = [r for r in caplog.records if r.name == "exporter.auth.iam" and r.levelno == logging.ERROR]
     assert len(reports) == 4 and all("The username or password is wrong." in r.getMessage() for r in reports)
 
 

@@ -8,13 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from exporter.models import (
-    RecordError,
-    normalise_build_status,
-    parse_build_job,
-    parse_pipeline_job,
-    parse_timestamp,
-)
+from exporter.payload import RecordError, parse_timestamp
+from exporter.sources.build.models import normalise_build_status, parse_build_job
+from exporter.sources.repo.models import parse_pipeline_job
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -113,14 +109,14 @@ def test_build_records_without_a_valid_id_are_rejected(raw):
 def test_a_lone_surrogate_from_json_becomes_a_question_mark_so_it_can_be_served():
     import json
 
-    from exporter.models import parse_build_job
+    from exporter.sources.build.models import parse_build_job
 
     job = parse_build_job(json.loads('{"id": "j1", "job_name": "deploy-\\ud800"}'))
     assert job.name == "deploy-?" and job.name.encode("utf-8")
 
 
 def test_a_digit_that_is_not_a_number_is_no_timestamp():
-    from exporter.models import parse_timestamp
+    from exporter.payload import parse_timestamp
 
     assert parse_timestamp("²") is None and parse_timestamp("-²") is None  # str.isdigit() says yes, float() no
 
@@ -128,7 +124,8 @@ def test_a_digit_that_is_not_a_number_is_no_timestamp():
 def test_a_pipeline_job_id_of_unicode_digits_is_a_record_error():
     import pytest
 
-    from exporter.models import RecordError, parse_pipeline_job
+    from exporter.payload import RecordError
+    from exporter.sources.repo.models import parse_pipeline_job
 
     with pytest.raises(RecordError):
         parse_pipeline_job({"id": "²"})
@@ -137,8 +134,8 @@ def test_a_pipeline_job_id_of_unicode_digits_is_a_record_error():
 def test_a_build_number_of_unicode_digits_is_no_run_number():
     from dataclasses import replace
 
-    from exporter.history import _latest_number
-    from exporter.models import parse_build_job
+    from exporter.sources.build.history import _latest_number
+    from exporter.sources.build.models import parse_build_job
 
     job = parse_build_job({"id": "j1", "build_number": "12"})
     assert _latest_number(job) == 12 and _latest_number(replace(job, build_number="²")) is None

@@ -10,17 +10,18 @@ from dataclasses import replace
 
 import requests
 
-from exporter.app import Exporter
 from exporter.client import CodeArtsClient
 from exporter.config import load_config
-from exporter.lifecycle import merge_listing
-from exporter.models import BuildJob
+from exporter.joblist import merge_listing
 from exporter.poller import Poller
 from exporter.ratelimit import RateLimits
 from exporter.retry import TargetBackoff
 from exporter.server import ExporterHTTPServer
 from exporter.simulator import Fault, World
-from exporter.snapshot import Snapshot, Target, TargetState
+from exporter.snapshot import Snapshot, TargetState
+from exporter.sources.build import project_target
+from exporter.sources.build.models import BuildJob
+from exporter.wiring import Exporter
 
 from .conftest import parse_samples, wait_until, write_config
 from .fakeclock import FakeClock
@@ -84,16 +85,16 @@ class Blocking:
         self.die_with = die_with
         self.release = threading.Event()
 
-    def list_build_jobs(self, project_id):
-        if project_id == self.hang_on and not self.release.is_set():
+    def __getattr__(self, name):
+        return getattr(self.client, name)
+
+    def listing(self, api, url, *rest):
+        if api == "build" and url.endswith(f"/{self.hang_on}/jobs") and not self.release.is_set():
             self.release.wait(30)
-        if self.die_with is not None:
+        if api == "build" and self.die_with is not None:
             error, self.die_with = self.die_with, None
             raise error
-        return self.client.list_build_jobs(project_id)
-
-    def list_pipeline_jobs(self, repository_id, pipeline_id):
-        return self.client.list_pipeline_jobs(repository_id, pipeline_id)
+        return self.client.listing(api, url, *rest)
 
 
 def test_a_hung_worker_is_left_behind_and_the_next_cycle_runs_on_fresh_workers(tmp_path, simulator_factory):
@@ -122,7 +123,7 @@ def test_a_worker_killed_by_any_exception_costs_one_poll(tmp_path, simulator_fac
     for error in (SystemExit(3), KeyboardInterrupt(), RuntimeError("bug")):
         client = Blocking(exporter.client, die_with=error)
         clock = FakeClock(1_750_000_000.0)
-        poller = Poller([Target.project(PROJECT)], client, interval=60, concurrency=1, clock=clock)
+        poller = Poller([project_target(PROJECT)], client, interval=60, concurrency=1, clock=clock)
         try:
             (state,) = poller.poll_once().states
             assert not state.up and state.error == f"internal error: {type(error).__name__}"
@@ -224,7 +225,7 @@ def test_readyz_turns_unready_when_no_target_succeeded_for_three_intervals(tmp_p
 
 def test_a_target_never_up_since_start_makes_readyz_fail_after_three_intervals():
     clock = FakeClock(100.0)
-    state = TargetState(Target.project(PROJECT), polled=True, up=False)
+    state = TargetState(project_target(PROJECT), polled=True, up=False)
     server = ExporterHTTPServer(("127.0.0.1", 0), None, lambda: Snapshot(1, 100.0, (state,)),  # type: ignore[arg-type]
                                 stale_after=30, clock=clock)
     try:
@@ -259,11 +260,11 @@ def test_a_cycle_longer_than_the_interval_is_measured_and_logged_once(tmp_path, 
     sim = simulator_factory(world())
     exporter = exporter_for(tmp_path, sim, projects=[PROJECT, OTHER], repositories={})
     # Four build requests a second, one at a time: the second project's listing waits >= 0.25 s for its token.
-    paced = CodeArtsClient(repo_url=sim.url, build_url=sim.url, auth=exporter.auth, timeout=5,
+    paced = CodeArtsClient(base_urls={"repo": sim.url, "build": sim.url}, auth=exporter.auth, timeout=5,
                            stats=exporter.stats, rate_limits=RateLimits.per_second({"build": 4}, 1))
     # From the second cycle on the bucket starts empty and a listing waits 0.5 s: the cycle timeout (by
     # default 5 intervals) must not cut it.
-    poller = Poller([Target.project(PROJECT), Target.project(OTHER)], paced, interval=0.1, concurrency=2,
+    poller = Poller([project_target(PROJECT), project_target(OTHER)], paced, interval=0.1, concurrency=2,
                     on_swap=exporter.exposition.update, cycle_timeout=10)
     try:
         with caplog.at_level(logging.WARNING, logger="exporter.poller"):

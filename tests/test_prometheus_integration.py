@@ -38,12 +38,12 @@ import pytest
 import requests
 import yaml
 
-from exporter.app import Exporter
 from exporter.config import parse_config
 from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
 from exporter.simulator import Fault, IamService, IamUser, Simulator, World
 from exporter.simulator.mergerequests import MergeRequestPlan
+from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, wait_until
 

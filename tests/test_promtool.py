@@ -8,9 +8,9 @@ import subprocess
 
 import pytest
 
-from exporter.app import Exporter
 from exporter.config import load_config
 from exporter.simulator import World
+from exporter.wiring import Exporter
 
 from .conftest import write_config
 

@@ -21,17 +21,16 @@ from exporter.auth import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.errors import CodeArtsError
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
-from exporter.lifecycle import merge_listing
-from exporter.models import (
-    BUILD_STATUSES,
-    PIPELINE_STATUSES,
-    RecordError,
-    parse_build_job,
-    parse_pipeline_job,
-    parse_timestamp,
-)
+from exporter.joblist import merge_listing
+from exporter.payload import RecordError, parse_timestamp
 from exporter.retry import RetryPolicy
-from exporter.snapshot import Snapshot, Target, TargetState
+from exporter.snapshot import Snapshot, TargetState
+from exporter.sources.build import project_target
+from exporter.sources.build.fetch import list_build_jobs
+from exporter.sources.build.models import BUILD_STATUSES, parse_build_job
+from exporter.sources.repo import pipeline_target
+from exporter.sources.repo.fetch import list_pipeline_jobs
+from exporter.sources.repo.models import PIPELINE_STATUSES, parse_pipeline_job
 from exporter.stats import RequestStats
 
 from .conftest import parse_samples
@@ -106,13 +105,13 @@ def snapshot_of(pipeline_raw: list[object], build_raw: list[object]) -> Snapshot
                 out.append(parse(item))
         return merge_listing((), (), out, key, 0.0, 0.0)[0]  # as the poller does: one copy per job
 
-    pipeline = Target.pipeline(7, 8)
-    project = Target.project("p" * 32)
+    pipeline = pipeline_target(7, 8)
+    project = project_target("p" * 32)
     return Snapshot(1, 1_750_000_000.0, (
         TargetState(pipeline, polled=True, up=True, last_success_at=1_750_000_000.0, data_at=1_750_000_000.0,
-                    pipeline_jobs=parsed(parse_pipeline_job, pipeline_raw, lambda job: str(job.id))),
+                    records=parsed(parse_pipeline_job, pipeline_raw, lambda job: str(job.id))),
         TargetState(project, polled=True, up=False, error="x", data_at=1_750_000_000.0,
-                    build_jobs=parsed(parse_build_job, build_raw, lambda job: job.id)),
+                    records=parsed(parse_build_job, build_raw, lambda job: job.id)),
     ))
 
 
@@ -127,7 +126,7 @@ def test_exposition_of_any_parsed_payload_is_valid_text_and_openmetrics(pipeline
     statuses = [labels for (name, labels) in samples if name == "codearts_build_job_status"]
     assert len(statuses) == len({dict(labels)["job_id"] for labels in statuses})  # one status per job
     names = {dict(labels)["job"] for labels in statuses}
-    assert names == {job.name for job in snapshot.states[1].build_jobs}  # label values survive escaping
+    assert names == {job.name for job in snapshot.states[1].records}  # label values survive escaping
     openmetrics = exposition.body(OPENMETRICS, gzipped=False).decode("utf-8")
     list(parse_openmetrics(openmetrics))
 
@@ -153,7 +152,7 @@ def raw_server():
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
     url = f"http://127.0.0.1:{server.server_address[1]}"
-    client = CodeArtsClient(repo_url=url, build_url=url, auth=StaticTokenAuth("t"), timeout=5,
+    client = CodeArtsClient(base_urls={"repo": url, "build": url}, auth=StaticTokenAuth("t"), timeout=5,
                             max_body_bytes=64 * 1024, retry=RetryPolicy(max_attempts=1))
     yield client
     client.close()
@@ -183,7 +182,7 @@ BODIES = st.one_of(
 def test_the_client_answers_any_body_with_records_or_a_codearts_error(raw_server, body, build):
     _RawBody.body = body
     try:
-        listing = raw_server.list_build_jobs("p" * 32) if build else raw_server.list_pipeline_jobs(1, 2)
+        listing = list_build_jobs(raw_server, "p" * 32) if build else list_pipeline_jobs(raw_server, 1, 2)
     except CodeArtsError:
         return
     assert listing.skipped >= 0 and all(record is not None for record in listing.records)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import time
 
-from exporter.app import Exporter
 from exporter.config import load_config
 from exporter.simulator import Fault, World, generated_project_id
+from exporter.sources.build import project_target
+from exporter.wiring import Exporter
 
 from .conftest import parse_samples, wait_until, write_config
 
@@ -73,7 +74,6 @@ def test_each_shard_keeps_to_its_share_of_the_budget(tmp_path, simulator_factory
     from concurrent.futures import ThreadPoolExecutor
 
     from exporter.sharding import ShardSpec
-    from exporter.snapshot import Target
 
     total_rate, burst, shards = 6.0, 3, 3  # each shard: 2 requests/s, a burst of 1
     projects = [generated_project_id(i) for i in range(24)]
@@ -81,7 +81,7 @@ def test_each_shard_keeps_to_its_share_of_the_budget(tmp_path, simulator_factory
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=projects,
                                       rate_limit=f"{{repo: 8, build: {total_rate}, burst: {burst}}}"))
     exporters = [Exporter(config, shard=ShardSpec(i, shards)) for i in range(shards)]
-    owner = {p: i for i in range(shards) for p in projects if ShardSpec(i, shards).owns(Target.project(p))}
+    owner = {p: i for i in range(shards) for p in projects if ShardSpec(i, shards).owns(project_target(p))}
     try:
         with ThreadPoolExecutor(shards) as pool:
             assert all(s.all_up() for s in pool.map(lambda e: e.poll_once(), exporters))

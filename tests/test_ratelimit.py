@@ -96,9 +96,9 @@ def test_a_bucket_refuses_nonsense_settings(rate, burst):
 
 
 def test_each_shard_takes_its_share_of_the_tenant_budget():
-    from exporter.app import shard_rate_limits
     from exporter.config import parse_config
     from exporter.sharding import ShardSpec
+    from exporter.wiring import shard_rate_limits
 
     config = parse_config({"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": "a" * 32}],
                            "poll": {"rate_limit": {"repo": 8, "build": 6, "iam": 0.3, "burst": 4}}})

@@ -16,7 +16,8 @@ import requests
 from exporter.sharding import ShardSpec, jump_hash, key_hash, ordinal_from_hostname, shard_key
 from exporter.simulator import World
 from exporter.simulator.world import generated_project_id
-from exporter.snapshot import Target
+from exporter.sources.build import project_target
+from exporter.sources.repo import pipeline_target
 
 from .conftest import parse_samples, run_cli, wait_until, write_config
 
@@ -65,14 +66,14 @@ def test_targets_spread_evenly_across_shards(shards):
 
 
 def test_shards_partition_the_targets():
-    targets = [Target.project(generated_project_id(i)) for i in range(300)]
-    targets += [Target.pipeline(1000001, p) for p in range(1, 300)]
+    targets = [project_target(generated_project_id(i)) for i in range(300)]
+    targets += [pipeline_target(1000001, p) for p in range(1, 300)]
     picked = [ShardSpec(i, 4).select(targets) for i in range(4)]
     assert sorted(t.key for part in picked for t in part) == sorted(t.key for t in targets)
     assert all(part for part in picked)
     assert ShardSpec().select(targets) == tuple(targets)
-    assert shard_key(Target.pipeline(7, 9)) == "repo:7/9"
-    assert shard_key(Target.project("abc")) == "build:abc"
+    assert shard_key(pipeline_target(7, 9)) == "repo:7/9"
+    assert shard_key(project_target("abc")) == "build:abc"
 
 
 def test_each_shard_takes_its_share_of_the_budget():
@@ -251,7 +252,7 @@ def test_union_of_three_shards_equals_the_unsharded_scrape(tmp_path, simulator_f
 
 def test_a_shard_without_targets_runs_exports_its_shard_and_says_why_it_is_empty(tmp_path):
     projects = [generated_project_id(i) for i in range(3)]
-    empty = next(i for i in range(16) if not ShardSpec(i, 16).select([Target.project(p) for p in projects]))
+    empty = next(i for i in range(16) if not ShardSpec(i, 16).select([project_target(p) for p in projects]))
     config = write_config(tmp_path / "c.yaml", "http://127.0.0.1:9", projects=projects)
     result = run_cli("--config.file", str(config), "--once", "--shard", str(empty), "--total-shards", "16")
     assert result.returncode == 0, result.stderr

@@ -11,9 +11,9 @@ from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 
 from exporter.auth import build_auth
+from exporter.auth.secretfile import SecretSource
+from exporter.auth.signing import AkSkSigner, canonical_query, canonical_uri
 from exporter.config import AkSkAuth, Secret
-from exporter.secretfile import SecretSource
-from exporter.signing import AkSkSigner, canonical_query, canonical_uri
 from exporter.simulator import AccessKey, IamService, Simulator, World
 
 AK = "HPUAK7EXAMPLE0000001"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.app import Exporter
 from exporter.auth import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.config import load_config
 from exporter.simulator import World
+from exporter.sources.build.fetch import list_build_jobs
+from exporter.sources.repo.fetch import list_pipeline_jobs
+from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, parse_samples, write_config
 
@@ -26,18 +28,18 @@ class Clock:
 
 
 def make_client(url: str) -> CodeArtsClient:
-    return CodeArtsClient(repo_url=url, build_url=url, auth=StaticTokenAuth(SIM_TOKEN), timeout=5)
+    return CodeArtsClient(base_urls={"repo": url, "build": url}, auth=StaticTokenAuth(SIM_TOKEN), timeout=5)
 
 
 def count_decodes(monkeypatch) -> list[int]:
     calls: list[int] = []
-    real = CodeArtsClient._json
+    real = CodeArtsClient.decode_json
 
     def counting(response):
         calls.append(1)
         return real(response)
 
-    monkeypatch.setattr(CodeArtsClient, "_json", staticmethod(counting))
+    monkeypatch.setattr(CodeArtsClient, "decode_json", staticmethod(counting))
     return calls
 
 
@@ -45,12 +47,12 @@ def test_an_unchanged_listing_returns_the_same_records_without_decoding(simulato
     clock = Clock(T0)
     sim = simulator_factory(World(seed=3, clock=clock, projects={PROJECT: 30}, pipelines={(REPO, PIPELINE): 20}))
     client = make_client(sim.url)
-    first_build = client.list_build_jobs(PROJECT)
-    first_repo = client.list_pipeline_jobs(REPO, PIPELINE)
+    first_build = list_build_jobs(client, PROJECT)
+    first_repo = list_pipeline_jobs(client, REPO, PIPELINE)
     decodes = count_decodes(monkeypatch)
     sim.reset_counts()
-    second_build = client.list_build_jobs(PROJECT)
-    second_repo = client.list_pipeline_jobs(REPO, PIPELINE)
+    second_build = list_build_jobs(client, PROJECT)
+    second_repo = list_pipeline_jobs(client, REPO, PIPELINE)
     assert second_build.records is first_build.records
     assert second_repo.records is first_repo.records
     assert decodes == []
@@ -61,13 +63,13 @@ def test_a_changed_listing_is_parsed_again_and_equals_a_fresh_parse(simulator_fa
     clock = Clock(T0)
     sim = simulator_factory(World(seed=3, clock=clock, projects={PROJECT: 30}, pipelines={(REPO, PIPELINE): 20}))
     client = make_client(sim.url)
-    first = client.list_build_jobs(PROJECT)
+    first = list_build_jobs(client, PROJECT)
     clock.now = T0 + 86_400  # a day later every job has run again
     decodes = count_decodes(monkeypatch)
-    second = client.list_build_jobs(PROJECT)
+    second = list_build_jobs(client, PROJECT)
     assert decodes == [1]
     assert second.records != first.records
-    assert second.records == make_client(sim.url).list_build_jobs(PROJECT).records
+    assert second.records == list_build_jobs(make_client(sim.url), PROJECT).records
 
 
 def test_only_the_changed_page_of_a_long_listing_is_decoded_again(simulator_factory, monkeypatch):
@@ -82,13 +84,13 @@ def test_only_the_changed_page_of_a_long_listing_is_decoded_again(simulator_fact
     assert sum(a != b for a, b in zip(pages(before), pages(after), strict=True)) == 1
     sim = simulator_factory(before)
     client = make_client(sim.url)
-    first = client.list_pipeline_jobs(REPO, PIPELINE)
+    first = list_pipeline_jobs(client, REPO, PIPELINE)
     sim.world = after
     decodes = count_decodes(monkeypatch)
-    second = client.list_pipeline_jobs(REPO, PIPELINE)
+    second = list_pipeline_jobs(client, REPO, PIPELINE)
     assert len(decodes) == 1
     assert second.records != first.records
-    assert second.records == make_client(sim.url).list_pipeline_jobs(REPO, PIPELINE).records
+    assert second.records == list_pipeline_jobs(make_client(sim.url), REPO, PIPELINE).records
 
 
 def test_steady_state_polls_cost_one_page_per_target_and_serve_identical_job_metrics(tmp_path, simulator_factory):
@@ -131,10 +133,10 @@ def test_the_proxy_environment_read_once_is_still_honoured(simulator_factory, mo
     for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HTTP_PROXY", sim.url)  # the simulator answers absolute-form requests like a proxy
-    client = CodeArtsClient(repo_url="http://codearts.invalid", build_url="http://codearts.invalid",
+    client = CodeArtsClient(base_urls={"repo": "http://codearts.invalid", "build": "http://codearts.invalid"},
                             auth=StaticTokenAuth(SIM_TOKEN), timeout=5)
     monkeypatch.delenv("HTTP_PROXY")  # read at construction: later changes do not matter
-    assert len(client.list_build_jobs(PROJECT).records) == 5
+    assert len(list_build_jobs(client, PROJECT).records) == 5
     assert sim.requests[0].path.startswith("http://codearts.invalid/v3/")
 
 
@@ -155,12 +157,12 @@ def test_malformed_records_are_skipped_and_counted_every_poll_even_when_reused(s
     sim = simulator_factory(World(seed=3, clock=clock, projects={PROJECT: 120}))
     sim.world = WorldWithBadRecords(sim.world)
     client = make_client(sim.url)
-    first = client.list_build_jobs(PROJECT)
-    second = client.list_build_jobs(PROJECT)
+    first = list_build_jobs(client, PROJECT)
+    second = list_build_jobs(client, PROJECT)
     assert second.records is first.records
     assert len(first.records) == 120 and first.skipped == second.skipped == 2 and second.complete
     assert client.stats.skipped() == {("build", "malformed"): 4}
     clock.now = T0 + 86_400
-    third = client.list_build_jobs(PROJECT)
+    third = list_build_jobs(client, PROJECT)
     assert third.records != first.records and len(third.records) == 120
     assert client.stats.skipped() == {("build", "malformed"): 6}

@@ -18,10 +18,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from exporter import webconfig
-from exporter.app import Exporter
 from exporter.config import load_config
 from exporter.simulator import World
 from exporter.webconfig import BasicAuth, WebConfigError, load_web_config
+from exporter.wiring import Exporter
 
 from .conftest import run_cli, wait_until, write_config
 from .test_sharding import ExporterProcess

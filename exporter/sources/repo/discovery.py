@@ -34,29 +34,21 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from exporter.client import CodeArtsClient
-from exporter.config import Config, MergeRequestDiscovery
 from exporter.errors import CodeArtsError, NotFoundError
-from exporter.models import FINISHED_PIPELINE_STATUSES, HeadPipeline, PipelineJob, Repository
-from exporter.poller import targets_from_config
+from exporter.runhistory.history import HistoryPart
 from exporter.sharding import ShardSpec, discovery_key
-from exporter.snapshot import Target
+from exporter.snapshot import DiscoveryStatus, Target, TargetState
+from exporter.sources.repo.config import MergeRequestDiscovery, RepoSection
+from exporter.sources.repo.fetch import head_pipeline, list_open_merge_requests, list_project_repositories
+from exporter.sources.repo.history import PipelineHistory
+from exporter.sources.repo.models import FINISHED_PIPELINE_STATUSES, HeadPipeline, PipelineJob, Repository
+from exporter.sources.repo.targets import pipeline_ids, pipeline_target
 
 log = logging.getLogger(__name__)
 
 PROJECT_SOURCE = "project"
 REPOSITORY_SOURCE = "repository"
 OPEN_STATES = ("", "opened", "open")  # the list is asked for state=opened; an unexpected state is left out
-
-
-@dataclass(frozen=True, slots=True)
-class SourceStatus:
-    """How the last discovery of one source went: a project's repositories or a repository's pipelines."""
-
-    source: str  # PROJECT_SOURCE or REPOSITORY_SOURCE
-    id: str
-    up: bool
-    last_success_at: float | None
-    found: int  # repositories matched (project) or pipelines watched (repository)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,21 +78,21 @@ def pipeline_finished_at(jobs: Iterable[PipelineJob]) -> float | None:
 class Discovery:
     """Keeps the discovered targets of this shard; :meth:`targets` is the poller's target list."""
 
-    def __init__(self, config: Config, client: CodeArtsClient, shard: ShardSpec | None = None, *,
-                 clock: Callable[[], float] = time.time, concurrency: int | None = None) -> None:
+    def __init__(self, section: RepoSection, client: CodeArtsClient, shard: ShardSpec | None = None, *,
+                 clock: Callable[[], float] = time.time, concurrency: int = 4) -> None:
         self.client = client
         self.shard = shard or ShardSpec()
         self.clock = clock
-        self.interval = config.discovery.interval_seconds
-        self._static = targets_from_config(config)
-        self._static_repos = {repo.id: repo.discover for repo in config.repositories if repo.discover is not None}
-        self._projects = config.discovery.projects
-        self._concurrency = concurrency or config.poll.concurrency
+        self.interval = section.discovery.interval_seconds
+        self._static = tuple(pipeline_target(repo, pipeline) for repo, pipeline in section.pipeline_targets())
+        self._static_repos = {repo.id: repo.discover for repo in section.repositories if repo.discover is not None}
+        self._projects = section.discovery.projects
+        self._concurrency = concurrency
         self._lock = threading.Lock()
         self._next_at: float | None = None
         self._repositories: dict[str, tuple[Repository, ...]] = {}  # project id -> matching repositories
         self._watched: dict[int, tuple[Watched, ...]] = {}  # repository id -> its watched pipelines
-        self._status: dict[tuple[str, str], SourceStatus] = {}
+        self._status: dict[tuple[str, str], DiscoveryStatus] = {}
         self._background = False
         self._pass: threading.Thread | None = None  # the background pass, while one runs
         self._closing = threading.Event()
@@ -123,8 +115,24 @@ class Discovery:
         """Stop a background pass before its next request; one in flight ends by its own timeout, unread."""
         self._closing.set()
 
-    def targets(self, finished: FinishedAt | None = None) -> tuple[Target, ...]:
-        """This shard's targets: the configured ones, then the discovered ones; discovers first when due.
+    def targets(self, states: tuple[TargetState, ...], history: HistoryPart | None) -> tuple[Target, ...]:
+        """This shard's Repo targets (discovering first when due); the run history of pipelines no longer
+        watched is dropped, but for the repositories whose pipelines discovery does not know yet (a source that
+        failed since the start: after a restart, their pipelines may still be watched).
+
+        ``states``: the last states of the Repo targets, whose job listings tell which pipelines finished.
+        """
+        finished = {state.target.key: at for state in states
+                    if (at := pipeline_finished_at(state.records)) is not None}
+        targets = self.pipelines(finished)
+        unknown = self.unknown_repositories()
+        if isinstance(history, PipelineHistory) and unknown is not None:
+            history.retain_pipelines({target.key for target in targets},
+                                     keep_repositories={str(repo) for repo in unknown})
+        return targets
+
+    def pipelines(self, finished: FinishedAt | None = None) -> tuple[Target, ...]:
+        """This shard's pipelines: the configured ones, then the discovered ones; discovers first when due.
 
         ``finished``: what the last job listings say of the watched pipelines (see :func:`pipeline_finished_at`).
         """
@@ -142,7 +150,7 @@ class Discovery:
         unique = {target.key: target for target in discovered if target.key not in static_keys}
         return self.shard.select((*self._static, *unique.values()))
 
-    def statuses(self) -> tuple[SourceStatus, ...]:
+    def statuses(self) -> tuple[DiscoveryStatus, ...]:
         """The status of every source this shard discovers, sorted."""
         with self._lock:
             return tuple(sorted(self._status.values(), key=lambda status: (status.source, status.id)))
@@ -215,7 +223,7 @@ class Discovery:
         if self._closing.is_set():
             return None
         try:
-            listing = self.client.list_project_repositories(project_id)
+            listing = list_project_repositories(self.client, project_id)
         except CodeArtsError as err:
             if not self._closing.is_set():
                 log.warning("discovery of the repositories of project %s failed; keeping the last ones: %s",
@@ -245,7 +253,7 @@ class Discovery:
         if self._closing.is_set():
             return None
         with self._lock:
-            previous = {watched.target.pipeline_id: watched for watched in self._watched.get(repo, ())}
+            previous = {pipeline_ids(watched.target)[1]: watched for watched in self._watched.get(repo, ())}
         try:
             heads, expired = self._heads(repo, options, previous, now)
             return _with_former_heads(heads, previous, options, now, finished, expired)
@@ -264,7 +272,7 @@ class Discovery:
         they finished more than the retention ago (not to be taken back as former heads)."""
         # By iid: the pages are walked while merge requests change, so one may be listed twice, and the
         # documented item fields do not promise an ``id`` for the walk's own de-duplication.
-        merge_requests = {mr.iid: mr for mr in self.client.list_open_merge_requests(repo).records
+        merge_requests = {mr.iid: mr for mr in list_open_merge_requests(self.client, repo).records
                           if mr.state in OPEN_STATES}
         newest = sorted(merge_requests.values(), key=lambda mr: mr.recency(), reverse=True)[:options.max_pipelines]
         watched: dict[int, Watched] = {}
@@ -273,7 +281,7 @@ class Discovery:
             if self._closing.is_set():
                 break
             try:
-                head = self.client.head_pipeline(repo, mr.iid)
+                head = head_pipeline(self.client, repo, mr.iid)
             except NotFoundError:  # merged or closed since it was listed
                 continue
             if head is None or head.id in watched:
@@ -282,13 +290,13 @@ class Discovery:
             if finished_at is not None and now - finished_at > options.retention_seconds:
                 expired.add(head.id)
                 continue
-            watched[head.id] = Watched(Target.pipeline(repo, head.id, discovery_key(repo)), finished_at)
+            watched[head.id] = Watched(pipeline_target(repo, head.id, discovery_key(repo)), finished_at)
         return tuple(watched.values()), frozenset(expired)
 
     def _record(self, source: str, source_id: str, up: bool, now: float, found: int) -> None:
         old = self._status.get((source, source_id))
         last = now if up else (old.last_success_at if old is not None else None)
-        self._status[(source, source_id)] = SourceStatus(source, source_id, up, last, found)
+        self._status[(source, source_id)] = DiscoveryStatus(source, source_id, up, last, found)
 
 
 def _finished_at(head: HeadPipeline, previous: Watched | None, now: float) -> float | None:
@@ -307,7 +315,7 @@ def _with_former_heads(heads: tuple[Watched, ...], previous: dict[int, Watched],
     """The heads, then the pipelines watched before that are heads no more but still within their retention
     (newest first), up to ``max_pipelines``; a head that expired (``expired_heads``) is not one of them, even if
     its last job listing, older than the head's own answer, did not show it finished yet."""
-    ids = {watched.target.pipeline_id for watched in heads} | expired_heads
+    ids = {pipeline_ids(watched.target)[1] for watched in heads} | expired_heads
     former = []
     for pipeline_id, watched in sorted(previous.items(), reverse=True):
         if pipeline_id in ids:

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 import requests
 
 from exporter import __version__
-from exporter.auth import CodeArtsAuth
-from exporter.config import PasswordAuth
+from exporter.auth.base import CodeArtsAuth
+from exporter.auth.secretfile import SecretSource
+from exporter.auth.settings import PasswordAuth
 from exporter.errors import CredentialsError
-from exporter.models import parse_timestamp
+from exporter.payload import parse_timestamp
 from exporter.ratelimit import RateLimits
-from exporter.secretfile import SecretSource
 from exporter.stats import RequestStats
 
 log = logging.getLogger(__name__)
@@ -215,6 +215,7 @@ class IamTokenAuth(CodeArtsAuth):
         with self._cond:
             self._token, self._failure, self._renewing = token, None, False
             self._cond.notify_all()
+        self.stats.set_token_expiry(token.expires_at_server)
         log.info("obtained an IAM token for user %s (generation %d), valid until %s; renewal after %.0fs",
                  self.settings.username, token.generation,
                  time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(token.expires_at_server)),

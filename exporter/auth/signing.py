@@ -27,10 +27,10 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 import requests
 
-from exporter.auth import CodeArtsAuth
-from exporter.config import Secret
+from exporter.auth.base import CodeArtsAuth
+from exporter.auth.secretfile import SecretSource
 from exporter.errors import CredentialsError
-from exporter.secretfile import SecretSource
+from exporter.validation import Secret
 
 ALGORITHM = "SDK-HMAC-SHA256"
 DATE_FORMAT = "%Y%m%dT%H%M%SZ"

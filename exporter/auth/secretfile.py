@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from exporter.config import Secret
 from exporter.errors import CredentialsError
+from exporter.validation import Secret
 
 
 class SecretSource:

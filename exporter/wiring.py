@@ -1,27 +1,31 @@
-"""Wires configuration, client, poller, exposition and HTTP server into one running exporter."""
+"""Wires configuration, sources, client, poller, exposition and HTTP server into one running exporter."""
 
 from __future__ import annotations
 
 import logging
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
+from typing import Any
 
 from exporter import __version__
 from exporter.auth import build_auth
 from exporter.client import CodeArtsClient
-from exporter.collector import Sink, add_auth, add_discovery, add_shard
 from exporter.config import Config
-from exporter.discovery import Discovery, pipeline_finished_at
 from exporter.exposition import TEXT, Exposition
-from exporter.history import RunHistory
-from exporter.poller import Poller, targets_from_config
+from exporter.poller import Poller
 from exporter.ratelimit import RateLimits
+from exporter.registry import registered
 from exporter.retry import RetryPolicy, TargetBackoff
+from exporter.runhistory.counts import RunCounts
+from exporter.runhistory.history import RunHistory
+from exporter.runhistory.options import HistoryConfig
 from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
-from exporter.snapshot import REPO_API, Snapshot, Target
-from exporter.state import load_state, save_state
+from exporter.snapshot import DiscoveryView, Snapshot, Target
+from exporter.sources.base import Discoverer, DiscoveryContext, HistoryContext, PollSettings, Source
+from exporter.statefile import load_state, save_state
 from exporter.stats import RequestStats
 from exporter.webconfig import WebConfig
 
@@ -45,16 +49,19 @@ def shard_rate_limits(config: Config, shard: ShardSpec) -> RateLimits:
     return RateLimits.per_second(rates, max(1.0, shard.share(limits.burst)))
 
 
-HISTORY_SHARE = 0.25  # of the Build rate limit's requests in one interval, when not configured
-
-
-def history_budget(config: Config, client: CodeArtsClient) -> int | None:
-    """Records requests per cycle: ``history.max_requests_per_cycle``, else a quarter of what this replica's
-    Build bucket allows in one poll interval (the rest is the listings' and their retries'); None: no limit."""
-    if config.history.max_requests_per_cycle is not None:
-        return config.history.max_requests_per_cycle
-    rate = client.rate_limits.rate("build")
-    return None if rate is None else max(1, int(rate * config.poll.interval_seconds * HISTORY_SHARE))
+def run_history(sources: Iterable[Source], client: CodeArtsClient, options: HistoryConfig,
+                sections: Mapping[str, Any], poll: PollSettings,
+                monotonic: Callable[[], float] = time.monotonic) -> RunHistory:
+    """The run history of every source (of ``sections``) that has one, on one set of counters."""
+    counts = RunCounts((), options.buckets, options.queued_buckets)
+    parts = []
+    for source in sources:
+        if source.name not in sections:
+            continue
+        part = source.history_part(HistoryContext(counts, client, options, sections[source.name], poll, monotonic))
+        if part is not None:
+            parts.append(part)
+    return RunHistory(counts, parts)
 
 
 class Exporter:
@@ -65,12 +72,13 @@ class Exporter:
         self.config = config
         self.shard = shard = shard or ShardSpec()
         self.stats = RequestStats()
+        self.sources = tuple(source for source in registered() if source.name in config.sections)
         rate_limits = shard_rate_limits(config, shard)
         self.auth = build_auth(config.auth, iam_url=config.endpoints.iam, timeout=config.poll.timeout_seconds,
                                stats=self.stats, clock=clock, rate_limits=rate_limits)
         self.client = CodeArtsClient(
-            repo_url=config.endpoints.repo,
-            build_url=config.endpoints.build,
+            base_urls={source.name: source.base_url(config.section(source.name), config.endpoints.url(source.name))
+                       for source in self.sources},
             auth=self.auth,
             timeout=config.poll.timeout_seconds,
             stats=self.stats,
@@ -79,24 +87,21 @@ class Exporter:
             rate_limits=rate_limits,
             retry=retry_policy(config.poll.interval_seconds),
         )
-        self.history = (RunHistory(self.client, config.history, requests_per_cycle=history_budget(config, self.client))
+        poll = PollSettings(config.poll.interval_seconds, config.poll.concurrency)
+        self.history = (run_history(self.sources, self.client, config.history, config.sections, poll)
                         if config.history.enabled else None)
         if self.history is not None:
             self._restore_history(self.history)
-        self.discovery = Discovery(config, self.client, shard, clock=clock) if config.discovers() else None
-
-        def extra_live(sink: Sink) -> None:
-            add_shard(sink, shard)
-            add_auth(sink, self.auth.token_expiry())
-
-        self.exposition = Exposition(
-            self.stats, __version__, extra_live=extra_live,
-            # Counted during poll cycles only, so rendered with each snapshot, not per scrape.
-            extra_snapshot=None if self.discovery is None else self._add_discovery,
-            history=None if self.history is None else self.history.view)
-        targets = targets_from_config(config)
+        self.discoverers: dict[str, Discoverer] = {}
+        for source in self.sources:
+            context = DiscoveryContext(config.section(source.name), self.client, shard, poll, clock)
+            discoverer = source.discoverer(context)
+            if discoverer is not None:
+                self.discoverers[source.name] = discoverer
+        self.exposition = Exposition(self.stats, __version__, shard)
+        targets = tuple(target for source in self.sources for target in source.targets(config.section(source.name)))
         mine = shard.select(targets)
-        if targets and not mine and self.discovery is None:
+        if targets and not mine and not self.discoverers:
             log.warning("shard %d of %d owns none of the %d configured targets", shard.index, shard.total, len(targets))
         self.poller = Poller(
             mine,
@@ -105,34 +110,41 @@ class Exporter:
             concurrency=config.poll.concurrency,
             clock=clock,
             on_swap=self._after_cycle,
+            complete=self._complete,
             history=self.history,
             job_grace=config.poll.job_grace_seconds,
             backoff=TargetBackoff(config.poll.interval_seconds, config.poll.max_backoff_seconds),
-            refresh_targets=None if self.discovery is None else self._current_targets,
+            refresh_targets=self._current_targets if self.discoverers else None,
         )
         self.exposition.update(self.poller.snapshot)
         self.server: ExporterHTTPServer | None = None
         self._clock = clock
 
     def _current_targets(self) -> tuple[Target, ...]:
-        """This shard's targets now (discovering when due); the run history of pipelines no longer watched
-        is dropped, but for the repositories whose pipelines discovery does not know yet (a source that failed
-        since the start: after a restart, their pipelines may still be watched)."""
-        discovery = self.discovery
-        if discovery is None:  # the poller asks only when discovering
-            return tuple(state.target for state in self.poller.snapshot.states)
-        finished = {state.target.key: at for state in self.poller.snapshot.states
-                    if state.target.api == REPO_API and (at := pipeline_finished_at(state.pipeline_jobs)) is not None}
-        targets = discovery.targets(finished)
-        unknown = discovery.unknown_repositories()
-        if self.history is not None and unknown is not None:
-            self.history.retain_pipelines({target.key for target in targets if target.api == REPO_API},
-                                          keep_repositories={str(repo) for repo in unknown})
-        return targets
+        """This shard's targets now: each discovering source's own (discovering when due), the others'
+        configured ones, in source order."""
+        states = self.poller.snapshot.states
+        targets: list[Target] = []
+        for source in self.sources:
+            discoverer = self.discoverers.get(source.name)
+            if discoverer is None:
+                targets += self.shard.select(source.targets(self.config.section(source.name)))
+                continue
+            own = tuple(state for state in states if state.target.api == source.name)
+            part = self.history.part(source.name) if self.history is not None else None
+            targets += discoverer.targets(own, part)
+        return tuple(targets)
 
-    def _add_discovery(self, sink: Sink) -> None:
-        if self.discovery is not None:
-            add_discovery(sink, self.discovery.statuses(), self.discovery.last_pass_seconds())
+    def _complete(self, snapshot: Snapshot) -> Snapshot:
+        """The cycle's snapshot with what it carries beside the targets: the run history and discovery."""
+        history = self.history.view() if self.history is not None else None
+        discovery = None
+        if self.discoverers:
+            statuses = tuple(status for discoverer in self.discoverers.values() for status in discoverer.statuses())
+            seconds = [took for discoverer in self.discoverers.values()
+                       if (took := discoverer.last_pass_seconds()) is not None]
+            discovery = DiscoveryView(statuses, max(seconds) if seconds else None)
+        return replace(snapshot, history=history, discovery=discovery)
 
     def _restore_history(self, history: RunHistory) -> None:
         path = self.config.state.path
@@ -164,7 +176,7 @@ class Exporter:
     def all_succeeded(self, snapshot: Snapshot) -> bool:
         """``--once``'s verdict: every target of ``snapshot`` polled, and every discovery source answered (a
         repository whose merge requests could not be listed has pipelines nobody watches)."""
-        sources_up = self.discovery is None or all(status.up for status in self.discovery.statuses())
+        sources_up = snapshot.discovery is None or snapshot.discovery.all_up()
         return snapshot.all_up() and sources_up
 
     def metrics_text(self) -> bytes:
@@ -184,11 +196,11 @@ class Exporter:
         # its own cost, for a little more switching when threads contend.
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.server.serve_in_background()
-        if self.discovery is not None:
-            self.discovery.run_in_background()
+        for discoverer in self.discoverers.values():
+            discoverer.run_in_background()
         self.poller.start()
         log.info("serving metrics on %s/metrics; polling %d targets%s every %gs (shard %d of %d)", self.server.url,
-                 len(self.poller.snapshot.states), " and the discovered pipelines" if self.discovery else "",
+                 len(self.poller.snapshot.states), " and the discovered ones" if self.discoverers else "",
                  self.config.poll.interval_seconds, self.shard.index, self.shard.total)
         return self.server
 
@@ -198,7 +210,7 @@ class Exporter:
             self.server.shutdown()
             self.server.server_close()
         self.poller.stop()
-        if self.discovery is not None:
-            self.discovery.close()
+        for discoverer in self.discoverers.values():
+            discoverer.close()
         self.client.close()
         self.auth.close()

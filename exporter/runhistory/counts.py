@@ -1,0 +1,183 @@
+"""Run counters and duration histograms per job, versioned so a renderer redoes only the jobs that changed.
+
+No I/O. :class:`RunCounts` is written by the sources' history parts under its lock, and
+:meth:`RunCounts.view` makes the immutable :class:`HistoryView` a snapshot carries: unchanged jobs share
+their copies with the previous view, so a cycle copies only the jobs that counted a run.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+Labels = tuple[str, ...]
+JobKey = tuple[str, Labels]  # (the source's run kind, the job's labels without the status)
+
+
+@dataclass(slots=True)
+class Histogram:
+    """Observation counts per bucket (not cumulative; the last slot is above every bound), sum and count."""
+
+    counts: list[int]
+    sum: float = 0.0
+
+    @classmethod
+    def empty(cls, bounds: tuple[float, ...]) -> Histogram:
+        """A histogram with no observations."""
+        return cls([0] * (len(bounds) + 1))
+
+    def observe(self, bounds: tuple[float, ...], value: float) -> None:
+        """Add one observation."""
+        slot = next((index for index, bound in enumerate(bounds) if value <= bound), len(bounds))
+        self.counts[slot] += 1
+        self.sum += value
+
+    @property
+    def count(self) -> int:
+        """Number of observations."""
+        return sum(self.counts)
+
+    def copy(self) -> Histogram:
+        """An independent copy."""
+        return Histogram(list(self.counts), self.sum)
+
+
+@dataclass(frozen=True, slots=True)
+class RunKind:
+    """What one source counts: the terminal statuses of its runs, its job labels and whether a run reports
+    its queue time. ``name`` keys its jobs in views; ``state_prefix`` its tables in the state file."""
+
+    name: str
+    state_prefix: str
+    statuses: tuple[str, ...]
+    label_count: int  # job labels, the status excluded
+    queued: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class JobHistory:
+    """A copy of one job's run counters and histograms, per run status in sorted order."""
+
+    runs: tuple[tuple[str, int], ...]
+    durations: tuple[tuple[str, Histogram], ...]
+    queued: Histogram | None  # kinds with queue times only
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryView:
+    """The run history at one moment, for rendering.
+
+    ``versions`` names every job (sorted by kind, then labels) with its change version, which grows
+    whenever one of the job's series changes; ``jobs`` holds each job's copy at that version.
+    """
+
+    duration_bounds: tuple[float, ...]
+    queued_bounds: tuple[float, ...]
+    versions: tuple[tuple[JobKey, int], ...]
+    jobs: Mapping[JobKey, JobHistory]
+
+
+@dataclass(slots=True)
+class RunTables:
+    """One kind's counters and histograms, keyed by the job's labels plus the status (queued: job labels)."""
+
+    runs: dict[Labels, int]
+    durations: dict[Labels, Histogram]
+    queued: dict[Labels, Histogram]
+
+
+class RunCounts:
+    """Every job's run counters and histograms, per :class:`RunKind`. Writers hold :attr:`lock`."""
+
+    def __init__(self, kinds: Iterable[RunKind], buckets: tuple[float, ...],
+                 queued_buckets: tuple[float, ...]) -> None:
+        self.kinds = {kind.name: kind for kind in kinds}
+        self.buckets = buckets
+        self.queued_buckets = queued_buckets
+        self.lock = threading.RLock()
+        self.tables = {name: RunTables({}, {}, {}) for name in self.kinds}
+        self._versions: dict[JobKey, int] = {}
+        self._generation = 0
+        self._copies: dict[JobKey, tuple[int, JobHistory]] = {}
+
+    def add_kind(self, kind: RunKind) -> None:
+        """Count the runs of one more kind (a source's history part adds its own)."""
+        with self.lock:
+            if kind.name not in self.kinds:
+                self.kinds[kind.name] = kind
+                self.tables[kind.name] = RunTables({}, {}, {})
+
+    def init_job(self, kind: str, labels: Labels) -> None:
+        """Give a job a zero series for every status (and a queue histogram), if it has none yet."""
+        table, spec = self.tables[kind], self.kinds[kind]
+        if (*labels, spec.statuses[0]) in table.runs:
+            return
+        self.touch(kind, labels)
+        for status in spec.statuses:
+            table.runs.setdefault((*labels, status), 0)
+            table.durations.setdefault((*labels, status), Histogram.empty(self.buckets))
+        if spec.queued:
+            table.queued.setdefault(labels, Histogram.empty(self.queued_buckets))
+
+    def count(self, kind: str, labels: Labels, status: str, duration: float, queued: float | None = None) -> None:
+        """Count one finished run of a job (``status`` one of its kind's statuses)."""
+        table = self.tables[kind]
+        self.init_job(kind, labels)
+        self.touch(kind, labels)
+        table.runs[(*labels, status)] += 1
+        table.durations[(*labels, status)].observe(self.buckets, duration)
+        if queued is not None and labels in table.queued:
+            table.queued[labels].observe(self.queued_buckets, queued)
+
+    def touch(self, kind: str, labels: Labels) -> None:
+        """Mark one job's series changed."""
+        self._generation += 1
+        self._versions[(kind, labels)] = self._generation
+
+    def retain(self, kind: str, keep: Callable[[Labels], bool]) -> None:
+        """Forget the jobs of ``kind`` whose labels ``keep`` refuses: their series leave /metrics."""
+        with self.lock:
+            table = self.tables[kind]
+            table.runs = {key: n for key, n in table.runs.items() if keep(key[:-1])}
+            table.durations = {key: h for key, h in table.durations.items() if keep(key[:-1])}
+            table.queued = {key: h for key, h in table.queued.items() if keep(key)}
+            self._versions = {key: v for key, v in self._versions.items() if key[0] != kind or keep(key[1])}
+
+    def replace_tables(self, tables: Mapping[str, RunTables]) -> None:
+        """Take over restored tables, every series of every job filled in (a state file written by hand or
+        by an older version may lack a status), each job marked changed."""
+        with self.lock:
+            self._versions = {}
+            self._copies = {}
+            for name, table in tables.items():
+                self.tables[name] = table
+                spec = self.kinds[name]
+                for labels in {key[:-1] for key in table.runs}:
+                    for status in spec.statuses:
+                        table.runs.setdefault((*labels, status), 0)
+                        table.durations.setdefault((*labels, status), Histogram.empty(self.buckets))
+                    if spec.queued:
+                        table.queued.setdefault(labels, Histogram.empty(self.queued_buckets))
+                    self.touch(name, labels)
+
+    def view(self) -> HistoryView:
+        """An immutable copy of every job's history; jobs unchanged since the last view share its copies."""
+        with self.lock:
+            versions = tuple(sorted(self._versions.items()))
+            copies: dict[JobKey, tuple[int, JobHistory]] = {}
+            for key, version in versions:
+                old = self._copies.get(key)
+                copies[key] = old if old is not None and old[0] == version else (version, self._job_copy(key))
+            self._copies = copies
+        return HistoryView(self.buckets, self.queued_buckets, versions,
+                           {key: job for key, (_, job) in copies.items()})
+
+    def _job_copy(self, key: JobKey) -> JobHistory:
+        kind, labels = key
+        table, spec = self.tables[kind], self.kinds[kind]
+        present = [status for status in sorted(spec.statuses) if (*labels, status) in table.runs]
+        queued = table.queued.get(labels)
+        return JobHistory(tuple((status, table.runs[(*labels, status)]) for status in present),
+                          tuple((status, table.durations[(*labels, status)].copy()) for status in present),
+                          None if queued is None else queued.copy())

@@ -1,0 +1,152 @@
+"""What a source is: everything the core needs from one CodeArts API, and nothing it may assume beyond.
+
+A source (one folder under ``exporter/sources/``) owns its configuration section, its targets, how it fetches
+a target through the shared client, its records, the metric families it exports and, optionally, its run
+history and its discovery. The core (config loader, poller, snapshot, exposition, server, sharding,
+discovery plumbing) reaches it only through :class:`Source` objects registered in :mod:`exporter.registry`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from exporter.metrics import MetricSpec
+from exporter.runhistory.counts import JobHistory, Labels, RunCounts
+from exporter.runhistory.history import HistoryPart
+from exporter.runhistory.options import HistoryConfig
+from exporter.sharding import ShardSpec
+from exporter.sinks import HistogramSink, Sink
+from exporter.snapshot import DiscoveryStatus, Target, TargetState
+from exporter.validation import Checker
+
+if TYPE_CHECKING:  # the client's type only: rendering modules import this one and must not load I/O
+    from exporter.client import CodeArtsClient, ParsedListing
+
+
+@dataclass(frozen=True, slots=True)
+class PollSettings:
+    """What a source's history or discovery may need to know of the poll settings."""
+
+    interval_seconds: float
+    concurrency: int
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryContext:
+    """What a source's run history part is built from."""
+
+    counts: RunCounts
+    client: CodeArtsClient
+    options: HistoryConfig
+    section: Any  # the source's own configuration section
+    poll: PollSettings
+    monotonic: Callable[[], float]
+
+
+@dataclass(frozen=True, slots=True)
+class DiscoveryContext:
+    """What a source's discoverer is built from."""
+
+    section: Any
+    client: CodeArtsClient
+    shard: ShardSpec
+    poll: PollSettings
+    clock: Callable[[], float]
+
+
+class Discoverer(Protocol):
+    """A source's discovery: targets found while running, in passes beside the poll cycles."""
+
+    def targets(self, states: tuple[TargetState, ...], history: HistoryPart | None) -> tuple[Target, ...]:
+        """This shard's targets of the source now, configured and discovered (running a pass when due);
+        ``states``: the source's targets' last states, ``history``: its run history part, if any."""
+
+    def statuses(self) -> tuple[DiscoveryStatus, ...]:
+        """How the last discovery of each of its sources went."""
+
+    def last_pass_seconds(self) -> float | None:
+        """How long the last finished pass took."""
+
+    def run_in_background(self) -> None:
+        """Run later passes in a background thread from now on."""
+
+    def close(self) -> None:
+        """Stop a pass in progress before its next request."""
+
+
+class Source(ABC):
+    """One CodeArts API the exporter reads. Subclasses set the class attributes and the abstract methods."""
+
+    name: str  # the ``api`` label, rate-limit bucket and endpoint key; targets carry it
+    title: str  # for people: "CodeArts Build jobs"
+    config_keys: tuple[str, ...]  # the top-level configuration keys the source owns
+    target_paths: tuple[str, ...]  # the keys that name targets (for the "no targets" message)
+    job_specs: tuple[MetricSpec, ...]  # families rendered from a target's records, in body order
+    moving_specs: tuple[MetricSpec, ...] = ()  # those of them that move with the poll time alone
+    history_specs: tuple[MetricSpec, ...] = ()  # run-history families, in body order
+
+    # -- configuration -------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def parse_config(self, check: Checker, top: Mapping[str, object]) -> object | None:
+        """The source's section from the top-level mapping (None, with problems recorded, if invalid)."""
+
+    @abstractmethod
+    def has_targets(self, section: Any) -> bool:
+        """True if the section names anything to poll or discover."""
+
+    @abstractmethod
+    def targets(self, section: Any) -> tuple[Target, ...]:
+        """The targets the section names, in configuration order (discovered ones excluded)."""
+
+    def discovers(self, section: Any) -> bool:
+        """True if the source's target list changes while running."""
+        return False
+
+    @abstractmethod
+    def base_url(self, section: Any, endpoint: str | None) -> str:
+        """The API's base URL, given the configured or regional ``endpoint`` of the source's name."""
+
+    @abstractmethod
+    def summary(self, section: Any) -> str:
+        """What the section watches, for ``--check-config`` (no secrets)."""
+
+    # -- polling -------------------------------------------------------------------------------------------
+
+    @abstractmethod
+    def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
+        """List one target's records (raises :class:`exporter.errors.CodeArtsError`)."""
+
+    @abstractmethod
+    def record_key(self, record: Any) -> str:
+        """A record's identity within its target, to carry a vanished one through its grace."""
+
+    # -- rendering (no I/O) --------------------------------------------------------------------------------
+
+    @abstractmethod
+    def render(self, sink: Sink, state: TargetState) -> None:
+        """The ``job_specs`` samples of one target's records (``state.data_at`` is the poll time)."""
+
+    def moves_with_poll_time(self, state: TargetState) -> bool:
+        """True if the samples of ``state`` change with ``data_at`` alone (e.g. a running job's duration)."""
+        return False
+
+    def render_moving(self, sink: Sink, state: TargetState) -> None:  # noqa: B027 - optional hook
+        """The ``moving_specs`` samples of one target's records."""
+
+    def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,  # noqa: B027 - optional hook
+                       duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
+        """One job's run-history samples (for sources with run history)."""
+
+    # -- optional parts ------------------------------------------------------------------------------------
+
+    def history_part(self, context: HistoryContext) -> HistoryPart | None:
+        """The source's run history part; None if it has none."""
+        return None
+
+    def discoverer(self, context: DiscoveryContext) -> Discoverer | None:
+        """The source's discovery, if its section asks for any."""
+        return None

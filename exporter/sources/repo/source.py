@@ -1,0 +1,87 @@
+"""CodeArts Repo as a source: merge-request pipelines of repositories and their jobs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from exporter.client import CodeArtsClient, ParsedListing
+from exporter.runhistory.counts import JobHistory, Labels
+from exporter.sinks import HistogramSink, Sink
+from exporter.snapshot import Target, TargetState
+from exporter.sources.base import DiscoveryContext, HistoryContext, Source
+from exporter.sources.repo import metrics
+from exporter.sources.repo.config import RepoSection, parse_section
+from exporter.sources.repo.discovery import Discovery
+from exporter.sources.repo.fetch import list_pipeline_jobs
+from exporter.sources.repo.history import PipelineHistory
+from exporter.sources.repo.render import has_running_job, render_durations, render_job_history, render_pipeline
+from exporter.sources.repo.targets import API, pipeline_ids, pipeline_target
+from exporter.validation import Checker
+
+
+class RepoSource(Source):
+    """Pipelines of CodeArts Repo repositories (``repositories:``, ``discovery:``), from
+    ``GET /v4/repositories/{repository_id}/pipelines/{pipeline_id}/jobs``."""
+
+    name = API
+    title = "CodeArts Repo pipelines"
+    config_keys = ("repositories", "discovery")
+    target_paths = ("repositories", "discovery.projects")
+    job_specs = metrics.JOB_SPECS
+    moving_specs = (metrics.JOB_DURATION,)
+    history_specs = metrics.HISTORY_SPECS
+
+    def parse_config(self, check: Checker, top: Mapping[str, object]) -> RepoSection | None:
+        return parse_section(check, top)
+
+    def has_targets(self, section: RepoSection) -> bool:
+        return bool(section.repositories) or bool(section.discovery.projects)
+
+    def targets(self, section: RepoSection) -> tuple[Target, ...]:
+        return tuple(pipeline_target(repo, pipeline) for repo, pipeline in section.pipeline_targets())
+
+    def discovers(self, section: RepoSection) -> bool:
+        return section.discovers()
+
+    def base_url(self, section: RepoSection, endpoint: str | None) -> str:
+        if endpoint is None:
+            raise ValueError("the Repo source needs endpoints.repo")
+        return endpoint
+
+    def summary(self, section: RepoSection) -> str:
+        pipelines = len(section.pipeline_targets())
+        discovering = sum(repo.discover is not None for repo in section.repositories)
+        text = f"{pipelines} pipelines in {len(section.repositories)} repositories"
+        if discovering or section.discovery.projects:
+            text += (f", merge request discovery in {discovering} repositories and the repositories of "
+                     f"{len(section.discovery.projects)} projects every {section.discovery.interval_seconds:g}s")
+        return text
+
+    def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
+        return list_pipeline_jobs(client, *pipeline_ids(target))
+
+    def record_key(self, record: Any) -> str:
+        return str(record.id)
+
+    def render(self, sink: Sink, state: TargetState) -> None:
+        render_pipeline(sink, state)
+
+    def moves_with_poll_time(self, state: TargetState) -> bool:
+        return has_running_job(state)
+
+    def render_moving(self, sink: Sink, state: TargetState) -> None:
+        render_durations(sink, state)
+
+    def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,
+                       duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
+        render_job_history(sink, labels, job, duration_bounds, queued_bounds)
+
+    def history_part(self, context: HistoryContext) -> PipelineHistory:
+        return PipelineHistory(context.counts)
+
+    def discoverer(self, context: DiscoveryContext) -> Discovery | None:
+        if not context.section.discovers():
+            return None
+        return Discovery(context.section, context.client, context.shard, clock=context.clock,
+                         concurrency=context.poll.concurrency)
