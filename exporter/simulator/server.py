@@ -216,11 +216,12 @@ class Simulator:
             context = RequestContext(method, target, query, body, match, self.world, self.repo_paging,
                                      self.build_paging, self.iam)
             if route.enabled(context):
-                return route.name, self._guarded(route, context, headers)
+                return route.name, self._answer(route, context, headers)
         return "unknown", GATEWAY.error(404)
 
-    def _guarded(self, route: Route, context: RequestContext, headers: Any) -> Reply:
-        """Auth and method checks (the gateway authenticates first), then a fault if one is set, else the answer."""
+    def _answer(self, route: Route, context: RequestContext, headers: Any) -> Reply:
+        """For a guarded route, auth and method checks (the gateway authenticates first), then a fault if one
+        is set; else the handler's answer."""
         if not route.guarded:
             return route.handler(context)
         if not self._credentials_ok(context.method, context.target, headers, context.body):
