@@ -1,26 +1,28 @@
-"""Fault modes of the simulator beyond wrong answers: throttling, gateway errors, slow or broken
-delivery, expired tokens; and the settings that pick a fault for a share of requests.
+"""Fault modes of the simulator: wrong answers, throttling, gateway errors, slow or broken delivery,
+expired tokens; and the settings that pick a fault for a share of requests.
 
-Each action takes the API flavour (``repo``/``build``), a function giving the normal answer (called
-only when the fault needs it) and the setting's ``delay``, and returns the reply to send.
+Each action takes the :class:`~exporter.simulator.routing.Api` of the route, a function giving the
+normal answer (called only when the fault needs it) and the setting's ``delay``, and returns the reply
+to send.
 """
 
 from __future__ import annotations
 
+import enum
 import socket
 import struct
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, BinaryIO
+from io import BufferedIOBase
 
 from exporter.simulator.replies import Reply, json_reply
+from exporter.simulator.routing import Api
 
-Action = Callable[[str, Callable[[], Reply], float], Reply]
+Action = Callable[[Api, Callable[[], Reply], float], Reply]
 
 APIGW_THROTTLED = {"error_code": "APIGW.0308", "error_msg": "The throttling threshold has been reached: "
                    "policy user over ratelimit,limit:10,time:1 second"}
-BUILD_THROTTLED = {"error_code": "CB.00060211", "error_msg": "Too many requests. Try again later."}
 GATEWAY_ERRORS = {
     502: {"error_code": "APIGW.0202", "error_msg": "Bad gateway"},
     503: {"error_code": "APIGW.0203", "error_msg": "Service unavailable"},
@@ -32,12 +34,31 @@ DRIP_PIECE = 64  # bytes per piece of a slow-drip body
 DEFAULT_DELAYS = {"latency": 1.0, "slow_drip": 0.05, "throttled_retry_after": 1.0}
 
 
+class Fault(enum.Enum):
+    """A misbehaviour the simulator can be told to show for a route or one target."""
+
+    TRUNCATED_JSON = "truncated_json"  # 200, the right headers, the body cut in half
+    HTTP_500 = "http_500"  # the API's internal-error body
+    NOT_FOUND = "not_found"  # the API's not-found body
+    LATENCY = "latency"  # the normal answer after a delay (default 1 s; clearing the faults ends it early)
+    THROTTLED = "throttled"  # 429 APIGW.0308 without Retry-After
+    THROTTLED_RETRY_AFTER = "throttled_retry_after"  # 429 APIGW.0308 with Retry-After (default 1 s)
+    BUILD_THROTTLED = "build_throttled"  # Build: HTTP 500 CB.00060211; Repo: 429
+    HTTP_502 = "http_502"
+    HTTP_503 = "http_503"
+    HTTP_504 = "http_504"
+    RESET = "reset"  # the connection is reset instead of answered
+    WRONG_CONTENT_TYPE = "wrong_content_type"  # 200 with an HTML page
+    SLOW_DRIP = "slow_drip"  # the normal answer, its body 64 bytes at a time (default 0.05 s apart)
+    TOKEN_EXPIRED = "token_expired"  # noqa: S105 - a fault name, not a password; 401 "The token must be updated"
+
+
 @dataclass(frozen=True, slots=True)
 class FaultSetting:
     """A fault for a route or target: shown on a ``rate`` share of requests (0..1), with a ``delay``,
     on the next ``times`` requests only when that is set."""
 
-    fault: Any  # a server.Fault
+    fault: Fault
     rate: float = 1.0
     delay: float | None = None
     times: int | None = None
@@ -51,57 +72,66 @@ def _gateway(status: int) -> Action:
     return lambda api, respond, delay: json_reply(status, GATEWAY_ERRORS[status])
 
 
-def _throttled(api: str, respond: Callable[[], Reply], delay: float) -> Reply:
+def _throttled(api: Api, respond: Callable[[], Reply], delay: float) -> Reply:
     return json_reply(429, APIGW_THROTTLED)
 
 
-def _throttled_retry_after(api: str, respond: Callable[[], Reply], delay: float) -> Reply:
+def _throttled_retry_after(api: Api, respond: Callable[[], Reply], delay: float) -> Reply:
     return json_reply(429, APIGW_THROTTLED, (("Retry-After", f"{delay:g}"),))
 
 
-def _build_throttled(api: str, respond: Callable[[], Reply], delay: float) -> Reply:
-    # CodeArts Build throttles with HTTP 500; the Repo side of the gateway throttles with 429.
-    return json_reply(500, BUILD_THROTTLED) if api == "build" else json_reply(429, APIGW_THROTTLED)
+def _build_throttled(api: Api, respond: Callable[[], Reply], delay: float) -> Reply:
+    # CodeArts Build throttles with its own HTTP 500; an API without a throttle reply gets the gateway's 429.
+    return api.throttle_reply or json_reply(429, APIGW_THROTTLED)
 
 
-def _latency(api: str, respond: Callable[[], Reply], delay: float) -> Reply:
+def _truncated(api: Api, respond: Callable[[], Reply], delay: float) -> Reply:
+    reply = respond()
+    return replace(reply, body=reply.body[: len(reply.body) // 2])
+
+
+def _latency(api: Api, respond: Callable[[], Reply], delay: float) -> Reply:
     return replace(respond(), delay=delay)
 
 
-def _slow_drip(api: str, respond: Callable[[], Reply], delay: float) -> Reply:
+def _slow_drip(api: Api, respond: Callable[[], Reply], delay: float) -> Reply:
     return replace(respond(), drip=delay)
 
 
-def _reset(api: str, respond: Callable[[], Reply], delay: float) -> Reply:
+def _reset(api: Api, respond: Callable[[], Reply], delay: float) -> Reply:
     return Reply(0, b"", reset=True)
 
 
-def _wrong_content_type(api: str, respond: Callable[[], Reply], delay: float) -> Reply:
+def _wrong_content_type(api: Api, respond: Callable[[], Reply], delay: float) -> Reply:
     # What a misconfigured proxy or a login portal answers: 200, HTML.
     return Reply(200, b"<html><body><h1>Welcome</h1><p>Please log in.</p></body></html>",
                  content_type="text/html; charset=utf-8")
 
 
-def _token_expired(api: str, respond: Callable[[], Reply], delay: float) -> Reply:
+def _token_expired(api: Api, respond: Callable[[], Reply], delay: float) -> Reply:
     return json_reply(401, TOKEN_EXPIRED)
 
 
-ACTIONS: dict[str, Action] = {
-    "latency": _latency,
-    "throttled": _throttled,
-    "throttled_retry_after": _throttled_retry_after,
-    "build_throttled": _build_throttled,
-    "http_502": _gateway(502),
-    "http_503": _gateway(503),
-    "http_504": _gateway(504),
-    "reset": _reset,
-    "wrong_content_type": _wrong_content_type,
-    "slow_drip": _slow_drip,
-    "token_expired": _token_expired,
+# How each fault answers. Extend by adding a Fault member and a row here.
+ACTIONS: dict[Fault, Action] = {
+    Fault.TRUNCATED_JSON: _truncated,
+    Fault.HTTP_500: lambda api, respond, delay: api.error(500),
+    Fault.NOT_FOUND: lambda api, respond, delay: api.error(404),
+    Fault.LATENCY: _latency,
+    Fault.THROTTLED: _throttled,
+    Fault.THROTTLED_RETRY_AFTER: _throttled_retry_after,
+    Fault.BUILD_THROTTLED: _build_throttled,
+    Fault.HTTP_502: _gateway(502),
+    Fault.HTTP_503: _gateway(503),
+    Fault.HTTP_504: _gateway(504),
+    Fault.RESET: _reset,
+    Fault.WRONG_CONTENT_TYPE: _wrong_content_type,
+    Fault.SLOW_DRIP: _slow_drip,
+    Fault.TOKEN_EXPIRED: _token_expired,
 }
 
 
-def reset_connection(connection: socket.socket, reader: BinaryIO) -> None:
+def reset_connection(connection: socket.socket, reader: BufferedIOBase) -> None:
     """Close with an RST (linger 0) rather than a FIN: the client sees "connection reset by peer".
     The reader made from the socket is closed too, or the socket would not really close yet."""
     connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -109,7 +139,7 @@ def reset_connection(connection: socket.socket, reader: BinaryIO) -> None:
     connection.close()
 
 
-def drip(out: BinaryIO, head: bytes, body: bytes, pause: float) -> None:
+def drip(out: BufferedIOBase, head: bytes, body: bytes, pause: float) -> None:
     """Send the head, then the body ``DRIP_PIECE`` bytes at a time with ``pause`` seconds between."""
     out.write(head)
     out.flush()

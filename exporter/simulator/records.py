@@ -2,7 +2,8 @@
 
 A spec holds what never changes about a job (ids, names, its :class:`Cycle`); ``*_record(spec, at_ms)``
 lays the run that is current at ``at_ms`` over a copy of the spec's static fields, in exactly the
-shape the CodeArts API returns.
+shape the CodeArts API returns. ``v1_record`` and ``v3_record`` shape one run of a Build job as its
+run history lists it.
 """
 
 from __future__ import annotations
@@ -198,3 +199,46 @@ def pipeline_record(spec: PipelineJobSpec, at_ms: int) -> tuple[dict[str, Any], 
         third_build_id=hex_of(draw, 32, salt=3),
     )
     return record, *validity(run, phase, spec.cycle.period)
+
+
+# World outcomes in the records vocabulary (v1 and v3 spell a failure differently here on purpose: the
+# full enumeration is undocumented, the exporter must accept both).
+V1_STATUS = {"success": "SUCCESS", "failed": "FAILED", "timedout": "TIMEOUT", "canceled": "ABORTED"}
+V3_RESULT = {"success": "SUCCESS", "failed": "FAILURE", "timedout": "TIMEOUT", "canceled": "ABORTED"}
+
+
+def is_rerun(run: Run) -> bool:
+    """One run in eight re-runs an earlier build: it still gets a build number of its own."""
+    return (run.draw >> 52) % 8 == 0
+
+
+def v1_record(spec_template: dict[str, Any], number: int, run: Run, at_ms: int) -> dict[str, Any]:
+    """The ``BuildRecord`` of a run at ``at_ms``."""
+    phase = run.phase_at(at_ms)
+    done = phase == "done"
+    trigger, user = trigger_and_user(run.draw)
+    queued = run.started - run.created
+    built = run.duration if done else 0
+    return {
+        "id": uuid_of(hex_of(run.draw, 32, salt=7)), "build_no": str(number),
+        "daily_build_no": "", "status": V1_STATUS[run.outcome] if done else phase.upper(),
+        "create_time": iso_time(run.created), "queued_time": iso_time(run.created),
+        "start_time": iso_time(run.started) if phase != "pending" else "",
+        "finish_time": iso_time(run.finished) if done else "",
+        "duration": queued + built if done else 0, "build_duration": built,
+        "pending_duration": queued if phase != "pending" else 0,
+        "branch": spec_template["code_branch"], "revision": hex_of(run.draw, 40),
+        "trigger_type": trigger, "user_id": user,
+        "build_record_type": {"record_type": "JOB", "rerun": is_rerun(run), "is_rerun": is_rerun(run)},
+        "project_id": spec_template["build_project_id"],
+    }
+
+
+def v3_record(spec_template: dict[str, Any], number: int, run: Run, at_ms: int) -> dict[str, Any]:
+    """The ``HistoryRecord`` of a run at ``at_ms`` (no queue time in this API)."""
+    done = run.phase_at(at_ms) == "done"
+    return {
+        "record_id": hex_of(run.draw, 32, salt=8), "job_id": spec_template["id"], "build_number": number,
+        "start_time": iso_time(run.started), "end_time": iso_time(run.finished) if done else "",
+        "result": V3_RESULT[run.outcome] if done else "",
+    }

@@ -1,0 +1,100 @@
+"""CodeArts Build routes of the simulator: a project's jobs and a job's run history, from the World.
+
+``GET /v3/{project_id}/jobs`` (ListProjectJobs: ``page_index`` under the simulator's Build paging mode,
+``page_size`` 1..100, default 10; ``{total, jobs}``), ``GET /v1/record/{build_project_id}/records``
+(ListRecords: ``page`` from 1, ``limit`` up to 100, ``{status, error, result: {pagination, data:
+[BuildRecord]}}``, newest first, ``total: -1`` as in the documented example) and the older ``GET
+/v3/jobs/{job_id}/history`` (ShowListHistory: ``offset`` = page number from 0, ``limit``, ``interval``
+days; ``{history_records: [HistoryRecord], total}``). Both history routes list the runs created within
+the World's history window, so runs older than it are gone, as upstream. A run's record appears when the
+run is created (queued), and is final once it finishes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+from exporter.simulator.cycle import Run
+from exporter.simulator.paging import MAX_PAGE, build_start, int_param
+from exporter.simulator.records import v1_record, v3_record
+from exporter.simulator.replies import Reply, json_reply
+from exporter.simulator.routing import Api, RequestContext, Route, Target
+from exporter.simulator.world import MAX_ID
+
+# Build 400/404/500 are documented; 401 is invented (no documented code). Build throttles with HTTP 500.
+BUILD = Api("build", {
+    400: ("CB.00060200", "Invalid parameter"),
+    401: ("CB.00060001", "Authentication failed"),
+    404: ("CB.00060214", "URL not found"),
+    405: ("CB.00060200", "Invalid parameter"),
+    500: ("CB.00060101", "Internal error"),
+}, throttle_reply=json_reply(500, {"error_code": "CB.00060211", "error_msg": "Too many requests. Try again later."}))
+BUILD_DEFAULT_PAGE_SIZE = 10  # page_size is mandatory per the docs; 10 is ListProjectJobs' documented default
+RECORDS_DEFAULT_LIMIT = 10
+MAX_LIMIT = 100
+
+# A project's jobs and a job's history are both faulted as build:<key> (a project id or a job id).
+BUILD_TARGET = Target(r"build:[^/]+", lambda match: f"build:{match[1]}")
+
+Shape = Callable[[dict[str, Any], int, Run, int], dict[str, Any]]
+
+
+def _jobs(context: RequestContext) -> Reply:
+    page_index = int_param(context.query, "page_index", 0)
+    page_size = int_param(context.query, "page_size", BUILD_DEFAULT_PAGE_SIZE)
+    if page_index is None or page_size is None or not 0 <= page_index <= MAX_ID or not 1 <= page_size <= MAX_PAGE:
+        return BUILD.error(400)
+    start = build_start(context.build_paging, page_index, page_size)
+    if start is None:
+        return BUILD.error(400)
+    page = context.world.build_jobs_page(context.match[1], start, start + page_size)
+    if page is None:
+        return BUILD.error(404)
+    total, jobs = page
+    return json_reply(200, {"total": total, "jobs": jobs})
+
+
+def _page(context: RequestContext, start: int, limit: int, shape: Shape) -> tuple[int, list[dict[str, Any]]] | None:
+    """(total, records[start:start + limit]) of the matched build job now, newest first; None if unknown."""
+    world = context.world
+    spec = world.build_spec(context.match[1])
+    if spec is None:
+        return None
+    at_ms = world.now_ms()
+    total, runs = world.build_runs(spec, at_ms / 1000, start, start + limit)
+    return total, [shape(spec.template, number, run, at_ms) for number, run in runs]
+
+
+def _records(context: RequestContext) -> Reply:
+    page = int_param(context.query, "page", 1)
+    limit = int_param(context.query, "limit", RECORDS_DEFAULT_LIMIT)
+    if page is None or limit is None or not 0 <= page <= 1_000_000 or not 1 <= limit <= MAX_LIMIT:
+        return BUILD.error(400)
+    found = _page(context, (max(page, 1) - 1) * limit, limit, v1_record)
+    if found is None:
+        return BUILD.error(404)
+    return json_reply(200, {"status": "success", "error": None, "result": {
+        "pagination": {"page": max(page, 1), "limit": limit, "total": -1}, "data": found[1]}})
+
+
+def _history(context: RequestContext) -> Reply:
+    offset = int_param(context.query, "offset", 0)
+    limit = int_param(context.query, "limit", RECORDS_DEFAULT_LIMIT)
+    interval = int_param(context.query, "interval", 7)
+    if offset is None or limit is None or interval is None or not 0 <= offset <= 1_000_000 \
+            or not 1 <= limit <= MAX_LIMIT or not 1 <= interval <= 30:
+        return BUILD.error(400)
+    found = _page(context, offset * limit, limit, v3_record)
+    if found is None:
+        return BUILD.error(404)
+    total, records = found
+    return json_reply(200, {"history_records": records, "total": total})
+
+
+ROUTES: tuple[Route, ...] = (
+    Route(BUILD, "build_jobs", re.compile(r"/v3/([^/]+)/jobs/?"), _jobs, BUILD_TARGET),
+    Route(BUILD, "build_records", re.compile(r"/v1/record/([^/]+)/records/?"), _records, BUILD_TARGET),
+    Route(BUILD, "build_history", re.compile(r"/v3/jobs/([^/]+)/history/?"), _history, BUILD_TARGET),
+)
