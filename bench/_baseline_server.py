@@ -35,7 +35,7 @@ class SnapshotCollector:
 def main(config_path: str, port: int) -> None:
     config = load_config(config_path)
     stats = RequestStats()
-    client = CodeArtsClient(base_urls={"repo": config.endpoints.repo, "build": config.endpoints.build},
+    client = CodeArtsClient(base_urls=dict(config.endpoints.urls),
                             auth=build_auth(config.auth), timeout=config.poll.timeout_seconds, stats=stats,
                             pool_size=config.poll.concurrency)
     # The same poller as the exporter's, without the exposition: nothing is rendered until a scrape.

@@ -28,9 +28,9 @@ from exporter.exposition import TEXT, Exposition
 from exporter.registry import registered
 from exporter.snapshot import Snapshot
 from exporter.sources.base import PollSettings
-from exporter.sources.repo import pipeline_target
 from exporter.sources.repo.config import RepoSection
 from exporter.sources.repo.models import PipelineJob
+from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
 from exporter.wiring import run_history
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
@@ -62,13 +62,13 @@ MAX_CONCURRENCY = 64
 
 # The core's top-level keys; each source's own keys go between the first four and the rest.
 CORE_KEYS = ("region", "endpoints", "auth", "poll", "history", "state")
-ENDPOINT_KEYS = ("repo", "build", "iam")
+IAM = "iam"
+IAM_RATE = 0.2  # IAM token requests per second: a renewal a day, retries well apart
 AUTH_MODES = ("token", "password", "aksk")
 PASSWORD_KEYS = ("domain", "username", "password", "password_file", "project_id", "project_name")
 AKSK_KEYS = ("ak", "sk", "sk_file", "project_id")
 POLL_KEYS = ("interval_seconds", "timeout_seconds", "concurrency", "rate_limit", "job_grace_seconds",
              "max_backoff_seconds")
-RATE_LIMIT_KEYS = ("repo", "build", "iam", "burst")
 MAX_RATE = 1000.0  # requests per second; far above anything CodeArts allows, so a typo shows
 MAX_BURST = 1000
 HISTORY_KEYS = ("enabled", "api", "buckets", "queued_buckets", "max_pages", "max_requests_per_cycle")
@@ -82,34 +82,46 @@ _ACCESS_KEY = re.compile(r"[A-Za-z0-9]{1,128}")
 
 @dataclass(frozen=True, slots=True)
 class Endpoints:
-    """Base URLs without a trailing slash; `iam` is None when no region default exists and none is needed."""
+    """Base URLs without a trailing slash: each source's with an endpoint, by its name, and IAM's (None when no
+    region default exists and none is needed)."""
 
-    repo: str
-    build: str
-    iam: str | None
+    urls: Mapping[str, str]
+    iam: str | None = None
 
     def url(self, name: str) -> str | None:
         """The endpoint of the API ``name`` (a source's name, or ``iam``); None if there is none."""
-        value = getattr(self, name, None) if name in ENDPOINT_KEYS else None
-        return value if isinstance(value, str) else None
+        return self.iam if name == IAM else self.urls.get(name)
 
 
 @dataclass(frozen=True, slots=True)
 class RateLimitConfig:
-    """Requests per second allowed to each API (fractions allowed), and the burst of each bucket.
+    """Requests per second allowed to each API (fractions allowed), by API name, and the burst of each bucket.
 
-    The defaults stay below the documented limits: CodeArts Repo allows 600 calls a minute per API for
-    a whole region (10/s, shared with every other client there).
+    The defaults (each source's ``default_rate``, IAM's 0.2/s) stay below the documented limits: CodeArts Repo
+    allows 600 calls a minute per API for a whole region (10/s, shared with every other client there).
     """
 
-    repo: float = 8.0
-    build: float = 5.0
-    iam: float = 0.2
+    per_api: Mapping[str, float]
     burst: int = 5
 
     def rates(self) -> dict[str, float]:
         """``{api: requests per second}``."""
-        return {"repo": self.repo, "build": self.build, "iam": self.iam}
+        return dict(self.per_api)
+
+    def rate(self, api: str) -> float | None:
+        """Requests per second allowed to ``api``; None: no limit."""
+        return self.per_api.get(api)
+
+
+def default_rate_limits() -> RateLimitConfig:
+    """The rate limits of an absent ``poll.rate_limit``: each registered source's default, and IAM's."""
+    return RateLimitConfig(default_rates())
+
+
+def default_rates() -> dict[str, float]:
+    """Each registered source's default requests per second, then IAM's."""
+    rates = {source.name: source.default_rate for source in registered() if source.default_rate is not None}
+    return rates | {IAM: IAM_RATE}
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +131,7 @@ class PollConfig:
     interval_seconds: float = 60.0
     timeout_seconds: float = 10.0
     concurrency: int = 4
-    rate_limit: RateLimitConfig = RateLimitConfig()
+    rate_limit: RateLimitConfig = field(default_factory=default_rate_limits)
     job_grace_seconds: float = 0.0
     max_backoff_seconds: float = 600.0
 
@@ -220,22 +232,24 @@ def _region_and_endpoints(
 ) -> tuple[str | None, Endpoints | None]:
     """The region and the endpoints, each endpoint defaulting from the region unless given explicitly."""
     region, region_shown, region_ok = _region(check, top.get("region"))
-    section = check.section("endpoints", top.get("endpoints"), ENDPOINT_KEYS)
+    apis = tuple(source.name for source in registered() if source.endpoint)
+    section = check.section("endpoints", top.get("endpoints"), (*apis, IAM))
     if section is None:
         return region, None
     explicit = {name: url(check, f"endpoints.{name}", raw) for name, raw in section.items()}
     defaults = endpoints_for(region) if region is not None else None
-    needed = ENDPOINT_KEYS if needs_iam else ENDPOINT_KEYS[:2]
+    needed = (*apis, IAM) if needs_iam else apis
     missing = [f"endpoints.{name}" for name in needed if name not in explicit]
     if missing and defaults is None:
         if region_ok:  # otherwise the region's own problem says it all
             _report_region(check, region_shown, missing)
         return region, None
-    chosen = {name: explicit[name] if name in explicit else getattr(defaults, name, None) for name in ENDPOINT_KEYS}
-    repo, build, iam = chosen["repo"], chosen["build"], chosen["iam"]
-    if repo is None or build is None:
+    chosen = {name: explicit[name] if name in explicit else defaults.url(name) if defaults is not None else None
+              for name in (*apis, IAM)}
+    urls = {name: value for name in apis if (value := chosen[name]) is not None}
+    if len(urls) < len(apis):
         return region, None
-    return region, Endpoints(repo=repo, build=build, iam=iam)
+    return region, Endpoints(urls, chosen[IAM])
 
 
 def _region(check: Checker, raw: object) -> tuple[str | None, str | None, bool]:
@@ -360,16 +374,17 @@ def _poll(check: Checker, raw: object) -> PollConfig | None:
 
 
 def _rate_limit(check: Checker, raw: object) -> RateLimitConfig | None:
-    section = check.section("poll.rate_limit", raw, RATE_LIMIT_KEYS)
+    defaults = default_rates()
+    section = check.section("poll.rate_limit", raw, (*defaults, "burst"))
     if section is None:
         return None
-    defaults = RateLimitConfig()
-    rates = {api: _rate(check, f"poll.rate_limit.{api}", section.get(api), getattr(defaults, api))
-             for api in ("repo", "build", "iam")}
-    burst = integer(check, "poll.rate_limit.burst", section.get("burst"), 1, MAX_BURST, defaults.burst)
-    if burst is None or None in rates.values():
+    rates = {api: _rate(check, f"poll.rate_limit.{api}", section.get(api), default)
+             for api, default in defaults.items()}
+    burst = integer(check, "poll.rate_limit.burst", section.get("burst"), 1, MAX_BURST, RateLimitConfig({}).burst)
+    checked = {api: rate for api, rate in rates.items() if rate is not None}
+    if burst is None or len(checked) < len(rates):
         return None
-    return RateLimitConfig(rates["repo"], rates["build"], rates["iam"], burst)  # type: ignore[arg-type]
+    return RateLimitConfig(checked, burst)
 
 
 def _rate(check: Checker, path: str, raw: object, default: float) -> float | None:

@@ -35,6 +35,11 @@ class RegionEndpoints:
     build: str
     iam: str
 
+    def url(self, name: str) -> str | None:
+        """The region's endpoint of the API ``name`` (a source's name, or ``iam``); None if it has none."""
+        value = getattr(self, name, None) if name in ("repo", "build", "iam") else None
+        return value if isinstance(value, str) else None
+
 
 def _standard(region: str, repo_host: str) -> RegionEndpoints:
     """The common layout: `<repo_host>.<region>`, `cloudbuild-ext.<region>`, `iam.<region>` on myhuaweicloud.com."""

@@ -11,10 +11,10 @@ from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.registry import all_specs
 from exporter.sharding import ShardSpec
 from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
-from exporter.sources.build import project_target
 from exporter.sources.build.models import BUILD_STATUSES, BuildJob
-from exporter.sources.repo import pipeline_target
+from exporter.sources.build.targets import project_target
 from exporter.sources.repo.models import PIPELINE_STATUSES, PipelineJob
+from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
 
 from .conftest import parse_samples

@@ -325,8 +325,8 @@ def test_minimal_config_gets_defaults_from_region() -> None:
     assert config == Config(
         region="cn-north-4",
         endpoints=Endpoints(
-            repo="https://codehub-ext.cn-north-4.myhuaweicloud.com",
-            build="https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
+            {"repo": "https://codehub-ext.cn-north-4.myhuaweicloud.com",
+             "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com"},
             iam="https://iam.cn-north-4.myhuaweicloud.com",
         ),
         auth=TokenAuth(Secret("t0ken")),
@@ -347,7 +347,7 @@ def test_loopback_endpoints_without_region(tmp_path: Path) -> None:
     )
     config = load_config(path, {})
     assert config.region is None
-    assert config.endpoints == Endpoints("http://127.0.0.1:8080", "http://127.0.0.1:8081/build", None)
+    assert config.endpoints == Endpoints({"repo": "http://127.0.0.1:8080", "build": "http://127.0.0.1:8081/build"})
     assert config.section("build") == (ProjectTarget(PROJECT_ID),)
     assert config.section("repo").pipeline_targets() == []
 
@@ -356,13 +356,13 @@ def test_unknown_region_is_accepted_when_every_endpoint_is_explicit() -> None:
     endpoints = {"repo": "https://repo.example", "build": "https://build.example"}
     config = parse_config(minimal(region="xx-test-1", endpoints=endpoints), {"CODEARTS_TOKEN": "t"})
     assert config.region == "xx-test-1"
-    assert config.endpoints == Endpoints("https://repo.example", "https://build.example", None)
+    assert config.endpoints == Endpoints({"repo": "https://repo.example", "build": "https://build.example"}, None)
 
 
 def test_explicit_endpoint_overrides_the_region_default() -> None:
     config = parse_config(minimal(endpoints={"build": "http://localhost:9000"}), {"CODEARTS_TOKEN": "t"})
-    assert config.endpoints.build == "http://localhost:9000"
-    assert config.endpoints.repo == "https://codehub-ext.cn-north-4.myhuaweicloud.com"
+    assert config.endpoints.url("build") == "http://localhost:9000"
+    assert config.endpoints.url("repo") == "https://codehub-ext.cn-north-4.myhuaweicloud.com"
 
 
 def test_password_auth_with_password_file(tmp_path: Path) -> None:
@@ -391,7 +391,7 @@ def test_null_values_count_as_absent() -> None:
     data["auth"] = {"token": "t", "password": None}
     config = parse_config(data, {})
     assert config.poll == PollConfig()
-    assert config.endpoints.repo == "https://codehub-ext.cn-north-4.myhuaweicloud.com"
+    assert config.endpoints.url("repo") == "https://codehub-ext.cn-north-4.myhuaweicloud.com"
 
 
 def test_numbers_may_be_strings_as_from_the_environment() -> None:
@@ -424,7 +424,7 @@ def test_example_config_loads() -> None:
 def endpoints_for_dataclass(region: str) -> Endpoints:
     defaults = endpoints_for(region)
     assert defaults is not None
-    return Endpoints(defaults.repo, defaults.build, defaults.iam)
+    return Endpoints({"repo": defaults.repo, "build": defaults.build}, defaults.iam)
 
 
 def test_config_is_immutable() -> None:
@@ -580,7 +580,7 @@ def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() 
     poll = parse_config(minimal(poll={"rate_limit": {"repo": "0.5", "iam": 0.05, "burst": 2},
                                       "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV).poll
     limits = poll.rate_limit
-    assert (limits.repo, limits.build, limits.iam, limits.burst) == (0.5, 5.0, 0.05, 2)
+    assert (limits.rate("repo"), limits.rate("build"), limits.rate("iam"), limits.burst) == (0.5, 5.0, 0.05, 2)
     assert (poll.job_grace_seconds, poll.max_backoff_seconds) == (0.0, 120.0)
 
 

@@ -13,9 +13,9 @@ from exporter.runhistory.history import RunHistory
 from exporter.sharding import ShardSpec
 from exporter.simulator import Fault, World
 from exporter.simulator.mergerequests import MergeRequestPlan
-from exporter.sources.repo import pipeline_target
 from exporter.sources.repo.config import RepoSection
 from exporter.sources.repo.models import parse_pipeline_job
+from exporter.sources.repo.targets import pipeline_target
 from exporter.wiring import Exporter
 
 from .conftest import make_history, parse_samples, run_cli, wait_until, write_config

@@ -19,9 +19,9 @@ from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.samples import live_families, snapshot_families
 from exporter.server import ExporterHTTPServer
 from exporter.snapshot import Snapshot, TargetState
-from exporter.sources.build import project_target
-from exporter.sources.repo import pipeline_target
+from exporter.sources.build.targets import project_target
 from exporter.sources.repo import render as repo_render
+from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
 from exporter.webconfig import load_web_config
 

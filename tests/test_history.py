@@ -13,7 +13,7 @@ from exporter.config import load_config
 from exporter.poller import Poller
 from exporter.registry import all_specs
 from exporter.simulator import Fault, World
-from exporter.sources.repo import pipeline_target
+from exporter.sources.repo.targets import pipeline_target
 from exporter.wiring import Exporter
 
 from .conftest import make_history, parse_samples, write_config

@@ -14,8 +14,8 @@ from exporter.config import load_config
 from exporter.poller import Poller
 from exporter.simulator import Fault, World
 from exporter.sources.build import history as build_history
-from exporter.sources.build import project_target
 from exporter.sources.build.fetch import list_build_jobs
+from exporter.sources.build.targets import project_target
 from exporter.wiring import Exporter
 
 from .conftest import make_history, parse_samples, write_config

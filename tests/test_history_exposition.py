@@ -21,7 +21,7 @@ from exporter.runhistory.counts import HistoryView
 from exporter.runhistory.history import RunHistory
 from exporter.samples import live_families, snapshot_families
 from exporter.sources.build import metrics as build_metrics
-from exporter.sources.repo import pipeline_target
+from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
 from exporter.textformat import LineSink
 

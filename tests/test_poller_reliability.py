@@ -19,8 +19,8 @@ from exporter.retry import TargetBackoff
 from exporter.server import ExporterHTTPServer
 from exporter.simulator import Fault, World
 from exporter.snapshot import Snapshot, TargetState
-from exporter.sources.build import project_target
 from exporter.sources.build.models import BuildJob
+from exporter.sources.build.targets import project_target
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, wait_until, write_config

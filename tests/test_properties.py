@@ -25,12 +25,12 @@ from exporter.joblist import merge_listing
 from exporter.payload import RecordError, parse_timestamp
 from exporter.retry import RetryPolicy
 from exporter.snapshot import Snapshot, TargetState
-from exporter.sources.build import project_target
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.models import BUILD_STATUSES, parse_build_job
-from exporter.sources.repo import pipeline_target
+from exporter.sources.build.targets import project_target
 from exporter.sources.repo.fetch import list_pipeline_jobs
 from exporter.sources.repo.models import PIPELINE_STATUSES, parse_pipeline_job
+from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
 
 from .conftest import parse_samples

@@ -7,7 +7,7 @@ import time
 
 from exporter.config import load_config
 from exporter.simulator import Fault, World, generated_project_id
-from exporter.sources.build import project_target
+from exporter.sources.build.targets import project_target
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, wait_until, write_config

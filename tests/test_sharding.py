@@ -16,8 +16,8 @@ import requests
 from exporter.sharding import ShardSpec, jump_hash, key_hash, ordinal_from_hostname, shard_key
 from exporter.simulator import World
 from exporter.simulator.world import generated_project_id
-from exporter.sources.build import project_target
-from exporter.sources.repo import pipeline_target
+from exporter.sources.build.targets import project_target
+from exporter.sources.repo.targets import pipeline_target
 
 from .conftest import parse_samples, run_cli, wait_until, write_config
 

@@ -87,6 +87,8 @@ class Source(ABC):
     job_specs: tuple[MetricSpec, ...]  # families rendered from a target's records, in body order
     moving_specs: tuple[MetricSpec, ...] = ()  # those of them that move with the poll time alone
     history_specs: tuple[MetricSpec, ...] = ()  # run-history families, in body order
+    endpoint: bool = False  # True: a regional endpoint, ``endpoints.<name>``, defaulting from the region
+    default_rate: float | None = None  # requests per second of ``poll.rate_limit.<name>`` (None: no bucket)
 
     # -- configuration -------------------------------------------------------------------------------------
 

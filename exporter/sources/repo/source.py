@@ -31,6 +31,8 @@ class RepoSource(Source):
     job_specs = metrics.JOB_SPECS
     moving_specs = (metrics.JOB_DURATION,)
     history_specs = metrics.HISTORY_SPECS
+    endpoint = True
+    default_rate = 8.0
 
     def parse_config(self, check: Checker, top: Mapping[str, object]) -> RepoSection | None:
         return parse_section(check, top)
@@ -85,3 +87,6 @@ class RepoSource(Source):
             return None
         return Discovery(context.section, context.client, context.shard, clock=context.clock,
                          concurrency=context.poll.concurrency)
+
+
+SOURCE = RepoSource()
