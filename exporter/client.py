@@ -126,8 +126,9 @@ class CodeArtsClient:
         self._session.headers["Accept"] = "application/json"
         # requests re-reads the proxy and CA-bundle environment on every request (a scan of os.environ:
         # about a third of the CPU of a small request). Read it once per API instead.
-        self._environment = {api: self._session.merge_environment_settings(base, {}, None, None, None)
-                             for api, base in self.base_urls.items()}
+        self._environment: dict[str, dict[str, Any]] = {
+            api: dict(self._session.merge_environment_settings(base, {}, None, None, None))
+            for api, base in self.base_urls.items()}
         self._session.trust_env = False
 
     def close(self) -> None:
@@ -144,7 +145,7 @@ class CodeArtsClient:
     def _environment_for(self, api: str, url: str) -> dict[str, Any]:
         environment = self._environment.get(api)
         if environment is None:  # an API without a configured base URL (its source has its own): read once
-            environment = self._session.merge_environment_settings(url, {}, None, None, None)
+            environment = dict(self._session.merge_environment_settings(url, {}, None, None, None))
             self._environment[api] = environment
         return environment
 
@@ -200,7 +201,8 @@ class CodeArtsClient:
 
     def page_records(self, api: str, url: str, items: list[Any], parse: Callable[[object], T]) -> tuple[T, ...]:
         """The records of one page that parse; the others are logged and counted as skipped."""
-        records = tuple(item.record for item in self._parse(api, url, items, parse) if item.record is not None)
+        records: tuple[T, ...] = tuple(item.record for item in self._parse(api, url, items, parse)  # type: ignore[misc]
+                                       if item.record is not None)
         self.stats.count_skipped(api, "malformed", len(items) - len(records))
         return records
 
@@ -335,14 +337,10 @@ def _retry_after(value: str | None) -> float | None:
 def _error_for(response: requests.Response, url: str) -> CodeArtsError:
     status = response.status_code
     code, message = _error_fields(response)
-    details = {"url": url, "status": status, "error_code": code, "error_msg": message}
-    if status in (401, 403):
-        return AuthError("credentials refused", **details)
-    if status == 404:
-        return NotFoundError("not found", **details)
     if status == 429 or code == BUILD_THROTTLE_CODE:
         return ThrottledError("throttled", retry_after=_retry_after(response.headers.get("Retry-After")),
-                              **details)
-    if status >= 500:
-        return ServerError("server error", **details)
-    return ClientError("request refused", **details)
+                              url=url, status=status, error_code=code, error_msg=message)
+    kind, text = ((AuthError, "credentials refused") if status in (401, 403) else
+                  (NotFoundError, "not found") if status == 404 else
+                  (ServerError, "server error") if status >= 500 else (ClientError, "request refused"))
+    return kind(text, url=url, status=status, error_code=code, error_msg=message)

@@ -43,7 +43,7 @@ class RetryPolicy:
         if retry_after is not None:
             return retry_after
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
-        return ceiling / 2 + rng.uniform(0, ceiling / 2)
+        return float(ceiling / 2 + rng.uniform(0, ceiling / 2))
 
 
 def retry_reason(err: CodeArtsError) -> str | None:
@@ -123,4 +123,4 @@ class TargetBackoff:
         """Seconds from a failed poll to the next poll of the same target."""
         if failures <= 1:
             return self.interval
-        return max(self.interval, min(self.max_seconds, self.interval * 2 ** min(failures - 1, 30)))
+        return float(max(self.interval, min(self.max_seconds, self.interval * 2 ** min(failures - 1, 30))))

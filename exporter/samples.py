@@ -27,12 +27,12 @@ class _Families:
     """One family per spec, created on first use, emitted in table order (the reference rendering)."""
 
     def __init__(self) -> None:
-        self._families: dict[str, Metric] = {}
+        self._families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
 
     def add(self, spec: MetricSpec, labels: Iterable[str], value: float) -> None:
         self._family(spec).add_metric(list(labels), value)
 
-    def _family(self, spec: MetricSpec) -> Metric:
+    def _family(self, spec: MetricSpec) -> GaugeMetricFamily | CounterMetricFamily:
         family = self._families.get(spec.name)
         if family is None:
             family_type = _FAMILY_TYPES[spec.type]

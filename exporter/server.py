@@ -112,7 +112,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
     def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         """Handle one connection; with TLS, the handshake runs here, on the connection's own thread."""
         if self.ssl_context is None:
-            super().finish_request(request, client_address)  # type: ignore[arg-type]
+            super().finish_request(request, client_address)
             return
         request.settimeout(TLS_HANDSHAKE_TIMEOUT)
         try:
@@ -122,14 +122,15 @@ class ExporterHTTPServer(ThreadingHTTPServer):
             return
         tls.settimeout(None)
         try:
-            super().finish_request(tls, client_address)  # type: ignore[arg-type]
+            super().finish_request(tls, client_address)
         finally:
             self.shutdown_request(tls)  # the caller closes the plain socket, which wrapping detached
 
     @property
     def url(self) -> str:
         """The base URL this server answers on."""
-        host, port = self.server_address[:2]
+        address, port = self.server_address[:2]
+        host = address.decode() if isinstance(address, bytes) else str(address)
         host = "127.0.0.1" if host in ("0.0.0.0", "") else host  # noqa: S104
         if ":" in str(host):
             host = f"[{host}]"

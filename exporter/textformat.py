@@ -19,7 +19,7 @@ from exporter.sinks import HistogramData
 TEXT = "text"
 OPENMETRICS = "openmetrics"
 
-_FIXED_VALUES = {0: "0.0", 1: "1.0"}
+_FIXED_VALUES: dict[float, str] = {0: "0.0", 1: "1.0"}
 
 
 def _escape_label_value(value: str) -> str:
@@ -29,7 +29,8 @@ def _escape_label_value(value: str) -> str:
 
 
 def _value_text(value: float) -> str:
-    return _FIXED_VALUES.get(value) or floatToGoString(value)  # type: ignore[call-overload]
+    fixed = _FIXED_VALUES.get(value)
+    return fixed if fixed is not None else str(floatToGoString(value))  # type: ignore[no-untyped-call]
 
 
 def family_header(spec: MetricSpec, fmt: str) -> str:

@@ -37,6 +37,3 @@ class AkSkAuth:
 
 
 Auth = TokenAuth | PasswordAuth | AkSkAuth
-
-
-Auth = TokenAuth | PasswordAuth | AkSkAuth

@@ -68,7 +68,7 @@ def outcome_table(weights: tuple[tuple[str, int], ...]) -> tuple[str, ...]:
 class Run(NamedTuple):
     """One run of a job; times are epoch ms. A skipped run has ``finished == started`` and never runs."""
 
-    index: int
+    ordinal: int  # which run of the cycle this is (``Cycle.run_at(ordinal)``); not ``index``, a tuple method
     draw: int  # 64-bit per-run hash, for per-run details (durations, commit, trigger, user)
     created: int
     started: int

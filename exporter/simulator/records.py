@@ -121,7 +121,7 @@ def build_record(spec: BuildSpec, at_ms: int) -> tuple[dict[str, Any], int, int]
         return record, -FOREVER, FOREVER
     effective = at_ms if spec.frozen_at is None else min(at_ms, spec.frozen_at)
     run = cycle.latest(effective)
-    number = run.index - spec.first_index + 1
+    number = run.ordinal - spec.first_index + 1
     if number < 1:
         return record, -FOREVER, cycle.run_at(spec.first_index).created
     phase = run.phase_at(effective)
@@ -133,7 +133,7 @@ def build_record(spec: BuildSpec, at_ms: int) -> tuple[dict[str, Any], int, int]
     commit = hex_of(run.draw, 40)
     record.update(
         last_build_time=run.created,
-        health_score=health_score(cycle, run.index - 1 if building else run.index, spec.first_index),
+        health_score=health_score(cycle, run.ordinal - 1 if building else run.ordinal, spec.first_index),
         last_build_status="building" if building else BUILD_COLOURS[run.outcome],
         is_finished=not building,
         task_id=task_id(cycle, run),
@@ -161,7 +161,7 @@ def task_id(cycle: Cycle, run: Run) -> str:
     """``#YYYYMMDD.n``: the run's local (+08:00) date and its ordinal among that day's runs of the job."""
     local = run.created + TZ_OFFSET_MS
     day_start = local - local % DAY_MS - TZ_OFFSET_MS
-    ordinal = run.index - cycle.first_index_from(day_start) + 1
+    ordinal = run.ordinal - cycle.first_index_from(day_start) + 1
     return f"#{_date(local // 1000).replace('-', '')}.{ordinal}"
 
 
