@@ -18,12 +18,22 @@ def test_metrics_doc_table_is_generated_from_the_code():
     assert match.group(1) == markdown_table(), "run: python -m exporter.metrics and paste the table"
 
 
-def test_readme_quick_start_is_the_two_commands():
+QUICK_START_DEMO = "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/codearts-exporter --demo"
+QUICK_START_TESTS = "python3 -m venv .venv && .venv/bin/pip install '.[test]' && .venv/bin/python -m pytest"
+
+
+def test_readme_starts_with_the_two_quick_start_commands_each_in_a_venv():
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)```", readme, re.S)
-    assert blocks[0].strip() == "pip install . && codearts-exporter --demo"
-    assert blocks[1].strip() == "pip install '.[test]' && python -m pytest"
-    assert "python3 -m pytest" in (ROOT / ".ci" / "run").read_text()
+    assert [block.strip() for block in blocks[:2]] == [QUICK_START_DEMO, QUICK_START_TESTS]
+    assert readme.index("## Quick start") == readme.index("## "), "the quick start must be the first section"
+
+
+def test_ci_runs_the_readme_test_command_and_fails_when_it_fails():
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    # set -e does not stop at a failure inside an && list: the command must end in an explicit exit.
+    assert f"{QUICK_START_TESTS} || exit $?" in lines
+    assert "set -euo pipefail" in lines
 
 
 def test_example_config_loads():
