@@ -148,6 +148,15 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = f"codearts-exporter/{__version__}"
+    _head_only = False  # set while answering HEAD: the GET response's status and headers, no body
+
+    def do_HEAD(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        """Answer as GET would, without the body (monitoring probes and curl -I use HEAD)."""
+        self._head_only = True
+        try:
+            self.do_GET()
+        finally:
+            self._head_only = False
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
         if self.server.basic_auth.enabled and not self.server.basic_auth.check(self.headers.get("Authorization")):
@@ -193,7 +202,9 @@ class _Handler(BaseHTTPRequestHandler):
         head += [f"{name}: {value}" for name, value in (headers or {}).items()]
         head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
         # Small parts go out with the head in one write; a large cached body is sent as is, not copied.
-        if length < 65536:
+        if self._head_only:
+            self.wfile.write(head_bytes)
+        elif length < 65536:
             self.wfile.write(head_bytes + b"".join(parts))
         elif isinstance(self.connection, ssl.SSLSocket):
             for chunk in _coalesced((head_bytes, *parts), TLS_WRITE_BYTES):
