@@ -129,7 +129,7 @@ def test_the_wheel_installs_into_a_fresh_venv_and_its_console_script_runs(tmp_pa
     [wheel] = wheels.glob("*.whl")
     listing = subprocess.run([sys.executable, "-m", "zipfile", "-l", str(wheel)], capture_output=True, text=True,
                              check=True).stdout
-    assert "exporter/demo.yaml" in listing and "tests/" not in listing
+    assert "exporter/demo.yaml" in listing and "exporter/config.example.yaml" in listing and "tests/" not in listing
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=60)
     subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, capture_output=True,
                    timeout=180)
@@ -137,6 +137,9 @@ def test_the_wheel_installs_into_a_fresh_venv_and_its_console_script_runs(tmp_pa
     version = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30, check=True)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert version.stdout.strip() == f"codearts-exporter {project['version']}"
+    example = subprocess.run([str(script), "--print-example-config"], capture_output=True, text=True, timeout=30,
+                             check=True, cwd=tmp_path)
+    assert example.stdout == (ROOT / "config.example.yaml").read_text()
     demo = subprocess.run([str(script), "--demo", "--once"], capture_output=True, text=True, timeout=60,
                           check=False, cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from exporter.config import load_config
+import yaml
+
+from exporter.config import load_config, parse_config
 from exporter.metrics import markdown_table
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,3 +42,21 @@ def test_example_config_loads():
     config = load_config(ROOT / "config.example.yaml", env={
         "CODEARTS_TOKEN": "t", "CODEARTS_PASSWORD": "p", "HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"})
     assert config.repositories and config.projects
+
+
+def test_readme_connecting_section_configuration_is_valid(tmp_path):
+    """The first real configuration the README suggests validates, placeholders filled in."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Connecting a real account"):readme.index("## Running against CodeArts")]
+    assert "--print-example-config" in section
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    sk = tmp_path / "sk"
+    sk.write_text("secret\n")
+    text = (blocks[-1].replace("<IAM project id>", "0a1b2c3d4e5f60718293a4b5c6d7e8f9")
+            .replace("<CodeArts project id>", "6ecbc5bac7c8442fb3d2563d53c13582")
+            .replace("/run/secrets/codearts-sk", str(sk)))
+    config = parse_config(yaml.safe_load(text), env={"HUAWEICLOUD_SDK_AK": "AK"})
+    assert config.discovers() and config.projects
+    for setting in ("auth.aksk.project_id", "projects[].id", "repositories[].id", "repositories[].pipelines",
+                    "discovery.projects[].project_id"):
+        assert f"`{setting}`" in section
