@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
+import bcrypt
 import yaml
 
 from exporter.config import load_config, parse_config
 from exporter.metrics import markdown_table
+from exporter.webconfig import BasicAuth, load_web_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -60,3 +66,26 @@ def test_readme_connecting_section_configuration_is_valid(tmp_path):
     for setting in ("auth.aksk.project_id", "projects[].id", "repositories[].id", "repositories[].pipelines",
                     "discovery.projects[].project_id"):
         assert f"`{setting}`" in section
+
+
+def test_history_doc_does_not_call_discovery_unimplemented():
+    text = (ROOT / "docs" / "history.md").read_text()
+    assert "not implemented" not in text
+    assert "](discovery.md)" in text
+
+
+def test_readme_bcrypt_one_liner_makes_a_hash_the_web_config_accepts(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    [command] = [line for line in re.findall(r"```sh\n(.*?)```", readme, re.S) if "import bcrypt" in line]
+    argv = shlex.split(command.strip())
+    assert argv[:2] == [".venv/bin/python", "-c"]
+    # No controlling terminal, so getpass reads the password from stdin.
+    result = subprocess.run([sys.executable, "-c", argv[2]], input="s3cret\n", capture_output=True, text=True,
+                            timeout=30, check=True, start_new_session=True)
+    hashed = result.stdout.strip()
+    assert bcrypt.checkpw(b"s3cret", hashed.encode())
+    web = tmp_path / "web.yml"
+    web.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    auth = BasicAuth(load_web_config(web).users)
+    assert auth.check("Basic " + base64.b64encode(b"prometheus:s3cret").decode())
+    assert not auth.check("Basic " + base64.b64encode(b"prometheus:wrong").decode())
