@@ -15,6 +15,7 @@ from exporter.config import Config
 from exporter.discovery import Discovery, pipeline_finished_at
 from exporter.exposition import TEXT, Exposition
 from exporter.history import RunHistory
+from exporter.landing import LandingInfo
 from exporter.poller import Poller, targets_from_config
 from exporter.ratelimit import RateLimits
 from exporter.retry import RetryPolicy, TargetBackoff
@@ -23,6 +24,7 @@ from exporter.sharding import ShardSpec
 from exporter.snapshot import REPO_API, Snapshot, Target
 from exporter.state import load_state, save_state
 from exporter.stats import RequestStats
+from exporter.summary import landing_info
 from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,11 @@ class Exporter:
         sources_up = self.discovery is None or all(status.up for status in self.discovery.statuses())
         return snapshot.all_up() and sources_up
 
+    def landing_info(self) -> LandingInfo:
+        """What the landing page shows beside the snapshot; reads in-memory state only, never CodeArts."""
+        statuses = self.discovery.statuses() if self.discovery is not None else ()
+        return landing_info(self.config, __version__, self.shard, statuses, self.auth.token_expiry())
+
     def metrics_text(self) -> bytes:
         """The current /metrics body in the text format."""
         return self.exposition.body(TEXT, gzipped=False)
@@ -178,7 +185,7 @@ class Exporter:
         """
         self.server = ExporterHTTPServer(address, self.exposition, lambda: self.poller.snapshot, web,
                                          stale_after=STALE_INTERVALS * self.config.poll.interval_seconds,
-                                         clock=self._clock)
+                                         clock=self._clock, landing=self.landing_info)
         # A scrape thread waiting for the interpreter lock while a poll parses JSON waits up to one switch
         # interval per hand-over (5 ms by default, several per request): 1 ms keeps a scrape's tail near
         # its own cost, for a little more switching when threads contend.

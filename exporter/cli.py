@@ -39,7 +39,7 @@ examples:
   codearts-exporter --config.file config.yaml --shard.from-hostname --total-shards 3   in a StatefulSet
 
 exit codes: 0 ok; 1 --once and a target or discovery source failed; 2 bad flags or configuration.
-endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (targets and last result)."""
+endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (targets, failing jobs, config)."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -55,6 +55,7 @@ class PipelineJob:
     started: float | None
     finished: float | None
     updated: float | None
+    target_url: str = ""  # the job's page in CodeArts, as the API gives it (shown on the landing page)
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,6 +190,7 @@ def parse_pipeline_job(raw: object) -> PipelineJob:
         started=parse_timestamp(_field(record, "started_at")),
         finished=parse_timestamp(_field(record, "finished_at")),
         updated=parse_timestamp(_field(record, "updated_at")),
+        target_url=_text(_field(record, "target_url")),
     )
 
 
