@@ -14,7 +14,8 @@
 FROM python:3.12.8-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md constraints.txt ./
+# exporter/config.example.yaml links to ../config.example.yaml: the wheel gets its content
+COPY pyproject.toml README.md constraints.txt config.example.yaml ./
 COPY exporter/ exporter/
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/venv \

@@ -121,9 +121,14 @@ def test_healthcheck_probes_healthz_with_python_and_fails_when_nothing_answers(t
 
 def test_dockerignore_keeps_tests_and_local_state_out_of_the_build_context():
     ignore = (ROOT / ".dockerignore").read_text().split()
-    assert ignore[ignore.index("*") + 1:][:4] == ["!pyproject.toml", "!README.md", "!exporter/", "!constraints.txt"]
+    assert ignore[ignore.index("*") + 1:][:5] == ["!pyproject.toml", "!README.md", "!exporter/", "!constraints.txt",
+                                                  "!config.example.yaml"]
     copied = [args.split() for name, args in stages()[0] if name == "COPY"]
-    assert copied == [["pyproject.toml", "README.md", "constraints.txt", "./"], ["exporter/", "exporter/"]]
+    assert copied == [["pyproject.toml", "README.md", "constraints.txt", "config.example.yaml", "./"],
+                      ["exporter/", "exporter/"]]
+    # the package's example is a link to the repository's, so the build context must hold its target
+    link = ROOT / "exporter" / "config.example.yaml"
+    assert link.is_symlink() and link.resolve() == (ROOT / "config.example.yaml").resolve()
 
 
 def test_the_build_stage_installs_the_dependencies_at_the_pinned_versions():
