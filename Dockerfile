@@ -6,17 +6,22 @@
 #
 # Stage 1 builds the wheel and installs it with its dependencies into a virtualenv; stage 2 is the
 # same slim base with only that virtualenv copied in: no compiler, no pip cache, no sources, no tests.
+#
+# Reproducible: the base image is named by its full Python version and Debian release, and the
+# dependencies are installed at the versions pinned in constraints.txt. Refresh both as the README says
+# ("Container image"): bump the tag below in both FROM lines, regenerate constraints.txt, rebuild.
 
-FROM python:3.12-slim AS build
+FROM python:3.12.8-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+# exporter/config.example.yaml links to ../config.example.yaml: the wheel gets its content
+COPY pyproject.toml README.md constraints.txt config.example.yaml ./
 COPY exporter/ exporter/
 RUN pip wheel --no-deps --wheel-dir /wheels . \
  && python -m venv /opt/venv \
- && /opt/venv/bin/pip install /wheels/*.whl
+ && /opt/venv/bin/pip install --constraint constraints.txt /wheels/*.whl
 
-FROM python:3.12-slim
+FROM python:3.12.8-slim-bookworm
 COPY --from=build /opt/venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
 # nobody:nogroup, by number so Kubernetes' runAsNonRoot can check it without reading /etc/passwd

@@ -8,6 +8,7 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from importlib import resources
 
 from exporter import __version__
 from exporter.config import Config, ConfigError, PasswordAuth, load_config
@@ -32,13 +33,14 @@ CodeArts Build jobs API in the background and serves job status, durations and h
 EPILOG = """\
 examples:
   codearts-exporter --demo                          built-in simulator, no credentials needed
-  codearts-exporter --config.file config.yaml       the real thing (see config.example.yaml)
+  codearts-exporter --print-example-config > config.yaml   the commented example configuration, to edit
+  codearts-exporter --config.file config.yaml       the real thing
   codearts-exporter --config.file config.yaml --check-config
   codearts-exporter --config.file config.yaml --once > metrics.txt
   codearts-exporter --config.file config.yaml --shard.from-hostname --total-shards 3   in a StatefulSet
 
 exit codes: 0 ok; 1 --once and a target or discovery source failed; 2 bad flags or configuration.
-endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (targets and last result)."""
+endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (targets, failing jobs, config)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config.file", dest="config_file", metavar="PATH",
-                        help="YAML configuration file (see config.example.yaml)")
+                        help="YAML configuration file; start from the commented example that "
+                             "--print-example-config prints")
     parser.add_argument("--web.listen-address", dest="listen_address", default=":9877", metavar="HOST:PORT",
                         help="address to serve /metrics on (default: %(default)s)")
     parser.add_argument("--web.config.file", dest="web_config_file", metavar="PATH",
@@ -72,8 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shard.from-hostname", dest="shard_from_hostname", action="store_true",
                         help="take the shard from the host name's ordinal, as a StatefulSet names its pods "
                              "(codearts-exporter-3 is shard 3)")
+    parser.add_argument("--print-example-config", action="store_true",
+                        help="print the complete, commented example configuration (config.example.yaml, "
+                             "shipped with the package) and exit")
     parser.add_argument("--version", action="version", version=f"codearts-exporter {__version__}")
     return parser
+
+
+def example_config() -> str:
+    """The text of config.example.yaml, as installed with the package."""
+    return resources.files("exporter").joinpath("config.example.yaml").read_text(encoding="utf-8")
 
 
 def configure_logging(level: str) -> None:
@@ -111,6 +122,9 @@ def shard_from_args(args: argparse.Namespace) -> ShardSpec:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``codearts-exporter`` command."""
     args = build_parser().parse_args(argv)
+    if args.print_example_config:
+        sys.stdout.write(example_config())
+        return EXIT_OK
     configure_logging(args.log_level)
     try:
         address = parse_listen_address(args.listen_address)
@@ -121,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.demo == bool(args.config_file):
         print("codearts-exporter: give either --config.file PATH or --demo (the built-in simulator); "
-              "see --help", file=sys.stderr)
+              "--print-example-config prints a configuration to start from; see --help", file=sys.stderr)
         return EXIT_USAGE
     simulator = None
     try:

@@ -14,14 +14,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 MAX_INT32 = 2_147_483_647
-
 # Epoch values above this are taken as milliseconds (year 2286 in seconds; 1970-04-26 in ms).
 _EPOCH_MS_THRESHOLD = 10_000_000_000
-
 _ISO_FRACTION = re.compile(r"(\.\d+)")
+
 
 class RecordError(ValueError):
     """A payload record that cannot be turned into a typed record."""
+
 
 def parse_timestamp(value: object) -> float | None:
     """Epoch seconds from an ISO 8601 string (offset, ``Z`` or naive UTC) or epoch s/ms number.
@@ -41,12 +41,14 @@ def parse_timestamp(value: object) -> float | None:
         return _epoch_number(float(text))
     return _iso_timestamp(text)
 
+
 def _epoch_number(number: float) -> float | None:
     if not math.isfinite(number) or number <= 0:
         return None
     if number > _EPOCH_MS_THRESHOLD:
         number /= 1000.0
     return number if number < 1e11 else None
+
 
 def _iso_timestamp(text: str) -> float | None:
     normalised = text.replace("Z", "+00:00").replace("z", "+00:00")
@@ -64,11 +66,13 @@ def _iso_timestamp(text: str) -> float | None:
         moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
+
 def field_of(raw: dict[str, Any], key: str) -> Any:
     """A field by name, also under the misspelt ``key"`` form seen in the Repo docs' example."""
     if key in raw:
         return raw[key]
     return raw.get(key + '"')
+
 
 def text_of(value: object) -> str:
     if value is None or isinstance(value, dict | list):
@@ -81,6 +85,7 @@ def text_of(value: object) -> str:
         # every render. Such a character becomes "?".
         text = text.encode("utf-8", "replace").decode("utf-8")
     return text
+
 
 def number_of(value: object) -> float | None:
     if value is None or isinstance(value, bool):
@@ -96,10 +101,12 @@ def number_of(value: object) -> float | None:
         return None
     return number if math.isfinite(number) else None
 
+
 def flag_of(value: object) -> bool:
     if isinstance(value, str):
         return value.strip().lower() in ("true", "1", "yes")
     return value is True or (isinstance(value, int | float) and value == 1)
+
 
 def required_dict(raw: object) -> dict[str, Any]:
     if not isinstance(raw, dict):

@@ -1,8 +1,7 @@
-"""The HTTP endpoints: /metrics, /healthz, /readyz and a small landing page. Never calls CodeArts."""
+"""The HTTP endpoints: /metrics, /healthz, /readyz and the landing page. Never calls CodeArts."""
 
 from __future__ import annotations
 
-import html
 import logging
 import os
 import socket
@@ -15,6 +14,7 @@ from urllib.parse import urlsplit
 
 from exporter import __version__
 from exporter.exposition import Exposition, negotiate
+from exporter.landing import LandingInfo, render_landing
 from exporter.snapshot import Snapshot
 from exporter.webconfig import BasicAuth, WebConfig
 
@@ -84,6 +84,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         *,
         stale_after: float | None = None,
         clock: Callable[[], float] = time.time,
+        landing: Callable[[], LandingInfo] | None = None,
     ) -> None:
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -96,6 +97,7 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         self.stale_after = stale_after
         self.clock = clock
         self.started_at = clock()
+        self.landing = landing or (lambda: LandingInfo(__version__, interval=0.0))
 
     def readiness(self) -> tuple[bool, str]:
         """Ready once every target was polled, until no target has succeeded for ``stale_after`` seconds."""
@@ -149,6 +151,15 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
     server_version = f"codearts-exporter/{__version__}"
+    _head_only = False  # set while answering HEAD: the GET response's status and headers, no body
+
+    def do_HEAD(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        """Answer as GET would, without the body (monitoring probes and curl -I use HEAD)."""
+        self._head_only = True
+        try:
+            self.do_GET()
+        finally:
+            self._head_only = False
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
         if self.server.basic_auth.enabled and not self.server.basic_auth.check(self.headers.get("Authorization")):
@@ -182,7 +193,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200 if ready else 503, "text/plain; charset=utf-8", f"{message}\n".encode())
 
     def _landing(self) -> None:
-        self._send(200, "text/html; charset=utf-8", landing_page(self.server.snapshot()).encode())
+        page = render_landing(self.server.snapshot(), self.server.landing(), self.server.clock())
+        self._send(200, "text/html; charset=utf-8", page.encode())
 
     def _send(self, status: int, content_type: str, body: bytes | tuple[bytes, ...],
               headers: dict[str, str] | None = None) -> None:
@@ -194,7 +206,9 @@ class _Handler(BaseHTTPRequestHandler):
         head += [f"{name}: {value}" for name, value in (headers or {}).items()]
         head_bytes = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
         # Small parts go out with the head in one write; a large cached body is sent as is, not copied.
-        if length < 65536:
+        if self._head_only:
+            self.wfile.write(head_bytes)
+        elif length < 65536:
             self.wfile.write(head_bytes + b"".join(parts))
         elif isinstance(self.connection, ssl.SSLSocket):
             for chunk in _coalesced((head_bytes, *parts), TLS_WRITE_BYTES):
@@ -206,23 +220,3 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         log.debug("%s %s", self.address_string(), format % args)
 
-
-def landing_page(snapshot: Snapshot) -> str:
-    """A small HTML page listing the targets and their last poll result."""
-    rows = []
-    for state in snapshot.states:
-        if not state.polled:
-            result = "not polled yet"
-        elif state.up:
-            result = "ok"
-        else:
-            result = "failed: " + state.error
-        rows.append(f"<tr><td>{html.escape(state.target.api)}</td><td>{html.escape(state.target.key)}</td>"
-                    f"<td>{html.escape(result)}</td></tr>")
-    return (
-        "<!doctype html><html><head><title>CodeArts exporter</title></head><body>"
-        f"<h1>CodeArts exporter {html.escape(__version__)}</h1>"
-        '<p><a href="/metrics">Metrics</a> · <a href="/healthz">/healthz</a> · <a href="/readyz">/readyz</a></p>'
-        "<table><tr><th>API</th><th>Target</th><th>Last poll</th></tr>"
-        + "".join(rows) + "</table></body></html>\n"
-    )

@@ -62,6 +62,7 @@ class DiscoveryStatus:
     up: bool
     last_success_at: float | None
     found: int  # what the source holds now: repositories matched, pipelines watched
+    names: tuple[str, ...] = ()  # what it found, where short enough to list (a repository's pipeline ids)
 
 
 @dataclass(frozen=True, slots=True)

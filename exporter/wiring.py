@@ -14,6 +14,7 @@ from exporter.auth import build_auth
 from exporter.client import CodeArtsClient
 from exporter.config import Config
 from exporter.exposition import TEXT, Exposition
+from exporter.landing import LandingInfo
 from exporter.poller import Poller
 from exporter.ratelimit import RateLimits
 from exporter.registry import registered
@@ -27,6 +28,7 @@ from exporter.snapshot import DiscoveryView, Snapshot, Target
 from exporter.sources.base import Discoverer, DiscoveryContext, HistoryContext, PollSettings, Source
 from exporter.statefile import load_state, save_state
 from exporter.stats import RequestStats
+from exporter.summary import landing_info
 from exporter.webconfig import WebConfig
 
 log = logging.getLogger(__name__)
@@ -119,6 +121,7 @@ class Exporter:
         self.exposition.update(self.poller.snapshot)
         self.server: ExporterHTTPServer | None = None
         self._clock = clock
+        self._landing = landing_info(config, __version__, shard)
 
     def _current_targets(self) -> tuple[Target, ...]:
         """This shard's targets now: each discovering source's own (discovering when due), the others'
@@ -179,6 +182,10 @@ class Exporter:
         sources_up = snapshot.discovery is None or snapshot.discovery.all_up()
         return snapshot.all_up() and sources_up
 
+    def landing_info(self) -> LandingInfo:
+        """What the landing page shows beside the snapshot; reads in-memory state only, never CodeArts."""
+        return replace(self._landing, token_expiry=self.stats.token_expiry())
+
     def metrics_text(self) -> bytes:
         """The current /metrics body in the text format."""
         return self.exposition.body(TEXT, gzipped=False)
@@ -190,7 +197,7 @@ class Exporter:
         """
         self.server = ExporterHTTPServer(address, self.exposition, lambda: self.poller.snapshot, web,
                                          stale_after=STALE_INTERVALS * self.config.poll.interval_seconds,
-                                         clock=self._clock)
+                                         clock=self._clock, landing=self.landing_info)
         # A scrape thread waiting for the interpreter lock while a poll parses JSON waits up to one switch
         # interval per hand-over (5 ms by default, several per request): 1 ms keeps a scrape's tail near
         # its own cost, for a little more switching when threads contend.

@@ -8,12 +8,15 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.simulator import Simulator, World
+
+K = TypeVar("K")
 
 SIM_TOKEN = "sim-token-5e3c1f"  # a distinctive value, so tests can grep logs for it
 UNPACED = "{repo: 1000, build: 1000}"  # tests about the rate limit pass their own
@@ -26,6 +29,11 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0, interval: f
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def nonzero(counts: dict[K, int]) -> dict[K, int]:
+    """The counts that moved (RequestStats starts its known label values at zero)."""
+    return {key: count for key, count in counts.items() if count}
 
 
 def parse_samples(text: str) -> dict[tuple[str, frozenset], float]:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from exporter.config import load_config
-from exporter.server import landing_page
+from exporter.landing import render_landing
 from exporter.simulator import AccessKey, IamService, IamUser, World
 from exporter.wiring import Exporter
 
@@ -61,7 +61,8 @@ def run_flows(tmp_path: Path, simulator_factory) -> tuple[list[str], list[str]]:
             now[0] += 120  # old enough for a 401 to renew it
             iam.revoke_tokens()
             snapshot = exporter.poll_once()
-            texts += [exporter.metrics_text().decode(), landing_page(snapshot), repr(exporter.auth),
+            texts += [exporter.metrics_text().decode(), render_landing(snapshot, exporter.landing_info(), now[0]),
+                      repr(exporter.auth),
                       repr(exporter.config)]
             texts += [state.error for state in snapshot.states]
         finally:

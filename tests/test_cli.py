@@ -7,6 +7,7 @@ import re
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import requests
@@ -14,6 +15,8 @@ import requests
 from exporter import __version__
 
 from .conftest import run_cli, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
 
 VALID = """\
 region: cn-north-4
@@ -72,7 +75,19 @@ def test_version_and_help():
 
 def test_no_config_and_no_demo_is_a_usage_error():
     result = run_cli()
-    assert result.returncode == 2 and "--demo" in result.stderr
+    assert result.returncode == 2 and "--demo" in result.stderr and "--print-example-config" in result.stderr
+
+
+def test_the_example_configuration_is_printed_from_the_package_and_help_says_so(tmp_path):
+    result = run_cli("--print-example-config")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == (ROOT / "config.example.yaml").read_text()
+    assert "--print-example-config" in run_cli("--help").stdout
+    config = tmp_path / "config.yaml"
+    config.write_text(result.stdout)
+    checked = run_cli("--check-config", "--config.file", str(config), env={
+        "CODEARTS_TOKEN": "t", "CODEARTS_PASSWORD": "p", "HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"})
+    assert checked.returncode == 0 and "configuration OK" in checked.stdout, checked.stderr
 
 
 def test_bad_listen_address_is_a_usage_error(tmp_path):

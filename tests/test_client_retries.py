@@ -14,7 +14,7 @@ from exporter.simulator import Fault, World
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.repo.fetch import list_pipeline_jobs
 
-from .conftest import SIM_TOKEN
+from .conftest import SIM_TOKEN, nonzero
 
 PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
 REPO, PIPELINE = 2111976239, 6
@@ -48,8 +48,8 @@ def test_a_transient_failure_is_retried_and_the_listing_completes(sim, client, f
     listing = list_build_jobs(client, PROJECT)
     assert len(listing.records) == 30
     assert sim.request_count("build_jobs") == 3
-    assert client.stats.retries() == {("build", reason): 2}
-    assert client.stats.throttled() == ({"build": 2} if reason == "throttled" else {})
+    assert nonzero(client.stats.retries()) == {("build", reason): 2}
+    assert nonzero(client.stats.throttled()) == ({"build": 2} if reason == "throttled" else {})
 
 
 def test_build_throttling_is_an_http_500_with_its_code_and_other_500s_are_not_retried(sim, client):
@@ -57,7 +57,7 @@ def test_build_throttling_is_an_http_500_with_its_code_and_other_500s_are_not_re
     with pytest.raises(ServerError) as caught:
         list_build_jobs(client, PROJECT)
     assert caught.value.error_code == "CB.00060101"
-    assert sim.request_count("build_jobs") == 1 and client.stats.retries() == {}
+    assert sim.request_count("build_jobs") == 1 and nonzero(client.stats.retries()) == {}
 
 
 @pytest.mark.parametrize(("fault", "error"), [
@@ -70,7 +70,7 @@ def test_permanent_failures_are_sent_once(sim, client, fault, error):
     sim.set_fault("repo_jobs", fault)
     with pytest.raises(error):
         list_pipeline_jobs(client, REPO, PIPELINE)
-    assert sim.request_count("repo_jobs") == 1 and client.stats.retries() == {}
+    assert sim.request_count("repo_jobs") == 1 and nonzero(client.stats.retries()) == {}
 
 
 def test_retry_after_is_honoured(sim, client):
@@ -110,5 +110,5 @@ def test_a_request_slower_than_the_timeout_fails_as_transport_and_is_retried(sim
         assert len(list_build_jobs(client, PROJECT).records) == 30
     finally:
         client.close()
-    assert client.stats.retries() == {("build", "transport"): 1}
+    assert nonzero(client.stats.retries()) == {("build", "transport"): 1}
     assert client.stats.requests()[("build", "error")] == 1

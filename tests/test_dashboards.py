@@ -104,6 +104,12 @@ def test_provisioning_files_load_the_dashboards_and_a_prometheus_datasource():
     datasources = yaml.safe_load((PROVISIONING / "datasources" / "codearts.yaml").read_text())
     assert datasources["apiVersion"] == 1
     assert [source["type"] for source in datasources["datasources"]] == ["prometheus"]
+    # $__rate_interval is derived from timeInterval: it must be the scrape interval the examples use
+    scrape = yaml.safe_load((ROOT / "deploy" / "prometheus" / "prometheus.example.yml").read_text())
+    monitor = yaml.safe_load((ROOT / "deploy" / "kubernetes" / "base" / "servicemonitor.yaml").read_text())
+    [source] = datasources["datasources"]
+    [endpoint] = monitor["spec"]["endpoints"]
+    assert source["jsonData"]["timeInterval"] == scrape["global"]["scrape_interval"] == endpoint["interval"]
     providers = yaml.safe_load((PROVISIONING / "dashboards" / "codearts.yaml").read_text())
     assert providers["apiVersion"] == 1
     (provider,) = providers["providers"]

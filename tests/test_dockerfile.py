@@ -58,10 +58,15 @@ def quick_start_command() -> list[str]:
     return shlex.split(first.split("&&")[-1])
 
 
+CONSTRAINTS = ROOT / "constraints.txt"
+
+
 def test_two_stages_on_python_slim_and_the_final_one_copies_only_the_venv():
     build, final = stages()
-    assert build[0] == ("FROM", "python:3.12-slim AS build")
-    assert final[0] == ("FROM", "python:3.12-slim")
+    base, _, alias = build[0][1].partition(" AS ")
+    assert alias == "build" and final[0] == ("FROM", base)
+    # a full Python version and the Debian release, not a moving tag like python:3.12-slim
+    assert re.fullmatch(r"python:3\.12\.\d+-slim-bookworm(@sha256:[0-9a-f]{64})?", base), base
     assert any(name == "RUN" and "pip wheel" in args and "python -m venv /opt/venv" in args for name, args in build)
     copies = [args for name, args in final if name in ("COPY", "ADD")]
     assert copies == ["--from=build /opt/venv /opt/venv"]
@@ -86,7 +91,9 @@ def test_entrypoint_and_cmd_are_the_readme_quick_start_command():
     final = stages()[-1]
     entrypoint, cmd = json.loads(only(final, "ENTRYPOINT")), json.loads(only(final, "CMD"))
     assert entrypoint == ["codearts-exporter"]
-    assert entrypoint + cmd == quick_start_command() == ["codearts-exporter", "--demo"]
+    assert entrypoint + cmd == ["codearts-exporter", "--demo"]
+    demo = quick_start_command()  # the README's runs the venv's console script
+    assert [Path(demo[0]).name, *demo[1:]] == entrypoint + cmd
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["codearts-exporter"] == "exporter.cli:main"
 
@@ -114,9 +121,41 @@ def test_healthcheck_probes_healthz_with_python_and_fails_when_nothing_answers(t
 
 def test_dockerignore_keeps_tests_and_local_state_out_of_the_build_context():
     ignore = (ROOT / ".dockerignore").read_text().split()
-    assert ignore[ignore.index("*") + 1:][:3] == ["!pyproject.toml", "!README.md", "!exporter/"]
-    copied = [args.split()[0] for name, args in stages()[0] if name == "COPY"]
-    assert copied == ["pyproject.toml", "exporter/"]
+    assert ignore[ignore.index("*") + 1:][:5] == ["!pyproject.toml", "!README.md", "!exporter/", "!constraints.txt",
+                                                  "!config.example.yaml"]
+    copied = [args.split() for name, args in stages()[0] if name == "COPY"]
+    assert copied == [["pyproject.toml", "README.md", "constraints.txt", "config.example.yaml", "./"],
+                      ["exporter/", "exporter/"]]
+    # the package's example is a link to the repository's, so the build context must hold its target
+    link = ROOT / "exporter" / "config.example.yaml"
+    assert link.is_symlink() and link.resolve() == (ROOT / "config.example.yaml").resolve()
+
+
+def test_the_build_stage_installs_the_dependencies_at_the_pinned_versions():
+    [install] = [args for name, args in stages()[0] if name == "RUN" and "/opt/venv/bin/pip install" in args]
+    command = install.split("/opt/venv/bin/pip install", 1)[1].split("&&")[0].split()
+    assert command[:2] == ["--constraint", "constraints.txt"] and command[2] == "/wheels/*.whl"
+    pins = pinned()
+    for requirement in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        name = re.split(r"[<>=!~ \[]", requirement, maxsplit=1)[0]
+        assert canonical(name) in pins, f"{name} is not pinned in constraints.txt"
+    readme = (ROOT / "README.md").read_text()
+    assert "pip freeze --exclude codearts-exporter > constraints.txt" in readme, "the refresh command is documented"
+
+
+def canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pinned() -> dict[str, str]:
+    """constraints.txt as {canonical name: version}; every line an exact pin."""
+    pins = {}
+    for line in CONSTRAINTS.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep and version, f"constraints.txt: {line!r} is not an exact pin"
+            pins[canonical(name)] = version
+    return pins
 
 
 @pytest.mark.integration
@@ -127,14 +166,21 @@ def test_the_wheel_installs_into_a_fresh_venv_and_its_console_script_runs(tmp_pa
     [wheel] = wheels.glob("*.whl")
     listing = subprocess.run([sys.executable, "-m", "zipfile", "-l", str(wheel)], capture_output=True, text=True,
                              check=True).stdout
-    assert "exporter/demo.yaml" in listing and "tests/" not in listing
+    assert "exporter/demo.yaml" in listing and "exporter/config.example.yaml" in listing and "tests/" not in listing
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=60)
-    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", str(wheel)], check=True, capture_output=True,
-                   timeout=180)
+    # as the Dockerfile's build stage does: the pins are complete (pip adds nothing unpinned) and consistent
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--constraint", str(CONSTRAINTS), str(wheel)],
+                   check=True, capture_output=True, timeout=180)
+    frozen = subprocess.run([str(venv / "bin" / "pip"), "freeze", "--exclude", "codearts-exporter"],
+                            capture_output=True, text=True, timeout=60, check=True).stdout
+    assert {canonical(line.partition("==")[0]): line.partition("==")[2] for line in frozen.split()} == pinned()
     script = venv / "bin" / "codearts-exporter"
     version = subprocess.run([str(script), "--version"], capture_output=True, text=True, timeout=30, check=True)
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert version.stdout.strip() == f"codearts-exporter {project['version']}"
+    example = subprocess.run([str(script), "--print-example-config"], capture_output=True, text=True, timeout=30,
+                             check=True, cwd=tmp_path)
+    assert example.stdout == (ROOT / "config.example.yaml").read_text()
     demo = subprocess.run([str(script), "--demo", "--once"], capture_output=True, text=True, timeout=60,
                           check=False, cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr

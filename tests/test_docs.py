@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+import base64
 import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
-from exporter.config import load_config
+import bcrypt
+import yaml
+
+from exporter.config import load_config, parse_config
 from exporter.metrics import markdown_table
 from exporter.registry import all_specs
+from exporter.webconfig import BasicAuth, load_web_config
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -19,15 +27,66 @@ def test_metrics_doc_table_is_generated_from_the_code():
     assert match.group(1) == markdown_table(all_specs()), "run: python -m exporter.registry and paste the table"
 
 
-def test_readme_quick_start_is_the_two_commands():
+QUICK_START_DEMO = "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/codearts-exporter --demo"
+QUICK_START_TESTS = "python3 -m venv .venv && .venv/bin/pip install '.[test]' && .venv/bin/python -m pytest"
+
+
+def test_readme_starts_with_the_two_quick_start_commands_each_in_a_venv():
     readme = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```sh\n(.*?)```", readme, re.S)
-    assert blocks[0].strip() == "pip install . && codearts-exporter --demo"
-    assert blocks[1].strip() == "pip install '.[test]' && python -m pytest"
-    assert "python3 -m pytest" in (ROOT / ".ci" / "run").read_text()
+    assert [block.strip() for block in blocks[:2]] == [QUICK_START_DEMO, QUICK_START_TESTS]
+    assert readme.index("## Quick start") == readme.index("## "), "the quick start must be the first section"
+
+
+def test_ci_runs_the_readme_test_command_and_fails_when_it_fails():
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    # set -e does not stop at a failure inside an && list: the command must end in an explicit exit.
+    assert f"{QUICK_START_TESTS} || exit $?" in lines
+    assert "set -euo pipefail" in lines
 
 
 def test_example_config_loads():
     config = load_config(ROOT / "config.example.yaml", env={
         "CODEARTS_TOKEN": "t", "CODEARTS_PASSWORD": "p", "HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"})
     assert config.section("repo").repositories and config.section("build")
+
+
+def test_readme_connecting_section_configuration_is_valid(tmp_path):
+    """The first real configuration the README suggests validates, placeholders filled in."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("## Connecting a real account"):readme.index("## Running against CodeArts")]
+    assert "--print-example-config" in section
+    blocks = re.findall(r"```yaml\n(.*?)```", section, re.S)
+    sk = tmp_path / "sk"
+    sk.write_text("secret\n")
+    text = (blocks[-1].replace("<IAM project id>", "0a1b2c3d4e5f60718293a4b5c6d7e8f9")
+            .replace("<CodeArts project id>", "6ecbc5bac7c8442fb3d2563d53c13582")
+            .replace("/run/secrets/codearts-sk", str(sk)))
+    config = parse_config(yaml.safe_load(text), env={"HUAWEICLOUD_SDK_AK": "AK"})
+    assert config.discovers() and config.section("build")
+    for setting in ("auth.aksk.project_id", "projects[].id", "repositories[].id", "repositories[].pipelines",
+                    "discovery.projects[].project_id"):
+        assert f"`{setting}`" in section
+
+
+def test_history_doc_does_not_call_discovery_unimplemented():
+    text = (ROOT / "docs" / "history.md").read_text()
+    assert "not implemented" not in text
+    assert "](discovery.md)" in text
+
+
+def test_readme_bcrypt_one_liner_makes_a_hash_the_web_config_accepts(tmp_path):
+    readme = (ROOT / "README.md").read_text()
+    [command] = [line for line in re.findall(r"```sh\n(.*?)```", readme, re.S) if "import bcrypt" in line]
+    argv = shlex.split(command.strip())
+    assert argv[:2] == [".venv/bin/python", "-c"]
+    # No controlling terminal, so getpass reads the password from stdin.
+    result = subprocess.run([sys.executable, "-c", argv[2]], input="s3cret\n", capture_output=True, text=True,
+                            timeout=30, check=True, start_new_session=True)
+    hashed = result.stdout.strip()
+    assert bcrypt.checkpw(b"s3cret", hashed.encode())
+    web = tmp_path / "web.yml"
+    web.write_text(f"basic_auth_users:\n  prometheus: '{hashed}'\n")
+    auth = BasicAuth(load_web_config(web).users)
+    assert auth.check("Basic " + base64.b64encode(b"prometheus:s3cret").decode())
+    assert not auth.check("Basic " + base64.b64encode(b"prometheus:wrong").decode())

@@ -25,7 +25,9 @@ from exporter.sharding import ShardSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBE = ROOT / "deploy" / "kubernetes"
-BASE, SHARDED = KUBE / "base", KUBE / "overlays" / "sharded"
+BASE, SHARDED, PASSWORD = KUBE / "base", KUBE / "overlays" / "sharded", KUBE / "overlays" / "password"
+DIRECTORIES = {"base": BASE, "password": PASSWORD, "sharded": SHARDED}
+SECRET = "codearts-exporter-credentials"
 ALERTS = ROOT / "deploy" / "prometheus" / "sharding-alerts.yml"
 KUBECTL = shutil.which("kubectl")
 PROMTOOL = shutil.which("promtool")
@@ -81,9 +83,9 @@ def the(objects: dict, kind: str) -> dict:
     return doc
 
 
-@pytest.fixture(scope="module", params=["base", "sharded"])
+@pytest.fixture(scope="module", params=list(DIRECTORIES))
 def built(request) -> tuple[str, dict]:
-    return request.param, kustomize(BASE if request.param == "base" else SHARDED)
+    return request.param, kustomize(DIRECTORIES[request.param])
 
 
 def test_every_manifest_parses_and_names_its_kind():
@@ -96,10 +98,10 @@ def test_every_manifest_parses_and_names_its_kind():
 
 def test_base_and_overlay_build_the_expected_objects(built):
     name, objects = built
-    workload = "Deployment" if name == "base" else "StatefulSet"
+    workload = "StatefulSet" if name == "sharded" else "Deployment"
     kinds = {"ConfigMap", "Service", "ServiceMonitor", workload} | ({"PrometheusRule"} if name == "sharded" else set())
     assert {kind for kind, _ in objects} == kinds
-    assert the(objects, "Service")["spec"].get("clusterIP") == (None if name == "base" else "None")
+    assert the(objects, "Service")["spec"].get("clusterIP") == ("None" if name == "sharded" else None)
 
 
 def test_selectors_labels_and_ports_line_up(built):
@@ -122,8 +124,9 @@ def test_selectors_labels_and_ports_line_up(built):
     assert container["image"] == f"codearts-exporter:{version}"
 
 
-def test_args_are_real_flags_and_the_config_they_name_is_mounted_and_valid(built):
-    _, objects = built
+def workload_config(objects: dict, pod_root: Path) -> tuple[dict, dict]:
+    """The workload's container and its configuration, validated as the pod would see it: the Secret's keys
+    are files under its mount (laid out below ``pod_root``), and its env references are set."""
     workload = next(doc for doc in objects.values() if pod_spec(doc))
     spec = pod_spec(workload)
     [container] = spec["containers"]
@@ -131,10 +134,41 @@ def test_args_are_real_flags_and_the_config_they_name_is_mounted_and_valid(built
     config_dir, config_name = os.path.split(args.config_file)
     [mount] = [m for m in container["volumeMounts"] if m["mountPath"] == config_dir]
     [volume] = [v for v in spec["volumes"] if v["name"] == mount["name"]]
-    config_map = objects[("ConfigMap", volume["configMap"]["name"])]
-    env = {e["name"]: "from-secret" for e in container["env"]}
-    parse_config(yaml.safe_load(config_map["data"][config_name]), env=env, source="configmap")
+    data = yaml.safe_load(objects[("ConfigMap", volume["configMap"]["name"])]["data"][config_name])
+    [secret_volume] = [v for v in spec["volumes"] if "secret" in v]
+    [secret_mount] = [m for m in container["volumeMounts"] if m["name"] == secret_volume["name"]]
+    assert secret_volume["secret"]["secretName"] == SECRET and secret_mount["readOnly"] is True
+    [(mode, settings)] = data["auth"].items()
+    for key, value in list(settings.items()):
+        if key.endswith("_file"):
+            directory, secret_key = os.path.split(value)
+            assert directory == secret_mount["mountPath"], f"{key} is not a key of the mounted Secret"
+            assert secret_key == key.removesuffix("_file"), "the Secret's key is named after the setting"
+            (pod_root / secret_key).write_text("from-secret\n")
+            settings[key] = str(pod_root / secret_key)
+    env = {e["name"]: "AKFROMSECRET" for e in container.get("env", [])}
+    parse_config(data, env=env, source="configmap")
     assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
+    return container, data
+
+
+def test_args_are_real_flags_and_the_config_they_name_is_mounted_and_valid(built, tmp_path):
+    workload_config(built[1], tmp_path)
+
+
+def test_base_and_sharded_default_to_aksk_and_the_password_overlay_to_a_password_file(built, tmp_path):
+    name, objects = built
+    container, data = workload_config(objects, tmp_path)
+    [mode] = data["auth"]
+    assert mode == ("password" if name == "password" else "aksk"), "a token expires in 24 h: never the default"
+    settings = data["auth"][mode]
+    secret_keys = {"aksk": {"sk"}, "password": {"password"}}[mode]
+    assert {key.removesuffix("_file") for key in settings if key.endswith("_file")} == secret_keys
+    assert not secret_keys & set(settings), "secrets are read from the mounted Secret, never written inline"
+    if mode == "aksk":
+        assert settings["ak"] == "${HUAWEICLOUD_SDK_AK}"
+    base = yaml.safe_load(the(kustomize(BASE), "ConfigMap")["data"]["config.yaml"])
+    assert {**data, "auth": None} == {**base, "auth": None}, "the variants differ in their auth section only"
 
 
 def test_credentials_come_from_a_secret_reference_and_no_secret_is_committed(built):
@@ -142,9 +176,16 @@ def test_credentials_come_from_a_secret_reference_and_no_secret_is_committed(bui
     assert "Secret" not in {kind for kind, _ in objects}
     workload = next(doc for doc in objects.values() if pod_spec(doc))
     [container] = pod_spec(workload)["containers"]
-    [token] = container["env"]
-    assert token["name"] == "CODEARTS_TOKEN" and "value" not in token
-    assert token["valueFrom"]["secretKeyRef"] == {"name": "codearts-exporter-credentials", "key": "token"}
+    [ak] = container["env"]
+    assert ak["name"] == "HUAWEICLOUD_SDK_AK" and "value" not in ak
+    # optional: the password variant's Secret has no `ak`, and the same pod spec serves both
+    assert ak["valueFrom"]["secretKeyRef"] == {"name": SECRET, "key": "ak", "optional": True}
+
+
+def test_the_service_monitor_honours_the_job_label_of_the_job_metrics(built):
+    _, objects = built
+    [endpoint] = the(objects, "ServiceMonitor")["spec"]["endpoints"]
+    assert endpoint["honorLabels"] is True
 
 
 def test_statefulset_replicas_equal_total_shards_and_shard_comes_from_the_pod_name(monkeypatch):
@@ -180,7 +221,7 @@ needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl not installe
 
 
 @needs_kubectl
-@pytest.mark.parametrize("directory", [BASE, SHARDED], ids=["base", "sharded"])
+@pytest.mark.parametrize("directory", list(DIRECTORIES.values()), ids=list(DIRECTORIES))
 def test_kubectl_kustomize_builds_the_same_objects(directory):
     result = subprocess.run([KUBECTL, "kustomize", str(directory)], capture_output=True, text=True, timeout=60,
                             check=False)

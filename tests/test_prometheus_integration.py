@@ -200,9 +200,13 @@ def failing_transitions(world: World, project: str, now: float) -> list[tuple[st
     return sorted(found.values(), key=lambda transition: transition[3], reverse=True)
 
 
+FLAKY_MIN_RUNS = 5  # CodeArtsBuildJobFlaky's minimum number of runs
+
+
 def flaky_time(world: World, since: float, earliest: float) -> tuple[float, str] | None:
     """The first World time from ``earliest`` on, within an hour, when, of the runs finished after ``since``,
-    over half of some build job's failed or timed out (what CodeArtsBuildJobFlaky looks for), and that job's id."""
+    over half of some build job's, and at least FLAKY_MIN_RUNS, failed or timed out (what CodeArtsBuildJobFlaky
+    looks for), and that job's id."""
     for step in range(360):  # the next hour, every 10 s
         at = earliest + step * 10
         for project in (LIVE_PROJECT, BUSY_PROJECT):
@@ -210,7 +214,8 @@ def flaky_time(world: World, since: float, earliest: float) -> tuple[float, str]
             for job, run in world.finished_build_runs(project, since, at):
                 outcomes.setdefault(job["id"], []).append(run.outcome)
             for job_id, runs in outcomes.items():
-                if sum(outcome in ("failed", "timedout") for outcome in runs) > len(runs) / 2:
+                failed = sum(outcome in ("failed", "timedout") for outcome in runs)
+                if failed > len(runs) / 2 and len(runs) >= FLAKY_MIN_RUNS:
                     return at, job_id
     return None
 

@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RULES_DIR = ROOT / "deploy" / "prometheus"
 UNIT_TESTS = sorted(RULES_DIR.glob("*_test.yml"))
 ALERTS_DOC = ROOT / "docs" / "alerts.md"
+RENDER = RULES_DIR / "render_prometheusrule.py"
 PROMTOOL = shutil.which("promtool")
 # On CI promtool is installed by .ci/run, so its absence there is a failure, not a skip.
 needs_promtool = pytest.mark.skipif(PROMTOOL is None and os.environ.get("CI") != "true",
@@ -141,7 +142,7 @@ def test_every_alert_has_severity_annotations_and_a_runbook_section():
         severity = rule["labels"]["severity"]
         assert severity in SEVERITIES, name
         assert set(rule["annotations"]) == {"summary", "description", "runbook_url"}, name
-        assert rule["annotations"]["runbook_url"] == f"docs/alerts.md#{name.lower()}"
+        assert rule["annotations"]["runbook_url"] == f"{load_script(RENDER).RUNBOOK_BASE_URL}#{name.lower()}"
         section = re.search(rf"^## {name}\n(.*?)(?=^## |\Z)", doc, re.S | re.M)
         assert section, f"docs/alerts.md has no section ## {name}"
         text = section.group(1)
@@ -174,3 +175,50 @@ def test_prometheusrule_manifests_are_rendered_from_the_rule_files():
         assert manifest["apiVersion"] == "monitoring.coreos.com/v1" and manifest["kind"] == "PrometheusRule"
         assert manifest["metadata"]["name"] == object_name
         assert manifest["spec"]["groups"] == yaml.safe_load((RULES_DIR / rule_file).read_text())["groups"]
+
+
+def _github_anchors(markdown: str) -> set[str]:
+    """The anchors GitHub (and most Markdown renderers) give the headings of a page."""
+    return {re.sub(r"[^a-z0-9 -]", "", heading.strip().lower()).replace(" ", "-")
+            for heading in re.findall(r"^#+ (.+)$", markdown, re.M)}
+
+
+def test_every_runbook_url_is_absolute_on_the_one_base_url_and_its_anchor_exists():
+    base = load_script(RENDER).RUNBOOK_BASE_URL
+    assert re.fullmatch(r"https://[^#\s]+/alerts\.md", base)
+    anchors = _github_anchors(ALERTS_DOC.read_text())
+    files = [*RULES_DIR.glob("*.yml"), *(ROOT / "deploy" / "kubernetes").rglob("prometheusrule*.yaml")]
+    urls = [url for path in files for url in re.findall(r"runbook_url:\s*[\"']?([^\"'\s]+)", path.read_text())]
+    assert len(urls) > 2 * len(alerts()), "every rule file, unit test and manifest carries runbook links"
+    for url in urls:
+        page, _, anchor = url.partition("#")
+        assert page == base, url
+        assert anchor in anchors, f"{url}: docs/alerts.md has no such heading"
+
+
+def test_one_setting_moves_every_runbook_url_to_another_base():
+    render = load_script(RENDER)
+    for path in RULES_DIR.glob("*.yml"):
+        text = path.read_text()
+        moved = render.with_runbook_base(text, "https://git.example.org/ops/docs/alerts.md")
+        assert render.RUNBOOK_BASE_URL not in moved
+        assert moved.count("https://git.example.org/ops/docs/alerts.md#") == text.count("runbook_url:")
+        assert render.with_runbook_base(moved, render.RUNBOOK_BASE_URL) == text, "nothing else changes"
+
+
+@needs_promtool
+def test_unit_tests_fail_without_the_minimum_runs_of_the_ratio_alerts(tmp_path):
+    """The promtool tests hold cases (one failed run out of one) that only the minimum-runs clause keeps quiet."""
+    assert PROMTOOL, "promtool must be installed on CI"
+    rules = (RULES_DIR / "alerts.yml").read_text()
+    minimums = re.findall(r"\n\s*and sum by \([^)]*\) \(increase\([^\n]*\)\) >= 5(?=\n)", rules)
+    assert len(minimums) == 2, "CodeArtsBuildJobFlaky and CodeArtsApiErrors each need a minimum count"
+    for minimum in minimums:
+        rules = rules.replace(minimum, "")
+    (tmp_path / "alerts.yml").write_text(rules)
+    (tmp_path / "alerts_test.yml").write_text((RULES_DIR / "alerts_test.yml").read_text())
+    result = subprocess.run([PROMTOOL, "test", "rules", str(tmp_path / "alerts_test.yml")], capture_output=True,
+                            text=True, timeout=60, check=False)
+    assert result.returncode != 0
+    report = result.stdout + result.stderr
+    assert 'job_id="j5"' in report and 'job_id="j6"' in report and 'instance="c:9877"' in report, report

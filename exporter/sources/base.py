@@ -26,6 +26,20 @@ if TYPE_CHECKING:  # the client's type only: rendering modules import this one a
     from exporter.client import CodeArtsClient, ParsedListing
 
 
+FAILING_STATUSES = ("failed", "timedout")  # the statuses the failing-job alerts fire on
+
+
+@dataclass(frozen=True, slots=True)
+class FailingJob:
+    """A job whose latest run failed or timed out, as the landing page lists it."""
+
+    name: str
+    status: str
+    where: str  # where it lives, for people: "build project ..., job id ..."
+    since: float | None  # when that run ended (or last changed)
+    url: str = ""  # its CodeArts page, where the API gives one
+
+
 @dataclass(frozen=True, slots=True)
 class PollSettings:
     """What a source's history or discovery may need to know of the poll settings."""
@@ -142,6 +156,10 @@ class Source(ABC):
     def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,  # noqa: B027 - optional hook
                        duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
         """One job's run-history samples (for sources with run history)."""
+
+    def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
+        """The jobs of one target whose latest run failed or timed out (for the landing page)."""
+        return ()
 
     # -- optional parts ------------------------------------------------------------------------------------
 

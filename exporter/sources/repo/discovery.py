@@ -208,10 +208,10 @@ class Discovery:
                 self._record(PROJECT_SOURCE, project_id, matched is not None, now,
                              len(self._repositories.get(project_id, ())))
             for repo, watched in found:
-                self._record(REPOSITORY_SOURCE, str(repo), watched is not None, now,
-                             len(watched if watched is not None else self._watched.get(repo, ())))
                 if watched is not None:
                     self._watched[repo] = watched
+                pipelines = tuple(str(pipeline_ids(each.target)[1]) for each in self._watched.get(repo, ()))
+                self._record(REPOSITORY_SOURCE, str(repo), watched is not None, now, len(pipelines), pipelines)
             for repo in [repo for repo in self._watched if repo not in mine]:  # no longer matching
                 del self._watched[repo]
             for key in [key for key in self._status if key[0] == REPOSITORY_SOURCE and int(key[1]) not in mine]:
@@ -293,10 +293,11 @@ class Discovery:
             watched[head.id] = Watched(pipeline_target(repo, head.id, discovery_key(repo)), finished_at)
         return tuple(watched.values()), frozenset(expired)
 
-    def _record(self, source: str, source_id: str, up: bool, now: float, found: int) -> None:
+    def _record(self, source: str, source_id: str, up: bool, now: float, found: int,
+                names: tuple[str, ...] = ()) -> None:
         old = self._status.get((source, source_id))
         last = now if up else (old.last_success_at if old is not None else None)
-        self._status[(source, source_id)] = DiscoveryStatus(source, source_id, up, last, found)
+        self._status[(source, source_id)] = DiscoveryStatus(source, source_id, up, last, found, names)
 
 
 def _finished_at(head: HeadPipeline, previous: Watched | None, now: float) -> float | None:

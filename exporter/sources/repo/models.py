@@ -11,6 +11,7 @@ PIPELINE_STATUSES: tuple[str, ...] = (
     "pending", "running", "success", "failed", "canceled", "skipped", "timedout", "unknown",
 )
 
+
 @dataclass(frozen=True, slots=True)
 class PipelineJob:
     """One job of a Repo pipeline (``JobWithStageDto``); times are epoch seconds or None."""
@@ -25,6 +26,8 @@ class PipelineJob:
     started: float | None
     finished: float | None
     updated: float | None
+    target_url: str = ""  # the job's page in CodeArts, as the API gives it (shown on the landing page)
+
 
 def parse_pipeline_job(raw: object) -> PipelineJob:
     """Build a :class:`PipelineJob` from one item of the Repo pipeline jobs array."""
@@ -46,9 +49,12 @@ def parse_pipeline_job(raw: object) -> PipelineJob:
         started=parse_timestamp(field_of(record, "started_at")),
         finished=parse_timestamp(field_of(record, "finished_at")),
         updated=parse_timestamp(field_of(record, "updated_at")),
+        target_url=text_of(field_of(record, "target_url")),
     )
 
+
 FINISHED_PIPELINE_STATUSES: tuple[str, ...] = ("success", "failed", "canceled", "skipped", "timedout")
+
 
 @dataclass(frozen=True, slots=True)
 class Repository:
@@ -56,6 +62,7 @@ class Repository:
 
     id: int
     name: str
+
 
 @dataclass(frozen=True, slots=True)
 class MergeRequest:
@@ -69,6 +76,7 @@ class MergeRequest:
     def recency(self) -> tuple[float, float, int]:
         """Sort key, newest first when sorted in reverse: last update, then creation, then number."""
         return (self.updated or self.created or 0.0, self.created or 0.0, self.iid)
+
 
 @dataclass(frozen=True, slots=True)
 class HeadPipeline:
@@ -85,12 +93,14 @@ class HeadPipeline:
         """True once the pipeline reached a terminal status."""
         return self.status in FINISHED_PIPELINE_STATUSES
 
+
 def _positive_int(value: object, what: str) -> int:
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         value = int(value.strip())
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_INT32:
         raise RecordError(f"{what} must be an integer 1..{MAX_INT32}, got {value!r:.40}")
     return value
+
 
 def parse_repository(raw: object) -> Repository:
     """A :class:`Repository` (``id`` and ``name``) from one item of a project's repository list."""
@@ -99,6 +109,7 @@ def parse_repository(raw: object) -> Repository:
     if not name:
         raise RecordError("repository without a name")
     return Repository(_positive_int(record.get("id"), "repository id"), name)
+
 
 def parse_merge_request(raw: object) -> MergeRequest:
     """A :class:`MergeRequest` from one item of a repository's merge request list (``iid`` required)."""
@@ -109,6 +120,7 @@ def parse_merge_request(raw: object) -> MergeRequest:
         created=parse_timestamp(record.get("created_at")),
         updated=parse_timestamp(record.get("updated_at")),
     )
+
 
 def parse_head_pipeline(raw: object) -> HeadPipeline | None:
     """The head pipeline from an ``actual-head-pipeline`` body; None when ``is_valid`` is false or there is

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from exporter.runhistory.counts import JobHistory, Labels
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import TargetState
+from exporter.sources.base import FAILING_STATUSES, FailingJob
 from exporter.sources.repo import metrics as m
 from exporter.sources.repo.models import PIPELINE_STATUSES, PipelineJob
 
@@ -92,3 +93,11 @@ def render_job_history(sink: HistogramSink, labels: Labels, job: JobHistory, dur
         sink.add(m.JOB_RUNS, (*labels, status), count)
     for status, histogram in job.durations:
         sink.add_histogram(m.JOB_RUN_DURATION, (*labels, status), duration_bounds, histogram)
+
+
+def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:
+    """The pipeline's jobs whose latest run failed or timed out, with their CodeArts page."""
+    repo, pipeline = _ids(state)
+    return tuple(FailingJob(job.name, job.status, f"repository {repo}, pipeline {pipeline}, stage {job.stage}",
+                            job.finished or job.updated or job.started, job.target_url)
+                 for job in latest_pipeline_jobs(state.records) if job.status in FAILING_STATUSES)

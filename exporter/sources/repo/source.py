@@ -9,13 +9,19 @@ from exporter.client import CodeArtsClient, ParsedListing
 from exporter.runhistory.counts import JobHistory, Labels
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import Target, TargetState
-from exporter.sources.base import DiscoveryContext, HistoryContext, Source
+from exporter.sources.base import DiscoveryContext, FailingJob, HistoryContext, Source
 from exporter.sources.repo import metrics
 from exporter.sources.repo.config import RepoSection, parse_section
 from exporter.sources.repo.discovery import Discovery
 from exporter.sources.repo.fetch import list_pipeline_jobs
 from exporter.sources.repo.history import PipelineHistory
-from exporter.sources.repo.render import has_running_job, render_durations, render_job_history, render_pipeline
+from exporter.sources.repo.render import (
+    failing_jobs,
+    has_running_job,
+    render_durations,
+    render_job_history,
+    render_pipeline,
+)
 from exporter.sources.repo.targets import API, pipeline_ids, pipeline_target
 from exporter.validation import Checker
 
@@ -74,6 +80,9 @@ class RepoSource(Source):
 
     def render_moving(self, sink: Sink, state: TargetState) -> None:
         render_durations(sink, state)
+
+    def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
+        return failing_jobs(state)
 
     def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,
                        duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:

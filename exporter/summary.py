@@ -1,0 +1,55 @@
+"""A secret-free summary of a running exporter's configuration, for the landing page."""
+
+from __future__ import annotations
+
+from exporter.config import AkSkAuth, Config, PasswordAuth, TokenAuth
+from exporter.landing import LandingInfo
+from exporter.registry import registered
+from exporter.sharding import ShardSpec
+
+
+def landing_info(config: Config, version: str, shard: ShardSpec, token_expiry: float | None = None) -> LandingInfo:
+    """The page's view of a running exporter beside its snapshot: its configuration and token expiry."""
+    return LandingInfo(version, config.poll.interval_seconds, configuration_summary(config, shard), token_expiry)
+
+
+def _auth_summary(config: Config) -> str:
+    auth = config.auth
+    if isinstance(auth, TokenAuth):
+        return "token (a ready IAM token; it is not renewed)"
+    if isinstance(auth, PasswordAuth):
+        scope = f"project {auth.project_id}" if auth.project_id else f"project name {auth.project_name}"
+        source = "password_file" if auth.password_file else "password"
+        return f"password: IAM user {auth.username} of account {auth.domain}, {scope}, from {source}"
+    if isinstance(auth, AkSkAuth):
+        source = "sk_file" if auth.sk_file else "sk"
+        return f"aksk: access key pair, IAM project {auth.project_id}, secret key from {source}"
+    return type(auth).__name__
+
+
+def configuration_summary(config: Config, shard: ShardSpec) -> tuple[tuple[str, str], ...]:
+    """The configuration in (name, value) rows: modes, ids, endpoints and numbers, never a secret or a path
+    to one's content (an ``*_file`` is named as a source, its path left out)."""
+    poll, limits = config.poll, config.poll.rate_limit
+    sources = [source for source in registered() if source.name in config.sections]
+    rows = [
+        ("Region", config.region or "(none: explicit endpoints)"),
+        ("Authentication", _auth_summary(config)),
+    ]
+    rows += [(source.title, url) for source in sources if (url := config.endpoints.url(source.name)) is not None]
+    if isinstance(config.auth, PasswordAuth) and config.endpoints.iam:
+        rows.append(("IAM", config.endpoints.iam))
+    rows += [
+        ("Polling", f"every {poll.interval_seconds:g} s, timeout {poll.timeout_seconds:g} s, "
+                    f"{poll.concurrency} requests in flight, backoff up to {poll.max_backoff_seconds:g} s, "
+                    f"job grace {poll.job_grace_seconds:g} s"),
+        ("Rate limits", ", ".join(f"{api} {rate:g}/s" for api, rate in limits.rates().items())
+         + f", burst {limits.burst}"),
+        ("Configured targets", ", ".join(source.summary(config.section(source.name)) for source in sources)),
+    ]
+    history = config.history
+    rows.append(("Run history", f"{history.api} records API, up to {history.max_pages} pages per job"
+                 if history.enabled else "off"))
+    rows.append(("State file", "kept" if config.state.path else "none: run counters restart with the process"))
+    rows.append(("Shard", f"{shard.index} of {shard.total}"))
+    return tuple(rows)
