@@ -8,31 +8,30 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Iterable
 
 from exporter.retry import RETRYABLE_STATUSES
 
-# The label values known before any event, exported at zero from the start so that increase() and the
-# alerts built on it see the first retry, throttle or skipped record (a series born at 1 shows no increase).
-RETRIED_APIS = ("repo", "build")  # the client's APIs; IAM requests are not retried
 RETRY_REASONS = ("throttled", *(f"http_{status}" for status in RETRYABLE_STATUSES), "transport")
-SKIP_REASONS = (
-    ("repo", "malformed"), ("build", "malformed"),
-    ("build_history", "malformed"), ("build_history", "not_listed"), ("build_history", "unknown_status"),
-)
 
 
 class RequestStats:
     """Thread-safe counts of CodeArts requests by (api, code), skipped records and retries by (api, reason),
     and throttled responses by api; the known label values of the last three start at zero."""
 
-    def __init__(self) -> None:
+    def __init__(self, apis: Iterable[str] = (), skip_reasons: Iterable[tuple[str, str]] = ()) -> None:
+        """``apis`` (the sources' APIs, which the client retries; IAM's are not) and ``skip_reasons`` ((api,
+        reason) pairs) are the label values known before any event: exported at zero from the start, so that
+        increase() and the alerts built on it see the first retry, throttle or skipped record (a series born
+        at 1 shows no increase)."""
+        apis = tuple(apis)
         self._lock = threading.Lock()
         self._token_expiry: float | None = None
         self._requests: Counter[tuple[str, str]] = Counter()
-        self._skipped: Counter[tuple[str, str]] = Counter(dict.fromkeys(SKIP_REASONS, 0))
+        self._skipped: Counter[tuple[str, str]] = Counter(dict.fromkeys(skip_reasons, 0))
         self._retries: Counter[tuple[str, str]] = Counter(
-            {(api, reason): 0 for api in RETRIED_APIS for reason in RETRY_REASONS})
-        self._throttled: Counter[str] = Counter(dict.fromkeys(RETRIED_APIS, 0))
+            {(api, reason): 0 for api in apis for reason in RETRY_REASONS})
+        self._throttled: Counter[str] = Counter(dict.fromkeys(apis, 0))
         self._waits: dict[str, float] = {}
 
     def count_request(self, api: str, code: str) -> None:

@@ -66,6 +66,13 @@ def run_history(sources: Iterable[Source], client: CodeArtsClient, options: Hist
     return RunHistory(counts, parts)
 
 
+def request_stats(sources: Iterable[Source]) -> RequestStats:
+    """The self counters, every label value the sources know of at zero from the start."""
+    sources = tuple(sources)
+    return RequestStats((source.name for source in sources),
+                        (reason for source in sources for reason in source.skip_reasons))
+
+
 class Exporter:
     """One exporter instance; :meth:`serve` runs it, :meth:`poll_once` is the ``--once`` path."""
 
@@ -73,8 +80,8 @@ class Exporter:
                  shard: ShardSpec | None = None) -> None:
         self.config = config
         self.shard = shard = shard or ShardSpec()
-        self.stats = RequestStats()
         self.sources = tuple(source for source in registered() if source.name in config.sections)
+        self.stats = request_stats(self.sources)
         rate_limits = shard_rate_limits(config, shard)
         self.auth = build_auth(config.auth, iam_url=config.endpoints.iam, timeout=config.poll.timeout_seconds,
                                stats=self.stats, clock=clock, rate_limits=rate_limits)

@@ -8,7 +8,7 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
-from exporter.registry import all_specs
+from exporter.registry import all_specs, registered
 from exporter.sharding import ShardSpec
 from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
 from exporter.sources.build.models import BUILD_STATUSES, BuildJob
@@ -16,6 +16,7 @@ from exporter.sources.build.targets import project_target
 from exporter.sources.repo.models import PIPELINE_STATUSES, PipelineJob
 from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
+from exporter.wiring import request_stats
 
 from .conftest import parse_samples
 
@@ -61,7 +62,7 @@ def make_snapshot() -> Snapshot:
 
 
 def render(snapshot: Snapshot, stats: RequestStats | None = None, fmt: str = TEXT) -> str:
-    exposition = Exposition(stats or RequestStats(), "1.2.3")
+    exposition = Exposition(stats or request_stats(registered()), "1.2.3")
     exposition.update(snapshot)
     return exposition.body(fmt, gzipped=False).decode()
 
@@ -185,7 +186,7 @@ def test_label_values_are_escaped():
 
 
 def test_golden_rendering_is_byte_for_byte_stable():
-    stats = RequestStats()
+    stats = request_stats(registered())
     stats.count_request("repo", "200")
     stats.count_request("build", "200")
     stats.count_request("build", "404")

@@ -11,7 +11,7 @@ import requests
 from exporter.config import load_config
 from exporter.server import ExporterHTTPServer
 from exporter.simulator import World
-from exporter.stats import RETRIED_APIS, RETRY_REASONS, SKIP_REASONS
+from exporter.stats import RETRY_REASONS
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, scrape, wait_until, write_config
@@ -73,10 +73,12 @@ def test_retry_throttle_and_skip_counters_are_zero_before_the_first_poll(tmp_pat
     def sample(name: str, **labels: str) -> float | None:
         return found.get((name, frozenset(labels.items())))
 
-    assert len(RETRY_REASONS) == 5 and len(SKIP_REASONS) == 5
-    for api in RETRIED_APIS:
+    skip_reasons = [("repo", "malformed"), ("build", "malformed"), ("build_history", "malformed"),
+                    ("build_history", "not_listed"), ("build_history", "unknown_status")]
+    assert len(RETRY_REASONS) == 5
+    for api in ("repo", "build"):
         assert sample("codearts_api_throttled_total", api=api) == 0
         for reason in RETRY_REASONS:
             assert sample("codearts_api_retries_total", api=api, reason=reason) == 0
-    for api, reason in SKIP_REASONS:
+    for api, reason in skip_reasons:
         assert sample("codearts_records_skipped_total", api=api, reason=reason) == 0

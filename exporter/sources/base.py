@@ -103,6 +103,7 @@ class Source(ABC):
     history_specs: tuple[MetricSpec, ...] = ()  # run-history families, in body order
     endpoint: bool = False  # True: a regional endpoint, ``endpoints.<name>``, defaulting from the region
     default_rate: float | None = None  # requests per second of ``poll.rate_limit.<name>`` (None: no bucket)
+    skip_reasons: tuple[tuple[str, str], ...] = ()  # (api, reason) of codearts_records_skipped_total it counts
 
     # -- configuration -------------------------------------------------------------------------------------
 

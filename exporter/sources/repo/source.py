@@ -38,6 +38,7 @@ class RepoSource(Source):
     moving_specs = (metrics.JOB_DURATION,)
     history_specs = metrics.HISTORY_SPECS
     endpoint = True
+    skip_reasons = ((API, "malformed"),)
     default_rate = 8.0
 
     def parse_config(self, check: Checker, top: Mapping[str, object]) -> RepoSection | None:
