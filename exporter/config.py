@@ -238,7 +238,8 @@ def _region_and_endpoints(
         return region, None
     explicit = {name: url(check, f"endpoints.{name}", raw) for name, raw in section.items()}
     defaults = endpoints_for(region) if region is not None else None
-    needed = (*apis, IAM) if needs_iam else apis
+    used = tuple(source.name for source in registered() if source.endpoint and source.needs_endpoint(top))
+    needed = (*used, IAM) if needs_iam else used
     missing = [f"endpoints.{name}" for name in needed if name not in explicit]
     if missing and defaults is None:
         if region_ok:  # otherwise the region's own problem says it all
@@ -247,7 +248,7 @@ def _region_and_endpoints(
     chosen = {name: explicit[name] if name in explicit else defaults.url(name) if defaults is not None else None
               for name in (*apis, IAM)}
     urls = {name: value for name in apis if (value := chosen[name]) is not None}
-    if len(urls) < len(apis):
+    if any(name not in urls for name in used):
         return region, None
     return region, Endpoints(urls, chosen[IAM])
 

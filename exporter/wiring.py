@@ -66,6 +66,18 @@ def run_history(sources: Iterable[Source], client: CodeArtsClient, options: Hist
     return RunHistory(counts, parts)
 
 
+def base_urls(config: Config, sources: Iterable[Source]) -> dict[str, str]:
+    """Each source's base URL; a source with a regional endpoint that the configuration does not need (nothing
+    of it is polled) has none."""
+    urls = {}
+    for source in sources:
+        endpoint = config.endpoints.url(source.name)
+        if source.endpoint and endpoint is None:
+            continue
+        urls[source.name] = source.base_url(config.section(source.name), endpoint)
+    return urls
+
+
 def request_stats(sources: Iterable[Source]) -> RequestStats:
     """The self counters, every label value the sources know of at zero from the start."""
     sources = tuple(sources)
@@ -86,8 +98,7 @@ class Exporter:
         self.auth = build_auth(config.auth, iam_url=config.endpoints.iam, timeout=config.poll.timeout_seconds,
                                stats=self.stats, clock=clock, rate_limits=rate_limits)
         self.client = CodeArtsClient(
-            base_urls={source.name: source.base_url(config.section(source.name), config.endpoints.url(source.name))
-                       for source in self.sources},
+            base_urls=base_urls(config, self.sources),
             auth=self.auth,
             timeout=config.poll.timeout_seconds,
             stats=self.stats,

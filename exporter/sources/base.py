@@ -119,6 +119,11 @@ class Source(ABC):
     def targets(self, section: Any) -> tuple[Target, ...]:
         """The targets the section names, in configuration order (discovered ones excluded)."""
 
+    def needs_endpoint(self, top: Mapping[str, object]) -> bool:
+        """True if the configuration (the raw top-level mapping) needs this source's endpoint: an explicit
+        ``endpoints.<name>`` or a region that has one. By default, whenever the source has an endpoint."""
+        return self.endpoint
+
     def discovers(self, section: Any) -> bool:
         """True if the source's target list changes while running."""
         return False
