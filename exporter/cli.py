@@ -13,6 +13,7 @@ from exporter import __version__
 from exporter.app import Exporter
 from exporter.config import Config, ConfigError, PasswordAuth, load_config
 from exporter.errors import CredentialsError
+from exporter.safetext import SafeFormatter
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
@@ -76,11 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(level: str) -> None:
-    """Log to stderr in a logfmt-like single line per event."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper()), stream=sys.stderr,
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-    )
+    """Log to stderr in a logfmt-like single line per event (control characters escaped: one event, one line)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
 
 
 def describe(config: Config) -> str:

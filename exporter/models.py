@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from exporter.limits import MAX_DURATION_SECONDS, MAX_HEALTH_SCORE, MAX_LABEL_CHARS
+
 PIPELINE_STATUSES: tuple[str, ...] = (
     "pending", "running", "success", "failed", "canceled", "skipped", "timedout", "unknown",
 )
@@ -139,7 +141,8 @@ def _text(value: object) -> str:
         # JSON may carry a lone surrogate ("\ud800"), which no UTF-8 exposition can hold: it would fail
         # every render. Such a character becomes "?".
         text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
+    # A label value: a 1 MB job name made a 52 MB exposition out of 10 jobs.
+    return text if len(text) <= MAX_LABEL_CHARS else text[:MAX_LABEL_CHARS] + "..."
 
 
 def _number(value: object) -> float | None:
@@ -214,9 +217,9 @@ def parse_build_job(raw: object) -> BuildJob:
         id=job_id,
         name=_text(record.get("job_name")) or job_id,
         status=status,
-        health_score=_number(record.get("health_score")),
+        health_score=_within(_number(record.get("health_score")), MAX_HEALTH_SCORE),
         last_build_time=parse_timestamp(record.get("last_build_time")),
-        last_build_duration=duration_ms / 1000.0 if duration_ms is not None and duration_ms >= 0 else None,
+        last_build_duration=_within(duration_ms / 1000.0 if duration_ms is not None else None, MAX_DURATION_SECONDS),
         running=status == "running"
         or _text(record.get("last_job_running_status")).strip().lower() == "running",
         disabled=_flag(record.get("disabled")),
@@ -277,7 +280,12 @@ def _build_no(value: object) -> int:
 
 def _ms_seconds(value: object) -> float | None:
     number = _number(value)
-    return number / 1000.0 if number is not None and number >= 0 else None
+    return _within(number / 1000.0 if number is not None else None, MAX_DURATION_SECONDS)
+
+
+def _within(number: float | None, high: float) -> float | None:
+    """``number`` if in 0..``high``, else unknown: a health of -5 or a 1e305 s duration is no reading."""
+    return number if number is not None and 0 <= number <= high else None
 
 
 def parse_build_record(raw: object) -> BuildRun:
