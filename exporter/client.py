@@ -346,7 +346,7 @@ class CodeArtsClient:
 
     def _send(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
         if self._closed:
-            raise TransportError("not sent: the exporter is shutting down", url=url)
+            raise CodeArtsError("not sent: the exporter is shutting down", url=url)  # not retried
         # The wait is bounded by the queue ahead divided by the rate; the retry deadline leaves it out.
         waited = self.rate_limits.acquire(api)
         if waited:
