@@ -473,13 +473,16 @@ class RunHistory:
         """Give every restored job all its series: a state file written by hand or by an older version may
         lack a status (or a histogram), and counting a run of it would fail."""
         self._versions = {}
-        for labels in {key[:-1] for key in self._build_runs}:
+        # Every table's labels, not only the counters': marks whose counter rows are missing (a file edited
+        # by hand) made every count of those jobs fail on a KeyError.
+        build = {key[:-1] for key in (*self._build_runs, *self._build_durations)} | set(self._build_queued)
+        for labels in build:
             for status in RUN_STATUSES:
                 self._build_runs.setdefault((*labels, status), 0)
                 self._build_durations.setdefault((*labels, status), Histogram.empty(self.options.buckets))
             self._build_queued.setdefault(labels, Histogram.empty(self.options.queued_buckets))
             self._touch(BUILD, labels)
-        for labels in {key[:-1] for key in self._pipeline_runs}:
+        for labels in {key[:-1] for key in (*self._pipeline_runs, *self._pipeline_durations)}:
             for status in PIPELINE_RUN_STATUSES:
                 self._pipeline_runs.setdefault((*labels, status), 0)
                 self._pipeline_durations.setdefault((*labels, status), Histogram.empty(self.options.buckets))
