@@ -127,6 +127,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:  # WebConfigError included
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
+    if web is not None and web.tls is None and not web.users:
+        log.warning("--web.config.file %s sets neither TLS nor basic auth: serving plain HTTP to everyone",
+                    args.web_config_file)
     if args.demo == bool(args.config_file):
         print("codearts-exporter: give either --config.file PATH or --demo (the built-in simulator); "
               "see --help", file=sys.stderr)

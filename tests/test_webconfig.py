@@ -7,6 +7,8 @@ import datetime
 import ipaddress
 import re
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import bcrypt
@@ -151,6 +153,8 @@ WEB_ERRORS = {
     "missing_cert": ("tls_server_config:\n  cert_file: nope.crt\n  key_file: nope.key\n",
                      "tls_server_config: cannot load certificate or key"),
     "not_a_mapping": ("- a\n- b\n", "the file: expected a mapping"),
+    "malformed_hash": ("basic_auth_users:\n  prometheus: $2y$10$hunter2-too-short\n",
+                       "basic_auth_users.prometheus: not a valid bcrypt hash"),
     "duplicate_user": ("basic_auth_users:\n  prometheus: hunter2-a\n  prometheus: hunter2-b\n",
                        'YAML error at line 3, column 3: duplicate key "prometheus" (first at line 2)'),
 }
@@ -182,3 +186,40 @@ def test_tls_handshake_failure_does_not_stop_the_server(tmp_path, tls_exporter):
     with pytest.raises(requests.exceptions.SSLError):
         requests.get(f"{server.url}/healthz", timeout=10)  # a client that does not trust the certificate
     assert requests.get(f"{server.url}/healthz", verify=str(tmp_path / "server.crt"), timeout=10).status_code == 200
+
+
+def test_a_flood_of_wrong_credentials_neither_evicts_the_scraper_nor_runs_bcrypt_in_parallel(monkeypatch):
+    running, most, calls = [0], [0], []
+    lock = threading.Lock()
+    real = webconfig.bcrypt.checkpw
+
+    def counted(password: bytes, hashed: bytes) -> bool:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            calls.append(password)
+        try:
+            return real(password, hashed)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counted)
+    auth = BasicAuth({"prometheus": htpasswd_hash(PASSWORD).encode()})
+    assert auth.check(header("prometheus", PASSWORD))
+    wrong = [header("prometheus", f"guess-{n}") for n in range(webconfig.CACHE_SIZE + 40)]
+    with ThreadPoolExecutor(8) as pool:
+        assert not any(pool.map(auth.check, wrong))
+    assert most[0] == webconfig.BCRYPT_AT_ONCE  # 8 attackers, one bcrypt at a time
+    before = len(calls)
+    assert auth.check(header("prometheus", PASSWORD))  # still cached after more failures than the cache holds
+    assert len(calls) == before
+
+
+def test_a_web_config_without_tls_or_users_is_warned_about(tmp_path):
+    config, web = tmp_path / "c.yaml", tmp_path / "web.yml"
+    write_config(config, "http://127.0.0.1:9", projects=["6ecbc5bac7c8442fb3d2563d53c13582"])
+    web.write_text("{}\n")
+    result = run_cli("--config.file", str(config), "--web.config.file", str(web), "--check-config")
+    assert result.returncode == 0
+    assert "sets neither TLS nor basic auth: serving plain HTTP to everyone" in result.stderr
