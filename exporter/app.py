@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 
 from exporter import __version__
+from exporter import metrics as m
 from exporter.auth import build_auth
 from exporter.client import CodeArtsClient
 from exporter.collector import Sink, add_auth, add_discovery, add_shard
@@ -85,9 +86,13 @@ class Exporter:
             self._restore_history(self.history)
         self.discovery = Discovery(config, self.client, shard, clock=clock) if config.discovers() else None
 
+        self.state_write_failures = 0
+
         def extra_live(sink: Sink) -> None:
             add_shard(sink, shard)
             add_auth(sink, self.auth.token_expiry())
+            if config.state.path is not None:
+                sink.add(m.STATE_WRITE_FAILURES, (), self.state_write_failures)
 
         self.exposition = Exposition(
             self.stats, __version__, extra_live=extra_live,
@@ -155,6 +160,7 @@ class Exporter:
         try:
             save_state(path, self.history.to_state())
         except OSError as err:
+            self.state_write_failures += 1  # only this thread writes it
             log.error("cannot write state file %s: %s", path, err.strerror or type(err).__name__)
 
     def poll_once(self) -> Snapshot:

@@ -166,6 +166,11 @@ POLLER_CYCLE_DURATION = _spec(
     "first discovery pass; later passes run beside the cycles); above poll.interval_seconds the next cycle "
     "starts late.",
     (), "exporter")
+STATE_WRITE_FAILURES = _spec(
+    "codearts_state_write_failures", "counter",
+    "Times the state file (state.path) could not be written after a poll cycle; run counts since the last "
+    "good write are lost on a restart (present only with state.path).",
+    (), "exporter")
 DISCOVERY_UP = _spec(
     "codearts_discovery_up", "gauge",
     "1 if the last discovery of a source succeeded, else 0 (a failed source keeps what it found before): "
@@ -203,7 +208,8 @@ ALL_METRICS: tuple[MetricSpec, ...] = (
     BUILD_JOB_RUNNING, BUILD_JOB_DISABLED, BUILD_JOB_INFO, BUILD_JOBS,
     PIPELINE_JOB_RUNS, PIPELINE_JOB_RUN_DURATION, BUILD_RUNS, BUILD_RUN_DURATION, BUILD_RUN_QUEUED,
     UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
-    RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS,
+    RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, STATE_WRITE_FAILURES, AUTH_TOKEN_EXPIRY, DISCOVERY_UP,
+    DISCOVERY_LAST_SUCCESS,
     DISCOVERY_TARGETS, DISCOVERY_PASS_DURATION, BUILD_INFO, SHARD, TOTAL_SHARDS,
 )
 

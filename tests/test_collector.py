@@ -153,6 +153,7 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
     def extra_live(sink):
         add_shard(sink, ShardSpec(1, 2))
         add_auth(sink, T0 + 86_400)  # password mode
+        sink.add(m.STATE_WRITE_FAILURES, (), 0)  # with state.path, as the exporter adds it
 
     exposition = Exposition(stats, "1.2.3", extra_live=extra_live,
                             extra_snapshot=lambda sink: add_discovery(sink, statuses, pass_seconds=2.5))

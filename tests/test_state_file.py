@@ -134,3 +134,16 @@ def test_exporter_starts_on_an_unreadable_state_path(tmp_path, caplog, saved):
     assert len(errors) == 1 and "not a regular file" in errors[0]
     assert isinstance(rig.exporter, Exporter)
     Path(tmp_path / "state.json").rmdir()
+
+
+def test_a_failing_state_write_is_counted_in_a_metric(simulator_factory, tmp_path, caplog):
+    rig = Rig(tmp_path, simulator_factory, state=True)
+    try:
+        assert rig.samples()[("codearts_state_write_failures_total", frozenset())] == 0
+        (tmp_path / "state.json").mkdir()  # os.replace cannot put a file where a directory is
+        rig.poll()
+        rig.poll()
+        assert rig.samples()[("codearts_state_write_failures_total", frozenset())] == 2
+        assert "cannot write state file" in caplog.text
+    finally:
+        rig.close()
