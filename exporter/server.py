@@ -197,15 +197,15 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         """As the base class's, with the idle timeout on every read of the connection."""
-        self.timeout = self.server.timeouts.idle
         super().setup()
+        self.connection.settimeout(self.server.timeouts.idle)
 
     def handle_one_request(self) -> None:
         """Wait up to the idle timeout for a request to start; from its first byte, the request line and
         headers must arrive within the header timeout, and the response must be sent within the write
         timeout (per-read timeouts alone let one byte every few seconds hold a connection for ever)."""
         try:
-            if not self.rfile.peek(1):  # the client closed the connection
+            if not self.rfile.peek(1):  # type: ignore[attr-defined]  # a BufferedReader; b"": the client closed
                 self.close_connection = True
                 return
         except (TimeoutError, OSError):  # idle for too long, or reset

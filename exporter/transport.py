@@ -222,25 +222,29 @@ def describe_failure(err: BaseException, url: str, timeout: float) -> str:
     """What went wrong below HTTP, naming the host and the cause, for a log line and a target's error."""
     host, port = _host_port(url)
     causes = list(_causes(err))
-
-    def find(kind: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
-        return next((cause for cause in causes if isinstance(cause, kind)), None)
-
-    proxy = find((requests.exceptions.ProxyError, urllib3.exceptions.ProxyError))
-    if proxy is not None:
+    if _find(causes, (requests.exceptions.ProxyError, urllib3.exceptions.ProxyError)) is not None:
         inner = _cause_text(causes, "the proxy", 0, timeout, proxy=True)
         return f"proxy error on the way to {host}:{port}: {inner}"
     return _cause_text(causes, host, port, timeout)
+
+
+def _find(causes: list[BaseException], kind: type[BaseException] | tuple[type[BaseException], ...]
+          ) -> BaseException | None:
+    return next((cause for cause in causes if isinstance(cause, kind)), None)
+
+
+def _strerror(err: BaseException) -> str:
+    return printable(str(getattr(err, "strerror", None) or type(err).__name__))
 
 
 def _cause_text(causes: list[BaseException], host: str, port: int, timeout: float, proxy: bool = False) -> str:
     where = host if proxy else f"{host}:{port}"
 
     def find(kind: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
-        return next((cause for cause in causes if isinstance(cause, kind)), None)
+        return _find(causes, kind)
 
     if (gai := find(socket.gaierror)) is not None:
-        return f"name resolution of host {host if not proxy else 'of the proxy'} failed ({printable(gai.strerror)})"
+        return f"name resolution of host {host if not proxy else 'of the proxy'} failed ({_strerror(gai)})"
     if (cert := find(ssl.SSLCertVerificationError)) is not None:
         message = getattr(cert, "verify_message", None) or getattr(cert, "reason", None) or "verification failed"
         return f"certificate of {host} not trusted: {printable(str(message))}"
@@ -257,5 +261,5 @@ def _cause_text(causes: list[BaseException], host: str, port: int, timeout: floa
     if find((http.client.RemoteDisconnected, ConnectionAbortedError, BrokenPipeError)) is not None:
         return f"{where} closed the connection without a complete answer"
     if (os_error := find(OSError)) is not None and getattr(os_error, "strerror", None):
-        return f"connection to {where} failed: {printable(str(os_error.strerror))}"
+        return f"connection to {where} failed: {_strerror(os_error)}"
     return f"request to {where} failed: {type(causes[0]).__name__}"
