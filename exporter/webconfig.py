@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
 import re
 import secrets
 import ssl
@@ -34,6 +35,8 @@ import bcrypt
 import yaml
 
 from exporter.config import parse_yaml, yaml_problem
+
+log = logging.getLogger(__name__)
 
 TOP_KEYS = ("tls_server_config", "basic_auth_users")
 TLS_KEYS = ("cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version")
@@ -117,9 +120,11 @@ def parse_web_config(raw: Any, base: Path) -> WebConfig:
         if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
             raise WebConfigError(f"basic_auth_users.{user}: expected a bcrypt hash ($2a$, $2b$ or $2y$)")
         if not BCRYPT_HASH.fullmatch(hashed):
-            # A malformed hash matched no password: nobody could log in, and nothing said why.
-            raise WebConfigError(f"basic_auth_users.{user}: not a valid bcrypt hash (expected $2y$, a cost of "
-                                 f"04 to 31, $ and 53 characters of salt and hash; got {len(hashed)} characters)")
+            # A malformed hash matches no password: nobody can log in as this user, and nothing said why. Still
+            # accepted (a web config valid before stays valid), but said loudly at every start.
+            log.error("--web.config.file: basic_auth_users.%s is not a valid bcrypt hash (expected $2y$, a cost of "
+                      "04 to 31, $ and 53 characters of salt and hash; got %d characters): this user can never "
+                      "log in", user, len(hashed))
         users[user] = hashed.encode()
     return WebConfig(tls, users)
 
