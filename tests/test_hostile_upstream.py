@@ -160,6 +160,23 @@ def test_an_iam_body_over_its_cap_is_refused(tmp_path):
 # -- defect 3: a response deadline over the status line, headers and body -----------------------------
 
 
+def test_an_iam_answer_dripped_a_byte_at_a_time_ends_at_the_timeout(tmp_path):
+    def drip(server, conn, request):
+        server.drip(conn, response(201, {"token": {}}, {"X-Subject-Token": "t"}), every=0.1)
+
+    iam = HostileServer(drip)
+    with iam, HostileServer(answer(200, jobs(range(3), 3))) as codearts:
+        exporter = Exporter(load_config(iam_config(tmp_path, iam.url, codearts.url)))  # timeout_seconds: 2
+        started = time.monotonic()
+        try:
+            state, = exporter.poll_once().states
+        finally:
+            exporter.close()
+        took = time.monotonic() - started
+    assert not state.up and "IAM unreachable: no complete answer within 2s" in state.error
+    assert took < 3.0
+
+
 @pytest.mark.parametrize("part", ["status line", "headers"])
 def test_a_dripped_status_line_or_header_block_ends_at_the_timeout(part):
     whole = response(200, jobs(range(3), 3), {f"X-Pad-{n}": "y" * 20 for n in range(20)})
