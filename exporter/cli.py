@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import concurrent.futures.thread
 import logging
+import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from importlib import resources
 
@@ -14,6 +17,7 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, PasswordAuth, load_config
 from exporter.errors import CredentialsError
 from exporter.registry import registered
+from exporter.safetext import SafeFormatter
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
@@ -24,6 +28,9 @@ EXIT_POLL_FAILED = 1
 EXIT_USAGE = 2
 
 log = logging.getLogger("exporter")
+
+EXIT_WITHIN = 8.0  # seconds from SIGTERM (or the end of --once) to exit, whatever upstream requests still hang
+IGNORED_SIGNALS = ("SIGHUP", "SIGUSR1", "SIGUSR2")  # their default action kills the process without a word
 
 DESCRIPTION = """\
 Prometheus exporter for Huawei Cloud CodeArts CI. Polls the CodeArts Repo pipeline-jobs API and the
@@ -88,11 +95,10 @@ def example_config() -> str:
 
 
 def configure_logging(level: str) -> None:
-    """Log to stderr in a logfmt-like single line per event."""
-    logging.basicConfig(
-        level=getattr(logging, level.upper()), stream=sys.stderr,
-        format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
-    )
+    """Log to stderr in a logfmt-like single line per event (control characters escaped: one event, one line)."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(SafeFormatter("ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s"))
+    logging.basicConfig(level=getattr(logging, level.upper()), handlers=[handler])
 
 
 def describe(config: Config) -> str:
@@ -133,6 +139,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as err:  # WebConfigError included
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
+    if web is not None and web.tls is None and not web.users:
+        log.warning("--web.config.file %s sets neither TLS nor basic auth: serving plain HTTP to everyone",
+                    args.web_config_file)
     if args.demo == bool(args.config_file):
         print("codearts-exporter: give either --config.file PATH or --demo (the built-in simulator); "
               "--print-example-config prints a configuration to start from; see --help", file=sys.stderr)
@@ -149,10 +158,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return _run(args, config, address, shard, web, demo_url=simulator.url if simulator else None)
+        code = _run(args, config, address, shard, web, demo_url=simulator.url if simulator else None)
     finally:
         if simulator is not None:
             simulator.stop()
+    _exit_without_stragglers(code, time.monotonic() + EXIT_WITHIN)
+    return code
 
 
 def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], shard: ShardSpec,
@@ -160,33 +171,42 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], sha
     if args.check_config:
         print(describe(config))
         return EXIT_OK
+    _ignore_reload_signals()
     try:
         exporter = Exporter(config, shard=shard)
     except CredentialsError as err:  # e.g. an sk_file emptied since the configuration was checked
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        if args.once:
-            snapshot = exporter.poll_once()
-            sys.stdout.buffer.write(exporter.metrics_text())
-            sys.stdout.flush()
-            return EXIT_OK if exporter.all_succeeded(snapshot) else EXIT_POLL_FAILED
-        try:
-            server = exporter.serve(address, web)
-        except WebConfigError as err:
-            print(f"codearts-exporter: --web.config.file {args.web_config_file}: {err}", file=sys.stderr)
-            return EXIT_USAGE
-        except OSError as err:
-            print(f"codearts-exporter: cannot listen on {args.listen_address}: {err.strerror}", file=sys.stderr)
-            return EXIT_USAGE
-        if demo_url:
-            print(f"demo: CodeArts simulator at {demo_url}; metrics at {server.url}/metrics, "
-                  f"targets at {server.url}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
-        _wait_for_signal()
-        log.info("shutting down")
-        return EXIT_OK
+        code = _once_or_serve(args, exporter, address, web, demo_url)
     finally:
+        exit_by = time.monotonic() + EXIT_WITHIN
         exporter.close()
+    _exit_without_stragglers(code, exit_by)
+    return code
+
+
+def _once_or_serve(args: argparse.Namespace, exporter: Exporter, address: tuple[str, int], web: WebConfig | None,
+                   demo_url: str | None) -> int:
+    if args.once:
+        snapshot = exporter.poll_once()
+        sys.stdout.buffer.write(exporter.metrics_text())
+        sys.stdout.flush()
+        return EXIT_OK if exporter.all_succeeded(snapshot) else EXIT_POLL_FAILED
+    try:
+        server = exporter.serve(address, web)
+    except WebConfigError as err:
+        print(f"codearts-exporter: --web.config.file {args.web_config_file}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as err:
+        print(f"codearts-exporter: cannot listen on {args.listen_address}: {err.strerror}", file=sys.stderr)
+        return EXIT_USAGE
+    if demo_url:
+        print(f"demo: CodeArts simulator at {demo_url}; metrics at {server.url}/metrics, "
+              f"targets at {server.url}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
+    _wait_for_signal()
+    log.info("shutting down")
+    return EXIT_OK
 
 
 def _wait_for_signal() -> None:
@@ -195,3 +215,42 @@ def _wait_for_signal() -> None:
         signal.signal(signum, lambda *_: stop.set())
     while not stop.wait(1.0):
         pass
+
+
+def _ignore_reload_signals() -> None:
+    """Log and ignore SIGHUP and SIGUSR1/2 (Prometheus exporters reload or ignore SIGHUP; none of them dies)."""
+    def ignored(signum: int, _frame: object) -> None:
+        # Logging handlers hold re-entrant locks, so logging from the main thread's handler cannot deadlock.
+        log.warning("received %s: ignored (the configuration is read at start only; restart to apply a change)",
+                    signal.Signals(signum).name)
+
+    for name in IGNORED_SIGNALS:
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), ignored)
+
+
+def _joined_at_exit() -> list[threading.Thread]:
+    """The threads the interpreter waits for at exit: non-daemon ones, and every thread-pool worker (joined by
+    concurrent.futures at exit even when daemonic, as the poller's workers are)."""
+    main = threading.main_thread()
+    workers = list(getattr(concurrent.futures.thread, "_threads_queues", {}))
+    return [thread for thread in {*threading.enumerate(), *workers}
+            if thread is not main and thread.is_alive() and (not thread.daemon or thread in workers)]
+
+
+def _exit_without_stragglers(code: int, deadline: float) -> None:
+    """Return once every non-daemon thread has ended, or exit the process at ``deadline`` without them.
+
+    Poll workers are threads the interpreter joins at exit: one still inside an upstream request (or a
+    retry wait) used to keep the process alive, and polling, long after SIGTERM.
+    """
+    for thread in _joined_at_exit():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    stragglers = [thread.name for thread in _joined_at_exit() if thread.is_alive()]
+    if not stragglers:
+        return
+    log.warning("exiting without waiting for %d busy threads (%s)", len(stragglers), ", ".join(sorted(stragglers)))
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

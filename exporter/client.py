@@ -24,21 +24,32 @@ from exporter.errors import (
     CredentialsError,
     NotFoundError,
     PayloadError,
+    RedirectError,
     ServerError,
     ThrottledError,
     TransportError,
     redact_url,
 )
-from exporter.pagination import Page, Reading, walk_pages
+from exporter.limits import MAX_BODY_BYTES, MAX_ITEMS_PER_LISTING, SKIP_WARNINGS_PER_LISTING
+from exporter.pagination import ListingTooLong, Page, Reading, walk_pages
 from exporter.payload import RecordError
 from exporter.ratelimit import RateLimits
 from exporter.retry import Retrier, RetryPolicy
 from exporter.stats import RequestStats
+from exporter.transport import (
+    BodyTooLarge,
+    BodyTooSlow,
+    describe_failure,
+    exchange,
+    new_session,
+    read_capped,
+    redirect_target,
+)
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
-DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024
+DEFAULT_MAX_BODY_BYTES = MAX_BODY_BYTES
 BUILD_THROTTLE_CODE = "CB.00060211"  # CodeArts Build throttles with HTTP 500 and this code
 
 T = TypeVar("T")
@@ -118,11 +129,8 @@ class CodeArtsClient:
             retry = Retrier(retry or RetryPolicy(), on_retry=self.stats.count_retry,
                             paused=self.rate_limits.waited_by_this_thread)
         self._retrier = retry
-        self._session = requests.Session()
-        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=max(pool_size, 1))
-        self._session.mount("https://", adapter)
-        self._session.mount("http://", adapter)
-        self._session.headers["User-Agent"] = f"codearts-exporter/{__version__}"
+        self._closed = False
+        self._session = new_session(f"codearts-exporter/{__version__}", pool_size)
         self._session.headers["Accept"] = "application/json"
         # requests re-reads the proxy and CA-bundle environment on every request (a scan of os.environ:
         # about a third of the CPU of a small request). Read it once per API instead.
@@ -132,7 +140,9 @@ class CodeArtsClient:
         self._session.trust_env = False
 
     def close(self) -> None:
-        """Release pooled connections."""
+        """Release pooled connections; requests still asked for afterwards (by a walk the poller gave up on)
+        fail at once instead of going out."""
+        self._closed = True
         self._session.close()
 
     def base_url(self, api: str) -> str:
@@ -181,12 +191,18 @@ class CodeArtsClient:
             page_memo = memo.pages.get(parameter) if memo is not None else None
             if page_memo is None or page_memo.digest != digest:
                 page = decode(response)
+                if len(page.items) > MAX_ITEMS_PER_LISTING:  # refused before parsing: the parsing is the cost
+                    raise PayloadError(f"page holds {len(page.items)} items, more than a listing may "
+                                       f"({MAX_ITEMS_PER_LISTING})", url=url, status=response.status_code)
                 page_memo = _PageMemo(digest, Page(self._parse(api, url, page.items, parse), page.total))
             pages[parameter] = page_memo
             digests.append(digest)
             return page_memo.page
 
-        walk = walk_pages(fetch, readings, PAGE_SIZE)
+        try:
+            walk = walk_pages(fetch, readings, PAGE_SIZE)
+        except ListingTooLong as err:
+            raise PayloadError(str(err), url=url) from None
         if memo is not None and memo.digests == tuple(digests):
             listing = replace(memo.listing, requests=walk.requests)
         else:
@@ -201,19 +217,30 @@ class CodeArtsClient:
 
     def page_records(self, api: str, url: str, items: list[Any], parse: Callable[[object], T]) -> tuple[T, ...]:
         """The records of one page that parse; the others are logged and counted as skipped."""
+        if len(items) > MAX_ITEMS_PER_LISTING:
+            raise PayloadError(f"page holds {len(items)} items, more than a listing may ({MAX_ITEMS_PER_LISTING})",
+                               url=url)
         records: tuple[T, ...] = tuple(item.record for item in self._parse(api, url, items, parse)  # type: ignore[misc]
                                        if item.record is not None)
         self.stats.count_skipped(api, "malformed", len(items) - len(records))
         return records
 
     def _parse(self, api: str, url: str, items: list[Any], parse: Callable[[object], T]) -> list[_Parsed]:
+        """Each item parsed; the first few malformed ones are logged one by one, the rest in one line (a page
+        of a million malformed items made a million warnings)."""
         parsed: list[_Parsed] = []
+        skipped = 0
         for item in items:
             try:
                 parsed.append(_Parsed(item, parse(item)))
             except RecordError as err:
                 parsed.append(_Parsed(item, None))
-                log.warning("skipping a malformed %s record from %s: %s", api, redact_url(url), err)
+                skipped += 1
+                if skipped <= SKIP_WARNINGS_PER_LISTING:
+                    log.warning("skipping a malformed %s record from %s: %s", api, redact_url(url), err)
+        if skipped > SKIP_WARNINGS_PER_LISTING:
+            log.warning("skipping %d more malformed %s records from %s (only the first %d are shown)",
+                        skipped - SKIP_WARNINGS_PER_LISTING, api, redact_url(url), SKIP_WARNINGS_PER_LISTING)
         return parsed
 
     def get(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
@@ -232,45 +259,44 @@ class CodeArtsClient:
         raise error
 
     def _send(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
+        if self._closed:
+            raise CodeArtsError("not sent: the exporter is shutting down", url=url)  # not retried
         # The wait is bounded by the queue ahead divided by the rate; the retry deadline leaves it out.
         waited = self.rate_limits.acquire(api)
         if waited:
             self.stats.count_rate_limit_wait(api, waited)
-        deadline = time.monotonic() + self.timeout
-        try:
-            environment = self._environment_for(api, url)
-            response = self._session.get(url, params=params, auth=self._auth, timeout=self.timeout,
-                                         **{**environment, "stream": True})
+        # One deadline over connecting, status line, headers and body: per-read timeouts alone let a server
+        # dripping a byte per read hold a worker for ever.
+        with exchange(self.timeout) as current:
             try:
-                response._content = self._read_capped(response, url, deadline)
-            finally:
-                response.close()
-        except CredentialsError:
-            raise  # the auth had nothing to send: no request went out, none is counted
-        except CodeArtsError:
-            self.stats.count_request(api, "error")
-            raise
-        except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError) as err:
-            self.stats.count_request(api, "error")
-            raise TransportError(f"request failed: {type(err).__name__}", url=url) from None
+                environment = self._environment_for(api, url)
+                response = self._session.get(url, params=params, auth=self._auth, timeout=self.timeout,
+                                             allow_redirects=False, **{**environment, "stream": True})
+                try:
+                    response._content = read_capped(response, self.max_body_bytes, current)
+                finally:
+                    response.close()
+            except CredentialsError:
+                raise  # the auth had nothing to send: no request went out, none is counted
+            except BodyTooSlow:
+                self.stats.count_request(api, "error")
+                raise TransportError(f"no complete answer from the server within {self.timeout:g}s", url=url,
+                                     status=response.status_code) from None
+            except BodyTooLarge:
+                self.stats.count_request(api, "error")
+                raise PayloadError(f"response body larger than {self.max_body_bytes} bytes", url=url,
+                                   status=response.status_code) from None
+            except CodeArtsError:
+                self.stats.count_request(api, "error")
+                raise
+            except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
+                    OSError) as err:
+                self.stats.count_request(api, "error")
+                cause = (f"no complete answer from the server within {self.timeout:g}s" if current.cut
+                         else describe_failure(err, url, self.timeout))
+                raise TransportError(cause, url=url) from None
         self.stats.count_request(api, str(response.status_code))
         return response
-
-    def _read_capped(self, response: requests.Response, url: str, deadline: float) -> bytes:
-        """The body, refusing one larger than the cap or one still arriving after the request's timeout
-        (each read waits at most the socket timeout, so a body that trickles in cannot hold a worker)."""
-        chunks: list[bytes] = []
-        size = 0
-        for chunk in _chunks(response):
-            if time.monotonic() > deadline:
-                raise TransportError(f"response body not complete within {self.timeout:g}s", url=url,
-                                     status=response.status_code)
-            size += len(chunk)
-            if size > self.max_body_bytes:
-                raise PayloadError(f"response body larger than {self.max_body_bytes} bytes", url=url,
-                                   status=response.status_code)
-            chunks.append(chunk)
-        return b"".join(chunks)
 
     @staticmethod
     def decode_json(response: requests.Response) -> Any:
@@ -280,16 +306,6 @@ class CodeArtsClient:
         except (UnicodeDecodeError, ValueError, RecursionError) as err:
             raise PayloadError(f"invalid JSON body ({type(err).__name__})", url=response.url,
                                status=response.status_code) from None
-
-
-def _chunks(response: requests.Response) -> Any:
-    """The body in pieces as they arrive (``read1``: one socket read each), not in fixed-size blocks."""
-    raw = response.raw
-    if not hasattr(raw, "read1"):  # urllib3 1.x
-        yield from response.iter_content(chunk_size=65536)
-        return
-    while chunk := raw.read1(65536, decode_content=True):
-        yield chunk
 
 
 def total_header(value: str | None) -> int | None:
@@ -340,6 +356,9 @@ def _error_for(response: requests.Response, url: str) -> CodeArtsError:
     if status == 429 or code == BUILD_THROTTLE_CODE:
         return ThrottledError("throttled", retry_after=_retry_after(response.headers.get("Retry-After")),
                               url=url, status=status, error_code=code, error_msg=message)
+    if 300 <= status < 400:
+        return RedirectError(f"redirected to {redirect_target(response)}; redirects are never followed", url=url,
+                             status=status, error_code=code, error_msg=message)
     kind, text = ((AuthError, "credentials refused") if status in (401, 403) else
                   (NotFoundError, "not found") if status == 404 else
                   (ServerError, "server error") if status >= 500 else (ClientError, "request refused"))

@@ -9,6 +9,7 @@
     ├── ThrottledError            429 APIGW.0308, or Build's HTTP 500 CB.00060211
     ├── ServerError               other 5xx
     ├── ClientError               other 4xx (a bad parameter)
+    ├── RedirectError             a 3xx: redirects are never followed (credentials would go along)
     ├── TransportError            connection refused or reset, timeout, TLS failure
     └── PayloadError              a 2xx whose body is not the documented shape (truncated JSON...)
 
@@ -19,6 +20,8 @@ so neither tokens nor signatures can leak through a log line.
 from __future__ import annotations
 
 from urllib.parse import urlsplit, urlunsplit
+
+from exporter.safetext import printable
 
 
 def redact_url(url: str) -> str:
@@ -46,8 +49,9 @@ class CodeArtsError(Exception):
     ) -> None:
         self.url = redact_url(url) if url else ""
         self.status = status
-        self.error_code = error_code
-        self.error_msg = error_msg
+        # Upstream text: escaped here, so no log line, landing page or target error carries it raw.
+        self.error_code = printable(error_code)
+        self.error_msg = printable(error_msg)
         super().__init__(message)
 
     def __str__(self) -> str:
@@ -100,6 +104,12 @@ class ClientError(CodeArtsError):
     """A 4xx other than 401/403/404/429."""
 
     reason = "client_error"
+
+
+class RedirectError(CodeArtsError):
+    """A 3xx answer. Never followed: the token, signature or IAM password would be sent to wherever it points."""
+
+    reason = "redirect"
 
 
 class TransportError(CodeArtsError):

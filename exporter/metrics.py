@@ -83,6 +83,11 @@ POLLER_CYCLE_DURATION = metric_spec(
     "first discovery pass; later passes run beside the cycles); above poll.interval_seconds the next cycle "
     "starts late.",
     (), "exporter")
+STATE_WRITE_FAILURES = metric_spec(
+    "codearts_state_write_failures", "counter",
+    "Times the state file (state.path) could not be written after a poll cycle; run counts since the last "
+    "good write are lost on a restart (present only with state.path).",
+    (), "exporter")
 DISCOVERY_UP = metric_spec(
     "codearts_discovery_up", "gauge",
     "1 if the last discovery of a source succeeded, else 0 (a failed source keeps what it found before): "
@@ -115,8 +120,8 @@ TOTAL_SHARDS = metric_spec(
 
 CORE_SPECS: tuple[MetricSpec, ...] = (
     UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
-    RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS,
-    DISCOVERY_TARGETS, DISCOVERY_PASS_DURATION, BUILD_INFO, SHARD, TOTAL_SHARDS,
+    RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, STATE_WRITE_FAILURES, AUTH_TOKEN_EXPIRY,
+    DISCOVERY_UP, DISCOVERY_LAST_SUCCESS, DISCOVERY_TARGETS, DISCOVERY_PASS_DURATION, BUILD_INFO, SHARD, TOTAL_SHARDS,
 )
 """The exporter's own families, rendered after every source's (see :func:`exporter.registry.all_specs`)."""
 

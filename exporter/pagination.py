@@ -6,6 +6,11 @@ order and keeps the first that yields new items. A page that is empty, or holds 
 while the server's ``total`` says more exist, means the current reading is wrong (not that the list
 ended), so the walker moves to the next reading for the same page. The walk stops when ``total``
 distinct ids are held, and never sends more than ``ceil(total / limit) + 3`` requests.
+
+Whatever ``total`` says, a walk fails with :class:`ListingTooLong` once it has sent
+``MAX_PAGES_PER_LISTING`` requests with more to come, or holds more than ``MAX_ITEMS_PER_LISTING``
+items: a server reporting a total of 10^12 with fresh ids on every page would otherwise be walked for
+ever (memory and the request budget growing all the while).
 """
 
 from __future__ import annotations
@@ -15,7 +20,12 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.errors import ClientError
+from exporter.errors import ClientError, PayloadError
+from exporter.limits import MAX_ITEMS_PER_LISTING, MAX_PAGES_PER_LISTING
+
+
+class ListingTooLong(PayloadError):
+    """A listing went past the page or item limit (the target fails rather than grow without end)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,6 +145,9 @@ def walk_pages(fetch: Callable[[int], Page], readings: Sequence[Reading], limit:
     """
     walk = _Walk(readings, limit)
     while not walk.done() and walk.requests < walk.max_requests and walk.reading < len(readings):
+        if walk.requests >= MAX_PAGES_PER_LISTING:
+            raise ListingTooLong(f"listing not complete after {MAX_PAGES_PER_LISTING} pages (the limit; the "
+                                 f"server reports {walk.total} items, {walk.received} received)")
         parameter = walk.next_parameter()
         walk.requests += 1
         try:
@@ -145,6 +158,8 @@ def walk_pages(fetch: Callable[[int], Page], readings: Sequence[Reading], limit:
             walk.reading += 1
             continue
         fresh = walk.take(page)
+        if walk.received > MAX_ITEMS_PER_LISTING:
+            raise ListingTooLong(f"listing holds more than {MAX_ITEMS_PER_LISTING} items (the limit)")
         if walk.total is None and (not fresh or len(page.items) < limit):
             break  # without a total, a short or stale page is the only end marker there is
         if not fresh:

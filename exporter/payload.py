@@ -13,6 +13,8 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from exporter.limits import MAX_LABEL_CHARS
+
 MAX_INT32 = 2_147_483_647
 # Epoch values above this are taken as milliseconds (year 2286 in seconds; 1970-04-26 in ms).
 _EPOCH_MS_THRESHOLD = 10_000_000_000
@@ -75,6 +77,7 @@ def field_of(raw: dict[str, Any], key: str) -> Any:
 
 
 def text_of(value: object) -> str:
+    """A field as text for a label value: "" for null or a container, at most ``MAX_LABEL_CHARS`` long."""
     if value is None or isinstance(value, dict | list):
         return ""
     if isinstance(value, float) and not math.isfinite(value):
@@ -84,7 +87,13 @@ def text_of(value: object) -> str:
         # JSON may carry a lone surrogate ("\ud800"), which no UTF-8 exposition can hold: it would fail
         # every render. Such a character becomes "?".
         text = text.encode("utf-8", "replace").decode("utf-8")
-    return text
+    # A label value: a 1 MB job name made a 52 MB exposition out of 10 jobs.
+    return text if len(text) <= MAX_LABEL_CHARS else text[:MAX_LABEL_CHARS] + "..."
+
+
+def within(number: float | None, high: float) -> float | None:
+    """``number`` if in 0..``high``, else unknown: a health of -5 or a 1e305 s duration is no reading."""
+    return number if number is not None and 0 <= number <= high else None
 
 
 def number_of(value: object) -> float | None:

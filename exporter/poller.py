@@ -197,6 +197,11 @@ class Poller:
                                            f"poll did not finish within {self.cycle_timeout:g}s"))
             else:
                 result.append(self._outcome(state, future, now))
+        if futures and not any(result[index].up for index in futures):
+            # Every target polled failed: the API itself is down, not each target. Backing each off would
+            # keep them away for up to max_backoff_seconds after it is back (134 s after a 90 s outage).
+            result = [replace(state, next_poll_at=None) if index in futures else state
+                      for index, state in enumerate(result)]
         return tuple(result)
 
     def _catch_up_history(self, timeout: float) -> None:

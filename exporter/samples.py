@@ -93,6 +93,9 @@ def add_live(families: Sink, stats: RequestStats) -> None:
         families.add(m.API_THROTTLED, (api,), count)
     for api, seconds in sorted(stats.rate_limit_waits().items()):
         families.add(m.RATE_LIMIT_WAIT, (api,), seconds)
+    failures = stats.state_write_failures()
+    if failures is not None:
+        families.add(m.STATE_WRITE_FAILURES, (), failures)
 
 
 def live_families(stats: RequestStats) -> list[Metric]:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import socket
 import ssl
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -15,7 +17,9 @@ from urllib.parse import urlsplit
 from exporter import __version__
 from exporter.exposition import Exposition, negotiate
 from exporter.landing import LandingInfo, render_landing
+from exporter.limits import ACCEPT_PAUSE, LISTEN_BACKLOG, ServerTimeouts
 from exporter.snapshot import Snapshot
+from exporter.watchdog import WATCHDOG, Watch
 from exporter.webconfig import BasicAuth, WebConfig
 
 log = logging.getLogger(__name__)
@@ -74,6 +78,8 @@ class ExporterHTTPServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    request_queue_size = LISTEN_BACKLOG  # socketserver's 5 dropped SYNs from 50 parallel scrapers
+    EXHAUSTED_LOG_EVERY = 60.0  # seconds between warnings while file descriptors stay exhausted
 
     def __init__(
         self,
@@ -85,7 +91,11 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         stale_after: float | None = None,
         clock: Callable[[], float] = time.time,
         landing: Callable[[], LandingInfo] | None = None,
+        timeouts: ServerTimeouts | None = None,
     ) -> None:
+        self.timeouts = timeouts or ServerTimeouts()
+        self._exhausted_since: float | None = None
+        self._exhausted_logged_at = 0.0
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         web = web or WebConfig()
@@ -111,18 +121,53 @@ class ExporterHTTPServer(ThreadingHTTPServer):
                 return False, f"no target has succeeded for over {self.stale_after:g}s"
         return True, "ready"
 
+    def get_request(self) -> tuple[socket.socket, object]:
+        """Accept one connection. Out of file descriptors, say so (at most once a minute) and rest a moment:
+        the listening socket stays readable, so retrying at once spun the accept loop at 100 % CPU."""
+        try:
+            accepted = super().get_request()
+        except OSError as err:
+            if err.errno not in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+                raise
+            now = time.monotonic()
+            if self._exhausted_since is None:
+                self._exhausted_since = now
+            if now - self._exhausted_logged_at >= self.EXHAUSTED_LOG_EVERY:
+                self._exhausted_logged_at = now
+                log.error("cannot accept connections: %s; new scrapes wait until connections close",
+                          os.strerror(err.errno))
+            time.sleep(ACCEPT_PAUSE)
+            raise
+        if self._exhausted_since is not None:
+            log.warning("accepting connections again after %.1fs without file descriptors",
+                        time.monotonic() - self._exhausted_since)
+            self._exhausted_since, self._exhausted_logged_at = None, 0.0
+        return accepted
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A client that went away (or was cut at a timeout) is routine: one debug line, no traceback on stderr."""
+        error = sys.exc_info()[1]
+        if isinstance(error, OSError):
+            log.debug("connection from %s ended: %s", client_address, error)
+            return
+        log.exception("error while serving %s", client_address)
+
     def finish_request(self, request: socket.socket, client_address: object) -> None:  # type: ignore[override]
         """Handle one connection; with TLS, the handshake runs here, on the connection's own thread."""
         if self.ssl_context is None:
             super().finish_request(request, client_address)
             return
         request.settimeout(TLS_HANDSHAKE_TIMEOUT)
+        # The socket timeout bounds each read of the handshake; the watchdog bounds the whole of it.
+        watch = WATCHDOG.watch(time.monotonic() + TLS_HANDSHAKE_TIMEOUT, request)
         try:
             tls = self.ssl_context.wrap_socket(request, server_side=True)
         except (ssl.SSLError, OSError) as err:
             log.debug("TLS handshake with %s failed: %s", client_address, err)
             return
-        tls.settimeout(None)
+        finally:
+            WATCHDOG.cancel(watch)
+        tls.settimeout(self.timeouts.idle)
         try:
             super().finish_request(tls, client_address)
         finally:
@@ -160,6 +205,41 @@ class _Handler(BaseHTTPRequestHandler):
             self.do_GET()
         finally:
             self._head_only = False
+    _watch: Watch | None = None
+
+    def setup(self) -> None:
+        """As the base class's, with the idle timeout on every read of the connection."""
+        super().setup()
+        self.connection.settimeout(self.server.timeouts.idle)
+
+    def handle_one_request(self) -> None:
+        """Wait up to the idle timeout for a request to start; from its first byte, the request line and
+        headers must arrive within the header timeout, and the response must be sent within the write
+        timeout (per-read timeouts alone let one byte every few seconds hold a connection for ever)."""
+        try:
+            if not self.rfile.peek(1):  # type: ignore[attr-defined]  # a BufferedReader; b"": the client closed
+                self.close_connection = True
+                return
+        except (TimeoutError, OSError):  # idle for too long, or reset
+            self.close_connection = True
+            return
+        self._watch = WATCHDOG.watch(time.monotonic() + self.server.timeouts.header, self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            WATCHDOG.cancel(self._watch)
+
+    def parse_request(self) -> bool:
+        """Parse the request line and headers; refuse what the header timeout cut short."""
+        parsed = super().parse_request()
+        watch = self._watch
+        if watch is not None:
+            WATCHDOG.cancel(watch)
+            if watch.fired:
+                self.close_connection = True
+                return False
+        self._watch = WATCHDOG.watch(time.monotonic() + self.server.timeouts.write, self.connection)
+        return parsed
 
     def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
         if self.server.basic_auth.enabled and not self.server.basic_auth.check(self.headers.get("Authorization")):
@@ -181,9 +261,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _metrics(self) -> None:
         fmt, content_type = negotiate(self.headers.get("Accept"))
-        gzipped = "gzip" in (self.headers.get("Accept-Encoding") or "").lower()
+        gzipped = accepts_gzip(self.headers.get("Accept-Encoding"))
         parts = self.server.exposition.parts(fmt, gzipped)
-        self._send(200, content_type, parts, {"Content-Encoding": "gzip"} if gzipped else None)
+        headers = {"Content-Encoding": "gzip"} if gzipped else {}
+        self._send(200, content_type, parts, {**headers, "Vary": "Accept-Encoding"})
 
     def _healthz(self) -> None:
         self._send(200, "text/plain; charset=utf-8", b"ok\n")
@@ -220,3 +301,20 @@ class _Handler(BaseHTTPRequestHandler):
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
         log.debug("%s %s", self.address_string(), format % args)
 
+
+def accepts_gzip(accept_encoding: str | None) -> bool:
+    """True if ``Accept-Encoding`` allows gzip: listed (or ``*``) with a q-value above 0 (``gzip;q=0`` refuses it)."""
+    quality: dict[str, float] = {}
+    for item in (accept_encoding or "").lower().split(","):
+        coding, _, parameters = item.partition(";")
+        value = 1.0
+        for parameter in parameters.split(";"):
+            name, _, number = parameter.strip().partition("=")
+            if name == "q":
+                try:
+                    value = float(number)
+                except ValueError:
+                    value = 0.0
+        quality[coding.strip()] = value
+    chosen = quality.get("gzip", quality.get("x-gzip", quality.get("*", 0.0)))
+    return chosen > 0

@@ -27,6 +27,7 @@ class RequestStats:
         apis = tuple(apis)
         self._lock = threading.Lock()
         self._token_expiry: float | None = None
+        self._state_write_failures: int | None = None
         self._requests: Counter[tuple[str, str]] = Counter()
         self._skipped: Counter[tuple[str, str]] = Counter(dict.fromkeys(skip_reasons, 0))
         self._retries: Counter[tuple[str, str]] = Counter(
@@ -79,6 +80,21 @@ class RequestStats:
         """A copy of the request counts."""
         with self._lock:
             return dict(self._requests)
+
+    def track_state_writes(self) -> None:
+        """Count failed state-file writes from now on (the counter exists only where a state file is kept)."""
+        with self._lock:
+            self._state_write_failures = 0 if self._state_write_failures is None else self._state_write_failures
+
+    def count_state_write_failure(self) -> None:
+        """Count one state-file write that failed."""
+        with self._lock:
+            self._state_write_failures = (self._state_write_failures or 0) + 1
+
+    def state_write_failures(self) -> int | None:
+        """Failed state-file writes; None when no state file is kept."""
+        with self._lock:
+            return self._state_write_failures
 
     def set_token_expiry(self, at: float) -> None:
         """Record when the IAM token in use expires (Unix time), as the auth mode renews it."""

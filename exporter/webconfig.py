@@ -20,6 +20,8 @@ import base64
 import binascii
 import hashlib
 import hmac
+import logging
+import re
 import secrets
 import ssl
 import threading
@@ -34,6 +36,8 @@ import yaml
 
 from exporter.config import parse_yaml, yaml_problem
 
+log = logging.getLogger(__name__)
+
 TOP_KEYS = ("tls_server_config", "basic_auth_users")
 TLS_KEYS = ("cert_file", "key_file", "client_ca_file", "client_auth_type", "min_version")
 CLIENT_AUTH = {
@@ -43,6 +47,9 @@ CLIENT_AUTH = {
 }
 MIN_VERSIONS = {"TLS12": ssl.TLSVersion.TLSv1_2, "TLS13": ssl.TLSVersion.TLSv1_3}
 CACHE_SIZE = 256
+# $2a$, $2b$ or $2y$, a two-digit cost 04-31, then 22 characters of salt and 31 of hash in bcrypt's base64.
+BCRYPT_HASH = re.compile(r"\$2[aby]\$(0[4-9]|[12][0-9]|3[01])\$[./A-Za-z0-9]{53}")
+BCRYPT_AT_ONCE = 1  # bcrypt checks running at the same time: a flood of wrong passwords gets one core at most
 
 
 class WebConfigError(ValueError):
@@ -112,6 +119,12 @@ def parse_web_config(raw: Any, base: Path) -> WebConfig:
             raise WebConfigError(f"basic_auth_users: user names must be non-empty strings without ':', got {user!r}")
         if not isinstance(hashed, str) or not hashed.startswith(("$2a$", "$2b$", "$2y$")):
             raise WebConfigError(f"basic_auth_users.{user}: expected a bcrypt hash ($2a$, $2b$ or $2y$)")
+        if not BCRYPT_HASH.fullmatch(hashed):
+            # A malformed hash matches no password: nobody can log in as this user, and nothing said why. Still
+            # accepted (a web config valid before stays valid), but said loudly at every start.
+            log.error("--web.config.file: basic_auth_users.%s is not a valid bcrypt hash (expected $2y$, a cost of "
+                      "04 to 31, $ and 53 characters of salt and hash; got %d characters): this user can never "
+                      "log in", user, len(hashed))
         users[user] = hashed.encode()
     return WebConfig(tls, users)
 
@@ -155,14 +168,20 @@ class BasicAuth:
     (like exporter-toolkit) a verified answer is cached, keyed by an HMAC of user, hash and password
     under a per-process random key so the cache never holds a password. Unknown users are checked
     against a dummy hash, so a wrong user name costs as much time as a wrong password.
+
+    Successes and failures are cached apart, so a flood of wrong credentials cannot evict the real
+    scraper's entry, and only ``BCRYPT_AT_ONCE`` checks run at a time, so such a flood gets one core
+    and the cached scraper never waits for bcrypt.
     """
 
     def __init__(self, users: Mapping[str, bytes]) -> None:
         self._users = dict(users)
         self._key = secrets.token_bytes(32)
         self._dummy = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(10))
-        self._cache: OrderedDict[bytes, bool] = OrderedDict()
+        self._passed: OrderedDict[bytes, bool] = OrderedDict()
+        self._refused: OrderedDict[bytes, bool] = OrderedDict()
         self._lock = threading.Lock()
+        self._bcrypt = threading.BoundedSemaphore(BCRYPT_AT_ONCE)
 
     @property
     def enabled(self) -> bool:
@@ -180,14 +199,18 @@ class BasicAuth:
         hashed = hashed if hashed is not None else self._dummy
         digest = hmac.new(self._key, b"\0".join((user.encode(), hashed, password)), hashlib.sha256).digest()
         with self._lock:
-            cached = self._cache.get(digest)
-        if cached is None:
-            cached = _checkpw(password, hashed) and known
-            with self._lock:
-                self._cache[digest] = cached
-                while len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
-        return cached
+            if digest in self._passed:
+                return True
+            if digest in self._refused:
+                return False
+        with self._bcrypt:
+            passed = _checkpw(password, hashed) and known
+        with self._lock:
+            cache = self._passed if passed else self._refused
+            cache[digest] = passed
+            while len(cache) > CACHE_SIZE:
+                cache.popitem(last=False)
+        return passed
 
 
 def _checkpw(password: bytes, hashed: bytes) -> bool:

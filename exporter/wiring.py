@@ -94,6 +94,8 @@ class Exporter:
         self.shard = shard = shard or ShardSpec()
         self.sources = tuple(source for source in registered() if source.name in config.sections)
         self.stats = request_stats(self.sources)
+        if config.state.path is not None:
+            self.stats.track_state_writes()
         rate_limits = shard_rate_limits(config, shard)
         self.auth = build_auth(config.auth, iam_url=config.endpoints.iam, timeout=config.poll.timeout_seconds,
                                stats=self.stats, clock=clock, rate_limits=rate_limits)
@@ -188,6 +190,7 @@ class Exporter:
         try:
             save_state(path, self.history.to_state())
         except OSError as err:
+            self.stats.count_state_write_failure()
             log.error("cannot write state file %s: %s", path, err.strerror or type(err).__name__)
 
     def poll_once(self) -> Snapshot:

@@ -14,7 +14,12 @@ import pytest
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+from exporter.config import HistoryConfig
+from exporter.registry import registered
 from exporter.simulator import Simulator, World
+from exporter.sources.base import PollSettings
+from exporter.sources.repo.config import RepoSection
+from exporter.wiring import run_history
 
 K = TypeVar("K")
 
@@ -106,14 +111,9 @@ def scrape(url: str, **headers: str) -> requests.Response:
 def make_history(client, options=None, *, requests_per_cycle=None, monotonic=time.monotonic, sections=None):
     """A run history of the built-in sources, as the exporter builds it (``requests_per_cycle``: the Build
     part's budget, None for no limit)."""
-    from exporter.config import HistoryConfig
-    from exporter.registry import registered
-    from exporter.sources.base import PollSettings
-    from exporter.sources.repo.config import RepoSection
-    from exporter.wiring import run_history
-
     sections = sections if sections is not None else {"repo": RepoSection(), "build": ()}
-    history = run_history(registered(), client, options or HistoryConfig(), sections, PollSettings(60.0, 4),
+    options = options or HistoryConfig(max_requests_per_cycle=1)  # set below; without a client there is no rate
+    history = run_history(registered(), client, options, sections, PollSettings(60.0, 4),
                           monotonic)
     build = history.part("build")
     if build is not None:

@@ -152,6 +152,7 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
     statuses = (DiscoveryStatus("project", PROJ["project_id"], True, T0, 3),
                 DiscoveryStatus("repository", "501", False, T0 - 60, 4))
     stats.set_token_expiry(T0 + 86_400)  # password mode
+    stats.track_state_writes()  # with state.path
     exposition = Exposition(stats, "1.2.3", ShardSpec(1, 2))
     exposition.update(dataclasses.replace(make_snapshot(), cycle_seconds=1.5,
                                           discovery=DiscoveryView(statuses, pass_seconds=2.5)))

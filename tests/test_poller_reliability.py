@@ -157,6 +157,25 @@ def test_a_persistently_failing_target_backs_off_up_to_the_cap_and_recovers(tmp_
     exporter.close()
 
 
+def test_after_an_outage_of_the_whole_api_every_target_is_back_at_the_next_cycle(tmp_path, simulator_factory):
+    sim = simulator_factory(world())
+    clock = FakeClock(1_750_000_000.0)
+    exporter = exporter_for(tmp_path, sim, clock=clock)
+    exporter.poller.backoff = TargetBackoff(60, 600)
+    for route in ("build_jobs", "repo_jobs"):
+        sim.set_fault(route, Fault.HTTP_500)  # not retried: one request per target and cycle
+    for _ in range(6):  # six intervals of outage: a target backed off would now wait 8 intervals and more
+        before = sim.request_count("build_jobs") + sim.request_count("repo_jobs")
+        exporter.poll_once()
+        assert sim.request_count("build_jobs") + sim.request_count("repo_jobs") - before == 3  # all polled
+        clock.advance(60)
+    assert set(up(exporter).values()) == {0}
+    sim.clear_faults()
+    exporter.poll_once()
+    assert set(up(exporter).values()) == {1}
+    exporter.close()
+
+
 def statuses(exporter):
     found = parse_samples(exporter.metrics_text().decode())
     return {dict(labels)["job_id"]: dict(labels)["status"] for (name, labels), value in found.items()

@@ -7,6 +7,8 @@ import datetime
 import ipaddress
 import re
 import socket
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import bcrypt
@@ -182,3 +184,50 @@ def test_tls_handshake_failure_does_not_stop_the_server(tmp_path, tls_exporter):
     with pytest.raises(requests.exceptions.SSLError):
         requests.get(f"{server.url}/healthz", timeout=10)  # a client that does not trust the certificate
     assert requests.get(f"{server.url}/healthz", verify=str(tmp_path / "server.crt"), timeout=10).status_code == 200
+
+
+def test_a_flood_of_wrong_credentials_neither_evicts_the_scraper_nor_runs_bcrypt_in_parallel(monkeypatch):
+    running, most, calls = [0], [0], []
+    lock = threading.Lock()
+    real = webconfig.bcrypt.checkpw
+
+    def counted(password: bytes, hashed: bytes) -> bool:
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+            calls.append(password)
+        try:
+            return real(password, hashed)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(webconfig.bcrypt, "checkpw", counted)
+    auth = BasicAuth({"prometheus": htpasswd_hash(PASSWORD).encode()})
+    assert auth.check(header("prometheus", PASSWORD))
+    wrong = [header("prometheus", f"guess-{n}") for n in range(webconfig.CACHE_SIZE + 40)]
+    with ThreadPoolExecutor(8) as pool:
+        assert not any(pool.map(auth.check, wrong))
+    assert most[0] == webconfig.BCRYPT_AT_ONCE  # 8 attackers, one bcrypt at a time
+    before = len(calls)
+    assert auth.check(header("prometheus", PASSWORD))  # still cached after more failures than the cache holds
+    assert len(calls) == before
+
+
+def test_a_web_config_without_tls_or_users_is_warned_about(tmp_path):
+    config, web = tmp_path / "c.yaml", tmp_path / "web.yml"
+    write_config(config, "http://127.0.0.1:9", projects=["6ecbc5bac7c8442fb3d2563d53c13582"])
+    web.write_text("{}\n")
+    result = run_cli("--config.file", str(config), "--web.config.file", str(web), "--check-config")
+    assert result.returncode == 0
+    assert "sets neither TLS nor basic auth: serving plain HTTP to everyone" in result.stderr
+
+
+def test_a_malformed_bcrypt_hash_is_logged_as_an_error_naming_the_user(tmp_path):
+    config, web = tmp_path / "c.yaml", tmp_path / "web.yml"
+    write_config(config, "http://127.0.0.1:9", projects=["6ecbc5bac7c8442fb3d2563d53c13582"])
+    web.write_text(f"basic_auth_users:\n  broken: $2y$10$hunter2-too-short\n  fine: '{htpasswd_hash(PASSWORD)}'\n")
+    result = run_cli("--config.file", str(config), "--web.config.file", str(web), "--check-config")
+    assert result.returncode == 0  # a web config valid before stays valid
+    assert "level=ERROR" in result.stderr and "basic_auth_users.broken is not a valid bcrypt hash" in result.stderr
+    assert "fine" not in result.stderr and "hunter2" not in result.stderr

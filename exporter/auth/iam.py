@@ -29,9 +29,20 @@ from exporter.auth.base import CodeArtsAuth
 from exporter.auth.secretfile import SecretSource
 from exporter.auth.settings import PasswordAuth
 from exporter.errors import CredentialsError
+from exporter.limits import IAM_MAX_BODY_BYTES
 from exporter.payload import parse_timestamp
 from exporter.ratelimit import RateLimits
+from exporter.safetext import printable
 from exporter.stats import RequestStats
+from exporter.transport import (
+    BodyTooLarge,
+    BodyTooSlow,
+    describe_failure,
+    exchange,
+    new_session,
+    read_capped,
+    redirect_target,
+)
 
 log = logging.getLogger(__name__)
 
@@ -108,8 +119,7 @@ class IamTokenAuth(CodeArtsAuth):
         self._clock = clock
         self._renew_fraction = renew_fraction
         self._password = SecretSource("password", settings.password, settings.password_file)
-        self._session = requests.Session()
-        self._session.headers["User-Agent"] = f"codearts-exporter/{__version__}"
+        self._session = new_session(f"codearts-exporter/{__version__}", pool_size=1)
         self._cond = threading.Condition()
         self._token: IssuedToken | None = None
         self._generation = 0
@@ -232,13 +242,30 @@ class IamTokenAuth(CodeArtsAuth):
             waited = self._rate_limits.acquire(IAM_API)
             if waited > 0:
                 self.stats.count_rate_limit_wait(IAM_API, waited)
-        try:
-            response = self._session.post(self.url, params={"nocatalog": "true"}, data=body, timeout=self.timeout,
-                                          headers={"Content-Type": "application/json;charset=utf8"})
-        except requests.RequestException as err:
-            self.stats.count_request(IAM_API, "error")
-            raise CredentialsError(f"IAM unreachable: {type(err).__name__}", url=self.url) from None
+        # Never redirected: a 307 would POST the password to wherever it points. One deadline covers the
+        # whole answer, and its body is capped, as for CodeArts.
+        with exchange(self.timeout) as current:
+            try:
+                response = self._session.post(self.url, params={"nocatalog": "true"}, data=body,
+                                              timeout=self.timeout, allow_redirects=False, stream=True,
+                                              headers={"Content-Type": "application/json;charset=utf8"})
+                try:
+                    response._content = read_capped(response, IAM_MAX_BODY_BYTES, current)
+                finally:
+                    response.close()
+            except BodyTooLarge:
+                self.stats.count_request(IAM_API, "error")
+                raise CredentialsError(f"IAM answer larger than {IAM_MAX_BODY_BYTES} bytes", url=self.url,
+                                       status=response.status_code) from None
+            except (BodyTooSlow, requests.RequestException, OSError) as err:
+                self.stats.count_request(IAM_API, "error")
+                cause = (f"no complete answer within {self.timeout:g}s" if isinstance(err, BodyTooSlow) or current.cut
+                         else describe_failure(err, self.url, self.timeout))
+                raise CredentialsError(f"IAM unreachable: {cause}", url=self.url) from None
         self.stats.count_request(IAM_API, str(response.status_code))
+        if 300 <= response.status_code < 400:
+            raise IamRefused(f"IAM redirected the token request to {redirect_target(response)}; redirects are "
+                             "never followed", url=self.url, status=response.status_code)
         if response.status_code != 201:
             raise self._refusal(response)
         return self._issued(response, started)
@@ -257,7 +284,7 @@ class IamTokenAuth(CodeArtsAuth):
         value = response.headers.get("X-Subject-Token", "")
         try:
             token = json.loads(response.content.decode("utf-8")).get("token") or {}
-        except (UnicodeDecodeError, ValueError, AttributeError):
+        except (UnicodeDecodeError, ValueError, AttributeError, RecursionError):
             token = {}
         expires = parse_timestamp(token.get("expires_at")) if isinstance(token, dict) else None
         issued = parse_timestamp(token.get("issued_at")) if isinstance(token, dict) else None
@@ -279,14 +306,14 @@ def _iam_error(response: requests.Response) -> tuple[str, str]:
     """(code, message) from IAM's ``{"error": {"code", "message"}}`` or ``error_code``/``error_msg``."""
     try:
         body = json.loads(response.content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError):
+    except (UnicodeDecodeError, ValueError, RecursionError):
         return "", ""
     if not isinstance(body, dict):
         return "", ""
     nested = body.get("error")
     if isinstance(nested, dict):
-        return str(nested.get("code") or "")[:64], str(nested.get("message") or "")[:_MAX_MESSAGE]
-    return str(body.get("error_code") or "")[:64], str(body.get("error_msg") or "")[:_MAX_MESSAGE]
+        return printable(str(nested.get("code") or "")[:64]), printable(str(nested.get("message") or "")[:_MAX_MESSAGE])
+    return printable(str(body.get("error_code") or "")[:64]), printable(str(body.get("error_msg") or "")[:_MAX_MESSAGE])
 
 
 def _seconds(value: str | None) -> float | None:

@@ -153,7 +153,10 @@ class RunCounts:
             for name, table in tables.items():
                 self.tables[name] = table
                 spec = self.kinds[name]
-                for labels in {key[:-1] for key in table.runs}:
+                # Every table's jobs, not only the counters': marks whose counter rows are missing (a file edited
+                # by hand) must keep counting those jobs.
+                jobs = {key[:-1] for key in (*table.runs, *table.durations)} | set(table.queued)
+                for labels in jobs:
                     for status in spec.statuses:
                         table.runs.setdefault((*labels, status), 0)
                         table.durations.setdefault((*labels, status), Histogram.empty(self.buckets))

@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Protocol
 
-from exporter.runhistory.counts import HistoryView, RunCounts, RunKind
+from exporter.runhistory.counts import HistoryView, RunCounts, RunKind, RunTables
 from exporter.runhistory.persistence import STATE_VERSION, tables_from_state, tables_to_state
 from exporter.snapshot import Target
+from exporter.statefile import StateProblem, mapping, shown
 
 Task = Callable[[], None]
 
@@ -72,15 +73,25 @@ class RunHistory:
                 state |= part.marks_to_state()
             return state
 
-    def restore(self, state: Mapping[str, Any]) -> None:
-        """Take over what :meth:`to_state` saved; raises ValueError (nothing changed) if it does not fit."""
-        if state.get("version") != STATE_VERSION:
-            raise ValueError(f"unsupported state version {state.get('version')!r}")
+    def problem(self, state: Any) -> str | None:
+        """What is wrong with saved data, naming where (``build_marks.<job>[0]``); None if it can be restored."""
         try:
-            steps = [part.marks_from_state(state) for part in self.parts.values()]
-            tables = tables_from_state(self.counts, state)
-        except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise ValueError(f"malformed state ({type(err).__name__}: {err})") from None
+            self._read(state)
+        except ValueError as err:
+            return str(err)
+        return None
+
+    def _read(self, state: Any) -> tuple[list[Callable[[], None]], dict[str, RunTables]]:
+        data = mapping(state, "the file")
+        if data.get("version") != STATE_VERSION:
+            raise StateProblem(f"unsupported state version {shown(data.get('version'))}")
+        # Parts missing from the file (a source added since) start empty; their part of it is read strictly.
+        return [part.marks_from_state(data) for part in self.parts.values()], tables_from_state(self.counts, data)
+
+    def restore(self, state: Mapping[str, Any]) -> None:
+        """Take over what :meth:`to_state` saved; raises ValueError naming the first problem (nothing changed)
+        if it does not fit."""
+        steps, tables = self._read(state)
         with self.counts.lock:
             for step in steps:
                 step()

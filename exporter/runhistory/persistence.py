@@ -8,10 +8,11 @@ beside the bucket bounds they were counted with.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from exporter.runhistory.counts import Histogram, Labels, RunCounts, RunKind, RunTables
+from exporter.statefile import check, count, exactly, finite, items, labels, list_of
 
 log = logging.getLogger(__name__)
 
@@ -33,19 +34,24 @@ def tables_to_state(counts: RunCounts) -> dict[str, Any]:
 def tables_from_state(counts: RunCounts, state: Mapping[str, Any]) -> dict[str, RunTables]:
     """Every kind's tables from saved data; histograms (and so counters, to keep telling the same story)
     start from zero when the bucket bounds changed since. Raises ValueError if the data does not fit."""
-    same_buckets = (tuple(state.get("buckets", ())) == counts.buckets
-                    and tuple(state.get("queued_buckets", ())) == counts.queued_buckets)
+    bounds = {key: tuple(list_of(state.get(key, []), key, finite)) for key in ("buckets", "queued_buckets")}
+    same_buckets = bounds["buckets"] == counts.buckets and bounds["queued_buckets"] == counts.queued_buckets
+    tables = {name: _tables(kind, state, counts, same_buckets) for name, kind in counts.kinds.items()}
     if not same_buckets:
         log.warning("histogram buckets changed since the state was saved; histograms start from zero")
-    return {name: _tables(kind, state, counts, same_buckets) for name, kind in counts.kinds.items()}
+    return tables
 
 
 def _tables(kind: RunKind, state: Mapping[str, Any], counts: RunCounts, same_buckets: bool) -> RunTables:
-    runs = _counts(state[f"{kind.state_prefix}_runs"], kind.label_count + 1)
+    """One kind's tables; a kind the file has no tables of (a source added since) starts empty."""
+    prefix = kind.state_prefix
+    runs = _counts(state.get(f"{prefix}_runs", []), f"{prefix}_runs", kind.label_count + 1)
+    durations = _histograms(state.get(f"{prefix}_durations", []), f"{prefix}_durations", kind.label_count + 1,
+                            counts.buckets, same_buckets)
+    queued = (_histograms(state.get(f"{prefix}_queued", []), f"{prefix}_queued", kind.label_count,
+                          counts.queued_buckets, same_buckets) if kind.queued else {})
     if not same_buckets:
         return RunTables(dict.fromkeys(runs, 0), {}, {})
-    durations = _histograms(state[f"{kind.state_prefix}_durations"], counts.buckets)
-    queued = _histograms(state[f"{kind.state_prefix}_queued"], counts.queued_buckets) if kind.queued else {}
     return RunTables(runs, durations, queued)
 
 
@@ -53,22 +59,28 @@ def _histograms_to_state(table: Mapping[Labels, Histogram]) -> list[Any]:
     return [[list(key), hist.counts, hist.sum] for key, hist in table.items()]
 
 
-def _counts(items: Iterable[Any], size: int) -> dict[Labels, int]:
-    """A counter table from a state file; every key has ``size`` label values (status last)."""
+def _counts(rows: Any, where: str, size: int) -> dict[Labels, int]:
+    """A counter table: ``[labels + status, count]`` rows, each label list of ``size`` strings."""
     table: dict[Labels, int] = {}
-    for key, value in items:
-        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ValueError(f"bad counter value {value!r}")
-        if len(key) != size:
-            raise ValueError(f"a counter has {len(key)} label values, expected {size}")
-        table[tuple(str(part) for part in key)] = value
+    for index, row in enumerate(items(rows, where)):
+        key, value = exactly(row, f"{where}[{index}]", 2)
+        found = labels(key, f"{where}[{index}][0]", size)
+        check(value, f"{where}[{index}][1]", count)
+        table[tuple(found)] = value
     return table
 
 
-def _histograms(items: Iterable[Any], bounds: tuple[float, ...]) -> dict[Labels, Histogram]:
+def _histograms(rows: Any, where: str, size: int, bounds: tuple[float, ...], same_buckets: bool
+                ) -> dict[Labels, Histogram]:
+    """A histogram table: ``[labels, counts per bucket, sum]`` rows (counts checked against ``bounds`` only
+    when the file was written with them)."""
     table: dict[Labels, Histogram] = {}
-    for key, counts, total in items:
-        if len(counts) != len(bounds) + 1 or not all(isinstance(n, int) and n >= 0 for n in counts):
-            raise ValueError("bad histogram counts")
-        table[tuple(str(part) for part in key)] = Histogram([int(n) for n in counts], float(total))
+    for index, row in enumerate(items(rows, where)):
+        key, counts, total = exactly(row, f"{where}[{index}]", 3)
+        found = labels(key, f"{where}[{index}][0]", size)
+        slots = list_of(counts, f"{where}[{index}][1]", count)
+        check(total, f"{where}[{index}][2]", lambda value: finite(value) and value >= 0)
+        if same_buckets:
+            exactly(slots, f"{where}[{index}][1]", len(bounds) + 1)
+            table[tuple(found)] = Histogram(list(slots), float(total))
     return table

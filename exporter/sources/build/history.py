@@ -28,6 +28,7 @@ from exporter.runhistory.options import HistoryConfig
 from exporter.snapshot import Target
 from exporter.sources.build.fetch import RunPage, build_history_page, build_records_page
 from exporter.sources.build.models import RUN_STATUSES, BuildJob, BuildRun
+from exporter.statefile import check, count, exactly, list_of, mapping, scalar
 
 log = logging.getLogger(__name__)
 
@@ -261,8 +262,13 @@ class BuildHistory:
 
     def marks_from_state(self, state: Mapping[str, Any]) -> Callable[[], None]:
         """Read ``build_marks`` (ValueError if malformed); the step returned takes them over."""
-        marks = {str(job_id): _JobMark(int(high), {int(n) for n in above}, tuple(marker))
-                 for job_id, (high, above, marker) in state["build_marks"].items()}
+        marks = {}
+        for job_id, mark in mapping(state.get("build_marks", {}), "build_marks").items():
+            where = f"build_marks.{job_id[:64]}"
+            high, above, marker = exactly(mark, where, 3)
+            check(high, f"{where}[0]", count)
+            marks[job_id] = _JobMark(high, set(list_of(above, f"{where}[1]", count)),
+                                     tuple(list_of(marker, f"{where}[2]", scalar)))
 
         def take_over() -> None:
             self._marks = marks

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from exporter.payload import RecordError, flag_of, number_of, parse_timestamp, required_dict, text_of
+from exporter.limits import MAX_DURATION_SECONDS, MAX_HEALTH_SCORE
+from exporter.payload import RecordError, flag_of, number_of, parse_timestamp, required_dict, text_of, within
 
 BUILD_STATUSES: tuple[str, ...] = (
     "success", "failed", "timedout", "aborted", "running", "none", "unknown",
@@ -65,9 +66,9 @@ def parse_build_job(raw: object) -> BuildJob:
         id=job_id,
         name=text_of(record.get("job_name")) or job_id,
         status=status,
-        health_score=number_of(record.get("health_score")),
+        health_score=within(number_of(record.get("health_score")), MAX_HEALTH_SCORE),
         last_build_time=parse_timestamp(record.get("last_build_time")),
-        last_build_duration=duration_ms / 1000.0 if duration_ms is not None and duration_ms >= 0 else None,
+        last_build_duration=within(duration_ms / 1000.0 if duration_ms is not None else None, MAX_DURATION_SECONDS),
         running=status == "running"
         or text_of(record.get("last_job_running_status")).strip().lower() == "running",
         disabled=flag_of(record.get("disabled")),
@@ -131,7 +132,7 @@ def _build_no(value: object) -> int:
 
 def _ms_seconds(value: object) -> float | None:
     number = number_of(value)
-    return number / 1000.0 if number is not None and number >= 0 else None
+    return within(number / 1000.0 if number is not None else None, MAX_DURATION_SECONDS)
 
 
 def parse_build_record(raw: object) -> BuildRun:

@@ -14,6 +14,7 @@ from exporter.runhistory.counts import Labels, RunCounts, RunKind
 from exporter.runhistory.history import Task
 from exporter.snapshot import Target
 from exporter.sources.repo.models import PipelineJob
+from exporter.statefile import check, count, exactly, finite, items, mapping
 
 PIPELINE_RUN_STATUSES: tuple[str, ...] = ("success", "failed", "canceled", "skipped", "timedout")
 KIND = RunKind("repo", "pipeline", PIPELINE_RUN_STATUSES, label_count=4)
@@ -77,8 +78,15 @@ class PipelineHistory:
 
     def marks_from_state(self, state: Mapping[str, Any]) -> Callable[[], None]:
         """Read ``pipeline_seen`` (ValueError if malformed); the step returned takes it over."""
-        seen = {str(key): {int(job_id): created for job_id, created in items}
-                for key, items in state["pipeline_seen"].items()}
+        seen: dict[str, dict[int, float | None]] = {}
+        for full_key, rows in mapping(state.get("pipeline_seen", {}), "pipeline_seen").items():
+            where = f"pipeline_seen.{full_key[:64]}"
+            jobs = seen[full_key] = {}
+            for index, row in enumerate(items(rows, where)):
+                job_id, created = exactly(row, f"{where}[{index}]", 2)
+                check(job_id, f"{where}[{index}][0]", count)
+                check(created, f"{where}[{index}][1]", lambda value: value is None or finite(value))
+                jobs[job_id] = created
 
         def take_over() -> None:
             self._seen = seen
