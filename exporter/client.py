@@ -353,12 +353,13 @@ def _retry_after(value: str | None) -> float | None:
 def _error_for(response: requests.Response, url: str) -> CodeArtsError:
     status = response.status_code
     code, message = _error_fields(response)
-    if status == 429 or code == BUILD_THROTTLE_CODE:
-        return ThrottledError("throttled", retry_after=_retry_after(response.headers.get("Retry-After")),
-                              url=url, status=status, error_code=code, error_msg=message)
     if 300 <= status < 400:
         return RedirectError(f"redirected to {redirect_target(response)}; redirects are never followed", url=url,
                              status=status, error_code=code, error_msg=message)
+    # In this order: a 401, 403 or 404 is that, whatever its error code; Build throttles with a 500.
+    if status not in (401, 403, 404) and (status == 429 or code == BUILD_THROTTLE_CODE):
+        return ThrottledError("throttled", retry_after=_retry_after(response.headers.get("Retry-After")),
+                              url=url, status=status, error_code=code, error_msg=message)
     kind, text = ((AuthError, "credentials refused") if status in (401, 403) else
                   (NotFoundError, "not found") if status == 404 else
                   (ServerError, "server error") if status >= 500 else (ClientError, "request refused"))

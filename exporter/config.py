@@ -245,6 +245,9 @@ def _region_and_endpoints(
         if region_ok:  # otherwise the region's own problem says it all
             _report_region(check, region_shown, missing)
         return region, None
+    for name in needed:
+        if name not in explicit and defaults is not None and defaults.url(name) is None:
+            check.add(f"endpoints.{name}", f"required: region {region_shown} has no default endpoint for it")
     chosen = {name: explicit[name] if name in explicit else defaults.url(name) if defaults is not None else None
               for name in (*apis, IAM)}
     urls = {name: value for name in apis if (value := chosen[name]) is not None}

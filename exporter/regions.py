@@ -37,7 +37,7 @@ class RegionEndpoints:
 
     def url(self, name: str) -> str | None:
         """The region's endpoint of the API ``name`` (a source's name, or ``iam``); None if it has none."""
-        value = getattr(self, name, None) if name in ("repo", "build", "iam") else None
+        value = getattr(self, name, None) if name in self.__dataclass_fields__ else None
         return value if isinstance(value, str) else None
 
 

@@ -20,7 +20,7 @@ __all__ = ["UnknownSourceError", "all_specs", "register", "registered", "source_
 BUILTIN_SOURCES = ("exporter.sources.repo.source", "exporter.sources.build.source")
 
 _sources: dict[str, Source] = {}
-_lock = threading.Lock()
+_lock = threading.RLock()  # a source module may register() while the table loads it
 _builtins_loaded = False
 
 
@@ -42,7 +42,7 @@ def _register(source: Source) -> None:
 
 
 def unregister(name: str) -> None:
-    """Remove a source added with :func:`register` (built-in sources stay)."""
+    """Remove a source added with :func:`register` (for tests; the exporter never removes one)."""
     with _lock:
         _sources.pop(name, None)
 
@@ -63,9 +63,11 @@ def registered() -> tuple[Source, ...]:
 
 def source_for(api: str) -> Source:
     """The source of targets of kind ``api``."""
-    for source in registered():
-        if source.name == api:
-            return source
+    if not _builtins_loaded:
+        registered()
+    source = _sources.get(api)
+    if source is not None:
+        return source
     names = ", ".join(source.name for source in registered())
     raise UnknownSourceError(f"no registered source handles targets of kind {api!r} (registered: {names})")
 

@@ -96,8 +96,9 @@ class RequestStats:
         with self._lock:
             return self._state_write_failures
 
-    def set_token_expiry(self, at: float) -> None:
-        """Record when the IAM token in use expires (Unix time), as the auth mode renews it."""
+    def set_token_expiry(self, at: float | None) -> None:
+        """Record when the IAM token in use expires (Unix time), as the auth mode renews it; None when it
+        holds none (refused, and not renewed yet)."""
         with self._lock:
             self._token_expiry = at
 

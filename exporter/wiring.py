@@ -62,6 +62,8 @@ def run_history(sources: Iterable[Source], client: CodeArtsClient, options: Hist
             continue
         part = source.history_part(HistoryContext(counts, client, options, sections[source.name], poll, monotonic))
         if part is not None:
+            if part.kind.name != source.name:  # listings and rendering find a part by its source's name
+                raise ValueError(f"the run history of source {source.name!r} counts kind {part.kind.name!r}")
             parts.append(part)
     return RunHistory(counts, parts)
 

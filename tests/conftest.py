@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -112,7 +113,9 @@ def make_history(client, options=None, *, requests_per_cycle=None, monotonic=tim
     """A run history of the built-in sources, as the exporter builds it (``requests_per_cycle``: the Build
     part's budget, None for no limit)."""
     sections = sections if sections is not None else {"repo": RepoSection(), "build": ()}
-    options = options or HistoryConfig(max_requests_per_cycle=1)  # set below; without a client there is no rate
+    options = options or HistoryConfig()
+    if client is None:  # no rate to derive the budget from: one is set below
+        options = dataclasses.replace(options, max_requests_per_cycle=options.max_requests_per_cycle or 1)
     history = run_history(registered(), client, options, sections, PollSettings(60.0, 4),
                           monotonic)
     build = history.part("build")

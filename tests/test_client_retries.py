@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
+import requests
 
+from exporter import client as client_module
 from exporter.auth import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.errors import AuthError, NotFoundError, PayloadError, ServerError, ThrottledError, TransportError
@@ -112,3 +115,16 @@ def test_a_request_slower_than_the_timeout_fails_as_transport_and_is_retried(sim
         client.close()
     assert nonzero(client.stats.retries()) == {("build", "transport"): 1}
     assert client.stats.requests()[("build", "error")] == 1
+
+
+@pytest.mark.parametrize(("status", "code", "kind"), [
+    (401, "CB.00060211", "AuthError"), (403, "CB.00060211", "AuthError"), (404, "CB.00060211", "NotFoundError"),
+    (500, "CB.00060211", "ThrottledError"), (400, "CB.00060211", "ThrottledError"), (429, "", "ThrottledError"),
+    (500, "CB.00060101", "ServerError"), (400, "", "ClientError"),
+])
+def test_an_error_is_classed_by_its_status_before_builds_throttle_code(status, code, kind):
+    response = requests.Response()
+    response.status_code = status
+    response._content = json.dumps({"error_code": code, "error_msg": "busy"}).encode()
+    error = client_module._error_for(response, "https://cloudbuild.example/v3/p/jobs")
+    assert type(error).__name__ == kind

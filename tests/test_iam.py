@@ -325,3 +325,25 @@ def test_token_requests_take_from_the_iam_bucket(simulator_factory, world):
     # The first token took the bucket's only token; the renewal waited for the next one, 1/0.2 s later.
     assert bucket_clock.sleeps == [pytest.approx(5.0)]
     assert stats.rate_limit_waits() == {"iam": pytest.approx(5.0)}
+
+
+def test_the_token_expiry_leaves_metrics_once_the_token_is_refused_and_not_renewed(tmp_path, simulator_factory,
+                                                                                    world):
+    secret = tmp_path / "password"
+    secret.write_text(PASSWORD + "\n")
+    iam = iam_service(clock=lambda: T0, token_lifetime=3600)
+    sim = simulator_factory(world, token=None, iam=iam)
+    now = [T0]
+    exporter = exporter_for(tmp_path, sim, clock=lambda: now[0], password_file=secret)
+    try:
+        exporter.poll_once()
+        assert "codearts_auth_token_expiry_timestamp_seconds" in exporter.metrics_text().decode()
+        secret.write_text("no-longer-the-password\n")
+        now[0] += 120
+        iam.revoke_tokens()  # CodeArts refuses the token, and IAM the renewal
+        snapshot = exporter.poll_once()
+        text = exporter.metrics_text().decode()
+    finally:
+        exporter.close()
+    assert not snapshot.all_up() and statuses(sim, "iam_tokens") == [201, 401]
+    assert "codearts_auth_token_expiry_timestamp_seconds" not in text

@@ -149,6 +149,7 @@ class IamTokenAuth(CodeArtsAuth):
                 return False
             if token is not None and token.generation == used:
                 self._token = None  # refused: let nobody else send it while it is renewed
+                self.stats.set_token_expiry(None)  # no token in use: its expiry leaves /metrics
         try:
             self._wait_for_token(newer_than=used if used is not None else -1)
         except CredentialsError:
