@@ -41,6 +41,8 @@ def tables_from_state(counts: RunCounts, state: Mapping[str, Any]) -> dict[str, 
 
 
 def _tables(kind: RunKind, state: Mapping[str, Any], counts: RunCounts, same_buckets: bool) -> RunTables:
+    if f"{kind.state_prefix}_runs" not in state:  # saved before this kind was counted: it starts from zero
+        return RunTables({}, {}, {})
     runs = _counts(state[f"{kind.state_prefix}_runs"], kind.label_count + 1)
     if not same_buckets:
         return RunTables(dict.fromkeys(runs, 0), {}, {})

@@ -134,7 +134,7 @@ class Source(ABC):
 
     @abstractmethod
     def summary(self, section: Any) -> str:
-        """What the section watches, for ``--check-config`` (no secrets)."""
+        """What the section watches, for ``--check-config`` (no secrets); "" to say nothing."""
 
     # -- polling -------------------------------------------------------------------------------------------
 
