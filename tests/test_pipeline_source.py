@@ -269,3 +269,18 @@ def test_every_auth_mode_works_against_the_pipeline_host(tmp_path, simulator_fac
     answered = [(record.route, record.status) for record in sim.requests if record.route.startswith("pipeline")]
     assert {route for route, _ in answered} == {"pipeline_list", "pipeline_runs"}
     assert {status for _, status in answered} == {200}
+
+
+def test_the_demo_polls_a_pipeline_project():
+    from exporter.demo import start_demo
+
+    simulator, config = start_demo()
+    exporter = Exporter(config)
+    try:
+        snapshot = exporter.poll_once()
+    finally:
+        exporter.close()
+        simulator.stop()
+    (state,) = [state for state in snapshot.states if state.target.api == "pipeline"]
+    assert state.up and len(state.records) == 10
+    assert any(pipeline.latest is not None for pipeline in state.records)
