@@ -132,3 +132,21 @@ def test_a_state_file_from_before_pipelines_were_watched_keeps_the_other_counter
     assert rig.poll().all_up()
     cycles(rig, 5)
     assert_counts_equal(rig, T0)
+
+
+def test_old_version_pipelines_are_read_with_the_legacy_opt_in_and_counted_the_same(make_rig):
+    rig = make_rig(legacy=(P2,))
+    assert rig.poll().all_up()
+    assert {state.target.key: len(state.records) for state in rig.exporter.poller.snapshot.states} == {P1: 9, P2: 4}
+    cycles(rig, 10)
+    assert_counts_equal(rig, T0)
+    runs = [record.path for record in rig.sim.requests if record.route == "pipeline_runs"]
+    assert all(path.endswith("/list-legacy") == (P2 in path) for path in runs)
+    assert any(P2 in path for path in runs) and all(record.status == 200 for record in rig.sim.requests)
+
+
+def test_without_the_opt_in_old_version_pipelines_are_not_listed(make_rig):
+    rig = make_rig()
+    rig.service.legacy.add(P2)
+    assert rig.poll().all_up()
+    assert {state.target.key: len(state.records) for state in rig.exporter.poller.snapshot.states} == {P1: 9, P2: 0}

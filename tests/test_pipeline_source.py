@@ -31,7 +31,7 @@ NO_HISTORY = "history:\n  enabled: false\n"
 
 
 def pipeline_config(path: Path, url: str, projects: list[str], *, auth: list[str] | None = None,
-                    extra: str = "") -> Path:
+                    extra: str = "", legacy: tuple[str, ...] = ()) -> Path:
     """A config polling ``projects`` on the simulator's Pipeline host (repo and build only named: no region)."""
     lines = [
         "endpoints:", f"  repo: {url}", f"  build: {url}", f"  pipeline: {url}", f"  iam: {url}",
@@ -41,7 +41,8 @@ def pipeline_config(path: Path, url: str, projects: list[str], *, auth: list[str
         "pipeline_projects:",
     ]
     for project in projects:
-        lines += [f"  - id: {project}", "    branches: ['^main$', '^release/']"]
+        lines += [f"  - id: {project}", "    branches: ['^main$', '^release/']",
+                  *(["    legacy: true"] if project in legacy else [])]
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
 
@@ -50,12 +51,14 @@ class Rig:
     """A world of Pipeline projects on a fake clock, its simulator and an exporter."""
 
     def __init__(self, tmp_path: Path, simulator_factory, projects: dict[str, int], *, paging: str = "item",
-                 extra: str = "") -> None:
+                 extra: str = "", legacy: tuple[str, ...] = ()) -> None:
         self.now = [T0]
         self.world = World(seed=7, clock=lambda: self.now[0], pipeline_projects=projects, pipeline_paging=paging)
         self.service = self.world.pipeline_service
+        self.service.legacy |= set(legacy)  # old-version pipelines, read with the legacy opt-in
         self.sim = simulator_factory(self.world)
-        self.config = load_config(pipeline_config(tmp_path / "c.yaml", self.sim.url, list(projects), extra=extra))
+        self.config = load_config(pipeline_config(tmp_path / "c.yaml", self.sim.url, list(projects), extra=extra,
+                                                  legacy=legacy))
         self.exporter = Exporter(self.config, clock=lambda: self.now[0])
 
     def poll(self):

@@ -17,6 +17,9 @@ Rules:
   in stage ``draw % 3`` and later stages stay ``INIT``; a skipped run's stages are ``SKIPPED``. Stage times
   are zone-less ``yyyy-MM-dd HH:mm:ss`` strings in +08:00, to the second; run times are epoch ms.
 - ``offset`` in a request body counts items (``paging="item"``) or pages from 0 (``paging="page"``).
+- ``legacy`` projects hold old-version pipelines: listed only with ``query_new: false``, their runs only by
+  ``list-legacy`` (``list`` answers ``DEVCP.00012002`` in an HTTP 200); other projects' pipelines are
+  new-version ones, listed only with ``query_new`` true (the default).
 - ``denied`` project ids answer HTTP 200 with ``DEVCP.00014031``; ``overrides`` (pipeline id -> fields) are laid
   over that pipeline's ``latest_run``, to show bad input.
 """
@@ -101,6 +104,7 @@ class PipelineService:
     paging: str = "item"
     history_window_ms: int = HISTORY_WINDOW_MS
     denied: set[str] = field(default_factory=set)
+    legacy: set[str] = field(default_factory=set)  # projects whose pipelines are old-version ones
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     _pipelines: dict[str, tuple[CloudPipeline, ...]] = field(default_factory=dict)
     _by_id: dict[str, CloudPipeline] = field(default_factory=dict)
@@ -130,9 +134,13 @@ class PipelineService:
         """The first item index an ``offset`` designates under the paging mode."""
         return offset if self.paging == "item" else offset * limit
 
-    def pipelines(self, project_id: str) -> tuple[CloudPipeline, ...] | None:
-        """A project's pipelines, oldest first; None if the project is unknown."""
-        return self._pipelines.get(project_id)
+    def pipelines(self, project_id: str, query_new: bool | None = None) -> tuple[CloudPipeline, ...] | None:
+        """A project's pipelines, oldest first (``query_new``: only new-version ones, or only old-version ones
+        when False; None: all); None if the project is unknown."""
+        pipelines = self._pipelines.get(project_id)
+        if pipelines is None or query_new is None:
+            return pipelines
+        return pipelines if (project_id in self.legacy) != query_new else ()
 
     def pipeline(self, project_id: str, pipeline_id: str) -> CloudPipeline | None:
         """One pipeline of a project; None if unknown."""
@@ -147,8 +155,8 @@ class PipelineService:
             latest = self.run_payload(pipeline, truth) | self.overrides.get(pipeline.id, {})
         return {"pipeline_id": pipeline.id, "name": pipeline.name, "project_id": pipeline.project_id,
                 "project_name": f"sim-{pipeline.project_id[:6]}", "component_id": "", "is_publish": False,
-                "is_collect": False, "manifest_version": "3.0", "create_time": pipeline.created, "latest_run": latest,
-                "convert_sign": 0, "security_level": 0}
+                "is_collect": False, "manifest_version": "2.0" if pipeline.project_id in self.legacy else "3.0",
+                "create_time": pipeline.created, "latest_run": latest, "convert_sign": 0, "security_level": 0}
 
     def runs(self, pipeline: CloudPipeline, at_ms: int) -> list[RunTruth]:
         """Every run created by ``at_ms`` within the history window, newest first."""

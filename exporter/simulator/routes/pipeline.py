@@ -66,10 +66,11 @@ def _list(context: RequestContext) -> Reply:
     service, project_id = _service(context), context.match[1]
     if project_id in service.denied:
         return json_reply(200, DENIED)
-    paging = _paging(_body(context))
+    body = _body(context)
+    paging = _paging(body)
     if paging is None:
         return PIPELINE.error(400)
-    pipelines = service.pipelines(project_id)
+    pipelines = service.pipelines(project_id, body.get("query_new", True) is not False)
     if pipelines is None:
         return PIPELINE.error(404)
     offset, limit = paging
@@ -92,6 +93,8 @@ def _runs(context: RequestContext) -> Reply:
     pipeline = service.pipeline(project_id, context.match[2])
     if pipeline is None:
         return PIPELINE.error(404)
+    if (context.match[3] == "list-legacy") != (project_id in service.legacy):  # the other version's API
+        return json_reply(200, {"error_code": "DEVCP.00012002", "error_msg": "record does not exist"})
     offset, limit = paging
     start = service.start(offset, limit)
     runs = service.runs(pipeline, context.world.now_ms())
