@@ -287,3 +287,23 @@ def test_the_demo_polls_a_pipeline_project():
     (state,) = [state for state in snapshot.states if state.target.api == "pipeline"]
     assert state.up and len(state.records) == 10
     assert any(pipeline.latest is not None for pipeline in state.records)
+
+
+def test_the_simulator_serves_the_run_detail_and_the_batch_status_routes(simulator_factory):
+    import requests
+
+    world = World(seed=7, clock=lambda: T0, pipeline_projects={P1: 6})
+    sim = simulator_factory(world)
+    headers = {"X-Auth-Token": SIM_TOKEN}
+    pipeline = next(p for p in world.pipeline_service.pipelines(P1) if world.pipeline_service.latest(p, int(T0 * 1000)))
+    latest = world.pipeline_service.latest(pipeline, int(T0 * 1000))
+    base = f"{sim.url}/v5/{P1}/api/pipelines"
+    status = requests.post(f"{base}/status", json=[pipeline.id, "0" * 32], headers=headers, timeout=10).json()
+    assert [(run["pipeline_id"], run["run_number"]) for run in status] == [(pipeline.id, latest.number)]
+    detail = requests.get(f"{base}/{pipeline.id}/pipeline-runs/detail", headers=headers, timeout=10).json()
+    assert (detail["run_number"], detail["status"]) == (latest.number, latest.status)
+    assert [stage["name"] for stage in detail["stages"]] == ["Build", "Test", "Deploy"]
+    wrong = requests.get(f"{base}/{pipeline.id}/pipeline-runs/detail", params={"pipeline_run_id": "nope"},
+                         headers=headers, timeout=10)
+    assert wrong.status_code == 200 and wrong.json()["error_code"] == "DEVCP.00012002"
+    assert requests.get(f"{base}/list", headers=headers, timeout=10).status_code == 405  # a POST route
