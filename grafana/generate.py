@@ -418,6 +418,16 @@ CLOUD_PIPELINE_DASHBOARD = Dashboard(
             Panel("Slowest stages of the latest runs", "bargauge", (
                 q(f"topk(10, codearts_pipeline_last_run_stage_duration_seconds{{{CP}}})", "{{pipeline}}/{{stage}}"),
             ), "Which stages took longest in the pipelines' latest runs?", unit="s", width=12, height=9),
+            Panel("Slowest jobs of the latest runs", "bargauge", (
+                q(f"topk(10, codearts_pipeline_last_run_job_duration_seconds{{{CP}}})",
+                  "{{pipeline}}/{{stage}}/{{job}}"),
+            ), "Which jobs took longest in the pipelines' latest finished runs (projects with detail: true)?",
+                unit="s", width=12, height=9),
+            Panel("Longest job waits of the latest runs", "bargauge", (
+                q(f"topk(10, codearts_pipeline_last_run_job_queued_seconds{{{CP}}})",
+                  "{{pipeline}}/{{stage}}/{{job}}"),
+            ), "Which jobs waited longest after their stage started, for an agent or their dependencies "
+               "(projects with detail: true)?", unit="s", width=12, height=9),
         )),
         ("Runs and stages", (
             Panel("Runs by status", "timeseries", (

@@ -13,7 +13,7 @@ from exporter.sharding import ShardSpec
 from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
 from exporter.sources.build.models import BUILD_STATUSES, BuildJob
 from exporter.sources.build.targets import project_target
-from exporter.sources.pipeline.models import Pipeline, PipelineRun, StageRun
+from exporter.sources.pipeline.models import JobRun, Pipeline, PipelineRun, RunDetail, StageRun
 from exporter.sources.pipeline.targets import project_target as pipeline_project_target
 from exporter.sources.repo.models import PIPELINE_STATUSES, PipelineJob
 from exporter.sources.repo.targets import pipeline_target
@@ -67,7 +67,9 @@ def make_snapshot() -> Snapshot:
         last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
         records=(
             Pipeline("c" * 32, "deploy", "demo", "", PipelineRun("r1", 7, "failed", "FAILED", "Push", "main", "abc",
-                                                                 T0 - 700, T0 - 600, stages)),
+                                                                 T0 - 700, T0 - 600, stages),
+                     RunDetail("r1", (JobRun("Test", "unit", "failed", T0 - 640, T0 - 600, 10.0),),
+                               "Test/unit", "exit code 1")),
             Pipeline("d" * 32, "nightly", "demo", "ops", PipelineRun("r2", 3, "paused", "PAUSED", "Scheduler",
                                                                      "other", "def", T0 - 100, None)),
             Pipeline("e" * 32, "new", "demo", "", None),

@@ -56,7 +56,7 @@ def test_each_bad_pipeline_value_is_named_with_its_path():
         'pipeline_projects[0].include[0]: invalid regular expression "(": missing ), unterminated subpattern at '
         'position 0',
         'pipeline_projects[0].legacy: expected true or false, got "maybe"',
-        "pipeline_projects[2].colour: unknown key (expected one of: id, include, exclude, branches, legacy)",
+        "pipeline_projects[2].colour: unknown key (expected one of: id, include, exclude, branches, legacy, detail)",
         'pipeline_projects[2].branches: expected a list, got "main"',
         "pipeline_projects[2].id: duplicate of pipeline_projects[1].id",
     )

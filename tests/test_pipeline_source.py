@@ -31,7 +31,7 @@ NO_HISTORY = "history:\n  enabled: false\n"
 
 
 def pipeline_config(path: Path, url: str, projects: list[str], *, auth: list[str] | None = None,
-                    extra: str = "", legacy: tuple[str, ...] = ()) -> Path:
+                    extra: str = "", legacy: tuple[str, ...] = (), detail: tuple[str, ...] = ()) -> Path:
     """A config polling ``projects`` on the simulator's Pipeline host (repo and build only named: no region)."""
     lines = [
         "endpoints:", f"  repo: {url}", f"  build: {url}", f"  pipeline: {url}", f"  iam: {url}",
@@ -42,7 +42,8 @@ def pipeline_config(path: Path, url: str, projects: list[str], *, auth: list[str
     ]
     for project in projects:
         lines += [f"  - id: {project}", "    branches: ['^main$', '^release/']",
-                  *(["    legacy: true"] if project in legacy else [])]
+                  *(["    legacy: true"] if project in legacy else []),
+                  *(["    detail: true"] if project in detail else [])]
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
 
@@ -51,14 +52,14 @@ class Rig:
     """A world of Pipeline projects on a fake clock, its simulator and an exporter."""
 
     def __init__(self, tmp_path: Path, simulator_factory, projects: dict[str, int], *, paging: str = "item",
-                 extra: str = "", legacy: tuple[str, ...] = ()) -> None:
+                 extra: str = "", legacy: tuple[str, ...] = (), detail: tuple[str, ...] = ()) -> None:
         self.now = [T0]
         self.world = World(seed=7, clock=lambda: self.now[0], pipeline_projects=projects, pipeline_paging=paging)
         self.service = self.world.pipeline_service
         self.service.legacy |= set(legacy)  # old-version pipelines, read with the legacy opt-in
         self.sim = simulator_factory(self.world)
         self.config = load_config(pipeline_config(tmp_path / "c.yaml", self.sim.url, list(projects), extra=extra,
-                                                  legacy=legacy))
+                                                  legacy=legacy, detail=detail))
         self.exporter = Exporter(self.config, clock=lambda: self.now[0])
 
     def poll(self):
@@ -307,3 +308,42 @@ def test_the_simulator_serves_the_run_detail_and_the_batch_status_routes(simulat
                          headers=headers, timeout=10)
     assert wrong.status_code == 200 and wrong.json()["error_code"] == "DEVCP.00012002"
     assert requests.get(f"{base}/list", headers=headers, timeout=10).status_code == 405  # a POST route
+
+
+def test_with_detail_each_finished_run_is_read_once_for_its_jobs_and_its_failure_message(rig_factory, caplog):
+    from exporter.registry import source_for
+    from exporter.simulator.cloudpipelines import FAILED_MESSAGE, stage_jobs
+
+    rig = rig_factory({P1: 12}, detail=(P1,), extra=NO_HISTORY)
+    seen: set[str] = set()
+    failed_seen = False
+    for step, gap in enumerate((0, 0, 45, 600, 0)):
+        rig.now[0] += gap
+        at_ms = math.floor(rig.now[0] * 1000)
+        before = rig.sim.request_count("pipeline_run_detail")
+        state = rig.poll().states[0]
+        latest = {p.id: rig.service.latest(p, at_ms) for p in rig.service.pipelines(P1)}
+        finished = {pid: truth for pid, truth in latest.items() if truth is not None and truth.end is not None}
+        previous_ids, seen = seen, {rig.service.run_id(truth) for truth in finished.values()}
+        assert rig.sim.request_count("pipeline_run_detail") - before == len(seen - previous_ids), step
+        samples = rig.samples()
+        expected = {}
+        for pipeline in rig.service.pipelines(P1):
+            truth = finished.get(pipeline.id)
+            for stage in truth.stages if truth else ():
+                for job in stage_jobs(stage):
+                    labels = {"project_id": P1, "pipeline_id": pipeline.id, "pipeline": pipeline.name,
+                              "stage": stage.name, "job": job.name}
+                    if job.start is not None and job.end is not None:
+                        expected[("codearts_pipeline_last_run_job_duration_seconds",
+                                  frozenset(labels.items()))] = (job.end - job.start) / 1000
+                    if job.start is not None and stage.start is not None:
+                        expected[("codearts_pipeline_last_run_job_queued_seconds",
+                                  frozenset(labels.items()))] = (job.start - stage.start) / 1000
+        assert served(samples, ("codearts_pipeline_last_run_job_duration_seconds",
+                                "codearts_pipeline_last_run_job_queued_seconds")) == pytest.approx(expected)
+        failing = source_for("pipeline").failing_jobs(state)
+        failed_seen |= any(FAILED_MESSAGE in job.where for job in failing)
+        assert FAILED_MESSAGE not in rig.exporter.metrics_text().decode()  # never a label value
+    assert failed_seen and FAILED_MESSAGE in caplog.text
+    assert rig.sim.request_count("pipeline_run_detail") >= 8  # reads happened, once per finished run

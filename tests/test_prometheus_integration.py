@@ -181,7 +181,7 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
                  "rate_limit": {"repo": 1000, "build": 1000, "pipeline": 1000}, "max_backoff_seconds": 1},
         "repositories": [{"id": repo, "pipelines": pipelines} for repo, pipelines in repositories.items()],
         "projects": [{"id": project} for project in projects],
-        "pipeline_projects": [{"id": project, "branches": ["^main$"]} for project in pipeline_projects],
+        "pipeline_projects": [{"id": project, "branches": ["^main$"], "detail": True} for project in pipeline_projects],
         "discovery": {"projects": [{"project_id": project} for project in discovered_projects]},
     }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {})
 

@@ -68,6 +68,36 @@ class StageTruth:
 
 
 @dataclass(frozen=True, slots=True)
+class JobTruth:
+    """One job of a stage (run detail only): two per stage, the first waiting JOB_WAIT_MS after its stage
+    starts, the second starting when the first ends and ending with the stage, showing its outcome."""
+
+    name: str
+    status: str
+    start: int | None
+    end: int | None
+    message: str = ""
+
+
+JOB_WAIT_MS = 2_000
+FAILED_MESSAGE = "Step 'run tests' exited with code 1"
+
+
+def stage_jobs(stage: StageTruth) -> tuple[JobTruth, ...]:
+    """The jobs of a stage as the run detail shows them."""
+    first, second = f"{stage.name.lower()}-prepare", f"{stage.name.lower()}-main"
+    if stage.start is None:
+        return JobTruth(first, stage.status, None, None), JobTruth(second, stage.status, None, None)
+    begin = stage.start + JOB_WAIT_MS
+    if stage.end is None:
+        return JobTruth(first, "RUNNING", begin, None), JobTruth(second, "INIT", None, None)
+    middle = begin + max(0, stage.end - begin) // 2
+    message = FAILED_MESSAGE if stage.status == "FAILED" else ""
+    return (JobTruth(first, "COMPLETED", begin, middle),
+            JobTruth(second, stage.status, middle, stage.end, message))
+
+
+@dataclass(frozen=True, slots=True)
 class RunTruth:
     """One run of a pipeline at a moment: the CodeArts status, epoch-ms times, stages."""
 
@@ -230,10 +260,15 @@ class PipelineService:
 
     # -- payloads --------------------------------------------------------------------------------------
 
+    @staticmethod
+    def run_id(truth: RunTruth) -> str:
+        """A run's ``pipeline_run_id``."""
+        return hex_of(truth.run.draw, 32, salt=7)
+
     def run_payload(self, pipeline: CloudPipeline, truth: RunTruth) -> dict[str, Any]:
         """A ``latest_run`` / ``pipeline_runs[]`` item."""
         run = truth.run
-        run_id = hex_of(run.draw, 32, salt=7)
+        run_id = self.run_id(truth)
         stages = [{"id": hex_of(run.draw, 32, salt=10 + k), "name": stage.name, "sequence": k,
                    "status": stage.status,
                    "start_time": local_time(stage.start) if stage.start is not None else "",

@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any
 
-from exporter.simulator.cloudpipelines import PipelineService
+from exporter.simulator.cloudpipelines import PipelineService, stage_jobs
 from exporter.simulator.replies import Reply, json_reply
 from exporter.simulator.routing import Api, RequestContext, Route, Target
 
@@ -110,13 +110,15 @@ def _detail(context: RequestContext) -> Reply:
     at_ms = context.world.now_ms()
     wanted = (context.query.get("pipeline_run_id") or [""])[0]
     runs = service.runs(pipeline, at_ms)
-    run = next((run for run in runs if not wanted or service.run_payload(pipeline, run)["pipeline_run_id"] == wanted),
-               None)
+    run = next((run for run in runs if not wanted or service.run_id(run) == wanted), None)
     if run is None:
         return json_reply(200, {"error_code": "DEVCP.00012002", "error_msg": "record does not exist"})
     payload = service.run_payload(pipeline, run)
     stages = [{"id": stage["id"], "name": stage["name"], "sequence": stage["sequence"], "status": stage["status"],
-               "start_time": item.start or 0, "end_time": item.end or 0, "pause_time": 0, "jobs": []}
+               "start_time": item.start or 0, "end_time": item.end or 0, "pause_time": 0,
+               "jobs": [{"id": f"{stage['id']}-{index}", "name": job.name, "sequence": index, "status": job.status,
+                         "start_time": job.start or 0, "end_time": job.end or 0, "message": job.message,
+                         "steps": []} for index, job in enumerate(stage_jobs(item))]}
               for stage, item in zip(payload["stage_status_list"], run.stages, strict=True)]
     return json_reply(200, {"id": payload["pipeline_run_id"], "pipeline_id": pipeline.id, "name": pipeline.name,
                             "status": run.status, "run_number": run.number, "trigger_type": run.trigger,

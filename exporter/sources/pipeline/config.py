@@ -10,7 +10,7 @@ from datetime import UTC, timedelta, timezone
 
 from exporter.validation import CODEARTS_PROJECT_ID, Checker, boolean, is_duplicate, patterns, string
 
-PROJECT_KEYS = ("id", "include", "exclude", "branches", "legacy")
+PROJECT_KEYS = ("id", "include", "exclude", "branches", "legacy", "detail")
 OPTION_KEYS = ("stage_time_zone",)
 OTHER_BRANCH = "other"  # the branch label of a run whose branch no ``branches`` regex matches
 _OFFSET = re.compile(r"([+-])(\d\d):(\d\d)")
@@ -25,7 +25,8 @@ DEFAULT_ZONE = "+08:00"  # China Standard Time: the cn-* and ap-southeast-* regi
 class PipelineProject:
     """A CodeArts project whose pipelines to watch: those whose name matches an ``include`` regex (any, when
     none are given) and no ``exclude`` regex; a run's branch is a label value only if a ``branches`` regex
-    matches it (else ``other``); ``legacy``: old-version pipelines (``query_new: false``)."""
+    matches it (else ``other``); ``legacy``: old-version pipelines (``query_new: false``); ``detail``: read each
+    newly finished latest run's detail (job durations, the failed job's message)."""
 
     id: str
     include: tuple[re.Pattern[str], ...] = ()
@@ -33,6 +34,7 @@ class PipelineProject:
     branches: tuple[re.Pattern[str], ...] = ()
     legacy: bool = False
     zone: timezone = field(default=timezone(timedelta(hours=8)), compare=False)
+    detail: bool = False
 
     def watches(self, name: str) -> bool:
         """True if a pipeline of this name is watched."""
@@ -91,9 +93,10 @@ def parse_section(check: Checker, top: Mapping[str, object]) -> tuple[PipelinePr
         exclude = patterns(check, f"{path}.exclude", entry.get("exclude"))
         branches = patterns(check, f"{path}.branches", entry.get("branches"))
         legacy = boolean(check, f"{path}.legacy", entry.get("legacy"), False)
+        detail = boolean(check, f"{path}.detail", entry.get("detail"), False)
         if project_id is not None and is_duplicate(check, f"{path}.id", project_id, first_path):
             continue
         if len(check.problems) == before and project_id is not None and include is not None \
                 and exclude is not None and branches is not None and zone is not None:
-            projects.append(PipelineProject(project_id, include, exclude, branches, legacy, zone))
+            projects.append(PipelineProject(project_id, include, exclude, branches, legacy, zone, detail))
     return tuple(projects) if len(projects) == len(items) and zone is not None else None

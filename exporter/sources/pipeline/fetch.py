@@ -16,8 +16,17 @@ import requests
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import AuthError, CodeArtsError, NotFoundError, PayloadError
 from exporter.pagination import REPO_READINGS, Page
+from exporter.payload import RecordError
 from exporter.sources.pipeline.config import PipelineProject
-from exporter.sources.pipeline.models import Pipeline, PipelineRun, paging_item, parse_pipeline, parse_run
+from exporter.sources.pipeline.models import (
+    Pipeline,
+    PipelineRun,
+    RunDetail,
+    paging_item,
+    parse_detail,
+    parse_pipeline,
+    parse_run,
+)
 from exporter.sources.pipeline.targets import API
 
 HISTORY_API = "pipeline_history"  # the skip-counter label of records of the run list
@@ -96,3 +105,17 @@ def legacy_window(now: float) -> dict[str, str]:
     """The time range ``list-legacy`` requires: the last LEGACY_WINDOW_DAYS days to ``now``, as epoch ms (the
     docs take "a timestamp or yyyy-MM-dd HH:mm:ss"; a timestamp needs no zone)."""
     return {"start_time": str(int((now - LEGACY_WINDOW_DAYS * 86_400) * 1000)), "end_time": str(int(now * 1000))}
+
+
+def run_detail(client: CodeArtsClient, project: PipelineProject, pipeline_id: str, run_id: str) -> RunDetail:
+    """``GET .../pipeline-runs/detail?pipeline_run_id=``: the stages and jobs of one run."""
+    url = f"{client.base_url(API)}/v5/{project.id}/api/pipelines/{pipeline_id}/pipeline-runs/detail"
+    response = client.get(API, url, {"pipeline_run_id": run_id})
+    body = client.decode_json(response)
+    error = error_in_body(body, url, response.status_code)
+    if error is not None:
+        raise error
+    try:
+        return parse_detail(body)
+    except RecordError as err:
+        raise PayloadError(f"unreadable run detail: {err}", url=url, status=response.status_code) from None

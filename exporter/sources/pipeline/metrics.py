@@ -40,6 +40,15 @@ INFO = metric_spec(
     "codearts_pipeline_info", "gauge",
     "Always 1; a pipeline's name, project name and group.",
     (*PIPELINE_LABELS, "project_name", "group"), "pipeline")
+LAST_RUN_JOB_DURATION = metric_spec(
+    "codearts_pipeline_last_run_job_duration_seconds", "gauge",
+    "Seconds each job of a pipeline's latest finished run took (with detail: true in its project).",
+    (*PIPELINE_LABELS, "stage", "job"), "pipeline")
+LAST_RUN_JOB_QUEUED = metric_spec(
+    "codearts_pipeline_last_run_job_queued_seconds", "gauge",
+    "Seconds each job of a pipeline's latest finished run waited from its stage's start to its own (for an "
+    "agent or its dependencies; with detail: true in its project).",
+    (*PIPELINE_LABELS, "stage", "job"), "pipeline")
 PIPELINES = metric_spec(
     "codearts_pipeline_pipelines", "gauge",
     "Number of watched pipelines of a project by the status of their latest run (none: never ran).",
@@ -58,7 +67,7 @@ RUN_DURATION = metric_spec(
 
 JOB_SPECS: tuple[MetricSpec, ...] = (
     LAST_RUN_STATUS, LAST_RUN_START, LAST_RUN_END, LAST_RUN_DURATION, LAST_RUN_STAGE_STATUS,
-    LAST_RUN_STAGE_DURATION, LAST_RUN_INFO, INFO, PIPELINES,
+    LAST_RUN_STAGE_DURATION, LAST_RUN_JOB_DURATION, LAST_RUN_JOB_QUEUED, LAST_RUN_INFO, INFO, PIPELINES,
 )
 MOVING_SPECS: tuple[MetricSpec, ...] = (LAST_RUN_DURATION,)
 HISTORY_SPECS: tuple[MetricSpec, ...] = (RUNS, RUN_DURATION)

@@ -95,15 +95,43 @@ class PipelineRun:
 
 
 @dataclass(frozen=True, slots=True)
+class JobRun:
+    """One job of a finished run, from the run detail; times in epoch seconds or None."""
+
+    stage: str
+    name: str
+    status: str
+    start: float | None
+    end: float | None
+    queued: float | None  # from its stage's start to its own (waiting for an agent or its dependencies)
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds the job ran, once it ended."""
+        return None if self.start is None or self.end is None else self.end - self.start
+
+
+@dataclass(frozen=True, slots=True)
+class RunDetail:
+    """What ``GET .../pipeline-runs/detail`` tells of one run: its jobs, and the first failed job's message."""
+
+    run_id: str
+    jobs: tuple[JobRun, ...]
+    failed_job: str = ""
+    failed_message: str = ""  # for the log and the landing page, never a label
+
+
+@dataclass(frozen=True, slots=True)
 class Pipeline:
     """One pipeline as ``POST /v5/{project_id}/api/pipelines/list`` lists it, with its latest run (None if it
-    never ran)."""
+    never ran) and, with the ``detail`` opt-in, that run's detail once it finished."""
 
     id: str
     name: str
     project_name: str
     group: str
     latest: PipelineRun | None
+    detail: RunDetail | None = None
 
 
 def _stage_time(value: object, zone: timezone) -> float | None:
@@ -192,3 +220,34 @@ def paging_item(item: Any) -> Any:
         if isinstance(key, str) and key:
             return {**item, "id": key}
     return item
+
+
+MAX_JOBS = 200  # jobs kept from one run detail: bounded label values even for a huge pipeline
+MAX_MESSAGE = 500
+
+
+def parse_detail(raw: object) -> RunDetail:
+    """A :class:`RunDetail` from a ``ShowPipelineRunDetail`` body (times in epoch ms)."""
+    record = required_dict(raw)
+    jobs: list[JobRun] = []
+    failed_job = failed_message = ""
+    stages = record.get("stages")
+    for stage in stages if isinstance(stages, list) else []:
+        if not isinstance(stage, dict):
+            continue
+        stage_name = text_of(stage.get("name"))[:MAX_NAME] or "unnamed"
+        stage_start = parse_timestamp(stage.get("start_time"))
+        stage_jobs = stage.get("jobs")
+        for job in stage_jobs if isinstance(stage_jobs, list) else []:
+            if not isinstance(job, dict) or len(jobs) >= MAX_JOBS:
+                continue
+            start = parse_timestamp(job.get("start_time"))
+            status = stage_status(job.get("status"))
+            queued = start - stage_start if start is not None and stage_start is not None else None
+            jobs.append(JobRun(stage_name, text_of(job.get("name"))[:MAX_NAME] or "unnamed", status, start,
+                               _end_after(start, parse_timestamp(job.get("end_time"))),
+                               queued if queued is not None and queued >= 0 else None))
+            if status == "failed" and not failed_job:
+                failed_job = f"{stage_name}/{jobs[-1].name}"
+                failed_message = " ".join(text_of(job.get("message")).split())[:MAX_MESSAGE]
+    return RunDetail(text_of(record.get("id")).strip()[:64], tuple(jobs), failed_job, failed_message)

@@ -52,6 +52,12 @@ def render_project(sink: Sink, state: TargetState) -> None:
             sink.add(m.LAST_RUN_STAGE_STATUS, (*labels, stage.name, stage.status), 1)
             if stage.duration is not None:
                 sink.add(m.LAST_RUN_STAGE_DURATION, (*labels, stage.name), stage.duration)
+        if pipeline.detail is not None and pipeline.detail.run_id == run.id:
+            for job in pipeline.detail.jobs:
+                if job.duration is not None:
+                    sink.add(m.LAST_RUN_JOB_DURATION, (*labels, job.stage, job.name), job.duration)
+                if job.queued is not None:
+                    sink.add(m.LAST_RUN_JOB_QUEUED, (*labels, job.stage, job.name), job.queued)
         sink.add(m.LAST_RUN_INFO, (*labels, run.id, str(run.number), run.trigger, run.branch, run.commit), 1)
     for status in (*RUN_STATUSES, NEVER_RAN):
         sink.add(m.PIPELINES, (project, status), per_status[status])
@@ -84,6 +90,15 @@ def render_run_history(sink: HistogramSink, labels: Labels, job: JobHistory, dur
 def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:
     """The project's pipelines whose latest run failed."""
     project = state.target.key
-    return tuple(FailingJob(pipeline.name, "failed", f"pipeline project {project}, pipeline id {pipeline.id}",
+    return tuple(FailingJob(pipeline.name, "failed", _where(project, pipeline),
                             pipeline.latest.end or pipeline.latest.start)
                  for pipeline in state.records if pipeline.latest is not None and pipeline.latest.status == "failed")
+
+
+def _where(project: str, pipeline: Pipeline) -> str:
+    """Where a failed pipeline lives, and (with its run's detail) which job failed and why."""
+    where = f"pipeline project {project}, pipeline id {pipeline.id}"
+    detail = pipeline.detail
+    if detail is None or pipeline.latest is None or detail.run_id != pipeline.latest.id or not detail.failed_job:
+        return where
+    return f"{where}; job {detail.failed_job} failed: {detail.failed_message or '(no message)'}"

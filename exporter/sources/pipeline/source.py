@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
+from exporter.errors import CodeArtsError
 from exporter.runhistory.counts import JobHistory, Labels
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
 from exporter.sources.pipeline import metrics
 from exporter.sources.pipeline.config import PipelineProject, parse_section
-from exporter.sources.pipeline.fetch import HISTORY_API, list_pipelines
+from exporter.sources.pipeline.fetch import HISTORY_API, list_pipelines, run_detail
 from exporter.sources.pipeline.history import PipelineHistory
 from exporter.sources.pipeline.render import (
     failing_jobs,
@@ -25,6 +28,9 @@ from exporter.sources.pipeline.targets import API, project_target
 from exporter.validation import Checker
 
 HISTORY_SHARE = 0.25  # of the Pipeline rate limit's requests in one interval, when not configured
+DETAILS_PER_POLL = 20  # run details read per project and poll at most (the first poll would read them all)
+
+log = logging.getLogger(__name__)
 
 
 class PipelineSource(Source):
@@ -73,6 +79,37 @@ class PipelineSource(Source):
                       if pipeline.latest is not None and pipeline.latest.status == "unknown")
         client.stats.count_skipped(API, "unknown_status", unknown)
         return listing
+
+    def complete(self, client: CodeArtsClient, target: Target, records: tuple[Any, ...],
+                 previous: tuple[Any, ...]) -> tuple[Any, ...]:
+        """With ``detail: true``, each finished latest run's detail: read once per run (at most
+        DETAILS_PER_POLL a poll; the rest at later polls), then carried from ``previous``."""
+        project = target.options
+        if not isinstance(project, PipelineProject) or not project.detail:
+            return records
+        known = {pipeline.detail.run_id: pipeline.detail for pipeline in previous if pipeline.detail is not None}
+        budget = DETAILS_PER_POLL
+        completed = []
+        for pipeline in records:
+            run = pipeline.latest
+            detail = known.get(run.id) if run is not None and run.id else None
+            if detail is None and run is not None and run.id and run.finished and budget > 0:
+                budget -= 1
+                detail = self._detail(client, project, pipeline, run.id)
+            completed.append(pipeline if detail is None else replace(pipeline, detail=detail))
+        return tuple(completed)
+
+    @staticmethod
+    def _detail(client: CodeArtsClient, project: PipelineProject, pipeline: Any, run_id: str) -> Any:
+        try:
+            detail = run_detail(client, project, pipeline.id, run_id)
+        except CodeArtsError as err:  # the listing stands; the detail is asked for again at the next poll
+            log.warning("run detail of pipeline %s (project %s) failed: %s", pipeline.id, project.id, err)
+            return None
+        if detail.failed_job:
+            log.warning("pipeline %s (project %s) run #%d failed in job %s: %s", pipeline.name, project.id,
+                        pipeline.latest.number, detail.failed_job, detail.failed_message or "(no message)")
+        return detail
 
     def record_key(self, record: Any) -> str:
         return str(record.id)
