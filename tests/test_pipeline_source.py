@@ -317,6 +317,7 @@ def test_with_detail_each_finished_run_is_read_once_for_its_jobs_and_its_failure
     rig = rig_factory({P1: 12}, detail=(P1,), extra=NO_HISTORY)
     seen: set[str] = set()
     failed_seen = False
+    paused_total = 0
     for step, gap in enumerate((0, 0, 45, 600, 0)):
         rig.now[0] += gap
         at_ms = math.floor(rig.now[0] * 1000)
@@ -342,8 +343,17 @@ def test_with_detail_each_finished_run_is_read_once_for_its_jobs_and_its_failure
                                   frozenset(labels.items()))] = (job.start - stage.start) / 1000
         assert served(samples, ("codearts_pipeline_last_run_job_duration_seconds",
                                 "codearts_pipeline_last_run_job_queued_seconds")) == pytest.approx(expected)
+        for pipeline in rig.service.pipelines(P1):  # a finished run's duration leaves out its paused time
+            truth = finished.get(pipeline.id)
+            key = ("codearts_pipeline_last_run_duration_seconds",
+                   frozenset({"project_id": P1, "pipeline_id": pipeline.id, "pipeline": pipeline.name}.items()))
+            if truth is not None:
+                paused = rig.service.pause_ms(pipeline, truth, at_ms)
+                paused_total += paused
+                assert samples[key] == pytest.approx((truth.end - truth.start - paused) / 1000)
         failing = source_for("pipeline").failing_jobs(state)
         failed_seen |= any(FAILED_MESSAGE in job.where for job in failing)
         assert FAILED_MESSAGE not in rig.exporter.metrics_text().decode()  # never a label value
     assert failed_seen and FAILED_MESSAGE in caplog.text
     assert rig.sim.request_count("pipeline_run_detail") >= 8  # reads happened, once per finished run
+    assert paused_total > 0  # a gated pipeline's finished run was among them

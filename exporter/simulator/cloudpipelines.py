@@ -236,6 +236,15 @@ class PipelineService:
                         TRIGGERS[(run.draw >> 16) % len(TRIGGERS)])
 
     @staticmethod
+    def pause_ms(pipeline: CloudPipeline, truth: RunTruth, at_ms: int) -> int:
+        """Milliseconds a run of a gated pipeline has spent paused by ``at_ms`` (the run detail's
+        ``pause_time``; the listings do not give it)."""
+        third = (truth.run.finished - truth.run.started) // 3
+        if not pipeline.gated or third <= 0:
+            return 0
+        return max(0, min(at_ms, truth.run.started + 2 * third) - (truth.run.started + third))
+
+    @staticmethod
     def _paused(run: Run, at_ms: int) -> bool:
         third = (run.finished - run.started) // 3
         return third > 0 and run.started + third <= at_ms < run.started + 2 * third

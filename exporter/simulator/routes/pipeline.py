@@ -122,7 +122,8 @@ def _detail(context: RequestContext) -> Reply:
               for stage, item in zip(payload["stage_status_list"], run.stages, strict=True)]
     return json_reply(200, {"id": payload["pipeline_run_id"], "pipeline_id": pipeline.id, "name": pipeline.name,
                             "status": run.status, "run_number": run.number, "trigger_type": run.trigger,
-                            "start_time": run.start, "end_time": run.end or 0, "pause_time": 0,
+                            "start_time": run.start, "end_time": run.end or 0,
+                            "pause_time": service.pause_ms(pipeline, run, at_ms),
                             "project_id": pipeline.project_id, "stages": stages,
                             "current_system_time": at_ms})
 

@@ -19,8 +19,8 @@ LAST_RUN_END = metric_spec(
     "Unix time a pipeline's latest run ended (finished runs only).", PIPELINE_LABELS, "pipeline")
 LAST_RUN_DURATION = metric_spec(
     "codearts_pipeline_last_run_duration_seconds", "gauge",
-    "Seconds a pipeline's latest run took, end minus start (paused time included: the listing does not give "
-    "it); for a run still going, up to the poll.",
+    "Seconds a pipeline's latest run took, end minus start, minus the time it spent paused where its detail "
+    "is read (detail: true; the listing does not give it); for a run still going, up to the poll.",
     PIPELINE_LABELS, "pipeline")
 LAST_RUN_STAGE_STATUS = metric_spec(
     "codearts_pipeline_last_run_stage_status", "gauge",

@@ -119,6 +119,7 @@ class RunDetail:
     jobs: tuple[JobRun, ...]
     failed_job: str = ""
     failed_message: str = ""  # for the log and the landing page, never a label
+    paused: float = 0.0  # seconds the run spent paused (``pause_time``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,4 +251,6 @@ def parse_detail(raw: object) -> RunDetail:
             if status == "failed" and not failed_job:
                 failed_job = f"{stage_name}/{jobs[-1].name}"
                 failed_message = " ".join(text_of(job.get("message")).split())[:MAX_MESSAGE]
-    return RunDetail(text_of(record.get("id")).strip()[:64], tuple(jobs), failed_job, failed_message)
+    pause_ms = number_of(record.get("pause_time"))
+    paused = pause_ms / 1000.0 if pause_ms is not None and pause_ms > 0 else 0.0
+    return RunDetail(text_of(record.get("id")).strip()[:64], tuple(jobs), failed_job, failed_message, paused)

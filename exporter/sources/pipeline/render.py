@@ -9,20 +9,33 @@ from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import TargetState
 from exporter.sources.base import FailingJob
 from exporter.sources.pipeline import metrics as m
-from exporter.sources.pipeline.models import RUN_STATUSES, Pipeline, PipelineRun
+from exporter.sources.pipeline.models import RUN_STATUSES, Pipeline, PipelineRun, RunDetail
 
 NEVER_RAN = "none"
 
 
-def run_duration(run: PipelineRun, now: float | None) -> float | None:
-    """A finished run's end minus start; a running or paused run's time so far (up to ``now``)."""
+def run_duration(run: PipelineRun, now: float | None, paused: float = 0.0) -> float | None:
+    """A finished run's end minus start minus ``paused`` (known from its detail only); a running or paused
+    run's time so far (up to ``now``)."""
     if run.start is None:
         return None
     if run.end is not None:
-        return run.end - run.start
+        return max(0.0, run.end - run.start - paused)
     if run.status in ("running", "paused") and now is not None:
         return max(0.0, now - run.start)
     return None
+
+
+def _detail(pipeline: Pipeline) -> RunDetail | None:
+    """The detail of the pipeline's latest run, if read."""
+    detail, latest = pipeline.detail, pipeline.latest
+    return detail if detail is not None and latest is not None and detail.run_id == latest.id else None
+
+
+def _duration(pipeline: Pipeline, now: float | None) -> float | None:
+    detail = _detail(pipeline)
+    latest = pipeline.latest
+    return None if latest is None else run_duration(latest, now, detail.paused if detail is not None else 0.0)
 
 
 def _pipelines(state: TargetState) -> list[Pipeline]:
@@ -45,15 +58,16 @@ def render_project(sink: Sink, state: TargetState) -> None:
             sink.add(m.LAST_RUN_START, labels, run.start)
         if run.end is not None:
             sink.add(m.LAST_RUN_END, labels, run.end)
-        duration = run_duration(run, state.data_at)
+        detail = _detail(pipeline)
+        duration = _duration(pipeline, state.data_at)
         if duration is not None:
             sink.add(m.LAST_RUN_DURATION, labels, duration)
         for stage in run.stages:
             sink.add(m.LAST_RUN_STAGE_STATUS, (*labels, stage.name, stage.status), 1)
             if stage.duration is not None:
                 sink.add(m.LAST_RUN_STAGE_DURATION, (*labels, stage.name), stage.duration)
-        if pipeline.detail is not None and pipeline.detail.run_id == run.id:
-            for job in pipeline.detail.jobs:
+        if detail is not None:
+            for job in detail.jobs:
                 if job.duration is not None:
                     sink.add(m.LAST_RUN_JOB_DURATION, (*labels, job.stage, job.name), job.duration)
                 if job.queued is not None:
@@ -67,7 +81,7 @@ def render_durations(sink: Sink, state: TargetState) -> None:
     """The samples that move with the poll time alone: the latest runs' durations."""
     project = state.target.key
     for pipeline in _pipelines(state):
-        duration = None if pipeline.latest is None else run_duration(pipeline.latest, state.data_at)
+        duration = _duration(pipeline, state.data_at)
         if duration is not None:
             sink.add(m.LAST_RUN_DURATION, (project, pipeline.id, pipeline.name), duration)
 
