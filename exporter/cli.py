@@ -104,7 +104,7 @@ def configure_logging(level: str) -> None:
 def describe(config: Config) -> str:
     """A secret-free summary of a valid configuration, for --check-config."""
     sources = [source for source in registered() if source.name in config.sections]
-    watched = ", ".join(source.summary(config.section(source.name)) for source in sources)
+    watched = ", ".join(filter(None, (source.summary(config.section(source.name)) for source in sources)))
     endpoints = "".join(f"{source.name} {url}; " for source in sources
                         if (url := config.endpoints.url(source.name)) is not None)
     iam = f"iam {config.endpoints.iam}; " if isinstance(config.auth, PasswordAuth) else ""

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 DEFAULT_MAX_BODY_BYTES = MAX_BODY_BYTES
+JSON_HEADERS = {"Content-Type": "application/json;charset=UTF-8"}
 BUILD_THROTTLE_CODE = "CB.00060211"  # CodeArts Build throttles with HTTP 500 and this code
 
 T = TypeVar("T")
@@ -93,6 +94,7 @@ class _ListingMemo:
     pages: dict[int, _PageMemo]
     digests: tuple[bytes, ...]
     listing: ParsedListing[Any]
+    reading: Reading | None = None  # the reading of the paging parameter the last walk ended with
 
 
 def _digest(response: requests.Response) -> bytes:
@@ -177,16 +179,21 @@ class CodeArtsClient:
         decode: Callable[[requests.Response], Page],
         readings: tuple[Reading, ...],
         parse: Callable[[object], T],
+        *,
+        method: str = "GET",
     ) -> ParsedListing[T]:
         """Walk a listing; pages byte-identical to last time are not decoded or parsed again, and if
         every page is, the last records are returned as they are (the same tuple, so the exposition
-        keeps their rendered lines too)."""
+        keeps their rendered lines too). ``params(parameter)`` gives the query of a GET, or the JSON body
+        of a POST (``method="POST"``: APIs such as Pipeline's that page in the body)."""
         memo = self._memos.get(url)
         pages: dict[int, _PageMemo] = {}
         digests: list[bytes] = []
 
         def fetch(parameter: int) -> Page:
-            response = self.get(api, url, params(parameter))
+            page_params = params(parameter)
+            response = (self.post_json(api, url, page_params) if method == "POST"
+                        else self.get(api, url, page_params))
             digest = _digest(response)
             page_memo = memo.pages.get(parameter) if memo is not None else None
             if page_memo is None or page_memo.digest != digest:
@@ -199,16 +206,22 @@ class CodeArtsClient:
             digests.append(digest)
             return page_memo.page
 
+        # The reading that worked last time goes first: a server whose offset counts pages costs the detection
+        # request once, not every poll.
+        known = memo.reading if memo is not None and memo.reading in readings else None
+        ordered = readings if known is None else (known, *(each for each in readings if each is not known))
         try:
-            walk = walk_pages(fetch, readings, PAGE_SIZE)
+            walk = walk_pages(fetch, ordered, PAGE_SIZE)
         except ListingTooLong as err:
             raise PayloadError(str(err), url=url) from None
+        reading = ordered[walk.reading] if walk.complete else None
         if memo is not None and memo.digests == tuple(digests):
             listing = replace(memo.listing, requests=walk.requests)
+            self._memos[url] = replace(memo, reading=reading)
         else:
             records = tuple(item.record for item in walk.items if item.record is not None)
             listing = ParsedListing(records, len(walk.items) - len(records), walk.requests, walk.complete)
-            self._memos[url] = _ListingMemo(pages, tuple(digests), listing)
+            self._memos[url] = _ListingMemo(pages, tuple(digests), listing, reading)
         self.stats.count_skipped(api, "malformed", listing.skipped)  # every poll, reused or not
         if not listing.complete and walk.total is not None:  # without a total, a short page is the end
             log.warning("listing %s ended before its reported total; keeping %d records", redact_url(url),
@@ -245,12 +258,17 @@ class CodeArtsClient:
 
     def get(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
         """One GET, retried per the retry policy; a 2xx response with its body read, or a :class:`CodeArtsError`."""
-        return self._retrier.call(api, lambda: self._attempt(api, url, params))
+        return self._retrier.call(api, lambda: self._attempt(api, url, params, None))
 
-    def _attempt(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
-        response = self._send(api, url, params)
+    def post_json(self, api: str, url: str, body: Any) -> requests.Response:
+        """One POST of a JSON body (a read that takes its query in the body), retried like :meth:`get`."""
+        data = json.dumps(body, separators=(",", ":")).encode("utf-8")
+        return self._retrier.call(api, lambda: self._attempt(api, url, {}, data))
+
+    def _attempt(self, api: str, url: str, params: dict[str, Any], data: bytes | None) -> requests.Response:
+        response = self._send(api, url, params, data)
         if response.status_code == 401 and self._auth.renew_after_unauthorized():
-            response = self._send(api, url, params)
+            response = self._send(api, url, params, data)
         if 200 <= response.status_code < 300:
             return response
         error = _error_for(response, url)
@@ -258,7 +276,7 @@ class CodeArtsClient:
             self.stats.count_throttled(api)
         raise error
 
-    def _send(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
+    def _send(self, api: str, url: str, params: dict[str, Any], data: bytes | None) -> requests.Response:
         if self._closed:
             raise CodeArtsError("not sent: the exporter is shutting down", url=url)  # not retried
         # The wait is bounded by the queue ahead divided by the rate; the retry deadline leaves it out.
@@ -270,8 +288,11 @@ class CodeArtsClient:
         with exchange(self.timeout) as current:
             try:
                 environment = self._environment_for(api, url)
-                response = self._session.get(url, params=params, auth=self._auth, timeout=self.timeout,
-                                             allow_redirects=False, **{**environment, "stream": True})
+                # A body goes as bytes, so AK/SK signing hashes exactly what is sent.
+                response = self._session.request("GET" if data is None else "POST", url, params=params, data=data,
+                                                 headers=None if data is None else JSON_HEADERS, auth=self._auth,
+                                                 timeout=self.timeout, allow_redirects=False,
+                                                 **{**environment, "stream": True})
                 try:
                     response._content = read_capped(response, self.max_body_bytes, current)
                 finally:

@@ -245,13 +245,14 @@ def _region_and_endpoints(
         if region_ok:  # otherwise the region's own problem says it all
             _report_region(check, region_shown, missing)
         return region, None
-    for name in needed:
-        if name not in explicit and defaults is not None and defaults.url(name) is None:
-            check.add(f"endpoints.{name}", f"required: region {region_shown} has no default endpoint for it")
     chosen = {name: explicit[name] if name in explicit else defaults.url(name) if defaults is not None else None
               for name in (*apis, IAM)}
     urls = {name: value for name in apis if (value := chosen[name]) is not None}
-    if any(name not in urls for name in used):
+    lacking = [name for name in used if name not in urls]
+    for name in lacking:  # a known region without a host for this API (e.g. no Pipeline host in eu-west-101)
+        if name not in explicit:  # an explicit one that was invalid has its own problem already
+            check.add(f"endpoints.{name}", f"required: region {region_shown} has no default {name} endpoint")
+    if lacking:
         return region, None
     return region, Endpoints(urls, chosen[IAM])
 

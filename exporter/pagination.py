@@ -76,6 +76,7 @@ class Listing:
     total: int | None
     requests: int
     complete: bool
+    reading: int = 0  # the reading in use when the walk ended (an index into the readings given)
 
 
 def _item_key(item: Any) -> Hashable | None:
@@ -134,7 +135,8 @@ class _Walk:
 
     def listing(self) -> Listing:
         items = list(self.keyed.values()) + self.unkeyed
-        return Listing(items, self.total, self.requests, complete=self.done())
+        return Listing(items, self.total, self.requests, complete=self.done(),
+                       reading=min(self.reading, len(self.readings) - 1))
 
 
 def walk_pages(fetch: Callable[[int], Page], readings: Sequence[Reading], limit: int) -> Listing:

@@ -245,6 +245,7 @@ class Poller:
         source = source_for(target.api)
         try:
             listing = source.fetch(self.client, target)
+            fetched = source.complete(self.client, target, listing.records, state.records)
         except CodeArtsError as err:
             log.warning("poll of %s target %s failed: %s", target.api, target.key, err)
             # Credentials are shared by every target and the auth mode backs off itself: when they are
@@ -254,9 +255,9 @@ class Poller:
         except Exception as err:  # a bug must cost one target one poll, not the cycle
             log.exception("poll of %s target %s crashed", target.api, target.key)
             return self._failed(state, at, time.monotonic() - started, f"internal error: {type(err).__name__}")
-        self._observe(target, listing.records, round_)
+        self._observe(target, fetched, round_)
         finished = self.clock()
-        records, missing = merge_listing(state.records, state.missing_since, listing.records, source.record_key,
+        records, missing = merge_listing(state.records, state.missing_since, fetched, source.record_key,
                                          finished, self.job_grace)
         return TargetState(
             target, polled=True, up=True, last_poll_at=at, last_success_at=finished,

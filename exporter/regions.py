@@ -1,4 +1,4 @@
-"""Default CodeArts Repo, CodeArts Build and IAM endpoints per Huawei Cloud region.
+"""Default CodeArts Repo, CodeArts Build, CodeArts Pipeline and IAM endpoints per Huawei Cloud region.
 
 Only regions for which the public docs or the official SDK give all three hosts are listed; any other
 region works by giving the endpoints explicitly in the configuration.
@@ -10,6 +10,9 @@ Sources (see /work/shared/codearts-api.md section 2):
 - Build: https://support.huaweicloud.com/api-codeci/cloudbuild_03_0003.html ,
   https://support.huaweicloud.com/eu/api-codeci/cloudbuild_03_0003.html , and
   huaweicloud-sdk-python-v3 huaweicloudsdkcodeartsbuild/v3/region/codeartsbuild_region.py
+- Pipeline: huaweicloud-sdk-python-v3 huaweicloudsdkcodeartspipeline/v2/region/codeartspipeline_region.py
+  (``cloudpipeline-ext.<region>``; ``pipeline-external.<region>`` in tr-west-1 and la-south-2); optional: a
+  region without a Pipeline host still serves Repo and Build, and ``endpoints.pipeline`` can name one
 - IAM:   https://support.huaweicloud.com/eu/api-iam/iam_01_0004.html and
   huaweicloud-sdk-python-v3 huaweicloudsdkiam/v3/region/iam_region.py
 
@@ -34,6 +37,7 @@ class RegionEndpoints:
     repo: str
     build: str
     iam: str
+    pipeline: str | None = None  # CodeArts Pipeline (v5); None where the SDK lists no host
 
     def url(self, name: str) -> str | None:
         """The region's endpoint of the API ``name`` (a source's name, or ``iam``); None if it has none."""
@@ -41,17 +45,20 @@ class RegionEndpoints:
         return value if isinstance(value, str) else None
 
 
-def _standard(region: str, repo_host: str) -> RegionEndpoints:
-    """The common layout: `<repo_host>.<region>`, `cloudbuild-ext.<region>`, `iam.<region>` on myhuaweicloud.com."""
+def _standard(region: str, repo_host: str, pipeline_host: str = "cloudpipeline-ext") -> RegionEndpoints:
+    """The common layout: `<repo_host>.<region>`, `cloudbuild-ext.<region>`, `iam.<region>` and
+    `<pipeline_host>.<region>` on myhuaweicloud.com."""
     return RegionEndpoints(
         repo=f"https://{repo_host}.{region}.myhuaweicloud.com",
         build=f"https://cloudbuild-ext.{region}.myhuaweicloud.com",
         iam=f"https://iam.{region}.myhuaweicloud.com",
+        pipeline=f"https://{pipeline_host}.{region}.myhuaweicloud.com",
     )
 
 
 _CODEHUB = "codehub-ext"
 _CODEARTSREPO = "codeartsrepo-ext"
+_PIPELINE_EXTERNAL = "pipeline-external"  # the SDK's Pipeline host in tr-west-1 and la-south-2
 
 REGIONS: Mapping[str, RegionEndpoints] = MappingProxyType(
     {
@@ -65,10 +72,11 @@ REGIONS: Mapping[str, RegionEndpoints] = MappingProxyType(
         "ap-southeast-3": _standard("ap-southeast-3", _CODEHUB),
         "la-north-2": _standard("la-north-2", _CODEHUB),
         "sa-brazil-1": _standard("sa-brazil-1", _CODEHUB),
-        "la-south-2": _standard("la-south-2", _CODEARTSREPO),
-        "tr-west-1": _standard("tr-west-1", _CODEARTSREPO),
-        # EU-Dublin lives on its own domain. The SDK lists the Repo host under .com, but the EU Repo docs'
-        # example, the EU Build docs and the SDK's IAM host all use .eu; we follow the region's docs.
+        "la-south-2": _standard("la-south-2", _CODEARTSREPO, _PIPELINE_EXTERNAL),
+        "tr-west-1": _standard("tr-west-1", _CODEARTSREPO, _PIPELINE_EXTERNAL),
+        # EU-Dublin lives on its own domain (and the Pipeline SDK lists no host there). The SDK lists the Repo
+        # host under .com, but the EU Repo docs' example, the EU Build docs and the SDK's IAM host all use .eu;
+        # we follow the region's docs.
         "eu-west-101": RegionEndpoints(
             repo="https://codeartsrepo-ext.eu-west-101.myhuaweicloud.eu",
             build="https://build-backend.eu-west-101.myhuaweicloud.eu",

@@ -1,6 +1,7 @@
 """Retrying one CodeArts request, and backing off a target that keeps failing.
 
-Retried: throttling (HTTP 429, and CodeArts Build's HTTP 500 ``CB.00060211``), 502/503/504, and
+Retried: throttling (HTTP 429, and CodeArts Build's HTTP 500 ``CB.00060211``), 502/503/504, Pipeline's
+HTTP 500 ``DEVCP.00010000`` (an unknown, transient service error), and
 failures without an HTTP answer (connection refused or reset, timeouts). Not retried: 400/403/404
 and other 4xx (asking again gives the same answer), other 500s, bad payloads, and 401 (the auth
 mode renews its credential itself). Waits grow exponentially with jitter; a ``Retry-After`` from
@@ -26,6 +27,9 @@ from exporter.errors import CodeArtsError, ServerError, ThrottledError, Transpor
 T = TypeVar("T")
 
 RETRYABLE_STATUSES = (502, 503, 504)
+# Server errors that say "unknown, transient" in their body rather than their status: CodeArts Pipeline's
+# HTTP 500 DEVCP.00010000 ("Unknown service error").
+RETRYABLE_ERROR_CODES = frozenset({"DEVCP.00010000"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +54,7 @@ def retry_reason(err: CodeArtsError) -> str | None:
     """The label of a failure worth retrying (``throttled``, ``http_503``, ``transport``...); None if not."""
     if isinstance(err, ThrottledError):
         return "throttled"
-    if isinstance(err, ServerError) and err.status in RETRYABLE_STATUSES:
+    if isinstance(err, ServerError) and (err.status in RETRYABLE_STATUSES or err.error_code in RETRYABLE_ERROR_CODES):
         return f"http_{err.status}"
     if isinstance(err, TransportError):
         return "transport"

@@ -28,6 +28,9 @@ class Target:
     # Discovered targets are sharded with what they were found in (see exporter.sharding); not part of
     # equality, so a target both configured and discovered is one target.
     shard_group: str = field(default="", compare=False)
+    # What the source's configuration says about this target beyond its key (e.g. name filters), for its
+    # ``fetch``; the source alone reads it. Not part of identity either.
+    options: Any = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -45,7 +45,8 @@ def configuration_summary(config: Config, shard: ShardSpec) -> tuple[tuple[str, 
                     f"job grace {poll.job_grace_seconds:g} s"),
         ("Rate limits", ", ".join(f"{api} {rate:g}/s" for api, rate in limits.rates().items())
          + f", burst {limits.burst}"),
-        ("Configured targets", ", ".join(source.summary(config.section(source.name)) for source in sources)),
+        ("Configured targets", ", ".join(filter(None, (source.summary(config.section(source.name))
+                                                       for source in sources)))),
     ]
     history = config.history
     rows.append(("Run history", f"{history.api} records API, up to {history.max_pages} pages per job"

@@ -110,8 +110,18 @@ V_PIPELINE = Variable("pipeline", "Pipeline", 'codearts_repo_pipeline_jobs{repos
 V_BUILD_JOB = Variable("build_job", "Build job", 'codearts_build_job_status{project_id=~"$project"}', "job")
 V_STAGE = Variable("stage", "Stage", f"codearts_repo_pipeline_job_status{{{PIPE}}}", "stage")
 V_PIPE_JOB = Variable("pipeline_job", "Job", f'codearts_repo_pipeline_job_status{{{PIPE}, stage=~"$stage"}}', "job")
+V_CP_PROJECT = Variable("cp_project", "Project", "codearts_pipeline_pipelines", "project_id")
+V_CP_PIPELINE = Variable("cp_pipeline", "Pipeline", 'codearts_pipeline_info{project_id=~"$cp_project"}', "pipeline")
 V_SCRAPE_JOB = Variable("scrape_job", "Scrape job", "codearts_exporter_build_info", "job")
 V_INSTANCE = Variable("instance", "Exporter", 'codearts_exporter_build_info{job=~"$scrape_job"}', "instance")
+
+
+CP_PROJECT = 'project_id=~"$cp_project"'
+CP = f'{CP_PROJECT}, pipeline=~"$cp_pipeline"'
+CP_KEY = "instance, project_id, pipeline_id"
+CP_LINK = {"title": "Open the pipeline",
+           "url": "/d/codearts-pipeline?${datasource:queryparam}&var-cp_project=${__data.fields.project_id}"
+                  "&var-cp_pipeline=${__data.fields.pipeline}"}
 
 
 def _quantiles(metric: str, selector: str, by: str, what: str) -> tuple[Query, ...]:
@@ -131,7 +141,7 @@ def _histogram(metric: str, selector: str, by: str, legend: str, window: str = "
 OVERVIEW = Dashboard(
     "codearts-overview", "CodeArts CI: overview",
     "What is red now and since when, how long builds take, which jobs are unhealthy.",
-    (V_PROJECT, V_REPOSITORY, V_PIPELINE),
+    (V_PROJECT, V_REPOSITORY, V_PIPELINE, V_CP_PROJECT),
     (
         ("Now", (
             Panel("Failed build jobs", "stat", (q(f'sum(codearts_build_jobs{{{PROJECT}, status="failed"}})'),),
@@ -223,6 +233,26 @@ OVERVIEW = Dashboard(
                   f"(increase(codearts_build_runs_total{{{PROJECT}}}[$__range])))"),
             ), "Which build jobs' runs failed or timed out most often in the time range (CodeArtsBuildJobFlaky "
                "fires above half over 6 h)?", unit="percentunit", width=12, height=8, links=(BUILD_LINK,)),
+        )),
+        ("CodeArts Pipeline", (
+            Panel("Failed pipelines", "stat",
+                  (q(f'sum(codearts_pipeline_pipelines{{{CP_PROJECT}, status="failed"}})'),),
+                  "How many pipelines' latest run failed?", width=4, height=4, options={"red_above": 0}),
+            Panel("Running / paused pipelines", "stat", (
+                q(f'sum(codearts_pipeline_pipelines{{{CP_PROJECT}, status="running"}})', "running"),
+                q(f'sum(codearts_pipeline_pipelines{{{CP_PROJECT}, status="paused"}})', "paused"),
+            ), "How many pipelines are running, and how many wait at a manual gate?", width=4, height=4),
+            Panel("Pipeline run success ratio", "stat", (
+                q(f'sum(increase(codearts_pipeline_runs_total{{{CP_PROJECT}, status="success"}}[$__range])) '
+                  f'/ sum(increase(codearts_pipeline_runs_total{{{CP_PROJECT}, status=~"success|failed|canceled"}}'
+                  f"[$__range]))"),
+            ), "Of the pipeline runs that finished in the time range (skipped ones left out), which share "
+               "succeeded?", unit="percentunit", width=4, height=4),
+            Panel("Failing pipelines", "table", (
+                q(f"codearts_pipeline_last_run_end_timestamp_seconds{{{CP_PROJECT}}} * on ({CP_KEY}) "
+                  f'group_left (status) (codearts_pipeline_last_run_status{{{CP_PROJECT}, status="failed"}} == 1)'),
+            ), "Which pipelines are red, and since when (the end of the failed run)?", unit="dateTimeFromNow",
+                width=12, height=8, links=(CP_LINK,)),
         )),
         ("Health", (
             Panel("Least healthy build jobs", "bargauge", (
@@ -335,6 +365,88 @@ PIPELINE_DASHBOARD = Dashboard(
     ),
 )
 
+CLOUD_PIPELINE_DASHBOARD = Dashboard(
+    "codearts-pipeline", "CodeArts CI: Pipeline",
+    "The CodeArts Pipeline service: what is red now, success ratio, run durations and the slowest stages.",
+    (V_CP_PROJECT, V_CP_PIPELINE),
+    (
+        ("Now", (
+            Panel("Failed", "stat", (q(f'count(codearts_pipeline_last_run_status{{{CP}, status="failed"}} == 1)'),),
+                  "How many of the selected pipelines' latest run failed?", width=4, height=4,
+                  options={"red_above": 0}),
+            Panel("Running", "stat", (q(f'count(codearts_pipeline_last_run_status{{{CP}, status="running"}} == 1)'),),
+                  "How many pipelines are running at the last poll?", width=4, height=4),
+            Panel("Paused", "stat", (q(f'count(codearts_pipeline_last_run_status{{{CP}, status="paused"}} == 1)'),),
+                  "How many runs wait at a manual review or approval gate (PAUSED, SUSPEND)?", width=4, height=4),
+            Panel("Run success ratio", "stat", (
+                q(f'sum(increase(codearts_pipeline_runs_total{{{CP}, status="success"}}[$__range])) '
+                  f'/ sum(increase(codearts_pipeline_runs_total{{{CP}, status=~"success|failed|canceled"}}'
+                  f"[$__range]))"),
+            ), "Of the runs that finished in the time range (skipped ones left out), which share succeeded?",
+                unit="percentunit", width=4, height=4),
+            Panel("Pipelines by status", "bargauge", (
+                q(f"sum by (status) (codearts_pipeline_pipelines{{{CP_PROJECT}}})", "{{status}}"),
+            ), "How do the projects' pipelines split by the status of their latest run (none: never ran)?",
+                width=8, height=4),
+            Panel("What is red, since when", "table", (
+                q(f"codearts_pipeline_last_run_end_timestamp_seconds{{{CP}}} * on ({CP_KEY}) group_left (status) "
+                  f'(codearts_pipeline_last_run_status{{{CP}, status="failed"}} == 1)'),
+            ), "Which pipelines' latest run failed, and when did it end?", unit="dateTimeFromNow", width=12,
+                height=8, links=(CP_LINK,)),
+            Panel("Running or paused, for how long", "table", (
+                q(f"codearts_pipeline_last_run_duration_seconds{{{CP}}} and on ({CP_KEY}) "
+                  f'(codearts_pipeline_last_run_status{{{CP}, status=~"running|paused"}} == 1)'),
+            ), "Which runs are still going or waiting at a gate, and since how long (at the last poll)? "
+               "CodeArtsPipelineRunningTooLong fires after 1 h running, CodeArtsPipelinePausedTooLong after 4 h.",
+                unit="s", width=12, height=8, links=(CP_LINK,)),
+        )),
+        ("Durations", (
+            Panel("Run duration p95", "timeseries",
+                  _histogram("codearts_pipeline_run_duration_seconds", CP, "pipeline", "{{pipeline}}",
+                             quantiles=(0.95,)),
+                  "How long do a pipeline's runs take (95th percentile of the runs that finished lately)?", unit="s",
+                  width=12),
+            Panel("Latest run duration", "timeseries", (
+                q(f"codearts_pipeline_last_run_duration_seconds{{{CP}}}", "{{pipeline}}"),
+            ), "How long did each pipeline's latest run take (a running run's value grows until it ends)?",
+                unit="s", width=12),
+            Panel("Slowest pipelines (p95 over the time range)", "table", (
+                q("topk(10, " + _histogram("codearts_pipeline_run_duration_seconds", CP,
+                                           "project_id, pipeline_id, pipeline", "", "$__range", (0.95,))[0].expr + ")"),
+            ), "Which pipelines take longest, by the 95th percentile of their runs in the range?", unit="s",
+                width=12, height=9, links=(CP_LINK,)),
+            Panel("Slowest stages of the latest runs", "bargauge", (
+                q(f"topk(10, codearts_pipeline_last_run_stage_duration_seconds{{{CP}}})", "{{pipeline}}/{{stage}}"),
+            ), "Which stages took longest in the pipelines' latest runs?", unit="s", width=12, height=9),
+            Panel("Slowest jobs of the latest runs", "bargauge", (
+                q(f"topk(10, codearts_pipeline_last_run_job_duration_seconds{{{CP}}})",
+                  "{{pipeline}}/{{stage}}/{{job}}"),
+            ), "Which jobs took longest in the pipelines' latest finished runs (projects with detail: true)?",
+                unit="s", width=12, height=9),
+            Panel("Longest job waits of the latest runs", "bargauge", (
+                q(f"topk(10, codearts_pipeline_last_run_job_queued_seconds{{{CP}}})",
+                  "{{pipeline}}/{{stage}}/{{job}}"),
+            ), "Which jobs waited longest after their stage started, for an agent or their dependencies "
+               "(projects with detail: true)?", unit="s", width=12, height=9),
+        )),
+        ("Runs and stages", (
+            Panel("Runs by status", "timeseries", (
+                q(f"sum by (status) (increase(codearts_pipeline_runs_total{{{CP}}}[$__rate_interval]))", "{{status}}"),
+            ), "How many runs finish, and how do they end?", width=12),
+            Panel("Runs by trigger and branch", "bargauge", (
+                q(f"sum by (trigger, branch) (increase(codearts_pipeline_runs_total{{{CP}}}[$__range]))",
+                  "{{trigger}} {{branch}}"),
+            ), "What starts the runs (push, merge request, schedule, manual) and on which branches?", width=12),
+            Panel("Stages of the latest run", "table", (
+                q(f"codearts_pipeline_last_run_stage_status{{{CP}}} == 1"),
+            ), "What did each stage of each pipeline's latest run end with (or is it running)?", width=12,
+                height=9),
+            Panel("Latest run", "table", (q(f"codearts_pipeline_last_run_info{{{CP}}}"),),
+                  "Which run is the latest: its number, trigger, branch and commit?", width=12, height=9),
+        )),
+    ),
+)
+
 EXPORTER_DASHBOARD = Dashboard(
     "codearts-exporter", "CodeArts CI: exporter health",
     "Is the exporter scraped, can it read every CodeArts target, how fresh is its data, how does the API answer?",
@@ -408,7 +520,8 @@ EXPORTER_DASHBOARD = Dashboard(
     ),
 )
 
-ALL_DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, BUILD_JOB_DASHBOARD, PIPELINE_DASHBOARD, EXPORTER_DASHBOARD)
+ALL_DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, BUILD_JOB_DASHBOARD, PIPELINE_DASHBOARD, CLOUD_PIPELINE_DASHBOARD,
+                                         EXPORTER_DASHBOARD)
 
 
 # --- JSON ---------------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ from exporter.sharding import ShardSpec
 from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
 from exporter.sources.build.models import BUILD_STATUSES, BuildJob
 from exporter.sources.build.targets import project_target
+from exporter.sources.pipeline.models import JobRun, Pipeline, PipelineRun, RunDetail, StageRun
+from exporter.sources.pipeline.targets import project_target as pipeline_project_target
 from exporter.sources.repo.models import PIPELINE_STATUSES, PipelineJob
 from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
@@ -58,7 +60,22 @@ def make_snapshot() -> Snapshot:
     )
     failing = TargetState(project_target("ffffffffffffffffffffffffffffffff"), polled=True, up=False, last_poll_at=T0,
                           poll_duration=0.01, error="not found")
-    return Snapshot(3, T0 + 1, (pipeline, project, failing))
+    stages = (StageRun("Build", 0, "success", T0 - 700, T0 - 650), StageRun("Test", 1, "failed", T0 - 650, T0 - 600),
+              StageRun("Deploy", 2, "pending", None, None))
+    service = TargetState(
+        pipeline_project_target("6ecbc5bac7c8442fb3d2563d53c13582"), polled=True, up=True, last_poll_at=T0,
+        last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
+        records=(
+            Pipeline("c" * 32, "deploy", "demo", "", PipelineRun("r1", 7, "failed", "FAILED", "Push", "main", "abc",
+                                                                 T0 - 700, T0 - 600, stages),
+                     RunDetail("r1", (JobRun("Test", "unit", "failed", T0 - 640, T0 - 600, 10.0),),
+                               "Test/unit", "exit code 1")),
+            Pipeline("d" * 32, "nightly", "demo", "ops", PipelineRun("r2", 3, "paused", "PAUSED", "Scheduler",
+                                                                     "other", "def", T0 - 100, None)),
+            Pipeline("e" * 32, "new", "demo", "", None),
+        ),
+    )
+    return Snapshot(3, T0 + 1, (pipeline, project, failing, service))
 
 
 def render(snapshot: Snapshot, stats: RequestStats | None = None, fmt: str = TEXT) -> str:

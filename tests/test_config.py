@@ -53,11 +53,11 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, discovery, "
-        "projects, history, state), got a list",
+        "projects, pipeline_projects, pipeline_options, history, state), got a list",
     ),
     "unknown_top_level_key.yaml": (
         'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, discovery, '
-        'projects, history, state)',
+        'projects, pipeline_projects, pipeline_options, history, state)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "
@@ -114,7 +114,9 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         'auth.aksk.sk_file: cannot read file "/nonexistent/codearts-sk": No such file or directory',
     ),
     "aksk_without_project_id.yaml": ("auth.aksk.project_id: required",),
-    "empty_targets.yaml": ("no targets: repositories, discovery.projects and projects are all empty",),
+    "empty_targets.yaml": (
+        "no targets: repositories, discovery.projects, projects and pipeline_projects are all empty",
+    ),
     "discover_unknown_mode.yaml": (
         'repositories[0].discover: expected one of merge_requests, got "webhooks"',
         "repositories[0].max_pipelines: expected an integer 1..1000, got 0",
@@ -176,7 +178,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "poll.rate_limit.burst: expected an integer 1..1000, got 0.5",
     ),
     "unknown_rate_limit_key.yaml": (
-        "poll.rate_limit.pipeline: unknown key (expected one of: repo, build, iam, burst)",
+        "poll.rate_limit.deploy: unknown key (expected one of: repo, build, pipeline, iam, burst)",
     ),
     "negative_job_grace.yaml": ("poll.job_grace_seconds: expected a number >= 0, got -1",),
     "zero_max_backoff.yaml": ("poll.max_backoff_seconds: expected a number > 0, got 0",),
@@ -326,12 +328,13 @@ def test_minimal_config_gets_defaults_from_region() -> None:
         region="cn-north-4",
         endpoints=Endpoints(
             {"repo": "https://codehub-ext.cn-north-4.myhuaweicloud.com",
-             "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com"},
+             "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
+             "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"},
             iam="https://iam.cn-north-4.myhuaweicloud.com",
         ),
         auth=TokenAuth(Secret("t0ken")),
         poll=PollConfig(interval_seconds=60.0, timeout_seconds=10.0, concurrency=4),
-        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": ()},
+        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": (), "pipeline": ()},
     )
     assert isinstance(config.poll.interval_seconds, float)
 
@@ -419,12 +422,16 @@ def test_example_config_loads() -> None:
     assert config.poll == PollConfig()
     assert config.section("repo").pipeline_targets() == [(2111976239, 6), (2111976239, 7)]
     assert config.section("build") == (ProjectTarget(PROJECT_ID),)
+    (pipeline_project,) = config.section("pipeline")
+    assert pipeline_project.id == PROJECT_ID and pipeline_project.branch_label("release/2.3") == "release/2.3"
+    assert pipeline_project.branch_label("feature/x") == "other" and not pipeline_project.legacy
 
 
 def endpoints_for_dataclass(region: str) -> Endpoints:
     defaults = endpoints_for(region)
     assert defaults is not None
-    return Endpoints({"repo": defaults.repo, "build": defaults.build}, defaults.iam)
+    urls = {"repo": defaults.repo, "build": defaults.build}
+    return Endpoints(urls | ({"pipeline": defaults.pipeline} if defaults.pipeline else {}), defaults.iam)
 
 
 def test_config_is_immutable() -> None:
@@ -550,12 +557,15 @@ def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
         repo="https://codehub-ext.cn-north-4.myhuaweicloud.com",
         build="https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
         iam="https://iam.cn-north-4.myhuaweicloud.com",
+        pipeline="https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
     )
     assert endpoints_for("tr-west-1") is not None
+    assert endpoints_for("tr-west-1").pipeline == "https://pipeline-external.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
+    assert endpoints_for("eu-west-101").pipeline is None  # type: ignore[union-attr]  # no Pipeline host in the SDK
     assert endpoints_for("tr-west-1").repo == "https://codeartsrepo-ext.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
     assert endpoints_for("me-east-1") is None  # Repo host known, Build host not
     for region, hosts in REGIONS.items():
-        for url in (hosts.repo, hosts.build, hosts.iam):
+        for url in (hosts.repo, hosts.build, hosts.iam, *filter(None, [hosts.pipeline])):
             assert url.startswith("https://") and not url.endswith("/"), (region, url)
             assert region in url, (region, url)
 
@@ -576,7 +586,8 @@ def test_history_and_state_are_optional_and_parse_into_their_dataclasses(tmp_pat
 
 
 def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() -> None:
-    assert parse_config(minimal(), CONFFILE_ENV).poll.rate_limit.rates() == {"repo": 8.0, "build": 5.0, "iam": 0.2}
+    assert parse_config(minimal(), CONFFILE_ENV).poll.rate_limit.rates() == {"repo": 8.0, "build": 5.0, "pipeline": 5.0,
+                                                                            "iam": 0.2}
     poll = parse_config(minimal(poll={"rate_limit": {"repo": "0.5", "iam": 0.05, "burst": 2},
                                       "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV).poll
     limits = poll.rate_limit

@@ -85,13 +85,14 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
     first = make_snapshot()
     exposition = Exposition(RequestStats(), "1.2.3")
     exposition.update(first)
-    pipeline, project, failing = first.states
+    pipeline, project, failing, service = first.states
     # Next poll: same records (the poller reuses them), new poll times, and the project's jobs changed.
     changed_jobs = (*project.records[:2], replace(project.records[2], name="renamed"))
     second = Snapshot(4, T0 + 61, (
         replace(pipeline, last_success_at=T0 + 60, data_at=T0 + 60),
         replace(project, last_success_at=T0 + 60, data_at=T0 + 60, records=changed_jobs),
         failing,
+        replace(service, last_success_at=T0 + 60, data_at=T0 + 60),
     ))
     rendered.clear()
     exposition.update(second)
@@ -105,6 +106,10 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
         "codearts_repo_pipeline_job_duration_seconds",
         frozenset(dict(repository_id="2111976239", pipeline_id="6", stage="test", job="unit").items()),
     )] == 100  # started at T0 - 40, polled at T0 + 60
+    assert parse_samples(exposition.body(TEXT, False).decode())[(
+        "codearts_pipeline_last_run_duration_seconds",
+        frozenset(dict(project_id=project.target.key, pipeline_id="d" * 32, pipeline="nightly").items()),
+    )] == 160  # a paused run: started at T0 - 100, polled at T0 + 60
 
 
 def test_identical_finished_records_reuse_lines_and_serve_identical_job_metrics(monkeypatch):

@@ -62,6 +62,8 @@ LIVE_PROJECT, BUSY_PROJECT, ERROR_PROJECT, MISSING_PROJECT = "a1" * 16, "a2" * 1
 LIVE_REPO = 2111976239
 DISCOVERED_REPO = 2111976240  # a repository of LIVE_PROJECT with merge requests, found by discovery
 STUCK_PROJECT, STUCK_REPO = "b1" * 16, 1_000_001
+LIVE_CP, STUCK_CP = "c1" * 16, "c2" * 16  # CodeArts Pipeline projects of the live and the stuck world
+CP_FAILS, CP_STAGE = 2, 4  # pipelines of LIVE_CP the test fails, and whose stage fails run after run
 EIGHT_DAYS = 8 * 86_400.0
 ALERT_DEADLINE = 20.0  # seconds; expected: one poll + one scrape + one rule evaluation, 1 s each
 # After the alert: World time moves on in steps, a poll after each, so runs finish while Prometheus scrapes
@@ -161,10 +163,11 @@ def free_port() -> int:
 
 
 def exporter_config(url: str, *, projects: list[str], repositories: dict[int, list[int]], token: str = SIM_TOKEN,
-                    iam_user: IamUser | None = None, discovered_projects: tuple[str, ...] = ()):
+                    iam_user: IamUser | None = None, discovered_projects: tuple[str, ...] = (),
+                    pipeline_projects: tuple[str, ...] = ()):
     """A configuration polling a simulator every second, with ``token``, or with ``iam_user``'s password;
     the repositories of ``discovered_projects`` are discovered."""
-    endpoints: dict[str, str] = {"repo": url, "build": url}
+    endpoints: dict[str, str] = {"repo": url, "build": url, "pipeline": url}
     auth: dict[str, Any] = {"token": token}
     if iam_user is not None:
         endpoints["iam"] = url
@@ -175,9 +178,10 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
         # The scenario's timing, not the budget; and the failing targets are asked every cycle (no backoff),
         # so the API error ratio the rules look at stays as the scenario sets it.
         "poll": {"interval_seconds": 1, "timeout_seconds": 0.9, "concurrency": 4,
-                 "rate_limit": {"repo": 1000, "build": 1000}, "max_backoff_seconds": 1},
+                 "rate_limit": {"repo": 1000, "build": 1000, "pipeline": 1000}, "max_backoff_seconds": 1},
         "repositories": [{"id": repo, "pipelines": pipelines} for repo, pipelines in repositories.items()],
         "projects": [{"id": project} for project in projects],
+        "pipeline_projects": [{"id": project, "branches": ["^main$"], "detail": True} for project in pipeline_projects],
         "discovery": {"projects": [{"project_id": project} for project in discovered_projects]},
     }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {})
 
@@ -279,25 +283,33 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
                        projects={LIVE_PROJECT: 24, BUSY_PROJECT: 12, ERROR_PROJECT: 3},
                        pipelines={(LIVE_REPO, 6): 12, (LIVE_REPO, 7): 6},
                        merge_requests={DISCOVERED_REPO: MergeRequestPlan()},
-                       project_repositories={LIVE_PROJECT: [(DISCOVERED_REPO, "svc-discovered")]})
+                       project_repositories={LIVE_PROJECT: [(DISCOVERED_REPO, "svc-discovered")]},
+                       pipeline_projects={LIVE_CP: 16})
     (job_id, job_name, succeeded_at, fails_at), (flaky_until, flaky_job) = story(live_world, now)
     live_clock = [succeeded_at]
     live_sim = _simulator(stack, live_world)
     live_sim.set_fault(f"build:{ERROR_PROJECT}", Fault.HTTP_500)
     live_exporter = Exporter(exporter_config(
         live_sim.url, projects=[LIVE_PROJECT, BUSY_PROJECT, ERROR_PROJECT, MISSING_PROJECT],
-        repositories={LIVE_REPO: [6, 7, 999]}))
+        repositories={LIVE_REPO: [6, 7, 999]}, pipeline_projects=(LIVE_CP,)))
+    # the pipeline the test fails later, succeeding until then
+    live_world.pipeline_service.overrides[_cp_pipeline(live_world, CP_FAILS)] = {"status": "COMPLETED"}
     live = _serve(stack, live_exporter)
     rejected = _serve(stack, Exporter(exporter_config(
         live_sim.url, projects=[LIVE_PROJECT], repositories={LIVE_REPO: [6]}, token="expired-token")))
 
     # stuck: eight days behind, polled once an hour ago, never again
     stuck_world = World(seed=12, clock=lambda: stuck_at, projects={STUCK_PROJECT: 24},
-                        pipelines={(STUCK_REPO, 1): 12})
+                        pipelines={(STUCK_REPO, 1): 12}, pipeline_projects={STUCK_CP: 8})
+    # a run still going and one paused at a gate, eight days ago: both far past their alert thresholds
+    stuck_world.pipeline_service.overrides.update({
+        _cp_pipeline(stuck_world, 0, STUCK_CP): {"status": "RUNNING", "end_time": 0},
+        _cp_pipeline(stuck_world, 1, STUCK_CP): {"status": "PAUSED", "end_time": None}})
     stuck_at = stuck_world_time(stuck_world, now - EIGHT_DAYS)
     stuck_sim = _simulator(stack, stuck_world)
     stuck_exporter = Exporter(exporter_config(stuck_sim.url, projects=[STUCK_PROJECT],
-                                              repositories={STUCK_REPO: [1]}), clock=lambda: now - 3600)
+                                              repositories={STUCK_REPO: [1]}, pipeline_projects=(STUCK_CP,)),
+                              clock=lambda: now - 3600)
     stack.append(stuck_exporter.close)
     assert stuck_exporter.poll_once().all_up()
     stuck = ExporterHTTPServer(("127.0.0.1", 0), stuck_exporter.exposition, lambda: stuck_exporter.poller.snapshot)
@@ -326,6 +338,13 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
     prometheus = _prometheus(tmp_path, stack, targets)
     return Scenario(prometheus, _hostport(live.url), _hostport(password.url), live_world, live_exporter, live_clock,
                     job_id, job_name, succeeded_at, fails_at, flaky_until, flaky_job)
+
+
+def _cp_pipeline(world: World, index: int, project: str = LIVE_CP) -> str:
+    """The id of a CodeArts Pipeline pipeline of ``project`` by index."""
+    pipelines = world.pipeline_service.pipelines(project)
+    assert pipelines is not None
+    return pipelines[index].id
 
 
 def _simulator(stack: list[Any], world: World, *, token: str | None = SIM_TOKEN,
@@ -447,6 +466,25 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
     fired = f"CodeArtsBuildJobFailed fired {elapsed:.1f} s after the simulator failed {scenario.job_name}"
     alert = firing(prom, "CodeArtsBuildJobFailed", **job)[0]
     assert alert["annotations"]["summary"] == f"Build job {scenario.job_name} failed"
+
+    # A CodeArts pipeline's latest run fails: CodeArtsPipelineFailed fires for it.
+    service, cp_failing = scenario.live_world.pipeline_service, _cp_pipeline(scenario.live_world, CP_FAILS)
+    cp_job = {"pipeline_id": cp_failing, "instance": scenario.live_instance}
+    assert not firing(prom, "CodeArtsPipelineFailed", **cp_job)
+    at_ms = int(scenario.live_clock[0] * 1000)
+    service.overrides[cp_failing] = {"status": "FAILED", "start_time": at_ms - 120_000, "end_time": at_ms - 60_000}
+    started = time.monotonic()
+    wait_until(lambda: firing(prom, "CodeArtsPipelineFailed", **cp_job), timeout=ALERT_DEADLINE, interval=0.1)
+    fired += f"; CodeArtsPipelineFailed {time.monotonic() - started:.1f} s after a pipeline failed"
+    # One stage fails in three runs in a row, each the latest for a few scrapes.
+    for number in (9001, 9002, 9003):
+        generation = scenario.live_exporter.poller.snapshot.generation
+        service.overrides[_cp_pipeline(scenario.live_world, CP_STAGE)] = {
+            "status": "FAILED", "run_number": number, "pipeline_run_id": f"run{number}",
+            "stage_status_list": [{"name": "Deploy", "sequence": 0, "status": "FAILED",
+                                   "start_time": "2025-01-01 08:00:00", "end_time": "2025-01-01 08:01:00"}]}
+        wait_until(lambda: scenario.live_exporter.poller.snapshot.generation >= generation + 3,  # noqa: B023
+                   timeout=30, interval=0.05)
 
     # Runs finish while Prometheus scrapes: World time moves on in steps, each followed by a whole poll, to
     # a time when some job has failed most of its runs since the exporter started counting.

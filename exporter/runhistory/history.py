@@ -86,7 +86,11 @@ class RunHistory:
         if data.get("version") != STATE_VERSION:
             raise StateProblem(f"unsupported state version {shown(data.get('version'))}")
         # Parts missing from the file (a source added since) start empty; their part of it is read strictly.
-        return [part.marks_from_state(data) for part in self.parts.values()], tables_from_state(self.counts, data)
+        try:
+            return ([part.marks_from_state(data) for part in self.parts.values()],
+                    tables_from_state(self.counts, data))
+        except (KeyError, TypeError, AttributeError, IndexError) as err:  # a part that reads less strictly
+            raise StateProblem(f"malformed ({type(err).__name__}: {str(err)[:80]})") from None
 
     def restore(self, state: Mapping[str, Any]) -> None:
         """Take over what :meth:`to_state` saved; raises ValueError naming the first problem (nothing changed)

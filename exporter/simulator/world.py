@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from exporter.simulator.cloudpipelines import PipelineService
 from exporter.simulator.cycle import BUILD_TABLES, PIPELINE_TABLES, Cycle, Run, digest, hex_id, key64
 from exporter.simulator.mergerequests import MergeRequest, MergeRequestBook, MergeRequestPlan
 from exporter.simulator.records import (
@@ -50,6 +51,7 @@ COMPONENTS = ("backend", "frontend", "gateway", "billing", "auth", "search", "mo
 BRANCHES = ("master", "main", "develop", "release/2.3")
 DEMO_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 12, "72271b5446614062a01b8be944c9f372": 7}
 DEMO_PIPELINES = {(2111976239, 6): 9, (2111976239, 7): 5}
+DEMO_PIPELINE_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 10}  # the Pipeline service's demo project
 DEMO_MERGE_REQUESTS = {2111976240: MergeRequestPlan()}  # a repository whose pipelines --demo discovers
 HISTORY_WINDOW_MS = 7 * 86_400_000  # the records APIs list runs created within this window
 
@@ -83,6 +85,8 @@ class World:
         history_window_ms: int = HISTORY_WINDOW_MS,
         merge_requests: Mapping[int, MergeRequestPlan] | None = None,
         project_repositories: Mapping[str, Sequence[tuple[int, str]]] | None = None,
+        pipeline_projects: Mapping[str, int] | None = None,
+        pipeline_paging: str = "item",
     ) -> None:
         self.seed = seed
         self.clock = clock
@@ -102,13 +106,17 @@ class World:
         self._merge_requests = {repo: MergeRequestBook(seed, repo, plan)
                                 for repo, plan in (merge_requests or {}).items()}
         self._project_repositories = {project: sorted(repos) for project, repos in (project_repositories or {}).items()}
+        # The CodeArts Pipeline service (pipelines of projects, each with its runs): see cloudpipelines.
+        self.pipeline_service = PipelineService(seed, dict(pipeline_projects or {}), pipeline_paging, history_window_ms)
 
     @classmethod
     def demo(cls, clock: Callable[[], float] = time.time, *, seed: int = 0, duplicate_names: bool = False) -> World:
         """The small demo world: 2 projects (12 and 7 build jobs), 1 repository with 2 pipelines (9 and 5 jobs),
-        and 1 repository whose merge requests open every 10 minutes, each with a 3-job head pipeline."""
+        1 repository whose merge requests open every 10 minutes, each with a 3-job head pipeline, and 1 project
+        of 10 CodeArts Pipeline pipelines."""
         return cls(seed=seed, clock=clock, projects=DEMO_PROJECTS, pipelines=DEMO_PIPELINES,
-                   merge_requests=DEMO_MERGE_REQUESTS, duplicate_names=duplicate_names)
+                   merge_requests=DEMO_MERGE_REQUESTS, duplicate_names=duplicate_names,
+                   pipeline_projects=DEMO_PIPELINE_PROJECTS)
 
     @classmethod
     def generated(

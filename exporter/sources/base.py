@@ -134,13 +134,20 @@ class Source(ABC):
 
     @abstractmethod
     def summary(self, section: Any) -> str:
-        """What the section watches, for ``--check-config`` (no secrets)."""
+        """What the section watches, for ``--check-config`` (no secrets); "" to say nothing."""
 
     # -- polling -------------------------------------------------------------------------------------------
 
     @abstractmethod
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
         """List one target's records (raises :class:`exporter.errors.CodeArtsError`)."""
+
+    def complete(self, client: CodeArtsClient, target: Target, records: tuple[Any, ...],
+                 previous: tuple[Any, ...]) -> tuple[Any, ...]:
+        """After a successful listing, ``records`` with what else the source reads for them (the details of
+        what changed, say), reusing ``previous``, the target's last good records; by default ``records`` as
+        they are. Return ``previous`` itself when nothing changed, so its rendered lines are kept."""
+        return records
 
     @abstractmethod
     def record_key(self, record: Any) -> str:

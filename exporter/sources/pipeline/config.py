@@ -1,0 +1,102 @@
+"""The Pipeline source's configuration: ``pipeline_projects:`` (the CodeArts projects whose pipelines to
+watch) and ``pipeline_options:`` (how to read the API's times)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, timedelta, timezone
+
+from exporter.validation import CODEARTS_PROJECT_ID, Checker, boolean, is_duplicate, patterns, string
+
+PROJECT_KEYS = ("id", "include", "exclude", "branches", "legacy", "detail")
+OPTION_KEYS = ("stage_time_zone",)
+OTHER_BRANCH = "other"  # the branch label of a run whose branch no ``branches`` regex matches
+_OFFSET = re.compile(r"([+-])(\d\d):(\d\d)")
+# The zone the Pipeline API's zone-less stage times are read in, by region (standard time; no live account
+# confirmed it: codearts-pipeline-api.md, "Verify before relying on it" 3). Any other region: +08:00.
+REGION_ZONES = {"tr-west-1": "+03:00", "la-south-2": "-04:00", "la-north-2": "-06:00", "sa-brazil-1": "-03:00",
+                "af-south-1": "+02:00", "af-north-1": "+02:00", "me-east-1": "+03:00"}
+DEFAULT_ZONE = "+08:00"  # China Standard Time: the cn-* and ap-southeast-* regions
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineProject:
+    """A CodeArts project whose pipelines to watch: those whose name matches an ``include`` regex (any, when
+    none are given) and no ``exclude`` regex; a run's branch is a label value only if a ``branches`` regex
+    matches it (else ``other``); ``legacy``: old-version pipelines (``query_new: false``); ``detail``: read each
+    newly finished latest run's detail (job durations, the failed job's message)."""
+
+    id: str
+    include: tuple[re.Pattern[str], ...] = ()
+    exclude: tuple[re.Pattern[str], ...] = ()
+    branches: tuple[re.Pattern[str], ...] = ()
+    legacy: bool = False
+    zone: timezone = field(default=timezone(timedelta(hours=8)), compare=False)
+    detail: bool = False
+
+    def watches(self, name: str) -> bool:
+        """True if a pipeline of this name is watched."""
+        included = not self.include or any(pattern.search(name) for pattern in self.include)
+        return included and not any(pattern.search(name) for pattern in self.exclude)
+
+    def branch_label(self, branch: str) -> str:
+        """The label value of a run's branch: itself if a ``branches`` regex matches it, else ``other``."""
+        return branch if branch and any(pattern.search(branch) for pattern in self.branches) else OTHER_BRANCH
+
+
+def parse_zone(text: str) -> timezone | None:
+    """A fixed UTC offset from ``+08:00`` / ``-03:00`` (or ``Z``); None if unreadable."""
+    if text in ("Z", "UTC", "+00:00", "-00:00"):
+        return UTC
+    match = _OFFSET.fullmatch(text)
+    if match is None or int(match[2]) > 14 or int(match[3]) >= 60:
+        return None
+    minutes = int(match[2]) * 60 + int(match[3])
+    return timezone(timedelta(minutes=-minutes if match[1] == "-" else minutes))
+
+
+def _zone(check: Checker, top: Mapping[str, object]) -> timezone | None:
+    section = check.section("pipeline_options", top.get("pipeline_options"), OPTION_KEYS)
+    if section is None:
+        return None
+    region = top.get("region")
+    default = REGION_ZONES.get(region, DEFAULT_ZONE) if isinstance(region, str) else DEFAULT_ZONE
+    raw = section.get("stage_time_zone", default)
+    got = check.scalar("pipeline_options.stage_time_zone", raw)
+    if got is None:
+        return None
+    zone = parse_zone(got.value) if isinstance(got.value, str) else None
+    if zone is None:
+        check.add("pipeline_options.stage_time_zone", f"expected a UTC offset such as +08:00, got {got.shown}")
+    return zone
+
+
+def parse_section(check: Checker, top: Mapping[str, object]) -> tuple[PipelineProject, ...] | None:
+    """``pipeline_projects:`` (with ``pipeline_options:``) from the top-level mapping; None if invalid."""
+    zone = _zone(check, top)
+    items = check.items("pipeline_projects", top.get("pipeline_projects"))
+    if items is None:
+        return None
+    projects: list[PipelineProject] = []
+    first_path: dict[str, str] = {}
+    for index, item in enumerate(items):
+        path = f"pipeline_projects[{index}]"
+        entry = check.section(path, item, PROJECT_KEYS)
+        if entry is None:
+            continue
+        before = len(check.problems)
+        project_id = string(check, f"{path}.id", entry.get("id"), pattern=CODEARTS_PROJECT_ID,
+                            expected="a CodeArts project id (32 letters and digits)")
+        include = patterns(check, f"{path}.include", entry.get("include"))
+        exclude = patterns(check, f"{path}.exclude", entry.get("exclude"))
+        branches = patterns(check, f"{path}.branches", entry.get("branches"))
+        legacy = boolean(check, f"{path}.legacy", entry.get("legacy"), False)
+        detail = boolean(check, f"{path}.detail", entry.get("detail"), False)
+        if project_id is not None and is_duplicate(check, f"{path}.id", project_id, first_path):
+            continue
+        if len(check.problems) == before and project_id is not None and include is not None \
+                and exclude is not None and branches is not None and zone is not None:
+            projects.append(PipelineProject(project_id, include, exclude, branches, legacy, zone, detail))
+    return tuple(projects) if len(projects) == len(items) and zone is not None else None

@@ -1,0 +1,149 @@
+"""CodeArts Pipeline as a source: the pipelines of CodeArts projects, their latest runs and their runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from exporter.client import CodeArtsClient, ParsedListing
+from exporter.errors import CodeArtsError
+from exporter.runhistory.counts import JobHistory, Labels
+from exporter.sinks import HistogramSink, Sink
+from exporter.snapshot import Target, TargetState
+from exporter.sources.base import FailingJob, HistoryContext, Source
+from exporter.sources.pipeline import metrics
+from exporter.sources.pipeline.config import PipelineProject, parse_section
+from exporter.sources.pipeline.fetch import HISTORY_API, list_pipelines, run_detail
+from exporter.sources.pipeline.history import PipelineHistory
+from exporter.sources.pipeline.render import (
+    failing_jobs,
+    has_running_run,
+    render_durations,
+    render_project,
+    render_run_history,
+)
+from exporter.sources.pipeline.targets import API, project_target
+from exporter.validation import Checker
+
+HISTORY_SHARE = 0.25  # of the Pipeline rate limit's requests in one interval, when not configured
+DETAILS_PER_POLL = 20  # run details read per project and poll at most (the first poll would read them all)
+
+log = logging.getLogger(__name__)
+
+
+class PipelineSource(Source):
+    """Pipelines of CodeArts projects (``pipeline_projects:``), from ``POST /v5/{project_id}/api/pipelines/list``."""
+
+    name = API
+    title = "CodeArts Pipeline pipelines"
+    config_keys = ("pipeline_projects", "pipeline_options")
+    target_paths = ("pipeline_projects",)
+    job_specs = metrics.JOB_SPECS
+    moving_specs = metrics.MOVING_SPECS
+    history_specs = metrics.HISTORY_SPECS
+    endpoint = True
+    skip_reasons = ((API, "malformed"), (API, "unknown_status"), (HISTORY_API, "malformed"),
+                    (HISTORY_API, "not_listed"), (HISTORY_API, "unknown_status"))
+    default_rate = 5.0  # no published limit: as for Build
+
+    def parse_config(self, check: Checker, top: Mapping[str, object]) -> tuple[PipelineProject, ...] | None:
+        return parse_section(check, top)
+
+    def has_targets(self, section: tuple[PipelineProject, ...]) -> bool:
+        return bool(section)
+
+    def targets(self, section: tuple[PipelineProject, ...]) -> tuple[Target, ...]:
+        return tuple(project_target(project.id, project) for project in section)
+
+    def needs_endpoint(self, top: Mapping[str, object]) -> bool:
+        """Only a configuration that names pipeline projects needs ``endpoints.pipeline`` (or a region with a
+        Pipeline host): every configuration written before this source existed stays valid."""
+        projects = top.get("pipeline_projects")
+        return isinstance(projects, list) and bool(projects)
+
+    def base_url(self, section: tuple[PipelineProject, ...], endpoint: str | None) -> str:
+        if endpoint is None:
+            raise ValueError("the Pipeline source needs endpoints.pipeline")
+        return endpoint
+
+    def summary(self, section: tuple[PipelineProject, ...]) -> str:
+        """Empty when no pipeline projects are named: a configuration without them reads as before."""
+        return f"{len(section)} pipeline projects" if section else ""
+
+    def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
+        project = target.options if isinstance(target.options, PipelineProject) else PipelineProject(target.key)
+        listing = list_pipelines(client, project)
+        unknown = sum(1 for pipeline in listing.records
+                      if pipeline.latest is not None and pipeline.latest.status == "unknown")
+        client.stats.count_skipped(API, "unknown_status", unknown)
+        return listing
+
+    def complete(self, client: CodeArtsClient, target: Target, records: tuple[Any, ...],
+                 previous: tuple[Any, ...]) -> tuple[Any, ...]:
+        """With ``detail: true``, each finished latest run's detail: read once per run (at most
+        DETAILS_PER_POLL a poll; the rest at later polls), then carried from ``previous``."""
+        project = target.options
+        if not isinstance(project, PipelineProject) or not project.detail:
+            return records
+        known = {pipeline.detail.run_id: pipeline.detail for pipeline in previous if pipeline.detail is not None}
+        budget = DETAILS_PER_POLL
+        completed = []
+        for pipeline in records:
+            run = pipeline.latest
+            detail = known.get(run.id) if run is not None and run.id else None
+            if detail is None and run is not None and run.id and run.finished and budget > 0:
+                budget -= 1
+                detail = self._detail(client, project, pipeline, run.id)
+            completed.append(pipeline if detail is None else replace(pipeline, detail=detail))
+        return tuple(completed)
+
+    @staticmethod
+    def _detail(client: CodeArtsClient, project: PipelineProject, pipeline: Any, run_id: str) -> Any:
+        try:
+            detail = run_detail(client, project, pipeline.id, run_id)
+        except CodeArtsError as err:  # the listing stands; the detail is asked for again at the next poll
+            log.warning("run detail of pipeline %s (project %s) failed: %s", pipeline.id, project.id, err)
+            return None
+        if detail.failed_job:
+            log.warning("pipeline %s (project %s) run #%d failed in job %s: %s", pipeline.name, project.id,
+                        pipeline.latest.number, detail.failed_job, detail.failed_message or "(no message)")
+        return detail
+
+    def record_key(self, record: Any) -> str:
+        return str(record.id)
+
+    def render(self, sink: Sink, state: TargetState) -> None:
+        render_project(sink, state)
+
+    def moves_with_poll_time(self, state: TargetState) -> bool:
+        return has_running_run(state)
+
+    def render_moving(self, sink: Sink, state: TargetState) -> None:
+        render_durations(sink, state)
+
+    def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
+        return failing_jobs(state)
+
+    def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,
+                       duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
+        render_run_history(sink, labels, job, duration_bounds, queued_bounds)
+
+    def history_part(self, context: HistoryContext) -> PipelineHistory | None:
+        if not context.section:  # no pipeline projects: no run kind, and state files stay as they were
+            return None
+        return PipelineHistory(context.counts, context.client, context.options,
+                               requests_per_cycle=history_budget(context), monotonic=context.monotonic)
+
+
+def history_budget(context: HistoryContext) -> int | None:
+    """Run-list requests per cycle: ``history.max_requests_per_cycle``, else a quarter of what this replica's
+    Pipeline bucket allows in one poll interval (as for Build); None: no limit."""
+    if context.options.max_requests_per_cycle is not None:
+        return context.options.max_requests_per_cycle
+    rate = context.client.rate_limits.rate(API)
+    return None if rate is None else max(1, int(rate * context.poll.interval_seconds * HISTORY_SHARE))
+
+
+SOURCE = PipelineSource()
