@@ -1,0 +1,45 @@
+"""The Build source's configuration: ``projects:``, the CodeArts projects whose build jobs to watch."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from exporter.validation import CODEARTS_PROJECT_ID, Checker, is_duplicate, string
+
+PROJECT_KEYS = ("id",)
+
+
+@dataclass(frozen=True, slots=True)
+class ProjectTarget:
+    """A CodeArts project whose build jobs to watch."""
+
+    id: str
+
+
+def _projects(check: Checker, raw: object) -> tuple[ProjectTarget, ...] | None:
+    items = check.items("projects", raw)
+    if items is None:
+        return None
+    targets: list[ProjectTarget] = []
+    first_path: dict[str, str] = {}
+    for index, item in enumerate(items):
+        path = f"projects[{index}]"
+        section = check.section(path, item, PROJECT_KEYS)
+        if section is None:
+            continue
+        project_id = string(
+            check,
+            f"{path}.id",
+            section.get("id"),
+            pattern=CODEARTS_PROJECT_ID,
+            expected="a CodeArts project id (32 letters and digits)",
+        )
+        if project_id is not None and not is_duplicate(check, f"{path}.id", project_id, first_path):
+            targets.append(ProjectTarget(project_id))
+    return tuple(targets) if len(targets) == len(items) else None
+
+
+def parse_section(check: Checker, top: Mapping[str, object]) -> tuple[ProjectTarget, ...] | None:
+    """``projects:`` from the top-level mapping; None if invalid."""
+    return _projects(check, top.get("projects"))

@@ -1,0 +1,270 @@
+"""Build run history: every finished build counted exactly once, from the records API.
+
+Per build job a high-water mark: the highest build number up to which every run has been counted (or found
+gone), plus the numbers above it already counted. After each listing, the jobs whose listing entry changed
+and that have runs above their mark are noted as pending (no request); once every listing of the cycle is
+in, :meth:`BuildHistory.catch_up_tasks` fetches their records, least recently tried first, within a budget
+of requests per cycle. A job left over by the budget keeps its mark and is fetched in a later cycle (its runs
+counted then, exactly once), so a backlog of history never holds back a listing.
+
+First sight of a job (no saved state) sets its mark to its latest finished build without back-filling, so a
+restart without ``state.path`` never produces a spike; a run still going at first sight is counted when it
+finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from exporter.client import CodeArtsClient
+from exporter.errors import CodeArtsError
+from exporter.runhistory.counts import Labels, RunCounts, RunKind
+from exporter.runhistory.history import Task
+from exporter.runhistory.options import HistoryConfig
+from exporter.snapshot import Target
+from exporter.sources.build.fetch import RunPage, build_history_page, build_records_page
+from exporter.sources.build.models import RUN_STATUSES, BuildJob, BuildRun
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE_SIZE = 100
+KIND = RunKind("build", "build", RUN_STATUSES, label_count=3, queued=True)
+
+
+@dataclass(slots=True)
+class _JobMark:
+    """Where counting of one build job stands."""
+
+    high: int  # every run numbered up to here is counted or gone
+    above: set[int] = field(default_factory=set)  # numbers above ``high`` already counted
+    marker: tuple[Any, ...] = ()  # the listing entry's (number, status, time) when last caught up
+    tried: int = 0  # the cycle that last fetched this job's runs (0: never); the least recent goes first
+
+
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A build job with runs to fetch, as its latest listing showed it."""
+
+    labels: Labels
+    job: BuildJob
+    finished_up_to: int  # the newest finished run the listing implies
+    latest: int  # the newest run number the listing shows
+    marker: tuple[Any, ...]
+    order: int  # position in its listing, to keep ties stable
+
+
+def listing_marker(job: BuildJob) -> tuple[Any, ...]:
+    """What in a job listing entry changes when the job runs."""
+    return (job.build_number, job.status, job.last_build_time)
+
+
+def _latest_number(job: BuildJob) -> int | None:
+    text = job.build_number.strip()
+    return int(text) if text.isascii() and text.isdigit() else None  # "²".isdigit() too, but int() refuses it
+
+
+def _advance(high: int, above: set[int], runs: Mapping[int, BuildRun]) -> tuple[int, int]:
+    """Move a high-water mark over counted numbers (dropping them from ``above``) and over numbers missing
+    below the newest listed run (older than the API's window, deleted, or beyond ``max_pages``); returns the
+    new mark and how many were missing. Numbers above the newest listed run wait: they may be listed later."""
+    newest = max(runs, default=high)
+    gone = 0
+    while high < newest:
+        following = high + 1
+        if following in above:
+            above.discard(following)
+        elif following not in runs:
+            gone += 1
+        else:
+            break  # listed, not finished yet
+        high = following
+    return high, gone
+
+
+@dataclass(frozen=True, slots=True)
+class _Fetch:
+    """One job's records fetch of a cycle, a task for a poll worker."""
+
+    catch_up: Callable[[_Pending, float | None, int], None]
+    entry: _Pending
+    start_by: float | None
+    tried: int  # the job's previous turn, given back if this one does not start in time
+
+    @property
+    def job_id(self) -> str:
+        """The build job whose runs this fetches."""
+        return self.entry.job.id
+
+    def __call__(self) -> None:
+        self.catch_up(self.entry, self.start_by, self.tried)
+
+
+class BuildHistory:
+    """Counts the finished runs of build jobs from the records API, each exactly once."""
+
+    kind = KIND
+
+    def __init__(self, counts: RunCounts, client: CodeArtsClient, options: HistoryConfig, *,
+                 requests_per_cycle: int | None, monotonic: Callable[[], float]) -> None:
+        """``requests_per_cycle``: the records requests one cycle may plan (None: no limit)."""
+        self.counts = counts
+        counts.add_kind(KIND)
+        self.client = client
+        self.options = options
+        self.requests_per_cycle = requests_per_cycle
+        self._monotonic = monotonic
+        self._lock = counts.lock
+        self._cycle = 0
+        self._pending: dict[str, dict[str, _Pending]] = {}  # project id -> job id -> what to fetch
+        self._marks: dict[str, _JobMark] = {}
+
+    def after_listing(self, target: Target, records: Iterable[Any]) -> None:
+        """Note which build jobs of a project ran since their marks (no request)."""
+        with self._lock:
+            pending = {}
+            for order, job in enumerate(records):
+                entry = self._note_build_job(target.key, job, order)
+                if entry is not None:
+                    pending[entry.job.id] = entry
+            # Replaced whole: a job gone from the listing is no longer fetched.
+            self._pending[target.key] = pending
+
+    def catch_up_tasks(self, within: float | None = None) -> list[Task]:
+        """This cycle's records fetches, one task per build job (they may run in parallel): the jobs
+        tried least recently first, as many as ``requests_per_cycle`` allows (at least one). A task
+        that has not started ``within`` seconds from now does nothing and its job keeps its place (a slow
+        or failing records API must not stretch the cycle). What is not fetched stays pending for a later
+        cycle, its mark untouched, so nothing is lost or counted twice."""
+        start_by = None if within is None else self._monotonic() + within
+        with self._lock:
+            self._cycle += 1
+            waiting = sorted((entry for jobs in self._pending.values() for entry in jobs.values()),
+                             key=lambda entry: (self._marks[entry.job.id].tried, entry.order))
+            chosen: list[tuple[_Pending, int]] = []
+            planned = 0
+            for entry in waiting:
+                cost = self._pages(entry)
+                if chosen and self.requests_per_cycle is not None and planned + cost > self.requests_per_cycle:
+                    break
+                mark = self._marks[entry.job.id]
+                chosen.append((entry, mark.tried))
+                planned += cost
+                mark.tried = self._cycle
+        return [_Fetch(self._catch_up, entry, start_by, tried) for entry, tried in chosen]
+
+    def pending_jobs(self) -> int:
+        """Build jobs whose new runs are not fetched yet."""
+        with self._lock:
+            return sum(len(jobs) for jobs in self._pending.values())
+
+    def _note_build_job(self, project_id: str, job: BuildJob, order: int) -> _Pending | None:
+        labels = (project_id, job.id, job.name)
+        latest = _latest_number(job)
+        marker = listing_marker(job)
+        self.counts.init_job(KIND.name, labels)
+        mark = self._marks.get(job.id)
+        if mark is None:  # first sight: no back-filling; a run still going is counted when it ends
+            first = latest or 0
+            self._marks[job.id] = _JobMark(first - 1 if job.running and first else first, marker=marker)
+            return None
+        # The newest finished run is the latest one, or the one before while the latest still runs.
+        finished_up_to = None if latest is None else latest - 1 if job.running else latest
+        if mark.marker == marker or finished_up_to is None or finished_up_to <= mark.high:
+            mark.marker = marker
+            return None
+        return _Pending(labels, job, finished_up_to, latest or finished_up_to, marker, order)
+
+    def _pages(self, entry: _Pending) -> int:
+        """The requests fetching ``entry`` is expected to take."""
+        behind = entry.latest - self._marks[entry.job.id].high
+        return max(1, min(self.options.max_pages, math.ceil(behind / MAX_PAGE_SIZE)))
+
+    def _catch_up(self, entry: _Pending, start_by: float | None, tried: int) -> None:
+        job = entry.job
+        with self._lock:
+            mark = self._marks[job.id]
+            if start_by is not None and self._monotonic() > start_by:
+                mark.tried = tried  # not its turn after all: it keeps its place in the queue
+                return
+            high, above = mark.high, set(mark.above)
+        try:
+            runs = self._fetch(job, high, entry.latest)
+        except CodeArtsError as err:
+            log.warning("run history of build job %s failed, fetched again in a later cycle: %s", job.id, err)
+            return
+        with self._lock:
+            self._apply(entry.labels, job, high, above, runs, entry.finished_up_to, entry.marker)
+            pending = self._pending.get(entry.labels[0], {})
+            if mark.marker == entry.marker and pending.get(job.id) is entry:  # caught up with that listing
+                del pending[job.id]
+
+    def _fetch(self, job: BuildJob, high: int, latest: int) -> dict[int, BuildRun]:
+        """Runs numbered above ``high`` (pages newest first) until the page that reaches ``high + 1``, the
+        end of the list or ``max_pages``; runs beyond ``max_pages`` are not fetched (and counted as gone)."""
+        limit = max(1, min(MAX_PAGE_SIZE, latest - high))
+        runs: dict[int, BuildRun] = {}
+        for page_number in range(self.options.max_pages):
+            page = self._page(job, page_number, limit)
+            for run in page.runs:
+                if run.number > high and (run.number not in runs or run.finished):
+                    runs[run.number] = run
+            lowest = min((run.number for run in page.runs), default=high)
+            if page_number == 0 and page.runs and max(run.number for run in page.runs) <= high:
+                log.warning("first records page of build job %s holds no run above #%d although #%d exists: "
+                            "the API may not list newest first", job.id, high, latest)
+            if page.size < limit or lowest <= high + 1:
+                return runs
+        log.warning("build job %s has more new runs than %d pages of %d; older ones are not counted",
+                    job.id, self.options.max_pages, limit)
+        return runs
+
+    def _page(self, job: BuildJob, index: int, limit: int) -> RunPage:
+        if self.options.api == "v3":
+            return build_history_page(self.client, job.id, index, limit)
+        return build_records_page(self.client, job.build_project_id or job.id, index + 1, limit)
+
+    def _apply(self, labels: Labels, job: BuildJob, high: int, above: set[int], runs: dict[int, BuildRun],
+               finished_up_to: int, marker: tuple[Any, ...]) -> None:
+        mark = self._marks[job.id]
+        # Another fetch of this job (a late one of an earlier cycle) applied meanwhile: its counts stand. It may
+        # have counted a run above a still-running one and moved only ``above``, so both are compared.
+        if mark.high != high or mark.above != above:
+            return
+        for number in sorted(runs):
+            run = runs[number]
+            if run.finished and number not in above:
+                above.add(number)
+                self._count(labels, run)
+        high, gone = _advance(high, above, runs)
+        if gone:
+            self.client.stats.count_skipped("build_history", "not_listed", gone)
+        mark.high, mark.above = high, above
+        if high >= finished_up_to:  # caught up: the next fetch waits for the listing to change
+            mark.marker = marker
+
+    def _count(self, labels: Labels, run: BuildRun) -> None:
+        if run.status not in RUN_STATUSES:
+            self.client.stats.count_skipped("build_history", "unknown_status")
+            return
+        self.counts.count(KIND.name, labels, run.status, run.duration or 0.0, run.queued)
+
+    # -- persistence -----------------------------------------------------------------------------------
+
+    def marks_to_state(self) -> dict[str, Any]:
+        """``build_marks``: job id -> [high, numbers counted above it, listing marker]."""
+        return {"build_marks": {job_id: [mark.high, sorted(mark.above), list(mark.marker)]
+                                for job_id, mark in self._marks.items()}}
+
+    def marks_from_state(self, state: Mapping[str, Any]) -> Callable[[], None]:
+        """Read ``build_marks`` (ValueError if malformed); the step returned takes them over."""
+        marks = {str(job_id): _JobMark(int(high), {int(n) for n in above}, tuple(marker))
+                 for job_id, (high, above, marker) in state["build_marks"].items()}
+
+        def take_over() -> None:
+            self._marks = marks
+
+        return take_over

@@ -1,0 +1,56 @@
+"""The families of CodeArts Build jobs: each job's last build, and its run history."""
+
+from __future__ import annotations
+
+from exporter.metrics import MetricSpec, metric_spec
+
+JOB_LABELS = ("project_id", "job_id", "job")
+
+# Build jobs (CodeArts Build).
+JOB_STATUS = metric_spec(
+    "codearts_build_job_status", "gauge",
+    "1 for the last build status of a build job (success, failed, timedout, aborted, running, none, "
+    "unknown).",
+    (*JOB_LABELS, "status"), "build")
+JOB_HEALTH = metric_spec(
+    "codearts_build_job_health_score", "gauge",
+    "Health score of a build job, 0 to 100, as CodeArts reports it.", JOB_LABELS, "build")
+JOB_LAST_BUILD = metric_spec(
+    "codearts_build_job_last_build_timestamp_seconds", "gauge",
+    "Unix time the last build of a build job ran.", JOB_LABELS, "build")
+JOB_LAST_DURATION = metric_spec(
+    "codearts_build_job_last_build_duration_seconds", "gauge",
+    "Duration of the last build of a build job.", JOB_LABELS, "build")
+JOB_RUNNING = metric_spec(
+    "codearts_build_job_running", "gauge",
+    "1 if a build of the job is running now, else 0.", JOB_LABELS, "build")
+JOB_DISABLED = metric_spec(
+    "codearts_build_job_disabled", "gauge",
+    "1 if the build job is disabled, else 0.", JOB_LABELS, "build")
+JOB_INFO = metric_spec(
+    "codearts_build_job_info", "gauge",
+    "Always 1; identifies the branch, source and trigger of a build job's last build.",
+    (*JOB_LABELS, "branch", "scm_type", "trigger_type", "build_type", "repository_id"), "build")
+JOBS = metric_spec(
+    "codearts_build_jobs", "gauge",
+    "Number of build jobs of a project in each status.", ("project_id", "status"), "build")
+
+# Run history: each finished run counted once.
+RUNS = metric_spec(
+    "codearts_build_runs", "counter",
+    "Finished runs of a build job (success, failed, timedout, aborted), each counted once.",
+    (*JOB_LABELS, "status"), "history")
+RUN_DURATION = metric_spec(
+    "codearts_build_run_duration_seconds", "histogram",
+    "Seconds finished build runs ran, queue time excluded.",
+    (*JOB_LABELS, "status"), "history")
+RUN_QUEUED = metric_spec(
+    "codearts_build_run_queued_seconds", "histogram",
+    "Seconds finished build runs waited in the queue (where the records API reports it).",
+    JOB_LABELS, "history")
+
+
+JOB_SPECS: tuple[MetricSpec, ...] = (
+    JOB_STATUS, JOB_HEALTH, JOB_LAST_BUILD, JOB_LAST_DURATION, JOB_RUNNING, JOB_DISABLED, JOB_INFO, JOBS,
+)
+HISTORY_SPECS: tuple[MetricSpec, ...] = (RUNS, RUN_DURATION, RUN_QUEUED)

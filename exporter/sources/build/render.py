@@ -1,0 +1,62 @@
+"""The Build source's samples: each build job's last build, per project. No I/O."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from exporter.runhistory.counts import JobHistory, Labels
+from exporter.sources.base import FAILING_STATUSES, FailingJob
+from exporter.sinks import HistogramSink, Sink
+from exporter.snapshot import TargetState
+from exporter.sources.build import metrics as m
+from exporter.sources.build.models import BUILD_STATUSES, BuildJob
+
+
+def build_job_duration(job: BuildJob) -> float | None:
+    """The last build's duration; a running job's 0 means "not finished", not zero seconds."""
+    if job.last_build_duration is None or (job.running and job.last_build_duration == 0):
+        return None
+    return job.last_build_duration
+
+
+def render_project(sink: Sink, state: TargetState) -> None:
+    """The job families of one build project's last good listing."""
+    project = state.target.key
+    per_status: Counter[str] = Counter()
+    jobs: list[BuildJob] = sorted(state.records, key=lambda job: job.id)
+    for job in jobs:
+        labels = (project, job.id, job.name)
+        per_status[job.status] += 1
+        sink.add(m.JOB_STATUS, (*labels, job.status), 1)
+        optional = (
+            (m.JOB_HEALTH, job.health_score),
+            (m.JOB_LAST_BUILD, job.last_build_time),
+            (m.JOB_LAST_DURATION, build_job_duration(job)),
+        )
+        for spec, value in optional:
+            if value is not None:
+                sink.add(spec, labels, value)
+        sink.add(m.JOB_RUNNING, labels, 1 if job.running else 0)
+        sink.add(m.JOB_DISABLED, labels, 1 if job.disabled else 0)
+        info = (job.branch, job.scm_type, job.trigger_type, job.build_type, job.repo_id)
+        sink.add(m.JOB_INFO, (*labels, *info), 1)
+    for status in BUILD_STATUSES:
+        sink.add(m.JOBS, (project, status), per_status[status])
+
+
+def render_job_history(sink: HistogramSink, labels: Labels, job: JobHistory, duration_bounds: tuple[float, ...],
+                       queued_bounds: tuple[float, ...]) -> None:
+    """One build job's run counters and histograms, every pre-initialised status included."""
+    for status, count in job.runs:
+        sink.add(m.RUNS, (*labels, status), count)
+    for status, histogram in job.durations:
+        sink.add_histogram(m.RUN_DURATION, (*labels, status), duration_bounds, histogram)
+    if job.queued is not None:
+        sink.add_histogram(m.RUN_QUEUED, labels, queued_bounds, job.queued)
+
+
+def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:
+    """The project's enabled jobs whose last build failed or timed out (the Build API gives no job URL)."""
+    project = state.target.key
+    return tuple(FailingJob(job.name, job.status, f"build project {project}, job id {job.id}", job.last_build_time)
+                 for job in state.records if job.status in FAILING_STATUSES and not job.disabled)

@@ -1,0 +1,85 @@
+"""CodeArts Build as a source: build projects, their jobs, and their runs."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from exporter.client import CodeArtsClient, ParsedListing
+from exporter.runhistory.counts import JobHistory, Labels
+from exporter.sinks import HistogramSink, Sink
+from exporter.snapshot import Target, TargetState
+from exporter.sources.base import FailingJob, HistoryContext, Source
+from exporter.sources.build import metrics
+from exporter.sources.build.config import ProjectTarget, parse_section
+from exporter.sources.build.fetch import list_build_jobs
+from exporter.sources.build.history import BuildHistory
+from exporter.sources.build.targets import API, project_target
+from exporter.sources.build.render import failing_jobs, render_job_history, render_project
+from exporter.validation import Checker
+
+HISTORY_SHARE = 0.25  # of the Build rate limit's requests in one interval, when not configured
+
+
+class BuildSource(Source):
+    """Build jobs of CodeArts projects (``projects:``), from ``GET /v3/{project_id}/jobs``."""
+
+    name = API
+    title = "CodeArts Build jobs"
+    config_keys = ("projects",)
+    target_paths = ("projects",)
+    job_specs = metrics.JOB_SPECS
+    history_specs = metrics.HISTORY_SPECS
+    endpoint = True
+    skip_reasons = ((API, "malformed"), ("build_history", "malformed"), ("build_history", "not_listed"),
+                    ("build_history", "unknown_status"))
+    default_rate = 5.0
+
+    def parse_config(self, check: Checker, top: Mapping[str, object]) -> tuple[ProjectTarget, ...] | None:
+        return parse_section(check, top)
+
+    def has_targets(self, section: tuple[ProjectTarget, ...]) -> bool:
+        return bool(section)
+
+    def targets(self, section: tuple[ProjectTarget, ...]) -> tuple[Target, ...]:
+        return tuple(project_target(project.id) for project in section)
+
+    def base_url(self, section: tuple[ProjectTarget, ...], endpoint: str | None) -> str:
+        if endpoint is None:
+            raise ValueError("the Build source needs endpoints.build")
+        return endpoint
+
+    def summary(self, section: tuple[ProjectTarget, ...]) -> str:
+        return f"{len(section)} build projects"
+
+    def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
+        return list_build_jobs(client, target.key)
+
+    def record_key(self, record: Any) -> str:
+        return str(record.id)
+
+    def render(self, sink: Sink, state: TargetState) -> None:
+        render_project(sink, state)
+
+    def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
+        return failing_jobs(state)
+
+    def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,
+                       duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
+        render_job_history(sink, labels, job, duration_bounds, queued_bounds)
+
+    def history_part(self, context: HistoryContext) -> BuildHistory:
+        return BuildHistory(context.counts, context.client, context.options,
+                            requests_per_cycle=history_budget(context), monotonic=context.monotonic)
+
+
+def history_budget(context: HistoryContext) -> int | None:
+    """Records requests per cycle: ``history.max_requests_per_cycle``, else a quarter of what this replica's
+    Build bucket allows in one poll interval (the rest is the listings' and their retries'); None: no limit."""
+    if context.options.max_requests_per_cycle is not None:
+        return context.options.max_requests_per_cycle
+    rate = context.client.rate_limits.rate(API)
+    return None if rate is None else max(1, int(rate * context.poll.interval_seconds * HISTORY_SHARE))
+
+
+SOURCE = BuildSource()
