@@ -9,8 +9,8 @@ import requests
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import PayloadError
 from exporter.pagination import BUILD_READINGS, Page
-from exporter.sources.build.targets import API
 from exporter.sources.build.models import BuildJob, BuildRun, parse_build_job, parse_build_record, parse_history_record
+from exporter.sources.build.targets import API
 
 HISTORY_INTERVAL_DAYS = 30  # /v3/jobs/{job_id}/history looks back at most 30 days
 

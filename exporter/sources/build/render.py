@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import Counter
 
 from exporter.runhistory.counts import JobHistory, Labels
-from exporter.sources.base import FAILING_STATUSES, FailingJob
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import TargetState
+from exporter.sources.base import FAILING_STATUSES, FailingJob
 from exporter.sources.build import metrics as m
 from exporter.sources.build.models import BUILD_STATUSES, BuildJob
 

@@ -14,8 +14,8 @@ from exporter.sources.build import metrics
 from exporter.sources.build.config import ProjectTarget, parse_section
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.history import BuildHistory
-from exporter.sources.build.targets import API, project_target
 from exporter.sources.build.render import failing_jobs, render_job_history, render_project
+from exporter.sources.build.targets import API, project_target
 from exporter.validation import Checker
 
 HISTORY_SHARE = 0.25  # of the Build rate limit's requests in one interval, when not configured
