@@ -215,6 +215,10 @@ class Exposition:
             health.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
         if snapshot.cycle_seconds is not None:
             health.add(m.POLLER_CYCLE_DURATION, (), snapshot.cycle_seconds)
+        for api, count in snapshot.cycle_requests:
+            health.add(m.POLLER_CYCLE_REQUESTS, (api,), count)
+        for api, allowed in snapshot.budget_requests:
+            health.add(m.RATE_LIMIT_BUDGET, (api,), allowed)
         health.add(m.BUILD_INFO, (self._version,), 1)
         if snapshot.discovery is not None:
             add_discovery(health, snapshot.discovery)

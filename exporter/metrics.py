@@ -83,6 +83,16 @@ POLLER_CYCLE_DURATION = metric_spec(
     "first discovery pass; later passes run beside the cycles); above poll.interval_seconds the next cycle "
     "starts late.",
     (), "exporter")
+POLLER_CYCLE_REQUESTS = metric_spec(
+    "codearts_poller_cycle_requests", "gauge",
+    "Requests the poller's last cycle sent to an API (listings, run history and retries): what the "
+    "configuration needs per cycle, to compare with codearts_rate_limit_budget_requests.",
+    ("api",), "exporter")
+RATE_LIMIT_BUDGET = metric_spec(
+    "codearts_rate_limit_budget_requests", "gauge",
+    "Requests poll.rate_limit allows an API in one poll.interval_seconds; when a cycle needs more, cycles "
+    "stretch (every target is still polled, the stalest first).",
+    ("api",), "exporter")
 DISCOVERY_UP = metric_spec(
     "codearts_discovery_up", "gauge",
     "1 if the last discovery of a source succeeded, else 0 (a failed source keeps what it found before): "
@@ -115,7 +125,8 @@ TOTAL_SHARDS = metric_spec(
 
 CORE_SPECS: tuple[MetricSpec, ...] = (
     UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
-    RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS,
+    RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, POLLER_CYCLE_REQUESTS, RATE_LIMIT_BUDGET,
+    AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS,
     DISCOVERY_TARGETS, DISCOVERY_PASS_DURATION, BUILD_INFO, SHARD, TOTAL_SHARDS,
 )
 """The exporter's own families, rendered after every source's (see :func:`exporter.registry.all_specs`)."""

@@ -77,6 +77,10 @@ def snapshot_families(snapshot: Snapshot, version: str) -> list[Metric]:
         families.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
     if snapshot.cycle_seconds is not None:
         families.add(m.POLLER_CYCLE_DURATION, (), snapshot.cycle_seconds)
+    for api, count in snapshot.cycle_requests:
+        families.add(m.POLLER_CYCLE_REQUESTS, (api,), count)
+    for api, allowed in snapshot.budget_requests:
+        families.add(m.RATE_LIMIT_BUDGET, (api,), allowed)
     families.add(m.BUILD_INFO, (version,), 1)
     return families.ordered()
 
