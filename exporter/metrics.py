@@ -112,6 +112,11 @@ DISCOVERY_PASS_DURATION = metric_spec(
     "Seconds the last finished discovery pass took over all its sources (absent until one finished); above "
     "discovery.interval_seconds the next pass is skipped.",
     (), "exporter")
+SERIES = metric_spec(
+    "codearts_exporter_series", "gauge",
+    "Series the last rendered snapshot serves per family (this family and the per-scrape self counters "
+    "excluded): what each family costs the Prometheus that scrapes it.",
+    ("family",), "exporter")
 BUILD_INFO = metric_spec(
     "codearts_exporter_build_info", "gauge",
     "Always 1; the version of the running exporter.", ("version",), "exporter")
@@ -127,7 +132,7 @@ CORE_SPECS: tuple[MetricSpec, ...] = (
     UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
     RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, POLLER_CYCLE_REQUESTS, RATE_LIMIT_BUDGET,
     AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS,
-    DISCOVERY_TARGETS, DISCOVERY_PASS_DURATION, BUILD_INFO, SHARD, TOTAL_SHARDS,
+    DISCOVERY_TARGETS, DISCOVERY_PASS_DURATION, SERIES, BUILD_INFO, SHARD, TOTAL_SHARDS,
 )
 """The exporter's own families, rendered after every source's (see :func:`exporter.registry.all_specs`)."""
 
