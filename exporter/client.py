@@ -216,14 +216,18 @@ class CodeArtsClient:
                 log.warning("skipping a malformed %s record from %s: %s", api, redact_url(url), err)
         return parsed
 
-    def get(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
-        """One GET, retried per the retry policy; a 2xx response with its body read, or a :class:`CodeArtsError`."""
-        return self._retrier.call(api, lambda: self._attempt(api, url, params))
+    def get(self, api: str, url: str, params: dict[str, Any], *, method: str = "GET",
+            json: Any = None) -> requests.Response:
+        """One request (a GET unless ``method`` says otherwise; ``json``: a body sent as JSON, for the read calls
+        CodeArts takes by POST), retried per the retry policy; a 2xx response with its body read, or a
+        :class:`CodeArtsError`."""
+        return self._retrier.call(api, lambda: self._attempt(api, url, params, method, json))
 
-    def _attempt(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
-        response = self._send(api, url, params)
+    def _attempt(self, api: str, url: str, params: dict[str, Any], method: str = "GET",
+                 body: Any = None) -> requests.Response:
+        response = self._send(api, url, params, method, body)
         if response.status_code == 401 and self._auth.renew_after_unauthorized():
-            response = self._send(api, url, params)
+            response = self._send(api, url, params, method, body)
         if 200 <= response.status_code < 300:
             return response
         error = _error_for(response, url)
@@ -231,7 +235,8 @@ class CodeArtsClient:
             self.stats.count_throttled(api)
         raise error
 
-    def _send(self, api: str, url: str, params: dict[str, Any]) -> requests.Response:
+    def _send(self, api: str, url: str, params: dict[str, Any], method: str = "GET",
+              body: Any = None) -> requests.Response:
         # The wait is bounded by the queue ahead divided by the rate; the retry deadline leaves it out.
         waited = self.rate_limits.acquire(api)
         if waited:
@@ -239,8 +244,8 @@ class CodeArtsClient:
         deadline = time.monotonic() + self.timeout
         try:
             environment = self._environment_for(api, url)
-            response = self._session.get(url, params=params, auth=self._auth, timeout=self.timeout,
-                                         **{**environment, "stream": True})
+            response = self._session.request(method, url, params=params, json=body, auth=self._auth,
+                                             timeout=self.timeout, **{**environment, "stream": True})
             try:
                 response._content = self._read_capped(response, url, deadline)
             finally:

@@ -73,7 +73,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "out_of_range_concurrency.yaml": ("poll.concurrency: expected an integer 1..64, got 0",),
     "out_of_range_repository_id.yaml": ("repositories[0].id: expected an integer 1..2147483647, got 2147483648",),
     "negative_interval.yaml": ("poll.interval_seconds: expected a number > 0, got -5",),
-    "history_unknown_api.yaml": ('history.api: expected one of v1, v3, got "v2"',),
+    "history_unknown_api.yaml": ('history.api: expected one of auto, brief, v1, v3, got "v2"',),
     "history_buckets_not_increasing.yaml": (
         "history.buckets[2]: expected a list of 1..50 increasing numbers > 0 (seconds), got 30",
     ),

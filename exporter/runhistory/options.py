@@ -19,7 +19,7 @@ class HistoryConfig:
     records requests per cycle (None: a quarter of what the Build rate limit allows in one interval)."""
 
     enabled: bool = True
-    api: str = "v1"
+    api: str = "auto"  # auto: the batch records API where the account answers it, else v1
     buckets: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
     queued_buckets: tuple[float, ...] = DEFAULT_QUEUED_BUCKETS
     max_pages: int = 5
