@@ -80,6 +80,7 @@ class Poller:
         self._observe_lock = threading.Lock()
         self._round = 0
         self._overrun_logged_at: float | None = None
+        self._shortfall_logged = False
         targets = tuple(targets)
         for target in targets:
             source_for(target.api)  # a kind no source handles fails here, at start, never later
@@ -134,16 +135,20 @@ class Poller:
 
     def _report_overrun(self, took: float, waited: float, needed: Sequence[tuple[str, int]],
                         budget: dict[str, float]) -> None:
-        """Warn when cycles start to outlast the interval, then at most every OVERRUN_LOG_EVERY seconds."""
+        """Warn when cycles start to outlast the interval, then at most every OVERRUN_LOG_EVERY seconds (sooner
+        once, when a shortfall of the rate budget first shows: the first long cycle may have had none)."""
         now = time.monotonic()
         if took <= self.interval:
             self._overrun_logged_at = None
+            self._shortfall_logged = False
             return
-        if self._overrun_logged_at is not None and now - self._overrun_logged_at < OVERRUN_LOG_EVERY:
-            return
-        self._overrun_logged_at = now
         short = [f"{api}: {count} requests, poll.rate_limit allows {budget[api]:g}" for api, count in needed
                  if api in budget and count > budget[api]]
+        recent = self._overrun_logged_at is not None and now - self._overrun_logged_at < OVERRUN_LOG_EVERY
+        if recent and (self._shortfall_logged or not short):
+            return
+        self._overrun_logged_at = now
+        self._shortfall_logged = bool(short)
         if short:
             log.warning("a poll cycle took %.1fs, longer than poll.interval_seconds (%gs), its requests waited "
                         "%.1fs in all for the client rate limit: the targets need more requests per interval than "

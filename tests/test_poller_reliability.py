@@ -341,3 +341,15 @@ def test_the_stalest_targets_are_polled_first(tmp_path, simulator_factory):
         poller.stop()
         exporter.close()
     assert client.listed == [PROJECTS[3], PROJECTS[1], PROJECTS[2], PROJECTS[0]]
+
+
+def test_a_shortfall_is_reported_when_it_first_shows_even_soon_after_an_overrun_warning(caplog):
+    poller = Poller([], None, interval=1, concurrency=1)  # type: ignore[arg-type] - no request is made
+    with caplog.at_level(logging.WARNING, logger="exporter.poller"):
+        poller._report_overrun(2.0, 1.5, (("build", 4),), {"build": 5.0})  # slow, within the budget
+        poller._report_overrun(2.0, 1.5, (("build", 9),), {"build": 5.0})  # now short of it
+        poller._report_overrun(2.0, 1.5, (("build", 9),), {"build": 5.0})  # still: not again for a while
+    poller.stop()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2 and "if that is most of it" in messages[0]
+    assert "build: 9 requests, poll.rate_limit allows 5" in messages[1]
