@@ -265,10 +265,14 @@ class BuildHistory:
         try:
             pages = build_brief_records(self.client, ids, limit)
         except (NotFoundError, ClientError) as err:
-            if self._brief is None and err.status in (400, 404):
-                self._brief = False
-                log.warning("the batch records API (POST /v1/record/brief) is not available (%s); fetching each "
-                            "build job's runs alone from now on (history.api: v1 says so without trying)", err)
+            # Not True: a parallel batch of the same cycle may have switched already; its refusal counts too.
+            if self._brief is not True and err.status in (400, 404):
+                with self._lock:
+                    first, self._brief = self._brief is None, False
+                if first:
+                    log.warning("the batch records API (POST /v1/record/brief) is not available (%s); fetching "
+                                "each build job's runs alone from now on (history.api: v1 says so without trying)",
+                                err)
                 for entry, tried in entries:
                     self._catch_up(entry, None, tried)
                 return
