@@ -112,3 +112,16 @@ def test_histograms_appear_with_the_first_run_of_their_class_and_their_count_equ
     job = counts.view().jobs[("build", JOB)]
     assert [(name, h.count) for name, h in job.durations] == [("failure", 2)]
     assert job.queued is not None and job.queued.count == 1  # only the run that reported its queue time
+
+
+def test_jobs_that_never_ran_share_one_history_copy_and_a_run_gets_its_own():
+    counts = counts_for("outcome")
+    other = ("p1", "j2", "frontend-build")
+    counts.init_job("build", JOB)
+    counts.init_job("build", other)
+    view = counts.view()
+    assert view.jobs[("build", JOB)] is view.jobs[("build", other)]  # idle: one shared copy
+    counts.count("build", other, "success", 30.0, 1.0)
+    view = counts.view()
+    assert dict(view.jobs[("build", other)].runs)["success"] == 1
+    assert dict(view.jobs[("build", JOB)].runs)["success"] == 0 and view.jobs[("build", JOB)].queued is None

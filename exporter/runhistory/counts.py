@@ -150,6 +150,7 @@ class RunCounts:
         self._versions: dict[JobKey, int] = {}
         self._generation = 0
         self._copies: dict[JobKey, tuple[int, JobHistory]] = {}
+        self._idle: dict[str, JobHistory] = {}  # per kind, the copy every job that never ran shares
 
     def add_kind(self, kind: RunKind) -> None:
         """Count the runs of one more kind (a source's history part adds its own)."""
@@ -231,7 +232,15 @@ class RunCounts:
         present = [status for status in sorted(spec.statuses) if (*labels, status) in table.runs]
         classes = sorted({duration_class(self.split, status) for status in spec.statuses})
         queued = table.queued.get(labels)
-        return JobHistory(tuple((status, table.runs[(*labels, status)]) for status in present),
-                          tuple((name, table.durations[(*labels, name)].copy()) for name in classes
-                                if (*labels, name) in table.durations),
-                          None if queued is None else queued.copy(), self.split)
+        runs = tuple((status, table.runs[(*labels, status)]) for status in present)
+        durations = tuple((name, table.durations[(*labels, name)].copy()) for name in classes
+                          if (*labels, name) in table.durations)
+        if queued is None and not durations and not any(count for _, count in runs):
+            # A job that never ran: its copy holds no label, so every such job of a kind shares one (most
+            # of a large tenant's jobs are idle, and each copy would cost ~400 bytes).
+            idle = JobHistory(runs, (), None, self.split)
+            shared = self._idle.get(kind)
+            if shared != idle:  # the first, or another shape (a restored job may lack a status)
+                self._idle[kind] = shared = idle
+            return shared
+        return JobHistory(runs, durations, None if queued is None else queued.copy(), self.split)
