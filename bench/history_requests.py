@@ -1,7 +1,9 @@
 """Run history cost: records requests per poll cycle against jobs with new runs and runs counted.
 
 Drives the exporter against the simulator on a fake clock (no sleeps) and prints one row per gap
-between polls, then writes the rows as JSON. Usage: python bench/history_requests.py [out.json]
+between polls, then writes the rows as JSON. Usage: python bench/history_requests.py [out.json] [history.api]
+(``auto``, the default, uses the batch call ``POST /v1/record/brief``: one request per project with runs;
+``v1`` one request per job with runs). Records requests are those of both calls.
 """
 
 from __future__ import annotations
@@ -23,7 +25,11 @@ GAPS = (15, 60, 300, 900, 3600)  # seconds between polls
 CYCLES_PER_GAP = 5
 
 
-def main(out: str) -> None:
+def _history_requests(sim: Simulator) -> int:
+    return sim.request_count("build_records") + sim.request_count("build_brief")
+
+
+def main(out: str, api: str = "auto") -> None:
     now = [T0]
     world = World.generated(projects=PROJECTS, jobs_per_project=JOBS_PER_PROJECT, repositories=0,
                             seed=5, clock=lambda: now[0])
@@ -32,7 +38,7 @@ def main(out: str) -> None:
         config_path = Path(tmp) / "c.yaml"
         config_path.write_text(
             f"region: bench\nendpoints:\n  repo: {sim.url}\n  build: {sim.url}\nauth:\n  token: {DEFAULT_TOKEN}\n"
-            "projects:\n" + "".join(f"  - id: {p}\n" for p in projects))
+            f"history:\n  api: {api}\n" + "projects:\n" + "".join(f"  - id: {p}\n" for p in projects))
         exporter = Exporter(load_config(config_path), clock=lambda: now[0])
         exporter.poll_once()
         rows = []
@@ -40,10 +46,10 @@ def main(out: str) -> None:
             requests = changed = runs = 0
             started = time.perf_counter()
             for _ in range(CYCLES_PER_GAP):
-                before, previous = sim.request_count("build_records"), now[0]
+                before, previous = _history_requests(sim), now[0]
                 now[0] += gap
                 exporter.poll_once()
-                requests += sim.request_count("build_records") - before
+                requests += _history_requests(sim) - before
                 finished = [run for p in projects for run in world.finished_build_runs(p, previous, now[0])]
                 changed += len({job["id"] for job, _ in finished})
                 runs += len(finished)
@@ -63,8 +69,8 @@ def main(out: str) -> None:
               f"{row['window_reread_requests_per_cycle']:>15} "
               f"{row['poll_seconds_per_cycle']:>7.3f}")
     Path(out).write_text(json.dumps({"machine": platform.platform(), "python": platform.python_version(),
-                                     "rows": rows}, indent=2))
+                                     "api": api, "rows": rows}, indent=2))
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "history_requests.json")
+    main(sys.argv[1] if len(sys.argv) > 1 else "history_requests.json", *sys.argv[2:3])

@@ -260,10 +260,10 @@ class CodeArtsClient:
         """One GET, retried per the retry policy; a 2xx response with its body read, or a :class:`CodeArtsError`."""
         return self._retrier.call(api, lambda: self._attempt(api, url, params, None))
 
-    def post_json(self, api: str, url: str, body: Any) -> requests.Response:
+    def post_json(self, api: str, url: str, body: Any, params: dict[str, Any] | None = None) -> requests.Response:
         """One POST of a JSON body (a read that takes its query in the body), retried like :meth:`get`."""
         data = json.dumps(body, separators=(",", ":")).encode("utf-8")
-        return self._retrier.call(api, lambda: self._attempt(api, url, {}, data))
+        return self._retrier.call(api, lambda: self._attempt(api, url, params or {}, data))
 
     def _attempt(self, api: str, url: str, params: dict[str, Any], data: bytes | None) -> requests.Response:
         response = self._send(api, url, params, data)

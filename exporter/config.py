@@ -16,8 +16,9 @@ from typing import Any
 import yaml
 
 from exporter.auth.settings import AkSkAuth, Auth, PasswordAuth, TokenAuth
+from exporter.metricsconfig import MetricsConfig, parse_metrics
 from exporter.regions import REGIONS, endpoints_for
-from exporter.registry import registered
+from exporter.registry import all_specs, registered
 from exporter.runhistory.options import HistoryConfig
 from exporter.validation import (
     Checker,
@@ -61,7 +62,7 @@ __all__ = [
 MAX_CONCURRENCY = 64
 
 # The core's top-level keys; each source's own keys go between the first four and the rest.
-CORE_KEYS = ("region", "endpoints", "auth", "poll", "history", "state")
+CORE_KEYS = ("region", "endpoints", "auth", "poll", "history", "state", "metrics")
 IAM = "iam"
 IAM_RATE = 0.2  # IAM token requests per second: a renewal a day, retries well apart
 AUTH_MODES = ("token", "password", "aksk")
@@ -72,7 +73,7 @@ POLL_KEYS = ("interval_seconds", "timeout_seconds", "concurrency", "rate_limit",
 MAX_RATE = 1000.0  # requests per second; far above anything CodeArts allows, so a typo shows
 MAX_BURST = 1000
 HISTORY_KEYS = ("enabled", "api", "buckets", "queued_buckets", "max_pages", "max_requests_per_cycle")
-HISTORY_APIS = ("v1", "v3")
+HISTORY_APIS = ("auto", "brief", "v1", "v3")
 STATE_KEYS = ("path",)
 MAX_HISTORY_PAGES = 100
 MAX_HISTORY_REQUESTS_PER_CYCLE = 100_000
@@ -154,6 +155,7 @@ class Config:
     sections: Mapping[str, Any]
     history: HistoryConfig = HistoryConfig()
     state: StateConfig = StateConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def section(self, source: str) -> Any:
         """The configuration section of the source named ``source``."""
@@ -207,15 +209,16 @@ def parse_config(data: object, env: Mapping[str, str] | None = None, source: str
     sections = {each.name: each.parse_config(check, top) for each in sources}
     history = _history(check, top.get("history"))
     state = _state(check, top.get("state"))
+    metrics = parse_metrics(check, top.get("metrics"), tuple(spec.name for spec in all_specs()))
     if None not in sections.values() and not any(each.has_targets(sections[each.name]) for each in sources):
         paths = [path for each in sources for path in each.target_paths]
         check.add("", f"no targets: {and_list(paths)} are all empty")
     # A part is None only after its problem was recorded; checking both also satisfies the type checker.
     if check.problems or endpoints is None or auth is None or poll is None or None in sections.values():
         raise ConfigError(source, check.problems)
-    if history is None or state is None:
+    if history is None or state is None or metrics is None:
         raise ConfigError(source, check.problems)
-    return Config(region, endpoints, auth, poll, sections, history, state)
+    return Config(region, endpoints, auth, poll, sections, history, state, metrics)
 
 
 def top_level_keys() -> tuple[str, ...]:

@@ -125,17 +125,21 @@ def _body(published: _Published, fmt: str, gzipped: bool) -> tuple[bytes, ...]:
 class Exposition:
     """Holds the rendered snapshot part per format and joins it with the live part on request."""
 
-    def __init__(self, stats: RequestStats, version: str, shard: ShardSpec | None = None) -> None:
+    def __init__(self, stats: RequestStats, version: str, shard: ShardSpec | None = None,
+                 disabled: Iterable[str] = ()) -> None:
         """``stats``: the per-scrape self counters (the one mutable thing read while serving); ``shard``: which
-        shard this replica is (None: no shard samples)."""
+        shard this replica is (None: no shard samples); ``disabled``: names of families not served
+        (``metrics.disabled``)."""
         self._stats = stats
         self._version = version
         self._shard = shard
+        self._off = off = frozenset(disabled)
         # Read at construction: a source registered later is not served by this exposition.
-        self._snapshot_specs = tuple(spec for spec in all_specs() if spec not in LIVE_SPECS)
+        self._snapshot_specs = tuple(spec for spec in all_specs() if spec not in LIVE_SPECS and spec.name not in off)
         self._history = HistoryLines()
         self._lines: dict[Target, _TargetLines] = {}
-        self._joined: dict[str, tuple[list[bytes], bytes]] = {}  # per family: the chunks, and them joined
+        # Per family: the chunks, them joined, and how many series (lines) they hold.
+        self._joined: dict[str, tuple[list[bytes], bytes, int]] = {}
         self._published = _Published([])
         self._wanted: set[tuple[str, bool]] = {(TEXT, False)}
         self._wanted_lock = threading.Lock()
@@ -174,7 +178,7 @@ class Exposition:
         A body of one buffer per family sends as fast as one buffer (thousands of small ones, one per
         target or job, cost the kernel ~35% more at 100k series), and one copy serves both formats.
         """
-        joined: dict[str, tuple[list[bytes], bytes]] = {}
+        joined: dict[str, tuple[list[bytes], bytes, int]] = {}
         for spec in self._snapshot_specs:
             chunks = grouped.get(spec.name)
             if chunks is None:
@@ -182,7 +186,18 @@ class Exposition:
             old = self._joined.get(spec.name)
             same = old is not None and len(old[0]) == len(chunks) and all(
                 a is b for a, b in zip(old[0], chunks, strict=True))
-            joined[spec.name] = old if same else (chunks, b"".join(chunks))  # type: ignore[assignment]
+            if old is not None and same:
+                joined[spec.name] = old
+            else:
+                lines = b"".join(chunks)
+                joined[spec.name] = (chunks, lines, lines.count(b"\n"))
+        if m.SERIES in self._snapshot_specs:  # each family's series count, counted again only when it changed
+            sink = LineSink()
+            for spec in self._snapshot_specs:
+                if spec.name in joined:
+                    sink.add(m.SERIES, (spec.name,), joined[spec.name][2])
+            lines = sink.chunks()[m.SERIES.name]
+            joined[m.SERIES.name] = ([lines], lines, lines.count(b"\n"))
         self._joined = joined
         return [(spec, joined[spec.name][1]) for spec in self._snapshot_specs if spec.name in joined]
 
@@ -193,7 +208,8 @@ class Exposition:
         if self._shard is not None:
             add_shard(sink, self._shard)
         chunks = sink.chunks()
-        out = [header_bytes(spec, fmt) + chunks[spec.name] for spec in LIVE_SPECS if spec.name in chunks]
+        out = [header_bytes(spec, fmt) + chunks[spec.name] for spec in LIVE_SPECS
+               if spec.name in chunks and spec.name not in self._off]
         if fmt == OPENMETRICS:
             out.append(_EOF)
         return b"".join(out)
@@ -215,6 +231,10 @@ class Exposition:
             health.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
         if snapshot.cycle_seconds is not None:
             health.add(m.POLLER_CYCLE_DURATION, (), snapshot.cycle_seconds)
+        for api, count in snapshot.cycle_requests:
+            health.add(m.POLLER_CYCLE_REQUESTS, (api,), count)
+        for api, allowed in snapshot.budget_requests:
+            health.add(m.RATE_LIMIT_BUDGET, (api,), allowed)
         health.add(m.BUILD_INFO, (self._version,), 1)
         if snapshot.discovery is not None:
             add_discovery(health, snapshot.discovery)

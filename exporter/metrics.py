@@ -88,6 +88,16 @@ STATE_WRITE_FAILURES = metric_spec(
     "Times the state file (state.path) could not be written after a poll cycle; run counts since the last "
     "good write are lost on a restart (present only with state.path).",
     (), "exporter")
+POLLER_CYCLE_REQUESTS = metric_spec(
+    "codearts_poller_cycle_requests", "gauge",
+    "Requests the poller's last cycle sent to an API (listings, run history and retries): what the "
+    "configuration needs per cycle, to compare with codearts_rate_limit_budget_requests.",
+    ("api",), "exporter")
+RATE_LIMIT_BUDGET = metric_spec(
+    "codearts_rate_limit_budget_requests", "gauge",
+    "Requests poll.rate_limit allows an API in one poll.interval_seconds; when a cycle needs more, cycles "
+    "stretch (every target is still polled, the stalest first).",
+    ("api",), "exporter")
 DISCOVERY_UP = metric_spec(
     "codearts_discovery_up", "gauge",
     "1 if the last discovery of a source succeeded, else 0 (a failed source keeps what it found before): "
@@ -107,6 +117,11 @@ DISCOVERY_PASS_DURATION = metric_spec(
     "Seconds the last finished discovery pass took over all its sources (absent until one finished); above "
     "discovery.interval_seconds the next pass is skipped.",
     (), "exporter")
+SERIES = metric_spec(
+    "codearts_exporter_series", "gauge",
+    "Series the last rendered snapshot serves per family (this family and the per-scrape self counters "
+    "excluded): what each family costs the Prometheus that scrapes it.",
+    ("family",), "exporter")
 BUILD_INFO = metric_spec(
     "codearts_exporter_build_info", "gauge",
     "Always 1; the version of the running exporter.", ("version",), "exporter")
@@ -120,8 +135,9 @@ TOTAL_SHARDS = metric_spec(
 
 CORE_SPECS: tuple[MetricSpec, ...] = (
     UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
-    RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, STATE_WRITE_FAILURES, AUTH_TOKEN_EXPIRY,
-    DISCOVERY_UP, DISCOVERY_LAST_SUCCESS, DISCOVERY_TARGETS, DISCOVERY_PASS_DURATION, BUILD_INFO, SHARD, TOTAL_SHARDS,
+    RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, POLLER_CYCLE_REQUESTS, RATE_LIMIT_BUDGET,
+    STATE_WRITE_FAILURES, AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS, DISCOVERY_TARGETS,
+    DISCOVERY_PASS_DURATION, SERIES, BUILD_INFO, SHARD, TOTAL_SHARDS,
 )
 """The exporter's own families, rendered after every source's (see :func:`exporter.registry.all_specs`)."""
 

@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import replace
 from typing import Any, Protocol, TypeVar
 
@@ -22,6 +22,7 @@ log = logging.getLogger(__name__)
 # records API, started ones end by their own retry deadline and the rest wait for a later cycle.
 HISTORY_START_SHARE = 0.25
 OVERRUN_LOG_EVERY = 600.0  # seconds between warnings while poll cycles keep outlasting the interval
+PROGRESS_CHECK = 1.0  # seconds between looks at whether a cycle's requests still move (at most)
 T = TypeVar("T")
 
 
@@ -63,8 +64,9 @@ class Poller:
         self.clock = clock
         self.job_grace = job_grace
         self.backoff = backoff or TargetBackoff(interval, interval)
-        # Requests end by their own timeouts; this is the last guard, against a bug that hangs a worker.
-        # Generous, because a cycle may rightly outlast the interval when the rate limit is the bottleneck.
+        # Requests end by their own timeouts; this is the last guard, against a bug that hangs a worker: polls
+        # are given up only after this long without progress (no poll ended, no request answered, nobody
+        # waiting for a rate-limit token). A cycle the rate budget cannot cover stretches instead.
         self.cycle_timeout = 5 * interval if cycle_timeout is None else cycle_timeout
         self._on_swap = on_swap
         self._complete = complete  # adds what the cycle's snapshot carries beside the targets (history, discovery)
@@ -78,6 +80,7 @@ class Poller:
         self._observe_lock = threading.Lock()
         self._round = 0
         self._overrun_logged_at: float | None = None
+        self._shortfall_logged = False
         targets = tuple(targets)
         for target in targets:
             source_for(target.api)  # a kind no source handles fails here, at start, never later
@@ -90,13 +93,18 @@ class Poller:
             previous = self.snapshot
             started = time.monotonic()
             waited_before = self._rate_limit_waited()
+            sent_before = self._requests_by_api()
             states = self._poll_due(self._retarget(previous.states))
             # After every listing is in: history requests never hold a listing back in the rate limiter's
             # queue, and its per-cycle budget bounds how long they add to the cycle.
-            self._catch_up_history(self.cycle_timeout - (time.monotonic() - started))
+            self._catch_up_history()
             took = time.monotonic() - started
-            self._report_overrun(took, self._rate_limit_waited() - waited_before)
-            snapshot = Snapshot(previous.generation + 1, self.clock(), states, cycle_seconds=took)
+            sent = self._requests_by_api()
+            needed = tuple(sorted((api, count - sent_before.get(api, 0)) for api, count in sent.items()))
+            budget = self._budget(dict(needed))
+            self._report_overrun(took, self._rate_limit_waited() - waited_before, needed, dict(budget))
+            snapshot = Snapshot(previous.generation + 1, self.clock(), states, cycle_seconds=took,
+                                cycle_requests=needed, budget_requests=budget)
             if self._complete is not None:
                 snapshot = self._complete(snapshot)
             # Render first, publish second: once /readyz (which reads self.snapshot) sees this cycle,
@@ -109,19 +117,71 @@ class Poller:
     def _rate_limit_waited(self) -> float:
         return sum(self.client.stats.rate_limit_waits().values())
 
-    def _report_overrun(self, took: float, waited: float) -> None:
-        """Warn when cycles start to outlast the interval, then at most every OVERRUN_LOG_EVERY seconds."""
+    def _requests_by_api(self) -> dict[str, int]:
+        """Requests sent so far per API, whatever their answer (retries included: they spend budget too)."""
+        sent: dict[str, int] = {}
+        for (api, _), count in self.client.stats.requests().items():
+            sent[api] = sent.get(api, 0) + count
+        return sent
+
+    def _budget(self, needed: dict[str, int]) -> tuple[tuple[str, float], ...]:
+        """Requests per interval the rate limit allows, for each rate-limited API this cycle used."""
+        budget = []
+        for api in sorted(needed):
+            rate = self.client.rate_limits.rate(api)
+            if rate is not None:
+                budget.append((api, rate * self.interval))
+        return tuple(budget)
+
+    def _report_overrun(self, took: float, waited: float, needed: Sequence[tuple[str, int]],
+                        budget: dict[str, float]) -> None:
+        """Warn when cycles start to outlast the interval, then at most every OVERRUN_LOG_EVERY seconds (sooner
+        once, when a shortfall of the rate budget first shows: the first long cycle may have had none)."""
         now = time.monotonic()
         if took <= self.interval:
             self._overrun_logged_at = None
+            self._shortfall_logged = False
             return
-        if self._overrun_logged_at is not None and now - self._overrun_logged_at < OVERRUN_LOG_EVERY:
+        short = [f"{api}: {count} requests, poll.rate_limit allows {budget[api]:g}" for api, count in needed
+                 if api in budget and count > budget[api]]
+        recent = self._overrun_logged_at is not None and now - self._overrun_logged_at < OVERRUN_LOG_EVERY
+        if recent and (self._shortfall_logged or not short):
             return
         self._overrun_logged_at = now
+        self._shortfall_logged = bool(short)
+        if short:
+            log.warning("a poll cycle took %.1fs, longer than poll.interval_seconds (%gs), its requests waited "
+                        "%.1fs in all for the client rate limit: the targets need more requests per interval than "
+                        "the rate budget allows (%s); cycles stretch and every target is still polled, the "
+                        "stalest first (raise poll.interval_seconds or shard to poll each target every interval)",
+                        took, self.interval, waited, "; ".join(short))
+            return
         log.warning("a poll cycle took %.1fs, longer than poll.interval_seconds (%gs); its requests waited %.1fs "
                     "in all for the client rate limit: if that is most of it, the targets need more requests "
                     "than poll.rate_limit allows per interval (raise poll.interval_seconds or shard)",
                     took, self.interval, waited)
+
+    def _progress(self) -> tuple[int, float]:
+        """Something that changes while the client's requests move: answered requests, rate-limit waits."""
+        return (sum(self.client.stats.requests().values()), self._rate_limit_waited())
+
+    def _wait_moving(self, futures: Iterable[Future[T]]) -> set[Future[T]]:
+        """Wait for ``futures`` while they make progress; the ones left after ``cycle_timeout`` seconds in
+        which none ended, no request was answered and no caller waited for a rate-limit token (hung)."""
+        pending = set(futures)
+        last_moved = time.monotonic()
+        seen = self._progress()
+        while pending:
+            quiet = self.cycle_timeout - (time.monotonic() - last_moved)
+            if quiet <= 0:
+                return pending
+            done, pending_now = wait(pending, timeout=min(quiet, PROGRESS_CHECK, self.cycle_timeout / 4),
+                                     return_when=FIRST_COMPLETED)
+            pending = set(pending_now)
+            progress = self._progress()
+            if done or progress != seen or self.client.rate_limits.waiting():
+                last_moved, seen = time.monotonic(), progress
+        return pending
 
     def _retarget(self, states: tuple[TargetState, ...]) -> tuple[TargetState, ...]:
         """The states of the current target list: kept for targets still in it, fresh for new ones; the
@@ -175,15 +235,18 @@ class Poller:
     def _poll_due(self, states: tuple[TargetState, ...]) -> tuple[TargetState, ...]:
         """Poll every target that is due, within the cycle timeout; a target backing off keeps its state."""
         now = self.clock()
-        futures = {index: self._submit(self._poll_target, state, self._round)
-                   for index, state in enumerate(states) if self._due(state, now)}
-        _, late = wait(futures.values(), timeout=self.cycle_timeout)
+        # The stalest first: when the rate budget cannot cover a cycle, the workers and the rate limiter's
+        # queue serve in submission order, so the targets polled longest ago go ahead of the others.
+        due = sorted((index for index, state in enumerate(states) if self._due(state, now)),
+                     key=lambda index: (states[index].last_poll_at is not None, states[index].last_poll_at or 0.0))
+        futures = {index: self._submit(self._poll_target, states[index], self._round) for index in due}
+        late = self._wait_moving(futures.values())
         if late:
             with self._observe_lock:
                 self._round += 1  # what the late polls list now is older than the next cycle's listings
             # Those workers are stuck (their requests will still end by timeout): leave them to it and
             # poll the next cycle on fresh workers, so a wedged request can never stall the loop.
-            log.warning("%d polls did not finish within %gs; replacing the poll workers", len(late),
+            log.warning("%d polls made no progress for %gs; replacing the poll workers", len(late),
                         self.cycle_timeout)
             old, self._workers = self._workers, self._new_workers()
             old.shutdown(wait=False, cancel_futures=True)
@@ -194,7 +257,7 @@ class Poller:
                 result.append(state)
             elif future in late:
                 result.append(self._failed(state, now, self.cycle_timeout,
-                                           f"poll did not finish within {self.cycle_timeout:g}s"))
+                                           f"poll made no progress for {self.cycle_timeout:g}s"))
             else:
                 result.append(self._outcome(state, future, now))
         if futures and not any(result[index].up for index in futures):
@@ -204,7 +267,7 @@ class Poller:
                       for index, state in enumerate(result)]
         return tuple(result)
 
-    def _catch_up_history(self, timeout: float) -> None:
+    def _catch_up_history(self) -> None:
         """Run the history tasks on the poll workers; one that fails or hangs costs its job one cycle."""
         if self.history is None:
             return
@@ -214,10 +277,10 @@ class Poller:
         except Exception:  # run history must never cost the cycle
             log.exception("run history step crashed")
             return
-        _, late = wait(futures, timeout=max(0.0, timeout))
+        late = self._wait_moving(futures)
         if late:
-            log.warning("%d run history fetches did not finish within the cycle timeout; replacing the poll "
-                        "workers", len(late))
+            log.warning("%d run history fetches made no progress for %gs; replacing the poll workers", len(late),
+                        self.cycle_timeout)
             old, self._workers = self._workers, self._new_workers()
             old.shutdown(wait=False, cancel_futures=True)
         for future in futures:

@@ -74,6 +74,8 @@ class RateLimits:
     def __init__(self, buckets: Mapping[str, TokenBucket]) -> None:
         self._buckets = dict(buckets)
         self._local = threading.local()
+        self._waiting_lock = threading.Lock()
+        self._waiting = 0
 
     @classmethod
     def per_second(
@@ -92,9 +94,20 @@ class RateLimits:
         bucket = self._buckets.get(api)
         if bucket is None:
             return 0.0
-        waited = bucket.acquire(max_wait)
+        with self._waiting_lock:
+            self._waiting += 1
+        try:
+            waited = bucket.acquire(max_wait)
+        finally:
+            with self._waiting_lock:
+                self._waiting -= 1
         self._local.waited = self.waited_by_this_thread() + waited
         return waited
+
+    def waiting(self) -> int:
+        """Callers waiting for a token now: a poll queued behind the budget is slow, not hung."""
+        with self._waiting_lock:
+            return self._waiting
 
     def waited_by_this_thread(self) -> float:
         """Seconds the calling thread has spent waiting for tokens, ever (lets a retry deadline leave them out)."""

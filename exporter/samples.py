@@ -77,6 +77,10 @@ def snapshot_families(snapshot: Snapshot, version: str) -> list[Metric]:
         families.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
     if snapshot.cycle_seconds is not None:
         families.add(m.POLLER_CYCLE_DURATION, (), snapshot.cycle_seconds)
+    for api, count in snapshot.cycle_requests:
+        families.add(m.POLLER_CYCLE_REQUESTS, (api,), count)
+    for api, allowed in snapshot.budget_requests:
+        families.add(m.RATE_LIMIT_BUDGET, (api,), allowed)
     families.add(m.BUILD_INFO, (version,), 1)
     return families.ordered()
 
@@ -134,3 +138,16 @@ def add_discovery(families: Sink, view: DiscoveryView) -> None:
         families.add(m.DISCOVERY_TARGETS, labels, status.found)
     if view.pass_seconds is not None:
         families.add(m.DISCOVERY_PASS_DURATION, (), view.pass_seconds)
+
+
+def with_series(families: list[Metric]) -> list[Metric]:
+    """``families`` (a snapshot's, in table order) with ``codearts_exporter_series`` in its place: each
+    family's sample count, as the exposition counts its lines (the reference for that family)."""
+    counted = _Families()
+    for family in families:
+        counted.add(m.SERIES, (family.name,), len(family.samples))
+    series = counted.ordered()
+    names = [spec.name for spec in all_specs()]
+    position = names.index(m.SERIES.name)
+    before = [family for family in families if names.index(family.name) < position]
+    return [*before, *series, *families[len(before):]]

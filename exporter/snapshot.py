@@ -88,6 +88,9 @@ class Snapshot:
     taken_at: float | None
     states: tuple[TargetState, ...] = field(default_factory=tuple)
     cycle_seconds: float | None = None  # how long the cycle took, listings, history and discovery included
+    # Requests the cycle sent per API, and what the rate limit allows per interval (rate-limited APIs only).
+    cycle_requests: tuple[tuple[str, int], ...] = ()
+    budget_requests: tuple[tuple[str, float], ...] = ()
     history: HistoryView | None = None  # the run history counted up to this cycle (None: history is off)
     discovery: DiscoveryView | None = None  # None: nothing is discovered
 

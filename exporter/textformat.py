@@ -110,7 +110,7 @@ class _HistogramFormat:
 
 
 _FORMATS: dict[str, _LineFormat] = {}
-_HISTOGRAM_FORMATS: dict[str, _HistogramFormat] = {}
+_HISTOGRAM_FORMATS: dict[tuple[str, tuple[str, ...]], _HistogramFormat] = {}
 
 
 class LineSink:
@@ -129,9 +129,10 @@ class LineSink:
     def add_histogram(self, spec: MetricSpec, labels: Iterable[str], bounds: Sequence[float],
                       histogram: HistogramData) -> None:
         """One series of the histogram family ``spec``; ``histogram.counts`` are per bucket, written cumulative."""
-        fmt = _HISTOGRAM_FORMATS.get(spec.name)
+        # By name and labels: a histogram's labels depend on how it is split (metrics.run_duration_by).
+        fmt = _HISTOGRAM_FORMATS.get((spec.name, spec.labels))
         if fmt is None:
-            fmt = _HISTOGRAM_FORMATS.setdefault(spec.name, _HistogramFormat(spec))
+            fmt = _HISTOGRAM_FORMATS.setdefault((spec.name, spec.labels), _HistogramFormat(spec))
         self._family(spec).extend(fmt.lines(tuple(labels), bounds, histogram))
 
     def _family(self, spec: MetricSpec) -> list[str]:

@@ -19,7 +19,7 @@ from exporter.poller import Poller
 from exporter.ratelimit import RateLimits
 from exporter.registry import registered
 from exporter.retry import RetryPolicy, TargetBackoff
-from exporter.runhistory.counts import RunCounts
+from exporter.runhistory.counts import DEFAULT_DURATION_SPLIT, RunCounts
 from exporter.runhistory.history import RunHistory
 from exporter.runhistory.options import HistoryConfig
 from exporter.server import ExporterHTTPServer
@@ -53,9 +53,11 @@ def shard_rate_limits(config: Config, shard: ShardSpec) -> RateLimits:
 
 def run_history(sources: Iterable[Source], client: CodeArtsClient, options: HistoryConfig,
                 sections: Mapping[str, Any], poll: PollSettings,
-                monotonic: Callable[[], float] = time.monotonic) -> RunHistory:
-    """The run history of every source (of ``sections``) that has one, on one set of counters."""
-    counts = RunCounts((), options.buckets, options.queued_buckets)
+                monotonic: Callable[[], float] = time.monotonic,
+                split: str = DEFAULT_DURATION_SPLIT) -> RunHistory:
+    """The run history of every source (of ``sections``) that has one, on one set of counters; ``split``:
+    how run durations are split (``metrics.run_duration_by``)."""
+    counts = RunCounts((), options.buckets, options.queued_buckets, split)
     parts = []
     for source in sources:
         if source.name not in sections:
@@ -112,7 +114,8 @@ class Exporter:
             retry=retry_policy(config.poll.interval_seconds),
         )
         poll = PollSettings(config.poll.interval_seconds, config.poll.concurrency)
-        self.history = (run_history(self.sources, self.client, config.history, config.sections, poll)
+        self.history = (run_history(self.sources, self.client, config.history, config.sections, poll,
+                                    split=config.metrics.run_duration_by)
                         if config.history.enabled else None)
         if self.history is not None:
             self._restore_history(self.history)
@@ -122,7 +125,7 @@ class Exporter:
             discoverer = source.discoverer(context)
             if discoverer is not None:
                 self.discoverers[source.name] = discoverer
-        self.exposition = Exposition(self.stats, __version__, shard)
+        self.exposition = Exposition(self.stats, __version__, shard, disabled=config.metrics.disabled)
         targets = tuple(target for source in self.sources for target in source.targets(config.section(source.name)))
         mine = shard.select(targets)
         if targets and not mine and not self.discoverers:

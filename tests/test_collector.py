@@ -171,7 +171,8 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
     stats.set_token_expiry(T0 + 86_400)  # password mode
     stats.track_state_writes()  # with state.path
     exposition = Exposition(stats, "1.2.3", ShardSpec(1, 2))
-    exposition.update(dataclasses.replace(make_snapshot(), cycle_seconds=1.5,
+    exposition.update(dataclasses.replace(make_snapshot(), cycle_seconds=1.5, cycle_requests=(("build", 12),),
+                                          budget_requests=(("build", 300.0),),
                                           discovery=DiscoveryView(statuses, pass_seconds=2.5)))
     text = exposition.body(TEXT, gzipped=False).decode()
     table = {spec.name: spec for spec in all_specs() if spec.group != "history"}  # test_history checks those

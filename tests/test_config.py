@@ -53,11 +53,11 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, discovery, "
-        "projects, pipeline_projects, pipeline_options, history, state), got a list",
+        "projects, pipeline_projects, pipeline_options, history, state, metrics), got a list",
     ),
     "unknown_top_level_key.yaml": (
         'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, discovery, '
-        'projects, pipeline_projects, pipeline_options, history, state)',
+        'projects, pipeline_projects, pipeline_options, history, state, metrics)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "
@@ -73,7 +73,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "out_of_range_concurrency.yaml": ("poll.concurrency: expected an integer 1..64, got 0",),
     "out_of_range_repository_id.yaml": ("repositories[0].id: expected an integer 1..2147483647, got 2147483648",),
     "negative_interval.yaml": ("poll.interval_seconds: expected a number > 0, got -5",),
-    "history_unknown_api.yaml": ('history.api: expected one of v1, v3, got "v2"',),
+    "history_unknown_api.yaml": ('history.api: expected one of auto, brief, v1, v3, got "v2"',),
     "history_buckets_not_increasing.yaml": (
         "history.buckets[2]: expected a list of 1..50 increasing numbers > 0 (seconds), got 30",
     ),
@@ -575,7 +575,7 @@ def test_history_and_state_are_optional_and_parse_into_their_dataclasses(tmp_pat
 
     base = {"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": PROJECT_ID}]}
     config = parse_config(base)
-    assert config.history == HistoryConfig() and config.history.buckets[0] == 10 and config.history.buckets[-1] == 14400
+    assert config.history == HistoryConfig() and config.history.buckets[0] == 30 and config.history.buckets[-1] == 3600
     assert config.state == StateConfig(None)
     config = parse_config({**base, "history": {"enabled": "false", "api": "v3", "buckets": [5, "60", 600.5],
                                                "max_pages": "3", "max_requests_per_cycle": 40},
@@ -583,6 +583,24 @@ def test_history_and_state_are_optional_and_parse_into_their_dataclasses(tmp_pat
     assert config.history == HistoryConfig(False, "v3", (5.0, 60.0, 600.5), HistoryConfig().queued_buckets, 3, 40)
     assert HistoryConfig().max_requests_per_cycle is None  # a share of the Build rate limit
     assert config.state == StateConfig(str(tmp_path / "state.json"))
+
+
+def test_the_metrics_section_is_optional_and_names_only_families_served() -> None:
+    from exporter.metricsconfig import MetricsConfig
+
+    base = {"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": PROJECT_ID}]}
+    assert parse_config(base).metrics == MetricsConfig("outcome", frozenset())
+    config = parse_config({**base, "metrics": {"run_duration_by": "status", "disabled": [
+        "codearts_build_run_queued_seconds", "codearts_build_runs_total"]}})
+    assert config.metrics == MetricsConfig("status", frozenset({"codearts_build_run_queued_seconds",
+                                                                "codearts_build_runs"}))
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**base, "metrics": {"run_duration_by": "job", "disabled": ["codearts_up", "nope"]}})
+    assert caught.value.problems == (
+        'metrics.run_duration_by: expected one of outcome, status, none, got "job"',
+        'metrics.disabled[0]: "codearts_up" cannot be disabled',
+        'metrics.disabled[1]: expected the name of a family the exporter serves (see docs/metrics.md), got "nope"',
+    )
 
 
 def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() -> None:

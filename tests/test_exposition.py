@@ -16,7 +16,7 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from exporter import exposition as exposition_module
 from exporter import server as server_module
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
-from exporter.samples import live_families, snapshot_families
+from exporter.samples import live_families, snapshot_families, with_series
 from exporter.server import ExporterHTTPServer
 from exporter.snapshot import Snapshot, TargetState
 from exporter.sources.build.targets import project_target
@@ -61,7 +61,7 @@ def test_bodies_equal_prometheus_client_rendering_byte_for_byte():
     snapshot = awkward_snapshot()
     exposition = Exposition(stats, "1.2.3")
     exposition.update(snapshot)
-    families = snapshot_families(snapshot, "1.2.3")
+    families = with_series(snapshot_families(snapshot, "1.2.3"))
     live = live_families(stats)
     # The snapshot part comes first, then the live counters rendered per scrape.
     expected_text = generate_latest(_Families(families)) + generate_latest(_Families(live))

@@ -33,7 +33,8 @@ class Rig:
     """A world on a fake clock, its simulator, and an exporter that can be restarted."""
 
     def __init__(self, tmp_path, simulator_factory, *, state: bool, api: str = "v1", window_ms: int | None = None,
-                 default_buckets: bool = False, pipeline_projects: dict[str, int] | None = None):
+                 default_buckets: bool = False, pipeline_projects: dict[str, int] | None = None,
+                 split: str | None = None):
         self.now = [T0]
         options = {} if window_ms is None else {"history_window_ms": window_ms}
         self.world = World(seed=11, clock=lambda: self.now[0], projects={P1: 12, P2: 6},
@@ -45,6 +46,9 @@ class Rig:
             extra += f"  buckets: [{BOUNDS}]\n  queued_buckets: [10, 100]\n"
         if state:
             extra += f"state:\n  path: {tmp_path / 'state.json'}\n"
+        if split is not None:
+            extra += f"metrics:\n  run_duration_by: {split}\n"
+        self.split = split or "outcome"
         self.config = load_config(write_config(tmp_path / "c.yaml", self.sim.url, repositories={REPO: [6, 7]},
                                                projects=[P1, P2], extra=extra,
                                                pipeline_projects=list(pipeline_projects or ())))
@@ -121,6 +125,36 @@ def pipeline_truth(world: World, baseline: float, polls: list[float]) -> tuple[C
     return runs, seconds
 
 
+def duration_key(key: tuple, split: str, at: int = -1) -> tuple:
+    """A run key (status at ``at``) as the duration histograms hold it: written out here independently."""
+    status = key[at]
+    rest = key[at + 1:] if at != -1 else ()
+    if split == "none":
+        return (*key[:at], *rest)
+    return (*key[:at], status if split == "status" else "success" if status == "success" else "failure", *rest)
+
+
+def by_duration(counter: dict, split: str, at: int = -1) -> Counter:
+    grouped: Counter = Counter()
+    for key, value in counter.items():
+        grouped[duration_key(key, split, at)] += value
+    return grouped
+
+
+def duration_series(found: dict, name: str, labels: int) -> dict[tuple, float]:
+    """Samples of a duration histogram keyed by the job's ``labels`` label values, then the class, then le."""
+    out = {}
+    for (sample, pairs), value in found.items():
+        if sample != name:
+            continue
+        values = dict(pairs)
+        le = (values.pop("le"),) if "le" in values else ()
+        klass = tuple(values.pop(key) for key in ("status", "outcome") if key in values)
+        spec = next(spec for spec in all_specs() if name.startswith(spec.name))
+        out[(*(values[key] for key in spec.labels[:labels]), *klass, *le)] = value
+    return out
+
+
 def series(found: dict, name: str) -> dict[tuple, float]:
     """Samples of one name, keyed by their label values in the spec's label order."""
     spec = next(spec for spec in all_specs() if name.startswith(spec.name))
@@ -129,19 +163,23 @@ def series(found: dict, name: str) -> dict[tuple, float]:
             for (sample, labels), value in found.items() if sample == name}
 
 
-def assert_build_counts_equal(found: dict, truth: tuple[Counter, Counter, Counter, Counter]) -> None:
+def assert_build_counts_equal(found: dict, truth: tuple[Counter, Counter, Counter, Counter],
+                              split: str = "outcome") -> None:
     runs, seconds, queued, short = truth
     counters = series(found, "codearts_build_runs_total")
     assert counters, "no build run counters served"
     assert set(runs) <= set(counters), "a label set was not pre-initialised"
-    for key, value in series(found, "codearts_build_run_duration_seconds_bucket").items():
+    short = by_duration(short, split, -2)
+    for key, value in duration_series(found, "codearts_build_run_duration_seconds_bucket", 3).items():
         if key[-1] == "150.0":
             assert value == short[key], key
     for key, value in counters.items():
         assert value == runs[key], key
-    counts = series(found, "codearts_build_run_duration_seconds_count")
-    sums = series(found, "codearts_build_run_duration_seconds_sum")
-    assert counts == counters
+    counts = duration_series(found, "codearts_build_run_duration_seconds_count", 3)
+    sums = duration_series(found, "codearts_build_run_duration_seconds_sum", 3)
+    # A histogram per class that counted a run, its _count equal to the counters of its statuses.
+    assert counts == {key: n for key, n in by_duration(counters, split).items() if n}
+    seconds = by_duration(seconds, split)
     for key, value in sums.items():
         assert value == pytest.approx(seconds[key], abs=1e-6), key
     per_job = Counter()
@@ -153,14 +191,16 @@ def assert_build_counts_equal(found: dict, truth: tuple[Counter, Counter, Counte
         assert value == pytest.approx(queued[key], abs=1e-6), key
 
 
-def assert_pipeline_counts_equal(found: dict, truth: tuple[Counter, Counter]) -> None:
+def assert_pipeline_counts_equal(found: dict, truth: tuple[Counter, Counter], split: str = "outcome") -> None:
     runs, seconds = truth
     counters = series(found, "codearts_repo_pipeline_job_runs_total")
     assert set(runs) <= set(counters)
     for key, value in counters.items():
         assert value == runs[key], key
-    assert series(found, "codearts_repo_pipeline_job_run_duration_seconds_count") == counters
-    for key, value in series(found, "codearts_repo_pipeline_job_run_duration_seconds_sum").items():
+    assert duration_series(found, "codearts_repo_pipeline_job_run_duration_seconds_count", 4) == {
+        key: n for key, n in by_duration(counters, split).items() if n}
+    seconds = by_duration(seconds, split)
+    for key, value in duration_series(found, "codearts_repo_pipeline_job_run_duration_seconds_sum", 4).items():
         assert value == pytest.approx(seconds[key], abs=1e-6), key
 
 
@@ -175,8 +215,9 @@ def run_cycles(rig: Rig, cycles: range, per_cycle: list | None = None) -> None:
             per_cycle.append((rig.sim.request_count("build_records") - before, len(changed)))
 
 
-def test_fifty_cycles_count_every_finished_run_exactly_once(rig_factory):
-    rig = rig_factory(state=False)
+@pytest.mark.parametrize("split", ["outcome", "status", "none"])
+def test_fifty_cycles_count_every_finished_run_exactly_once(rig_factory, split):
+    rig = rig_factory(state=False, split=split)
     rig.poll()
     first = rig.samples()
     assert set(series(first, "codearts_build_runs_total").values()) == {0.0}  # pre-initialised, no back-fill
@@ -188,8 +229,8 @@ def test_fifty_cycles_count_every_finished_run_exactly_once(rig_factory):
     assert sum(truth[0].values()) > 200  # a busy world: the test means something
     assert max(Counter(key[:2] for key in truth[0].elements()).values()) >= 20
     found = rig.samples()
-    assert_build_counts_equal(found, truth)
-    assert_pipeline_counts_equal(found, pipeline_truth(rig.world, T0, rig.polls[1:]))
+    assert_build_counts_equal(found, truth, split)
+    assert_pipeline_counts_equal(found, pipeline_truth(rig.world, T0, rig.polls[1:]), split)
     # One records request per job that finished runs in the cycle, whatever the number of runs.
     assert all(requests == changed for requests, changed in per_cycle), per_cycle
     assert min(changed for _, changed in per_cycle) < 18 // 2  # most jobs idle in short cycles: no requests
@@ -243,10 +284,12 @@ def test_v3_history_api_counts_the_same_runs_without_queue_times(rig_factory):
     counters = series(found, "codearts_build_runs_total")
     assert sum(runs.values()) > 50
     assert counters == {key: runs[key] for key in counters}
-    assert series(found, "codearts_build_run_duration_seconds_count") == counters
-    for key, value in series(found, "codearts_build_run_duration_seconds_sum").items():
-        assert value == pytest.approx(seconds[key], abs=1e-3), key
-    assert set(series(found, "codearts_build_run_queued_seconds_count").values()) == {0.0}
+    assert duration_series(found, "codearts_build_run_duration_seconds_count", 3) == {
+        key: n for key, n in by_duration(counters, "outcome").items() if n}
+    for key, value in duration_series(found, "codearts_build_run_duration_seconds_sum", 3).items():
+        assert value == pytest.approx(by_duration(seconds, "outcome")[key], abs=1e-3), key
+    # No queue time reported, so no queue histogram: no series that could only ever be zero.
+    assert not series(found, "codearts_build_run_queued_seconds_count")
     assert rig.sim.request_count("build_history") > 0 and rig.sim.request_count("build_records") == 0
 
 
@@ -288,7 +331,7 @@ def test_max_pages_bounds_requests_and_reports_what_it_gave_up(tmp_path, simulat
     world = World(seed=11, clock=lambda: now[0], projects={P1: 3})
     sim = simulator_factory(world)
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[P1],
-                                      extra="history:\n  max_pages: 1\n"))
+                                      extra="history:\n  api: v1\n  max_pages: 1\n"))
     exporter = Exporter(config, clock=lambda: now[0])
     try:
         exporter.poll_once()
@@ -325,7 +368,7 @@ def test_history_families_match_the_metrics_table(rig_factory):
             extra = {"le"} if sample.name.endswith("_bucket") else set()
             assert set(sample.labels) == set(spec.labels) | extra
     buckets = [s for s in served["codearts_build_run_duration_seconds"].samples if s.name.endswith("_bucket")]
-    assert {s.labels["le"] for s in buckets} >= {"10.0", "14400.0", "+Inf"}
+    assert {s.labels["le"] for s in buckets} == {"30.0", "60.0", "120.0", "300.0", "600.0", "1200.0", "3600.0", "+Inf"}
 
 
 def test_a_corrupt_state_file_is_ignored_and_counting_starts_afresh(rig_factory, tmp_path, caplog):
@@ -367,8 +410,8 @@ def test_a_state_file_without_the_zero_series_still_counts_every_run(rig_factory
         kept = [entry for entry in saved[table] if entry[1] > 0]
         assert len(kept) < len(saved[table])  # some series are gone: the test means something
         saved[table] = kept
-    kept_keys = {tuple(key) for key, _ in saved["build_runs"]}
-    saved["build_durations"] = [entry for entry in saved["build_durations"] if tuple(entry[0]) in kept_keys]
+    kept_jobs = {tuple(key[:-1]) for key, _ in saved["build_runs"]}
+    saved["build_durations"] = [entry for entry in saved["build_durations"] if tuple(entry[0][:-1]) in kept_jobs]
     (tmp_path / "state.json").write_text(json.dumps(saved))
     rig.restart()
     rig.poll()

@@ -25,7 +25,8 @@ BUDGET = 3
 
 
 def make_exporter(tmp_path, url: str, now: list[float], extra: str = "", rate_limit: str | None = None) -> Exporter:
-    history = f"history:\n  buckets: [{BOUNDS}]\n  queued_buckets: [10, 100]\n{extra}"
+    # The per-job records API: its budget in requests is what these tests are about (batches: test_history_batch).
+    history = f"history:\n  api: v1\n  buckets: [{BOUNDS}]\n  queued_buckets: [10, 100]\n{extra}"
     options = {} if rate_limit is None else {"rate_limit": rate_limit}
     config = load_config(write_config(tmp_path / "c.yaml", url, projects=[P1, P2], extra=history, **options))
     return Exporter(config, clock=lambda: now[0])

@@ -19,7 +19,7 @@ from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.registry import all_specs
 from exporter.runhistory.counts import HistoryView
 from exporter.runhistory.history import RunHistory
-from exporter.samples import live_families, snapshot_families
+from exporter.samples import live_families, snapshot_families, with_series
 from exporter.sources.build import metrics as build_metrics
 from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
@@ -74,7 +74,8 @@ def reference_history(view: HistoryView) -> list:
 
 def expected_bodies(snapshot, stats: RequestStats, view: HistoryView) -> tuple[bytes, bytes]:
     order = {spec.name: index for index, spec in enumerate(all_specs())}
-    families = sorted(snapshot_families(snapshot, "1.2.3") + reference_history(view), key=lambda f: order[f.name])
+    families = with_series(sorted(snapshot_families(snapshot, "1.2.3") + reference_history(view),
+                                  key=lambda f: order[f.name]))
     live = live_families(stats)
     text = generate_latest(_Families(families)) + generate_latest(_Families(live))
     openmetrics = om.generate_latest(_Families(families)).removesuffix(b"# EOF\n") + om.generate_latest(

@@ -106,7 +106,7 @@ def test_a_hung_worker_is_left_behind_and_the_next_cycle_runs_on_fresh_workers(t
                     cycle_timeout=0.5, clock=clock)
     try:
         states = {s.target.key: s for s in poller.poll_once().states}
-        assert states[OTHER].error == "poll did not finish within 0.5s" and not states[OTHER].up
+        assert states[OTHER].error == "poll made no progress for 0.5s" and not states[OTHER].up
         assert states[PROJECT].up and states[f"{REPO}/{PIPELINE}"].up
         client.release.set()
         clock.advance(60)
@@ -299,3 +299,76 @@ def test_a_cycle_longer_than_the_interval_is_measured_and_logged_once(tmp_path, 
     assert "waited" in overruns[0] and "raise poll.interval_seconds" in overruns[0]
     samples = parse_samples(exporter.metrics_text().decode())
     assert samples[("codearts_poller_cycle_duration_seconds", frozenset())] == cycles[-1].cycle_seconds
+
+
+PROJECTS = [f"p{n:031d}" for n in range(1, 9)]
+
+
+def test_a_cycle_waiting_for_the_rate_budget_stretches_and_keeps_every_target_up(tmp_path, simulator_factory,
+                                                                                caplog):
+    sim = simulator_factory(world(projects=dict.fromkeys(PROJECTS, 3)))
+    exporter = exporter_for(tmp_path, sim, projects=PROJECTS, repositories={})
+    # 8 listings a cycle at 8 requests/s, one at a time: a cycle takes ~0.9 s, past the default guard of
+    # 5 intervals (0.625 s), while the budget allows one request per 0.125 s interval.
+    paced = CodeArtsClient(base_urls={"repo": sim.url, "build": sim.url}, auth=exporter.auth, timeout=5,
+                           stats=exporter.stats, rate_limits=RateLimits.per_second({"build": 8}, 1))
+    poller = Poller([project_target(p) for p in PROJECTS], paced, interval=0.125, concurrency=2,
+                    on_swap=exporter.exposition.update)
+    try:
+        with caplog.at_level(logging.WARNING, logger="exporter.poller"):
+            cycles = [poller.poll_once() for _ in range(2)]
+    finally:
+        poller.stop()
+        paced.close()
+        exporter.close()
+    assert all(cycle.all_up() for cycle in cycles), [s.error for c in cycles for s in c.states]
+    assert cycles[-1].cycle_seconds > poller.cycle_timeout  # the cycle stretched past the hung-poll guard
+    messages = [record.getMessage() for record in caplog.records]
+    assert not any("no progress" in message for message in messages), messages
+    assert any("build: 8 requests, poll.rate_limit allows 1" in message for message in messages), messages
+    samples = parse_samples(exporter.metrics_text().decode())
+    assert samples[("codearts_poller_cycle_requests", frozenset({("api", "build")}))] == 8
+    assert samples[("codearts_rate_limit_budget_requests", frozenset({("api", "build")}))] == 1
+    assert sum(value for (name, _), value in samples.items() if name == "codearts_up") == len(PROJECTS)
+
+
+class Recording(Blocking):
+    """Records the order in which projects are listed."""
+
+    def __init__(self, client):
+        super().__init__(client)
+        self.listed: list[str] = []
+
+    def listing(self, api, url, *rest):
+        self.listed.append(url.rsplit("/", 2)[-2])
+        return self.client.listing(api, url, *rest)
+
+
+def test_the_stalest_targets_are_polled_first(tmp_path, simulator_factory):
+    sim = simulator_factory(world(projects=dict.fromkeys(PROJECTS[:4], 2)))
+    exporter = exporter_for(tmp_path, sim, projects=PROJECTS[:4], repositories={})
+    client = Recording(exporter.client)
+    clock = FakeClock(1_750_000_000.0)
+    poller = Poller([project_target(p) for p in PROJECTS[:4]], client, interval=60, concurrency=1, clock=clock)
+    # Polled last at different times: the second project longest ago, the fourth never.
+    polled_at = {PROJECTS[0]: 300.0, PROJECTS[1]: 100.0, PROJECTS[2]: 200.0}
+    poller.snapshot = replace(poller.snapshot, states=tuple(
+        replace(state, last_poll_at=polled_at.get(state.target.key)) for state in poller.snapshot.states))
+    try:
+        poller.poll_once()
+    finally:
+        poller.stop()
+        exporter.close()
+    assert client.listed == [PROJECTS[3], PROJECTS[1], PROJECTS[2], PROJECTS[0]]
+
+
+def test_a_shortfall_is_reported_when_it_first_shows_even_soon_after_an_overrun_warning(caplog):
+    poller = Poller([], None, interval=1, concurrency=1)  # type: ignore[arg-type] - no request is made
+    with caplog.at_level(logging.WARNING, logger="exporter.poller"):
+        poller._report_overrun(2.0, 1.5, (("build", 4),), {"build": 5.0})  # slow, within the budget
+        poller._report_overrun(2.0, 1.5, (("build", 9),), {"build": 5.0})  # now short of it
+        poller._report_overrun(2.0, 1.5, (("build", 9),), {"build": 5.0})  # still: not again for a while
+    poller.stop()
+    messages = [record.getMessage() for record in caplog.records]
+    assert len(messages) == 2 and "if that is most of it" in messages[0]
+    assert "build: 9 requests, poll.rate_limit allows 5" in messages[1]

@@ -1,18 +1,57 @@
 """Run counters and duration histograms per job, versioned so a renderer redoes only the jobs that changed.
 
-No I/O. :class:`RunCounts` is written by the sources' history parts under its lock, and
+Counters start at zero for every status of a job when the job is first listed (so ``increase()`` sees its
+first run); histograms are created when the first run that falls into them is counted, and durations are
+kept per *duration class* of a run status (``metrics.run_duration_by``): the outcome (``success`` or
+``failure``) by default, the status itself, or one histogram per job. No I/O.
+
+:class:`RunCounts` is written by the sources' history parts under its lock, and
 :meth:`RunCounts.view` makes the immutable :class:`HistoryView` a snapshot carries: unchanged jobs share
 their copies with the previous view, so a cycle copies only the jobs that counted a run.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+from exporter.metrics import MetricSpec
 
 Labels = tuple[str, ...]
 JobKey = tuple[str, Labels]  # (the source's run kind, the job's labels without the status)
+
+
+# How run-duration histograms are split: by outcome class (default), by run status, or not at all.
+DURATION_SPLITS = ("outcome", "status", "none")
+DEFAULT_DURATION_SPLIT = "outcome"
+
+
+def duration_class(split: str, status: str) -> str:
+    """The histogram a run of ``status`` is observed in: its status, its outcome class (``success``, or
+    ``failure`` for every other terminal status), or "" when durations are not split."""
+    if split == "status":
+        return status
+    if split == "outcome":
+        return "success" if status == "success" else "failure"
+    return ""
+
+
+@functools.cache
+def split_spec(spec: MetricSpec, split: str) -> MetricSpec:
+    """A duration histogram's spec as served with ``split``: the declared one ends in ``outcome``; ``status``
+    names its last label ``status``; ``none`` drops it."""
+    if split == "status":
+        return replace(spec, labels=(*spec.labels[:-1], "status"))
+    if split == "none":
+        return replace(spec, labels=spec.labels[:-1])
+    return spec
+
+
+def coarser(saved: str, split: str) -> bool:
+    """True if histograms split by ``saved`` can be merged exactly into ones split by ``split``."""
+    return saved == split or saved == "status" or split == "none"
 
 
 @dataclass(slots=True)
@@ -42,6 +81,11 @@ class Histogram:
         """An independent copy."""
         return Histogram(list(self.counts), self.sum)
 
+    def merge(self, other: Histogram) -> None:
+        """Add ``other``'s observations (same bounds)."""
+        self.counts = [a + b for a, b in zip(self.counts, other.counts, strict=True)]
+        self.sum += other.sum
+
 
 @dataclass(frozen=True, slots=True)
 class RunKind:
@@ -57,11 +101,13 @@ class RunKind:
 
 @dataclass(frozen=True, slots=True)
 class JobHistory:
-    """A copy of one job's run counters and histograms, per run status in sorted order."""
+    """A copy of one job's run counters per run status and its histograms per duration class (both sorted;
+    only the classes a run was counted in), and how the durations are split."""
 
     runs: tuple[tuple[str, int], ...]
     durations: tuple[tuple[str, Histogram], ...]
-    queued: Histogram | None  # kinds with queue times only
+    queued: Histogram | None  # kinds with queue times only, once a run was counted
+    split: str = DEFAULT_DURATION_SPLIT
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +126,8 @@ class HistoryView:
 
 @dataclass(slots=True)
 class RunTables:
-    """One kind's counters and histograms, keyed by the job's labels plus the status (queued: job labels)."""
+    """One kind's counters and histograms, keyed by the job's labels plus the status (durations: plus the
+    duration class; queued: the job's labels)."""
 
     runs: dict[Labels, int]
     durations: dict[Labels, Histogram]
@@ -91,15 +138,19 @@ class RunCounts:
     """Every job's run counters and histograms, per :class:`RunKind`. Writers hold :attr:`lock`."""
 
     def __init__(self, kinds: Iterable[RunKind], buckets: tuple[float, ...],
-                 queued_buckets: tuple[float, ...]) -> None:
+                 queued_buckets: tuple[float, ...], split: str = DEFAULT_DURATION_SPLIT) -> None:
+        if split not in DURATION_SPLITS:
+            raise ValueError(f"unknown duration split {split!r}")
         self.kinds = {kind.name: kind for kind in kinds}
         self.buckets = buckets
         self.queued_buckets = queued_buckets
+        self.split = split
         self.lock = threading.RLock()
         self.tables = {name: RunTables({}, {}, {}) for name in self.kinds}
         self._versions: dict[JobKey, int] = {}
         self._generation = 0
         self._copies: dict[JobKey, tuple[int, JobHistory]] = {}
+        self._idle: dict[str, JobHistory] = {}  # per kind, the copy every job that never ran shares
 
     def add_kind(self, kind: RunKind) -> None:
         """Count the runs of one more kind (a source's history part adds its own)."""
@@ -109,26 +160,31 @@ class RunCounts:
                 self.tables[kind.name] = RunTables({}, {}, {})
 
     def init_job(self, kind: str, labels: Labels) -> None:
-        """Give a job a zero series for every status (and a queue histogram), if it has none yet."""
+        """Give a job a zero counter for every status, if it has none yet (its histograms come with its runs)."""
         table, spec = self.tables[kind], self.kinds[kind]
         if (*labels, spec.statuses[0]) in table.runs:
             return
         self.touch(kind, labels)
         for status in spec.statuses:
             table.runs.setdefault((*labels, status), 0)
-            table.durations.setdefault((*labels, status), Histogram.empty(self.buckets))
-        if spec.queued:
-            table.queued.setdefault(labels, Histogram.empty(self.queued_buckets))
 
     def count(self, kind: str, labels: Labels, status: str, duration: float, queued: float | None = None) -> None:
-        """Count one finished run of a job (``status`` one of its kind's statuses)."""
-        table = self.tables[kind]
+        """Count one finished run of a job (``status`` one of its kind's statuses; ``queued`` None: the API did
+        not report the queue time, so the job gets no queue histogram from this run)."""
+        table, spec = self.tables[kind], self.kinds[kind]
         self.init_job(kind, labels)
         self.touch(kind, labels)
         table.runs[(*labels, status)] += 1
-        table.durations[(*labels, status)].observe(self.buckets, duration)
-        if queued is not None and labels in table.queued:
-            table.queued[labels].observe(self.queued_buckets, queued)
+        key = (*labels, duration_class(self.split, status))
+        histogram = table.durations.get(key)
+        if histogram is None:
+            histogram = table.durations[key] = Histogram.empty(self.buckets)
+        histogram.observe(self.buckets, duration)
+        if spec.queued and queued is not None:
+            waited = table.queued.get(labels)
+            if waited is None:
+                waited = table.queued[labels] = Histogram.empty(self.queued_buckets)
+            waited.observe(self.queued_buckets, queued)
 
     def touch(self, kind: str, labels: Labels) -> None:
         """Mark one job's series changed."""
@@ -145,7 +201,7 @@ class RunCounts:
             self._versions = {key: v for key, v in self._versions.items() if key[0] != kind or keep(key[1])}
 
     def replace_tables(self, tables: Mapping[str, RunTables]) -> None:
-        """Take over restored tables, every series of every job filled in (a state file written by hand or
+        """Take over restored tables, every counter of every job filled in (a state file written by hand or
         by an older version may lack a status), each job marked changed."""
         with self.lock:
             self._versions = {}
@@ -159,9 +215,6 @@ class RunCounts:
                 for labels in jobs:
                     for status in spec.statuses:
                         table.runs.setdefault((*labels, status), 0)
-                        table.durations.setdefault((*labels, status), Histogram.empty(self.buckets))
-                    if spec.queued:
-                        table.queued.setdefault(labels, Histogram.empty(self.queued_buckets))
                     self.touch(name, labels)
 
     def view(self) -> HistoryView:
@@ -180,7 +233,17 @@ class RunCounts:
         kind, labels = key
         table, spec = self.tables[kind], self.kinds[kind]
         present = [status for status in sorted(spec.statuses) if (*labels, status) in table.runs]
+        classes = sorted({duration_class(self.split, status) for status in spec.statuses})
         queued = table.queued.get(labels)
-        return JobHistory(tuple((status, table.runs[(*labels, status)]) for status in present),
-                          tuple((status, table.durations[(*labels, status)].copy()) for status in present),
-                          None if queued is None else queued.copy())
+        runs = tuple((status, table.runs[(*labels, status)]) for status in present)
+        durations = tuple((name, table.durations[(*labels, name)].copy()) for name in classes
+                          if (*labels, name) in table.durations)
+        if queued is None and not durations and not any(count for _, count in runs):
+            # A job that never ran: its copy holds no label, so every such job of a kind shares one (most
+            # of a large tenant's jobs are idle, and each copy would cost ~400 bytes).
+            idle = JobHistory(runs, (), None, self.split)
+            shared = self._idle.get(kind)
+            if shared != idle:  # the first, or another shape (a restored job may lack a status)
+                self._idle[kind] = shared = idle
+            return shared
+        return JobHistory(runs, durations, None if queued is None else queued.copy(), self.split)

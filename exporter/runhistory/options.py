@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-# 10 s .. 4 h: quick checks to long release builds.
-DEFAULT_DURATION_BUCKETS: tuple[float, ...] = (
-    10, 30, 60, 120, 300, 600, 900, 1200, 1800, 2700, 3600, 5400, 7200, 10800, 14400,
-)
-DEFAULT_QUEUED_BUCKETS: tuple[float, ...] = (1, 5, 10, 30, 60, 120, 300, 600, 1200, 1800, 3600)
+# Chosen for the series budget (docs/metrics.md: at most 40 series per job with run history on). CI run
+# durations spread over about two decades, 30 s to an hour, with most between 1 and 20 minutes: bounds
+# that about double from one to the next put a p50/p95 within one bucket of its true value over that
+# range, and +Inf takes the rare longer run. Queue times are seconds when agents are free and minutes to a
+# quarter of an hour when they are not.
+DEFAULT_DURATION_BUCKETS: tuple[float, ...] = (30, 60, 120, 300, 600, 1200, 3600)
+DEFAULT_QUEUED_BUCKETS: tuple[float, ...] = (5, 15, 60, 300, 900)
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +19,7 @@ class HistoryConfig:
     records requests per cycle (None: a quarter of what the Build rate limit allows in one interval)."""
 
     enabled: bool = True
-    api: str = "v1"
+    api: str = "auto"  # auto: the batch records API where the account answers it, else v1
     buckets: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
     queued_buckets: tuple[float, ...] = DEFAULT_QUEUED_BUCKETS
     max_pages: int = 5

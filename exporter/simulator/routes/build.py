@@ -5,13 +5,17 @@
 (ListRecords: ``page`` from 1, ``limit`` up to 100, ``{status, error, result: {pagination, data:
 [BuildRecord]}}``, newest first, ``total: -1`` as in the documented example) and the older ``GET
 /v3/jobs/{job_id}/history`` (ShowListHistory: ``offset`` = page number from 0, ``limit``, ``interval``
-days; ``{history_records: [HistoryRecord], total}``). Both history routes list the runs created within
+days; ``{history_records: [HistoryRecord], total}``), and the batch ``POST /v1/record/brief?limit=N``
+(ListBriefRecord: a JSON array of ``build_project_id`` s, ``limit`` 0..100, default 10; ``{result:
+[{project_id, brief_build_record_dtos: [BriefBuildRecord]}]}``, the last ``limit`` records of each known
+id, newest first). The history routes list the runs created within
 the World's history window, so runs older than it are gone, as upstream. A run's record appears when the
 run is created (queued), and is final once it finishes.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -93,8 +97,44 @@ def _history(context: RequestContext) -> Reply:
     return json_reply(200, {"history_records": records, "total": total})
 
 
+# The fields of a BriefBuildRecord (API-def ListBriefRecord.json), taken from the full record.
+BRIEF_FIELDS = ("id", "build_no", "status", "create_time", "queued_time", "start_time", "finish_time", "duration",
+                "build_duration", "pending_duration", "branch", "revision", "project_id")
+
+
+def _brief_record(spec_template: dict[str, Any], number: int, run: Run, at_ms: int) -> dict[str, Any]:
+    full = v1_record(spec_template, number, run, at_ms)
+    brief = {field: full[field] for field in BRIEF_FIELDS}
+    brief |= {"daily_build_number": full["daily_build_no"], "schedule_time": full["start_time"],
+              "trigger_name": full["trigger_type"]}
+    return brief
+
+
+def _brief(context: RequestContext) -> Reply:
+    limit = int_param(context.query, "limit", RECORDS_DEFAULT_LIMIT)
+    try:
+        ids = json.loads(context.body.decode("utf-8") or "null")
+    except (UnicodeDecodeError, ValueError):
+        ids = None
+    if limit is None or not 0 <= limit <= MAX_LIMIT or not isinstance(ids, list) \
+            or not all(isinstance(key, str) for key in ids):
+        return BUILD.error(400)
+    world = context.world
+    at_ms = world.now_ms()
+    result = []
+    for key in dict.fromkeys(ids):  # each id once, in the order asked
+        spec = world.build_spec(key)
+        if spec is None or spec.template["build_project_id"] != key:
+            continue
+        _, runs = world.build_runs(spec, at_ms / 1000, 0, limit)
+        result.append({"project_id": key, "brief_build_record_dtos": [
+            _brief_record(spec.template, number, run, at_ms) for number, run in runs]})
+    return json_reply(200, {"status": "success", "error": None, "result": result})
+
+
 ROUTES: tuple[Route, ...] = (
     Route(BUILD, "build_jobs", re.compile(r"/v3/([^/]+)/jobs/?"), _jobs, BUILD_TARGET),
     Route(BUILD, "build_records", re.compile(r"/v1/record/([^/]+)/records/?"), _records, BUILD_TARGET),
     Route(BUILD, "build_history", re.compile(r"/v3/jobs/([^/]+)/history/?"), _history, BUILD_TARGET),
+    Route(BUILD, "build_brief", re.compile(r"/v1/record/brief/?"), _brief, method="POST"),
 )

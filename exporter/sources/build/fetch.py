@@ -60,3 +60,24 @@ def build_history_page(client: CodeArtsClient, job_id: str, offset: int, limit: 
     if not isinstance(items, list):
         raise PayloadError("expected an object with history_records", url=url, status=response.status_code)
     return RunPage(client.page_records("build_history", url, items, parse_history_record), len(items))
+
+
+def build_brief_records(client: CodeArtsClient, build_project_ids: list[str], limit: int) -> dict[str, RunPage]:
+    """The last ``limit`` runs (newest first) of each build job of ``build_project_ids``, by its build_project_id,
+    from one ``POST /v1/record/brief?limit=N`` (a JSON array of ids in the body; queue times included). An id
+    the answer leaves out has no entry."""
+    url = f"{client.base_url(API)}/v1/record/brief"
+    response = client.post_json(API, url, build_project_ids, {"limit": limit})
+    body = client.decode_json(response)
+    result = body.get("result") if isinstance(body, dict) else None
+    if not isinstance(result, list):
+        raise PayloadError("expected an object with a result array", url=url, status=response.status_code)
+    pages: dict[str, RunPage] = {}
+    for entry in result:
+        items = entry.get("brief_build_record_dtos") if isinstance(entry, dict) else None
+        key = entry.get("project_id") if isinstance(entry, dict) else None
+        if not isinstance(items, list) or not isinstance(key, str):
+            client.stats.count_skipped("build_history", "malformed")
+            continue
+        pages[key] = RunPage(client.page_records("build_history", url, items, parse_build_record), len(items))
+    return pages

@@ -7,6 +7,13 @@ in, :meth:`BuildHistory.catch_up_tasks` fetches their records, least recently tr
 of requests per cycle. A job left over by the budget keeps its mark and is fetched in a later cycle (its runs
 counted then, exactly once), so a backlog of history never holds back a listing.
 
+With the batch records API (``history.api: auto``, the default, where the account answers it, or ``brief``),
+the jobs of one project are fetched together: one ``POST /v1/record/brief`` carries up to
+``BRIEF_IDS_PER_REQUEST`` jobs and returns the last runs of each, so history costs at most one request per
+project per cycle for up to that many jobs that ran. A job further behind than one batch answer reaches
+is fetched alone, as before. ``auto`` tries the batch call first and, if the account answers it with 400 or
+404, fetches every job alone from then on (the jobs of that first batch in the same cycle).
+
 First sight of a job (no saved state) sets its mark to its latest finished build without back-filling, so a
 restart without ``state.path`` never produces a spike; a run still going at first sight is counted when it
 finishes.
@@ -21,18 +28,21 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.client import CodeArtsClient
-from exporter.errors import CodeArtsError
+from exporter.errors import ClientError, CodeArtsError, NotFoundError
 from exporter.runhistory.counts import Labels, RunCounts, RunKind
 from exporter.runhistory.history import Task
 from exporter.runhistory.options import HistoryConfig
 from exporter.snapshot import Target
-from exporter.sources.build.fetch import RunPage, build_history_page, build_records_page
+from exporter.sources.build.fetch import RunPage, build_brief_records, build_history_page, build_records_page
 from exporter.sources.build.models import RUN_STATUSES, BuildJob, BuildRun
 from exporter.statefile import check, count, exactly, list_of, mapping, scalar
 
 log = logging.getLogger(__name__)
 
 MAX_PAGE_SIZE = 100
+# Jobs one batch request carries. The API documents no maximum for its body; 100 ids keep a body near
+# 4 KB and an answer of 100 jobs x their new runs well within the client's body cap.
+BRIEF_IDS_PER_REQUEST = 100
 KIND = RunKind("build", "build", RUN_STATUSES, label_count=3, queued=True)
 
 
@@ -104,6 +114,22 @@ class _Fetch:
         self.catch_up(self.entry, self.start_by, self.tried)
 
 
+@dataclass(frozen=True, slots=True)
+class _BriefFetch:
+    """One batch records fetch of a cycle: jobs of one project, a task for a poll worker."""
+
+    catch_up: Callable[[list[tuple[_Pending, int]], float | None], None]
+    entries: list[tuple[_Pending, int]]  # each job with its previous turn
+    start_by: float | None
+
+    def __call__(self) -> None:
+        self.catch_up(self.entries, self.start_by)
+
+
+def _build_project_id(job: BuildJob) -> str:
+    return job.build_project_id or job.id
+
+
 class BuildHistory:
     """Counts the finished runs of build jobs from the records API, each exactly once."""
 
@@ -120,6 +146,8 @@ class BuildHistory:
         self._monotonic = monotonic
         self._lock = counts.lock
         self._cycle = 0
+        # Whether the batch records API is used: None until ``auto`` has seen it answer (or refuse).
+        self._brief: bool | None = None if options.api == "auto" else options.api == "brief"
         self._pending: dict[str, dict[str, _Pending]] = {}  # project id -> job id -> what to fetch
         self._marks: dict[str, _JobMark] = {}
 
@@ -135,9 +163,10 @@ class BuildHistory:
             self._pending[target.key] = pending
 
     def catch_up_tasks(self, within: float | None = None) -> list[Task]:
-        """This cycle's records fetches, one task per build job (they may run in parallel): the jobs
-        tried least recently first, as many as ``requests_per_cycle`` allows (at least one). A task
-        that has not started ``within`` seconds from now does nothing and its job keeps its place (a slow
+        """This cycle's records fetches as tasks (they may run in parallel): the jobs tried least recently
+        first, as many as ``requests_per_cycle`` allows (at least one request). With the batch API, jobs of
+        one project share a request (up to ``BRIEF_IDS_PER_REQUEST``); otherwise each job is a task. A task
+        that has not started ``within`` seconds from now does nothing and its jobs keep their place (a slow
         or failing records API must not stretch the cycle). What is not fetched stays pending for a later
         cycle, its mark untouched, so nothing is lost or counted twice."""
         start_by = None if within is None else self._monotonic() + within
@@ -145,17 +174,39 @@ class BuildHistory:
             self._cycle += 1
             waiting = sorted((entry for jobs in self._pending.values() for entry in jobs.values()),
                              key=lambda entry: (self._marks[entry.job.id].tried, entry.order))
-            chosen: list[tuple[_Pending, int]] = []
+            alone: list[tuple[_Pending, int]] = []
+            batches: list[list[tuple[_Pending, int]]] = []
+            open_batch: dict[str, list[tuple[_Pending, int]]] = {}  # project id -> its batch with room
             planned = 0
             for entry in waiting:
-                cost = self._pages(entry)
-                if chosen and self.requests_per_cycle is not None and planned + cost > self.requests_per_cycle:
+                project = entry.labels[0]
+                batch = open_batch.get(project) if self._batched(entry) else None
+                cost = 0 if batch is not None else 1 if self._batched(entry) else self._pages(entry)
+                if (alone or batches) and self.requests_per_cycle is not None \
+                        and planned + cost > self.requests_per_cycle:
                     break
                 mark = self._marks[entry.job.id]
-                chosen.append((entry, mark.tried))
-                planned += cost
+                turn = (entry, mark.tried)
                 mark.tried = self._cycle
-        return [_Fetch(self._catch_up, entry, start_by, tried) for entry, tried in chosen]
+                planned += cost
+                if not self._batched(entry):
+                    alone.append(turn)
+                    continue
+                if batch is None:
+                    batch = open_batch[project] = []
+                    batches.append(batch)
+                batch.append(turn)
+                if len(batch) >= BRIEF_IDS_PER_REQUEST:
+                    del open_batch[project]
+        tasks: list[Task] = [_Fetch(self._catch_up, entry, start_by, tried) for entry, tried in alone]
+        tasks += [_BriefFetch(self._catch_up_batch, batch, start_by) for batch in batches]
+        return tasks
+
+    def _batched(self, entry: _Pending) -> bool:
+        """True if ``entry`` goes in a batch request: the batch API is (or may be) there, and one answer of
+        at most MAX_PAGE_SIZE runs per job reaches back to its mark."""
+        return self._brief is not False and self.options.api != "v3" \
+            and entry.latest - self._marks[entry.job.id].high <= MAX_PAGE_SIZE
 
     def pending_jobs(self) -> int:
         """Build jobs whose new runs are not fetched yet."""
@@ -199,9 +250,66 @@ class BuildHistory:
             return
         with self._lock:
             self._apply(entry.labels, job, high, above, runs, entry.finished_up_to, entry.marker)
-            pending = self._pending.get(entry.labels[0], {})
-            if mark.marker == entry.marker and pending.get(job.id) is entry:  # caught up with that listing
-                del pending[job.id]
+            self._done(entry)
+
+    def _catch_up_batch(self, entries: list[tuple[_Pending, int]], start_by: float | None) -> None:
+        """Fetch the runs of one project's jobs in one batch request, and count them as :meth:`_catch_up` does."""
+        with self._lock:
+            if start_by is not None and self._monotonic() > start_by:
+                for entry, tried in entries:
+                    self._marks[entry.job.id].tried = tried  # not their turn after all
+                return
+            marks = {entry.job.id: (self._marks[entry.job.id].high, set(self._marks[entry.job.id].above))
+                     for entry, _ in entries}
+        ids = [_build_project_id(entry.job) for entry, _ in entries]
+        limit = max(1, min(MAX_PAGE_SIZE, max(entry.latest - marks[entry.job.id][0] for entry, _ in entries)))
+        try:
+            pages = build_brief_records(self.client, ids, limit)
+        except (NotFoundError, ClientError) as err:
+            # Not True: a parallel batch of the same cycle may have switched already; its refusal counts too.
+            if self._brief is not True and err.status in (400, 404):
+                with self._lock:
+                    first, self._brief = self._brief is None, False
+                if first:
+                    log.warning("the batch records API (POST /v1/record/brief) is not available (%s); fetching "
+                                "each build job's runs alone from now on (history.api: v1 says so without trying)",
+                                err)
+                for entry, tried in entries:
+                    self._catch_up(entry, None, tried)
+                return
+            log.warning("run history of %d build jobs failed, fetched again in a later cycle: %s", len(entries), err)
+            return
+        except CodeArtsError as err:
+            log.warning("run history of %d build jobs failed, fetched again in a later cycle: %s", len(entries), err)
+            return
+        if self._brief is None:
+            self._brief = True
+            log.info("using the batch records API (POST /v1/record/brief) for build run history")
+        further = []
+        for entry, tried in entries:
+            page = pages.get(_build_project_id(entry.job))
+            if page is None:
+                continue  # left out of the answer: still pending, fetched in a later cycle
+            high, above = marks[entry.job.id]
+            numbers = [run.number for run in page.runs]
+            if page.size >= limit and numbers and min(numbers) > high + 1:
+                further.append((entry, tried))  # ran again since the listing: more runs than one answer holds
+                continue
+            runs: dict[int, BuildRun] = {}
+            for run in page.runs:
+                if run.number > high and (run.number not in runs or run.finished):
+                    runs[run.number] = run
+            with self._lock:
+                self._apply(entry.labels, entry.job, high, above, runs, entry.finished_up_to, entry.marker)
+                self._done(entry)
+        for entry, tried in further:
+            self._catch_up(entry, None, tried)
+
+    def _done(self, entry: _Pending) -> None:
+        """Drop ``entry`` from the pending jobs if its fetch caught up with that listing (lock held)."""
+        pending = self._pending.get(entry.labels[0], {})
+        if self._marks[entry.job.id].marker == entry.marker and pending.get(entry.job.id) is entry:
+            del pending[entry.job.id]
 
     def _fetch(self, job: BuildJob, high: int, latest: int) -> dict[int, BuildRun]:
         """Runs numbered above ``high`` (pages newest first) until the page that reaches ``high + 1``, the
@@ -226,7 +334,7 @@ class BuildHistory:
     def _page(self, job: BuildJob, index: int, limit: int) -> RunPage:
         if self.options.api == "v3":
             return build_history_page(self.client, job.id, index, limit)
-        return build_records_page(self.client, job.build_project_id or job.id, index + 1, limit)
+        return build_records_page(self.client, _build_project_id(job), index + 1, limit)
 
     def _apply(self, labels: Labels, job: BuildJob, high: int, above: set[int], runs: dict[int, BuildRun],
                finished_up_to: int, marker: tuple[Any, ...]) -> None:

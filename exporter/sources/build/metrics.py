@@ -42,11 +42,14 @@ RUNS = metric_spec(
     (*JOB_LABELS, "status"), "history")
 RUN_DURATION = metric_spec(
     "codearts_build_run_duration_seconds", "histogram",
-    "Seconds finished build runs ran, queue time excluded.",
-    (*JOB_LABELS, "status"), "history")
+    "Seconds finished build runs ran, queue time excluded, by outcome (success, or failure: failed, timedout, "
+    "aborted); created with the first run of that outcome (metrics.run_duration_by: status splits by status "
+    "instead, none not at all).",
+    (*JOB_LABELS, "outcome"), "history")
 RUN_QUEUED = metric_spec(
     "codearts_build_run_queued_seconds", "histogram",
-    "Seconds finished build runs waited in the queue (where the records API reports it).",
+    "Seconds finished build runs waited in the queue (where the records API reports it; created with the "
+    "first run that reports it).",
     JOB_LABELS, "history")
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from exporter.runhistory.counts import JobHistory, Labels
+from exporter.runhistory.counts import JobHistory, Labels, split_spec
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import TargetState
 from exporter.sources.base import FAILING_STATUSES, FailingJob
@@ -46,11 +46,12 @@ def render_project(sink: Sink, state: TargetState) -> None:
 
 def render_job_history(sink: HistogramSink, labels: Labels, job: JobHistory, duration_bounds: tuple[float, ...],
                        queued_bounds: tuple[float, ...]) -> None:
-    """One build job's run counters and histograms, every pre-initialised status included."""
+    """One build job's run counters (every status, from zero) and the histograms its runs created."""
     for status, count in job.runs:
         sink.add(m.RUNS, (*labels, status), count)
-    for status, histogram in job.durations:
-        sink.add_histogram(m.RUN_DURATION, (*labels, status), duration_bounds, histogram)
+    duration = split_spec(m.RUN_DURATION, job.split)
+    for name, histogram in job.durations:  # per duration class; "" when durations are not split
+        sink.add_histogram(duration, (*labels, name) if name else labels, duration_bounds, histogram)
     if job.queued is not None:
         sink.add_histogram(m.RUN_QUEUED, labels, queued_bounds, job.queued)
 

@@ -62,8 +62,10 @@ RUNS = metric_spec(
     (*PIPELINE_LABELS, "trigger", "branch", "status"), "history")
 RUN_DURATION = metric_spec(
     "codearts_pipeline_run_duration_seconds", "histogram",
-    "Seconds finished pipeline runs took, start to end.",
-    (*PIPELINE_LABELS, "trigger", "branch", "status"), "history")
+    "Seconds finished pipeline runs took, start to end, by outcome (success, or failure: failed, canceled, "
+    "skipped); created with the first run of that outcome (metrics.run_duration_by: status splits by status "
+    "instead, none not at all).",
+    (*PIPELINE_LABELS, "trigger", "branch", "outcome"), "history")
 
 JOB_SPECS: tuple[MetricSpec, ...] = (
     LAST_RUN_STATUS, LAST_RUN_START, LAST_RUN_END, LAST_RUN_DURATION, LAST_RUN_STAGE_STATUS,

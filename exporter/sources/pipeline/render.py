@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from exporter.runhistory.counts import JobHistory, Labels
+from exporter.runhistory.counts import JobHistory, Labels, split_spec
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import TargetState
 from exporter.sources.base import FailingJob
@@ -94,11 +94,13 @@ def has_running_run(state: TargetState) -> bool:
 
 def render_run_history(sink: HistogramSink, labels: Labels, job: JobHistory, duration_bounds: tuple[float, ...],
                        queued_bounds: tuple[float, ...]) -> None:
-    """One pipeline's run counters and duration histograms for one (trigger, branch)."""
+    """One pipeline's run counters (every status, from zero) and the duration histograms its runs created, for
+    one (trigger, branch)."""
     for status, count in job.runs:
         sink.add(m.RUNS, (*labels, status), count)
-    for status, histogram in job.durations:
-        sink.add_histogram(m.RUN_DURATION, (*labels, status), duration_bounds, histogram)
+    duration = split_spec(m.RUN_DURATION, job.split)
+    for name, histogram in job.durations:  # per duration class; "" when durations are not split
+        sink.add_histogram(duration, (*labels, name) if name else labels, duration_bounds, histogram)
 
 
 def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:

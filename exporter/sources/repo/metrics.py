@@ -46,8 +46,10 @@ JOB_RUNS = metric_spec(
     (*JOB_LABELS, "status"), "history")
 JOB_RUN_DURATION = metric_spec(
     "codearts_repo_pipeline_job_run_duration_seconds", "histogram",
-    "Seconds finished pipeline job runs ran (0 for a job that never started).",
-    (*JOB_LABELS, "status"), "history")
+    "Seconds finished pipeline job runs ran (0 for a job that never started), by outcome (success, or "
+    "failure: failed, canceled, skipped, timedout); created with the first run of that outcome "
+    "(metrics.run_duration_by: status splits by status instead, none not at all).",
+    (*JOB_LABELS, "outcome"), "history")
 
 JOB_SPECS: tuple[MetricSpec, ...] = (
     JOB_STATUS, JOB_DURATION, JOB_QUEUED, JOB_CREATED, JOB_STARTED, JOB_FINISHED, JOB_INFO, JOBS,

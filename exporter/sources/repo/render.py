@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from exporter.runhistory.counts import JobHistory, Labels
+from exporter.runhistory.counts import JobHistory, Labels, split_spec
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import TargetState
 from exporter.sources.base import FAILING_STATUSES, FailingJob
@@ -88,11 +88,12 @@ def has_running_job(state: TargetState) -> bool:
 
 def render_job_history(sink: HistogramSink, labels: Labels, job: JobHistory, duration_bounds: tuple[float, ...],
                        queued_bounds: tuple[float, ...]) -> None:
-    """One pipeline job's run counters and histograms, every pre-initialised status included."""
+    """One pipeline job's run counters (every status, from zero) and the histograms its runs created."""
     for status, count in job.runs:
         sink.add(m.JOB_RUNS, (*labels, status), count)
-    for status, histogram in job.durations:
-        sink.add_histogram(m.JOB_RUN_DURATION, (*labels, status), duration_bounds, histogram)
+    duration = split_spec(m.JOB_RUN_DURATION, job.split)
+    for name, histogram in job.durations:  # per duration class; "" when durations are not split
+        sink.add_histogram(duration, (*labels, name) if name else labels, duration_bounds, histogram)
 
 
 def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:
