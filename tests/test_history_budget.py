@@ -209,11 +209,11 @@ def test_fetches_not_started_in_time_leave_their_jobs_first_in_line(tmp_path, si
         tasks = history.catch_up_tasks()  # a budget of 2: two jobs have their turn, and their fetches fail
         for task in tasks:
             task()
-        failed = [task.job_id for task in tasks]
+        failed = [task.entry.job.id for task in tasks]
         assert history.part("build").pending_jobs() == behind and sim.request_count("build_records") == 2
         history.part("build").requests_per_cycle = None  # from here only the time cap holds fetches back
         tasks = history.catch_up_tasks(within=2.5)
-        waiting = [task.job_id for task in tasks]
+        waiting = [task.entry.job.id for task in tasks]
         assert len(waiting) == behind and waiting[-2:] == failed  # tried last cycle: behind the others
         for task in tasks:  # one after another: they start at 0, 1 and 2 s; the rest are past 2.5 s
             task()
@@ -221,7 +221,7 @@ def test_fetches_not_started_in_time_leave_their_jobs_first_in_line(tmp_path, si
         assert history.part("build").pending_jobs() == behind - 3
         # The jobs whose turn did not start keep their place: ahead of the two that failed earlier.
         tasks = history.catch_up_tasks()
-        assert [task.job_id for task in tasks] == waiting[3:]
+        assert [task.entry.job.id for task in tasks] == waiting[3:]
         for task in tasks:
             task()
         assert history.part("build").pending_jobs() == 0

@@ -6,8 +6,8 @@ import pytest
 
 from exporter.payload import RecordError
 from exporter.runhistory.counts import Histogram, RunCounts, RunKind
+from exporter.runhistory.marks import advance as _advance
 from exporter.runhistory.persistence import tables_from_state, tables_to_state
-from exporter.sources.build.history import _advance
 from exporter.sources.build.models import BuildRun, parse_build_record, parse_history_record
 
 

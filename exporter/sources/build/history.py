@@ -31,6 +31,7 @@ from exporter.client import CodeArtsClient
 from exporter.errors import ClientError, CodeArtsError, NotFoundError
 from exporter.runhistory.counts import Labels, RunCounts, RunKind
 from exporter.runhistory.history import Task
+from exporter.runhistory.marks import FetchTask, advance
 from exporter.runhistory.options import HistoryConfig
 from exporter.snapshot import Target
 from exporter.sources.build.fetch import RunPage, build_brief_records, build_history_page, build_records_page
@@ -76,42 +77,6 @@ def listing_marker(job: BuildJob) -> tuple[Any, ...]:
 def _latest_number(job: BuildJob) -> int | None:
     text = job.build_number.strip()
     return int(text) if text.isascii() and text.isdigit() else None  # "²".isdigit() too, but int() refuses it
-
-
-def _advance(high: int, above: set[int], runs: Mapping[int, BuildRun]) -> tuple[int, int]:
-    """Move a high-water mark over counted numbers (dropping them from ``above``) and over numbers missing
-    below the newest listed run (older than the API's window, deleted, or beyond ``max_pages``); returns the
-    new mark and how many were missing. Numbers above the newest listed run wait: they may be listed later."""
-    newest = max(runs, default=high)
-    gone = 0
-    while high < newest:
-        following = high + 1
-        if following in above:
-            above.discard(following)
-        elif following not in runs:
-            gone += 1
-        else:
-            break  # listed, not finished yet
-        high = following
-    return high, gone
-
-
-@dataclass(frozen=True, slots=True)
-class _Fetch:
-    """One job's records fetch of a cycle, a task for a poll worker."""
-
-    catch_up: Callable[[_Pending, float | None, int], None]
-    entry: _Pending
-    start_by: float | None
-    tried: int  # the job's previous turn, given back if this one does not start in time
-
-    @property
-    def job_id(self) -> str:
-        """The build job whose runs this fetches."""
-        return self.entry.job.id
-
-    def __call__(self) -> None:
-        self.catch_up(self.entry, self.start_by, self.tried)
 
 
 @dataclass(frozen=True, slots=True)
@@ -198,7 +163,7 @@ class BuildHistory:
                 batch.append(turn)
                 if len(batch) >= BRIEF_IDS_PER_REQUEST:
                     del open_batch[project]
-        tasks: list[Task] = [_Fetch(self._catch_up, entry, start_by, tried) for entry, tried in alone]
+        tasks: list[Task] = [FetchTask(self._catch_up, entry, start_by, tried) for entry, tried in alone]
         tasks += [_BriefFetch(self._catch_up_batch, batch, start_by) for batch in batches]
         return tasks
 
@@ -348,7 +313,7 @@ class BuildHistory:
             if run.finished and number not in above:
                 above.add(number)
                 self._count(labels, run)
-        high, gone = _advance(high, above, runs)
+        high, gone = advance(high, above, runs)
         if gone:
             self.client.stats.count_skipped("build_history", "not_listed", gone)
         mark.high, mark.above = high, above

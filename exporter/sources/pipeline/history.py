@@ -28,6 +28,7 @@ from exporter.client import CodeArtsClient
 from exporter.errors import CodeArtsError
 from exporter.runhistory.counts import Labels, RunCounts, RunKind
 from exporter.runhistory.history import Task
+from exporter.runhistory.marks import FetchTask, advance
 from exporter.runhistory.options import HistoryConfig
 from exporter.snapshot import Target
 from exporter.sources.pipeline.config import PipelineProject
@@ -75,36 +76,6 @@ class _Pending:
 def listing_marker(run: PipelineRun) -> tuple[Any, ...]:
     """What in a listing's latest run changes when the pipeline runs."""
     return (run.id, run.number, run.raw_status, run.end)
-
-
-def _advance(high: int, above: set[int], runs: Mapping[int, PipelineRun]) -> tuple[int, int]:
-    """Move a high-water mark over counted numbers and over numbers missing below the newest listed run;
-    returns the new mark and how many were missing (see the Build part's)."""
-    newest = max(runs, default=high)
-    gone = 0
-    while high < newest:
-        following = high + 1
-        if following in above:
-            above.discard(following)
-        elif following not in runs:
-            gone += 1
-        else:
-            break  # listed, not finished yet
-        high = following
-    return high, gone
-
-
-@dataclass(frozen=True, slots=True)
-class _Fetch:
-    """One pipeline's run fetch of a cycle, a task for a poll worker."""
-
-    catch_up: Callable[[_Pending, float | None, int], None]
-    entry: _Pending
-    start_by: float | None
-    tried: int
-
-    def __call__(self) -> None:
-        self.catch_up(self.entry, self.start_by, self.tried)
 
 
 class PipelineHistory:
@@ -157,7 +128,7 @@ class PipelineHistory:
                 chosen.append((entry, mark.tried))
                 planned += cost
                 mark.tried = self._cycle
-        return [_Fetch(self._catch_up, entry, start_by, tried) for entry, tried in chosen]
+        return [FetchTask(self._catch_up, entry, start_by, tried) for entry, tried in chosen]
 
     def pending_jobs(self) -> int:
         """Pipelines whose new runs are not fetched yet."""
@@ -254,7 +225,7 @@ class PipelineHistory:
             if run.finished and number not in above:
                 above.add(number)
                 self._count(entry.labels, run)
-        high, gone = _advance(high, above, runs)
+        high, gone = advance(high, above, runs)
         if gone:
             self.client.stats.count_skipped(HISTORY_API, "not_listed", gone)
         mark.high, mark.above = high, above
