@@ -128,9 +128,12 @@ class Source(ABC):
         """True if the source's target list changes while running."""
         return False
 
-    @abstractmethod
     def base_url(self, section: Any, endpoint: str | None) -> str:
-        """The API's base URL, given the configured or regional ``endpoint`` of the source's name."""
+        """The API's base URL, given the configured or regional ``endpoint`` of the source's name; by default
+        that endpoint, which a source with ``endpoint = True`` must have."""
+        if endpoint is None:
+            raise ValueError(f"the {self.title} source needs endpoints.{self.name}")
+        return endpoint
 
     @abstractmethod
     def summary(self, section: Any) -> str:
@@ -149,9 +152,10 @@ class Source(ABC):
         they are. Return ``previous`` itself when nothing changed, so its rendered lines are kept."""
         return records
 
-    @abstractmethod
     def record_key(self, record: Any) -> str:
-        """A record's identity within its target, to carry a vanished one through its grace."""
+        """A record's identity within its target, to carry a vanished one through its grace; by default its
+        ``id``."""
+        return str(record.id)
 
     # -- rendering (no I/O) --------------------------------------------------------------------------------
 

@@ -95,9 +95,6 @@ class ToySource(Source):
 
         return client.listing(API, address, lambda index: {"page": index}, decode, BUILD_READINGS, parse_toy)
 
-    def record_key(self, record: Any) -> str:
-        return str(record.id)
-
     def render(self, sink: Sink, state: TargetState) -> None:
         for toy in sorted(state.records, key=lambda toy: toy.id):
             sink.add(ITEM_SIZE, (state.target.key, toy.id), toy.size)

@@ -44,19 +44,11 @@ class BuildSource(Source):
     def targets(self, section: tuple[ProjectTarget, ...]) -> tuple[Target, ...]:
         return tuple(project_target(project.id) for project in section)
 
-    def base_url(self, section: tuple[ProjectTarget, ...], endpoint: str | None) -> str:
-        if endpoint is None:
-            raise ValueError("the Build source needs endpoints.build")
-        return endpoint
-
     def summary(self, section: tuple[ProjectTarget, ...]) -> str:
         return f"{len(section)} build projects"
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
         return list_build_jobs(client, target.key)
-
-    def record_key(self, record: Any) -> str:
-        return str(record.id)
 
     def render(self, sink: Sink, state: TargetState) -> None:
         render_project(sink, state)

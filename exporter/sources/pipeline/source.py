@@ -63,11 +63,6 @@ class PipelineSource(Source):
         projects = top.get("pipeline_projects")
         return isinstance(projects, list) and bool(projects)
 
-    def base_url(self, section: tuple[PipelineProject, ...], endpoint: str | None) -> str:
-        if endpoint is None:
-            raise ValueError("the Pipeline source needs endpoints.pipeline")
-        return endpoint
-
     def summary(self, section: tuple[PipelineProject, ...]) -> str:
         """Empty when no pipeline projects are named: a configuration without them reads as before."""
         return f"{len(section)} pipeline projects" if section else ""
@@ -110,9 +105,6 @@ class PipelineSource(Source):
             log.warning("pipeline %s (project %s) run #%d failed in job %s: %s", pipeline.name, project.id,
                         pipeline.latest.number, detail.failed_job, detail.failed_message or "(no message)")
         return detail
-
-    def record_key(self, record: Any) -> str:
-        return str(record.id)
 
     def render(self, sink: Sink, state: TargetState) -> None:
         render_project(sink, state)

@@ -53,11 +53,6 @@ class RepoSource(Source):
     def discovers(self, section: RepoSection) -> bool:
         return section.discovers()
 
-    def base_url(self, section: RepoSection, endpoint: str | None) -> str:
-        if endpoint is None:
-            raise ValueError("the Repo source needs endpoints.repo")
-        return endpoint
-
     def summary(self, section: RepoSection) -> str:
         pipelines = len(section.pipeline_targets())
         discovering = sum(repo.discover is not None for repo in section.repositories)
@@ -69,9 +64,6 @@ class RepoSource(Source):
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
         return list_pipeline_jobs(client, *pipeline_ids(target))
-
-    def record_key(self, record: Any) -> str:
-        return str(record.id)
 
     def render(self, sink: Sink, state: TargetState) -> None:
         render_pipeline(sink, state)
