@@ -255,7 +255,7 @@ class IamTokenAuth(CodeArtsAuth):
         header = response.headers.get("Retry-After")
         wait = retry_after(header, now=self._clock(), ceiling=BACKOFF_STEPS[-1])
         if wait is not None and wait.clamped:
-            log.warning("IAM asked to wait %gs before the next token request (Retry-After: %s); waiting %gs, "
+            log.warning("IAM asked to wait %g seconds before the next token request (Retry-After: %s); waiting %gs, "
                         "the backoff ceiling", wait.asked, printable(header or "", limit=64), wait.seconds)
         return IamRefused(f"{what}{detail}", url=self.url, status=response.status_code, error_code=code,
                           retry_after=wait.seconds if wait is not None else None)
