@@ -117,7 +117,7 @@ class CodeArtsClient:
                             paused=self.rate_limits.waited_by_this_thread)
         self._retrier = retry
         self._upstream = Upstream(timeout=timeout, stats=self.stats, max_body_bytes=max_body_bytes,
-                                  pool_size=pool_size, rate_limits=self.rate_limits)
+                                  pool_size=pool_size, rate_limits=self.rate_limits, base_urls=self.base_urls)
 
     def close(self) -> None:
         """Release pooled connections; requests still asked for afterwards (by a walk the poller gave up on)

@@ -45,7 +45,7 @@ class Upstream:
     """Sends requests for the client or the IAM token manager: one session, one rule for every exchange."""
 
     def __init__(self, *, timeout: float, stats: RequestStats, max_body_bytes: int, pool_size: int = 10,
-                 rate_limits: RateLimits | None = None) -> None:
+                 rate_limits: RateLimits | None = None, base_urls: Mapping[str, str] | None = None) -> None:
         self.timeout = timeout
         self.max_body_bytes = max_body_bytes
         self._stats = stats
@@ -54,11 +54,13 @@ class Upstream:
         self._session = new_session(f"codearts-exporter/{__version__}", pool_size)
         self._session.headers["Accept"] = "application/json"
         # requests re-reads the proxy and CA-bundle environment on every request (a scan of os.environ:
-        # about a third of the CPU of a small request). It is read once per API instead, by a session
-        # that still trusts the environment.
+        # about a third of the CPU of a small request). It is read once per API instead, here for the APIs
+        # of ``base_urls``, by a session that still trusts the environment.
         self._session.trust_env = False
         self._environment_reader = requests.Session()
         self._environment: dict[str, dict[str, Any]] = {}
+        for api, url in (base_urls or {}).items():
+            self._environment_for(api, url)
 
     def close(self) -> None:
         """Release pooled connections; requests asked for afterwards (by a walk the poller gave up on) fail
@@ -124,6 +126,7 @@ class Upstream:
         return response
 
     def _environment_for(self, api: str, url: str) -> dict[str, Any]:
+        """The proxy and CA settings of the environment for ``api``, read at its first request or at start."""
         environment = self._environment.get(api)
         if environment is None:
             environment = dict(self._environment_reader.merge_environment_settings(url, {}, None, None, None))

@@ -9,7 +9,10 @@ in ``X-Subject-Token`` and its ``expires_at`` in the body (/work/shared/codearts
 - After a 401 from CodeArts the token is renewed once (unless a renewal already happened since the
   refused request was signed) and the client retries once.
 - A failed attempt (wrong password, IAM down) is logged once, then no attempt is made before the
-  backoff step has passed (5 s doubling to 5 min); meanwhile requests fail at once with that error.
+  backoff step has passed (5 s doubling to 5 min; IAM's ``Retry-After`` is honoured up to 5 min, never
+  beyond, so one bad answer cannot stop renewal); meanwhile requests fail at once with that error.
+- Sending, the deadline, redirects, the body cap and the reading of error answers are
+  :mod:`exporter.upstream`'s, as for CodeArts; this module keeps the token request body and the token.
 """
 
 from __future__ import annotations
@@ -109,7 +112,7 @@ class IamTokenAuth(CodeArtsAuth):
         self._renew_fraction = renew_fraction
         self._password = SecretSource("password", settings.password, settings.password_file)
         self._upstream = Upstream(timeout=timeout, stats=self.stats, max_body_bytes=IAM_MAX_BODY_BYTES, pool_size=1,
-                                  rate_limits=rate_limits)
+                                  rate_limits=rate_limits, base_urls={IAM_API: self.url})
         self._cond = threading.Condition()
         self._token: IssuedToken | None = None
         self._generation = 0
