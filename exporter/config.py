@@ -16,9 +16,10 @@ from typing import Any
 import yaml
 
 from exporter.auth.settings import AkSkAuth, Auth, PasswordAuth, TokenAuth
+from exporter.dora.config import DoraConfig, parse_dora
 from exporter.metricsconfig import MetricsConfig, parse_metrics
 from exporter.regions import REGIONS, endpoints_for
-from exporter.registry import all_specs, registered
+from exporter.registry import all_specs, registered, source_for
 from exporter.runhistory.options import HistoryConfig
 from exporter.validation import (
     Checker,
@@ -62,7 +63,7 @@ __all__ = [
 MAX_CONCURRENCY = 64
 
 # The core's top-level keys; each source's own keys go between the first four and the rest.
-CORE_KEYS = ("region", "endpoints", "auth", "poll", "history", "state", "metrics")
+CORE_KEYS = ("region", "endpoints", "auth", "poll", "history", "state", "metrics", "dora")
 IAM = "iam"
 IAM_RATE = 0.2  # IAM token requests per second: a renewal a day, retries well apart
 AUTH_MODES = ("token", "password", "aksk")
@@ -156,6 +157,7 @@ class Config:
     history: HistoryConfig = HistoryConfig()
     state: StateConfig = StateConfig()
     metrics: MetricsConfig = MetricsConfig()
+    dora: DoraConfig | None = None  # None: no ``dora:`` section, DORA is off
 
     def section(self, source: str) -> Any:
         """The configuration section of the source named ``source``."""
@@ -210,6 +212,7 @@ def parse_config(data: object, env: Mapping[str, str] | None = None, source: str
     history = _history(check, top.get("history"))
     state = _state(check, top.get("state"))
     metrics = parse_metrics(check, top.get("metrics"), tuple(spec.name for spec in all_specs()))
+    dora = _dora(check, top, sections, endpoints, history)
     if None not in sections.values() and not any(each.has_targets(sections[each.name]) for each in sources):
         paths = [path for each in sources for path in each.target_paths]
         check.add("", f"no targets: {and_list(paths)} are all empty")
@@ -218,7 +221,28 @@ def parse_config(data: object, env: Mapping[str, str] | None = None, source: str
         raise ConfigError(source, check.problems)
     if history is None or state is None or metrics is None:
         raise ConfigError(source, check.problems)
-    return Config(region, endpoints, auth, poll, sections, history, state, metrics)
+    return Config(region, endpoints, auth, poll, sections, history, state, metrics, dora)
+
+
+def _dora(check: Checker, top: Mapping[str, object], sections: Mapping[str, Any], endpoints: Endpoints | None,
+          history: HistoryConfig | None) -> DoraConfig | None:
+    """``dora:``, checked against the projects the sources watch (their targets' keys), the Repo endpoint its
+    commit lookups need, and the run history it counts from."""
+    if top.get("dora") is None:
+        return None
+
+    def watched(name: str) -> list[str] | None:
+        section = sections.get(name)
+        if name not in sections:
+            return None
+        return [] if section is None else [target.key for target in source_for(name).targets(section)]
+
+    dora = parse_dora(check, top.get("dora"), watched("pipeline") or [], watched("deploy"))
+    if dora is not None and dora.uses_repo() and endpoints is not None and endpoints.url("repo") is None:
+        check.add("endpoints.repo", "required by dora (commit times of pipeline deployments come from CodeArts Repo)")
+    if dora is not None and history is not None and not history.enabled:
+        check.add("dora", "needs history.enabled: true (deployments are the runs the run history counts)")
+    return dora
 
 
 def top_level_keys() -> tuple[str, ...]:

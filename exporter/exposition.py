@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
 
 from exporter import metrics as m
+from exporter.dora.render import add_dora
 from exporter.historylines import HistoryLines
 from exporter.metrics import MetricSpec
 from exporter.registry import all_specs, source_for
@@ -151,6 +152,10 @@ class Exposition:
             parts, self._lines = self._parts(snapshot)
             if snapshot.history is not None:
                 parts += self._history.update(snapshot.history)
+            if snapshot.dora is not None:
+                dora = LineSink()
+                add_dora(dora, snapshot.dora)
+                parts.append(dora.chunks())
             published = _Published(self._join(_by_family(parts)))
             with self._wanted_lock:
                 wanted = sorted(self._wanted)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import importlib
 import threading
 
+from exporter.dora.metrics import SPECS as DORA_SPECS
 from exporter.metrics import CORE_SPECS, MetricSpec
 from exporter.sources.base import Source
 
@@ -77,10 +78,10 @@ def source_for(api: str) -> Source:
 
 def all_specs() -> tuple[MetricSpec, ...]:
     """Every family the exporter may serve, in body order: each source's job families, each source's
-    run-history families, then the exporter's own."""
+    run-history families, DORA's, then the exporter's own."""
     sources = registered()
     return (*(spec for source in sources for spec in source.job_specs),
-            *(spec for source in sources for spec in source.history_specs), *CORE_SPECS)
+            *(spec for source in sources for spec in source.history_specs), *DORA_SPECS, *CORE_SPECS)
 
 
 if __name__ == "__main__":  # python -m exporter.registry > table.md: the table of docs/metrics.md

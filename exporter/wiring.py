@@ -13,6 +13,8 @@ from exporter import __version__
 from exporter.auth import build_auth
 from exporter.client import CodeArtsClient
 from exporter.config import Config
+from exporter.dora.config import DoraConfig
+from exporter.dora.part import KIND, DoraPart
 from exporter.exposition import TEXT, Exposition
 from exporter.landing import LandingInfo
 from exporter.poller import Poller, PollerHooks, PollerSettings
@@ -54,9 +56,10 @@ def shard_rate_limits(config: Config, shard: ShardSpec) -> RateLimits:
 def run_history(sources: Iterable[Source], client: CodeArtsClient, options: HistoryConfig,
                 sections: Mapping[str, Any], poll: PollSettings,
                 monotonic: Callable[[], float] = time.monotonic,
-                split: str = DEFAULT_DURATION_SPLIT) -> RunHistory:
+                split: str = DEFAULT_DURATION_SPLIT, dora: DoraConfig | None = None) -> RunHistory:
     """The run history of every source (of ``sections``) that has one, on one set of counters; ``split``:
-    how run durations are split (``metrics.run_duration_by``)."""
+    how run durations are split (``metrics.run_duration_by``); ``dora``: DORA's part, told of every run
+    counted."""
     counts = RunCounts((), options.buckets, options.queued_buckets, split)
     parts = []
     for source in sources:
@@ -67,6 +70,9 @@ def run_history(sources: Iterable[Source], client: CodeArtsClient, options: Hist
             if part.kind.name != source.name:  # listings and rendering find a part by its source's name
                 raise ValueError(f"the run history of source {source.name!r} counts kind {part.kind.name!r}")
             parts.append(part)
+    if dora is not None:
+        parts.append(DoraPart(counts, client, dora, lookups_per_cycle=options.max_requests_per_cycle,
+                              monotonic=monotonic))
     return RunHistory(counts, parts)
 
 
@@ -115,7 +121,7 @@ class Exporter:
         )
         poll = PollSettings(config.poll.interval_seconds, config.poll.concurrency)
         self.history = (run_history(self.sources, self.client, config.history, config.sections, poll,
-                                    split=config.metrics.run_duration_by)
+                                    split=config.metrics.run_duration_by, dora=config.dora)
                         if config.history.enabled else None)
         if self.history is not None:
             self._restore_history(self.history)
@@ -169,7 +175,9 @@ class Exporter:
             seconds = [took for discoverer in self.discoverers.values()
                        if (took := discoverer.last_pass_seconds()) is not None]
             discovery = DiscoveryView(statuses, max(seconds) if seconds else None)
-        return replace(snapshot, history=history, discovery=discovery)
+        dora = self.history.part(KIND.name) if self.history is not None else None
+        return replace(snapshot, history=history, discovery=discovery,
+                       dora=dora.view() if isinstance(dora, DoraPart) else None)
 
     def _restore_history(self, history: RunHistory) -> None:
         path = self.config.state.path

@@ -53,11 +53,11 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, discovery, "
-        "projects, pipeline_projects, pipeline_options, history, state, metrics), got a list",
+        "projects, pipeline_projects, pipeline_options, history, state, metrics, dora), got a list",
     ),
     "unknown_top_level_key.yaml": (
         'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, discovery, '
-        'projects, pipeline_projects, pipeline_options, history, state, metrics)',
+        'projects, pipeline_projects, pipeline_options, history, state, metrics, dora)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "

@@ -21,6 +21,8 @@ from exporter.metrics import MetricSpec
 
 Labels = tuple[str, ...]
 JobKey = tuple[str, Labels]  # (the source's run kind, the job's labels without the status)
+# Told of every run counted, under the lock: (kind, the job's labels, status, the run as its source parsed it).
+RunObserver = Callable[[str, Labels, str, object], None]
 
 
 # How run-duration histograms are split: by outcome class (default), by run status, or not at all.
@@ -151,6 +153,7 @@ class RunCounts:
         self._generation = 0
         self._copies: dict[JobKey, tuple[int, JobHistory]] = {}
         self._idle: dict[str, JobHistory] = {}  # per kind, the copy every job that never ran shares
+        self.observers: list[RunObserver] = []  # e.g. DORA, which reads deployments from counted runs
 
     def add_kind(self, kind: RunKind) -> None:
         """Count the runs of one more kind (a source's history part adds its own)."""
@@ -168,9 +171,11 @@ class RunCounts:
         for status in spec.statuses:
             table.runs.setdefault((*labels, status), 0)
 
-    def count(self, kind: str, labels: Labels, status: str, duration: float, queued: float | None = None) -> None:
+    def count(self, kind: str, labels: Labels, status: str, duration: float, queued: float | None = None,
+              run: object = None) -> None:
         """Count one finished run of a job (``status`` one of its kind's statuses; ``queued`` None: the API did
-        not report the queue time, so the job gets no queue histogram from this run)."""
+        not report the queue time, so the job gets no queue histogram from this run); ``run``, the record
+        counted, is handed to the :attr:`observers`."""
         table, spec = self.tables[kind], self.kinds[kind]
         self.init_job(kind, labels)
         self.touch(kind, labels)
@@ -185,6 +190,8 @@ class RunCounts:
             if waited is None:
                 waited = table.queued[labels] = Histogram.empty(self.queued_buckets)
             waited.observe(self.queued_buckets, queued)
+        for observer in self.observers:
+            observer(kind, labels, status, run)
 
     def touch(self, kind: str, labels: Labels) -> None:
         """Mark one job's series changed."""

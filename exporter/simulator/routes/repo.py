@@ -5,7 +5,9 @@
 /v4/repositories/{repository_id}/merge-requests`` (ListRepositoryMergeRequests: ``state`` all|opened|closed|
 merged, default all; ``order_by`` created_at|updated_at, default created_at; ``sort`` asc|desc, default
 desc) and ``GET /v4/repositories/{repository_id}/merge-requests/{iid}/actual-head-pipeline``
-(ShowActualHeadPipeline). Lists page by ``offset``/``limit`` (1..100, default 20) under the simulator's
+(ShowActualHeadPipeline), ``GET /v4/repositories/{repository_id}/repository/commits?sha=`` (ShowCommit: one
+commit as a bare object, 404 for a SHA the repository does not have; see :mod:`exporter.simulator.commits`).
+Lists page by ``offset``/``limit`` (1..100, default 20) under the simulator's
 Repo paging mode; only pipeline jobs send ``X-Total`` (the SDK reads it for them only).
 """
 
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+from exporter.simulator.commits import commit_by_sha, commit_payload
 from exporter.simulator.paging import MAX_PAGE, int_param, repo_start
 from exporter.simulator.replies import Reply, json_reply
 from exporter.simulator.routing import Api, RequestContext, Route, Target
@@ -31,6 +34,7 @@ MR_STATES = ("all", "opened", "closed", "merged")
 
 PIPELINE = Target(r"repo:\d+/\d+", lambda match: f"repo:{int(match[1])}/{int(match[2])}")
 PROJECT_REPOSITORIES = Target(r"repositories:[^/]+", lambda match: f"repositories:{match[1]}")
+COMMITS = Target(r"commits:\d+", lambda match: f"commits:{int(match[1])}")
 MERGE_REQUESTS = Target(r"merge_requests:\d+", lambda match: f"merge_requests:{int(match[1])}")
 
 
@@ -91,6 +95,16 @@ def _head_pipeline(context: RequestContext) -> Reply:
     return json_reply(200, book.head_pipeline_payload(mr, at_ms))
 
 
+def _commit(context: RequestContext) -> Reply:
+    sha = (context.query.get("sha") or [""])[0]
+    if not sha:
+        return REPO.error(400)
+    commit = commit_by_sha(int(context.match[1]), sha)
+    if commit is None:
+        return REPO.error(404)
+    return json_reply(200, commit_payload(commit))
+
+
 ROUTES: tuple[Route, ...] = (
     Route(REPO, "repo_jobs", re.compile(r"/v4/repositories/(\d{1,10})/pipelines/(\d{1,10})/jobs/?"),
           _pipeline_jobs, PIPELINE),
@@ -101,4 +115,5 @@ ROUTES: tuple[Route, ...] = (
     Route(REPO, "repo_head_pipeline",
           re.compile(r"/v4/repositories/(\d{1,10})/merge-requests/(\d{1,10})/actual-head-pipeline/?"),
           _head_pipeline, MERGE_REQUESTS),
+    Route(REPO, "repo_commit", re.compile(r"/v4/repositories/(\d{1,10})/repository/commits/?"), _commit, COMMITS),
 )

@@ -236,7 +236,8 @@ class PipelineHistory:
         if run.status not in TERMINAL_STATUSES:
             self.client.stats.count_skipped(HISTORY_API, "unknown_status")
             return
-        self.counts.count(KIND.name, (*labels, run.trigger, run.branch), run.status, run.duration or 0.0)
+        self.counts.count(KIND.name, (*labels, run.trigger, run.branch), run.status, run.duration or 0.0,
+                          run=run)
 
     # -- persistence -----------------------------------------------------------------------------------
 

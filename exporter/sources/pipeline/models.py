@@ -82,6 +82,7 @@ class PipelineRun:
     start: float | None
     end: float | None
     stages: tuple[StageRun, ...] = ()
+    repository: str = ""  # ``build_params.codehub_id``: the Repo repository of ``commit`` ("" if not given)
 
     @property
     def finished(self) -> bool:
@@ -194,6 +195,7 @@ def parse_run(raw: object, project: PipelineProject) -> PipelineRun:
         start=start,
         end=_end_after(start, parse_timestamp(record.get("end_time"))),
         stages=_stages(record.get("stage_status_list"), project.zone),
+        repository=text_of(params.get("codehub_id")).strip()[:32],
     )
 
 

@@ -1,0 +1,147 @@
+"""DORA as a part of the run history: deployments noted when their runs are counted, commit times fetched after.
+
+The run history calls :meth:`DoraPart.run_counted` for every run it counts, exactly once, under its lock (an
+``on run counted`` observer of :class:`~exporter.runhistory.counts.RunCounts`): a run of a service's pipeline
+is a deployment, counted at once (no request). A successful one whose commit time is not cached waits; the
+part's :meth:`~DoraPart.catch_up_tasks` (run by the poller with the other history fetches, so at the next
+cycle) ask CodeArts Repo for each waiting commit once. The ledger is saved with the run history's marks in
+one write, so a restart neither loses nor repeats a deployment, a streak or a commit time.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from exporter.dora.commits import commit_time
+from exporter.dora.config import DoraConfig, Service
+from exporter.dora.ledger import CommitKey, Deployment, DoraView, Ledger, ledger_from_state
+from exporter.dora.metrics import STATUSES
+from exporter.errors import CodeArtsError
+from exporter.runhistory.counts import Labels, RunCounts, RunKind
+from exporter.runhistory.history import Task
+from exporter.snapshot import Target
+
+if TYPE_CHECKING:
+    from exporter.client import CodeArtsClient
+
+log = logging.getLogger(__name__)
+
+KIND = RunKind("dora", "dora", STATUSES, label_count=2)  # keys the part in the run history; counts no table
+PIPELINE_KIND = "pipeline"  # the run kind of CodeArts Pipeline runs (its source's name)
+# A Pipeline run's status as a deployment's; skipped runs (IGNORED) deployed nothing and are not deployments.
+PIPELINE_STATUSES = {"success": "success", "failed": "failed", "canceled": "canceled"}
+MAX_ATTEMPTS = 3  # a commit whose lookup failed this often is given up (counted as unknown), never asked forever
+DEFAULT_LOOKUPS_PER_CYCLE = 100
+
+
+class DoraPart:
+    """Counts the deployments of the configured services from the runs the run history counts."""
+
+    kind = KIND
+
+    def __init__(self, counts: RunCounts, client: CodeArtsClient, config: DoraConfig, *,
+                 lookups_per_cycle: int | None, monotonic: Callable[[], float]) -> None:
+        self.config = config
+        self.client = client
+        self.ledger = Ledger(config)
+        self.lookups_per_cycle = lookups_per_cycle or DEFAULT_LOOKUPS_PER_CYCLE
+        self._lock = counts.lock
+        self._monotonic = monotonic
+        self._matches: dict[tuple[str, str, str], Service | None] = {}
+        self._attempts: dict[CommitKey, int] = {}
+        counts.observers.append(self.run_counted)
+
+    # -- the observer ----------------------------------------------------------------------------------
+
+    def run_counted(self, kind: str, labels: Labels, status: str, run: object) -> None:
+        """A run the run history just counted (lock held): a deployment if it is a run of a service's pipeline."""
+        if kind != PIPELINE_KIND or run is None:
+            return
+        service = self._service(labels[0], labels[1], labels[2])
+        deployed = PIPELINE_STATUSES.get(status)
+        if service is None or deployed is None:
+            return
+        end = getattr(run, "end", None)
+        self.ledger.count(Deployment(service.labels, deployed, end if isinstance(end, float | int) else None,
+                                     _commit_of(run)))
+
+    def _service(self, project_id: str, pipeline_id: str, name: str) -> Service | None:
+        key = (project_id, pipeline_id, name)
+        if key not in self._matches:
+            found = [service for service in self.config.services
+                     if any(selector.project_id == project_id and selector.selects(pipeline_id, name)
+                            for selector in service.pipelines)]
+            if len(found) > 1:
+                log.warning("DORA: pipeline %s (%s) matches services %s; its runs count for %s only", name,
+                            pipeline_id, " and ".join(service.name for service in found), found[0].name)
+            self._matches[key] = found[0] if found else None
+        return self._matches[key]
+
+    # -- the run history part --------------------------------------------------------------------------
+
+    def after_listing(self, target: Target, records: Iterable[Any]) -> None:
+        """Nothing: DORA reads counted runs, not listings."""
+
+    def catch_up_tasks(self, within: float | None = None) -> list[Task]:
+        """One task per commit time deployments wait for (at most ``lookups_per_cycle``)."""
+        start_by = None if within is None else self._monotonic() + within
+        with self._lock:
+            wanted = self.ledger.to_look_up()[:self.lookups_per_cycle]
+        return [_Lookup(self, commit, start_by) for commit in wanted]
+
+    def look_up(self, commit: CommitKey, start_by: float | None) -> None:
+        """Ask Repo for one commit's time and observe the lead times waiting for it."""
+        if start_by is not None and self._monotonic() > start_by:
+            return
+        try:
+            committed = commit_time(self.client, *commit)
+        except CodeArtsError as err:
+            with self._lock:
+                self.ledger.lookup_failed()
+                attempts = self._attempts[commit] = self._attempts.get(commit, 0) + 1
+                if attempts >= MAX_ATTEMPTS:
+                    log.warning("DORA: commit %s of repository %s could not be read %d times (%s); given up",
+                                commit[1][:12], commit[0], attempts, err)
+                    self.ledger.commit_known(commit, None)
+            return
+        with self._lock:
+            if commit in self.ledger.to_look_up():  # not already taken by a concurrent task
+                self.ledger.commit_known(commit, committed)
+
+    def view(self) -> DoraView:
+        """The DORA counts now, for a snapshot."""
+        with self._lock:
+            return self.ledger.view()
+
+    def marks_to_state(self) -> dict[str, Any]:
+        """The ledger (the caller holds the run history's lock)."""
+        return self.ledger.to_state()
+
+    def marks_from_state(self, state: Mapping[str, Any]) -> Callable[[], None]:
+        """Read the saved ledger (ValueError if it does not fit); the step returned takes it over."""
+        ledger = ledger_from_state(self.config, state)
+
+        def take_over() -> None:
+            self.ledger = ledger
+
+        return take_over
+
+
+class _Lookup:
+    """One commit lookup of a cycle, a task for a poll worker."""
+
+    __slots__ = ("commit", "part", "start_by")
+
+    def __init__(self, part: DoraPart, commit: CommitKey, start_by: float | None) -> None:
+        self.part, self.commit, self.start_by = part, commit, start_by
+
+    def __call__(self) -> None:
+        self.part.look_up(self.commit, self.start_by)
+
+
+def _commit_of(run: object) -> CommitKey | None:
+    """The (repository, sha) a run deployed: its ``repository`` and ``commit`` attributes, both non-empty."""
+    sha, repository = getattr(run, "commit", ""), getattr(run, "repository", "")
+    return (repository, sha) if isinstance(sha, str) and isinstance(repository, str) and sha and repository else None

@@ -1,0 +1,201 @@
+"""DORA's four keys against the simulator on a fake clock: 50 cycles of random deployments with a restart through
+``state.path`` in the middle, every count equal to ground truth worked out here from the simulator's runs; each
+commit asked for once; bad input (no commit, an unknown commit) counted, never blocking the deployment count."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from exporter.config import ConfigError, load_config
+from exporter.simulator import World
+from exporter.simulator.cloudpipelines import repository_of
+from exporter.simulator.commits import head_commit
+from exporter.wiring import Exporter
+
+from .conftest import parse_samples, write_config
+
+T0 = 1_750_000_000.0
+P1 = "6ecbc5bac7c8442fb3d2563d53c13582"
+GAPS = (30, 90, 700, 45, 1500, 60, 240, 400, 20, 900)
+# Written out here, independently of the exporter: a Pipeline run's CodeArts status -> deployment status.
+DEPLOYED = {"COMPLETED": "success", "FAILED": "failed", "CANCELED": "canceled"}
+# service -> the one pipeline (by index) whose runs are its deployments; 5 and 13 are flaky (streaks), 6 sends
+# no commit, 13 a repository id that is not its commit's.
+SERVICES = {"backend": 0, "search": 5, "mobile": 6, "broken-repo": 13}
+NAMES = ("backend", "frontend", "gateway", "billing", "auth", "search", "mobile", "docs")
+
+
+def dora_section(services: dict[str, int] = SERVICES) -> str:
+    lines = ["dora:", "  services:"]
+    for name, index in services.items():
+        lines += [f"    - name: {name}", "      pipelines:", f"        - project_id: {P1}",
+                  f"          include: ['^{NAMES[index % 8]}-pipeline-{index}$']"]
+    return "\n".join(lines) + "\n"
+
+
+class Rig:
+    """A world of one Pipeline project on a fake clock, its simulator and an exporter with DORA services."""
+
+    def __init__(self, tmp_path: Path, simulator_factory, extra: str = "") -> None:
+        self.now = [T0]
+        self.world = World(seed=7, clock=lambda: self.now[0], pipeline_projects={P1: 14})
+        self.service = self.world.pipeline_service
+        self.sim = simulator_factory(self.world)
+        self.state = tmp_path / "state.json"
+        self.config = load_config(write_config(
+            tmp_path / "c.yaml", self.sim.url, pipeline_projects=[P1],
+            extra=f"state:\n  path: {self.state}\n" + dora_section() + extra))
+        self.exporter = Exporter(self.config, clock=lambda: self.now[0])
+
+    def poll(self) -> None:
+        assert self.exporter.poll_once().all_up()
+
+    def restart(self) -> None:
+        self.exporter.close()
+        self.exporter = Exporter(self.config, clock=lambda: self.now[0])
+
+    def samples(self) -> dict:
+        return parse_samples(self.exporter.metrics_text().decode())
+
+
+@pytest.fixture
+def rig(tmp_path, simulator_factory):
+    made = Rig(tmp_path, simulator_factory)
+    yield made
+    made.exporter.close()
+
+
+def truth(rig: Rig, after: float, until: float) -> dict[str, dict]:
+    """Per service: deployments per status, lead times of successes with a known commit, closed streaks."""
+    by_service: dict[str, dict] = {}
+    pipelines = {pipeline.index: pipeline for pipeline in rig.service.pipelines(P1) or ()}
+    runs = sorted(rig.service.finished_runs(P1, int(after * 1000), int(until * 1000)), key=lambda item: item[1].end)
+    for name, index in SERVICES.items():
+        statuses: Counter = Counter()
+        leads: list[float] = []
+        recoveries: list[float] = []
+        streak = None
+        last = None
+        for pipeline, run in runs:
+            if pipeline is not pipelines[index] or run.status not in DEPLOYED:
+                continue
+            status, end = DEPLOYED[run.status], run.end / 1000
+            statuses[status] += 1
+            if status == "failed":
+                streak = end if streak is None else streak
+            elif status == "success":
+                if streak is not None:
+                    recoveries.append(end - streak)
+                    streak = None
+                last = end
+                if index not in (6, 13):
+                    leads.append(end - head_commit(repository_of(pipeline.id), run.run.created, run.run.draw).committed)
+        by_service[name] = {"statuses": statuses, "leads": leads, "recoveries": recoveries, "last": last}
+    return by_service
+
+
+def value(found: dict, name: str, **labels: str) -> float | None:
+    return found.get((name, frozenset(labels.items())))
+
+
+def assert_equal_to_truth(rig: Rig) -> dict[str, dict]:
+    expected = truth(rig, T0, rig.now[0])
+    found = rig.samples()
+    for name, want in expected.items():
+        where = {"service": name, "environment": "production"}
+        for status in ("success", "failed", "timedout", "aborted", "canceled"):
+            assert value(found, "codearts_dora_deployments_total", **where, status=status) == \
+                want["statuses"][status], (name, status)
+        lead_count = value(found, "codearts_dora_change_lead_time_seconds_count", **where)
+        assert (lead_count or 0) == len(want["leads"]), name
+        if want["leads"]:
+            assert value(found, "codearts_dora_change_lead_time_seconds_sum", **where) == \
+                pytest.approx(sum(want["leads"]), abs=1e-3 * len(want["leads"]))
+        assert (value(found, "codearts_dora_failed_deployment_recovery_seconds_count", **where) or 0) == \
+            len(want["recoveries"]), name
+        if want["recoveries"]:
+            assert value(found, "codearts_dora_failed_deployment_recovery_seconds_sum", **where) == \
+                pytest.approx(sum(want["recoveries"]), abs=1e-3 * len(want["recoveries"]))
+        assert value(found, "codearts_dora_last_deployment_timestamp_seconds", **where) == \
+            (pytest.approx(want["last"]) if want["last"] is not None else None)
+    return expected
+
+
+def commit_requests(rig: Rig) -> Counter:
+    found: Counter = Counter()
+    for record in rig.sim.requests:
+        if record.route == "repo_commit":
+            parts = urlsplit(record.path)
+            found[(parts.path, parse_qs(parts.query)["sha"][0])] += 1
+    return found
+
+
+def test_fifty_cycles_with_a_restart_count_every_deployment_once_and_each_commit_is_asked_once(rig):
+    rig.poll()
+    first = rig.samples()
+    assert value(first, "codearts_dora_deployments_total", service="backend", environment="production",
+                 status="success") == 0  # zero from the start, nothing back-filled
+    for cycle in range(50):
+        rig.now[0] += GAPS[cycle % len(GAPS)]
+        rig.poll()
+        if cycle == 24:
+            rig.restart()
+            restored = rig.samples()
+            assert {key: v for key, v in restored.items() if key[0].startswith("codearts_dora_")} == \
+                {key: v for key, v in rig.samples().items() if key[0].startswith("codearts_dora_")}
+    rig.poll()  # the lead times of the last cycle's deployments, once their commits are read
+    expected = assert_equal_to_truth(rig)
+    assert sum(want["statuses"]["success"] for want in expected.values()) > 20
+    assert sum(len(want["recoveries"]) for want in expected.values()) >= 2
+    asked = commit_requests(rig)
+    assert asked and max(asked.values()) == 1
+    found = rig.samples()
+    assert value(found, "codearts_dora_lead_time_skipped_total", reason="no_commit") == \
+        expected["mobile"]["statuses"]["success"] > 0
+    assert value(found, "codearts_dora_lead_time_skipped_total", reason="commit_unknown") == \
+        expected["broken-repo"]["statuses"]["success"] > 0
+    lookups = {result: value(found, "codearts_dora_commit_lookups_total", result=result)
+               for result in ("hit", "cached", "miss", "error")}
+    assert lookups["hit"] + lookups["miss"] == len(asked) and lookups["error"] == 0
+    saved = json.loads(rig.state.read_text())["dora"]
+    assert saved["waiting"] == []
+
+
+def test_without_a_dora_section_no_family_and_no_commit_request(tmp_path, simulator_factory):
+    now = [T0]
+    world = World(seed=7, clock=lambda: now[0], pipeline_projects={P1: 14})
+    sim = simulator_factory(world)
+    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, pipeline_projects=[P1])),
+                        clock=lambda: now[0])
+    try:
+        for gap in GAPS:
+            now[0] += gap
+            exporter.poll_once()
+        assert "codearts_dora_" not in exporter.metrics_text().decode()
+        assert sim.request_count("repo_commit") == 0
+    finally:
+        exporter.close()
+
+
+@pytest.mark.parametrize(("dora", "problem"), [
+    ("dora:\n  services:\n    - name: a\n      pipelines:\n        - project_id: " + "f" * 32
+     + "\n          include: ['x']\n",
+     "dora.services[0].pipelines[0].project_id: " + "f" * 32 + " is not one of pipeline_projects"),
+    (dora_section({"a": 0}) + "    - name: b\n      pipelines:\n        - project_id: " + P1
+     + "\n          include: ['^backend-pipeline-0$']\n",
+     "dora.services[1].pipelines[0].include: '^backend-pipeline-0$' is also claimed by "
+     "dora.services[0].pipelines[0]"),
+    (dora_section({"a": 0}) + "  lead_time: all_commits\n",
+     "dora.lead_time: expected one of head_commit, got 'all_commits' (all_commits is not supported yet)"),
+    ("dora:\n  services: []\n", "dora.services: required: at least one service"),
+])
+def test_a_bad_dora_section_is_one_clear_error(tmp_path, dora, problem):
+    path = write_config(tmp_path / "c.yaml", "http://127.0.0.1:1", pipeline_projects=[P1], extra=dora)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path)
+    assert problem in caught.value.problems
