@@ -199,3 +199,25 @@ def test_a_bad_dora_section_is_one_clear_error(tmp_path, dora, problem):
     with pytest.raises(ConfigError) as caught:
         load_config(path)
     assert problem in caught.value.problems
+
+
+def test_the_demo_shows_dora_data_within_a_minute(simulator_factory):
+    from exporter.demo import demo_config
+    from exporter.simulator import DEFAULT_TOKEN
+
+    now = [T0]
+    sim = simulator_factory(World.demo(clock=lambda: now[0]), token=DEFAULT_TOKEN)
+    exporter = Exporter(demo_config(sim.url), clock=lambda: now[0])
+    try:
+        for _ in range(7):  # the demo polls every 10 s: its first poll and the six of the first minute
+            assert exporter.poll_once().all_up()
+            now[0] += 10
+        found = parse_samples(exporter.metrics_text().decode())
+    finally:
+        exporter.close()
+    for service in ("checkout", "search"):
+        where = {"service": service, "environment": "production"}
+        assert sum(value(found, "codearts_dora_deployments_total", **where, status=status) or 0
+                   for status in ("success", "failed", "canceled")) > 0, service
+    assert value(found, "codearts_dora_change_lead_time_seconds_count", service="checkout",
+                 environment="production")

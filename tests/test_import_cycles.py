@@ -21,7 +21,7 @@ PACKAGE = ROOT / "exporter"
 # Rendering: turns a snapshot into /metrics text. None of it may load an I/O module when imported.
 RENDERING = ("exporter.exposition", "exporter.samples", "exporter.historylines", "exporter.textformat",
              "exporter.snapshot", "exporter.runhistory.counts", "exporter.sources.repo.render",
-             "exporter.sources.build.render")
+             "exporter.sources.build.render", "exporter.dora.render", "exporter.dora.ledger")
 
 
 def module_files() -> dict[str, Path]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from exporter.simulator.commits import head_commit
@@ -155,6 +155,8 @@ class PipelineService:
     denied: set[str] = field(default_factory=set)
     legacy: set[str] = field(default_factory=set)  # projects whose pipelines are old-version ones
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # project id -> how many times faster its pipelines run (the demo's DORA project deploys every minute or so)
+    speedup: Mapping[str, int] = field(default_factory=dict)
     _pipelines: dict[str, tuple[CloudPipeline, ...]] = field(default_factory=dict)
     _by_id: dict[str, CloudPipeline] = field(default_factory=dict)
 
@@ -172,6 +174,10 @@ class PipelineService:
         cycle = None if kind == "none" else Cycle.derive(
             key64("codearts-sim/cloud-pipeline-cycle", self.seed, pipeline_id),
             PIPELINE_TABLES["flaky" if kind == "flaky" else "normal"])
+        factor = self.speedup.get(project_id, 1)
+        if cycle is not None and factor > 1:
+            cycle = replace(cycle, period=cycle.period // factor, phase=cycle.phase // factor,
+                            queue=max(1000, cycle.queue // factor), run=cycle.run // factor)
         name = f"{COMPONENTS[index % len(COMPONENTS)]}-pipeline-{index}"
         first = cycle.first_index_from(ORIGIN_MS) if cycle is not None else 0
         return CloudPipeline(project_id, index, pipeline_id, name, ORIGIN_MS - 86_400_000 + index * 1000, cycle,

@@ -51,7 +51,9 @@ COMPONENTS = ("backend", "frontend", "gateway", "billing", "auth", "search", "mo
 BRANCHES = ("master", "main", "develop", "release/2.3")
 DEMO_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 12, "72271b5446614062a01b8be944c9f372": 7}
 DEMO_PIPELINES = {(2111976239, 6): 9, (2111976239, 7): 5}
-DEMO_PIPELINE_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 10}  # the Pipeline service's demo project
+DORA_DEMO_PROJECT = "d0aa5e1f00c2440b9f3c7e8d1b2a4c6e"  # the demo's DORA services deploy from its pipelines
+DEMO_PIPELINE_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 10, DORA_DEMO_PROJECT: 12}
+DEMO_PIPELINE_SPEEDUP = {DORA_DEMO_PROJECT: 6}  # runs every 20 s to 100 s: DORA data within the demo's first minute
 DEMO_MERGE_REQUESTS = {2111976240: MergeRequestPlan()}  # a repository whose pipelines --demo discovers
 HISTORY_WINDOW_MS = 7 * 86_400_000  # the records APIs list runs created within this window
 
@@ -87,6 +89,7 @@ class World:
         project_repositories: Mapping[str, Sequence[tuple[int, str]]] | None = None,
         pipeline_projects: Mapping[str, int] | None = None,
         pipeline_paging: str = "item",
+        pipeline_speedup: Mapping[str, int] | None = None,
     ) -> None:
         self.seed = seed
         self.clock = clock
@@ -107,16 +110,17 @@ class World:
                                 for repo, plan in (merge_requests or {}).items()}
         self._project_repositories = {project: sorted(repos) for project, repos in (project_repositories or {}).items()}
         # The CodeArts Pipeline service (pipelines of projects, each with its runs): see cloudpipelines.
-        self.pipeline_service = PipelineService(seed, dict(pipeline_projects or {}), pipeline_paging, history_window_ms)
+        self.pipeline_service = PipelineService(seed, dict(pipeline_projects or {}), pipeline_paging, history_window_ms,
+                                                speedup=dict(pipeline_speedup or {}))
 
     @classmethod
     def demo(cls, clock: Callable[[], float] = time.time, *, seed: int = 0, duplicate_names: bool = False) -> World:
         """The small demo world: 2 projects (12 and 7 build jobs), 1 repository with 2 pipelines (9 and 5 jobs),
-        1 repository whose merge requests open every 10 minutes, each with a 3-job head pipeline, and 1 project
-        of 10 CodeArts Pipeline pipelines."""
+        1 repository whose merge requests open every 10 minutes, each with a 3-job head pipeline, 1 project
+        of 10 CodeArts Pipeline pipelines, and 1 of 12 pipelines running six times as often (the DORA demo)."""
         return cls(seed=seed, clock=clock, projects=DEMO_PROJECTS, pipelines=DEMO_PIPELINES,
                    merge_requests=DEMO_MERGE_REQUESTS, duplicate_names=duplicate_names,
-                   pipeline_projects=DEMO_PIPELINE_PROJECTS)
+                   pipeline_projects=DEMO_PIPELINE_PROJECTS, pipeline_speedup=DEMO_PIPELINE_SPEEDUP)
 
     @classmethod
     def generated(
