@@ -126,3 +126,28 @@ def test_marks_survive_a_restart_under_their_key_and_nothing_is_counted_twice():
     again.marks_from_state(saved)()
     cycle(again, target, [App("a", (Run(1, "success"), Run(2, "success")))])
     assert runs_of(counts, "a") == {"success": 1, "failed": 0}
+
+
+class WindowedHistory(ToyHistory):
+    """A runs API that answers a date window which, here, missed every new run (Deploy's 30 days)."""
+
+    unlisted_are_gone = True
+
+    def fetch_page(self, entry: Pending[App], index: int, limit: int, lowest: int | None) -> RunPage[Run]:
+        self.requests += 1
+        return RunPage((), 0)
+
+
+def test_runs_a_windowed_api_does_not_answer_are_gone_once_not_fetched_every_cycle():
+    counts = RunCounts([], (60.0,), (5.0,))
+    client = CodeArtsClient(base_urls={}, auth=StaticTokenAuth("token"), timeout=1.0, stats=RequestStats())
+    part = WindowedHistory(counts, client, HistoryConfig(max_pages=5), requests_per_cycle=None,
+                           monotonic=lambda: 0.0)
+    target = Target("toy", "project")
+    cycle(part, target, [App("a", (Run(1, "success"),))])
+    later = App("a", (*(Run(n, "success") for n in range(1, 6)), Run(6, "")))
+    cycle(part, target, [later])  # runs 2 to 5 finished, 6 still runs; the window answers none of them
+    assert runs_of(counts, "a") == {"success": 0, "failed": 0}
+    assert client.stats.skipped()[("toy_history", "not_listed")] == 4 and part.pending_jobs() == 0
+    cycle(part, target, [later])
+    assert part.requests == 1  # caught up to 5: not asked again until the listing changes
