@@ -221,3 +221,70 @@ def test_the_demo_shows_dora_data_within_a_minute(simulator_factory):
                    for status in ("success", "failed", "canceled")) > 0, service
     assert value(found, "codearts_dora_change_lead_time_seconds_count", service="checkout",
                  environment="production")
+
+
+def test_a_failing_repo_costs_lead_times_not_deployments_and_a_commit_is_given_up_after_three_tries(rig):
+    from exporter.simulator import Fault
+
+    rig.sim.set_fault("repo_commit", Fault.HTTP_500)
+    rig.poll()
+    for cycle in range(12):
+        rig.now[0] += GAPS[cycle % len(GAPS)]
+        rig.poll()
+    broken = commit_requests(rig)
+    assert broken and set(broken.values()) <= {1, 2, 3}  # asked once a cycle, three times at most
+    found = rig.samples()
+    truth_now = truth(rig, T0, rig.now[0])
+    for name, want in truth_now.items():  # every deployment counted although no commit could be read
+        for status in ("success", "failed", "canceled"):
+            assert value(found, "codearts_dora_deployments_total", service=name, environment="production",
+                         status=status) == want["statuses"][status]
+    assert value(found, "codearts_dora_change_lead_time_seconds_count", service="backend",
+                 environment="production") is None
+    assert value(found, "codearts_dora_commit_lookups_total", result="error") == sum(broken.values())
+    given_up = [commit for commit, tries in broken.items() if tries == 3]
+    assert given_up
+    rig.sim.clear_faults()
+    for cycle in range(3):
+        rig.now[0] += GAPS[cycle]
+        rig.poll()
+    rig.poll()
+    asked = commit_requests(rig)
+    assert all(asked[commit] == 3 for commit in given_up)  # never asked again
+    assert max(asked.values()) <= 3
+    found = rig.samples()
+    assert value(found, "codearts_dora_change_lead_time_seconds_count", service="backend",
+                 environment="production") > 0
+    assert value(found, "codearts_dora_lead_time_skipped_total", reason="commit_unknown") >= len(given_up)
+
+
+def test_a_commit_dated_after_its_deployment_is_dropped_and_counted():
+    from exporter.dora.config import DoraConfig, Service
+    from exporter.dora.ledger import Deployment, Ledger
+
+    ledger = Ledger(DoraConfig((Service("a", "production"),)))
+    ledger.count(Deployment(("a", "production"), "success", 1000.0, ("1", "abc")))
+    ledger.commit_known(("1", "abc"), 1000.0)  # the same second: not before the deployment
+    ledger.count(Deployment(("a", "production"), "success", 2000.0, ("1", "abc")))  # cached now
+    assert ledger.skipped["not_before_deployment"] == 1
+    assert ledger.lead[("a", "production")].count == 1 and ledger.lead[("a", "production")].sum == 1000.0
+    assert ledger.lookups == {"hit": 1, "cached": 1, "miss": 0, "error": 0}
+
+
+def test_a_bad_dora_part_of_the_state_file_is_named_and_counting_starts_afresh(tmp_path, simulator_factory, caplog):
+    made = Rig(tmp_path, simulator_factory)
+    try:
+        made.poll()
+        made.now[0] += 900
+        made.poll()
+        made.exporter.close()
+        saved = json.loads(made.state.read_text())
+        saved["dora"]["streaks"] = [["backend", "production", "soon"]]
+        made.state.write_text(json.dumps(saved))
+        made.exporter = Exporter(made.config, clock=lambda: made.now[0])
+        assert "dora.streaks[0][2]: unexpected str" in caplog.text
+        found = made.samples()
+        assert value(found, "codearts_dora_deployments_total", service="backend", environment="production",
+                     status="success") == 0
+    finally:
+        made.exporter.close()
