@@ -193,6 +193,8 @@ def test_without_a_dora_section_no_family_and_no_commit_request(tmp_path, simula
     (dora_section({"a": 0}) + "  lead_time: all_commits\n",
      "dora.lead_time: expected one of head_commit, got 'all_commits' (all_commits is not supported yet)"),
     ("dora:\n  services: []\n", "dora.services: required: at least one service"),
+    (dora_section({"a": 0}) + "      deploy_apps:\n        - project_id: " + P1 + "\n          include: ['x']\n",
+     f"dora.services[0].deploy_apps[0].project_id: {P1} is not one of deploy_projects"),
 ])
 def test_a_bad_dora_section_is_one_clear_error(tmp_path, dora, problem):
     path = write_config(tmp_path / "c.yaml", "http://127.0.0.1:1", pipeline_projects=[P1], extra=dora)
@@ -288,3 +290,21 @@ def test_a_bad_dora_part_of_the_state_file_is_named_and_counting_starts_afresh(t
                      status="success") == 0
     finally:
         made.exporter.close()
+
+
+def test_deploy_apps_are_validated_then_refused_until_deploy_records_are_counted():
+    from exporter.dora.config import parse_dora
+    from exporter.validation import Checker
+
+    check = Checker({})
+    raw = {"services": [{"name": "shop", "deploy_apps": [{"project_id": P1, "include": ["^shop-prod$"],
+                                                         "commits_from_build_job": "nope"}]}]}
+    assert parse_dora(check, raw, [], [P1]) is None
+    assert check.problems == [
+        "dora.services[0].deploy_apps[0].commits_from_build_job: expected a CodeArts Build job id (32 letters and "
+        "digits), got \"nope\""]
+    check = Checker({})
+    raw["services"][0]["deploy_apps"][0]["commits_from_build_job"] = "b" * 32
+    assert parse_dora(check, raw, [], [P1]) is None
+    assert check.problems == ['dora.services[0].deploy_apps: CodeArts Deploy deployments are not counted yet '
+                              '(docs/dora.md, "Not yet"); use pipelines']

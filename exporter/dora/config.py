@@ -76,7 +76,7 @@ class DoraConfig:
 def parse_dora(check: Checker, raw: object, pipeline_projects: Iterable[str],
                deploy_projects: Iterable[str] | None) -> DoraConfig | None:
     """``dora:`` (None when absent or invalid, the problems recorded); ``deploy_projects`` None: the exporter
-    has no Deploy source yet, so ``deploy_apps`` are refused."""
+    has no Deploy source. ``deploy_apps`` are validated, then refused: Deploy deployments are not counted yet."""
     if raw is None:
         return None
     section = check.section("dora", raw, KEYS)
@@ -116,12 +116,12 @@ def _services(check: Checker, raw: object, pipeline_projects: set[str],
         environment = _label(check, f"{path}.environment", entry.get("environment", DEFAULT_ENVIRONMENT))
         pipelines = _selectors(check, f"{path}.pipelines", entry.get("pipelines"), PIPELINE_KEYS,
                                "pipeline_projects", pipeline_projects, claimed)
-        if entry.get("deploy_apps") is not None and deploy_projects is None:
-            check.add(f"{path}.deploy_apps", "CodeArts Deploy is not a source of this exporter version yet")
-            apps: tuple[Selector, ...] | None = None
-        else:
-            apps = _selectors(check, f"{path}.deploy_apps", entry.get("deploy_apps"), DEPLOY_APP_KEYS,
-                              "deploy_projects", set(deploy_projects or ()), claimed)
+        apps = _selectors(check, f"{path}.deploy_apps", entry.get("deploy_apps"), DEPLOY_APP_KEYS,
+                          "deploy_projects", set(deploy_projects or ()), claimed)
+        if apps:  # validated, but not counted yet: refused rather than silently measuring nothing
+            check.add(f"{path}.deploy_apps", "CodeArts Deploy deployments are not counted yet (docs/dora.md, "
+                                             "\"Not yet\"); use pipelines")
+            apps = None
         if name is not None and environment is not None and is_duplicate(
                 check, f"{path}.name", f"{name}/{environment}", names):
             continue
@@ -158,11 +158,11 @@ def _selectors(check: Checker, path: str, raw: object, keys: tuple[str, ...], wa
         if include is not None and not include:
             check.add(f"{where}.include", "required: at least one regex or id")
             include = None
-        build_job = None
-        if entry.get("commits_from_build_job") is not None:
-            build_job = string(check, f"{where}.commits_from_build_job", entry.get("commits_from_build_job"),
-                               pattern=_BUILD_JOB_ID, expected="a CodeArts Build job id (32 letters and digits)")
-        if project is None or include is None:
+        raw_job = entry.get("commits_from_build_job")
+        build_job = None if raw_job is None else string(
+            check, f"{where}.commits_from_build_job", raw_job, pattern=_BUILD_JOB_ID,
+            expected="a CodeArts Build job id (32 letters and digits)")
+        if project is None or include is None or (raw_job is not None and build_job is None):
             continue
         for pattern in include:
             key = (watched_key, project, pattern.pattern)
