@@ -308,3 +308,29 @@ def test_deploy_apps_are_validated_then_refused_until_deploy_records_are_counted
     assert parse_dora(check, raw, [], [P1]) is None
     assert check.problems == ['dora.services[0].deploy_apps: CodeArts Deploy deployments are not counted yet '
                               '(docs/dora.md, "Not yet"); use pipelines']
+
+
+def test_the_simulator_gives_build_records_commits_that_repo_knows_with_the_same_time(simulator_factory):
+    import requests
+
+    from exporter.payload import parse_timestamp
+
+    from .conftest import SIM_TOKEN
+
+    now = [T0]
+    world = World(seed=7, clock=lambda: now[0], projects={"a1" * 16: 3})
+    sim = simulator_factory(world)
+    headers = {"X-Auth-Token": SIM_TOKEN}
+    job = world.build_jobs("a1" * 16)[0]
+    number = world.build_runs(world.build_spec(job["id"]))[1][1][0]  # the newest but one: finished
+    info = requests.get(f"{sim.url}/v1/record/{job['id']}/{number}/record-info", headers=headers, timeout=5).json()
+    record = info["result"]
+    commit = requests.get(f"{sim.url}/v4/repositories/{record['repo_id']}/repository/commits",
+                          params={"sha": record["commit"]}, headers=headers, timeout=5).json()
+    assert commit["id"] == record["commit"]
+    assert parse_timestamp(commit["committed_date"]) == parse_timestamp(record["commit_create_time"])
+    other = requests.get(f"{sim.url}/v4/repositories/{int(record['repo_id']) + 1}/repository/commits",
+                         params={"sha": record["commit"]}, headers=headers, timeout=5)
+    assert other.status_code == 404 and other.json()["error_code"] == "CH.00402000"
+    missing = requests.get(f"{sim.url}/v1/record/{job['id']}/999999/record-info", headers=headers, timeout=5)
+    assert missing.status_code == 404
