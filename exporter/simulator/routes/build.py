@@ -11,8 +11,8 @@ days; ``{history_records: [HistoryRecord], total}``), and the batch ``POST /v1/r
 id, newest first), and ``GET /v1/record/{job_id}/{build_no}/record-info`` (ShowJobBuildRecordDetail: the
 record's ``commit``, a commit of the job's ``repo_id`` that the Repo ShowCommit route knows, and its
 ``commit_create_time`` in UTC; a DORA Deploy application's commits come from here). The history routes
-list the runs created within the World's history window, so runs older than it are gone, as upstream. A run's record appears when the
-run is created (queued), and is final once it finishes.
+list the runs created within the World's history window, so runs older than it are gone, as upstream. A
+run's record appears when the run is created (queued), and is final once it finishes.
 """
 
 from __future__ import annotations
