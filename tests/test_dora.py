@@ -215,6 +215,7 @@ def test_the_demo_shows_dora_data_within_a_minute(simulator_factory):
             assert exporter.poll_once().all_up()
             now[0] += 10
         found = parse_samples(exporter.metrics_text().decode())
+        assert dict(exporter.landing_info().settings)["DORA services"] == "checkout (production), search (production)"
     finally:
         exporter.close()
     for service in ("checkout", "search"):
