@@ -11,7 +11,10 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from prometheus_client.parser import text_string_to_metric_families
+
 from exporter.config import ConfigError, load_config
+from exporter.dora.metrics import SPECS as DORA_SPECS
 from exporter.simulator import World
 from exporter.simulator.cloudpipelines import repository_of
 from exporter.simulator.commits import head_commit
@@ -214,7 +217,13 @@ def test_the_demo_shows_dora_data_within_a_minute(simulator_factory):
         for _ in range(7):  # the demo polls every 10 s: its first poll and the six of the first minute
             assert exporter.poll_once().all_up()
             now[0] += 10
-        found = parse_samples(exporter.metrics_text().decode())
+        text = exporter.metrics_text().decode()
+        found = parse_samples(text)
+        specs = {spec.name: spec for spec in DORA_SPECS}
+        served = [family for family in text_string_to_metric_families(text) if family.name in specs]
+        assert {family.name for family in served} == set(specs)  # every DORA family, with its declared help
+        assert all(family.documentation == specs[family.name].help and family.type == specs[family.name].type
+                   for family in served)
         assert dict(exporter.landing_info().settings)["DORA services"] == "checkout (production), search (production)"
     finally:
         exporter.close()
