@@ -10,7 +10,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import ConfigError, load_config
