@@ -210,7 +210,8 @@ class Exporter:
 
     def landing_info(self) -> LandingInfo:
         """What the landing page shows beside the snapshot; reads in-memory state only, never CodeArts."""
-        return replace(self._landing, token_expiry=self.stats.token_expiry())
+        return replace(self._landing, token_expiry=self.stats.token_expiry(),
+                       assumptions=self.stats.assumptions.contradictions())
 
     def metrics_text(self) -> bytes:
         """The current /metrics body in the text format."""

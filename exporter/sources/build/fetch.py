@@ -8,7 +8,7 @@ import requests
 
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import PayloadError
-from exporter.pagination import BUILD_READINGS, Page
+from exporter.pagination import BUILD_READINGS, Page, listing_total
 from exporter.sources.build.models import BuildJob, BuildRun, parse_build_job, parse_build_record, parse_history_record
 from exporter.sources.build.targets import API
 
@@ -31,9 +31,7 @@ def list_build_jobs(client: CodeArtsClient, project_id: str) -> ParsedListing[Bu
         body = client.decode_json(response)
         if not isinstance(body, dict) or not isinstance(body.get("jobs", []), list):
             raise PayloadError("expected an object with a jobs array", url=url, status=response.status_code)
-        total = body.get("total")
-        total = total if isinstance(total, int) and not isinstance(total, bool) else None
-        return Page(body.get("jobs") or [], total)
+        return Page(body.get("jobs") or [], listing_total(body.get("total")))
 
     return client.listing(API, url, lambda index: {"page_index": index, "page_size": PAGE_SIZE}, decode,
                           BUILD_READINGS, parse_build_job)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+from exporter.assumptions import contradicted
 from exporter.payload import RecordError, number_of, parse_timestamp, required_dict, text_of
 from exporter.sources.pipeline.config import PipelineProject
 
@@ -37,12 +38,21 @@ MAX_NAME = 256
 
 def run_status(value: object) -> str:
     """A run's status in the exported vocabulary (``unknown`` for anything unrecognised)."""
-    return _RUN.get(text_of(value).strip().upper(), "unknown")
+    return _status(value, _RUN, "run")
 
 
 def stage_status(value: object) -> str:
     """A stage's status in the exported vocabulary."""
-    return _STAGE.get(text_of(value).strip().upper(), "unknown")
+    return _status(value, _STAGE, "stage or job")
+
+
+def _status(value: object, vocabulary: dict[str, str], what: str) -> str:
+    text = text_of(value).strip().upper()
+    status = vocabulary.get(text)
+    if status is None:
+        contradicted("status_vocabulary", f"{what} status {text[:32]!r} is not a published one")
+        return "unknown"
+    return status
 
 
 def trigger_of(value: object) -> str:
