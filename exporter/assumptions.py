@@ -7,8 +7,9 @@ relies on one checks it on every answer and, when an answer contradicts it, repo
 per (api, assumption, target) it is logged by name, counted (``codearts_api_assumption_failures_total``) and
 kept for the landing page, and the caller falls back to what still works. docs/reliability.md lists them all.
 
-Pure parsers have no client to report through: they call :func:`contradicted`, which reports to the scope
-the client opened around the parse with :func:`checking` (and does nothing outside one, as in unit tests).
+Pure parsers have no client to report through: they call :func:`contradicted` (or :func:`dropped` for items
+left out under a cap), which reports to the scope the client opened around the parse with :func:`checking`
+(and does nothing outside one, as in unit tests).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -131,23 +132,37 @@ class _Scope:
     log: AssumptionLog
     api: str
     target: str
+    skipped: Callable[[str, int], None] | None
 
 
 @contextmanager
-def checking(assumptions: AssumptionLog, api: str, target: str) -> Iterator[None]:
-    """Within this block, :func:`contradicted` reports to ``assumptions`` for ``api`` and ``target``."""
-    token = _current.set(_Scope(assumptions, api, target))
+def checking(assumptions: AssumptionLog, api: str, target: str,
+             skipped: Callable[[str, int], None] | None = None) -> Iterator[None]:
+    """Within this block, :func:`contradicted` reports to ``assumptions`` for ``api`` and ``target``, and
+    :func:`dropped` to ``skipped(reason, count)``."""
+    token = _current.set(_Scope(assumptions, api, target, skipped))
     try:
         yield
     finally:
         _current.reset(token)
 
 
-def contradicted(assumption: str, detail: str) -> None:
-    """Report from a parser that the answer being parsed contradicts ``assumption`` (no-op outside a scope)."""
+def contradicted(assumption: str, detail: str) -> bool:
+    """Report from a parser that the answer being parsed contradicts ``assumption``; False (nothing reported)
+    outside a scope."""
     scope = _current.get()
-    if scope is not None:
-        scope.log.contradicted(scope.api, assumption, scope.target, detail)
+    if scope is None:
+        return False
+    scope.log.contradicted(scope.api, assumption, scope.target, detail)
+    return True
+
+
+def dropped(reason: str, count: int) -> None:
+    """Report from a parser that it left ``count`` items of the answer out (``reason``: a bounded label value,
+    e.g. ``over_cap``); counted in codearts_records_skipped_total where a client opened the scope."""
+    scope = _current.get()
+    if scope is not None and scope.skipped is not None and count > 0:
+        scope.skipped(reason, count)
 
 
 def known(name: str) -> Assumption:

@@ -8,6 +8,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
@@ -16,7 +17,7 @@ import requests
 import urllib3
 
 from exporter import __version__
-from exporter.assumptions import checking
+from exporter.assumptions import checking, contradicted
 from exporter.auth.base import CodeArtsAuth
 from exporter.errors import (
     AuthError,
@@ -148,6 +149,12 @@ class CodeArtsClient:
         self._closed = True
         self._session.close()
 
+    def checking(self, api: str, url: str) -> AbstractContextManager[None]:
+        """A scope in which parsers report contradicted assumptions (for ``api`` without its ``_history``
+        suffix, and the URL) and items they left out (codearts_records_skipped_total under ``api``)."""
+        return checking(self.stats.assumptions, api.removesuffix("_history"), redact_url(url),
+                        lambda reason, count: self.stats.count_skipped(api, reason, count))
+
     def _api_of(self, url: str) -> str:
         """The API whose base URL ``url`` starts with ("" if none: a source with its own host)."""
         return next((api for api, base in self.base_urls.items() if url.startswith(base)), "")
@@ -215,7 +222,7 @@ class CodeArtsClient:
         # request once, not every poll.
         known = memo.reading if memo is not None and memo.reading in readings else None
         ordered = readings if known is None else (known, *(each for each in readings if each is not known))
-        with checking(self.stats.assumptions, api, redact_url(url)):
+        with self.checking(api, url):
             try:
                 walk = walk_pages(fetch, ordered, PAGE_SIZE)
             except ListingTooLong as err:
@@ -245,7 +252,7 @@ class CodeArtsClient:
         if len(items) > MAX_ITEMS_PER_LISTING:
             raise PayloadError(f"page holds {len(items)} items, more than a listing may ({MAX_ITEMS_PER_LISTING})",
                                url=url)
-        with checking(self.stats.assumptions, api.removesuffix("_history"), redact_url(url)):
+        with self.checking(api, url):
             parsed = self._parse(api, url, items, parse)
         records: tuple[T, ...] = tuple(item.record for item in parsed if item.record is not None)  # type: ignore[misc]
         self.stats.count_skipped(api, "malformed", len(items) - len(records))
@@ -339,8 +346,10 @@ class CodeArtsClient:
             text = response.content.decode("utf-8")
         except UnicodeDecodeError as err:
             text = response.content.decode("utf-8", "replace")
-            self.stats.assumptions.contradicted(self._api_of(response.url), "utf8_bodies", redact_url(response.url),
-                                                f"invalid UTF-8 at byte {err.start}; replaced with U+FFFD")
+            detail = f"invalid UTF-8 at byte {err.start}; replaced with U+FFFD"
+            if not contradicted("utf8_bodies", detail):  # outside a listing: the API is the one of the URL
+                self.stats.assumptions.contradicted(self._api_of(response.url), "utf8_bodies",
+                                                    redact_url(response.url), detail)
         try:
             return json.loads(text)
         except (ValueError, RecursionError) as err:

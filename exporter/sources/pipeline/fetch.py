@@ -115,6 +115,7 @@ def run_detail(client: CodeArtsClient, project: PipelineProject, pipeline_id: st
     if error is not None:
         raise error
     try:
-        return parse_detail(body)
+        with client.checking(API, url):
+            return parse_detail(body)
     except RecordError as err:
         raise PayloadError(f"unreadable run detail: {err}", url=url, status=response.status_code) from None

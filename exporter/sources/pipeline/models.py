@@ -8,11 +8,11 @@ means "not finished".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
-from exporter.assumptions import contradicted
+from exporter.assumptions import contradicted, dropped
 from exporter.payload import RecordError, number_of, parse_timestamp, required_dict, text_of
 from exporter.sources.pipeline.config import PipelineProject
 
@@ -34,6 +34,7 @@ _STAGE: dict[str, str] = {**_RUN, "SKIPPED": "skipped", "UNSELECTED": "skipped",
                           "QUEUED": "pending", "REDISPATCH": "pending"}
 _TRIGGERS = {trigger.lower(): trigger for trigger in TRIGGERS}
 MAX_NAME = 256
+MAX_STAGES = 200  # stages kept from one run, as jobs are from a run detail: bounded series for a huge pipeline
 
 
 def run_status(value: object) -> str:
@@ -166,9 +167,30 @@ def _end_after(start: float | None, end: float | None) -> float | None:
     return end
 
 
+def distinct_names(names: list[str], what: str) -> list[str]:
+    """``names`` made distinct by the documented rule: the first of a name keeps it, the later ones become
+    ``name #2``, ``name #3``... in the order given (one series per label set: Prometheus keeps only one of
+    two equal series, silently)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in seen:
+            n += 1
+            candidate = f"{name} #{n}"
+        seen.add(candidate)
+        out.append(candidate)
+    if out != names:
+        repeated = next(name for name, given in zip(out, names, strict=True) if name != given)
+        contradicted("unique_stage_names", f"two {what} named {repeated.rsplit(' #', 1)[0].replace(chr(0), '/')[:60]!r}")
+    return out
+
+
 def _stages(raw: object, zone: timezone) -> tuple[StageRun, ...]:
     stages: list[StageRun] = []
-    for item in raw if isinstance(raw, list) else ():
+    items = raw if isinstance(raw, list) else []
+    dropped("over_cap", len(items) - MAX_STAGES)
+    for item in items[:MAX_STAGES]:
         if not isinstance(item, dict):
             continue
         sequence = number_of(item.get("sequence"))
@@ -180,7 +202,10 @@ def _stages(raw: object, zone: timezone) -> tuple[StageRun, ...]:
             start=start,
             end=_end_after(start, _stage_time(item.get("end_time"), zone)),
         ))
-    return tuple(sorted(stages, key=lambda stage: stage.sequence))
+    stages.sort(key=lambda stage: stage.sequence)
+    names = distinct_names([stage.name for stage in stages], "stages of a run")
+    return tuple(replace(stage, name=name) if name != stage.name else stage
+                 for stage, name in zip(stages, names, strict=True))
 
 
 def parse_run(raw: object, project: PipelineProject) -> PipelineRun:
@@ -241,6 +266,7 @@ def parse_detail(raw: object) -> RunDetail:
     """A :class:`RunDetail` from a ``ShowPipelineRunDetail`` body (times in epoch ms)."""
     record = required_dict(raw)
     jobs: list[JobRun] = []
+    over = 0
     failed_job = failed_message = ""
     stages = record.get("stages")
     for stage in stages if isinstance(stages, list) else []:
@@ -250,7 +276,10 @@ def parse_detail(raw: object) -> RunDetail:
         stage_start = parse_timestamp(stage.get("start_time"))
         stage_jobs = stage.get("jobs")
         for job in stage_jobs if isinstance(stage_jobs, list) else []:
-            if not isinstance(job, dict) or len(jobs) >= MAX_JOBS:
+            if not isinstance(job, dict):
+                continue
+            if len(jobs) >= MAX_JOBS:
+                over += 1
                 continue
             start = parse_timestamp(job.get("start_time"))
             status = stage_status(job.get("status"))
@@ -261,6 +290,10 @@ def parse_detail(raw: object) -> RunDetail:
             if status == "failed" and not failed_job:
                 failed_job = f"{stage_name}/{jobs[-1].name}"
                 failed_message = " ".join(text_of(job.get("message")).split())[:MAX_MESSAGE]
+    dropped("over_cap", over)
+    keys = distinct_names([f"{job.stage}\0{job.name}" for job in jobs], "jobs of a stage")
+    jobs = [job if key == f"{job.stage}\0{job.name}" else replace(job, name=key.split("\0", 1)[1])
+            for job, key in zip(jobs, keys, strict=True)]
     pause_ms = number_of(record.get("pause_time"))
     paused = pause_ms / 1000.0 if pause_ms is not None and pause_ms > 0 else 0.0
     return RunDetail(text_of(record.get("id")).strip()[:64], tuple(jobs), failed_job, failed_message, paused)
