@@ -103,3 +103,50 @@ def test_an_invalid_utf8_byte_in_one_name_is_replaced_and_the_project_stays_up(t
     statuses = Counter(labels["job"] for labels in samples(text, "codearts_build_job_status"))
     assert set(statuses) == {"job 0", "job \ufffd1", "job 2"}
     assert exporter.stats.assumptions.counts()[("build", "utf8_bodies")] == 1
+
+
+# -- B15: one set of time bounds for every source ----------------------------------------------------------
+
+
+def pipeline_with_runs(latest: list[int], runs: dict[int, dict[str, object]]):
+    """A pipeline whose latest run is ``latest[i]`` at the i-th listing (the last one after), and whose run list
+    holds ``runs`` newest first."""
+    listings = [0]
+
+    def run(number: int) -> dict[str, object]:
+        return {"pipeline_run_id": f"{number:032x}", "run_number": number, "status": "COMPLETED",
+                "start_time": T_MS, "end_time": T_MS + 60_000, **runs.get(number, {})}
+
+    def behaviour(server, conn, request):
+        if request.path.endswith("/api/pipelines/list"):
+            number = latest[min(listings[0], len(latest) - 1)]
+            listings[0] += 1
+            body = {"offset": 0, "limit": 100, "total": 1,
+                    "pipelines": [{"pipeline_id": PIPELINE_ID, "name": "p", "latest_run": run(number)}]}
+        else:
+            numbers = sorted(set(runs) | set(latest), reverse=True)
+            body = {"offset": 0, "limit": 10, "total": len(numbers), "pipeline_runs": [run(n) for n in numbers]}
+        conn.sendall(response(200, body))
+    return behaviour
+
+
+def test_runs_with_no_start_or_a_far_future_end_are_counted_but_not_observed(tmp_path):
+    far_future_ms = T_MS + int(2.25e12)  # 2.25e9 s after the start
+    runs = {11: {"start_time": None, "end_time": T_MS}, 12: {"status": "FAILED", "end_time": far_future_ms},
+            13: {}}
+    with HostileServer(pipeline_with_runs([10, 13], runs)) as hostile:
+        config = load_config(write_config(tmp_path / "c.yaml", hostile.url, pipeline_projects=[PROJECT]))
+        exporter = Exporter(config)
+        try:
+            exporter.poll_once()
+            exporter.poll_once()
+            text = exporter.metrics_text().decode()
+        finally:
+            exporter.close()
+    families = {family.name: family for family in text_string_to_metric_families(text)}
+    runs_by_status = Counter({s.labels["status"]: s.value for s in families["codearts_pipeline_runs"].samples})
+    assert +runs_by_status == Counter({"success": 2, "failed": 1})  # every run counted
+    duration = families["codearts_pipeline_run_duration_seconds"].samples
+    assert sum(s.value for s in duration if s.name.endswith("_count")) == 1  # only run 13 observed
+    assert sum(s.value for s in duration if s.name.endswith("_sum")) == 60.0
+    assert exporter.stats.assumptions.counts()[("pipeline", "times_in_range")] == 1

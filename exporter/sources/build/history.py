@@ -324,7 +324,10 @@ class BuildHistory:
         if run.status not in RUN_STATUSES:
             self.client.stats.count_skipped("build_history", "unknown_status")
             return
-        self.counts.count(KIND.name, labels, run.status, run.duration or 0.0, run.queued)
+        if run.duration is None:
+            self.client.stats.assumptions.contradicted("build", "times_in_range", "/".join(labels[:2]),
+                                                       f"run {run.number} has no duration within bounds")
+        self.counts.count(KIND.name, labels, run.status, run.duration, run.queued)
 
     # -- persistence -----------------------------------------------------------------------------------
 

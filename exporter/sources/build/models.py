@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from exporter.assumptions import contradicted
 from exporter.limits import MAX_DURATION_SECONDS, MAX_HEALTH_SCORE
 from exporter.payload import RecordError, flag_of, number_of, parse_timestamp, required_dict, text_of, within
+from exporter.timebounds import span
 
 BUILD_STATUSES: tuple[str, ...] = (
     "success", "failed", "timedout", "aborted", "running", "none", "unknown",
@@ -162,7 +163,7 @@ def parse_history_record(raw: object) -> BuildRun:
     record = required_dict(raw)
     started = parse_timestamp(record.get("start_time"))
     ended = parse_timestamp(record.get("end_time"))
-    duration = ended - started if started is not None and ended is not None and ended >= started else None
+    duration = span(started, ended)
     return BuildRun(
         number=_build_no(record.get("build_number")),
         status=run_status(record.get("result"), record.get("end_time")),

@@ -236,7 +236,10 @@ class PipelineHistory:
         if run.status not in TERMINAL_STATUSES:
             self.client.stats.count_skipped(HISTORY_API, "unknown_status")
             return
-        self.counts.count(KIND.name, (*labels, run.trigger, run.branch), run.status, run.duration or 0.0)
+        if run.duration is None:
+            self.client.stats.assumptions.contradicted(API, "times_in_range", "/".join(labels[:2]),
+                                                       f"run {run.number}: start {run.start}, end {run.end}")
+        self.counts.count(KIND.name, (*labels, run.trigger, run.branch), run.status, run.duration)
 
     # -- persistence -----------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 from exporter.assumptions import contradicted, dropped
 from exporter.payload import RecordError, number_of, parse_timestamp, required_dict, text_of
 from exporter.sources.pipeline.config import PipelineProject
+from exporter.timebounds import span
 
 # The latest run's status as exported (codearts_pipeline_last_run_status).
 RUN_STATUSES: tuple[str, ...] = ("success", "failed", "canceled", "running", "paused", "skipped", "unknown")
@@ -73,8 +74,8 @@ class StageRun:
 
     @property
     def duration(self) -> float | None:
-        """Seconds the stage ran, once it ended."""
-        return None if self.start is None or self.end is None else self.end - self.start
+        """Seconds the stage ran, once it ended (None out of bounds: exporter.timebounds)."""
+        return span(self.start, self.end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,8 +102,8 @@ class PipelineRun:
 
     @property
     def duration(self) -> float | None:
-        """Seconds from start to end, once both are known."""
-        return None if self.start is None or self.end is None else self.end - self.start
+        """Seconds from start to end, once both are known and in bounds (exporter.timebounds)."""
+        return span(self.start, self.end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +119,8 @@ class JobRun:
 
     @property
     def duration(self) -> float | None:
-        """Seconds the job ran, once it ended."""
-        return None if self.start is None or self.end is None else self.end - self.start
+        """Seconds the job ran, once it ended (None out of bounds: exporter.timebounds)."""
+        return span(self.start, self.end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +183,8 @@ def distinct_names(names: list[str], what: str) -> list[str]:
         out.append(candidate)
     if out != names:
         repeated = next(name for name, given in zip(out, names, strict=True) if name != given)
-        contradicted("unique_stage_names", f"two {what} named {repeated.rsplit(' #', 1)[0].replace(chr(0), '/')[:60]!r}")
+        name = repeated.rsplit(" #", 1)[0].replace("\0", "/")[:60]
+        contradicted("unique_stage_names", f"two {what} named {name!r}")
     return out
 
 
