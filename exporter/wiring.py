@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +28,7 @@ from exporter.sharding import ShardSpec
 from exporter.snapshot import DiscoveryView, Snapshot, Target
 from exporter.sources.base import Discoverer, DiscoveryContext, HistoryContext, PollSettings, Source
 from exporter.statefile import load_state, save_state
+from exporter.staterepair import keep_backup, restore_entries
 from exporter.stats import RequestStats
 from exporter.summary import landing_info
 from exporter.webconfig import WebConfig
@@ -175,16 +177,33 @@ class Exporter:
         return replace(snapshot, history=history, discovery=discovery)
 
     def _restore_history(self, history: RunHistory) -> None:
+        """Restore the run history from the state file, without the entries that do not fit (each named); when
+        anything was wrong, the file is kept as ``<path>.bak`` before the first save replaces it."""
         path = self.config.state.path
-        saved = load_state(path) if path is not None else None
+        if path is None:
+            return
+        saved = load_state(path)
         if saved is None:
+            if os.path.lexists(path):  # there, but unreadable (load_state said why)
+                self._keep_backup(path)
             return
         try:
-            history.restore(saved)
+            left_out = restore_entries(history, saved)
         except ValueError as err:
             log.error("state file %s not used (%s); run counters start afresh without back-filling", path, err)
-        else:
-            log.info("run history restored from %s", path)
+            self._keep_backup(path)
+            return
+        for problem in left_out:
+            log.error("state file %s: an entry left out (%s); the rest is restored", path, problem)
+        if left_out:
+            self._keep_backup(path)
+        log.info("run history restored from %s", path)
+
+    @staticmethod
+    def _keep_backup(path: str) -> None:
+        backup = keep_backup(path)
+        if backup is not None:
+            log.warning("the state file as it was is kept as %s (the next save replaces %s)", backup, path)
 
     def _after_cycle(self, snapshot: Snapshot) -> None:
         """Publish the cycle's snapshot, then persist the run history it counted."""
