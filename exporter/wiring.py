@@ -25,9 +25,11 @@ from exporter.runhistory.history import RunHistory
 from exporter.runhistory.options import HistoryConfig
 from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
+from exporter.shardstate import drop_moved
 from exporter.snapshot import DiscoveryView, Snapshot, Target
 from exporter.sources.base import Discoverer, DiscoveryContext, HistoryContext, PollSettings, Source
 from exporter.statefile import load_state, save_state
+from exporter.statelock import StateLock
 from exporter.staterepair import keep_backup, restore_entries
 from exporter.stats import RequestStats
 from exporter.summary import landing_info
@@ -100,6 +102,8 @@ class Exporter:
         self.shard = shard = shard or ShardSpec()
         self.sources = tuple(source for source in registered() if source.name in config.sections)
         self.stats = request_stats(self.sources)
+        # Before anything starts: a second exporter on the same state file would double count (StateLockError).
+        self._state_lock = StateLock(config.state.path) if config.state.path is not None else None
         if config.state.path is not None:
             self.stats.track_state_writes()
         rate_limits = shard_rate_limits(config, shard)
@@ -127,6 +131,8 @@ class Exporter:
             discoverer = source.discoverer(context)
             if discoverer is not None:
                 self.discoverers[source.name] = discoverer
+        if self.history is not None:
+            self._drop_moved_counters(self.history)
         self.exposition = Exposition(self.stats, __version__, shard, disabled=config.metrics.disabled)
         targets = tuple(target for source in self.sources for target in source.targets(config.section(source.name)))
         mine = shard.select(targets)
@@ -199,6 +205,16 @@ class Exporter:
             self._keep_backup(path)
         log.info("run history restored from %s", path)
 
+    def _drop_moved_counters(self, history: RunHistory) -> None:
+        """Forget restored counters of configured targets another shard owns now (a --total-shards change)."""
+        for source in self.sources:
+            if source.name in self.discoverers:
+                continue
+            every = source.targets(self.config.section(source.name))
+            drop_moved(history.counts, source.name, {target.key for target in every},
+                       {target.key for target in self.shard.select(every)},
+                       f"shard {self.shard.index} of {self.shard.total}")
+
     @staticmethod
     def _keep_backup(path: str) -> None:
         backup = keep_backup(path)
@@ -267,3 +283,5 @@ class Exporter:
             discoverer.close()
         self.client.close()
         self.auth.close()
+        if self._state_lock is not None:
+            self._state_lock.release()
