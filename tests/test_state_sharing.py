@@ -27,7 +27,7 @@ def test_a_second_exporter_on_the_same_state_file_refuses_to_start_naming_it(rig
 
 def test_the_cli_refuses_a_second_exporter_with_one_line(rig_factory, tmp_path, capsys):  # noqa: F811
     from exporter.cli import main
-    rig = rig_factory(state=True)
+    rig_factory(state=True)  # holds the state file
     code = main(["--config.file", str(tmp_path / "c.yaml"), "--once"])
     assert code == 2
     assert capsys.readouterr().err.strip().endswith("give each exporter (each shard) its own state.path")
