@@ -133,7 +133,8 @@ class Exporter:
                 self.discoverers[source.name] = discoverer
         if self.history is not None:
             self._drop_moved_counters(self.history)
-        self.exposition = Exposition(self.stats, __version__, shard, disabled=config.metrics.disabled)
+        self.exposition = Exposition(self.stats, __version__, shard, disabled=config.metrics.disabled,
+                                     max_series=config.metrics.max_series)
         targets = tuple(target for source in self.sources for target in source.targets(config.section(source.name)))
         mine = shard.select(targets)
         if targets and not mine and not self.discoverers:
