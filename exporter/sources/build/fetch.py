@@ -55,6 +55,8 @@ def build_history_page(client: CodeArtsClient, job_id: str, offset: int, limit: 
     response = client.get(API, url, {"offset": offset, "limit": limit, "interval": HISTORY_INTERVAL_DAYS})
     body = client.decode_json(response)
     items = body.get("history_records") if isinstance(body, dict) else None
+    if isinstance(items, dict):  # the API Explorer's published example has one record as an object, not an array
+        items = [items]
     if not isinstance(items, list):
         raise PayloadError("expected an object with history_records", url=url, status=response.status_code)
     return RunPage(client.page_records("build_history", url, items, parse_history_record), len(items))
