@@ -46,7 +46,8 @@ KNOWN: tuple[Assumption, ...] = (
                "a listing's total (Build and Pipeline `total`, Repo `X-Total`) is a non-negative integer",
                "a digit string or an integral number is read as that integer; anything else is read as no total"),
     Assumption("total_present", ("repo", "build", "pipeline"),
-               "every page of a listing says how many items the whole listing holds",
+               "every page of a listing that documents a total (Build jobs, Pipeline lists, Repo pipeline jobs' "
+               "X-Total) says how many items the whole listing holds",
                "the walk goes on while pages come back full and with new items, up to the page limit; ending on "
                "the limit is logged and the listing marked incomplete"),
     Assumption("paging_style", ("repo", "build", "pipeline"),

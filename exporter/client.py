@@ -193,11 +193,13 @@ class CodeArtsClient:
         parse: Callable[[object], T],
         *,
         method: str = "GET",
+        total_documented: bool = True,
     ) -> ParsedListing[T]:
         """Walk a listing; pages byte-identical to last time are not decoded or parsed again, and if
         every page is, the last records are returned as they are (the same tuple, so the exposition
         keeps their rendered lines too). ``params(parameter)`` gives the query of a GET, or the JSON body
-        of a POST (``method="POST"``: APIs such as Pipeline's that page in the body)."""
+        of a POST (``method="POST"``: APIs such as Pipeline's that page in the body). ``total_documented``: the
+        API documents a total beside the items (its absence contradicts the ``total_present`` assumption)."""
         memo = self._memos.get(url)
         pages: dict[int, _PageMemo] = {}
         digests: list[bytes] = []
@@ -228,6 +230,8 @@ class CodeArtsClient:
             except ListingTooLong as err:
                 raise PayloadError(str(err), url=url) from None
             reading = ordered[walk.reading] if walk.complete else None
+            if walk.total is None and total_documented:
+                contradicted("total_present", "no total beside the items: walked until a short or stale page")
             if reading is not None and reading is not readings[0]:
                 self.stats.assumptions.contradicted(api, "paging_style", redact_url(url),
                                                     f"the paging parameter is read as {reading.__name__}")

@@ -9,7 +9,7 @@ import pytest
 
 from exporter.limits import MAX_ITEMS_PER_LISTING
 from exporter.sources.build.fetch import list_build_jobs
-from exporter.sources.repo.fetch import list_pipeline_jobs
+from exporter.sources.repo.fetch import list_open_merge_requests, list_pipeline_jobs
 
 from .hostile import HostileServer, response
 from .test_hostile_upstream import PROJECT, client_for
@@ -78,3 +78,16 @@ def test_a_listing_without_total_that_never_ends_stops_at_the_page_limit_marked_
     assert len(hostile.requests) == MAX_ITEMS_PER_LISTING // 100  # as many full pages as a listing may hold
     assert not listing.complete and len(listing.records) == MAX_ITEMS_PER_LISTING
     assert any("the page limit" in r.getMessage() and "incomplete" in r.getMessage() for r in caplog.records)
+
+
+def test_a_repo_listing_that_documents_no_total_walks_to_its_end_without_naming_an_assumption():
+    def behaviour(server, conn, request):
+        offset, limit = int(request.query["offset"][0]), int(request.query["limit"][0])
+        conn.sendall(response(200, [{"iid": n, "state": "opened"} for n in range(offset + 1, min(offset + limit, 230) + 1)]))
+
+    with HostileServer(behaviour) as hostile:
+        client = client_for(hostile.url)
+        listing = list_open_merge_requests(client, 7)
+        client.close()
+    assert [request.iid for request in listing.records] == list(range(1, 231))
+    assert {key: n for key, n in client.stats.assumptions.counts().items() if n} == {}
