@@ -83,7 +83,8 @@ def test_a_listing_without_total_that_never_ends_stops_at_the_page_limit_marked_
 def test_a_repo_listing_that_documents_no_total_walks_to_its_end_without_naming_an_assumption():
     def behaviour(server, conn, request):
         offset, limit = int(request.query["offset"][0]), int(request.query["limit"][0])
-        conn.sendall(response(200, [{"iid": n, "state": "opened"} for n in range(offset + 1, min(offset + limit, 230) + 1)]))
+        numbers = range(offset + 1, min(offset + limit, 230) + 1)
+        conn.sendall(response(200, [{"iid": n, "state": "opened"} for n in numbers]))
 
     with HostileServer(behaviour) as hostile:
         client = client_for(hostile.url)
