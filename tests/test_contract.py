@@ -11,6 +11,7 @@ contradicts.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -169,3 +170,30 @@ def test_the_build_job_list_seed_example_reads_as_one_running_job():
     assert (job.id, job.status, job.running, job.health_score, job.last_build_time, job.build_number) == (
         "6d27a9dcac204fbe9f5aee88740de3d4", "running", True, 0.0, 1754360164.0, "1")
     assert listing.complete and contradicted(client) == {}
+
+
+def published_words(operation: str, heading: str) -> set[str]:
+    """The status words a definition enumerates under a description starting with ``heading``."""
+    text = (EXPLORER / f"{operation}.json").read_text()
+    words: set[str] = set()
+    for description in re.findall(r'"description": "(\*\*参数解释\*\*:\\n' + heading + r'[^"]*)"', text):
+        words |= set(re.findall(r"- ([A-Z_]+):", description))
+    return words
+
+
+def test_every_published_pipeline_status_word_has_an_exported_status():
+    from exporter.sources.pipeline.models import run_status, stage_status
+    runs = published_words("CodeArtsPipeline_ListPipelineRuns", "流水线运行实例状态")
+    stages = published_words("CodeArtsPipeline_ListPipelineRuns", "流水线阶段状态") | published_words(
+        "CodeArtsPipeline_ShowPipelineRunDetail", "状态")
+    assert runs == {"COMPLETED", "RUNNING", "FAILED", "CANCELED", "PAUSED", "SUSPEND", "IGNORED"}
+    assert len(stages) == 14
+    assert {word: run_status(word) for word in runs if run_status(word) == "unknown"} == {}
+    assert {word: stage_status(word) for word in stages if stage_status(word) == "unknown"} == {}
+
+
+def test_every_published_build_record_status_has_an_outcome():
+    from exporter.sources.build.models import run_status
+    examples = {"SUCCESS", "FAILURE", "ABORTED", "SCHEDULE_FAILURE"}  # docs and the definitions' examples
+    assert {word: run_status(word, "2024-08-12T02:31:01+0800") for word in examples} == {
+        "SUCCESS": "success", "FAILURE": "failed", "ABORTED": "aborted", "SCHEDULE_FAILURE": "failed"}
