@@ -62,6 +62,10 @@ KNOWN: tuple[Assumption, ...] = (
     Assumption("unique_stage_names", ("pipeline",),
                "the stages of a run, and the jobs of a stage, have distinct names",
                "one series per label set: the first of a name keeps it, later ones are named `name #2`, `#3`..."),
+    Assumption("stage_time_zone", ("pipeline",),
+               "the zone-less stage times of a run list are in the project's configured zone (UTC+8 by default)",
+               "nothing is exported from a stage's start or end alone (stage durations take both in one zone); "
+               "set the project's zone to the one the check reports"),
     Assumption("times_in_range", ("build", "pipeline"),
                "a finished run has a start time, an end time not before it, neither in the future",
                "the run is counted in the run counters, but no duration or queue time of it is observed"),

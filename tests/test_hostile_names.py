@@ -150,3 +150,15 @@ def test_runs_with_no_start_or_a_far_future_end_are_counted_but_not_observed(tmp
     assert sum(s.value for s in duration if s.name.endswith("_count")) == 1  # only run 13 observed
     assert sum(s.value for s in duration if s.name.endswith("_sum")) == 60.0
     assert exporter.stats.assumptions.counts()[("pipeline", "times_in_range")] == 1
+
+
+def test_stage_times_in_another_zone_are_named_with_the_offset_seen(tmp_path):
+    # The run started 2023-01-29 03:19:59 UTC; its stage says 03:19:59 with no zone, read as +08:00 (8 h early).
+    stages = [{**stage(0, "Build"), "start_time": "2023-01-29 03:19:59", "end_time": "2023-01-29 03:20:09"}]
+    exporter, text = poll_pipeline_project(tmp_path, stages)
+    assert exporter.stats.assumptions.counts()[("pipeline", "stage_time_zone")] == 1
+    first, = [each for each in exporter.stats.assumptions.contradictions() if each.assumption == "stage_time_zone"]
+    assert "-8.00 h" in first.detail
+    durations = [s.value for f in text_string_to_metric_families(text) for s in f.samples
+                 if s.name == "codearts_pipeline_last_run_stage_duration_seconds"]
+    assert durations == [10.0]

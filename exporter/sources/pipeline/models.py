@@ -220,6 +220,8 @@ def parse_run(raw: object, project: PipelineProject) -> PipelineRun:
     params = params if isinstance(params, dict) else {}
     branch = text_of(params.get("target_branch")).strip() or text_of(params.get("source_branch")).strip()
     start = parse_timestamp(record.get("start_time"))
+    stages = _stages(record.get("stage_status_list"), project.zone)
+    _check_zone(start, stages)
     return PipelineRun(
         id=text_of(record.get("pipeline_run_id")).strip()[:64],
         number=int(number),
@@ -230,8 +232,20 @@ def parse_run(raw: object, project: PipelineProject) -> PipelineRun:
         commit=text_of(params.get("commit_id")).strip()[:64],
         start=start,
         end=_end_after(start, parse_timestamp(record.get("end_time"))),
-        stages=_stages(record.get("stage_status_list"), project.zone),
+        stages=stages,
     )
+
+
+def _check_zone(start: float | None, stages: tuple[StageRun, ...]) -> None:
+    """The first stage starts with its run: its zone-less time read in the project's zone lands within minutes of
+    the run's epoch start, unless the zone is wrong (then by whole quarter hours, an hour or more off)."""
+    first = stages[0].start if stages else None
+    if start is None or first is None:
+        return
+    off = first - start
+    if abs(off) >= 3600 - 120 and abs(off - round(off / 900) * 900) <= 120:
+        contradicted("stage_time_zone", f"the first stage starts {off / 3600:+.2f} h from its run: the stage times' "
+                                        "zone is not the configured one (pipeline_options.stage_time_zone)")
 
 
 def parse_pipeline(raw: object, project: PipelineProject) -> Pipeline:
