@@ -178,9 +178,6 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], sha
     except (CredentialsError, StateLockError) as err:  # e.g. an sk_file emptied since the check; a second exporter
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
-    except OSError as err:  # the state file's lock cannot be created
-        print(f"codearts-exporter: cannot lock the state file: {err}", file=sys.stderr)
-        return EXIT_USAGE
     try:
         code = _once_or_serve(args, exporter, address, web, demo_url)
     finally:

@@ -29,7 +29,7 @@ from exporter.shardstate import drop_moved
 from exporter.snapshot import DiscoveryView, Snapshot, Target
 from exporter.sources.base import Discoverer, DiscoveryContext, HistoryContext, PollSettings, Source
 from exporter.statefile import load_state, save_state
-from exporter.statelock import StateLock
+from exporter.statelock import StateLock, StateLockError
 from exporter.staterepair import keep_backup, restore_entries
 from exporter.stats import RequestStats
 from exporter.summary import landing_info
@@ -86,6 +86,19 @@ def base_urls(config: Config, sources: Iterable[Source]) -> dict[str, str]:
     return urls
 
 
+def _lock_state(path: str) -> StateLock | None:
+    """The state file's lock (StateLockError: another exporter holds it); None, with a warning, where the lock
+    file cannot be made (a read-only directory ran before the lock existed, its writes counted as failures)."""
+    try:
+        return StateLock(path)
+    except StateLockError:
+        raise
+    except OSError as err:
+        log.warning("cannot lock state file %s (%s); a second exporter on it would not be refused", path,
+                    err.strerror or type(err).__name__)
+        return None
+
+
 def request_stats(sources: Iterable[Source]) -> RequestStats:
     """The self counters, every label value the sources know of at zero from the start."""
     sources = tuple(sources)
@@ -103,7 +116,7 @@ class Exporter:
         self.sources = tuple(source for source in registered() if source.name in config.sections)
         self.stats = request_stats(self.sources)
         # Before anything starts: a second exporter on the same state file would double count (StateLockError).
-        self._state_lock = StateLock(config.state.path) if config.state.path is not None else None
+        self._state_lock = _lock_state(config.state.path) if config.state.path is not None else None
         if config.state.path is not None:
             self.stats.track_state_writes()
         rate_limits = shard_rate_limits(config, shard)

@@ -52,3 +52,12 @@ def test_a_shard_drops_the_restored_counters_of_targets_it_no_longer_owns(rig_fa
     assert {f"{key[0]}/{key[1]}" for key in repo} == repo_owned
     said = [r.getMessage() for r in caplog.records if "no longer owns" in r.getMessage()]
     assert len(said) == (len(owned) < 2) + (len(repo_owned) < 2) and all("shard 0 of 2" in s for s in said)
+
+
+def test_a_lock_file_that_cannot_be_made_warns_and_the_exporter_runs(rig_factory, tmp_path, caplog):  # noqa: F811
+    (tmp_path / "state.json.lock").mkdir()  # os.open fails on it, as in a read-only directory
+    with caplog.at_level(logging.WARNING):
+        rig = rig_factory(state=True)
+    rig.poll()
+    assert any("cannot lock state file" in r.getMessage() for r in caplog.records)
+    assert (tmp_path / "state.json").exists()  # it still saves
