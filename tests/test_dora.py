@@ -166,6 +166,8 @@ def test_fifty_cycles_with_a_restart_count_every_deployment_once_and_each_commit
     assert lookups["hit"] + lookups["miss"] == len(asked) and lookups["error"] == 0
     saved = json.loads(rig.state.read_text())["dora"]
     assert saved["waiting"] == []
+    quiet = rig.exporter.poll_once()  # nothing finished, nothing looked up: the same view, its lines kept
+    assert rig.exporter.poll_once().dora is quiet.dora is not None
 
 
 def test_without_a_dora_section_no_family_and_no_commit_request(tmp_path, simulator_factory):

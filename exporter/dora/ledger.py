@@ -75,6 +75,7 @@ class Ledger:
     commits: OrderedDict[CommitKey, float | None] = field(default_factory=OrderedDict)
     skipped: dict[str, int] = field(default_factory=dict)
     lookups: dict[str, int] = field(default_factory=dict)
+    changes: int = 0  # grows with every change, so an unchanged ledger's view (and its lines) can be kept
     _logged: set[str] = field(default_factory=set)
 
     def __post_init__(self) -> None:
@@ -92,6 +93,7 @@ class Ledger:
         """Count one deployment (each exactly once): its status, the streak it opens or closes, its lead time
         now if its commit time is known, else once it is (:meth:`commit_known`)."""
         key = deployment.service
+        self.changes += 1
         self.deployments[(*key, deployment.status)] += 1
         end = deployment.end
         if end is None:
@@ -124,6 +126,7 @@ class Ledger:
     def commit_known(self, commit: CommitKey, committed: float | None) -> None:
         """Take a commit time read from Repo (None: Repo does not know the commit) and observe the lead times
         that waited for it."""
+        self.changes += 1
         self.lookups["hit" if committed is not None else "miss"] += 1
         self.commits[commit] = committed
         self.commits.move_to_end(commit)
@@ -139,6 +142,7 @@ class Ledger:
 
     def lookup_failed(self) -> None:
         """Count a commit lookup that failed (it is asked again in a later cycle)."""
+        self.changes += 1
         self.lookups["error"] += 1
 
     def skip(self, reason: str, message: str) -> None:

@@ -51,6 +51,7 @@ class DoraPart:
         self._monotonic = monotonic
         self._matches: dict[tuple[str, str, str], Service | None] = {}
         self._attempts: dict[CommitKey, int] = {}
+        self._view: tuple[Ledger, int, DoraView] | None = None  # the last view, and what it was taken of
         counts.observers.append(self.run_counted)
 
     # -- the observer ----------------------------------------------------------------------------------
@@ -111,9 +112,13 @@ class DoraPart:
                 self.ledger.commit_known(commit, committed)
 
     def view(self) -> DoraView:
-        """The DORA counts now, for a snapshot."""
+        """The DORA counts now, for a snapshot: the same object as last time if nothing changed, so the
+        exposition keeps its lines."""
         with self._lock:
-            return self.ledger.view()
+            ledger = self.ledger
+            if self._view is None or self._view[0] is not ledger or self._view[1] != ledger.changes:
+                self._view = (ledger, ledger.changes, ledger.view())
+            return self._view[2]
 
     def marks_to_state(self) -> dict[str, Any]:
         """The ledger (the caller holds the run history's lock)."""
