@@ -41,7 +41,8 @@ def dora_section(services: dict[str, int] = SERVICES) -> str:
 
 
 class Rig:
-    """A world of one Pipeline project on a fake clock, its simulator and an exporter with DORA services."""
+    """A world of one Pipeline project on a fake clock, its simulator and an exporter with DORA services
+    (``extra``: more of the ``dora:`` section, or other top-level sections)."""
 
     def __init__(self, tmp_path: Path, simulator_factory, extra: str = "") -> None:
         self.now = [T0]
@@ -194,8 +195,8 @@ def test_without_a_dora_section_no_family_and_no_commit_request(tmp_path, simula
      + "\n          include: ['^backend-pipeline-0$']\n",
      "dora.services[1].pipelines[0].include: '^backend-pipeline-0$' is also claimed by "
      "dora.services[0].pipelines[0]"),
-    (dora_section({"a": 0}) + "  lead_time: all_commits\n",
-     "dora.lead_time: expected one of head_commit, got 'all_commits' (all_commits is not supported yet)"),
+    (dora_section({"a": 0}) + "  lead_time: every_commit\n",
+     'dora.lead_time: expected one of head_commit, all_commits, got "every_commit"'),
     ("dora:\n  services: []\n", "dora.services: required: at least one service"),
     (dora_section({"a": 0}) + "      deploy_apps:\n        - project_id: " + P1 + "\n          include: ['x']\n",
      f"dora.services[0].deploy_apps[0].project_id: {P1} is not one of deploy_projects"),
@@ -347,3 +348,52 @@ def test_the_simulator_gives_build_records_commits_that_repo_knows_with_the_same
     assert other.status_code == 404 and other.json()["error_code"] == "CH.00402000"
     missing = requests.get(f"{sim.url}/v1/record/{job['id']}/999999/record-info", headers=headers, timeout=5)
     assert missing.status_code == 404
+
+
+def all_commits_truth(rig: Rig, index: int) -> list[float]:
+    """The lead times all_commits observes for the pipeline of ``index``: at its first success the head commit
+    alone; at each later one, every commit after the previously deployed one (the newest 100 at most)."""
+    pipeline = (rig.service.pipelines(P1) or ())[index]
+    runs = sorted(rig.service.finished_runs(P1, int(T0 * 1000), int(rig.now[0] * 1000)),
+                  key=lambda item: item[1].end)
+    leads: list[float] = []
+    previous = None
+    for found, run in runs:
+        if found is not pipeline or run.status != "COMPLETED":
+            continue
+        end = run.end / 1000
+        head = head_commit(repository_of(pipeline.id), run.run.created, run.run.draw)
+        if previous is None:
+            leads.append(end - head.committed)
+        elif head.index > previous.index:
+            for number in range(max(previous.index, head.index - 100) + 1, head.index + 1):
+                leads.append(end - (head.committed - (head.index - number) * 600))
+        previous = head
+    return leads
+
+
+def test_all_commits_observes_every_commit_since_the_previous_deployment_with_one_request_each(
+        tmp_path, simulator_factory):
+    rig = Rig(tmp_path, simulator_factory, extra="  lead_time: all_commits\n")
+    try:
+        rig.poll()
+        for cycle in range(30):
+            rig.now[0] += GAPS[cycle % len(GAPS)]
+            rig.poll()
+            if cycle == 14:
+                rig.restart()
+        rig.poll()
+        found = rig.samples()
+        for name in ("backend", "search"):
+            where = {"service": name, "environment": "production"}
+            want = all_commits_truth(rig, SERVICES[name])
+            assert value(found, "codearts_dora_change_lead_time_seconds_count", **where) == len(want), name
+            assert value(found, "codearts_dora_change_lead_time_seconds_sum", **where) == \
+                pytest.approx(sum(want), abs=1e-3 * len(want))
+        assert len(all_commits_truth(rig, 0)) > sum(1 for _ in range(3))  # more commits than deployments
+        requests_sent = rig.sim.request_count("repo_commit") + rig.sim.request_count("repo_commit_list")
+        assert requests_sent == sum(value(found, "codearts_dora_commit_lookups_total", result=result)
+                                    for result in ("hit", "miss"))
+        assert value(found, "codearts_dora_lead_time_skipped_total", reason="commit_unknown") > 0
+    finally:
+        rig.exporter.close()

@@ -18,7 +18,7 @@ KEYS = ("services", "lead_time", "lead_time_buckets", "recovery_buckets", "commi
 SERVICE_KEYS = ("name", "environment", "pipelines", "deploy_apps")
 PIPELINE_KEYS = ("project_id", "include")
 DEPLOY_APP_KEYS = ("project_id", "include", "commits_from_build_job")
-LEAD_TIME_MODES = ("head_commit",)  # all_commits: not built yet (docs/dora.md)
+LEAD_TIME_MODES = ("head_commit", "all_commits")
 DEFAULT_ENVIRONMENT = "production"
 _HOUR, _DAY = 3600.0, 86400.0
 DEFAULT_LEAD_TIME_BUCKETS = (_HOUR, 4 * _HOUR, _DAY, 3 * _DAY, 7 * _DAY, 30 * _DAY, 180 * _DAY)
@@ -84,10 +84,10 @@ def parse_dora(check: Checker, raw: object, pipeline_projects: Iterable[str],
         return None
     before = len(check.problems)
     services = _services(check, section.get("services"), set(pipeline_projects), deploy_projects)
-    mode = section.get("lead_time", "head_commit")
-    if mode not in LEAD_TIME_MODES:
-        check.add("dora.lead_time", f"expected one of {', '.join(LEAD_TIME_MODES)}, got {mode!r:.40}"
-                  + (" (all_commits is not supported yet)" if mode == "all_commits" else ""))
+    got = check.scalar("dora.lead_time", section.get("lead_time", "head_commit"))
+    mode = got.value if got is not None else None
+    if got is not None and mode not in LEAD_TIME_MODES:
+        check.add("dora.lead_time", f"expected one of {', '.join(LEAD_TIME_MODES)}, got {got.shown}")
     lead = buckets(check, "dora.lead_time_buckets", section.get("lead_time_buckets"), DEFAULT_LEAD_TIME_BUCKETS)
     recovery = buckets(check, "dora.recovery_buckets", section.get("recovery_buckets"), DEFAULT_RECOVERY_BUCKETS)
     cache = integer(check, "dora.commit_cache_size", section.get("commit_cache_size"), 1, MAX_COMMIT_CACHE,

@@ -23,7 +23,9 @@ log = logging.getLogger(__name__)
 
 ServiceKey = tuple[str, str]  # (service, environment)
 CommitKey = tuple[str, str]  # (repository id, sha)
+LookUp = tuple[CommitKey, CommitKey | None]  # a deployed commit, and the one deployed before it (all_commits)
 STATE_KEY = "dora"
+ALL_COMMITS = "all_commits"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,11 +40,18 @@ class Deployment:
 
 @dataclass(frozen=True, slots=True)
 class Waiting:
-    """A successful deployment whose commit time is not known yet."""
+    """A successful deployment whose commit time (or, with ``previous``, whose commits since the previously
+    deployed one) is not known yet."""
 
     service: ServiceKey
     commit: CommitKey
     end: float
+    previous: CommitKey | None = None
+
+    @property
+    def lookup(self) -> LookUp:
+        """What must be read from Repo for it."""
+        return self.commit, self.previous
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +120,12 @@ class Ledger:
         if deployment.commit is None:
             self.skip("no_commit", f"a successful deployment of {key[0]} names no commit")
             return
+        previous = self.last_commit.get(key)
         self.last_commit[key] = deployment.commit
+        if self.config.lead_time == ALL_COMMITS and previous is not None and previous[0] == deployment.commit[0]:
+            if previous != deployment.commit:  # a redeploy of the deployed commit brings no change
+                self.waiting.append(Waiting(key, deployment.commit, end, previous))
+            return
         if deployment.commit in self.commits:
             self.lookups["cached"] += 1
             self.commits.move_to_end(deployment.commit)
@@ -119,26 +133,65 @@ class Ledger:
         else:
             self.waiting.append(Waiting(key, deployment.commit, end))
 
-    def to_look_up(self) -> list[CommitKey]:
-        """The commits whose times deployments wait for, oldest first, each once."""
-        return list(dict.fromkeys(waiting.commit for waiting in self.waiting))
+    def chains(self, limit: int) -> list[list[LookUp]]:
+        """What deployments wait for, per service in the order deployed (at most ``limit`` in all, each once):
+        a service's all_commits lookup needs the one before it applied, which bounds its commits."""
+        chains: dict[ServiceKey, list[LookUp]] = {}
+        for lookup in self.to_look_up()[:limit]:
+            service = next(waiting.service for waiting in self.waiting if waiting.lookup == lookup)
+            chains.setdefault(service, []).append(lookup)
+        return list(chains.values())
+
+    def to_look_up(self) -> list[LookUp]:
+        """What deployments wait for, oldest first, each once: a commit's time (previous None), or the commits
+        from a deployed one back to the one deployed before it."""
+        return list(dict.fromkeys(waiting.lookup for waiting in self.waiting))
 
     def commit_known(self, commit: CommitKey, committed: float | None) -> None:
         """Take a commit time read from Repo (None: Repo does not know the commit) and observe the lead times
         that waited for it."""
         self.changes += 1
         self.lookups["hit" if committed is not None else "miss"] += 1
+        self._remember(commit, committed)
+        for waiting in self._take((commit, None)):
+            self._observe_lead(waiting, committed)
+
+    def changes_known(self, lookup: LookUp, commits: list[tuple[str, float]] | None) -> None:
+        """Take the commits read back from a deployed commit (newest first; None: Repo does not know it) and
+        observe a lead time for each one made after the previously deployed commit (all_commits)."""
+        self.changes += 1
+        self.lookups["hit" if commits is not None else "miss"] += 1
+        commit, previous = lookup
+        if commits is None:
+            self._remember(commit, None)
+            for waiting in self._take(lookup):
+                self._observe_lead(waiting, None)
+            return
+        since = self.commits.get(previous) if previous is not None else None
+        if commits and commits[0][0] == commit[1]:  # the deployed commit's own time bounds the next deployment's
+            self._remember(commit, commits[0][1])
+        made: list[float] = []
+        for sha, committed in commits:
+            if previous is not None and (sha == previous[1] or (since is not None and committed <= since)):
+                break  # the previous deployment had it
+            made.append(committed)
+            self._remember((commit[0], sha), committed)
+        for waiting in self._take(lookup):
+            for committed in made:
+                self._observe_lead(waiting, committed)
+
+    def _remember(self, commit: CommitKey, committed: float | None) -> None:
+        """Cache a commit's time (None: unknown to Repo), dropping the least recently used past the bound."""
         self.commits[commit] = committed
         self.commits.move_to_end(commit)
         while len(self.commits) > self.config.commit_cache_size:
             self.commits.popitem(last=False)
-        still = []
-        for waiting in self.waiting:
-            if waiting.commit == commit:
-                self._observe_lead(waiting, committed)
-            else:
-                still.append(waiting)
-        self.waiting = still
+
+    def _take(self, lookup: LookUp) -> list[Waiting]:
+        """The deployments waiting for ``lookup``, no longer waiting."""
+        taken = [waiting for waiting in self.waiting if waiting.lookup == lookup]
+        self.waiting = [waiting for waiting in self.waiting if waiting.lookup != lookup]
+        return taken
 
     def lookup_failed(self) -> None:
         """Count a commit lookup that failed (it is asked again in a later cycle)."""
@@ -196,7 +249,8 @@ class Ledger:
             "last_success": [[*key, end] for key, end in self.last_success.items()],
             "streaks": [[*key, start] for key, start in self.streaks.items()],
             "last_commit": [[*key, *commit] for key, commit in self.last_commit.items()],
-            "waiting": [[*waiting.service, *waiting.commit, waiting.end] for waiting in self.waiting],
+            "waiting": [[*waiting.service, *waiting.commit, waiting.end, *(waiting.previous or ("", ""))]
+                        for waiting in self.waiting],
             "commits": [[*commit, committed] for commit, committed in self.commits.items()],
             "skipped": dict(self.skipped), "lookups": dict(self.lookups),
         }}
@@ -241,11 +295,12 @@ def ledger_from_state(config: DoraConfig, state: Mapping[str, Any]) -> Ledger:
         labels(row, where, 4)
         if (row[0], row[1]) in known:
             ledger.last_commit[(row[0], row[1])] = (row[2], row[3])
-    for where, row in rows("waiting", 5):
-        labels(row[:4], where, 4)
+    for where, row in rows("waiting", 7):
+        labels([*row[:4], *row[5:]], where, 6)
         check(row[4], f"{where}[4]", finite)
         if (row[0], row[1]) in known:
-            ledger.waiting.append(Waiting((row[0], row[1]), (row[2], row[3]), float(row[4])))
+            previous = (row[5], row[6]) if row[6] else None
+            ledger.waiting.append(Waiting((row[0], row[1]), (row[2], row[3]), float(row[4]), previous))
     for where, row in rows("commits", 3):
         labels(row[:2], where, 2)
         check(row[2], f"{where}[2]", lambda value: value is None or finite(value))

@@ -14,9 +14,9 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from exporter.dora.commits import commit_time
+from exporter.dora.commits import commit_time, commits_up_to
 from exporter.dora.config import DoraConfig, Service
-from exporter.dora.ledger import CommitKey, Deployment, DoraView, Ledger, ledger_from_state
+from exporter.dora.ledger import CommitKey, Deployment, DoraView, Ledger, LookUp, ledger_from_state
 from exporter.dora.metrics import STATUSES
 from exporter.errors import CodeArtsError
 from exporter.runhistory.counts import Labels, RunCounts, RunKind
@@ -50,7 +50,7 @@ class DoraPart:
         self._lock = counts.lock
         self._monotonic = monotonic
         self._matches: dict[tuple[str, str, str], Service | None] = {}
-        self._attempts: dict[CommitKey, int] = {}
+        self._attempts: dict[LookUp, int] = {}
         self._view: tuple[Ledger, int, DoraView] | None = None  # the last view, and what it was taken of
         counts.observers.append(self.run_counted)
 
@@ -86,30 +86,40 @@ class DoraPart:
         """Nothing: DORA reads counted runs, not listings."""
 
     def catch_up_tasks(self, within: float | None = None) -> list[Task]:
-        """One task per commit time deployments wait for (at most ``lookups_per_cycle``)."""
+        """One task per service with lookups waiting (at most ``lookups_per_cycle`` in all), each running its
+        service's in the order deployed."""
         start_by = None if within is None else self._monotonic() + within
         with self._lock:
-            wanted = self.ledger.to_look_up()[:self.lookups_per_cycle]
-        return [_Lookup(self, commit, start_by) for commit in wanted]
+            chains = self.ledger.chains(self.lookups_per_cycle)
+        return [_Lookups(self, chain, start_by) for chain in chains]
 
-    def look_up(self, commit: CommitKey, start_by: float | None) -> None:
-        """Ask Repo for one commit's time and observe the lead times waiting for it."""
+    def look_up(self, lookup: LookUp, start_by: float | None) -> bool:
+        """Ask Repo for one commit's time (or, all_commits, the commits back from a deployed one) and observe
+        the lead times waiting for it; a lookup that failed MAX_ATTEMPTS times is given up as unknown. False if
+        it is still waiting (not started in time, or failed)."""
         if start_by is not None and self._monotonic() > start_by:
-            return
+            return False
+        commit, previous = lookup
         try:
-            committed = commit_time(self.client, *commit)
+            found: float | list[tuple[str, float]] | None = (
+                commit_time(self.client, *commit) if previous is None else commits_up_to(self.client, *commit))
         except CodeArtsError as err:
             with self._lock:
                 self.ledger.lookup_failed()
-                attempts = self._attempts[commit] = self._attempts.get(commit, 0) + 1
-                if attempts >= MAX_ATTEMPTS:
-                    log.warning("DORA: commit %s of repository %s could not be read %d times (%s); given up",
-                                commit[1][:12], commit[0], attempts, err)
-                    self.ledger.commit_known(commit, None)
-            return
+                attempts = self._attempts[lookup] = self._attempts.get(lookup, 0) + 1
+                if attempts < MAX_ATTEMPTS:
+                    return False
+                log.warning("DORA: commit %s of repository %s could not be read %d times (%s); given up",
+                            commit[1][:12], commit[0], attempts, err)
+                found = None
         with self._lock:
-            if commit in self.ledger.to_look_up():  # not already taken by a concurrent task
-                self.ledger.commit_known(commit, committed)
+            if lookup not in self.ledger.to_look_up():  # already taken by a concurrent task
+                return True
+            if previous is None:
+                self.ledger.commit_known(commit, found if isinstance(found, float) else None)
+            else:
+                self.ledger.changes_known(lookup, found if isinstance(found, list) else None)
+        return True
 
     def view(self) -> DoraView:
         """The DORA counts now, for a snapshot: the same object as last time if nothing changed, so the
@@ -134,16 +144,18 @@ class DoraPart:
         return take_over
 
 
-class _Lookup:
-    """One commit lookup of a cycle, a task for a poll worker."""
+class _Lookups:
+    """One service's commit lookups of a cycle, in order, a task for a poll worker."""
 
-    __slots__ = ("commit", "part", "start_by")
+    __slots__ = ("chain", "part", "start_by")
 
-    def __init__(self, part: DoraPart, commit: CommitKey, start_by: float | None) -> None:
-        self.part, self.commit, self.start_by = part, commit, start_by
+    def __init__(self, part: DoraPart, chain: list[LookUp], start_by: float | None) -> None:
+        self.part, self.chain, self.start_by = part, chain, start_by
 
     def __call__(self) -> None:
-        self.part.look_up(self.commit, self.start_by)
+        for lookup in self.chain:
+            if not self.part.look_up(lookup, self.start_by):
+                return  # the rest wait: a later lookup is bounded by this one's commit time
 
 
 def _commit_of(run: object) -> CommitKey | None:

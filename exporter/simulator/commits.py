@@ -3,7 +3,8 @@
 Pure data, no I/O. Repository ``R`` has commit ``k`` every :data:`COMMIT_PERIOD_S` seconds from
 :data:`COMMIT_ORIGIN_S`; its SHA is 32 hex digits derived from ``(R, k)`` followed by ``k`` in 8 hex digits,
 so the ShowCommit route finds a commit's time from the SHA alone and answers 404 for a SHA of another
-repository. ``committed_date`` is written as ShowCommit writes it, ISO 8601 with the +08:00 offset.
+repository; the commit list from a SHA (ListCommits ``ref_name``) is that commit and its predecessors, newest
+first. ``committed_date`` is written as ShowCommit writes it, ISO 8601 with the +08:00 offset.
 """
 
 from __future__ import annotations
@@ -63,3 +64,9 @@ def commit_payload(commit: Commit) -> dict[str, object]:
             "message": f"sim change {commit.index}", "parent_ids": [Commit(commit.repository, commit.index - 1).sha],
             "author_name": "sim", "author_email": "sim@example.com", "authored_date": stamp,
             "committer_name": "sim", "committer_email": "sim@example.com", "committed_date": stamp}
+
+
+def commits_from(commit: Commit, offset: int, limit: int) -> list[Commit]:
+    """``limit`` commits from ``offset`` in the list that starts at ``commit`` and goes back in time."""
+    first = commit.index - offset
+    return [Commit(commit.repository, index) for index in range(first, max(-1, first - limit), -1)]

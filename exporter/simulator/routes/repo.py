@@ -6,7 +6,9 @@
 merged, default all; ``order_by`` created_at|updated_at, default created_at; ``sort`` asc|desc, default
 desc) and ``GET /v4/repositories/{repository_id}/merge-requests/{iid}/actual-head-pipeline``
 (ShowActualHeadPipeline), ``GET /v4/repositories/{repository_id}/repository/commits?sha=`` (ShowCommit: one
-commit as a bare object, 404 for a SHA the repository does not have; see :mod:`exporter.simulator.commits`).
+commit as a bare object, 404 for a SHA the repository does not have; see :mod:`exporter.simulator.commits`)
+and ``GET /v4/repositories/{repository_id}/repository/commit-list?ref_name=`` (ListCommits from a SHA, newest
+first, ``offset``/``limit`` 1..100, default 20; ``{commits: [...], date_title: []}``).
 Lists page by ``offset``/``limit`` (1..100, default 20) under the simulator's
 Repo paging mode; only pipeline jobs send ``X-Total`` (the SDK reads it for them only).
 """
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from exporter.simulator.commits import commit_by_sha, commit_payload
+from exporter.simulator.commits import commit_by_sha, commit_payload, commits_from
 from exporter.simulator.paging import MAX_PAGE, int_param, repo_start
 from exporter.simulator.replies import Reply, json_reply
 from exporter.simulator.routing import Api, RequestContext, Route, Target
@@ -105,6 +107,19 @@ def _commit(context: RequestContext) -> Reply:
     return json_reply(200, commit_payload(commit))
 
 
+def _commit_list(context: RequestContext) -> Reply:
+    ref = (context.query.get("ref_name") or [""])[0]
+    offset = int_param(context.query, "offset", 0)
+    limit = int_param(context.query, "limit", REPO_DEFAULT_LIMIT)
+    if not ref or offset is None or limit is None or not 0 <= offset <= MAX_ID or not 1 <= limit <= MAX_PAGE:
+        return REPO.error(400)
+    commit = commit_by_sha(int(context.match[1]), ref)
+    if commit is None:
+        return REPO.error(404)
+    return json_reply(200, {"commits": [commit_payload(each) for each in commits_from(commit, offset, limit)],
+                            "date_title": []})
+
+
 ROUTES: tuple[Route, ...] = (
     Route(REPO, "repo_jobs", re.compile(r"/v4/repositories/(\d{1,10})/pipelines/(\d{1,10})/jobs/?"),
           _pipeline_jobs, PIPELINE),
@@ -116,4 +131,6 @@ ROUTES: tuple[Route, ...] = (
           re.compile(r"/v4/repositories/(\d{1,10})/merge-requests/(\d{1,10})/actual-head-pipeline/?"),
           _head_pipeline, MERGE_REQUESTS),
     Route(REPO, "repo_commit", re.compile(r"/v4/repositories/(\d{1,10})/repository/commits/?"), _commit, COMMITS),
+    Route(REPO, "repo_commit_list", re.compile(r"/v4/repositories/(\d{1,10})/repository/commit-list/?"),
+          _commit_list, COMMITS),
 )
