@@ -69,6 +69,11 @@ KNOWN: tuple[Assumption, ...] = (
     Assumption("times_in_range", ("build", "pipeline"),
                "a finished run has a start time, an end time not before it, neither in the future",
                "the run is counted in the run counters, but no duration or queue time of it is observed"),
+    Assumption("codehub_id_is_repository", ("repo",),
+               "a Pipeline run's build_params.codehub_id is the CodeArts Repo repository id of its commit_id "
+               "(DORA lead time)",
+               "the deployment is counted; its lead time is skipped (commit_unknown) and the commit never asked "
+               "again"),
 )
 
 _current: ContextVar[_Scope | None] = ContextVar("assumption_scope", default=None)

@@ -162,6 +162,12 @@ def test_fifty_cycles_with_a_restart_count_every_deployment_once_and_each_commit
         expected["mobile"]["statuses"]["success"] > 0
     assert value(found, "codearts_dora_lead_time_skipped_total", reason="commit_unknown") == \
         expected["broken-repo"]["statuses"]["success"] > 0
+    # The repository that never knows its commits is named once as a contradicted assumption.
+    assert value(found, "codearts_api_assumption_failures_total", api="repo",
+                 assumption="codehub_id_is_repository") == 1
+    (contradiction,) = [each for each in rig.exporter.landing_info().assumptions
+                        if each.assumption == "codehub_id_is_repository"]
+    assert str(repository_of((rig.service.pipelines(P1) or ())[13].id) + 1) in contradiction.target
     lookups = {result: value(found, "codearts_dora_commit_lookups_total", result=result)
                for result in ("hit", "cached", "miss", "error")}
     assert lookups["hit"] + lookups["miss"] == len(asked) and lookups["error"] == 0

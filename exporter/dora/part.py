@@ -112,6 +112,11 @@ class DoraPart:
                 log.warning("DORA: commit %s of repository %s could not be read %d times (%s); given up",
                             commit[1][:12], commit[0], attempts, err)
                 found = None
+        if found is None:
+            self.client.stats.assumptions.contradicted(
+                "repo", "codehub_id_is_repository", commit[0],
+                f"Repo does not know commit {commit[1][:12]} in repository {commit[0][:32]} (a deleted commit, or "
+                "codehub_id is not a repository id)")
         with self._lock:
             if lookup not in self.ledger.to_look_up():  # already taken by a concurrent task
                 return True
