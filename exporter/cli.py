@@ -16,10 +16,10 @@ from importlib import resources
 from exporter import __version__
 from exporter.config import Config, ConfigError, PasswordAuth, load_config
 from exporter.errors import CredentialsError
-from exporter.registry import registered
 from exporter.safetext import SafeFormatter
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
+from exporter.sources.builtin import BUILTIN
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 from exporter.wiring import Exporter
 
@@ -103,7 +103,7 @@ def configure_logging(level: str) -> None:
 
 def describe(config: Config) -> str:
     """A secret-free summary of a valid configuration, for --check-config."""
-    sources = [source for source in registered() if source.name in config.sections]
+    sources = config.sources
     watched = ", ".join(filter(None, (source.summary(config.section(source.name)) for source in sources)))
     endpoints = "".join(f"{source.name} {url}; " for source in sources
                         if (url := config.endpoints.url(source.name)) is not None)
@@ -151,9 +151,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.demo:
             from exporter.demo import start_demo
 
-            simulator, config = start_demo()
+            simulator, config = start_demo(BUILTIN)
         else:
-            config = load_config(args.config_file)
+            config = load_config(args.config_file, sources=BUILTIN)
     except ConfigError as err:
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE

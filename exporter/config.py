@@ -18,8 +18,8 @@ import yaml
 from exporter.auth.settings import AkSkAuth, Auth, PasswordAuth, TokenAuth
 from exporter.metricsconfig import MetricsConfig, parse_metrics
 from exporter.regions import REGIONS, endpoints_for
-from exporter.registry import all_specs, registered
 from exporter.runhistory.options import HistoryConfig
+from exporter.sourcetable import SourceTable
 from exporter.validation import (
     Checker,
     Secret,
@@ -114,15 +114,19 @@ class RateLimitConfig:
         return self.per_api.get(api)
 
 
-def default_rate_limits() -> RateLimitConfig:
-    """The rate limits of an absent ``poll.rate_limit``: each registered source's default, and IAM's."""
-    return RateLimitConfig(default_rates())
+def default_rate_limits(sources: SourceTable) -> RateLimitConfig:
+    """The rate limits of an absent ``poll.rate_limit``: each source's default, and IAM's."""
+    return RateLimitConfig(default_rates(sources))
 
 
-def default_rates() -> dict[str, float]:
-    """Each registered source's default requests per second, then IAM's."""
-    rates = {source.name: source.default_rate for source in registered() if source.default_rate is not None}
+def default_rates(sources: SourceTable) -> dict[str, float]:
+    """Each source's default requests per second, then IAM's."""
+    rates = {source.name: source.default_rate for source in sources if source.default_rate is not None}
     return rates | {IAM: IAM_RATE}
+
+
+def _iam_rate_limit() -> RateLimitConfig:
+    return RateLimitConfig({IAM: IAM_RATE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +136,8 @@ class PollConfig:
     interval_seconds: float = 60.0
     timeout_seconds: float = 10.0
     concurrency: int = 4
-    rate_limit: RateLimitConfig = field(default_factory=default_rate_limits)
+    # The loader always fills in every source's rate (default_rate_limits); alone, a PollConfig knows no source.
+    rate_limit: RateLimitConfig = field(default_factory=_iam_rate_limit)
     job_grace_seconds: float = 0.0
     max_backoff_seconds: float = 600.0
 
@@ -146,12 +151,14 @@ class StateConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The validated configuration: the core sections, and each registered source's own section by name."""
+    """The validated configuration: the core sections, the sources it was read with, and each source's own
+    section by name (every source of ``sources`` has one)."""
 
     region: str | None
     endpoints: Endpoints
     auth: Auth
     poll: PollConfig
+    sources: SourceTable
     sections: Mapping[str, Any]
     history: HistoryConfig = HistoryConfig()
     state: StateConfig = StateConfig()
@@ -163,8 +170,7 @@ class Config:
 
     def discovers(self) -> bool:
         """True if any source's targets change while running (discovery)."""
-        return any(source.discovers(self.sections[source.name]) for source in registered()
-                   if source.name in self.sections)
+        return any(source.discovers(self.sections[source.name]) for source in self.sources)
 
 
 class ConfigError(Exception):
@@ -176,8 +182,10 @@ class ConfigError(Exception):
         super().__init__(f"invalid configuration in {one_line(source)}: {'; '.join(self.problems)}")
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
-    """Read, parse and validate the YAML file at `path`; `${VAR}` references come from `env` (os.environ)."""
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None, *,
+                sources: SourceTable) -> Config:
+    """Read, parse and validate the YAML file at `path` for the sources of ``sources`` (the CLI's:
+    ``exporter.sources.builtin.BUILTIN``); `${VAR}` references come from `env` (os.environ)."""
     source = os.fspath(path)
     try:
         with open(source, encoding="utf-8") as handle:
@@ -191,39 +199,40 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     except yaml.YAMLError as err:
         # `from None`: the YAML exception's own text quotes the file's lines, which may hold a secret.
         raise ConfigError(source, [yaml_problem(err)]) from None
-    return parse_config(data, env, source)
+    return parse_config(data, env, source, sources=sources)
 
 
-def parse_config(data: object, env: Mapping[str, str] | None = None, source: str = "<config>") -> Config:
-    """Validate already-parsed YAML data into a `Config`, or raise one `ConfigError` listing every problem."""
+def parse_config(data: object, env: Mapping[str, str] | None = None, source: str = "<config>", *,
+                 sources: SourceTable) -> Config:
+    """Validate already-parsed YAML data into a `Config` for the sources of ``sources``, or raise one
+    `ConfigError` listing every problem."""
     check = Checker(os.environ if env is None else env)
     if data is None:
         raise ConfigError(source, ["the configuration is empty"])
-    sources = registered()
-    top = check.section("", data, top_level_keys())
+    top = check.section("", data, top_level_keys(sources))
     if top is None:
         raise ConfigError(source, check.problems)
-    region, endpoints = _region_and_endpoints(check, top, needs_iam=_uses_password(top.get("auth")))
+    region, endpoints = _region_and_endpoints(check, top, sources, needs_iam=_uses_password(top.get("auth")))
     auth = _auth(check, top.get("auth"))
-    poll = _poll(check, top.get("poll"))
+    poll = _poll(check, top.get("poll"), sources)
     sections = {each.name: each.parse_config(check, top) for each in sources}
     history = _history(check, top.get("history"))
     state = _state(check, top.get("state"))
-    metrics = parse_metrics(check, top.get("metrics"), tuple(spec.name for spec in all_specs()))
+    metrics = parse_metrics(check, top.get("metrics"), tuple(spec.name for spec in sources.specs()))
     if None not in sections.values() and not any(each.has_targets(sections[each.name]) for each in sources):
         paths = [path for each in sources for path in each.target_paths]
-        check.add("", f"no targets: {and_list(paths)} are all empty")
+        check.add("", f"no targets: {and_list(paths)} are all empty" if paths else "no targets: no source given")
     # A part is None only after its problem was recorded; checking both also satisfies the type checker.
     if check.problems or endpoints is None or auth is None or poll is None or None in sections.values():
         raise ConfigError(source, check.problems)
     if history is None or state is None or metrics is None:
         raise ConfigError(source, check.problems)
-    return Config(region, endpoints, auth, poll, sections, history, state, metrics)
+    return Config(region, endpoints, auth, poll, sources, sections, history, state, metrics)
 
 
-def top_level_keys() -> tuple[str, ...]:
-    """Every key the top level takes: the core's, then each registered source's."""
-    return (*CORE_KEYS[:4], *(key for source in registered() for key in source.config_keys), *CORE_KEYS[4:])
+def top_level_keys(sources: SourceTable) -> tuple[str, ...]:
+    """Every key the top level takes: the core's, with each source's among them."""
+    return (*CORE_KEYS[:4], *(key for source in sources for key in source.config_keys), *CORE_KEYS[4:])
 
 
 def _uses_password(raw_auth: object) -> bool:
@@ -231,17 +240,17 @@ def _uses_password(raw_auth: object) -> bool:
 
 
 def _region_and_endpoints(
-    check: Checker, top: Mapping[str, object], *, needs_iam: bool
+    check: Checker, top: Mapping[str, object], sources: SourceTable, *, needs_iam: bool
 ) -> tuple[str | None, Endpoints | None]:
     """The region and the endpoints, each endpoint defaulting from the region unless given explicitly."""
     region, region_shown, region_ok = _region(check, top.get("region"))
-    apis = tuple(source.name for source in registered() if source.endpoint)
+    apis = tuple(source.name for source in sources if source.endpoint)
     section = check.section("endpoints", top.get("endpoints"), (*apis, IAM))
     if section is None:
         return region, None
     explicit = {name: url(check, f"endpoints.{name}", raw) for name, raw in section.items()}
     defaults = endpoints_for(region) if region is not None else None
-    used = tuple(source.name for source in registered() if source.endpoint and source.needs_endpoint(top))
+    used = tuple(source.name for source in sources if source.endpoint and source.needs_endpoint(top))
     needed = (*used, IAM) if needs_iam else used
     missing = [f"endpoints.{name}" for name in needed if name not in explicit]
     if missing and defaults is None:
@@ -354,7 +363,7 @@ def _iam_project_id(check: Checker, path: str, raw: object) -> str | None:
     )
 
 
-def _poll(check: Checker, raw: object) -> PollConfig | None:
+def _poll(check: Checker, raw: object, sources: SourceTable) -> PollConfig | None:
     section = check.section("poll", raw, POLL_KEYS)
     if section is None:
         return None
@@ -364,7 +373,7 @@ def _poll(check: Checker, raw: object) -> PollConfig | None:
     concurrency = integer(
         check, "poll.concurrency", section.get("concurrency"), 1, MAX_CONCURRENCY, defaults.concurrency
     )
-    rate_limit = _rate_limit(check, section.get("rate_limit"))
+    rate_limit = _rate_limit(check, section.get("rate_limit"), sources)
     grace = non_negative(check, "poll.job_grace_seconds", section.get("job_grace_seconds"), defaults.job_grace_seconds)
     max_backoff = seconds(check, "poll.max_backoff_seconds", section.get("max_backoff_seconds"),
                            defaults.max_backoff_seconds)
@@ -381,8 +390,8 @@ def _poll(check: Checker, raw: object) -> PollConfig | None:
     return PollConfig(interval_value, timeout_value, concurrency, rate_limit, grace, max_backoff[0])
 
 
-def _rate_limit(check: Checker, raw: object) -> RateLimitConfig | None:
-    defaults = default_rates()
+def _rate_limit(check: Checker, raw: object, sources: SourceTable) -> RateLimitConfig | None:
+    defaults = default_rates(sources)
     section = check.section("poll.rate_limit", raw, (*defaults, "burst"))
     if section is None:
         return None

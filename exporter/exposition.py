@@ -31,7 +31,6 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from exporter import metrics as m
 from exporter.historylines import HistoryLines
 from exporter.metrics import MetricSpec
-from exporter.registry import all_specs, source_for
 from exporter.samples import (
     add_auth,
     add_discovery,
@@ -43,6 +42,7 @@ from exporter.samples import (
 )
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Snapshot, Target, TargetState
+from exporter.sourcetable import SourceTable
 from exporter.stats import RequestStats
 from exporter.textformat import OPENMETRICS, TEXT, LineSink, header_bytes
 
@@ -125,18 +125,19 @@ def _body(published: _Published, fmt: str, gzipped: bool) -> tuple[bytes, ...]:
 class Exposition:
     """Holds the rendered snapshot part per format and joins it with the live part on request."""
 
-    def __init__(self, stats: RequestStats, version: str, shard: ShardSpec | None = None,
+    def __init__(self, sources: SourceTable, stats: RequestStats, version: str, shard: ShardSpec | None = None,
                  disabled: Iterable[str] = ()) -> None:
-        """``stats``: the per-scrape self counters (the one mutable thing read while serving); ``shard``: which
-        shard this replica is (None: no shard samples); ``disabled``: names of families not served
-        (``metrics.disabled``)."""
+        """``sources``: the sources whose targets the snapshots hold; ``stats``: the per-scrape self counters (the
+        one mutable thing read while serving); ``shard``: which shard this replica is (None: no shard samples);
+        ``disabled``: names of families not served (``metrics.disabled``)."""
+        self._sources = sources
         self._stats = stats
         self._version = version
         self._shard = shard
         self._off = off = frozenset(disabled)
-        # Read at construction: a source registered later is not served by this exposition.
-        self._snapshot_specs = tuple(spec for spec in all_specs() if spec not in LIVE_SPECS and spec.name not in off)
-        self._history = HistoryLines()
+        self._snapshot_specs = tuple(spec for spec in sources.specs()
+                                     if spec not in LIVE_SPECS and spec.name not in off)
+        self._history = HistoryLines(sources)
         self._lines: dict[Target, _TargetLines] = {}
         # Per family: the chunks, them joined, and how many series (lines) they hold.
         self._joined: dict[str, tuple[list[bytes], bytes, int]] = {}
@@ -243,18 +244,18 @@ class Exposition:
 
     def _target_lines(self, state: TargetState) -> _TargetLines:
         records = state.records
-        poll_time = state.data_at if data_depends_on_poll_time(state) else None
+        poll_time = state.data_at if data_depends_on_poll_time(self._sources, state) else None
         old = self._lines.get(state.target)
         if old is not None and (old.records is records or old.records == records):
             if old.poll_time == poll_time:
                 return old
             # Same records, another poll time: only the families that move with it are rendered again.
-            source = source_for(state.target.api)
+            source = self._sources.get(state.target.api)
             sink = LineSink()
             source.render_moving(sink, state)
             moving = {spec.name for spec in source.moving_specs}
             chunks = {name: chunk for name, chunk in old.chunks.items() if name not in moving}
             return _TargetLines(records, poll_time, chunks | sink.chunks())
         sink = LineSink()
-        add_target_data(sink, state)
+        add_target_data(sink, self._sources, state)
         return _TargetLines(records, poll_time, sink.chunks())

@@ -13,9 +13,9 @@ from typing import Any, Protocol, TypeVar
 from exporter.client import CodeArtsClient
 from exporter.errors import AuthError, CodeArtsError
 from exporter.joblist import merge_listing
-from exporter.registry import source_for
 from exporter.retry import TargetBackoff
 from exporter.snapshot import Snapshot, Target, TargetState
+from exporter.sourcetable import SourceTable
 
 log = logging.getLogger(__name__)
 # History fetches start within this share of the interval after the listings: under a slow or failing
@@ -45,6 +45,7 @@ class Poller:
         targets: Iterable[Target],
         client: CodeArtsClient,
         *,
+        sources: SourceTable,
         interval: float,
         concurrency: int,
         clock: Callable[[], float] = time.time,
@@ -57,6 +58,7 @@ class Poller:
         refresh_targets: Callable[[], Sequence[Target]] | None = None,
     ) -> None:
         self.client = client
+        self.sources = sources
         # Called at the start of each cycle when the target list changes while running (discovery).
         self._refresh_targets = refresh_targets
         self.history = history
@@ -83,7 +85,7 @@ class Poller:
         self._shortfall_logged = False
         targets = tuple(targets)
         for target in targets:
-            source_for(target.api)  # a kind no source handles fails here, at start, never later
+            sources.get(target.api)  # a kind no source handles fails here, at start, never later
         first = Snapshot(0, None, tuple(TargetState(t) for t in targets))
         self.snapshot = complete(first) if complete is not None else first
 
@@ -305,7 +307,7 @@ class Poller:
         target = state.target
         started = time.monotonic()
         at = self.clock()
-        source = source_for(target.api)
+        source = self.sources.get(target.api)
         try:
             listing = source.fetch(self.client, target)
             fetched = source.complete(self.client, target, listing.records, state.records)

@@ -13,11 +13,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from exporter import metrics as m
 from exporter.metrics import MetricSpec
-from exporter.registry import all_specs, source_for
 from exporter.runhistory.counts import JobHistory, JobKey
 from exporter.sharding import ShardSpec
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import DiscoveryView, Snapshot, TargetState
+from exporter.sourcetable import SourceTable
 from exporter.stats import RequestStats
 
 _FAMILY_TYPES = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily}
@@ -26,7 +26,8 @@ _FAMILY_TYPES = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily}
 class _Families:
     """One family per spec, created on first use, emitted in table order (the reference rendering)."""
 
-    def __init__(self) -> None:
+    def __init__(self, specs: tuple[MetricSpec, ...]) -> None:
+        self._specs = specs
         self._families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
 
     def add(self, spec: MetricSpec, labels: Iterable[str], value: float) -> None:
@@ -41,19 +42,19 @@ class _Families:
         return family
 
     def ordered(self) -> list[Metric]:
-        return [self._families[spec.name] for spec in all_specs() if spec.name in self._families]
+        return [self._families[spec.name] for spec in self._specs if spec.name in self._families]
 
 
-def add_target_data(families: Sink, state: TargetState) -> None:
-    """The job families of one target's last good data (nothing if it never had any)."""
+def add_target_data(families: Sink, sources: SourceTable, state: TargetState) -> None:
+    """The job families of one target's last good data (nothing if it never had any), through its source."""
     if state.data_at is None:
         return
-    source_for(state.target.api).render(families, state)
+    sources.get(state.target.api).render(families, state)
 
 
-def data_depends_on_poll_time(state: TargetState) -> bool:
+def data_depends_on_poll_time(sources: SourceTable, state: TargetState) -> bool:
     """True if a target's job families change with ``data_at`` alone (a running job's duration)."""
-    return source_for(state.target.api).moves_with_poll_time(state)
+    return sources.get(state.target.api).moves_with_poll_time(state)
 
 
 def add_target_health(families: Sink, state: TargetState) -> None:
@@ -66,11 +67,11 @@ def add_target_health(families: Sink, state: TargetState) -> None:
         families.add(m.POLL_DURATION, labels, state.poll_duration)
 
 
-def snapshot_families(snapshot: Snapshot, version: str) -> list[Metric]:
+def snapshot_families(snapshot: Snapshot, version: str, sources: SourceTable) -> list[Metric]:
     """Every family that changes only when a new snapshot is swapped in."""
-    families = _Families()
+    families = _Families(sources.specs())
     for state in snapshot.states:
-        add_target_data(families, state)
+        add_target_data(families, sources, state)
     for state in snapshot.states:
         add_target_health(families, state)
     if snapshot.taken_at is not None:
@@ -104,7 +105,7 @@ def add_live(families: Sink, stats: RequestStats) -> None:
 
 def live_families(stats: RequestStats) -> list[Metric]:
     """:func:`add_live` as prometheus_client families (the reference the tests and the baseline use)."""
-    families = _Families()
+    families = _Families(m.CORE_SPECS)
     add_live(families, stats)
     return families.ordered()
 
@@ -121,11 +122,11 @@ def add_auth(families: Sink, token_expiry: float | None) -> None:
         families.add(m.AUTH_TOKEN_EXPIRY, (), token_expiry)
 
 
-def add_job_history(families: HistogramSink, key: JobKey, job: JobHistory, duration_bounds: tuple[float, ...],
-                    queued_bounds: tuple[float, ...]) -> None:
+def add_job_history(families: HistogramSink, sources: SourceTable, key: JobKey, job: JobHistory,
+                    duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
     """One job's run counters and histograms, through the source that counted them."""
     kind, labels = key
-    source_for(kind).render_history(families, labels, job, duration_bounds, queued_bounds)
+    sources.get(kind).render_history(families, labels, job, duration_bounds, queued_bounds)
 
 
 def add_discovery(families: Sink, view: DiscoveryView) -> None:
@@ -140,14 +141,14 @@ def add_discovery(families: Sink, view: DiscoveryView) -> None:
         families.add(m.DISCOVERY_PASS_DURATION, (), view.pass_seconds)
 
 
-def with_series(families: list[Metric]) -> list[Metric]:
+def with_series(families: list[Metric], sources: SourceTable) -> list[Metric]:
     """``families`` (a snapshot's, in table order) with ``codearts_exporter_series`` in its place: each
     family's sample count, as the exposition counts its lines (the reference for that family)."""
-    counted = _Families()
+    counted = _Families(m.CORE_SPECS)
     for family in families:
         counted.add(m.SERIES, (family.name,), len(family.samples))
     series = counted.ordered()
-    names = [spec.name for spec in all_specs()]
+    names = [spec.name for spec in sources.specs()]
     position = names.index(m.SERIES.name)
     before = [family for family in families if names.index(family.name) < position]
     return [*before, *series, *families[len(before):]]

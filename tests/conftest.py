@@ -16,10 +16,11 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import HistoryConfig
-from exporter.registry import registered
 from exporter.simulator import Simulator, World
 from exporter.sources.base import PollSettings
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.config import RepoSection
+from exporter.sourcetable import SourceTable
 from exporter.wiring import run_history
 
 K = TypeVar("K")
@@ -120,7 +121,8 @@ def make_history(client, options=None, *, requests_per_cycle=None, monotonic=tim
     options = options or HistoryConfig()
     if client is None:  # no rate to derive the budget from: one is set below
         options = dataclasses.replace(options, max_requests_per_cycle=options.max_requests_per_cycle or 1)
-    history = run_history(registered(), client, options, sections, PollSettings(60.0, 4),
+    sources = SourceTable(source for source in BUILTIN if source.name in sections)
+    history = run_history(sources, client, options, sections, PollSettings(60.0, 4),
                           monotonic)
     build = history.part("build")
     if build is not None:

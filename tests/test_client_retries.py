@@ -9,7 +9,7 @@ import pytest
 import requests
 
 from exporter import client as client_module
-from exporter.auth import StaticTokenAuth
+from exporter.auth.base import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.errors import AuthError, NotFoundError, PayloadError, ServerError, ThrottledError, TransportError
 from exporter.retry import RetryPolicy

@@ -8,11 +8,11 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
-from exporter.registry import all_specs, registered
 from exporter.sharding import ShardSpec
 from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
 from exporter.sources.build.models import BUILD_STATUSES, BuildJob
 from exporter.sources.build.targets import project_target
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.pipeline.models import JobRun, Pipeline, PipelineRun, RunDetail, StageRun
 from exporter.sources.pipeline.targets import project_target as pipeline_project_target
 from exporter.sources.repo.models import PIPELINE_STATUSES, PipelineJob
@@ -79,7 +79,7 @@ def make_snapshot() -> Snapshot:
 
 
 def render(snapshot: Snapshot, stats: RequestStats | None = None, fmt: str = TEXT) -> str:
-    exposition = Exposition(stats or request_stats(registered()), "1.2.3")
+    exposition = Exposition(BUILTIN, stats or request_stats(BUILTIN), "1.2.3")
     exposition.update(snapshot)
     return exposition.body(fmt, gzipped=False).decode()
 
@@ -147,7 +147,7 @@ def test_a_failed_target_is_down_and_exports_no_jobs():
 
 def test_request_counters_are_rendered_live_between_snapshots():
     stats = RequestStats()
-    exposition = Exposition(stats, "1.2.3")
+    exposition = Exposition(BUILTIN, stats, "1.2.3")
     exposition.update(make_snapshot())
     stats.count_request("build", "200")
     first = parse_samples(exposition.body(TEXT, False).decode())
@@ -170,12 +170,12 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
                 DiscoveryStatus("repository", "501", False, T0 - 60, 4))
     stats.set_token_expiry(T0 + 86_400)  # password mode
     stats.track_state_writes()  # with state.path
-    exposition = Exposition(stats, "1.2.3", ShardSpec(1, 2))
+    exposition = Exposition(BUILTIN, stats, "1.2.3", ShardSpec(1, 2))
     exposition.update(dataclasses.replace(make_snapshot(), cycle_seconds=1.5, cycle_requests=(("build", 12),),
                                           budget_requests=(("build", 300.0),),
                                           discovery=DiscoveryView(statuses, pass_seconds=2.5)))
     text = exposition.body(TEXT, gzipped=False).decode()
-    table = {spec.name: spec for spec in all_specs() if spec.group != "history"}  # test_history checks those
+    table = {spec.name: spec for spec in BUILTIN.specs() if spec.group != "history"}  # test_history checks those
     served = list(text_string_to_metric_families(text))
     assert {family.name for family in served} == set(table)
     for family in served:
@@ -205,7 +205,7 @@ def test_label_values_are_escaped():
 
 
 def test_golden_rendering_is_byte_for_byte_stable():
-    stats = request_stats(registered())
+    stats = request_stats(BUILTIN)
     stats.count_request("repo", "200")
     stats.count_request("build", "200")
     stats.count_request("build", "404")

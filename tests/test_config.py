@@ -19,11 +19,13 @@ from exporter.config import (
     PollConfig,
     Secret,
     TokenAuth,
+    default_rate_limits,
     load_config,
     parse_config,
 )
 from exporter.regions import REGIONS, RegionEndpoints, endpoints_for
 from exporter.sources.build.config import ProjectTarget
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.config import RepoSection, RepositoryTarget
 
 CONFFILES = Path(__file__).parent / "conffiles"
@@ -198,7 +200,7 @@ def minimal(**overrides: object) -> dict[str, object]:
 
 def problems_of(data: object, env: dict[str, str] | None = None) -> tuple[str, ...]:
     with pytest.raises(ConfigError) as caught:
-        parse_config(data, env if env is not None else CONFFILE_ENV)
+        parse_config(data, env if env is not None else CONFFILE_ENV, sources=BUILTIN)
     return caught.value.problems
 
 
@@ -215,7 +217,7 @@ def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
 def test_invalid_config_file_is_rejected_with_its_exact_message(name: str, expected: tuple[str, ...]) -> None:
     path = CONFFILES / name
     with pytest.raises(ConfigError) as caught:
-        load_config(path, CONFFILE_ENV)
+        load_config(path, CONFFILE_ENV, sources=BUILTIN)
     assert caught.value.problems == expected
     assert str(caught.value) == f"invalid configuration in {path}: {'; '.join(expected)}"
 
@@ -228,7 +230,7 @@ def test_every_conffile_is_paired_with_a_message() -> None:
 
 def test_directory_as_config_file_is_reported_as_unreadable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_config(tmp_path, CONFFILE_ENV)
+        load_config(tmp_path, CONFFILE_ENV, sources=BUILTIN)
     assert str(caught.value) == f"invalid configuration in {tmp_path}: cannot read file: Is a directory"
 
 
@@ -236,13 +238,13 @@ def test_non_utf8_config_file_is_reported_as_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes(b"region: cn-north-4\nauth: {token: caf\xe9}\n")
     with pytest.raises(ConfigError) as caught:
-        load_config(path, CONFFILE_ENV)
+        load_config(path, CONFFILE_ENV, sources=BUILTIN)
     assert caught.value.problems == ("cannot read file: not UTF-8 text (byte 36)",)
 
 
 def test_parse_config_names_its_source() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config(minimal(auth=...), CONFFILE_ENV, source="inline")
+        parse_config(minimal(auth=...), CONFFILE_ENV, source="inline", sources=BUILTIN)
     assert str(caught.value) == "invalid configuration in inline: auth: required (one of: token, password, aksk)"
 
 
@@ -323,7 +325,7 @@ def test_unset_variables_are_each_named_once() -> None:
 
 
 def test_minimal_config_gets_defaults_from_region() -> None:
-    config = parse_config(minimal(), {"CODEARTS_TOKEN": "t0ken"})
+    config = parse_config(minimal(), {"CODEARTS_TOKEN": "t0ken"}, sources=BUILTIN)
     assert config == Config(
         region="cn-north-4",
         endpoints=Endpoints(
@@ -333,7 +335,9 @@ def test_minimal_config_gets_defaults_from_region() -> None:
             iam="https://iam.cn-north-4.myhuaweicloud.com",
         ),
         auth=TokenAuth(Secret("t0ken")),
-        poll=PollConfig(interval_seconds=60.0, timeout_seconds=10.0, concurrency=4),
+        poll=PollConfig(interval_seconds=60.0, timeout_seconds=10.0, concurrency=4,
+                        rate_limit=default_rate_limits(BUILTIN)),
+        sources=BUILTIN,
         sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": (), "pipeline": ()},
     )
     assert isinstance(config.poll.interval_seconds, float)
@@ -348,7 +352,7 @@ def test_loopback_endpoints_without_region(tmp_path: Path) -> None:
         "auth:\n  token: abc\n"
         f"projects:\n  - id: {PROJECT_ID}\n",
     )
-    config = load_config(path, {})
+    config = load_config(path, {}, sources=BUILTIN)
     assert config.region is None
     assert config.endpoints == Endpoints({"repo": "http://127.0.0.1:8080", "build": "http://127.0.0.1:8081/build"})
     assert config.section("build") == (ProjectTarget(PROJECT_ID),)
@@ -357,13 +361,14 @@ def test_loopback_endpoints_without_region(tmp_path: Path) -> None:
 
 def test_unknown_region_is_accepted_when_every_endpoint_is_explicit() -> None:
     endpoints = {"repo": "https://repo.example", "build": "https://build.example"}
-    config = parse_config(minimal(region="xx-test-1", endpoints=endpoints), {"CODEARTS_TOKEN": "t"})
+    config = parse_config(minimal(region="xx-test-1", endpoints=endpoints), {"CODEARTS_TOKEN": "t"}, sources=BUILTIN)
     assert config.region == "xx-test-1"
     assert config.endpoints == Endpoints({"repo": "https://repo.example", "build": "https://build.example"}, None)
 
 
 def test_explicit_endpoint_overrides_the_region_default() -> None:
-    config = parse_config(minimal(endpoints={"build": "http://localhost:9000"}), {"CODEARTS_TOKEN": "t"})
+    config = parse_config(minimal(endpoints={"build": "http://localhost:9000"}), {"CODEARTS_TOKEN": "t"},
+                          sources=BUILTIN)
     assert config.endpoints.url("build") == "http://localhost:9000"
     assert config.endpoints.url("repo") == "https://codehub-ext.cn-north-4.myhuaweicloud.com"
 
@@ -378,22 +383,22 @@ def test_password_auth_with_password_file(tmp_path: Path) -> None:
             "project_name": "cn-north-4",
         }
     }
-    config = parse_config(minimal(auth=auth), {})
+    config = parse_config(minimal(auth=auth), {}, sources=BUILTIN)
     assert config.auth == PasswordAuth("my-account", "ci-observer", None, str(secret_file), None, "cn-north-4")
     assert config.endpoints.iam == "https://iam.cn-north-4.myhuaweicloud.com"
 
 
 def test_aksk_auth_with_sk_from_environment() -> None:
     auth = {"aksk": {"ak": "HPUAEXAMPLE", "sk": "${SK}", "project_id": IAM_PROJECT_ID}}
-    config = parse_config(minimal(auth=auth), {"SK": "the-sk"})
+    config = parse_config(minimal(auth=auth), {"SK": "the-sk"}, sources=BUILTIN)
     assert config.auth == AkSkAuth("HPUAEXAMPLE", Secret("the-sk"), None, IAM_PROJECT_ID)
 
 
 def test_null_values_count_as_absent() -> None:
     data = minimal(endpoints={"repo": None}, poll=None, projects=None)
     data["auth"] = {"token": "t", "password": None}
-    config = parse_config(data, {})
-    assert config.poll == PollConfig()
+    config = parse_config(data, {}, sources=BUILTIN)
+    assert config.poll == PollConfig(rate_limit=default_rate_limits(BUILTIN))
     assert config.endpoints.url("repo") == "https://codehub-ext.cn-north-4.myhuaweicloud.com"
 
 
@@ -403,23 +408,24 @@ def test_numbers_may_be_strings_as_from_the_environment() -> None:
         repositories=[{"id": "${REPO_ID}", "pipelines": [" 6 ", 7]}],
     )
     env = {"INTERVAL": "30", "CONCURRENCY": "8", "REPO_ID": "2111976239", "CODEARTS_TOKEN": "t"}
-    config = parse_config(data, env)
-    assert config.poll == PollConfig(interval_seconds=30.0, timeout_seconds=0.5, concurrency=8)
+    config = parse_config(data, env, sources=BUILTIN)
+    assert config.poll == PollConfig(interval_seconds=30.0, timeout_seconds=0.5, concurrency=8,
+                                     rate_limit=default_rate_limits(BUILTIN))
     assert config.section("repo").repositories == (RepositoryTarget(2111976239, (6, 7)),)
 
 
 def test_pipeline_targets_follow_configuration_order() -> None:
     repositories = [{"id": 5, "pipelines": [3, 1]}, {"id": 2, "pipelines": [9]}]
-    config = parse_config(minimal(repositories=repositories), {"CODEARTS_TOKEN": "t"})
+    config = parse_config(minimal(repositories=repositories), {"CODEARTS_TOKEN": "t"}, sources=BUILTIN)
     assert config.section("repo").pipeline_targets() == [(5, 3), (5, 1), (2, 9)]
 
 
 def test_example_config_loads() -> None:
-    config = load_config(EXAMPLE, {"CODEARTS_TOKEN": "example-token"})
+    config = load_config(EXAMPLE, {"CODEARTS_TOKEN": "example-token"}, sources=BUILTIN)
     assert config.region == "cn-north-4"
     assert config.endpoints == endpoints_for_dataclass("cn-north-4")
     assert config.auth == TokenAuth(Secret("example-token"))
-    assert config.poll == PollConfig()
+    assert config.poll == PollConfig(rate_limit=default_rate_limits(BUILTIN))
     assert config.section("repo").pipeline_targets() == [(2111976239, 6), (2111976239, 7)]
     assert config.section("build") == (ProjectTarget(PROJECT_ID),)
     (pipeline_project,) = config.section("pipeline")
@@ -435,7 +441,7 @@ def endpoints_for_dataclass(region: str) -> Endpoints:
 
 
 def test_config_is_immutable() -> None:
-    config = parse_config(minimal(), {"CODEARTS_TOKEN": "t"})
+    config = parse_config(minimal(), {"CODEARTS_TOKEN": "t"}, sources=BUILTIN)
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.region = "cn-north-1"  # type: ignore[misc]
 
@@ -459,14 +465,14 @@ def test_config_is_immutable() -> None:
     ],
 )
 def test_environment_references_are_expanded(template: str, env: dict[str, str], expected: str) -> None:
-    config = parse_config(minimal(auth={"token": template}), env)
+    config = parse_config(minimal(auth={"token": template}), env, sources=BUILTIN)
     assert isinstance(config.auth, TokenAuth)
     assert config.auth.token.reveal() == expected
 
 
 def test_expansion_happens_after_yaml_parsing(tmp_path: Path) -> None:
     path = write(tmp_path, f"region: ${{REGION}}\nauth:\n  token: ${{T}}\nprojects:\n  - id: {PROJECT_ID}\n")
-    config = load_config(path, {"REGION": "cn-north-1", "T": "a:b#c{d}&e*[f]"})
+    config = load_config(path, {"REGION": "cn-north-1", "T": "a:b#c{d}&e*[f]"}, sources=BUILTIN)
     assert config.region == "cn-north-1"
     assert isinstance(config.auth, TokenAuth)
     assert config.auth.token.reveal() == "a:b#c{d}&e*[f]"
@@ -474,7 +480,7 @@ def test_expansion_happens_after_yaml_parsing(tmp_path: Path) -> None:
 
 def test_environment_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CODEARTS_TOKEN", "from-os-environ")
-    config = parse_config(minimal())
+    config = parse_config(minimal(), sources=BUILTIN)
     assert isinstance(config.auth, TokenAuth)
     assert config.auth.token.reveal() == "from-os-environ"
 
@@ -482,7 +488,8 @@ def test_environment_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> 
 @given(st.text(min_size=1))
 def test_doubled_dollars_keep_any_text_literal(text: str) -> None:
     endpoints = {"repo": "http://127.0.0.1:1", "build": "http://127.0.0.1:2"}
-    config = parse_config(minimal(region=text.replace("$", "$$"), endpoints=endpoints), {"CODEARTS_TOKEN": "t"})
+    config = parse_config(minimal(region=text.replace("$", "$$"), endpoints=endpoints), {"CODEARTS_TOKEN": "t"},
+                          sources=BUILTIN)
     assert config.region == text
 
 
@@ -511,7 +518,7 @@ def test_secret_shows_only_stars() -> None:
     ],
 )
 def test_secrets_never_appear_in_the_config_repr(auth: dict[str, object]) -> None:
-    config = parse_config(minimal(auth=auth), {"SK": SECRET})
+    config = parse_config(minimal(auth=auth), {"SK": SECRET}, sources=BUILTIN)
     assert SECRET not in repr(config)
     assert SECRET not in str(config)
     assert SECRET not in repr(dataclasses.asdict(config))
@@ -534,7 +541,7 @@ def test_secrets_never_appear_in_the_config_repr(auth: dict[str, object]) -> Non
 )
 def test_secrets_never_appear_in_error_messages(data: object) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config(data, {"LEAKY": SECRET, "CODEARTS_TOKEN": SECRET})
+        parse_config(data, {"LEAKY": SECRET, "CODEARTS_TOKEN": SECRET}, sources=BUILTIN)
     assert SECRET not in str(caught.value)
     assert SECRET not in repr(caught.value)
     assert not any(SECRET in problem for problem in caught.value.problems)
@@ -543,7 +550,7 @@ def test_secrets_never_appear_in_error_messages(data: object) -> None:
 def test_yaml_error_does_not_quote_the_line_holding_a_secret(tmp_path: Path) -> None:
     path = write(tmp_path, f"auth:\n  token: {SECRET}\n   bad: [\n")
     with pytest.raises(ConfigError) as caught:
-        load_config(path, {})
+        load_config(path, {}, sources=BUILTIN)
     assert SECRET not in str(caught.value)
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
@@ -574,12 +581,12 @@ def test_history_and_state_are_optional_and_parse_into_their_dataclasses(tmp_pat
     from exporter.config import HistoryConfig, StateConfig
 
     base = {"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": PROJECT_ID}]}
-    config = parse_config(base)
+    config = parse_config(base, sources=BUILTIN)
     assert config.history == HistoryConfig() and config.history.buckets[0] == 30 and config.history.buckets[-1] == 3600
     assert config.state == StateConfig(None)
     config = parse_config({**base, "history": {"enabled": "false", "api": "v3", "buckets": [5, "60", 600.5],
                                                "max_pages": "3", "max_requests_per_cycle": 40},
-                           "state": {"path": str(tmp_path / "state.json")}})
+                           "state": {"path": str(tmp_path / "state.json")}}, sources=BUILTIN)
     assert config.history == HistoryConfig(False, "v3", (5.0, 60.0, 600.5), HistoryConfig().queued_buckets, 3, 40)
     assert HistoryConfig().max_requests_per_cycle is None  # a share of the Build rate limit
     assert config.state == StateConfig(str(tmp_path / "state.json"))
@@ -589,13 +596,14 @@ def test_the_metrics_section_is_optional_and_names_only_families_served() -> Non
     from exporter.metricsconfig import MetricsConfig
 
     base = {"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": PROJECT_ID}]}
-    assert parse_config(base).metrics == MetricsConfig("outcome", frozenset())
+    assert parse_config(base, sources=BUILTIN).metrics == MetricsConfig("outcome", frozenset())
     config = parse_config({**base, "metrics": {"run_duration_by": "status", "disabled": [
-        "codearts_build_run_queued_seconds", "codearts_build_runs_total"]}})
+        "codearts_build_run_queued_seconds", "codearts_build_runs_total"]}}, sources=BUILTIN)
     assert config.metrics == MetricsConfig("status", frozenset({"codearts_build_run_queued_seconds",
                                                                 "codearts_build_runs"}))
     with pytest.raises(ConfigError) as caught:
-        parse_config({**base, "metrics": {"run_duration_by": "job", "disabled": ["codearts_up", "nope"]}})
+        parse_config({**base, "metrics": {"run_duration_by": "job", "disabled": ["codearts_up", "nope"]}},
+                     sources=BUILTIN)
     assert caught.value.problems == (
         'metrics.run_duration_by: expected one of outcome, status, none, got "job"',
         'metrics.disabled[0]: "codearts_up" cannot be disabled',
@@ -604,10 +612,11 @@ def test_the_metrics_section_is_optional_and_names_only_families_served() -> Non
 
 
 def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() -> None:
-    assert parse_config(minimal(), CONFFILE_ENV).poll.rate_limit.rates() == {"repo": 8.0, "build": 5.0, "pipeline": 5.0,
-                                                                            "iam": 0.2}
+    rates = parse_config(minimal(), CONFFILE_ENV, sources=BUILTIN).poll.rate_limit.rates()
+    assert rates == {"repo": 8.0, "build": 5.0, "pipeline": 5.0, "iam": 0.2}
     poll = parse_config(minimal(poll={"rate_limit": {"repo": "0.5", "iam": 0.05, "burst": 2},
-                                      "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV).poll
+                                      "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV,
+                        sources=BUILTIN).poll
     limits = poll.rate_limit
     assert (limits.rate("repo"), limits.rate("build"), limits.rate("iam"), limits.burst) == (0.5, 5.0, 0.05, 2)
     assert (poll.job_grace_seconds, poll.max_backoff_seconds) == (0.0, 120.0)
@@ -617,9 +626,9 @@ def test_a_repeated_key_is_an_error_at_any_depth_and_an_odd_key_is_not_shown(tmp
     nested = tmp_path / "nested.yaml"
     nested.write_text("region: cn-north-4\nauth:\n  token: t\nprojects:\n  - id: a\n    id: b\n")
     with pytest.raises(ConfigError, match=re.escape('line 6, column 5: duplicate key "id" (first at line 5)')):
-        load_config(nested)
+        load_config(nested, sources=BUILTIN)
     odd = tmp_path / "odd.yaml"
     odd.write_text(f"auth: {{token:{SECRET}, token:{SECRET}}}\n")
     with pytest.raises(ConfigError) as raised:
-        load_config(odd)
+        load_config(odd, sources=BUILTIN)
     assert "duplicate key (name not shown)" in str(raised.value) and SECRET not in str(raised.value)

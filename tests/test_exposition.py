@@ -20,6 +20,7 @@ from exporter.samples import live_families, snapshot_families, with_series
 from exporter.server import ExporterHTTPServer
 from exporter.snapshot import Snapshot, TargetState
 from exporter.sources.build.targets import project_target
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo import render as repo_render
 from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
@@ -59,9 +60,9 @@ def test_bodies_equal_prometheus_client_rendering_byte_for_byte():
     stats.count_request("repo", "200")
     stats.count_skipped("build", "malformed", 2)
     snapshot = awkward_snapshot()
-    exposition = Exposition(stats, "1.2.3")
+    exposition = Exposition(BUILTIN, stats, "1.2.3")
     exposition.update(snapshot)
-    families = with_series(snapshot_families(snapshot, "1.2.3"))
+    families = with_series(snapshot_families(snapshot, "1.2.3", BUILTIN), BUILTIN)
     live = live_families(stats)
     # The snapshot part comes first, then the live counters rendered per scrape.
     expected_text = generate_latest(_Families(families)) + generate_latest(_Families(live))
@@ -77,13 +78,13 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
     rendered: list[str] = []
     real = exposition_module.add_target_data
     monkeypatch.setattr(exposition_module, "add_target_data",
-                        lambda sink, state: (rendered.append(state.target.key), real(sink, state)))
+                        lambda sink, sources, state: (rendered.append(state.target.key), real(sink, sources, state)))
     durations_only: list[str] = []
     real_durations = repo_render.render_durations
     monkeypatch.setattr(repo_render, "render_durations",
                         lambda sink, state: (durations_only.append(state.target.key), real_durations(sink, state)))
     first = make_snapshot()
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     exposition.update(first)
     pipeline, project, failing, service = first.states
     # Next poll: same records (the poller reuses them), new poll times, and the project's jobs changed.
@@ -99,7 +100,7 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
     assert rendered == ["6ecbc5bac7c8442fb3d2563d53c13582"]
     # The pipeline has a running job, whose duration runs to the poll time: its durations are rendered again.
     assert durations_only == ["2111976239/6"]
-    fresh = Exposition(RequestStats(), "1.2.3")
+    fresh = Exposition(BUILTIN, RequestStats(), "1.2.3")
     fresh.update(second)
     assert exposition.body(TEXT, False) == fresh.body(TEXT, False)
     assert parse_samples(exposition.body(TEXT, False).decode())[(
@@ -116,9 +117,9 @@ def test_identical_finished_records_reuse_lines_and_serve_identical_job_metrics(
     rendered: list[str] = []
     real = exposition_module.add_target_data
     monkeypatch.setattr(exposition_module, "add_target_data",
-                        lambda sink, state: (rendered.append(state.target.key), real(sink, state)))
+                        lambda sink, sources, state: (rendered.append(state.target.key), real(sink, sources, state)))
     project = make_snapshot().states[1]
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     exposition.update(Snapshot(1, T0, (project,)))
     before = parse_samples(exposition.body(TEXT, False).decode())
     rendered.clear()
@@ -134,7 +135,7 @@ def test_identical_finished_records_reuse_lines_and_serve_identical_job_metrics(
 
 
 def test_a_vanished_target_vanishes_from_the_body():
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     snapshot = make_snapshot()
     exposition.update(snapshot)
     exposition.update(Snapshot(5, T0, snapshot.states[:1]))
@@ -150,7 +151,7 @@ def _count_series(body: bytes, fmt: str) -> int:
 
 def test_concurrent_scrapes_during_swaps_all_get_complete_valid_bodies():
     small, big = make_snapshot(), awkward_snapshot()
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     sizes = {}
     for snapshot in (small, big):
         exposition.update(snapshot)
@@ -212,7 +213,7 @@ def many_targets_snapshot(count: int) -> Snapshot:
 
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 def test_a_large_body_arrives_whole_over_plain_http_and_tls(tmp_path, tls):
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     exposition.update(many_targets_snapshot(400))
     assert len(exposition.body(TEXT, False)) > 4 * server_module.TLS_WRITE_BYTES // 10
     web = load_web_config(write_web_config(tmp_path)) if tls else None
@@ -254,7 +255,7 @@ def test_send_buffers_sends_more_than_iov_max_buffers_in_order_through_partial_s
 
 
 def test_a_family_whose_chunks_did_not_change_is_not_joined_again():
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     snapshot = make_snapshot()
     exposition.update(snapshot)
     before = dict(exposition._published.families)

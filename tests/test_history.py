@@ -11,8 +11,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import load_config
 from exporter.poller import Poller
-from exporter.registry import all_specs
 from exporter.simulator import Fault, World
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.targets import pipeline_target
 from exporter.wiring import Exporter
 
@@ -51,7 +51,7 @@ class Rig:
         self.split = split or "outcome"
         self.config = load_config(write_config(tmp_path / "c.yaml", self.sim.url, repositories={REPO: [6, 7]},
                                                projects=[P1, P2], extra=extra,
-                                               pipeline_projects=list(pipeline_projects or ())))
+                                               pipeline_projects=list(pipeline_projects or ())), sources=BUILTIN)
         self.exporter = Exporter(self.config, clock=lambda: self.now[0])
         self.polls: list[float] = []
 
@@ -150,14 +150,14 @@ def duration_series(found: dict, name: str, labels: int) -> dict[tuple, float]:
         values = dict(pairs)
         le = (values.pop("le"),) if "le" in values else ()
         klass = tuple(values.pop(key) for key in ("status", "outcome") if key in values)
-        spec = next(spec for spec in all_specs() if name.startswith(spec.name))
+        spec = next(spec for spec in BUILTIN.specs() if name.startswith(spec.name))
         out[(*(values[key] for key in spec.labels[:labels]), *klass, *le)] = value
     return out
 
 
 def series(found: dict, name: str) -> dict[tuple, float]:
     """Samples of one name, keyed by their label values in the spec's label order."""
-    spec = next(spec for spec in all_specs() if name.startswith(spec.name))
+    spec = next(spec for spec in BUILTIN.specs() if name.startswith(spec.name))
     order = [*spec.labels, "le"]
     return {tuple(dict(labels)[key] for key in order if key in dict(labels)): value
             for (sample, labels), value in found.items() if sample == name}
@@ -331,7 +331,7 @@ def test_max_pages_bounds_requests_and_reports_what_it_gave_up(tmp_path, simulat
     world = World(seed=11, clock=lambda: now[0], projects={P1: 3})
     sim = simulator_factory(world)
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[P1],
-                                      extra="history:\n  api: v1\n  max_pages: 1\n"))
+                                      extra="history:\n  api: v1\n  max_pages: 1\n"), sources=BUILTIN)
     exporter = Exporter(config, clock=lambda: now[0])
     try:
         exporter.poll_once()
@@ -358,7 +358,7 @@ def test_history_families_match_the_metrics_table(rig_factory):
     rig = rig_factory(state=False, default_buckets=True, pipeline_projects={P1: 6})
     rig.poll()
     run_cycles(rig, range(3))
-    table = {spec.name: spec for spec in all_specs() if spec.group == "history"}
+    table = {spec.name: spec for spec in BUILTIN.specs() if spec.group == "history"}
     text = rig.exporter.metrics_text().decode()
     served = {family.name: family for family in text_string_to_metric_families(text)}
     for name, spec in table.items():
@@ -425,7 +425,7 @@ def test_disabled_history_sends_no_records_request_and_serves_no_run_metrics(tmp
     world = World(seed=11, clock=lambda: now[0], projects={P1: 5}, pipelines={(REPO, 6): 3})
     sim = simulator_factory(world)
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [6]}, projects=[P1],
-                                      extra="history:\n  enabled: false\n"))
+                                      extra="history:\n  enabled: false\n"), sources=BUILTIN)
     exporter = Exporter(config, clock=lambda: now[0])
     try:
         for _ in range(4):
@@ -444,11 +444,11 @@ def test_a_listing_answered_after_its_cycle_gave_up_counts_no_run_twice(tmp_path
     world = World(seed=11, clock=lambda: now[0], pipelines={(REPO, 6): 9, (REPO, 7): 6})
     sim = simulator_factory(world)
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [6, 7]},
-                                      extra=f"history:\n  buckets: [{BOUNDS}]\n"))
+                                      extra=f"history:\n  buckets: [{BOUNDS}]\n"), sources=BUILTIN)
     exporter = Exporter(config, clock=lambda: now[0])
     history = make_history(exporter.client, config.history)
     poller = Poller([pipeline_target(REPO, 6), pipeline_target(REPO, 7)], exporter.client, interval=60,
-                    concurrency=2, clock=lambda: now[0], history=history, cycle_timeout=0.5)
+                    concurrency=2, clock=lambda: now[0], history=history, cycle_timeout=0.5, sources=BUILTIN)
     polls: list[float] = []
     try:
         assert poller.poll_once().all_up()  # first sight

@@ -16,6 +16,7 @@ from exporter.simulator import Fault, World
 from exporter.sources.build import history as build_history
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.targets import project_target
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import make_history, parse_samples, write_config
@@ -28,7 +29,8 @@ def make_exporter(tmp_path, url: str, now: list[float], extra: str = "", rate_li
     # The per-job records API: its budget in requests is what these tests are about (batches: test_history_batch).
     history = f"history:\n  api: v1\n  buckets: [{BOUNDS}]\n  queued_buckets: [10, 100]\n{extra}"
     options = {} if rate_limit is None else {"rate_limit": rate_limit}
-    config = load_config(write_config(tmp_path / "c.yaml", url, projects=[P1, P2], extra=history, **options))
+    config = load_config(write_config(tmp_path / "c.yaml", url, projects=[P1, P2], extra=history, **options),
+                         sources=BUILTIN)
     return Exporter(config, clock=lambda: now[0])
 
 
@@ -122,14 +124,14 @@ def test_jobs_whose_fetch_failed_wait_behind_the_others_and_are_counted_later(tm
 
 def test_the_default_budget_is_a_quarter_of_the_build_rate_over_an_interval(tmp_path):
     config = load_config(write_config(tmp_path / "c.yaml", "http://127.0.0.1:9", projects=[P1],
-                                      rate_limit="{build: 5}"))
+                                      rate_limit="{build: 5}"), sources=BUILTIN)
     exporter = Exporter(config)
     try:
         assert exporter.history.part("build").requests_per_cycle == 75  # 5/s x 60 s / 4
     finally:
         exporter.close()
     configured = load_config(write_config(tmp_path / "d.yaml", "http://127.0.0.1:9", projects=[P1],
-                                          extra="history:\n  max_requests_per_cycle: 7\n"))
+                                          extra="history:\n  max_requests_per_cycle: 7\n"), sources=BUILTIN)
     exporter = Exporter(configured)
     try:
         assert exporter.history.part("build").requests_per_cycle == 7
@@ -169,7 +171,7 @@ def test_a_history_step_that_crashes_or_hangs_costs_no_listing(tmp_path, simulat
         for mode in ("plan", "fetch", "die", "hang"):
             history = Unruly(mode)
             poller = Poller(targets, exporter.client, interval=60, concurrency=2, clock=lambda: now[0],
-                            history=history, cycle_timeout=0.5)
+                            history=history, cycle_timeout=0.5, sources=BUILTIN)
             try:
                 for _ in range(2):  # and the next cycle runs as well (on fresh workers after a hang)
                     snapshot = poller.poll_once()

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter.auth import build_auth
+from exporter.auth.factory import build_auth
 from exporter.auth.iam import BACKOFF_STEPS, backoff_delay
 from exporter.config import PasswordAuth, Secret, load_config
 from exporter.payload import parse_timestamp
 from exporter.ratelimit import RateLimits
 from exporter.simulator import IamService, IamUser, Simulator, World
+from exporter.sources.builtin import BUILTIN
 from exporter.stats import RequestStats
 from exporter.wiring import Exporter
 
@@ -57,7 +58,7 @@ def exporter_for(tmp_path: Path, sim: Simulator, *, password: str = PASSWORD, pr
                  clock=None, **options: object) -> Exporter:
     config = load_config(password_config(tmp_path / "c.yaml", sim.url, projects=projects or PROJECTS[:1],
                                          **options),  # type: ignore[arg-type]
-                         env={"TEST_IAM_PASSWORD": password})
+                         env={"TEST_IAM_PASSWORD": password}, sources=BUILTIN)
     return Exporter(config, clock=clock) if clock else Exporter(config)
 
 

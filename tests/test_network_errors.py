@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from exporter.auth import StaticTokenAuth
+from exporter.auth.base import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.errors import TransportError
 from exporter.retry import RetryPolicy

@@ -11,6 +11,7 @@ import pytest
 
 from exporter.config import load_config
 from exporter.simulator import AccessKey, Fault, IamService, IamUser, World
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, parse_samples
@@ -59,7 +60,7 @@ class Rig:
         self.service.legacy |= set(legacy)  # old-version pipelines, read with the legacy opt-in
         self.sim = simulator_factory(self.world)
         self.config = load_config(pipeline_config(tmp_path / "c.yaml", self.sim.url, list(projects), extra=extra,
-                                                  legacy=legacy, detail=detail))
+                                                  legacy=legacy, detail=detail), sources=BUILTIN)
         self.exporter = Exporter(self.config, clock=lambda: self.now[0])
 
     def poll(self):
@@ -168,7 +169,7 @@ def test_names_are_filtered_and_branches_outside_the_list_are_other(rig_factory,
     config = pipeline_config(tmp_path / "f.yaml", rig.sim.url, [])
     config.write_text(config.read_text() + f"  - id: {P1}\n    include: ['^(backend|auth)-']\n"
                       "    exclude: ['-12$']\n    branches: ['^main$']\n")
-    exporter = Exporter(load_config(config), clock=lambda: rig.now[0])
+    exporter = Exporter(load_config(config, sources=BUILTIN), clock=lambda: rig.now[0])
     try:
         records = exporter.poll_once().states[0].records
         names = sorted(pipeline.name for pipeline in records)
@@ -262,7 +263,7 @@ def test_every_auth_mode_works_against_the_pipeline_host(tmp_path, simulator_fac
     iam, auth = AUTH_MODES[mode]
     sim = (simulator_factory(world) if iam is None
            else simulator_factory(world, token=None, iam=iam(lambda: now[0])))
-    exporter = Exporter(load_config(pipeline_config(tmp_path / "c.yaml", sim.url, [P1], auth=auth)),
+    exporter = Exporter(load_config(pipeline_config(tmp_path / "c.yaml", sim.url, [P1], auth=auth), sources=BUILTIN),
                         clock=lambda: now[0])
     try:
         assert exporter.poll_once().all_up()
@@ -278,7 +279,7 @@ def test_every_auth_mode_works_against_the_pipeline_host(tmp_path, simulator_fac
 def test_the_demo_polls_a_pipeline_project():
     from exporter.demo import start_demo
 
-    simulator, config = start_demo()
+    simulator, config = start_demo(BUILTIN)
     exporter = Exporter(config)
     try:
         snapshot = exporter.poll_once()
@@ -311,7 +312,7 @@ def test_the_simulator_serves_the_run_detail_and_the_batch_status_routes(simulat
 
 
 def test_with_detail_each_finished_run_is_read_once_for_its_jobs_and_its_failure_message(rig_factory, caplog):
-    from exporter.registry import source_for
+
     from exporter.simulator.cloudpipelines import FAILED_MESSAGE, stage_jobs
 
     rig = rig_factory({P1: 12}, detail=(P1,), extra=NO_HISTORY)
@@ -351,7 +352,7 @@ def test_with_detail_each_finished_run_is_read_once_for_its_jobs_and_its_failure
                 paused = rig.service.pause_ms(pipeline, truth, at_ms)
                 paused_total += paused
                 assert samples[key] == pytest.approx((truth.end - truth.start - paused) / 1000)
-        failing = source_for("pipeline").failing_jobs(state)
+        failing = BUILTIN.get("pipeline").failing_jobs(state)
         failed_seen |= any(FAILED_MESSAGE in job.where for job in failing)
         assert FAILED_MESSAGE not in rig.exporter.metrics_text().decode()  # never a label value
     assert failed_seen and FAILED_MESSAGE in caplog.text

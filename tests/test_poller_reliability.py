@@ -21,6 +21,7 @@ from exporter.simulator import Fault, World
 from exporter.snapshot import Snapshot, TargetState
 from exporter.sources.build.models import BuildJob
 from exporter.sources.build.targets import project_target
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, wait_until, write_config
@@ -40,7 +41,7 @@ def exporter_for(tmp_path, sim, *, interval=60.0, clock=None, timeout=None, **ta
     if timeout is not None:
         text = text.replace("timeout_seconds: 5", f"timeout_seconds: {timeout}")
     config.write_text(text)
-    return Exporter(load_config(config), **({"clock": clock} if clock else {}))
+    return Exporter(load_config(config, sources=BUILTIN), **({"clock": clock} if clock else {}))
 
 
 def world(**options):
@@ -103,7 +104,7 @@ def test_a_hung_worker_is_left_behind_and_the_next_cycle_runs_on_fresh_workers(t
     client = Blocking(exporter.client, hang_on=OTHER)
     clock = FakeClock(1_750_000_000.0)
     poller = Poller([s.target for s in exporter.poller.snapshot.states], client, interval=60, concurrency=2,
-                    cycle_timeout=0.5, clock=clock)
+                    cycle_timeout=0.5, clock=clock, sources=BUILTIN)
     try:
         states = {s.target.key: s for s in poller.poll_once().states}
         assert states[OTHER].error == "poll made no progress for 0.5s" and not states[OTHER].up
@@ -123,7 +124,7 @@ def test_a_worker_killed_by_any_exception_costs_one_poll(tmp_path, simulator_fac
     for error in (SystemExit(3), KeyboardInterrupt(), RuntimeError("bug")):
         client = Blocking(exporter.client, die_with=error)
         clock = FakeClock(1_750_000_000.0)
-        poller = Poller([project_target(PROJECT)], client, interval=60, concurrency=1, clock=clock)
+        poller = Poller([project_target(PROJECT)], client, interval=60, concurrency=1, clock=clock, sources=BUILTIN)
         try:
             (state,) = poller.poll_once().states
             assert not state.up and state.error == f"internal error: {type(error).__name__}"
@@ -284,7 +285,7 @@ def test_a_cycle_longer_than_the_interval_is_measured_and_logged_once(tmp_path, 
     # From the second cycle on the bucket starts empty and a listing waits 0.5 s: the cycle timeout (by
     # default 5 intervals) must not cut it.
     poller = Poller([project_target(PROJECT), project_target(OTHER)], paced, interval=0.1, concurrency=2,
-                    on_swap=exporter.exposition.update, cycle_timeout=10)
+                    on_swap=exporter.exposition.update, cycle_timeout=10, sources=BUILTIN)
     try:
         with caplog.at_level(logging.WARNING, logger="exporter.poller"):
             cycles = [poller.poll_once() for _ in range(3)]
@@ -313,7 +314,7 @@ def test_a_cycle_waiting_for_the_rate_budget_stretches_and_keeps_every_target_up
     paced = CodeArtsClient(base_urls={"repo": sim.url, "build": sim.url}, auth=exporter.auth, timeout=5,
                            stats=exporter.stats, rate_limits=RateLimits.per_second({"build": 8}, 1))
     poller = Poller([project_target(p) for p in PROJECTS], paced, interval=0.125, concurrency=2,
-                    on_swap=exporter.exposition.update)
+                    on_swap=exporter.exposition.update, sources=BUILTIN)
     try:
         with caplog.at_level(logging.WARNING, logger="exporter.poller"):
             cycles = [poller.poll_once() for _ in range(2)]
@@ -349,7 +350,8 @@ def test_the_stalest_targets_are_polled_first(tmp_path, simulator_factory):
     exporter = exporter_for(tmp_path, sim, projects=PROJECTS[:4], repositories={})
     client = Recording(exporter.client)
     clock = FakeClock(1_750_000_000.0)
-    poller = Poller([project_target(p) for p in PROJECTS[:4]], client, interval=60, concurrency=1, clock=clock)
+    poller = Poller([project_target(p) for p in PROJECTS[:4]], client, interval=60, concurrency=1, clock=clock,
+                    sources=BUILTIN)
     # Polled last at different times: the second project longest ago, the fourth never.
     polled_at = {PROJECTS[0]: 300.0, PROJECTS[1]: 100.0, PROJECTS[2]: 200.0}
     poller.snapshot = replace(poller.snapshot, states=tuple(
@@ -363,7 +365,7 @@ def test_the_stalest_targets_are_polled_first(tmp_path, simulator_factory):
 
 
 def test_a_shortfall_is_reported_when_it_first_shows_even_soon_after_an_overrun_warning(caplog):
-    poller = Poller([], None, interval=1, concurrency=1)  # type: ignore[arg-type] - no request is made
+    poller = Poller([], None, interval=1, concurrency=1, sources=BUILTIN)  # type: ignore[arg-type] - no request is made
     with caplog.at_level(logging.WARNING, logger="exporter.poller"):
         poller._report_overrun(2.0, 1.5, (("build", 4),), {"build": 5.0})  # slow, within the budget
         poller._report_overrun(2.0, 1.5, (("build", 9),), {"build": 5.0})  # now short of it

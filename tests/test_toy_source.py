@@ -11,11 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from exporter import registry
 from exporter.config import ConfigError, load_config
 from exporter.poller import Poller
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Target
+from exporter.sources.builtin import BUILTIN
+from exporter.sourcetable import UnknownSourceError
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, write_config
@@ -24,6 +25,7 @@ from .toysource import SOURCE
 BOXES = {"red": {"car": 3, "ball": 1.5}, "blue": {"kite": 7}, "green": {}, "amber": {"yoyo": 2, "top": 4},
          "plum": {"train": 12}, "teal": {"drum": 5}}
 ROOT = Path(__file__).resolve().parent.parent
+WITH_TOYS = BUILTIN.plus(SOURCE)  # the test's own table: nothing global learns of the toy source
 
 
 class BoxServer:
@@ -63,11 +65,9 @@ class BoxServer:
 
 @pytest.fixture
 def toys() -> Iterator[BoxServer]:
-    registry.register(SOURCE)
     server = BoxServer()
     yield server
     server.close()
-    registry.unregister(SOURCE.name)
 
 
 def toy_config(tmp_path: Path, body: str) -> Path:
@@ -77,7 +77,7 @@ def toy_config(tmp_path: Path, body: str) -> Path:
 def test_the_toy_section_is_validated_with_every_problem_named(toys, tmp_path):
     path = toy_config(tmp_path, f"toys:\n  url: {toys.url}\n  boxes: [red, B0X]\n  max_items: 0\n  colour: x\n")
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        load_config(path, sources=WITH_TOYS)
     assert caught.value.problems == (
         "toys.colour: unknown key (expected one of: url, boxes, max_items)",
         'toys.boxes[1]: expected a box name (a-z), got "B0X"',
@@ -88,12 +88,12 @@ def test_the_toy_section_is_validated_with_every_problem_named(toys, tmp_path):
 def test_without_the_toy_source_its_section_is_an_unknown_key(tmp_path):
     path = toy_config(tmp_path, "toys:\n  url: http://127.0.0.1:9\n  boxes: [red]\n")
     with pytest.raises(ConfigError, match=r'unknown key "toys" \(expected one of: region, endpoints'):
-        load_config(path)
+        load_config(path, sources=BUILTIN)
 
 
 def test_toy_targets_are_polled_sharded_and_served(toys, tmp_path):
     boxes = ", ".join(BOXES)
-    config = load_config(toy_config(tmp_path, f"toys:\n  url: {toys.url}\n  boxes: [{boxes}]\n"))
+    config = load_config(toy_config(tmp_path, f"toys:\n  url: {toys.url}\n  boxes: [{boxes}]\n"), sources=WITH_TOYS)
     served: dict[int, set[str]] = {}
     for index in range(2):
         exporter = Exporter(config, shard=ShardSpec(index, 2))
@@ -115,9 +115,10 @@ def test_toy_targets_are_polled_sharded_and_served(toys, tmp_path):
     assert all(toys.requests[box] == 1 for box in BOXES)  # each box polled once, by its shard
 
 
-def test_a_target_no_source_handles_fails_at_start(toys):
-    with pytest.raises(registry.UnknownSourceError, match="'deploy'"):
-        Poller([Target("deploy", "x")], client=None, interval=60, concurrency=1)  # type: ignore[arg-type]
+def test_a_target_no_source_handles_fails_at_start():
+    with pytest.raises(UnknownSourceError, match="'deploy'"):
+        Poller([Target("deploy", "x")], client=None, interval=60, concurrency=1,  # type: ignore[arg-type]
+               sources=WITH_TOYS)
 
 
 def test_no_core_module_names_the_toy_source():

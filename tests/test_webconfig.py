@@ -22,6 +22,7 @@ from cryptography.x509.oid import NameOID
 from exporter import webconfig
 from exporter.config import load_config
 from exporter.simulator import World
+from exporter.sources.builtin import BUILTIN
 from exporter.webconfig import BasicAuth, WebConfigError, load_web_config
 from exporter.wiring import Exporter
 
@@ -98,7 +99,8 @@ def test_scrape_needs_credentials_and_gets_200_with_them_over_tls(tmp_path, simu
 @pytest.fixture
 def tls_exporter(tmp_path, simulator_factory):
     sim = simulator_factory(World.demo())
-    config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=["6ecbc5bac7c8442fb3d2563d53c13582"]))
+    config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=["6ecbc5bac7c8442fb3d2563d53c13582"]),
+                         sources=BUILTIN)
     exporter = Exporter(config)
     yield exporter
     exporter.close()

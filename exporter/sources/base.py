@@ -3,7 +3,8 @@
 A source (one folder under ``exporter/sources/``) owns its configuration section, its targets, how it fetches
 a target through the shared client, its records, the metric families it exports and, optionally, its run
 history and its discovery. The core (config loader, poller, snapshot, exposition, server, sharding,
-discovery plumbing) reaches it only through :class:`Source` objects registered in :mod:`exporter.registry`.
+discovery plumbing) reaches it only through the :class:`Source` objects of the table it is handed
+(:class:`exporter.sourcetable.SourceTable`).
 """
 
 from __future__ import annotations
@@ -74,9 +75,9 @@ class DiscoveryContext:
 class Discoverer(Protocol):
     """A source's discovery: targets found while running, in passes beside the poll cycles."""
 
-    def targets(self, states: tuple[TargetState, ...], history: HistoryPart | None) -> tuple[Target, ...]:
+    def targets(self, states: tuple[TargetState, ...]) -> tuple[Target, ...]:
         """This shard's targets of the source now, configured and discovered (running a pass when due);
-        ``states``: the source's targets' last states, ``history``: its run history part, if any."""
+        ``states``: the source's targets' last states."""
 
     def statuses(self) -> tuple[DiscoveryStatus, ...]:
         """How the last discovery of each of its sources went."""
@@ -89,6 +90,15 @@ class Discoverer(Protocol):
 
     def close(self) -> None:
         """Stop a pass in progress before its next request."""
+
+
+@dataclass(frozen=True, slots=True)
+class SourceParts:
+    """A source's run-time parts, built together (:meth:`Source.parts`): a discoverer that must keep the run
+    history in step holds its own source's part, typed, and nobody looks a part up by name."""
+
+    history: HistoryPart | None = None
+    discoverer: Discoverer | None = None
 
 
 class Source(ABC):
@@ -179,6 +189,13 @@ class Source(ABC):
         return ()
 
     # -- optional parts ------------------------------------------------------------------------------------
+
+    def parts(self, history: HistoryContext | None, discovery: DiscoveryContext | None) -> SourceParts:
+        """The source's run history part (none when ``history`` is None: run history is off) and its discoverer
+        (none when ``discovery`` is None), built together; by default from :meth:`history_part` and
+        :meth:`discoverer`. A source whose parts hold each other overrides this."""
+        return SourceParts(self.history_part(history) if history is not None else None,
+                           self.discoverer(discovery) if discovery is not None else None)
 
     def history_part(self, context: HistoryContext) -> HistoryPart | None:
         """The source's run history part; None if it has none."""

@@ -2,7 +2,7 @@
 
 ``toys:`` names a base URL and toy boxes; each box is a target whose items (``GET {url}/boxes/{name}``, a JSON
 array of ``{"id": ..., "size": ...}``) become ``codearts_toy_item_size{box, item}``. No core module knows it:
-the test registers :data:`SOURCE` through :func:`exporter.registry.register`.
+the test puts :data:`SOURCE` in its own table of sources (``BUILTIN.plus(SOURCE)``).
 """
 
 from __future__ import annotations

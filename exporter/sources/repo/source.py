@@ -9,7 +9,7 @@ from exporter.client import CodeArtsClient, ParsedListing
 from exporter.runhistory.counts import JobHistory, Labels
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import Target, TargetState
-from exporter.sources.base import DiscoveryContext, FailingJob, HistoryContext, Source
+from exporter.sources.base import DiscoveryContext, FailingJob, HistoryContext, Source, SourceParts
 from exporter.sources.repo import metrics
 from exporter.sources.repo.config import RepoSection, parse_section
 from exporter.sources.repo.discovery import Discovery
@@ -81,14 +81,13 @@ class RepoSource(Source):
                        duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
         render_job_history(sink, labels, job, duration_bounds, queued_bounds)
 
-    def history_part(self, context: HistoryContext) -> PipelineHistory:
-        return PipelineHistory(context.counts)
-
-    def discoverer(self, context: DiscoveryContext) -> Discovery | None:
-        if not context.section.discovers():
-            return None
-        return Discovery(context.section, context.client, context.shard, clock=context.clock,
-                         concurrency=context.poll.concurrency)
+    def parts(self, history: HistoryContext | None, discovery: DiscoveryContext | None) -> SourceParts:
+        """The run history part, and the discovery that drops the history of pipelines no longer watched."""
+        part = PipelineHistory(history.counts) if history is not None else None
+        if discovery is None or not discovery.section.discovers():
+            return SourceParts(part)
+        return SourceParts(part, Discovery(discovery.section, discovery.client, discovery.shard, clock=discovery.clock,
+                                           concurrency=discovery.poll.concurrency, history=part))
 
 
 SOURCE = RepoSource()

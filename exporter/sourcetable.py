@@ -1,0 +1,66 @@
+"""The table of sources an exporter runs with: a value, built once and handed down.
+
+The CLI builds it from :data:`exporter.sources.builtin.BUILTIN` (a test builds
+its own), :func:`exporter.config.load_config` puts it on the ``Config``, and the poller, the exposition, the
+landing page and the summary take it from there or from their caller. Nothing looks a source up in a global:
+importing a core module loads no source, so the rendering modules stay free of I/O by construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+from exporter.metrics import CORE_SPECS, MetricSpec
+from exporter.sources.base import Source
+
+__all__ = ["SourceTable", "UnknownSourceError"]
+
+
+class UnknownSourceError(LookupError):
+    """No source of the table handles this kind of target."""
+
+
+@dataclass(frozen=True, slots=True, init=False)
+class SourceTable:
+    """Sources in order (the body order of their families), each by its unique name."""
+
+    sources: tuple[Source, ...]
+    _by_name: dict[str, Source] = field(init=False, repr=False, compare=False)
+
+    def __init__(self, sources: Iterable[Source]) -> None:
+        sources = tuple(sources)
+        by_name: dict[str, Source] = {}
+        for source in sources:
+            if source.name in by_name:
+                raise ValueError(f"two sources are named {source.name!r}")
+            by_name[source.name] = source
+        object.__setattr__(self, "sources", sources)
+        object.__setattr__(self, "_by_name", by_name)
+
+    def __iter__(self) -> Iterator[Source]:
+        return iter(self.sources)
+
+    def __len__(self) -> int:
+        return len(self.sources)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._by_name
+
+    def plus(self, *more: Source) -> SourceTable:
+        """This table with ``more`` sources after its own (a test's own source beside the built-in ones)."""
+        return SourceTable((*self.sources, *more))
+
+    def get(self, api: str) -> Source:
+        """The source of targets of kind ``api``."""
+        source = self._by_name.get(api)
+        if source is None:
+            names = ", ".join(self._by_name)
+            raise UnknownSourceError(f"no source handles targets of kind {api!r} (known: {names})")
+        return source
+
+    def specs(self) -> tuple[MetricSpec, ...]:
+        """Every family the exporter may serve, in body order: each source's job families, each source's
+        run-history families, then the exporter's own."""
+        return (*(spec for source in self.sources for spec in source.job_specs),
+                *(spec for source in self.sources for spec in source.history_specs), *CORE_SPECS)
