@@ -51,9 +51,6 @@ __all__ = ["OPENMETRICS", "TEXT", "Exposition", "negotiate"]
 # The classic text format every Prometheus reads (the library now advertises version=1.0.0).
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _EOF = b"# EOF\n"
-# Rendered per scrape: they move between snapshots (or, for the shard, never change and cost nothing).
-LIVE_SPECS = (m.API_REQUESTS, m.RECORDS_SKIPPED, m.API_RETRIES, m.API_THROTTLED, m.RATE_LIMIT_WAIT,
-              m.AUTH_TOKEN_EXPIRY, m.SHARD, m.TOTAL_SHARDS, m.STATE_WRITE_FAILURES)
 GZIP_LEVEL = 6
 
 
@@ -134,9 +131,10 @@ class Exposition:
         self._stats = stats
         self._version = version
         self._shard = shard
-        self._off = off = frozenset(disabled)
-        self._snapshot_specs = tuple(spec for spec in sources.specs()
-                                     if spec not in LIVE_SPECS and spec.name not in off)
+        off = frozenset(disabled)
+        served = tuple(spec for spec in sources.specs() if spec.name not in off)
+        self._snapshot_specs = tuple(spec for spec in served if spec.phase == "snapshot")
+        self._scrape_specs = tuple(spec for spec in served if spec.phase == "scrape")
         self._history = HistoryLines(sources)
         self._lines: dict[Target, _TargetLines] = {}
         # Per family: the chunks, them joined, and how many series (lines) they hold.
@@ -209,8 +207,7 @@ class Exposition:
         if self._shard is not None:
             add_shard(sink, self._shard)
         chunks = sink.chunks()
-        out = [header_bytes(spec, fmt) + chunks[spec.name] for spec in LIVE_SPECS
-               if spec.name in chunks and spec.name not in self._off]
+        out = [header_bytes(spec, fmt) + chunks[spec.name] for spec in self._scrape_specs if spec.name in chunks]
         if fmt == OPENMETRICS:
             out.append(_EOF)
         return b"".join(out)
