@@ -29,7 +29,7 @@ class SnapshotCollector:
 
     def collect(self):
         yield from snapshot_families(self.poller.snapshot, __version__, BUILTIN)
-        yield from live_families(self.stats)
+        yield from live_families(self.stats, BUILTIN)
 
 
 def main(config_path: str, port: int) -> None:

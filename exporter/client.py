@@ -22,11 +22,13 @@ from exporter.errors import (
     ClientError,
     CodeArtsError,
     CredentialsError,
+    ErrorCodes,
     NotFoundError,
     PayloadError,
     RedirectError,
     ServerError,
     ThrottledError,
+    TransientServerError,
     TransportError,
     redact_url,
 )
@@ -51,9 +53,11 @@ log = logging.getLogger(__name__)
 PAGE_SIZE = 100
 DEFAULT_MAX_BODY_BYTES = MAX_BODY_BYTES
 JSON_HEADERS = {"Content-Type": "application/json;charset=UTF-8"}
-BUILD_THROTTLE_CODE = "CB.00060211"  # CodeArts Build throttles with HTTP 500 and this code
 
 T = TypeVar("T")
+
+
+NO_CODES = ErrorCodes()  # an API whose error codes mean nothing beyond their status
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +122,10 @@ class CodeArtsClient:
         pool_size: int = 10,
         rate_limits: RateLimits | None = None,
         retry: Retrier | RetryPolicy | None = None,
+        error_codes: Mapping[str, ErrorCodes] | None = None,
     ) -> None:
+        """``error_codes``: per API (a source's name), what its error codes mean beyond their status."""
+        self._error_codes = dict(error_codes or {})
         self.base_urls = {api: url.rstrip("/") for api, url in base_urls.items()}
         self.timeout = timeout
         self.stats = stats or RequestStats()
@@ -271,7 +278,7 @@ class CodeArtsClient:
             response = self._send(api, url, params, data)
         if 200 <= response.status_code < 300:
             return response
-        error = _error_for(response, url)
+        error = _error_for(response, url, self._error_codes.get(api, NO_CODES))
         if isinstance(error, ThrottledError):
             self.stats.count_throttled(api)
         raise error
@@ -371,17 +378,18 @@ def _retry_after(value: str | None) -> float | None:
     return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
 
 
-def _error_for(response: requests.Response, url: str) -> CodeArtsError:
+def _error_for(response: requests.Response, url: str, codes: ErrorCodes) -> CodeArtsError:
     status = response.status_code
     code, message = _error_fields(response)
     if 300 <= status < 400:
         return RedirectError(f"redirected to {redirect_target(response)}; redirects are never followed", url=url,
                              status=status, error_code=code, error_msg=message)
     # In this order: a 401, 403 or 404 is that, whatever its error code; Build throttles with a 500.
-    if status not in (401, 403, 404) and (status == 429 or code == BUILD_THROTTLE_CODE):
+    if status not in (401, 403, 404) and (status == 429 or code in codes.throttle):
         return ThrottledError("throttled", retry_after=_retry_after(response.headers.get("Retry-After")),
                               url=url, status=status, error_code=code, error_msg=message)
     kind, text = ((AuthError, "credentials refused") if status in (401, 403) else
                   (NotFoundError, "not found") if status == 404 else
-                  (ServerError, "server error") if status >= 500 else (ClientError, "request refused"))
+                  (TransientServerError if code in codes.transient else ServerError, "server error") if status >= 500
+                  else (ClientError, "request refused"))
     return kind(text, url=url, status=status, error_code=code, error_msg=message)

@@ -8,7 +8,7 @@ be added, renamed or relabelled in one place and forgotten in another.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 MetricType = Literal["gauge", "counter", "histogram"]
@@ -71,7 +71,7 @@ API_RETRIES = metric_spec(
     ("api", "reason"), "exporter", "scrape")
 API_THROTTLED = metric_spec(
     "codearts_api_throttled", "counter",
-    "Responses in which CodeArts throttled the exporter (HTTP 429, or Build's HTTP 500 CB.00060211).",
+    "Responses in which CodeArts throttled the exporter (HTTP 429).",
     ("api",), "exporter", "scrape")
 RATE_LIMIT_WAIT = metric_spec(
     "codearts_rate_limit_wait_seconds", "counter",
@@ -146,6 +146,13 @@ CORE_SPECS: tuple[MetricSpec, ...] = (
 )
 """The exporter's own families, rendered after every source's (see
 :meth:`exporter.sourcetable.SourceTable.specs`); the per-scrape ones in this order at the end of the body."""
+
+
+def throttled_spec(throttling: Sequence[str]) -> MetricSpec:
+    """The throttle counter, its help naming how each API throttles besides HTTP 429 (each source's
+    ``throttling``)."""
+    ways = "".join(f", or {way}" for way in throttling)
+    return replace(API_THROTTLED, help=f"Responses in which CodeArts throttled the exporter (HTTP 429{ways}).")
 
 
 def markdown_table(specs: Sequence[MetricSpec]) -> str:

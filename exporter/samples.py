@@ -28,6 +28,7 @@ class _Families:
 
     def __init__(self, specs: tuple[MetricSpec, ...]) -> None:
         self._specs = specs
+        self._declared = {spec.name: spec for spec in specs}  # the table's, whose help may name the sources
         self._families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
 
     def add(self, spec: MetricSpec, labels: Iterable[str], value: float) -> None:
@@ -37,7 +38,7 @@ class _Families:
         family = self._families.get(spec.name)
         if family is None:
             family_type = _FAMILY_TYPES[spec.type]
-            family = family_type(spec.name, spec.help, labels=spec.labels)
+            family = family_type(spec.name, self._declared[spec.name].help, labels=spec.labels)
             self._families[spec.name] = family
         return family
 
@@ -103,9 +104,9 @@ def add_live(families: Sink, stats: RequestStats) -> None:
         families.add(m.STATE_WRITE_FAILURES, (), failures)
 
 
-def live_families(stats: RequestStats) -> list[Metric]:
+def live_families(stats: RequestStats, sources: SourceTable) -> list[Metric]:
     """:func:`add_live` as prometheus_client families (the reference the tests and the baseline use)."""
-    families = _Families(m.CORE_SPECS)
+    families = _Families(sources.specs())
     add_live(families, stats)
     return families.ordered()
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from exporter.metrics import CORE_SPECS, MetricSpec
+from exporter.errors import ErrorCodes
+from exporter.metrics import CORE_SPECS, MetricSpec, throttled_spec
 from exporter.sources.base import Source
 
 __all__ = ["SourceTable", "UnknownSourceError"]
@@ -61,6 +62,14 @@ class SourceTable:
 
     def specs(self) -> tuple[MetricSpec, ...]:
         """Every family the exporter may serve, in body order: each source's job families, each source's
-        run-history families, then the exporter's own."""
+        run-history families, then the exporter's own (the throttle counter's help naming how each API
+        throttles)."""
+        throttled = throttled_spec(tuple(source.throttling for source in self.sources if source.throttling))
+        core = tuple(throttled if spec.name == throttled.name else spec for spec in CORE_SPECS)
         return (*(spec for source in self.sources for spec in source.job_specs),
-                *(spec for source in self.sources for spec in source.history_specs), *CORE_SPECS)
+                *(spec for source in self.sources for spec in source.history_specs), *core)
+
+    def error_codes(self) -> dict[str, ErrorCodes]:
+        """What each source's API means by its error codes, for the client."""
+        return {source.name: ErrorCodes(source.throttle_codes, source.retryable_codes) for source in self.sources
+                if source.throttle_codes or source.retryable_codes}

@@ -120,6 +120,7 @@ class Exporter:
             pool_size=config.poll.concurrency * (2 if config.discovers() else 1),
             rate_limits=rate_limits,
             retry=retry_policy(config.poll.interval_seconds),
+            error_codes=self.sources.error_codes(),
         )
         poll = PollSettings(config.poll.interval_seconds, config.poll.concurrency)
         counts = run_counts(config.history, config.metrics.run_duration_by) if config.history.enabled else None

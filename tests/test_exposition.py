@@ -63,7 +63,7 @@ def test_bodies_equal_prometheus_client_rendering_byte_for_byte():
     exposition = Exposition(BUILTIN, stats, "1.2.3")
     exposition.update(snapshot)
     families = with_series(snapshot_families(snapshot, "1.2.3", BUILTIN), BUILTIN)
-    live = live_families(stats)
+    live = live_families(stats, BUILTIN)
     # The snapshot part comes first, then the live counters rendered per scrape.
     expected_text = generate_latest(_Families(families)) + generate_latest(_Families(live))
     expected_om = om.generate_latest(_Families(families)).removesuffix(b"# EOF\n") + om.generate_latest(

@@ -76,7 +76,7 @@ def expected_bodies(snapshot, stats: RequestStats, view: HistoryView) -> tuple[b
     order = {spec.name: index for index, spec in enumerate(BUILTIN.specs())}
     families = with_series(sorted(snapshot_families(snapshot, "1.2.3", BUILTIN) + reference_history(view),
                                   key=lambda f: order[f.name]), BUILTIN)
-    live = live_families(stats)
+    live = live_families(stats, BUILTIN)
     text = generate_latest(_Families(families)) + generate_latest(_Families(live))
     openmetrics = om.generate_latest(_Families(families)).removesuffix(b"# EOF\n") + om.generate_latest(
         _Families(live))

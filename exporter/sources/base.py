@@ -114,6 +114,9 @@ class Source(ABC):
     endpoint: bool = False  # True: a regional endpoint, ``endpoints.<name>``, defaulting from the region
     default_rate: float | None = None  # requests per second of ``poll.rate_limit.<name>`` (None: no bucket)
     skip_reasons: tuple[tuple[str, str], ...] = ()  # (api, reason) of codearts_records_skipped_total it counts
+    throttle_codes: frozenset[str] = frozenset()  # error codes the API throttles with besides HTTP 429
+    throttling: str = ""  # how, for the throttle counter's help text ("Build's HTTP 500 <code>"); "" if only 429
+    retryable_codes: frozenset[str] = frozenset()  # error codes of a 5xx that is transient: worth retrying
 
     # -- configuration -------------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from exporter.sources.build.render import failing_jobs, render_job_history, rend
 from exporter.sources.build.targets import API, project_target
 from exporter.validation import Checker
 
+THROTTLE_CODE = "CB.00060211"  # CodeArts Build throttles with HTTP 500 and this error code
 HISTORY_SHARE = 0.25  # of the Build rate limit's requests in one interval, when not configured
 
 
@@ -34,6 +35,8 @@ class BuildSource(Source):
     skip_reasons = ((API, "malformed"), ("build_history", "malformed"), ("build_history", "not_listed"),
                     ("build_history", "unknown_status"))
     default_rate = 5.0
+    throttle_codes = frozenset({THROTTLE_CODE})
+    throttling = f"Build's HTTP 500 {THROTTLE_CODE}"
 
     def parse_config(self, check: Checker, top: Mapping[str, object]) -> tuple[ProjectTarget, ...] | None:
         return parse_section(check, top)

@@ -32,6 +32,7 @@ from exporter.sources.pipeline.targets import API
 HISTORY_API = "pipeline_history"  # the skip-counter label of records of the run list
 PERMISSION_DENIED = "DEVCP.00014031"  # "Insufficient permissions", sent with HTTP 200
 NOT_FOUND = "DEVCP.00012002"  # "record does not exist", sent with HTTP 200
+UNKNOWN_ERROR = "DEVCP.00010000"  # "Unknown service error", sent with HTTP 500: transient, worth retrying
 LEGACY_WINDOW_DAYS = 30  # list-legacy requires a time range: the last 30 days
 
 
