@@ -168,16 +168,6 @@ class CodeArtsClient:
             self._environment[api] = environment
         return environment
 
-    def array_page(self, url: str, what: str) -> Callable[[requests.Response], Page]:
-        """A decoder for a Repo v4 list answered as a JSON array (``X-Total`` read when present)."""
-        def decode(response: requests.Response) -> Page:
-            body = self.decode_json(response)
-            if not isinstance(body, list):
-                raise PayloadError(f"expected a JSON array of {what}", url=url, status=response.status_code)
-            return Page(body, total_header(response.headers.get("X-Total")))
-
-        return decode
-
     def listing(
         self,
         api: str,
@@ -334,17 +324,6 @@ class CodeArtsClient:
         except (UnicodeDecodeError, ValueError, RecursionError) as err:
             raise PayloadError(f"invalid JSON body ({type(err).__name__})", url=response.url,
                                status=response.status_code) from None
-
-
-def total_header(value: str | None) -> int | None:
-    """A non-negative item count from a header such as ``X-Total``; None when absent or unreadable."""
-    if value is None:
-        return None
-    try:
-        total = int(value.strip())
-    except ValueError:
-        return None
-    return total if total >= 0 else None
 
 
 def _error_fields(response: requests.Response) -> tuple[str, str]:

@@ -15,7 +15,7 @@ import requests
 
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import AuthError, CodeArtsError, NotFoundError, PayloadError
-from exporter.pagination import REPO_READINGS, Page
+from exporter.pagination import ITEM_OR_PAGE_READINGS, Page
 from exporter.payload import RecordError
 from exporter.sources.pipeline.config import PipelineProject
 from exporter.sources.pipeline.models import (
@@ -79,7 +79,7 @@ def list_pipelines(client: CodeArtsClient, project: PipelineProject) -> ParsedLi
         items, total = _object(client, response, url, "pipelines")
         return Page([paging_item(item) for item in items], total)
 
-    listing = client.listing(API, url, body, decode, REPO_READINGS, lambda raw: parse_pipeline(raw, project),
+    listing = client.listing(API, url, body, decode, ITEM_OR_PAGE_READINGS, lambda raw: parse_pipeline(raw, project),
                              method="POST")
     if project.include or project.exclude:
         listing = replace(listing, records=tuple(each for each in listing.records if project.watches(each.name)))

@@ -35,13 +35,13 @@ from dataclasses import dataclass
 
 from exporter.client import CodeArtsClient
 from exporter.errors import CodeArtsError, NotFoundError
-from exporter.sharding import ShardSpec, discovery_key
+from exporter.sharding import ShardSpec
 from exporter.snapshot import DiscoveryStatus, Target, TargetState
 from exporter.sources.repo.config import MergeRequestDiscovery, RepoSection
 from exporter.sources.repo.fetch import head_pipeline, list_open_merge_requests, list_project_repositories
 from exporter.sources.repo.history import PipelineHistory
 from exporter.sources.repo.models import FINISHED_PIPELINE_STATUSES, HeadPipeline, PipelineJob, Repository
-from exporter.sources.repo.targets import pipeline_ids, pipeline_target
+from exporter.sources.repo.targets import discovery_key, pipeline_ids, pipeline_target
 
 log = logging.getLogger(__name__)
 
