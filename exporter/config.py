@@ -17,7 +17,7 @@ import yaml
 
 from exporter.auth.settings import AkSkAuth, Auth, PasswordAuth, TokenAuth
 from exporter.metricsconfig import MetricsConfig, parse_metrics
-from exporter.regions import REGIONS, endpoints_for
+from exporter.regions import IAM, RegionTable
 from exporter.runhistory.options import HistoryConfig
 from exporter.sourcetable import SourceTable
 from exporter.validation import (
@@ -63,7 +63,6 @@ MAX_CONCURRENCY = 64
 
 # The core's top-level keys; each source's own keys go between the first four and the rest.
 CORE_KEYS = ("region", "endpoints", "auth", "poll", "history", "state", "metrics")
-IAM = "iam"
 IAM_RATE = 0.2  # IAM token requests per second: a renewal a day, retries well apart
 AUTH_MODES = ("token", "password", "aksk")
 PASSWORD_KEYS = ("domain", "username", "password", "password_file", "project_id", "project_name")
@@ -249,15 +248,16 @@ def _region_and_endpoints(
     if section is None:
         return region, None
     explicit = {name: url(check, f"endpoints.{name}", raw) for name, raw in section.items()}
-    defaults = endpoints_for(region) if region is not None else None
+    regions = sources.regions()
+    defaults = regions.get(region) if region is not None else None
     used = tuple(source.name for source in sources if source.endpoint and source.needs_endpoint(top))
     needed = (*used, IAM) if needs_iam else used
     missing = [f"endpoints.{name}" for name in needed if name not in explicit]
     if missing and defaults is None:
         if region_ok:  # otherwise the region's own problem says it all
-            _report_region(check, region_shown, missing)
+            _report_region(check, region_shown, missing, regions)
         return region, None
-    chosen = {name: explicit[name] if name in explicit else defaults.url(name) if defaults is not None else None
+    chosen = {name: explicit[name] if name in explicit else defaults.get(name) if defaults is not None else None
               for name in (*apis, IAM)}
     urls = {name: value for name in apis if (value := chosen[name]) is not None}
     lacking = [name for name in used if name not in urls]
@@ -282,7 +282,7 @@ def _region(check: Checker, raw: object) -> tuple[str | None, str | None, bool]:
     return got.value, got.shown, True
 
 
-def _report_region(check: Checker, region_shown: str | None, missing: list[str]) -> None:
+def _report_region(check: Checker, region_shown: str | None, missing: list[str], regions: RegionTable) -> None:
     verb = "is" if len(missing) == 1 else "are"
     if region_shown is None:
         check.add("region", f"required unless {and_list(missing)} {verb} given")
@@ -290,7 +290,7 @@ def _report_region(check: Checker, region_shown: str | None, missing: list[str])
         check.add(
             "region",
             f"unknown region {region_shown}; give {and_list(missing)} explicitly "
-            f"or use a known region ({', '.join(sorted(REGIONS))})",
+            f"or use a known region ({', '.join(sorted(regions))})",
         )
 
 

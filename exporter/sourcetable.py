@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from exporter.errors import ErrorCodes
 from exporter.metrics import CORE_SPECS, MetricSpec, throttled_spec
+from exporter.regions import RegionTable, region_table
 from exporter.sources.base import Source
 
 __all__ = ["SourceTable", "UnknownSourceError"]
@@ -68,6 +69,11 @@ class SourceTable:
         core = tuple(throttled if spec.name == throttled.name else spec for spec in CORE_SPECS)
         return (*(spec for source in self.sources for spec in source.job_specs),
                 *(spec for source in self.sources for spec in source.history_specs), *core)
+
+    def regions(self) -> RegionTable:
+        """``{region: {api: url}}``: IAM's endpoints and each source's regional ones."""
+        return region_table({source.name: source.regional_endpoints for source in self.sources
+                             if source.regional_endpoints})
 
     def error_codes(self) -> dict[str, ErrorCodes]:
         """What each source's API means by its error codes, for the client."""

@@ -23,7 +23,7 @@ from exporter.config import (
     load_config,
     parse_config,
 )
-from exporter.regions import REGIONS, RegionEndpoints, endpoints_for
+from exporter.regions import region_table
 from exporter.sources.build.config import ProjectTarget
 from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.config import RepoSection, RepositoryTarget
@@ -434,10 +434,8 @@ def test_example_config_loads() -> None:
 
 
 def endpoints_for_dataclass(region: str) -> Endpoints:
-    defaults = endpoints_for(region)
-    assert defaults is not None
-    urls = {"repo": defaults.repo, "build": defaults.build}
-    return Endpoints(urls | ({"pipeline": defaults.pipeline} if defaults.pipeline else {}), defaults.iam)
+    defaults = BUILTIN.regions()[region]
+    return Endpoints({api: url for api, url in defaults.items() if api != "iam"}, defaults["iam"])
 
 
 def test_config_is_immutable() -> None:
@@ -560,21 +558,29 @@ def test_yaml_error_does_not_quote_the_line_holding_a_secret(tmp_path: Path) -> 
 
 
 def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
-    assert endpoints_for("cn-north-4") == RegionEndpoints(
-        repo="https://codehub-ext.cn-north-4.myhuaweicloud.com",
-        build="https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
-        iam="https://iam.cn-north-4.myhuaweicloud.com",
-        pipeline="https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
-    )
-    assert endpoints_for("tr-west-1") is not None
-    assert endpoints_for("tr-west-1").pipeline == "https://pipeline-external.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
-    assert endpoints_for("eu-west-101").pipeline is None  # type: ignore[union-attr]  # no Pipeline host in the SDK
-    assert endpoints_for("tr-west-1").repo == "https://codeartsrepo-ext.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
-    assert endpoints_for("me-east-1") is None  # Repo host known, Build host not
-    for region, hosts in REGIONS.items():
-        for url in (hosts.repo, hosts.build, hosts.iam, *filter(None, [hosts.pipeline])):
+    regions = BUILTIN.regions()
+    assert regions["cn-north-4"] == {
+        "iam": "https://iam.cn-north-4.myhuaweicloud.com",
+        "repo": "https://codehub-ext.cn-north-4.myhuaweicloud.com",
+        "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
+        "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
+    }
+    assert regions["tr-west-1"]["pipeline"] == "https://pipeline-external.tr-west-1.myhuaweicloud.com"
+    assert "pipeline" not in regions["eu-west-101"]  # no Pipeline host in the SDK
+    assert regions["tr-west-1"]["repo"] == "https://codeartsrepo-ext.tr-west-1.myhuaweicloud.com"
+    assert "me-east-1" not in regions  # Repo host known, Build host not
+    for region, hosts in regions.items():
+        assert {"iam", "repo", "build"} <= set(hosts), region
+        for url in hosts.values():
             assert url.startswith("https://") and not url.endswith("/"), (region, url)
             assert region in url, (region, url)
+
+
+def test_a_source_adds_its_column_to_the_region_table_and_names_only_known_regions() -> None:
+    table = region_table({"deploy": {"cn-north-4": "https://deploy.cn-north-4.example"}})
+    assert table["cn-north-4"]["deploy"] == "https://deploy.cn-north-4.example" and "deploy" not in table["tr-west-1"]
+    with pytest.raises(ValueError, match="the deploy endpoints name regions without an IAM endpoint: mars-1"):
+        region_table({"deploy": {"mars-1": "https://deploy.mars-1.example"}})
 
 
 def test_history_and_state_are_optional_and_parse_into_their_dataclasses(tmp_path: Path) -> None:

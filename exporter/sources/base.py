@@ -12,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from exporter.metrics import MetricSpec
@@ -112,6 +113,7 @@ class Source(ABC):
     moving_specs: tuple[MetricSpec, ...] = ()  # those of them that move with the poll time alone
     history_specs: tuple[MetricSpec, ...] = ()  # run-history families, in body order
     endpoint: bool = False  # True: a regional endpoint, ``endpoints.<name>``, defaulting from the region
+    regional_endpoints: Mapping[str, str] = MappingProxyType({})  # {region: base URL}: its column of the table
     default_rate: float | None = None  # requests per second of ``poll.rate_limit.<name>`` (None: no bucket)
     skip_reasons: tuple[tuple[str, str], ...] = ()  # (api, reason) of codearts_records_skipped_total it counts
     throttle_codes: frozenset[str] = frozenset()  # error codes the API throttles with besides HTTP 429

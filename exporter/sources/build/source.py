@@ -10,7 +10,7 @@ from exporter.runhistory.counts import JobHistory, Labels
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
-from exporter.sources.build import metrics
+from exporter.sources.build import metrics, regions
 from exporter.sources.build.config import ProjectTarget, parse_section
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.history import BuildHistory
@@ -32,6 +32,7 @@ class BuildSource(Source):
     job_specs = metrics.JOB_SPECS
     history_specs = metrics.HISTORY_SPECS
     endpoint = True
+    regional_endpoints = regions.ENDPOINTS
     skip_reasons = ((API, "malformed"), ("build_history", "malformed"), ("build_history", "not_listed"),
                     ("build_history", "unknown_status"))
     default_rate = 5.0

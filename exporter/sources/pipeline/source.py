@@ -13,7 +13,7 @@ from exporter.runhistory.counts import JobHistory, Labels
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
-from exporter.sources.pipeline import metrics
+from exporter.sources.pipeline import metrics, regions
 from exporter.sources.pipeline.config import PipelineProject, parse_section
 from exporter.sources.pipeline.fetch import HISTORY_API, UNKNOWN_ERROR, list_pipelines, run_detail
 from exporter.sources.pipeline.history import PipelineHistory
@@ -44,6 +44,7 @@ class PipelineSource(Source):
     moving_specs = metrics.MOVING_SPECS
     history_specs = metrics.HISTORY_SPECS
     endpoint = True
+    regional_endpoints = regions.ENDPOINTS
     skip_reasons = ((API, "malformed"), (API, "unknown_status"), (HISTORY_API, "malformed"),
                     (HISTORY_API, "not_listed"), (HISTORY_API, "unknown_status"))
     default_rate = 5.0  # no published limit: as for Build

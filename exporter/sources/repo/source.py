@@ -10,7 +10,7 @@ from exporter.runhistory.counts import JobHistory, Labels
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import DiscoveryContext, FailingJob, HistoryContext, Source, SourceParts
-from exporter.sources.repo import metrics
+from exporter.sources.repo import metrics, regions
 from exporter.sources.repo.config import RepoSection, parse_section
 from exporter.sources.repo.discovery import Discovery
 from exporter.sources.repo.fetch import list_pipeline_jobs
@@ -38,6 +38,7 @@ class RepoSource(Source):
     moving_specs = (metrics.JOB_DURATION,)
     history_specs = metrics.HISTORY_SPECS
     endpoint = True
+    regional_endpoints = regions.ENDPOINTS
     skip_reasons = ((API, "malformed"),)
     default_rate = 8.0
 
