@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Sequence
@@ -20,6 +21,7 @@ from exporter.safetext import SafeFormatter
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
 from exporter.sources.builtin import BUILTIN
+from exporter.validation import and_list
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 from exporter.wiring import Exporter
 
@@ -32,10 +34,10 @@ log = logging.getLogger("exporter")
 EXIT_WITHIN = 8.0  # seconds from SIGTERM (or the end of --once) to exit, whatever upstream requests still hang
 IGNORED_SIGNALS = ("SIGHUP", "SIGUSR1", "SIGUSR2")  # their default action kills the process without a word
 
-DESCRIPTION = """\
-Prometheus exporter for Huawei Cloud CodeArts CI. Polls the CodeArts Repo pipeline-jobs API and the
-CodeArts Build jobs API in the background and serves job status, durations and health scores on
-/metrics. A scrape never calls CodeArts: it serves the result of the latest poll."""
+DESCRIPTION = textwrap.fill(
+    f"Prometheus exporter for Huawei Cloud CodeArts CI. Polls {and_list([source.title for source in BUILTIN])} "
+    "in the background and serves job status, durations and health scores on /metrics. A scrape never calls "
+    "CodeArts: it serves the result of the latest poll.", width=104)
 
 EPILOG = """\
 examples:

@@ -111,8 +111,8 @@ def _failing(snapshot: Snapshot, sources: SourceTable, now: float) -> str:
     if not rows:
         return "<p>No job is failing or timed out right now.</p>"
     more = f"<p>… and {total - len(rows)} more (see <code>/metrics</code>).</p>" if total > len(rows) else ""
-    return (f"<p>{total} jobs whose latest run failed or timed out, newest first. Pipeline jobs link to their "
-            "CodeArts page (the Repo API's <code>target_url</code>); the Build jobs API gives no job URL.</p>"
+    return (f"<p>{total} jobs whose latest run failed or timed out, newest first. A job links to its CodeArts "
+            "page where its API gives one.</p>"
             "<table><thead><tr><th>Job</th><th>Status</th><th>Where</th><th>Since</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>" + more)
 
