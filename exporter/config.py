@@ -71,8 +71,7 @@ POLL_KEYS = ("interval_seconds", "timeout_seconds", "concurrency", "rate_limit",
              "max_backoff_seconds")
 MAX_RATE = 1000.0  # requests per second; far above anything CodeArts allows, so a typo shows
 MAX_BURST = 1000
-HISTORY_KEYS = ("enabled", "api", "buckets", "queued_buckets", "max_pages", "max_requests_per_cycle")
-HISTORY_APIS = ("auto", "brief", "v1", "v3")
+HISTORY_KEYS = ("enabled", "buckets", "queued_buckets", "max_pages", "max_requests_per_cycle")
 STATE_KEYS = ("path",)
 MAX_HISTORY_PAGES = 100
 MAX_HISTORY_REQUESTS_PER_CYCLE = 100_000
@@ -215,7 +214,7 @@ def parse_config(data: object, env: Mapping[str, str] | None = None, source: str
     auth = _auth(check, top.get("auth"))
     poll = _poll(check, top.get("poll"), sources)
     sections = {each.name: each.parse_config(check, top) for each in sources}
-    history = _history(check, top.get("history"))
+    history = _history(check, top.get("history"), sources)
     state = _state(check, top.get("state"))
     metrics = parse_metrics(check, top.get("metrics"), tuple(spec.name for spec in sources.specs()))
     if None not in sections.values() and not any(each.has_targets(sections[each.name]) for each in sources):
@@ -418,20 +417,16 @@ def _rate(check: Checker, path: str, raw: object, default: float) -> float | Non
     return number
 
 
-def _history(check: Checker, raw: object) -> HistoryConfig | None:
-    section = check.section("history", raw, HISTORY_KEYS)
+def _history(check: Checker, raw: object, sources: SourceTable) -> HistoryConfig | None:
+    # A source may still read a key of this section that older configurations have (history.api: Build's).
+    legacy = tuple(key.removeprefix("history.") for source in sources for key in source.legacy_keys
+                   if key.startswith("history."))
+    section = check.section("history", raw, (*HISTORY_KEYS, *legacy))
     if section is None:
         return None
     defaults = HistoryConfig()
     before = len(check.problems)
     enabled = boolean(check, "history.enabled", section.get("enabled"), defaults.enabled)
-    api = defaults.api
-    if "api" in section:
-        got = check.scalar("history.api", section["api"])
-        if got is not None and got.value not in HISTORY_APIS:
-            check.add("history.api", f"expected one of {', '.join(HISTORY_APIS)}, got {got.shown}")
-        elif got is not None:
-            api = str(got.value)
     bounds = buckets(check, "history.buckets", section.get("buckets"), defaults.buckets)
     queued = buckets(check, "history.queued_buckets", section.get("queued_buckets"), defaults.queued_buckets)
     max_pages = integer(check, "history.max_pages", section.get("max_pages"), 1, MAX_HISTORY_PAGES,
@@ -442,7 +437,7 @@ def _history(check: Checker, raw: object) -> HistoryConfig | None:
                             MAX_HISTORY_REQUESTS_PER_CYCLE)
     if len(check.problems) > before or bounds is None or queued is None or max_pages is None:
         return None
-    return HistoryConfig(enabled, api, bounds, queued, max_pages, per_cycle)
+    return HistoryConfig(enabled, bounds, queued, max_pages, per_cycle)
 
 
 def _state(check: Checker, raw: object) -> StateConfig | None:

@@ -49,8 +49,7 @@ def configuration_summary(config: Config, shard: ShardSpec) -> tuple[tuple[str, 
                                                        for source in sources)))),
     ]
     history = config.history
-    rows.append(("Run history", f"{history.api} records API, up to {history.max_pages} pages per job"
-                 if history.enabled else "off"))
+    rows.append(("Run history", f"up to {history.max_pages} pages per job" if history.enabled else "off"))
     rows.append(("State file", "kept" if config.state.path else "none: run counters restart with the process"))
     rows.append(("Shard", f"{shard.index} of {shard.total}"))
     return tuple(rows)

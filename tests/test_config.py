@@ -24,7 +24,7 @@ from exporter.config import (
     parse_config,
 )
 from exporter.regions import region_table
-from exporter.sources.build.config import ProjectTarget
+from exporter.sources.build.config import BuildSection, ProjectTarget
 from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.config import RepoSection, RepositoryTarget
 
@@ -55,11 +55,11 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, discovery, "
-        "projects, pipeline_projects, pipeline_options, history, state, metrics), got a list",
+        "projects, build_options, pipeline_projects, pipeline_options, history, state, metrics), got a list",
     ),
     "unknown_top_level_key.yaml": (
         'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, discovery, '
-        'projects, pipeline_projects, pipeline_options, history, state, metrics)',
+        'projects, build_options, pipeline_projects, pipeline_options, history, state, metrics)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "
@@ -338,7 +338,8 @@ def test_minimal_config_gets_defaults_from_region() -> None:
         poll=PollConfig(interval_seconds=60.0, timeout_seconds=10.0, concurrency=4,
                         rate_limit=default_rate_limits(BUILTIN)),
         sources=BUILTIN,
-        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": (), "pipeline": ()},
+        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": BuildSection(),
+                  "pipeline": ()},
     )
     assert isinstance(config.poll.interval_seconds, float)
 
@@ -355,7 +356,7 @@ def test_loopback_endpoints_without_region(tmp_path: Path) -> None:
     config = load_config(path, {}, sources=BUILTIN)
     assert config.region is None
     assert config.endpoints == Endpoints({"repo": "http://127.0.0.1:8080", "build": "http://127.0.0.1:8081/build"})
-    assert config.section("build") == (ProjectTarget(PROJECT_ID),)
+    assert config.section("build") == BuildSection((ProjectTarget(PROJECT_ID),))
     assert config.section("repo").pipeline_targets() == []
 
 
@@ -427,7 +428,7 @@ def test_example_config_loads() -> None:
     assert config.auth == TokenAuth(Secret("example-token"))
     assert config.poll == PollConfig(rate_limit=default_rate_limits(BUILTIN))
     assert config.section("repo").pipeline_targets() == [(2111976239, 6), (2111976239, 7)]
-    assert config.section("build") == (ProjectTarget(PROJECT_ID),)
+    assert config.section("build") == BuildSection((ProjectTarget(PROJECT_ID),))
     (pipeline_project,) = config.section("pipeline")
     assert pipeline_project.id == PROJECT_ID and pipeline_project.branch_label("release/2.3") == "release/2.3"
     assert pipeline_project.branch_label("feature/x") == "other" and not pipeline_project.legacy
@@ -593,7 +594,8 @@ def test_history_and_state_are_optional_and_parse_into_their_dataclasses(tmp_pat
     config = parse_config({**base, "history": {"enabled": "false", "api": "v3", "buckets": [5, "60", 600.5],
                                                "max_pages": "3", "max_requests_per_cycle": 40},
                            "state": {"path": str(tmp_path / "state.json")}}, sources=BUILTIN)
-    assert config.history == HistoryConfig(False, "v3", (5.0, 60.0, 600.5), HistoryConfig().queued_buckets, 3, 40)
+    assert config.history == HistoryConfig(False, (5.0, 60.0, 600.5), HistoryConfig().queued_buckets, 3, 40)
+    assert config.section("build").history_api == "v3"  # the old name of build_options.history_api
     assert HistoryConfig().max_requests_per_cycle is None  # a share of the Build rate limit
     assert config.state == StateConfig(str(tmp_path / "state.json"))
 
@@ -638,3 +640,27 @@ def test_a_repeated_key_is_an_error_at_any_depth_and_an_odd_key_is_not_shown(tmp
     with pytest.raises(ConfigError) as raised:
         load_config(odd, sources=BUILTIN)
     assert "duplicate key (name not shown)" in str(raised.value) and SECRET not in str(raised.value)
+
+
+def test_the_deprecated_history_api_means_what_build_options_history_api_means(caplog) -> None:
+    base = {"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": PROJECT_ID}]}
+    with caplog.at_level("WARNING"):
+        old = parse_config({**base, "history": {"api": "v1", "max_pages": 3}}, {}, sources=BUILTIN)
+    assert [record.getMessage() for record in caplog.records] == [
+        "history.api is deprecated: write build_options.history_api (same values, same meaning)"]
+    caplog.clear()
+    new = parse_config({**base, "history": {"max_pages": 3}, "build_options": {"history_api": "v1"}}, {},
+                       sources=BUILTIN)
+    assert not caplog.records
+    assert old == new and old.section("build").history_api == "v1" and old.history.max_pages == 3
+    assert parse_config(base, {}, sources=BUILTIN).section("build").history_api == "auto"
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**base, "history": {"api": "v9"}, "build_options": {"history_api": "v1"}}, {}, sources=BUILTIN)
+    assert caught.value.problems == ("history.api: give build_options.history_api only (history.api is its "
+                                     "deprecated name)",)
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**base, "build_options": {"history_api": "v1", "colour": 1}}, {}, sources=BUILTIN)
+    assert caught.value.problems == ("build_options.colour: unknown key (expected one of: history_api)",)
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**base, "build_options": {"history_api": "v2"}}, {}, sources=BUILTIN)
+    assert caught.value.problems == ('build_options.history_api: expected one of auto, brief, v1, v3, got "v2"',)

@@ -50,7 +50,7 @@ def test_example_config_loads():
     config = load_config(ROOT / "config.example.yaml", env={
         "CODEARTS_TOKEN": "t", "CODEARTS_PASSWORD": "p", "HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"},
         sources=BUILTIN)
-    assert config.section("repo").repositories and config.section("build")
+    assert config.section("repo").repositories and config.section("build").projects
 
 
 def test_readme_connecting_section_configuration_is_valid(tmp_path):
@@ -65,7 +65,7 @@ def test_readme_connecting_section_configuration_is_valid(tmp_path):
             .replace("<CodeArts project id>", "6ecbc5bac7c8442fb3d2563d53c13582")
             .replace("/run/secrets/codearts-sk", str(sk)))
     config = parse_config(yaml.safe_load(text), env={"HUAWEICLOUD_SDK_AK": "AK"}, sources=BUILTIN)
-    assert config.discovers() and config.section("build")
+    assert config.discovers() and config.section("build").projects
     for setting in ("auth.aksk.project_id", "projects[].id", "repositories[].id", "repositories[].pipelines",
                     "discovery.projects[].project_id"):
         assert f"`{setting}`" in section

@@ -446,7 +446,7 @@ def test_a_listing_answered_after_its_cycle_gave_up_counts_no_run_twice(tmp_path
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [6, 7]},
                                       extra=f"history:\n  buckets: [{BOUNDS}]\n"), sources=BUILTIN)
     exporter = Exporter(config, clock=lambda: now[0])
-    history = make_history(exporter.client, config.history)
+    history = make_history(exporter.client, config=config)
     poller = Poller([pipeline_target(REPO, 6), pipeline_target(REPO, 7)], exporter.client, interval=60,
                     concurrency=2, clock=lambda: now[0], history=history, cycle_timeout=0.5, sources=BUILTIN)
     polls: list[float] = []

@@ -191,7 +191,7 @@ def test_fetches_not_started_in_time_leave_their_jobs_first_in_line(tmp_path, si
     sim = simulator_factory(world)
     exporter = make_exporter(tmp_path, sim.url, now)
     ticks = [0.0]  # the history's monotonic clock: each records request takes one second of it
-    history = make_history(exporter.client, exporter.config.history, requests_per_cycle=2,
+    history = make_history(exporter.client, config=exporter.config, requests_per_cycle=2,
                            monotonic=lambda: ticks[0])
     client_page = build_history.build_records_page
 

@@ -108,6 +108,7 @@ class Source(ABC):
     name: str  # the ``api`` label, rate-limit bucket and endpoint key; targets carry it
     title: str  # for people: "CodeArts Build jobs"
     config_keys: tuple[str, ...]  # the top-level configuration keys the source owns
+    legacy_keys: tuple[str, ...] = ()  # "section.key" of a core section it still reads from older configurations
     target_paths: tuple[str, ...]  # the keys that name targets (for the "no targets" message)
     job_specs: tuple[MetricSpec, ...]  # families rendered from a target's records, in body order
     moving_specs: tuple[MetricSpec, ...] = ()  # those of them that move with the poll time alone

@@ -7,8 +7,8 @@ in, :meth:`BuildHistory.catch_up_tasks` fetches their records, least recently tr
 of requests per cycle. A job left over by the budget keeps its mark and is fetched in a later cycle (its runs
 counted then, exactly once), so a backlog of history never holds back a listing.
 
-With the batch records API (``history.api: auto``, the default, where the account answers it, or ``brief``),
-the jobs of one project are fetched together: one ``POST /v1/record/brief`` carries up to
+With the batch records API (``build_options.history_api: auto``, the default, where the account answers it, or
+``brief``), the jobs of one project are fetched together: one ``POST /v1/record/brief`` carries up to
 ``BRIEF_IDS_PER_REQUEST`` jobs and returns the last runs of each, so history costs at most one request per
 project per cycle for up to that many jobs that ran. A job further behind than one batch answer reaches
 is fetched alone, as before. ``auto`` tries the batch call first and, if the account answers it with 400 or
@@ -101,9 +101,11 @@ class BuildHistory:
     kind = KIND
 
     def __init__(self, counts: RunCounts, client: CodeArtsClient, options: HistoryConfig, *,
-                 requests_per_cycle: int | None, monotonic: Callable[[], float]) -> None:
-        """``requests_per_cycle``: the records requests one cycle may plan (None: no limit)."""
+                 requests_per_cycle: int | None, monotonic: Callable[[], float], api: str = "auto") -> None:
+        """``requests_per_cycle``: the records requests one cycle may plan (None: no limit); ``api``: which
+        records API (``build_options.history_api``)."""
         self.counts = counts
+        self.api = api
         counts.add_kind(KIND)
         self.client = client
         self.options = options
@@ -112,7 +114,7 @@ class BuildHistory:
         self._lock = counts.lock
         self._cycle = 0
         # Whether the batch records API is used: None until ``auto`` has seen it answer (or refuse).
-        self._brief: bool | None = None if options.api == "auto" else options.api == "brief"
+        self._brief: bool | None = None if api == "auto" else api == "brief"
         self._pending: dict[str, dict[str, _Pending]] = {}  # project id -> job id -> what to fetch
         self._marks: dict[str, _JobMark] = {}
 
@@ -170,7 +172,7 @@ class BuildHistory:
     def _batched(self, entry: _Pending) -> bool:
         """True if ``entry`` goes in a batch request: the batch API is (or may be) there, and one answer of
         at most MAX_PAGE_SIZE runs per job reaches back to its mark."""
-        return self._brief is not False and self.options.api != "v3" \
+        return self._brief is not False and self.api != "v3" \
             and entry.latest - self._marks[entry.job.id].high <= MAX_PAGE_SIZE
 
     def pending_jobs(self) -> int:
@@ -237,8 +239,8 @@ class BuildHistory:
                     first, self._brief = self._brief is None, False
                 if first:
                     log.warning("the batch records API (POST /v1/record/brief) is not available (%s); fetching "
-                                "each build job's runs alone from now on (history.api: v1 says so without trying)",
-                                err)
+                                "each build job's runs alone from now on (build_options.history_api: v1 says so "
+                                "without trying)", err)
                 for entry, tried in entries:
                     self._catch_up(entry, None, tried)
                 return
@@ -297,7 +299,7 @@ class BuildHistory:
         return runs
 
     def _page(self, job: BuildJob, index: int, limit: int) -> RunPage:
-        if self.options.api == "v3":
+        if self.api == "v3":
             return build_history_page(self.client, job.id, index, limit)
         return build_records_page(self.client, _build_project_id(job), index + 1, limit)
 

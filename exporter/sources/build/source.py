@@ -11,7 +11,7 @@ from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
 from exporter.sources.build import metrics, regions
-from exporter.sources.build.config import ProjectTarget, parse_section
+from exporter.sources.build.config import LEGACY_HISTORY_API, BuildSection, parse_section
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.history import BuildHistory
 from exporter.sources.build.render import failing_jobs, render_job_history, render_project
@@ -27,7 +27,8 @@ class BuildSource(Source):
 
     name = API
     title = "CodeArts Build jobs"
-    config_keys = ("projects",)
+    config_keys = ("projects", "build_options")
+    legacy_keys = (LEGACY_HISTORY_API,)
     target_paths = ("projects",)
     job_specs = metrics.JOB_SPECS
     history_specs = metrics.HISTORY_SPECS
@@ -39,17 +40,18 @@ class BuildSource(Source):
     throttle_codes = frozenset({THROTTLE_CODE})
     throttling = f"Build's HTTP 500 {THROTTLE_CODE}"
 
-    def parse_config(self, check: Checker, top: Mapping[str, object]) -> tuple[ProjectTarget, ...] | None:
+    def parse_config(self, check: Checker, top: Mapping[str, object]) -> BuildSection | None:
         return parse_section(check, top)
 
-    def has_targets(self, section: tuple[ProjectTarget, ...]) -> bool:
-        return bool(section)
+    def has_targets(self, section: BuildSection) -> bool:
+        return bool(section.projects)
 
-    def targets(self, section: tuple[ProjectTarget, ...]) -> tuple[Target, ...]:
-        return tuple(project_target(project.id) for project in section)
+    def targets(self, section: BuildSection) -> tuple[Target, ...]:
+        return tuple(project_target(project.id) for project in section.projects)
 
-    def summary(self, section: tuple[ProjectTarget, ...]) -> str:
-        return f"{len(section)} build projects"
+    def summary(self, section: BuildSection) -> str:
+        api = f" (run history from the {section.history_api} records API)" if section.history_api != "auto" else ""
+        return f"{len(section.projects)} build projects{api}"
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
         return list_build_jobs(client, target.key)
@@ -65,8 +67,8 @@ class BuildSource(Source):
         render_job_history(sink, labels, job, duration_bounds, queued_bounds)
 
     def history_part(self, context: HistoryContext) -> BuildHistory:
-        return BuildHistory(context.counts, context.client, context.options,
-                            requests_per_cycle=history_budget(context), monotonic=context.monotonic)
+        return BuildHistory(context.counts, context.client, context.options, requests_per_cycle=history_budget(context),
+                            monotonic=context.monotonic, api=context.section.history_api)
 
 
 def history_budget(context: HistoryContext) -> int | None:
