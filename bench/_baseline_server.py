@@ -16,7 +16,7 @@ from exporter import __version__
 from exporter.auth.factory import build_auth
 from exporter.client import CodeArtsClient
 from exporter.config import load_config
-from exporter.poller import Poller
+from exporter.poller import Poller, PollerSettings
 from exporter.samples import live_families, snapshot_families
 from exporter.sources.builtin import BUILTIN
 from exporter.stats import RequestStats
@@ -40,8 +40,8 @@ def main(config_path: str, port: int) -> None:
                             pool_size=config.poll.concurrency)
     # The same poller as the exporter's, without the exposition: nothing is rendered until a scrape.
     targets = [target for source in config.sources for target in source.targets(config.section(source.name))]
-    poller = Poller(targets, client, interval=config.poll.interval_seconds,
-                    concurrency=config.poll.concurrency, sources=config.sources)
+    poller = Poller(targets, client, PollerSettings(config.poll.interval_seconds, config.poll.concurrency),
+                    stats=stats, rate_limits=client.rate_limits, sources=config.sources)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(poller, stats))
     start_http_server(port, addr="127.0.0.1", registry=registry)
