@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -22,6 +18,7 @@ from exporter.stats import RequestStats
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, write_config
+from .helpers.jsonserver import JsonServer
 from .toysource import SOURCE
 
 BOXES = {"red": {"car": 3, "ball": 1.5}, "blue": {"kite": 7}, "green": {}, "amber": {"yoyo": 2, "top": 4},
@@ -30,44 +27,16 @@ ROOT = Path(__file__).resolve().parent.parent
 WITH_TOYS = BUILTIN.plus(SOURCE)  # the test's own table: nothing global learns of the toy source
 
 
-class BoxServer:
-    """A loopback HTTP server answering ``GET /boxes/{name}`` with the box's toys, counting requests."""
-
-    def __init__(self) -> None:
-        self.requests: Counter[str] = Counter()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                name = self.path.split("?", 1)[0].removeprefix("/boxes/")
-                owner.requests[name] += 1
-                first_page = "page=0" in self.path
-                toys = [{"id": toy, "size": size} for toy, size in BOXES.get(name, {}).items()] if first_page else []
-                body = json.dumps(toys).encode()
-                self.send_response(200 if name in BOXES else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+def boxes(path: str, query: str) -> tuple[int, object]:
+    """``GET /boxes/{name}``: the box's toys on the first page, nothing after it; 404 for an unknown box."""
+    name = path.removeprefix("/boxes/")
+    toys = [{"id": toy, "size": size} for toy, size in BOXES.get(name, {}).items()] if "page=0" in query else []
+    return (200 if name in BOXES else 404), toys
 
 
 @pytest.fixture
-def toys() -> Iterator[BoxServer]:
-    server = BoxServer()
+def toys() -> Iterator[JsonServer]:
+    server = JsonServer(boxes)
     yield server
     server.close()
 
@@ -114,7 +83,7 @@ def test_toy_targets_are_polled_sharded_and_served(toys, tmp_path):
         assert not any(name == "codearts_toy_box_items" and dict(labels)["box"] not in served[index]
                        for name, labels in samples)
     assert served[0] | served[1] == set(BOXES) and not served[0] & served[1] and served[0] and served[1]
-    assert all(toys.requests[box] == 1 for box in BOXES)  # each box polled once, by its shard
+    assert all(toys.requests[f"/boxes/{box}"] == 1 for box in BOXES)  # each box polled once, by its shard
 
 
 def test_a_target_no_source_handles_fails_at_start():
