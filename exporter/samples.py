@@ -1,49 +1,19 @@
 """Turns a snapshot (and the exporter's own counters) into Prometheus samples, through each target's source.
 No I/O.
 
-:func:`snapshot_families` and :func:`live_families` build prometheus_client families: the reference
-rendering the served text (:mod:`exporter.exposition`) is proven byte-identical to.
+The same functions fill the served text (:mod:`exporter.textformat`'s sinks) and the tests' reference
+rendering into prometheus_client families (``tests/helpers/reference.py``), proven byte-identical.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-
 from exporter import metrics as m
-from exporter.metrics import MetricSpec
 from exporter.runhistory.counts import JobHistory, JobKey
 from exporter.sharding import ShardSpec
 from exporter.sinks import HistogramSink, Sink
-from exporter.snapshot import DiscoveryView, Snapshot, TargetState
+from exporter.snapshot import DiscoveryView, TargetState
 from exporter.sourcetable import SourceTable
 from exporter.stats import RequestStats
-
-_FAMILY_TYPES = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily}
-
-
-class _Families:
-    """One family per spec, created on first use, emitted in table order (the reference rendering)."""
-
-    def __init__(self, specs: tuple[MetricSpec, ...]) -> None:
-        self._specs = specs
-        self._declared = {spec.name: spec for spec in specs}  # the table's, whose help may name the sources
-        self._families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
-
-    def add(self, spec: MetricSpec, labels: Iterable[str], value: float) -> None:
-        self._family(spec).add_metric(list(labels), value)
-
-    def _family(self, spec: MetricSpec) -> GaugeMetricFamily | CounterMetricFamily:
-        family = self._families.get(spec.name)
-        if family is None:
-            family_type = _FAMILY_TYPES[spec.type]
-            family = family_type(spec.name, self._declared[spec.name].help, labels=spec.labels)
-            self._families[spec.name] = family
-        return family
-
-    def ordered(self) -> list[Metric]:
-        return [self._families[spec.name] for spec in self._specs if spec.name in self._families]
 
 
 def add_target_data(families: Sink, sources: SourceTable, state: TargetState) -> None:
@@ -68,25 +38,6 @@ def add_target_health(families: Sink, state: TargetState) -> None:
         families.add(m.POLL_DURATION, labels, state.poll_duration)
 
 
-def snapshot_families(snapshot: Snapshot, version: str, sources: SourceTable) -> list[Metric]:
-    """Every family that changes only when a new snapshot is swapped in."""
-    families = _Families(sources.specs())
-    for state in snapshot.states:
-        add_target_data(families, sources, state)
-    for state in snapshot.states:
-        add_target_health(families, state)
-    if snapshot.taken_at is not None:
-        families.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
-    if snapshot.cycle_seconds is not None:
-        families.add(m.POLLER_CYCLE_DURATION, (), snapshot.cycle_seconds)
-    for api, count in snapshot.cycle_requests:
-        families.add(m.POLLER_CYCLE_REQUESTS, (api,), count)
-    for api, allowed in snapshot.budget_requests:
-        families.add(m.RATE_LIMIT_BUDGET, (api,), allowed)
-    families.add(m.BUILD_INFO, (version,), 1)
-    return families.ordered()
-
-
 def add_live(families: Sink, stats: RequestStats) -> None:
     """The exporter's own counters, which move between snapshots and are rendered per scrape."""
     for (api, code), count in sorted(stats.requests().items()):
@@ -102,13 +53,6 @@ def add_live(families: Sink, stats: RequestStats) -> None:
     failures = stats.state_write_failures()
     if failures is not None:
         families.add(m.STATE_WRITE_FAILURES, (), failures)
-
-
-def live_families(stats: RequestStats, sources: SourceTable) -> list[Metric]:
-    """:func:`add_live` as prometheus_client families (the reference the tests and the baseline use)."""
-    families = _Families(sources.specs())
-    add_live(families, stats)
-    return families.ordered()
 
 
 def add_shard(families: Sink, shard: ShardSpec) -> None:
@@ -140,16 +84,3 @@ def add_discovery(families: Sink, view: DiscoveryView) -> None:
         families.add(m.DISCOVERY_TARGETS, labels, status.found)
     if view.pass_seconds is not None:
         families.add(m.DISCOVERY_PASS_DURATION, (), view.pass_seconds)
-
-
-def with_series(families: list[Metric], sources: SourceTable) -> list[Metric]:
-    """``families`` (a snapshot's, in table order) with ``codearts_exporter_series`` in its place: each
-    family's sample count, as the exposition counts its lines (the reference for that family)."""
-    counted = _Families(m.CORE_SPECS)
-    for family in families:
-        counted.add(m.SERIES, (family.name,), len(family.samples))
-    series = counted.ordered()
-    names = [spec.name for spec in sources.specs()]
-    position = names.index(m.SERIES.name)
-    before = [family for family in families if names.index(family.name) < position]
-    return [*before, *series, *families[len(before):]]

@@ -16,7 +16,6 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from exporter import exposition as exposition_module
 from exporter import server as server_module
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
-from exporter.samples import live_families, snapshot_families, with_series
 from exporter.server import ExporterHTTPServer
 from exporter.snapshot import Snapshot, TargetState
 from exporter.sources.build.targets import project_target
@@ -27,6 +26,7 @@ from exporter.stats import RequestStats
 from exporter.webconfig import load_web_config
 
 from .conftest import parse_samples, wait_until
+from .helpers.reference import live_families, snapshot_families, with_series
 from .test_collector import T0, build_job, make_snapshot, pipeline_job
 from .test_webconfig import write_web_config
 

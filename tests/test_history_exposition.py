@@ -18,7 +18,6 @@ from exporter.config import HistoryConfig
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.runhistory.counts import HistoryView
 from exporter.runhistory.history import RunHistory
-from exporter.samples import live_families, snapshot_families, with_series
 from exporter.sources.build import metrics as build_metrics
 from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.targets import pipeline_target
@@ -26,6 +25,7 @@ from exporter.stats import RequestStats
 from exporter.textformat import LineSink
 
 from .conftest import make_history
+from .helpers.reference import live_families, snapshot_families, with_series
 from .test_collector import T0, make_snapshot, pipeline_job
 from .test_exposition import awkward_snapshot
 from .test_history import Rig, run_cycles
