@@ -16,7 +16,7 @@ from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, run_cli, write_config
-from .test_iam import DOMAIN, IAM_PROJECT, PASSWORD, USER, password_config
+from .helpers.iam import DOMAIN, IAM_PROJECT, PASSWORD, USER, password_config
 
 AK, SK = "HPUAKSECRETTEST00001", "sk-Secret-Key-for-logs-7f3a9"
 WRONG_PASSWORD = "wrong-Pass-word-4b2e"

@@ -27,8 +27,8 @@ from exporter.webconfig import load_web_config
 
 from .conftest import parse_samples, wait_until
 from .helpers.reference import live_families, snapshot_families, with_series
+from .helpers.tls import write_web_config
 from .test_collector import T0, build_job, make_snapshot, pipeline_job
-from .test_webconfig import write_web_config
 
 
 class _Families:
