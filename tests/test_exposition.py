@@ -17,18 +17,17 @@ from exporter import exposition as exposition_module
 from exporter import server as server_module
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
 from exporter.server import ExporterHTTPServer
-from exporter.snapshot import Snapshot, TargetState
+from exporter.snapshot import Snapshot
 from exporter.sources.build.targets import project_target
 from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo import render as repo_render
-from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
 from exporter.webconfig import load_web_config
 
 from .conftest import parse_samples, wait_until
 from .helpers.reference import live_families, snapshot_families, with_series
+from .helpers.snapshots import T0, awkward_snapshot, make_snapshot
 from .helpers.tls import write_web_config
-from .test_collector import T0, build_job, make_snapshot, pipeline_job
 
 
 class _Families:
@@ -37,22 +36,6 @@ class _Families:
 
     def collect(self):
         return self.families
-
-
-def awkward_snapshot() -> Snapshot:
-    pipeline = TargetState(
-        pipeline_target(7, 8), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 1e-7,
-        poll_duration=1.5e-5, data_at=T0 + 0.123456789,
-        records=(
-            pipeline_job(1, 'say "hi"\\n\nbye', "running", stage="st\\age", created=1e21, started=T0 - 0.1),
-            pipeline_job(2, "ünïcødé 雪", "success", created=T0 - 3, started=T0 - 2, finished=T0 + 123456.5),
-        ),
-    )
-    build = TargetState(
-        project_target("p1"), polled=True, up=True, last_success_at=T0, poll_duration=0.5, data_at=T0,
-        records=(build_job("b\"1", "n\\m", "success", health_score=0.0, last_build_duration=-1.0),),
-    )
-    return Snapshot(1, T0, (pipeline, build, *make_snapshot().states))
 
 
 def test_bodies_equal_prometheus_client_rendering_byte_for_byte():

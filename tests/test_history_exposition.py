@@ -26,8 +26,7 @@ from exporter.textformat import LineSink
 
 from .conftest import make_history
 from .helpers.reference import live_families, snapshot_families, with_series
-from .test_collector import T0, make_snapshot, pipeline_job
-from .test_exposition import awkward_snapshot
+from .helpers.snapshots import T0, awkward_snapshot, make_snapshot, pipeline_job
 from .test_history import Rig, run_cycles
 
 BOUNDS = (0.5, 10.0, 14400.0, 1e7)
