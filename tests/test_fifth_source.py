@@ -19,7 +19,7 @@ from .conftest import SIM_TOKEN, parse_samples
 from .gadgetsource.fetch import THROTTLE_CODE
 from .gadgetsource.source import SOURCE as GADGET
 from .helpers.jsonserver import JsonServer
-from .test_toy_source import BOXES, boxes
+from .helpers.toyboxes import BOXES, boxes
 from .toysource import SOURCE as TOY
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -19,19 +19,11 @@ from exporter.wiring import Exporter
 
 from .conftest import parse_samples, write_config
 from .helpers.jsonserver import JsonServer
+from .helpers.toyboxes import BOXES, boxes
 from .toysource import SOURCE
 
-BOXES = {"red": {"car": 3, "ball": 1.5}, "blue": {"kite": 7}, "green": {}, "amber": {"yoyo": 2, "top": 4},
-         "plum": {"train": 12}, "teal": {"drum": 5}}
 ROOT = Path(__file__).resolve().parent.parent
 WITH_TOYS = BUILTIN.plus(SOURCE)  # the test's own table: nothing global learns of the toy source
-
-
-def boxes(path: str, query: str) -> tuple[int, object]:
-    """``GET /boxes/{name}``: the box's toys on the first page, nothing after it; 404 for an unknown box."""
-    name = path.removeprefix("/boxes/")
-    toys = [{"id": toy, "size": size} for toy, size in BOXES.get(name, {}).items()] if "page=0" in query else []
-    return (200 if name in BOXES else 404), toys
 
 
 @pytest.fixture
