@@ -20,7 +20,7 @@ from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import make_history, parse_samples, write_config
-from .test_history import BOUNDS, P1, P2, T0, assert_build_counts_equal, build_truth, series
+from .helpers.historyrig import BOUNDS, P1, P2, T0, assert_build_counts_equal, build_truth, series
 
 BUDGET = 3
 

@@ -25,9 +25,9 @@ from exporter.stats import RequestStats
 from exporter.textformat import LineSink
 
 from .conftest import make_history
+from .helpers.historyrig import Rig, run_cycles
 from .helpers.reference import live_families, snapshot_families, with_series
 from .helpers.snapshots import T0, awkward_snapshot, make_snapshot, pipeline_job
-from .test_history import Rig, run_cycles
 
 BOUNDS = (0.5, 10.0, 14400.0, 1e7)
 QUEUED = (1.0, 100.0)

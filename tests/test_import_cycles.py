@@ -175,3 +175,15 @@ def test_no_module_keeps_a_mutable_table_of_sources() -> None:
                 targets = node.targets if isinstance(node, ast.Assign) else [node.target]
                 names = [target.id for target in targets if isinstance(target, ast.Name)]
                 assert not any("source" in each.lower() for each in names), f"{name}: a module-level {names}"
+
+
+def test_no_test_module_imports_another_and_exporter_never_imports_tests() -> None:
+    tests = ROOT / "tests"
+    for path in [*tests.rglob("*.py"), *PACKAGE.rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                assert not module.split(".")[-1].startswith("test_"), f"{path}: shared code goes in tests/helpers/"
+                if path.is_relative_to(PACKAGE):
+                    assert node.level == 0 or not module.startswith("tests"), path
+                    assert not module.startswith("tests"), f"{path} imports test code"

@@ -14,7 +14,7 @@ from exporter.statefile import load_state
 from exporter.wiring import Exporter
 
 from .conftest import make_history
-from .test_history import Rig, build_truth, run_cycles, series
+from .helpers.historyrig import Rig, build_truth, run_cycles, series
 
 
 def state_problem(data: object) -> str | None:

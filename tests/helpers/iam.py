@@ -1,4 +1,4 @@
-"""Shared by test modules: moved from tests/test_iam.py so no test module imports another."""
+"""IAM test credentials and a password-mode configuration, shared by the IAM and secrets tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shared by test modules: moved from tests/test_pipeline_source.py so no test module imports another."""
+"""The Pipeline source's rig (simulator, configuration, exporter), shared by its source and history tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shared by test modules: moved from tests/test_sharding.py so no test module imports another."""
+"""`python -m exporter` in a child process on a free port, shared by the sharding, TLS, shutdown and image tests."""
 
 from __future__ import annotations
 

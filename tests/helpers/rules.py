@@ -1,4 +1,4 @@
-"""Shared by test modules: moved from tests/test_rules.py so no test module imports another."""
+"""The alert rules and the series they read, shared by the rules and dashboard tests."""
 
 from __future__ import annotations
 

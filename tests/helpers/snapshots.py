@@ -1,4 +1,4 @@
-"""Shared by test modules: moved from tests/test_collector.py so no test module imports another."""
+"""Snapshots with every kind of target, shared by the collector, exposition and history-exposition tests."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Shared by test modules: moved from tests/test_webconfig.py so no test module imports another."""
+"""A self-signed certificate and a web config file, shared by the TLS, network-error and exposition tests."""
 
 from __future__ import annotations
 
