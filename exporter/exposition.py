@@ -33,6 +33,7 @@ from exporter.historylines import HistoryLines
 from exporter.metrics import MetricSpec
 from exporter.samples import (
     add_auth,
+    add_cycle,
     add_discovery,
     add_live,
     add_shard,
@@ -225,15 +226,7 @@ class Exposition:
         health = LineSink()
         for state in snapshot.states:
             add_target_health(health, state)
-        if snapshot.taken_at is not None:
-            health.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
-        if snapshot.cycle_seconds is not None:
-            health.add(m.POLLER_CYCLE_DURATION, (), snapshot.cycle_seconds)
-        for api, count in snapshot.cycle_requests:
-            health.add(m.POLLER_CYCLE_REQUESTS, (api,), count)
-        for api, allowed in snapshot.budget_requests:
-            health.add(m.RATE_LIMIT_BUDGET, (api,), allowed)
-        health.add(m.BUILD_INFO, (self._version,), 1)
+        add_cycle(health, snapshot, self._version)
         if snapshot.discovery is not None:
             add_discovery(health, snapshot.discovery)
         parts.append(health.chunks())

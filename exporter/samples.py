@@ -11,7 +11,7 @@ from exporter import metrics as m
 from exporter.runhistory.counts import JobHistory, JobKey
 from exporter.sharding import ShardSpec
 from exporter.sinks import HistogramSink, Sink
-from exporter.snapshot import DiscoveryView, TargetState
+from exporter.snapshot import DiscoveryView, Snapshot, TargetState
 from exporter.sourcetable import SourceTable
 from exporter.stats import RequestStats
 
@@ -36,6 +36,20 @@ def add_target_health(families: Sink, state: TargetState) -> None:
         families.add(m.LAST_SUCCESS, labels, state.last_success_at)
     if state.poll_duration is not None:
         families.add(m.POLL_DURATION, labels, state.poll_duration)
+
+
+def add_cycle(families: Sink, snapshot: Snapshot, version: str) -> None:
+    """The poller's samples of the cycle that made ``snapshot`` (when, how long, its requests against the
+    budget), and the build info."""
+    if snapshot.taken_at is not None:
+        families.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
+    if snapshot.cycle_seconds is not None:
+        families.add(m.POLLER_CYCLE_DURATION, (), snapshot.cycle_seconds)
+    for api, count in snapshot.cycle_requests:
+        families.add(m.POLLER_CYCLE_REQUESTS, (api,), count)
+    for api, allowed in snapshot.budget_requests:
+        families.add(m.RATE_LIMIT_BUDGET, (api,), allowed)
+    families.add(m.BUILD_INFO, (version,), 1)
 
 
 def add_live(families: Sink, stats: RequestStats) -> None:

@@ -10,7 +10,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from exporter import metrics as m
 from exporter.metrics import MetricSpec
-from exporter.samples import add_live, add_target_data, add_target_health
+from exporter.samples import add_cycle, add_live, add_target_data, add_target_health
 from exporter.snapshot import Snapshot
 from exporter.sourcetable import SourceTable
 from exporter.stats import RequestStats
@@ -48,15 +48,7 @@ def snapshot_families(snapshot: Snapshot, version: str, sources: SourceTable) ->
         add_target_data(families, sources, state)
     for state in snapshot.states:
         add_target_health(families, state)
-    if snapshot.taken_at is not None:
-        families.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
-    if snapshot.cycle_seconds is not None:
-        families.add(m.POLLER_CYCLE_DURATION, (), snapshot.cycle_seconds)
-    for api, count in snapshot.cycle_requests:
-        families.add(m.POLLER_CYCLE_REQUESTS, (api,), count)
-    for api, allowed in snapshot.budget_requests:
-        families.add(m.RATE_LIMIT_BUDGET, (api,), allowed)
-    families.add(m.BUILD_INFO, (version,), 1)
+    add_cycle(families, snapshot, version)
     return families.ordered()
 
 
