@@ -41,6 +41,7 @@ from exporter.samples import (
     add_target_health,
     data_depends_on_poll_time,
 )
+from exporter.seriescap import SeriesCap
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Snapshot, Target, TargetState
 from exporter.sourcetable import SourceTable
@@ -124,10 +125,11 @@ class Exposition:
     """Holds the rendered snapshot part per format and joins it with the live part on request."""
 
     def __init__(self, sources: SourceTable, stats: RequestStats, version: str, shard: ShardSpec | None = None,
-                 disabled: Iterable[str] = ()) -> None:
+                 disabled: Iterable[str] = (), max_series: int | None = None) -> None:
         """``sources``: the sources whose targets the snapshots hold; ``stats``: the per-scrape self counters (the
         one mutable thing read while serving); ``shard``: which shard this replica is (None: no shard samples);
-        ``disabled``: names of families not served (``metrics.disabled``)."""
+        ``disabled``: names of families not served (``metrics.disabled``); ``max_series``: the most series
+        served (``metrics.max_series``; None: no cap)."""
         self._sources = sources
         self._stats = stats
         self._version = version
@@ -136,6 +138,7 @@ class Exposition:
         served = tuple(spec for spec in sources.specs() if spec.name not in off)
         self._snapshot_specs = tuple(spec for spec in served if spec.phase == "snapshot")
         self._scrape_specs = tuple(spec for spec in served if spec.phase == "scrape")
+        self._cap = SeriesCap(max_series, {spec.name for spec in m.CORE_SPECS}) if max_series is not None else None
         self._history = HistoryLines(sources)
         self._lines: dict[Target, _TargetLines] = {}
         # Per family: the chunks, them joined, and how many series (lines) they hold.
@@ -151,7 +154,12 @@ class Exposition:
             parts, self._lines = self._parts(snapshot)
             if snapshot.history is not None:
                 parts += self._history.update(snapshot.history)
-            published = _Published(self._join(_by_family(parts)))
+            grouped = _by_family(parts)
+            if self._cap is not None:
+                grouped, dropped = self._cap.apply(grouped, self._snapshot_specs)
+                for family, count in dropped.items():
+                    self._stats.count_series_dropped(family, count)
+            published = _Published(self._join(grouped))
             with self._wanted_lock:
                 wanted = sorted(self._wanted)
             for fmt, gzipped in wanted:

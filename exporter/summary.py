@@ -10,7 +10,7 @@ from exporter.sharding import ShardSpec
 def landing_info(config: Config, version: str, shard: ShardSpec, token_expiry: float | None = None) -> LandingInfo:
     """The page's view of a running exporter beside its snapshot: its configuration and token expiry."""
     return LandingInfo(version, config.poll.interval_seconds, configuration_summary(config, shard), token_expiry,
-                       config.sources)
+                       sources=config.sources)
 
 
 def _auth_summary(config: Config) -> str:

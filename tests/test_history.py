@@ -22,34 +22,20 @@ from .helpers.historyrig import (
     REPO,
     T0,
     TERMINAL,
-    Rig,
     assert_build_counts_equal,
     assert_pipeline_counts_equal,
     build_truth,
     by_duration,
     duration_series,
     pipeline_truth,
+    rig_factory,  # noqa: F401 - a fixture
     run_cycles,
     series,
 )
 
 
-@pytest.fixture
-def rig_factory(tmp_path, simulator_factory):
-    rigs: list[Rig] = []
-
-    def make(**options) -> Rig:
-        rig = Rig(tmp_path, simulator_factory, **options)
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        rig.close()
-
-
 @pytest.mark.parametrize("split", ["outcome", "status", "none"])
-def test_fifty_cycles_count_every_finished_run_exactly_once(rig_factory, split):
+def test_fifty_cycles_count_every_finished_run_exactly_once(rig_factory, split):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=False, split=split)
     rig.poll()
     first = rig.samples()
@@ -70,7 +56,7 @@ def test_fifty_cycles_count_every_finished_run_exactly_once(rig_factory, split):
     assert sum(requests for requests, _ in per_cycle) < sum(truth[0].values())  # not one request per run
 
 
-def test_restart_with_state_file_ends_equal_to_ground_truth(rig_factory, tmp_path):
+def test_restart_with_state_file_ends_equal_to_ground_truth(rig_factory, tmp_path):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=True)
     rig.poll()
     run_cycles(rig, range(25))
@@ -91,7 +77,7 @@ def test_restart_with_state_file_ends_equal_to_ground_truth(rig_factory, tmp_pat
     assert not list(tmp_path.glob(".state.json.*"))  # no temporary file left behind
 
 
-def test_restart_without_state_file_never_jumps(rig_factory):
+def test_restart_without_state_file_never_jumps(rig_factory):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=False)
     rig.poll()
     run_cycles(rig, range(25))
@@ -108,7 +94,7 @@ def test_restart_without_state_file_never_jumps(rig_factory):
     assert_pipeline_counts_equal(found, pipeline_truth(rig.world, restarted_at, rig.polls[-25:]))
 
 
-def test_v3_history_api_counts_the_same_runs_without_queue_times(rig_factory):
+def test_v3_history_api_counts_the_same_runs_without_queue_times(rig_factory):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=False, api="v3")
     rig.poll()
     run_cycles(rig, range(12))
@@ -126,7 +112,7 @@ def test_v3_history_api_counts_the_same_runs_without_queue_times(rig_factory):
     assert rig.sim.request_count("build_history") > 0 and rig.sim.request_count("build_records") == 0
 
 
-def test_runs_older_than_the_window_are_reported_as_skipped_not_counted(rig_factory):
+def test_runs_older_than_the_window_are_reported_as_skipped_not_counted(rig_factory):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=True, window_ms=3_600_000)
     rig.poll()
     run_cycles(rig, range(3))
@@ -146,7 +132,7 @@ def test_runs_older_than_the_window_are_reported_as_skipped_not_counted(rig_fact
         assert value <= truth_runs[key]
 
 
-def test_a_failing_history_request_is_retried_next_cycle_without_loss(rig_factory):
+def test_a_failing_history_request_is_retried_next_cycle_without_loss(rig_factory):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=False)
     rig.poll()
     rig.sim.set_fault("build_records", Fault.HTTP_500)
@@ -187,7 +173,7 @@ def test_max_pages_bounds_requests_and_reports_what_it_gave_up(tmp_path, simulat
     assert skipped > 0 and counted + skipped == truth
 
 
-def test_history_families_match_the_metrics_table(rig_factory):
+def test_history_families_match_the_metrics_table(rig_factory):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=False, default_buckets=True, pipeline_projects={P1: 6})
     rig.poll()
     run_cycles(rig, range(3))
@@ -204,7 +190,7 @@ def test_history_families_match_the_metrics_table(rig_factory):
     assert {s.labels["le"] for s in buckets} == {"30.0", "60.0", "120.0", "300.0", "600.0", "1200.0", "3600.0", "+Inf"}
 
 
-def test_a_corrupt_state_file_is_ignored_and_counting_starts_afresh(rig_factory, tmp_path, caplog):
+def test_a_corrupt_state_file_is_ignored_and_counting_starts_afresh(rig_factory, tmp_path, caplog):  # noqa: F811 - the fixture imported above
     (tmp_path / "state.json").write_text("{not json")
     rig = rig_factory(state=True)
     rig.poll()
@@ -215,7 +201,7 @@ def test_a_corrupt_state_file_is_ignored_and_counting_starts_afresh(rig_factory,
     assert json.loads((tmp_path / "state.json").read_text())["version"] == 1  # replaced by a good one
 
 
-def test_state_from_other_buckets_restarts_counts_at_zero_but_keeps_the_marks(rig_factory, tmp_path):
+def test_state_from_other_buckets_restarts_counts_at_zero_but_keeps_the_marks(rig_factory, tmp_path):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=True)
     rig.poll()
     run_cycles(rig, range(5))
@@ -233,7 +219,7 @@ def test_state_from_other_buckets_restarts_counts_at_zero_but_keeps_the_marks(ri
     assert_build_counts_equal(found, truth)
 
 
-def test_a_state_file_without_the_zero_series_still_counts_every_run(rig_factory, tmp_path):
+def test_a_state_file_without_the_zero_series_still_counts_every_run(rig_factory, tmp_path):  # noqa: F811 - the fixture imported above
     # A state file written by hand or by an older version may lack the pre-initialised (zero) series.
     rig = rig_factory(state=True)
     rig.poll()

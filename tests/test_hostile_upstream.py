@@ -13,27 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from exporter.auth.base import StaticTokenAuth
-from exporter.client import CodeArtsClient
 from exporter.config import load_config
 from exporter.errors import PayloadError, RedirectError, TransportError
 from exporter.limits import MAX_ITEMS_PER_LISTING, MAX_PAGES_PER_LISTING, SKIP_WARNINGS_PER_LISTING
-from exporter.retry import RetryPolicy
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
-from .conftest import SIM_TOKEN, run_cli, write_config
+from .conftest import run_cli, write_config
+from .helpers.upstreamclient import PROJECT, client_for
 from .hostile import HostileServer, response
 
-PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
-NO_RETRY = RetryPolicy(max_attempts=1)
 PASSWORD = "hunter2-Pa55w0rd-9f3e"
-
-
-def client_for(url: str, timeout: float = 2.0, retry: RetryPolicy = NO_RETRY) -> CodeArtsClient:
-    return CodeArtsClient(base_urls={"repo": url, "build": url}, auth=StaticTokenAuth(SIM_TOKEN), timeout=timeout,
-                          retry=retry)
 
 
 def jobs(ids: range, total: int) -> dict[str, object]:

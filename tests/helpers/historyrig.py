@@ -205,3 +205,17 @@ def run_cycles(rig: Rig, cycles: range, per_cycle: list | None = None) -> None:
         if per_cycle is not None:
             changed = {key[:2] for key in build_truth(rig.world, previous, rig.now[0])[0]}
             per_cycle.append((rig.sim.request_count("build_records") - before, len(changed)))
+
+
+@pytest.fixture
+def rig_factory(tmp_path, simulator_factory):
+    rigs: list[Rig] = []
+
+    def make(**options) -> Rig:
+        rig = Rig(tmp_path, simulator_factory, **options)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.close()

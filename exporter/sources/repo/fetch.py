@@ -10,7 +10,7 @@ import requests
 
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import PayloadError
-from exporter.pagination import ITEM_OR_PAGE_READINGS, Page
+from exporter.pagination import ITEM_OR_PAGE_READINGS, Page, listing_total
 from exporter.payload import RecordError
 from exporter.sources.repo.models import (
     HeadPipeline,
@@ -31,13 +31,7 @@ def _offset_params(offset: int) -> dict[str, Any]:
 
 def total_header(value: str | None) -> int | None:
     """A non-negative item count from a header such as ``X-Total``; None when absent or unreadable."""
-    if value is None:
-        return None
-    try:
-        total = int(value.strip())
-    except ValueError:
-        return None
-    return total if total >= 0 else None
+    return listing_total(value, header=True)
 
 
 def array_page(client: CodeArtsClient, url: str, what: str) -> Callable[[requests.Response], Page]:
@@ -62,7 +56,7 @@ def list_project_repositories(client: CodeArtsClient, project_id: str) -> Parsed
     """Every repository of a CodeArts project (``GET /v4/projects/{project_id}/repositories``)."""
     url = f"{client.base_url(API)}/v4/projects/{project_id}/repositories"
     return client.listing(API, url, _offset_params, array_page(client, url, "repositories"), ITEM_OR_PAGE_READINGS,
-                          parse_repository)
+                          parse_repository, total_documented=False)
 
 
 def list_open_merge_requests(client: CodeArtsClient, repository_id: int) -> ParsedListing[MergeRequest]:
@@ -73,7 +67,7 @@ def list_open_merge_requests(client: CodeArtsClient, repository_id: int) -> Pars
         return {"offset": offset, "limit": PAGE_SIZE, "state": "opened", "order_by": "updated_at", "sort": "desc"}
 
     return client.listing(API, url, params, array_page(client, url, "merge requests"), ITEM_OR_PAGE_READINGS,
-                          parse_merge_request)
+                          parse_merge_request, total_documented=False)  # the SDK reads X-Total for pipeline jobs only
 
 
 def head_pipeline(client: CodeArtsClient, repository_id: int, iid: int) -> HeadPipeline | None:
