@@ -17,6 +17,7 @@ from exporter.dora.metrics import SPECS as DORA_SPECS
 from exporter.simulator import World
 from exporter.simulator.cloudpipelines import repository_of
 from exporter.simulator.commits import head_commit
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, write_config
@@ -52,7 +53,7 @@ class Rig:
         self.state = tmp_path / "state.json"
         self.config = load_config(write_config(
             tmp_path / "c.yaml", self.sim.url, pipeline_projects=[P1],
-            extra=f"state:\n  path: {self.state}\n" + dora_section() + extra))
+            extra=f"state:\n  path: {self.state}\n" + dora_section() + extra), sources=BUILTIN)
         self.exporter = Exporter(self.config, clock=lambda: self.now[0])
 
     def poll(self) -> None:
@@ -181,8 +182,8 @@ def test_without_a_dora_section_no_family_and_no_commit_request(tmp_path, simula
     now = [T0]
     world = World(seed=7, clock=lambda: now[0], pipeline_projects={P1: 14})
     sim = simulator_factory(world)
-    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, pipeline_projects=[P1])),
-                        clock=lambda: now[0])
+    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, pipeline_projects=[P1]),
+                                    sources=BUILTIN), clock=lambda: now[0])
     try:
         for gap in GAPS:
             now[0] += gap
@@ -210,7 +211,7 @@ def test_without_a_dora_section_no_family_and_no_commit_request(tmp_path, simula
 def test_a_bad_dora_section_is_one_clear_error(tmp_path, dora, problem):
     path = write_config(tmp_path / "c.yaml", "http://127.0.0.1:1", pipeline_projects=[P1], extra=dora)
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        load_config(path, sources=BUILTIN)
     assert problem in caught.value.problems
 
 
@@ -220,7 +221,7 @@ def test_the_demo_shows_dora_data_within_a_minute(simulator_factory):
 
     now = [T0]
     sim = simulator_factory(World.demo(clock=lambda: now[0]), token=DEFAULT_TOKEN)
-    exporter = Exporter(demo_config(sim.url), clock=lambda: now[0])
+    exporter = Exporter(demo_config(sim.url, BUILTIN), clock=lambda: now[0])
     try:
         for _ in range(7):  # the demo polls every 10 s: its first poll and the six of the first minute
             assert exporter.poll_once().all_up()
