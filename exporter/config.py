@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from exporter.auth.settings import AkSkAuth, Auth, PasswordAuth, TokenAuth
+from exporter.auth.settings import ACCESS_KEY, AkSkAuth, Auth, PasswordAuth, TokenAuth
 from exporter.metricsconfig import MetricsConfig, parse_metrics
 from exporter.regions import REGIONS, endpoints_for
 from exporter.registry import all_specs, registered
@@ -65,9 +65,9 @@ MAX_CONCURRENCY = 64
 CORE_KEYS = ("region", "endpoints", "auth", "poll", "history", "state", "metrics")
 IAM = "iam"
 IAM_RATE = 0.2  # IAM token requests per second: a renewal a day, retries well apart
-AUTH_MODES = ("token", "password", "aksk")
+AUTH_MODES = ("token", "token_file", "password", "aksk")
 PASSWORD_KEYS = ("domain", "username", "password", "password_file", "project_id", "project_name")
-AKSK_KEYS = ("ak", "sk", "sk_file", "project_id")
+AKSK_KEYS = ("ak", "ak_file", "sk", "sk_file", "project_id")
 POLL_KEYS = ("interval_seconds", "timeout_seconds", "concurrency", "rate_limit", "job_grace_seconds",
              "max_backoff_seconds")
 MAX_RATE = 1000.0  # requests per second; far above anything CodeArts allows, so a typo shows
@@ -78,7 +78,6 @@ STATE_KEYS = ("path",)
 MAX_HISTORY_PAGES = 100
 MAX_HISTORY_REQUESTS_PER_CYCLE = 100_000
 _IAM_PROJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_ACCESS_KEY = re.compile(r"[A-Za-z0-9]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -296,6 +295,9 @@ def _auth(check: Checker, raw: object) -> Auth | None:
     if mode == "token":
         token = secret(check, "auth.token", section["token"], header_safe=True)
         return TokenAuth(token) if token is not None else None
+    if mode == "token_file":
+        path = existing_file(check, "auth.token_file", section["token_file"])
+        return TokenAuth(None, path) if path is not None else None
     if mode == "password":
         return _password_auth(check, "auth.password", section["password"])
     return _aksk_auth(check, "auth.aksk", section["aksk"])
@@ -325,14 +327,18 @@ def _aksk_auth(check: Checker, path: str, raw: object) -> AkSkAuth | None:
     if section is None:
         return None
     before = len(check.problems)
-    ak = string(
-        check, f"{path}.ak", section.get("ak"), pattern=_ACCESS_KEY, expected="an access key id (letters and digits)"
-    )
+    ak = ak_file = None
+    chosen = exactly_one(check, path, section, ("ak", "ak_file"))
+    if chosen == "ak":
+        ak = string(check, f"{path}.ak", section["ak"], pattern=ACCESS_KEY,
+                    expected="an access key id (letters and digits)")
+    elif chosen == "ak_file":
+        ak_file = existing_file(check, f"{path}.ak_file", section["ak_file"])
     sk, sk_file = _secret_or_file(check, path, section, "sk", header_safe=True)
     project_id = _iam_project_id(check, f"{path}.project_id", section.get("project_id"))
-    if len(check.problems) > before or ak is None or project_id is None:
+    if len(check.problems) > before or project_id is None:
         return None
-    return AkSkAuth(ak, sk, sk_file, project_id)
+    return AkSkAuth(ak, sk, sk_file, project_id, ak_file)
 
 
 def _secret_or_file(

@@ -92,12 +92,13 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "timeout_not_below_interval.yaml": (
         "poll.timeout_seconds: must be less than poll.interval_seconds (5), got 10 (the default)",
     ),
-    "missing_auth.yaml": ("auth: required (one of: token, password, aksk)",),
+    "missing_auth.yaml": ("auth: required (one of: token, token_file, password, aksk)",),
     "two_auth_modes.yaml": ("auth: token and aksk are mutually exclusive (give exactly one)",),
-    "auth_not_a_mapping.yaml": ("auth: expected a mapping (keys: token, password, aksk)",),
+    "auth_not_a_mapping.yaml": ("auth: expected a mapping (keys: token, token_file, password, aksk)",),
     "secret_as_key.yaml": (
-        "auth: unknown key with unusual characters (name not shown; expected one of: token, password, aksk)",
-        "auth: required (one of: token, password, aksk)",
+        "auth: unknown key with unusual characters (name not shown; expected one of: token, token_file, password, "
+        "aksk)",
+        "auth: required (one of: token, token_file, password, aksk)",
     ),
     "empty_token.yaml": ("auth.token: expected a non-empty string",),
     "token_with_line_break.yaml": (
@@ -114,6 +115,10 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         'auth.aksk.sk_file: cannot read file "/nonexistent/codearts-sk": No such file or directory',
     ),
     "aksk_without_project_id.yaml": ("auth.aksk.project_id: required",),
+    "ak_and_ak_file.yaml": ("auth.aksk: ak and ak_file are mutually exclusive (give exactly one)",),
+    "missing_token_file.yaml": (
+        'auth.token_file: cannot read file "/nonexistent/codearts-token": No such file or directory',
+    ),
     "empty_targets.yaml": (
         "no targets: repositories, discovery.projects, projects and pipeline_projects are all empty",
     ),
@@ -243,7 +248,8 @@ def test_non_utf8_config_file_is_reported_as_unreadable(tmp_path: Path) -> None:
 def test_parse_config_names_its_source() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(minimal(auth=...), CONFFILE_ENV, source="inline")
-    assert str(caught.value) == "invalid configuration in inline: auth: required (one of: token, password, aksk)"
+    assert str(caught.value) == ("invalid configuration in inline: auth: required (one of: token, token_file, "
+                                 "password, aksk)")
 
 
 def test_several_problems_are_reported_at_once() -> None:
@@ -387,6 +393,16 @@ def test_aksk_auth_with_sk_from_environment() -> None:
     auth = {"aksk": {"ak": "HPUAEXAMPLE", "sk": "${SK}", "project_id": IAM_PROJECT_ID}}
     config = parse_config(minimal(auth=auth), {"SK": "the-sk"})
     assert config.auth == AkSkAuth("HPUAEXAMPLE", Secret("the-sk"), None, IAM_PROJECT_ID)
+
+
+def test_aksk_auth_with_both_keys_from_files_and_a_token_from_a_file(tmp_path) -> None:
+    ak_file, sk_file = tmp_path / "ak", tmp_path / "sk"
+    ak_file.write_text("HPUAEXAMPLE\n")
+    sk_file.write_text("the-sk\n")
+    auth = {"aksk": {"ak_file": str(ak_file), "sk_file": str(sk_file), "project_id": IAM_PROJECT_ID}}
+    assert parse_config(minimal(auth=auth), {}).auth == AkSkAuth(None, None, str(sk_file), IAM_PROJECT_ID,
+                                                                  str(ak_file))
+    assert parse_config(minimal(auth={"token_file": str(sk_file)}), {}).auth == TokenAuth(None, str(sk_file))
 
 
 def test_null_values_count_as_absent() -> None:
