@@ -53,7 +53,8 @@ TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _EOF = b"# EOF\n"
 # Rendered per scrape: they move between snapshots (or, for the shard, never change and cost nothing).
 LIVE_SPECS = (m.API_REQUESTS, m.RECORDS_SKIPPED, m.API_RETRIES, m.API_THROTTLED, m.RATE_LIMIT_WAIT,
-              m.AUTH_TOKEN_EXPIRY, m.SHARD, m.TOTAL_SHARDS, m.STATE_WRITE_FAILURES)
+              m.AUTH_TOKEN_EXPIRY, m.SHARD, m.TOTAL_SHARDS, m.STATE_WRITE_FAILURES, m.CONFIG_RELOAD_SUCCESS,
+              m.CONFIG_RELOAD_TIME)
 GZIP_LEVEL = 6
 
 

@@ -93,11 +93,18 @@ class Exporter:
     """One exporter instance; :meth:`serve` runs it, :meth:`poll_once` is the ``--once`` path."""
 
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time,
-                 shard: ShardSpec | None = None) -> None:
+                 shard: ShardSpec | None = None, stats: RequestStats | None = None,
+                 restore_state: bool = True) -> None:
+        """``stats``: the self counters to go on counting in (a reload's; None: fresh ones, and the
+        configuration counts as loaded now); ``restore_state``: read ``state.path`` (a reload carries the
+        run history over in memory instead)."""
         self.config = config
         self.shard = shard = shard or ShardSpec()
         self.sources = tuple(source for source in registered() if source.name in config.sections)
-        self.stats = request_stats(self.sources)
+        if stats is None:
+            stats = request_stats(self.sources)
+            stats.count_config_load(True, clock())
+        self.stats = stats
         if config.state.path is not None:
             self.stats.track_state_writes()
         rate_limits = shard_rate_limits(config, shard)
@@ -117,7 +124,7 @@ class Exporter:
         self.history = (run_history(self.sources, self.client, config.history, config.sections, poll,
                                     split=config.metrics.run_duration_by)
                         if config.history.enabled else None)
-        if self.history is not None:
+        if self.history is not None and restore_state:
             self._restore_history(self.history)
         self.discoverers: dict[str, Discoverer] = {}
         for source in self.sources:
@@ -147,6 +154,7 @@ class Exporter:
         self.server: ExporterHTTPServer | None = None
         self._clock = clock
         self._landing = landing_info(config, __version__, shard)
+        self._retired = False  # replaced by a reload: a cycle still running publishes and saves nothing
 
     def _current_targets(self) -> tuple[Target, ...]:
         """This shard's targets now: each discovering source's own (discovering when due), the others'
@@ -188,6 +196,8 @@ class Exporter:
 
     def _after_cycle(self, snapshot: Snapshot) -> None:
         """Publish the cycle's snapshot, then persist the run history it counted."""
+        if self._retired:
+            return
         self.exposition.update(snapshot)
         path = self.config.state.path
         if self.history is None or path is None:
@@ -229,13 +239,41 @@ class Exporter:
         # its own cost, for a little more switching when threads contend.
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.server.serve_in_background()
+        self._start_polling()
+        return self.server
+
+    def take_over(self, server: ExporterHTTPServer) -> None:
+        """Serve this exporter's snapshots on the running ``server`` (a reload's), then start polling."""
+        server.exposition = self.exposition
+        server.snapshot = lambda: self.poller.snapshot
+        server.landing = self.landing_info
+        server.stale_after = STALE_INTERVALS * self.config.poll.interval_seconds
+        self.server = server
+        self._start_polling()
+
+    def resume_from(self, snapshot: Snapshot) -> None:
+        """Start from ``snapshot`` (a reload's, with the states carried over) instead of unpolled targets;
+        before polling starts."""
+        self.poller.snapshot = self._complete(snapshot)
+        self.exposition.update(self.poller.snapshot)
+
+    def retire(self) -> None:
+        """Stop polling and discovering (a reload replaces this exporter): a cycle in progress publishes and
+        saves nothing. The server is left running."""
+        self._retired = True
+        self.poller.stop(timeout=0)
+        for discoverer in self.discoverers.values():
+            discoverer.close()
+        self.server = None
+
+    def _start_polling(self) -> None:
+        assert self.server is not None  # noqa: S101 - serve() and take_over() set it first
         for discoverer in self.discoverers.values():
             discoverer.run_in_background()
         self.poller.start()
         log.info("serving metrics on %s/metrics; polling %d targets%s every %gs (shard %d of %d)", self.server.url,
                  len(self.poller.snapshot.states), " and the discovered ones" if self.discoverers else "",
                  self.config.poll.interval_seconds, self.shard.index, self.shard.total)
-        return self.server
 
     def close(self) -> None:
         """Stop serving and polling, release connections."""

@@ -187,3 +187,8 @@ class Source(ABC):
     def discoverer(self, context: DiscoveryContext) -> Discoverer | None:
         """The source's discovery, if its section asks for any."""
         return None
+
+    def history_target_key(self, labels: Labels) -> str:
+        """The key of the target a run-history job belongs to, from the job's labels (a reload forgets the jobs
+        of targets no longer configured); by default its first label, the project id."""
+        return labels[0]

@@ -84,6 +84,10 @@ class RepoSource(Source):
     def history_part(self, context: HistoryContext) -> PipelineHistory:
         return PipelineHistory(context.counts)
 
+    def history_target_key(self, labels: Labels) -> str:
+        """``repository_id/pipeline_id``, the target key, from a job's first two labels."""
+        return pipeline_target(int(labels[0]), int(labels[1])).key
+
     def discoverer(self, context: DiscoveryContext) -> Discovery | None:
         if not context.section.discovers():
             return None
