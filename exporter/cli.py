@@ -121,6 +121,14 @@ def describe(config: Config) -> str:
     )
 
 
+def missing_config(path: str) -> str:
+    """What to do when ``--config.file`` names no file (a container started without its configuration)."""
+    return (f"no configuration file at {path}: write one there (in a container, mount it: "
+            f"-v $PWD/config.yaml:{path}:ro, or the ConfigMap of deploy/kubernetes); "
+            "--print-example-config prints a commented one to start from, naming what it needs (the region, "
+            "credentials and the repositories or projects to watch); --demo runs without one")
+
+
 def shard_from_args(args: argparse.Namespace) -> ShardSpec:
     """The shard the flags name; ValueError with a one-line message when they are inconsistent."""
     if args.shard is not None and args.shard_from_hostname:
@@ -151,6 +159,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.demo == bool(args.config_file):
         print("codearts-exporter: give either --config.file PATH or --demo (the built-in simulator); "
               "--print-example-config prints a configuration to start from; see --help", file=sys.stderr)
+        return EXIT_USAGE
+    if args.config_file and not os.path.lexists(args.config_file):
+        print(f"codearts-exporter: {missing_config(args.config_file)}", file=sys.stderr)
         return EXIT_USAGE
     simulator = None
     try:
