@@ -17,6 +17,7 @@ from importlib import resources
 from exporter import __version__
 from exporter.config import Config, ConfigError, PasswordAuth, load_config
 from exporter.errors import CredentialsError
+from exporter.projectids import swapped_ids
 from exporter.registry import registered
 from exporter.reload import Reloader
 from exporter.safetext import SafeFormatter
@@ -121,6 +122,13 @@ def describe(config: Config) -> str:
     )
 
 
+def id_warnings(config: Config) -> list[str]:
+    """What looks wrong in a valid configuration's ids: an IAM project id also given as a CodeArts project id."""
+    codearts = [pair for source in registered() if source.name in config.sections
+                for pair in source.project_ids(config.section(source.name))]
+    return swapped_ids(config.iam_project(), codearts)
+
+
 def missing_config(path: str) -> str:
     """What to do when ``--config.file`` names no file (a container started without its configuration)."""
     return (f"no configuration file at {path}: write one there (in a container, mount it: "
@@ -185,6 +193,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], shard: ShardSpec,
          web: WebConfig | None, demo_url: str | None) -> int:
+    for warning in id_warnings(config):
+        if args.check_config:
+            print(f"codearts-exporter: warning: {warning}", file=sys.stderr)
+        else:
+            log.warning("%s", warning)
     if args.check_config:
         print(describe(config))
         return EXIT_OK

@@ -8,7 +8,6 @@ Secrets are wrapped in `Secret`, so a repr of the configuration never shows them
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +16,7 @@ import yaml
 
 from exporter.auth.settings import ACCESS_KEY, AkSkAuth, Auth, PasswordAuth, TokenAuth
 from exporter.metricsconfig import MetricsConfig, parse_metrics
+from exporter.projectids import iam_project_id_problem
 from exporter.regions import REGIONS, endpoints_for
 from exporter.registry import all_specs, registered
 from exporter.runhistory.options import HistoryConfig
@@ -77,7 +77,6 @@ HISTORY_APIS = ("auto", "brief", "v1", "v3")
 STATE_KEYS = ("path",)
 MAX_HISTORY_PAGES = 100
 MAX_HISTORY_REQUESTS_PER_CYCLE = 100_000
-_IAM_PROJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,6 +158,15 @@ class Config:
     def section(self, source: str) -> Any:
         """The configuration section of the source named ``source``."""
         return self.sections[source]
+
+    def iam_project(self) -> tuple[str, str] | None:
+        """(setting path, IAM project id) of the auth mode; None when it names none (token, project_name)."""
+        auth = self.auth
+        if isinstance(auth, AkSkAuth):
+            return "auth.aksk.project_id", auth.project_id
+        if isinstance(auth, PasswordAuth) and auth.project_id is not None:
+            return "auth.password.project_id", auth.project_id
+        return None
 
     def discovers(self) -> bool:
         """True if any source's targets change while running (discovery)."""
@@ -314,7 +322,7 @@ def _password_auth(check: Checker, path: str, raw: object) -> PasswordAuth | Non
     project_id = project_name = None
     scope = exactly_one(check, path, section, ("project_id", "project_name"))
     if scope == "project_id":
-        project_id = _iam_project_id(check, f"{path}.project_id", section["project_id"])
+        project_id = _iam_project_id(check, f"{path}.project_id", section["project_id"], password=True)
     elif scope == "project_name":
         project_name = string(check, f"{path}.project_name", section["project_name"])
     if len(check.problems) > before or domain is None or username is None:
@@ -354,10 +362,20 @@ def _secret_or_file(
     return None, None
 
 
-def _iam_project_id(check: Checker, path: str, raw: object) -> str | None:
-    return string(
-        check, path, raw, pattern=_IAM_PROJECT_ID, expected='an IAM project id (letters, digits, "-" and "_")'
-    )
+def _iam_project_id(check: Checker, path: str, raw: object, *, password: bool = False) -> str | None:
+    """32 hex characters; a region name or anything else is refused with the table of ids in one line."""
+    if raw is None:
+        check.add(path, "required")
+        return None
+    got = check.scalar(path, raw)
+    if got is None:
+        return None
+    problem = iam_project_id_problem(str(got.value), got.shown, password=password) \
+        if isinstance(got.value, str) and got.value else f"expected an IAM project id, got {got.shown}"
+    if problem is not None:
+        check.add(path, problem)
+        return None
+    return str(got.value)
 
 
 def _poll(check: Checker, raw: object) -> PollConfig | None:

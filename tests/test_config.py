@@ -22,6 +22,7 @@ from exporter.config import (
     load_config,
     parse_config,
 )
+from exporter.projectids import WHICH_ID
 from exporter.regions import REGIONS, RegionEndpoints, endpoints_for
 from exporter.sources.build.config import ProjectTarget
 from exporter.sources.repo.config import RepoSection, RepositoryTarget
@@ -115,6 +116,14 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         'auth.aksk.sk_file: cannot read file "/nonexistent/codearts-sk": No such file or directory',
     ),
     "aksk_without_project_id.yaml": ("auth.aksk.project_id: required",),
+    "iam_project_id_is_a_region.yaml": (
+        'auth.password.project_id: "cn-north-4" is a region name, not an IAM project id: give the region\'s IAM '
+        f"project id, 32 hex characters (or project_name: cn-north-4) {WHICH_ID}",
+    ),
+    "iam_project_id_not_hex.yaml": (
+        'auth.aksk.project_id: expected an IAM project id, 32 hex characters, got '
+        f'"0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9" {WHICH_ID}',
+    ),
     "ak_and_ak_file.yaml": ("auth.aksk: ak and ak_file are mutually exclusive (give exactly one)",),
     "missing_token_file.yaml": (
         'auth.token_file: cannot read file "/nonexistent/codearts-token": No such file or directory',
@@ -265,7 +274,7 @@ def test_several_problems_are_reported_at_once() -> None:
         'endpoints.repo: expected an http:// or https:// URL without query or fragment, got "ftp://x"',
         "auth.password.domain: required",
         "auth.password.password: environment variable NOPE is not set",
-        'auth.password.project_id: expected an IAM project id (letters, digits, "-" and "_"), got "bad id"',
+        f'auth.password.project_id: expected an IAM project id, 32 hex characters, got "bad id" {WHICH_ID}',
         "poll.concurrency: expected an integer 1..64, got 65",
         "poll.timeout_seconds: must be less than poll.interval_seconds (5), got 5",
         "repositories[0].id: expected an integer 1..2147483647, got 0",

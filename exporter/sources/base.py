@@ -135,6 +135,11 @@ class Source(ABC):
             raise ValueError(f"the {self.title} source needs endpoints.{self.name}")
         return endpoint
 
+    def project_ids(self, section: Any) -> tuple[tuple[str, str], ...]:
+        """(setting path, CodeArts project id) of every CodeArts project the section names, for the check that
+        no IAM project id was put there by mistake; by default none."""
+        return ()
+
     @abstractmethod
     def summary(self, section: Any) -> str:
         """What the section watches, for ``--check-config`` (no secrets); "" to say nothing."""

@@ -44,6 +44,9 @@ class BuildSource(Source):
     def targets(self, section: tuple[ProjectTarget, ...]) -> tuple[Target, ...]:
         return tuple(project_target(project.id) for project in section)
 
+    def project_ids(self, section: tuple[ProjectTarget, ...]) -> tuple[tuple[str, str], ...]:
+        return tuple((f"projects[{index}].id", project.id) for index, project in enumerate(section))
+
     def summary(self, section: tuple[ProjectTarget, ...]) -> str:
         return f"{len(section)} build projects"
 

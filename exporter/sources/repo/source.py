@@ -53,6 +53,10 @@ class RepoSource(Source):
     def discovers(self, section: RepoSection) -> bool:
         return section.discovers()
 
+    def project_ids(self, section: RepoSection) -> tuple[tuple[str, str], ...]:
+        return tuple((f"discovery.projects[{index}].project_id", project.project_id)
+                     for index, project in enumerate(section.discovery.projects))
+
     def summary(self, section: RepoSection) -> str:
         pipelines = len(section.pipeline_targets())
         discovering = sum(repo.discover is not None for repo in section.repositories)
