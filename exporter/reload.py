@@ -56,9 +56,10 @@ class Reloader:
                 fresh = Exporter(config, clock=self._clock, shard=running.shard, stats=running.stats,
                                  restore_state=False)
             except (ConfigError, CredentialsError) as err:
-                running.stats.count_config_load(False, self._clock())
-                log.error("configuration reload refused, the running configuration goes on: %s", err)
-                return str(err)
+                return self._refused(str(err))
+            except Exception as err:  # a bug building the new one must not cost the running one
+                log.exception("building the reloaded configuration crashed")
+                return self._refused(f"internal error: {type(err).__name__}")
             server = running.server
             if server is None:
                 fresh.close()
@@ -73,6 +74,12 @@ class Reloader:
             log.info("configuration reloaded from %s: %d targets%s", self.path, len(fresh.poller.snapshot.states),
                      " and the discovered ones" if fresh.discoverers else "")
             return None
+
+
+    def _refused(self, reason: str) -> str:
+        self.exporter.stats.count_config_load(False, self._clock())
+        log.error("configuration reload refused, the running configuration goes on: %s", reason)
+        return reason
 
 
 def carry_over(old: Exporter, new: Exporter) -> None:
