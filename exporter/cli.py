@@ -52,7 +52,8 @@ examples:
 SIGHUP (or POST /-/reload with --web.enable-lifecycle) reloads the configuration file; an invalid one is
 refused and the running one goes on.
 exit codes: 0 ok; 1 --once and a target or discovery source failed; 2 bad flags or configuration.
-endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (targets, failing jobs, config)."""
+endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (targets, failing jobs, config),
+POST /-/reload (with --web.enable-lifecycle)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
