@@ -65,7 +65,10 @@ class Reloader:
                 fresh.close()
                 raise RuntimeError("reload needs a serving exporter")
             running.retire()
-            carry_over(running, fresh)
+            try:
+                carry_over(running, fresh)
+            except Exception:  # the new configuration runs without what the old one counted, rather than not at all
+                log.exception("carrying the run history and target states over to the reloaded configuration crashed")
             fresh.take_over(server)
             self.exporter = fresh
             # A cycle of the old one may still wait for CodeArts: its connections are released beside.
