@@ -202,8 +202,8 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], sha
     if args.check_config:
         print(describe(config))
         return EXIT_OK
-    requests: queue.SimpleQueue[str] = queue.SimpleQueue()  # "reload" or "stop", from signal handlers
-    _handle_signals(requests)
+    signalled: queue.SimpleQueue[str] = queue.SimpleQueue()  # "reload" or "stop", from signal handlers
+    _handle_signals(signalled)
     try:
         exporter = Exporter(config, shard=shard)
     except CredentialsError as err:  # e.g. an sk_file emptied since the configuration was checked
@@ -211,7 +211,7 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], sha
         return EXIT_USAGE
     reloader = Reloader(exporter, args.config_file) if args.config_file and not args.once else None
     try:
-        code = _once_or_serve(args, exporter, address, web, demo_url, reloader, requests)
+        code = _once_or_serve(args, exporter, address, web, demo_url, reloader, signalled)
     finally:
         exit_by = time.monotonic() + EXIT_WITHIN
         (reloader.exporter if reloader is not None else exporter).close()
@@ -220,7 +220,7 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], sha
 
 
 def _once_or_serve(args: argparse.Namespace, exporter: Exporter, address: tuple[str, int], web: WebConfig | None,
-                   demo_url: str | None, reloader: Reloader | None, requests: queue.SimpleQueue[str]) -> int:
+                   demo_url: str | None, reloader: Reloader | None, signalled: queue.SimpleQueue[str]) -> int:
     if args.once:
         snapshot = exporter.poll_once()
         sys.stdout.buffer.write(exporter.metrics_text())
@@ -239,16 +239,16 @@ def _once_or_serve(args: argparse.Namespace, exporter: Exporter, address: tuple[
     if demo_url:
         print(f"demo: CodeArts simulator at {demo_url}; metrics at {server.url}/metrics, "
               f"targets at {server.url}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    _serve_until_stopped(requests, reloader)
+    _serve_until_stopped(signalled, reloader)
     log.info("shutting down")
     return EXIT_OK
 
 
-def _serve_until_stopped(requests: queue.SimpleQueue[str], reloader: Reloader | None) -> None:
-    """Act on the signals' requests in the main thread: reload on SIGHUP, return on SIGINT or SIGTERM."""
+def _serve_until_stopped(signalled: queue.SimpleQueue[str], reloader: Reloader | None) -> None:
+    """Act on the signals in the main thread: reload on SIGHUP, return on SIGINT or SIGTERM."""
     while True:
         try:
-            request = requests.get(timeout=1.0)
+            request = signalled.get(timeout=1.0)
         except queue.Empty:
             continue
         if request == "stop":
@@ -260,17 +260,17 @@ def _serve_until_stopped(requests: queue.SimpleQueue[str], reloader: Reloader | 
         reloader.reload()  # logs the outcome; a refused one leaves the running configuration in place
 
 
-def _handle_signals(requests: queue.SimpleQueue[str]) -> None:
-    """SIGINT and SIGTERM stop, SIGHUP reloads (through ``requests``: SimpleQueue.put may be called from a
+def _handle_signals(signalled: queue.SimpleQueue[str]) -> None:
+    """SIGINT and SIGTERM stop, SIGHUP reloads (through ``signalled``: SimpleQueue.put may be called from a
     signal handler); SIGUSR1/2 are logged and ignored (their default action kills without a word)."""
     def ignored(signum: int, _frame: object) -> None:
         # Logging handlers hold re-entrant locks, so logging from the main thread's handler cannot deadlock.
         log.warning("received %s: ignored", signal.Signals(signum).name)
 
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: requests.put("stop"))
+        signal.signal(signum, lambda *_: signalled.put("stop"))
     if hasattr(signal, "SIGHUP"):
-        signal.signal(signal.SIGHUP, lambda *_: requests.put("reload"))
+        signal.signal(signal.SIGHUP, lambda *_: signalled.put("reload"))
     for name in IGNORED_SIGNALS:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), ignored)
