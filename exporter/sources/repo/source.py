@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
+from exporter.runhistory.counts import Labels
 from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import DiscoveryContext, FailingJob, HistoryContext, Source
