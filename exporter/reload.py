@@ -31,6 +31,7 @@ from exporter.config import Config, ConfigError, load_config
 from exporter.errors import CredentialsError
 from exporter.runhistory.counts import Labels
 from exporter.sources.base import Source
+from exporter.statelock import StateLockError
 from exporter.wiring import Exporter
 
 log = logging.getLogger(__name__)
@@ -53,17 +54,22 @@ class Reloader:
             running = self.exporter
             try:
                 config = self._load(self.path)
+                shared_lock = running.state_lock_for(config.state.path)
                 fresh = Exporter(config, clock=self._clock, shard=running.shard, stats=running.stats,
-                                 restore_state=False)
-            except (ConfigError, CredentialsError) as err:
+                                 restore_state=False, state_lock=shared_lock)
+            except (ConfigError, CredentialsError, StateLockError) as err:
                 return self._refused(str(err))
             except Exception as err:  # a bug building the new one must not cost the running one
                 log.exception("building the reloaded configuration crashed")
                 return self._refused(f"internal error: {type(err).__name__}")
             server = running.server
             if server is None:
+                if shared_lock is not None:
+                    fresh.hand_over_state_lock()  # still the running exporter's
                 fresh.close()
                 raise RuntimeError("reload needs a serving exporter")
+            if shared_lock is not None:
+                running.hand_over_state_lock()
             running.retire()
             try:
                 carry_over(running, fresh)

@@ -7,6 +7,7 @@ that moves across it would be a run counted twice.
 
 from __future__ import annotations
 
+import json
 import signal
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import requests
 
 from exporter.config import ConfigError, load_config
 from exporter.simulator import World
+from exporter.statelock import StateLock, StateLockError
 
 from .conftest import SIM_TOKEN, UNPACED, wait_until
 from .test_sharding import ExporterProcess
@@ -25,8 +27,10 @@ REPOSITORY = 2111976239
 RUNS = ("codearts_build_runs_total", "codearts_repo_pipeline_job_runs_total")
 
 
-def config_text(url: str, pipelines: list[int], projects: list[str], interval: float = 0.3) -> str:
+def config_text(url: str, pipelines: list[int], projects: list[str], interval: float = 0.3,
+                state: Path | None = None) -> str:
     return "\n".join([
+        *([f"state: {{path: {state}}}"] if state is not None else []),
         "region: test", "endpoints:", f"  repo: {url}", f"  build: {url}", "auth:", f"  token: {SIM_TOKEN}",
         "poll:", f"  interval_seconds: {interval}", f"  timeout_seconds: {interval / 2}", f"  rate_limit: {UNPACED}",
         "repositories:", f"  - id: {REPOSITORY}", f"    pipelines: {pipelines}",
@@ -71,7 +75,7 @@ def start(tmp_path: Path, simulator_factory, *flags: str):
                   pipelines={(REPOSITORY, 6): 2, (REPOSITORY, 7): 2})
     sim = simulator_factory(world)
     config = tmp_path / "config.yaml"
-    config.write_text(config_text(sim.url, [6, 7], [P1, P2]))
+    config.write_text(config_text(sim.url, [6, 7], [P1, P2], state=tmp_path / "state.json"))
     process = ExporterProcess(tmp_path, "exporter", "--config.file", str(config), *flags)
     process.wait_ready()
     return now, sim, config, process
@@ -88,7 +92,7 @@ def test_a_reload_adds_and_removes_targets_and_keeps_the_counts_of_the_others(tm
         loaded_at = value(before, "codearts_config_last_reload_success_timestamp_seconds")
         assert value(before, "codearts_config_last_reload_successful") == 1
 
-        config.write_text(config_text(sim.url, [6], [P1, P3]))  # pipeline 7 and P2 out, P3 in
+        config.write_text(config_text(sim.url, [6], [P1, P3], state=tmp_path / "state.json"))  # 7 and P2 out, P3 in
         answer = requests.post(f"{process.url}/-/reload", timeout=30)
         assert answer.status_code == 200, answer.text
         after = next_cycles(process, 2)
@@ -112,6 +116,11 @@ def test_a_reload_adds_and_removes_targets_and_keeps_the_counts_of_the_others(tm
         now[0] += 6 * 3600  # counting goes on after the reload, for the added target too
         later = next_cycles(process, 3)
         assert sum(runs(later).values()) > sum(runs(after).values())
+        saved = json.loads((tmp_path / "state.json").read_text())  # the same state file, by the new exporter
+        counted = {key[0] for key, _ in saved["build_runs"]}  # rows of (project, job id, job, status)
+        assert P1 in counted and P3 in counted and P2 not in counted
+        with pytest.raises(StateLockError):  # the reload handed the lock over, and nothing released it
+            StateLock(tmp_path / "state.json")
     finally:
         process.stop()
 
