@@ -9,6 +9,7 @@ import os
 import queue
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Sequence
@@ -18,12 +19,13 @@ from exporter import __version__
 from exporter.config import Config, ConfigError, PasswordAuth, load_config
 from exporter.errors import CredentialsError
 from exporter.projectids import swapped_ids
-from exporter.registry import registered
 from exporter.reload import Reloader
 from exporter.safetext import SafeFormatter
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
+from exporter.sources.builtin import BUILTIN
 from exporter.statelock import StateLockError
+from exporter.validation import and_list
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 from exporter.wiring import Exporter
 
@@ -36,10 +38,10 @@ log = logging.getLogger("exporter")
 EXIT_WITHIN = 8.0  # seconds from SIGTERM (or the end of --once) to exit, whatever upstream requests still hang
 IGNORED_SIGNALS = ("SIGUSR1", "SIGUSR2")  # their default action kills the process without a word
 
-DESCRIPTION = """\
-Prometheus exporter for Huawei Cloud CodeArts CI. Polls the CodeArts Repo pipeline-jobs API and the
-CodeArts Build jobs API in the background and serves job status, durations and health scores on
-/metrics. A scrape never calls CodeArts: it serves the result of the latest poll."""
+DESCRIPTION = textwrap.fill(
+    f"Prometheus exporter for Huawei Cloud CodeArts CI. Polls {and_list([source.title for source in BUILTIN])} "
+    "in the background and serves job status, durations and health scores on /metrics. A scrape never calls "
+    "CodeArts: it serves the result of the latest poll.", width=104)
 
 EPILOG = """\
 examples:
@@ -112,7 +114,7 @@ def configure_logging(level: str) -> None:
 
 def describe(config: Config) -> str:
     """A secret-free summary of a valid configuration, for --check-config."""
-    sources = [source for source in registered() if source.name in config.sections]
+    sources = config.sources
     watched = ", ".join(filter(None, (source.summary(config.section(source.name)) for source in sources)))
     endpoints = "".join(f"{source.name} {url}; " for source in sources
                         if (url := config.endpoints.url(source.name)) is not None)
@@ -126,8 +128,7 @@ def describe(config: Config) -> str:
 
 def id_warnings(config: Config) -> list[str]:
     """What looks wrong in a valid configuration's ids: an IAM project id also given as a CodeArts project id."""
-    codearts = [pair for source in registered() if source.name in config.sections
-                for pair in source.project_ids(config.section(source.name))]
+    codearts = [pair for source in config.sources for pair in source.project_ids(config.section(source.name))]
     return swapped_ids(config.iam_project(), codearts)
 
 
@@ -178,9 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.demo:
             from exporter.demo import start_demo
 
-            simulator, config = start_demo()
+            simulator, config = start_demo(BUILTIN)
         else:
-            config = load_config(args.config_file)
+            config = load_config(args.config_file, sources=BUILTIN)
     except ConfigError as err:
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -27,7 +27,7 @@ from collections.abc import Callable, Set
 from dataclasses import replace
 from functools import partial
 
-from exporter.config import Config, ConfigError, load_config
+from exporter.config import ConfigError, load_config
 from exporter.errors import CredentialsError
 from exporter.runhistory.counts import Labels
 from exporter.sources.base import Source
@@ -39,11 +39,10 @@ log = logging.getLogger(__name__)
 class Reloader:
     """Owns the running :class:`Exporter` and replaces it on :meth:`reload`; one reload at a time."""
 
-    def __init__(self, exporter: Exporter, path: str, *, load: Callable[[str], Config] = load_config,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, exporter: Exporter, path: str, *, clock: Callable[[], float] = time.time) -> None:
+        """``path``: the configuration file, read with the running configuration's table of sources."""
         self.exporter = exporter
         self.path = path
-        self._load = load
         self._clock = clock
         self._lock = threading.Lock()
 
@@ -53,7 +52,7 @@ class Reloader:
         with self._lock:
             running = self.exporter
             try:
-                config = self._load(self.path)
+                config = load_config(self.path, sources=running.config.sources)
                 shared_lock = running.state_lock_for(config.state.path)
                 fresh = Exporter(config, clock=self._clock, shard=running.shard, stats=running.stats,
                                  restore_state=False, state_lock=shared_lock)

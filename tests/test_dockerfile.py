@@ -17,7 +17,7 @@ import yaml
 from exporter.cli import build_parser
 
 from .conftest import run_cli, wait_until
-from .test_sharding import ExporterProcess
+from .helpers.process import ExporterProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from exporter.config import load_config
 from exporter.simulator import AccessKey, IamService, World
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import UNPACED, parse_samples, wait_until
@@ -71,7 +72,7 @@ def test_a_secret_rotated_under_a_running_exporter_costs_no_failed_poll(tmp_path
                             token=None, iam=iam)
     mount = SecretMount(tmp_path / "secret", {"ak": OLD.ak, "sk": OLD.sk})
     config = aksk_config(tmp_path / "config.yaml", sim.url, mount.root / "ak", mount.root / "sk", interval=0.4)
-    exporter = Exporter(load_config(config))
+    exporter = Exporter(load_config(config, sources=BUILTIN))
     try:
         caplog.set_level(logging.INFO)
         exporter.serve(("127.0.0.1", 0))
@@ -103,7 +104,7 @@ def test_a_pair_written_one_file_at_a_time_is_never_sent_mixed(tmp_path, simulat
     ak_file, sk_file = tmp_path / "ak", tmp_path / "sk"
     ak_file.write_text(OLD.ak + "\n")
     sk_file.write_text(OLD.sk + "\n")
-    exporter = Exporter(load_config(aksk_config(tmp_path / "config.yaml", sim.url, ak_file, sk_file)))
+    exporter = Exporter(load_config(aksk_config(tmp_path / "config.yaml", sim.url, ak_file, sk_file), sources=BUILTIN))
     try:
         assert exporter.poll_once().all_up()
         ak_file.write_text(NEW.ak + "\n")  # half a rotation: the old pair stays in use
@@ -131,7 +132,7 @@ def test_a_half_changed_pair_that_is_refused_is_read_as_it_is_and_retried(tmp_pa
     ak_file, sk_file = tmp_path / "ak", tmp_path / "sk"
     ak_file.write_text(OLD.ak + "\n")
     sk_file.write_text("a-typo\n")
-    exporter = Exporter(load_config(aksk_config(tmp_path / "config.yaml", sim.url, ak_file, sk_file)))
+    exporter = Exporter(load_config(aksk_config(tmp_path / "config.yaml", sim.url, ak_file, sk_file), sources=BUILTIN))
     try:
         assert not exporter.poll_once().all_up()
         sk_file.write_text(OLD.sk + "\n")
@@ -149,7 +150,7 @@ def test_a_rotated_token_file_is_used_from_the_next_request(tmp_path, simulator_
         "auth:", f"  token_file: {mount.root / 'token'}", "poll:", "  interval_seconds: 60", "  timeout_seconds: 5",
         "projects:", f"  - id: {PROJECT}",
     ]) + "\n")
-    exporter = Exporter(load_config(config))
+    exporter = Exporter(load_config(config, sources=BUILTIN))
     try:
         assert exporter.poll_once().all_up()
         sim.token = "second-token-8a2"

@@ -24,6 +24,7 @@ from exporter.cli import build_parser, shard_from_args
 from exporter.config import parse_config
 from exporter.metrics import SHARD, TOTAL_SHARDS
 from exporter.sharding import ShardSpec
+from exporter.sources.builtin import BUILTIN
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBE = ROOT / "deploy" / "kubernetes"
@@ -201,7 +202,7 @@ def workload_config(objects: dict, pod_root: Path) -> tuple[dict, dict]:
     [state_mount] = [m for m in container["volumeMounts"] if m["mountPath"] == state_dir]
     assert state_mount["name"] in state_volumes(workload) and not state_mount.get("readOnly")
     pod_view["state"]["path"] = str(pod_root / state_file)
-    parse_config(pod_view, env={}, source="configmap")
+    parse_config(pod_view, env={}, source="configmap", sources=BUILTIN)
     assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
     return container, data
 

@@ -16,10 +16,11 @@ import requests
 
 from exporter.config import ConfigError, load_config
 from exporter.simulator import World
+from exporter.sources.builtin import BUILTIN
 from exporter.statelock import StateLock, StateLockError
 
 from .conftest import SIM_TOKEN, UNPACED, wait_until
-from .test_sharding import ExporterProcess
+from .helpers.process import ExporterProcess
 
 T0 = 1_790_000_000.0
 P1, P2, P3 = "6ecbc5bac7c8442fb3d2563d53c13582", "72271b5446614062a01b8be944c9f372", "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
@@ -132,7 +133,7 @@ def test_an_invalid_configuration_is_refused_with_the_startup_error_and_the_old_
         good = next_cycles(process)
         config.write_text(config_text(sim.url, [6], [P1]).replace("interval_seconds: 0.3", "interval_seconds: -1"))
         with pytest.raises(ConfigError) as refused:  # what the start (and --check-config) prints after the name
-            load_config(config)
+            load_config(config, sources=BUILTIN)
         startup_error = str(refused.value)
         answer = requests.post(f"{process.url}/-/reload", timeout=30)
         assert answer.status_code == 500
