@@ -25,6 +25,8 @@ class Mark:
     above: set[int] = field(default_factory=set)  # numbers above ``high`` already counted
     marker: tuple[Any, ...] = ()  # what its listing entry showed when last caught up
     tried: int = 0  # the cycle that last fetched this job's runs (0: never); the least recent goes first
+    stalls: int = 0  # fetches in a row that failed or moved nothing while its listing entry stayed the same
+    due: int = 0  # the first cycle it may be fetched again after a stall (backoff)
 
 
 def marks_to_state(marks: Mapping[str, Mark]) -> dict[str, Any]:

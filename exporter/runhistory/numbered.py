@@ -58,6 +58,9 @@ class NumberedRun(Protocol):
 
 
 R = TypeVar("R", bound=NumberedRun)
+# A job whose fetch failed or moved nothing while its listing stayed the same is fetched again after 1, 2, 4,
+# 8... cycles, at most this many (a run stuck RUNNING, a denied run list: not one request every cycle).
+MAX_STALL_CYCLES = 32
 A = TypeVar("A")  # a job as its listing gives it (a build job, a pipeline, an application)
 
 
@@ -81,6 +84,7 @@ class Listed(Generic[A]):
     running: bool  # that run is still going (it is counted when it ends)
     marker: tuple[Any, ...] | None  # what in the entry changes when the job runs; None: the entry shows no run
     counted: Labels | None  # the counter labels to start at zero now (None: none yet)
+    old_key: str | None = None  # the key an earlier release saved its mark under, taken over once
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,6 +99,7 @@ class Pending(Generic[A]):
     latest: int  # the newest run number the listing shows
     marker: tuple[Any, ...]
     order: int  # position in its listing, to keep ties stable
+    restart: bool = False  # its listing shows a number below the mark: counted from #1 once a fetch confirms
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +142,7 @@ class NumberedHistory(ABC, Generic[A, R]):
         self._cycle = 0
         self._pending: dict[str, dict[str, Pending[A]]] = {}  # target key -> job key -> what to fetch
         self._marks: dict[str, Mark] = {}
+        self._named: set[tuple[str, str]] = set()  # (assumption, job key) already said
         self.setup()
 
     # -- the hooks a source fills ------------------------------------------------------------------------
@@ -173,9 +179,11 @@ class NumberedHistory(ABC, Generic[A, R]):
         raise NotImplementedError
 
     def restarted(self, listed: Listed[A], high: int) -> bool:
-        """True if the job's numbering started again below its mark ``high`` (a re-created job): its mark is then
-        set as at first sight. By default numbers never go back."""
-        return False
+        """True if the job's numbering started again below its mark ``high`` (a re-created or reset job); by
+        default when the listing's latest number is below the mark. The job's runs are then fetched from #1 and,
+        if the run list holds no number above that latest one (the listing did not just lag), counted from #1
+        with the mark started again."""
+        return listed.latest is not None and listed.latest < high
 
     # -- driven by the run history ---------------------------------------------------------------------
 
@@ -183,10 +191,16 @@ class NumberedHistory(ABC, Generic[A, R]):
         """Note which jobs of ``target`` ran since their marks (no request)."""
         with self._lock:
             pending = {}
+            before = self._pending.get(target.key, {})
             for order, listed in enumerate(self.listed(target, records)):
                 entry = self._note(target.key, listed, order)
-                if entry is not None:
-                    pending[entry.key] = entry
+                if entry is None:
+                    continue
+                pending[entry.key] = entry
+                earlier = before.get(entry.key)
+                if earlier is None or earlier.marker != entry.marker:  # it changed: no backoff
+                    mark = self._marks[entry.key]
+                    mark.stalls = mark.due = 0
             # Replaced whole: a job gone from the listing is no longer fetched.
             self._pending[target.key] = pending
 
@@ -199,7 +213,8 @@ class NumberedHistory(ABC, Generic[A, R]):
         start_by = None if within is None else self._monotonic() + within
         with self._lock:
             self._cycle += 1
-            waiting = sorted((entry for jobs in self._pending.values() for entry in jobs.values()),
+            waiting = sorted((entry for jobs in self._pending.values() for entry in jobs.values()
+                              if self._marks[entry.key].due <= self._cycle),
                              key=lambda entry: (self._marks[entry.key].tried, entry.order))
             alone: list[tuple[Pending[A], int]] = []
             batches: list[list[tuple[Pending[A], int]]] = []
@@ -253,6 +268,8 @@ class NumberedHistory(ABC, Generic[A, R]):
         if listed.counted is not None:
             self.counts.init_job(self.kind.name, listed.counted)
         mark = self._marks.get(listed.key)
+        if mark is None and listed.old_key is not None and listed.old_key in self._marks:
+            mark = self._marks[listed.key] = self._marks.pop(listed.old_key)  # a state file of an earlier release
         if listed.marker is None:  # no run yet: a mark at 0, so its first runs are counted
             if mark is None:
                 self._marks[listed.key] = Mark(0)
@@ -260,10 +277,14 @@ class NumberedHistory(ABC, Generic[A, R]):
         latest = listed.latest
         # The newest finished run is the latest one, or the one before while the latest still runs.
         finished_up_to = None if latest is None else latest - 1 if listed.running else latest
-        if mark is None or (finished_up_to is not None and self.restarted(listed, mark.high)):
+        if mark is None:
             # First sight: no back-filling; a run still going is counted when it ends.
             self._marks[listed.key] = Mark(max(0, finished_up_to or 0), marker=listed.marker)
             return None
+        if mark.marker != listed.marker and finished_up_to is not None and finished_up_to > 0 \
+                and self.restarted(listed, mark.high):
+            return Pending(listed.key, listed.labels, listed.job, listing, finished_up_to, latest or finished_up_to,
+                           listed.marker, order, restart=True)
         if mark.marker == listed.marker or finished_up_to is None or finished_up_to <= mark.high:
             mark.marker = listed.marker
             return None
@@ -272,13 +293,13 @@ class NumberedHistory(ABC, Generic[A, R]):
 
     def _group(self, entry: Pending[A]) -> str | None:
         """The entry's batch, if one answer of at most ``page_size`` runs reaches back to its mark."""
-        if entry.latest - self._marks[entry.key].high > self.page_size:
+        if entry.restart or entry.latest - self._marks[entry.key].high > self.page_size:
             return None
         return self.batch_group(entry)
 
     def _pages(self, entry: Pending[A]) -> int:
         """The requests fetching ``entry`` alone is expected to take."""
-        behind = entry.latest - self._marks[entry.key].high
+        behind = entry.latest - (0 if entry.restart else self._marks[entry.key].high)
         return max(1, min(self.options.max_pages, math.ceil(behind / self.page_size)))
 
     def _catch_up(self, entry: Pending[A], start_by: float | None, tried: int) -> None:
@@ -287,16 +308,48 @@ class NumberedHistory(ABC, Generic[A, R]):
             if start_by is not None and self._monotonic() > start_by:
                 mark.tried = tried  # not its turn after all: it keeps its place in the queue
                 return
-            high, above = mark.high, set(mark.above)
+            high, above = (0, set()) if entry.restart else (mark.high, set(mark.above))
         try:
-            runs = self._fetch(entry, high)
+            runs = self._fetch(entry, high, above)
         except CodeArtsError as err:
-            self.log.warning("run history of %s %s failed, fetched again in a later cycle: %s", self.noun,
-                             entry.key, err)
+            with self._lock:
+                waits = self._stalled(entry)
+            self.log.warning("run history of %s %s failed, fetched again in %d cycles: %s", self.noun, entry.key,
+                             waits, err)
             return
         with self._lock:
-            self._apply(entry, high, above, runs)
+            if entry.restart:
+                self._restart(entry, runs)
+            else:
+                self._apply(entry, high, above, runs)
             self._done(entry)
+
+    def _restart(self, entry: Pending[A], runs: dict[int, R]) -> None:
+        """Count from #1 a job whose listing went below its mark, unless its run list goes higher (lock held)."""
+        mark = self._marks[entry.key]
+        if max(runs, default=0) > entry.latest:  # the run list goes on above it: the listing lagged
+            mark.marker = entry.marker
+            return
+        self._contradicted("run_numbers_grow", entry.key, f"the newest run is #{entry.latest}, below #{mark.high} "
+                           "already counted (re-created or reset?); counting starts again from #1")
+        self._marks[entry.key] = Mark(0, tried=mark.tried)
+        self._apply(entry, 0, set(), runs)
+
+    def _stalled(self, entry: Pending[A]) -> int:
+        """Back ``entry`` off after a fetch that failed or moved nothing; the cycles it waits (lock held)."""
+        mark = self._marks[entry.key]
+        mark.stalls += 1
+        waits: int = min(MAX_STALL_CYCLES, 1 << (mark.stalls - 1))  # the first: the next cycle, as before
+        mark.due = self._cycle + waits
+        return waits
+
+    def _contradicted(self, assumption: str, key: str, detail: str) -> None:
+        """Say once per (assumption, job) that an answer contradicted ``assumption`` (docs/reliability.md)."""
+        if (assumption, key) in self._named:
+            return
+        self._named.add((assumption, key))
+        self.log.warning("assumption %s contradicted by the %s API for %s %s: %s", assumption, self.kind.name,
+                         self.noun, key, detail)
 
     def _catch_up_batch(self, entries: list[tuple[Pending[A], int]], start_by: float | None) -> None:
         """Fetch the runs of one group's jobs in one request, and count them as :meth:`_catch_up` does."""
@@ -320,15 +373,16 @@ class NumberedHistory(ABC, Generic[A, R]):
             return
         further = []
         for (entry, tried), page in zip(entries, pages, strict=True):
-            if page is None:
-                continue  # left out of the answer: still pending, fetched in a later cycle
-            high, above = marks[entry.key]
-            numbers = [run.number for run in page.runs]
-            if page.size >= limit and numbers and min(numbers) > high + 1:
-                further.append((entry, tried))  # ran again since the listing: more runs than one answer holds
+            if page is None:  # left out of the answer: fetched alone, now
+                self._contradicted("batch_answers_every_id", entry.key, "the batch answer left it out; fetched alone")
+                further.append((entry, tried))
                 continue
+            high, above = marks[entry.key]
             runs: dict[int, R] = {}
             _take(page, high, runs)
+            if page.size >= limit and not _found_all(entry, high, above, runs):
+                further.append((entry, tried))  # ran again since the listing, or out of order: more than one answer
+                continue
             with self._lock:
                 self._apply(entry, high, above, runs)
                 self._done(entry)
@@ -341,25 +395,35 @@ class NumberedHistory(ABC, Generic[A, R]):
         if self._marks[entry.key].marker == entry.marker and pending.get(entry.key) is entry:
             del pending[entry.key]
 
-    def _fetch(self, entry: Pending[A], high: int) -> dict[int, R]:
-        """Runs numbered above ``high`` (pages newest first) until the page that reaches ``high + 1``, the
-        end of the list or ``max_pages``; runs beyond ``max_pages`` are not fetched (and counted as gone)."""
+    def _fetch(self, entry: Pending[A], high: int, above: set[int]) -> dict[int, R]:
+        """Runs numbered above ``high``, pages newest first, until every number up to the newest finished one the
+        listing showed is found (or counted: ``above``), the list ends or ``max_pages``. A run list sorted by
+        start time rather than by number (a queued run numbered later that started earlier) is walked on, in
+        pages of ``page_size`` from the start; what is not found below the newest run listed is then gone."""
         limit = max(1, min(self.page_size, entry.latest - high))
         runs: dict[int, R] = {}
         lowest: int | None = None
-        for index in range(self.options.max_pages):
+        index = 0
+        for _ in range(self.options.max_pages):
             page = self.fetch_page(entry, index, limit, lowest)
             _take(page, high, runs)
             numbers = [run.number for run in page.runs]
-            if index == 0 and numbers and max(numbers) <= high:
+            if index == 0 and numbers and max(numbers) <= high and not entry.restart:
                 self.log.warning("first records page of %s %s holds no run above #%d although #%d exists: the "
                                  "API may not list newest first", self.noun, entry.key, high, entry.latest)
+            if numbers != sorted(numbers, reverse=True) or (lowest is not None and numbers and max(numbers) > lowest):
+                self._contradicted("run_numbers_in_start_order", entry.key,
+                                   "the run list is not in descending run-number order; walked until each is found")
             # The lowest of all pages so far: a page whose items all failed to parse ends nothing.
             lowest = min([*numbers, lowest] if lowest is not None else numbers, default=None)
-            if page.size < limit or lowest is None or lowest <= high + 1:
+            if page.size < limit or lowest is None or _found_all(entry, high, above, runs):
                 return runs
-        self.log.warning("%s %s has more new runs than %d pages of %d; older ones are not counted", self.noun,
-                         entry.key, self.options.max_pages, limit)
+            if index == 0 and limit < self.page_size and lowest <= high + 1:
+                index, limit, lowest = 0, self.page_size, None  # out of order: widen, from the newest again
+                continue
+            index += 1
+        self.log.warning("%s %s: not every new run found within %d pages of %d; those missing are not counted",
+                         self.noun, entry.key, self.options.max_pages, limit)
         return runs
 
     def _apply(self, entry: Pending[A], high: int, above: set[int], runs: dict[int, R]) -> None:
@@ -368,6 +432,7 @@ class NumberedHistory(ABC, Generic[A, R]):
         # have counted a run above a still-running one and moved only ``above``, so both are compared.
         if mark.high != high or mark.above != above:
             return
+        before = (high, len(above))
         for number in sorted(runs):
             run = runs[number]
             if run.finished and number not in above:
@@ -379,6 +444,11 @@ class NumberedHistory(ABC, Generic[A, R]):
         mark.high, mark.above = high, above
         if high >= entry.finished_up_to:  # caught up: the next fetch waits for the listing to change
             mark.marker = entry.marker
+            mark.stalls = mark.due = 0
+        elif (high, len(above)) == before:
+            self._stalled(entry)  # nothing moved (a run stuck RUNNING): asked again less and less often
+        else:
+            mark.stalls = mark.due = 0
 
     def _count(self, entry: Pending[A], run: R) -> None:
         if run.status not in self.kind.statuses:
@@ -386,6 +456,12 @@ class NumberedHistory(ABC, Generic[A, R]):
             return
         self.counts.count(self.kind.name, self.run_labels(entry, run), run.status, run.duration or 0.0,
                           self.queued_seconds(run))
+
+
+def _found_all(entry: Pending[Any], high: int, above: set[int], runs: Mapping[int, Any]) -> bool:
+    """True if every number above ``high`` up to the newest finished one the listing showed is in ``runs`` or
+    ``above`` (counted already)."""
+    return all(number in runs or number in above for number in range(high + 1, entry.finished_up_to + 1))
 
 
 def _take(page: RunPage[R], high: int, runs: dict[int, R]) -> None:
