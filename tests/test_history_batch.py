@@ -79,6 +79,18 @@ def test_an_account_without_the_batch_api_falls_back_to_per_job_records_and_coun
     assert caplog.text.count("not available") == 1  # said once, whatever the batches refused in parallel
 
 
+def test_a_job_the_batch_answer_leaves_out_is_fetched_alone_and_counted_exactly(rig_factory, caplog):
+    rig = rig_factory(state=False, api="brief")
+    rig.poll()
+    left_out = [job["build_project_id"] for job in rig.world.build_jobs_page(P1, 0, 3)[1]]
+    rig.world.brief_leaves_out.update(left_out)
+    with caplog.at_level(logging.WARNING, logger="exporter.sources.build.history"):
+        per_cycle = cycles_with_requests(rig, 20)
+    assert_build_counts_equal(rig.samples(), build_truth(rig.world, T0, rig.now[0]))
+    assert sum(brief for brief, _, _ in per_cycle) > 0 and sum(records for _, records, _ in per_cycle) > 0
+    assert caplog.text.count("assumption batch_answers_every_id") == len(left_out)  # once per job
+
+
 def test_history_api_brief_is_used_without_detection_and_v1_never_tries_it(rig_factory):
     rig = rig_factory(state=False, api="brief")
     rig.poll()

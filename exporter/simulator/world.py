@@ -92,6 +92,9 @@ class World:
         self.clock = clock
         self.duplicate_names = duplicate_names
         self.history_window_ms = history_window_ms
+        # Build job keys (build_project_id) the batch records API leaves out of its answer, as a live answer
+        # might: the exporter must not lose their history.
+        self.brief_leaves_out: set[str] = set()
         self._projects = {
             project_id: self._plan_project(project_id, size)
             for project_id, size in _checked_projects(projects or {}).items()
