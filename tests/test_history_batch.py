@@ -121,3 +121,22 @@ def test_the_simulator_answers_the_batch_call_with_the_documented_fields(rig_fac
     bad = requests.post(f"{rig.sim.url}/v1/record/brief", data=b"{}", headers={"X-Auth-Token": SIM_TOKEN},
                         timeout=5)
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("spelling", [lambda n: f"#{n}", float, lambda n: f"{n}.0"], ids=["hash", "float", "text"])
+def test_build_numbers_spelt_12_0_or_hash_12_are_read_and_every_run_counted(rig_factory, spelling):
+    rig = rig_factory(state=False, api="v1")
+    rig.world.build_number_spelling = spelling
+    rig.poll()
+    cycles_with_requests(rig, 12)
+    assert_build_counts_equal(rig.samples(), build_truth(rig.world, T0, rig.now[0]))
+
+
+def test_a_build_number_that_is_no_number_is_named_once_per_job(rig_factory, caplog):
+    rig = rig_factory(state=False, api="v1")
+    rig.world.build_number_spelling = lambda n: f"build-{n}"
+    with caplog.at_level(logging.WARNING, logger="exporter.sources.build.history"):
+        rig.poll()
+        cycles_with_requests(rig, 3)
+    named = caplog.text.count("assumption build_number_present")
+    assert 0 < named <= 18  # one line per build job at most, not one per cycle

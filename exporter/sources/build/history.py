@@ -22,7 +22,7 @@ from exporter.runhistory.counts import RunKind
 from exporter.runhistory.numbered import Listed, NumberedHistory, Pending, RunPage
 from exporter.snapshot import Target
 from exporter.sources.build.fetch import build_brief_records, build_history_page, build_records_page
-from exporter.sources.build.models import RUN_STATUSES, BuildJob, BuildRun
+from exporter.sources.build.models import RUN_STATUSES, BuildJob, BuildRun, build_number_of
 
 log = logging.getLogger(__name__)
 
@@ -37,9 +37,6 @@ def listing_marker(job: BuildJob) -> tuple[Any, ...]:
     return (job.build_number, job.status, job.last_build_time)
 
 
-def _latest_number(job: BuildJob) -> int | None:
-    text = job.build_number.strip()
-    return int(text) if text.isascii() and text.isdigit() else None  # "²".isdigit() too, but int() refuses it
 
 
 def _build_project_id(job: BuildJob) -> str:
@@ -66,7 +63,11 @@ class BuildHistory(NumberedHistory[BuildJob, BuildRun]):
         """Each build job of a project with its last build number."""
         for job in records:
             labels = (target.key, job.id, job.name)
-            yield Listed(job.id, labels, job, _latest_number(job), job.running, listing_marker(job), labels)
+            latest = build_number_of(job.build_number)
+            if latest is None and job.build_number.strip() not in ("", "0"):  # "0": never built
+                self._contradicted("build_number_present", job.id, f"build_number {job.build_number[:32]!r} is not a "
+                                   "build number; its runs are not counted until one is listed")
+            yield Listed(job.id, labels, job, latest, job.running, listing_marker(job), labels)
 
     def fetch_page(self, entry: Pending[BuildJob], index: int, limit: int, lowest: int | None) -> RunPage[BuildRun]:
         """A page of the job's records (``history.api: v3``: of its older build history)."""
