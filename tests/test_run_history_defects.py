@@ -158,3 +158,26 @@ def test_b19_a_run_stuck_running_is_asked_for_less_and_less_and_counted_when_it_
     upstream.finish(P1, "stuck", 4, "FAILED")
     rig.poll(33)  # at most the longest backoff later
     assert rig.counted() == rig.expected() == Counter({(P1, "stuck", "success"): 1, (P1, "stuck", "failed"): 1})
+
+
+def history_up(rig: Rig) -> dict[str, float]:
+    return {dict(labels)["target"]: value for (name, labels), value in
+            parse_samples(rig.exporter.metrics_text().decode()).items() if name == "codearts_history_up"}
+
+
+def test_b9_a_denied_run_list_shows_history_down_and_is_asked_less_and_less(make_rig, upstream, caplog):
+    for project in (P1, P2):
+        upstream.run(project, "guarded", 1)
+    rig = make_rig([P1, P2])
+    rig.start()
+    assert history_up(rig) == {P1: 1.0, P2: 1.0}
+    upstream.denied.add("guarded")
+    upstream.run(P1, "guarded", 2)
+    rig.poll(40)
+    assert history_up(rig) == {P1: 0.0, P2: 1.0}  # the listing is up (rig.poll asserts it), its runs are not
+    asked = upstream.run_lists[(P1, "guarded")]
+    assert asked <= 8, f"{asked} denied run-list requests in 40 cycles"
+    upstream.denied.clear()
+    rig.poll(33)
+    assert history_up(rig) == {P1: 1.0, P2: 1.0}
+    assert rig.counted() == rig.expected() == Counter({(P1, "guarded", "success"): 1})

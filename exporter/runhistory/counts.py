@@ -122,6 +122,7 @@ class HistoryView:
     queued_bounds: tuple[float, ...]
     versions: tuple[tuple[JobKey, int], ...]
     jobs: Mapping[JobKey, JobHistory]
+    up: tuple[tuple[tuple[str, str], bool], ...] = ()  # (api, target) -> its run history is fetched without error
 
 
 @dataclass(slots=True)
@@ -151,6 +152,7 @@ class RunCounts:
         self._generation = 0
         self._copies: dict[JobKey, tuple[int, JobHistory]] = {}
         self._idle: dict[str, JobHistory] = {}  # per kind, the copy every job that never ran shares
+        self._up: dict[tuple[str, str], bool] = {}  # (api, target) -> no fetch of its jobs' runs keeps failing
 
     def add_kind(self, kind: RunKind) -> None:
         """Count the runs of one more kind (a source's history part adds its own)."""
@@ -217,6 +219,10 @@ class RunCounts:
                         table.runs.setdefault((*labels, status), 0)
                     self.touch(name, labels)
 
+    def set_up(self, api: str, target: str, up: bool) -> None:
+        """Whether the run history of a target is fetched without error (codearts_history_up; lock held)."""
+        self._up[(api, target)] = up
+
     def view(self) -> HistoryView:
         """An immutable copy of every job's history; jobs unchanged since the last view share its copies."""
         with self.lock:
@@ -226,8 +232,9 @@ class RunCounts:
                 old = self._copies.get(key)
                 copies[key] = old if old is not None and old[0] == version else (version, self._job_copy(key))
             self._copies = copies
+            up = tuple(sorted(self._up.items()))
         return HistoryView(self.buckets, self.queued_buckets, versions,
-                           {key: job for key, (_, job) in copies.items()})
+                           {key: job for key, (_, job) in copies.items()}, up)
 
     def _job_copy(self, key: JobKey) -> JobHistory:
         kind, labels = key

@@ -143,6 +143,7 @@ class NumberedHistory(ABC, Generic[A, R]):
         self._pending: dict[str, dict[str, Pending[A]]] = {}  # target key -> job key -> what to fetch
         self._marks: dict[str, Mark] = {}
         self._named: set[tuple[str, str]] = set()  # (assumption, job key) already said
+        self._failing: dict[str, tuple[str, set[str]]] = {}  # target key -> (api, jobs whose last fetch failed)
         self.setup()
 
     # -- the hooks a source fills ------------------------------------------------------------------------
@@ -203,6 +204,9 @@ class NumberedHistory(ABC, Generic[A, R]):
                     mark.stalls = mark.due = 0
             # Replaced whole: a job gone from the listing is no longer fetched.
             self._pending[target.key] = pending
+            _, failing = self._failing.setdefault(target.key, (target.api, set()))
+            failing.intersection_update(pending)  # a job no longer pending is not failing
+            self.counts.set_up(target.api, target.key, not failing)
 
     def catch_up_tasks(self, within: float | None = None) -> list[Task]:
         """This cycle's fetches as tasks (they may run in parallel): the jobs tried least recently first, as
@@ -314,10 +318,12 @@ class NumberedHistory(ABC, Generic[A, R]):
         except CodeArtsError as err:
             with self._lock:
                 waits = self._stalled(entry)
+                self._failed(entry, True)
             self.log.warning("run history of %s %s failed, fetched again in %d cycles: %s", self.noun, entry.key,
                              waits, err)
             return
         with self._lock:
+            self._failed(entry, False)
             if entry.restart:
                 self._restart(entry, runs)
             else:
@@ -334,6 +340,17 @@ class NumberedHistory(ABC, Generic[A, R]):
                            "already counted (re-created or reset?); counting starts again from #1")
         self._marks[entry.key] = Mark(0, tried=mark.tried)
         self._apply(entry, 0, set(), runs)
+
+    def _failed(self, entry: Pending[A], failed: bool) -> None:
+        """Note whether the last fetch of ``entry`` failed; its target's history is down while one does."""
+        api, failing = self._failing.get(entry.listing, ("", set()))
+        if not api:
+            return
+        if failed:
+            failing.add(entry.key)
+        else:
+            failing.discard(entry.key)
+        self.counts.set_up(api, entry.listing, not failing)
 
     def _stalled(self, entry: Pending[A]) -> int:
         """Back ``entry`` off after a fetch that failed or moved nothing; the cycles it waits (lock held)."""
@@ -364,6 +381,9 @@ class NumberedHistory(ABC, Generic[A, R]):
         try:
             pages = self.fetch_batch([entry for entry, _ in entries], limit)
         except CodeArtsError as err:
+            with self._lock:
+                for entry, _ in entries:
+                    self._failed(entry, True)
             self.log.warning("run history of %d %ss failed, fetched again in a later cycle: %s", len(entries),
                              self.noun, err)
             return
@@ -384,6 +404,7 @@ class NumberedHistory(ABC, Generic[A, R]):
                 further.append((entry, tried))  # ran again since the listing, or out of order: more than one answer
                 continue
             with self._lock:
+                self._failed(entry, False)
                 self._apply(entry, high, above, runs)
                 self._done(entry)
         for entry, tried in further:
