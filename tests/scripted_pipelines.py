@@ -22,6 +22,7 @@ T0_MS = 1_750_000_000_000
 FINISHED = {"COMPLETED": "success", "FAILED": "failed"}  # written out here, independently of the exporter
 LIST = re.compile(r"^/v5/(\w+)/api/pipelines/list$")
 RUNS = re.compile(r"^/v5/(\w+)/api/pipelines/(\w+)/pipeline-runs/list$")
+DETAIL = re.compile(r"^/v5/(\w+)/api/pipelines/(\w+)/pipeline-runs/detail$")
 
 
 @dataclass
@@ -45,6 +46,8 @@ class ScriptedPipelines:
         self.projects: dict[str, dict[str, ScriptedPipeline]] = {}
         self.denied: set[str] = set()  # pipeline ids whose run list answers HTTP 200 + DEVCP.00014031
         self.run_lists: Counter[tuple[str, str]] = Counter()  # (project, pipeline id) -> run-list requests
+        self.detail_fails: set[str] = set()  # pipeline ids whose run detail answers HTTP 500
+        self.details: Counter[tuple[str, str]] = Counter()  # (project, pipeline id) -> run-detail requests
         self._lock = threading.Lock()
         self.server = HostileServer(self._answer)
 
@@ -118,17 +121,22 @@ class ScriptedPipelines:
                     runs = sorted(self.projects[match[1]][match[2]].runs, key=lambda r: r.start, reverse=True)
                     items = [self._payload(match[2], run) for run in runs]
                     answer = response(200, {"pipeline_runs": items[offset:offset + limit], "total": len(items)})
+            elif match := DETAIL.match(request.path):
+                self.details[(match[1], match[2])] += 1
+                run_id = (request.query.get("pipeline_run_id") or [""])[0]
+                answer = response(500, {"error_code": "DEVCP.00000001", "error_msg": "internal"}) \
+                    if match[2] in self.detail_fails else response(200, {"id": run_id, "stages": []})
             else:
                 answer = response(404, {"error_code": "X", "error_msg": f"no route {request.path}"})
         conn.sendall(answer)  # type: ignore[attr-defined]
 
 
-def scripted_config(path: Path, url: str, projects: list[str], extra: str = "") -> Path:
-    """A config polling ``projects`` on the scripted upstream, with run history."""
+def scripted_config(path: Path, url: str, projects: list[str], extra: str = "", detail: bool = False) -> Path:
+    """A config polling ``projects`` on the scripted upstream, with run history (and run details if asked)."""
     lines = ["endpoints:", f"  repo: {url}", f"  build: {url}", f"  pipeline: {url}", f"  iam: {url}",
              "auth:", "  token: scripted", "poll:", "  interval_seconds: 60", "  timeout_seconds: 5",
              "  concurrency: 2", "  rate_limit: {pipeline: 1000, iam: 1000}", "pipeline_projects:"]
-    lines += [f"  - id: {project}" for project in projects]
+    lines += [f"  - id: {project}" + ("\n    detail: true" if detail else "") for project in projects]
     path.write_text("\n".join(lines) + "\nhistory:\n  buckets: [60]\n" + extra)
     return path
 

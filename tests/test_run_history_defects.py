@@ -2,7 +2,7 @@
 the documentation does not rule out and asserts the exact count of finished runs afterwards.
 
 B3 (a run list sorted by start time, walked by run number), B16 (run numbers that go backwards), B17 (one
-pipeline id in two projects), B19 (a run stuck RUNNING), B9 (a denied run list).
+pipeline id in two projects), B19 (a run stuck RUNNING), B9 (a denied run list), B8 (failing run details).
 """
 
 from __future__ import annotations
@@ -26,10 +26,11 @@ T0 = 1_750_000_000.0
 class Rig:
     """The scripted upstream and an exporter polling it; ``baseline``: what the first poll saw (not counted)."""
 
-    def __init__(self, tmp_path, upstream: ScriptedPipelines, projects: list[str], extra: str = "") -> None:
+    def __init__(self, tmp_path, upstream: ScriptedPipelines, projects: list[str], extra: str = "",
+                 detail: bool = False) -> None:
         self.upstream = upstream
         self.now = [T0]
-        self.path = scripted_config(tmp_path / "c.yaml", upstream.url, projects, extra)
+        self.path = scripted_config(tmp_path / "c.yaml", upstream.url, projects, extra, detail)
         self.exporter = Exporter(load_config(self.path), clock=lambda: self.now[0])
         self.baseline: Counter = Counter()
 
@@ -60,8 +61,8 @@ def upstream():
 def make_rig(tmp_path, upstream):
     rigs: list[Rig] = []
 
-    def make(projects: list[str], extra: str = "") -> Rig:
-        rig = Rig(tmp_path, upstream, projects, extra)
+    def make(projects: list[str], extra: str = "", detail: bool = False) -> Rig:
+        rig = Rig(tmp_path, upstream, projects, extra, detail)
         rigs.append(rig)
         return rig
 
@@ -181,3 +182,18 @@ def test_b9_a_denied_run_list_shows_history_down_and_is_asked_less_and_less(make
     rig.poll(33)
     assert history_up(rig) == {P1: 1.0, P2: 1.0}
     assert rig.counted() == rig.expected() == Counter({(P1, "guarded", "success"): 1})
+
+
+def test_b8_failing_run_details_back_off_and_do_not_starve_the_working_pipelines(make_rig, upstream, caplog):
+    failing = [f"bad{n:02d}" for n in range(20)]  # listed first: they used to take the whole detail budget
+    working = [f"good{n}" for n in range(5)]
+    for pipeline in failing + working:
+        upstream.run(P1, pipeline, 1)
+    upstream.detail_fails.update(failing)
+    rig = make_rig([P1], detail=True)
+    with caplog.at_level(logging.WARNING, logger="exporter.sources.pipeline.source"):
+        rig.poll(12)
+    assert all(upstream.details[(P1, pipeline)] == 1 for pipeline in working), upstream.details
+    asked = sum(upstream.details[(P1, pipeline)] for pipeline in failing)
+    assert asked <= 20 * 4, f"{asked} failing detail requests in 12 polls"  # 1, 2, 4, 8 polls apart
+    assert caplog.text.count("run detail of pipeline") == 20  # once per failing run, not once per poll
