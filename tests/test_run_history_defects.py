@@ -51,6 +51,12 @@ class Rig:
         return self.upstream.truth() - self.baseline
 
 
+def assumption_failures(rig: Rig) -> dict[tuple[str, str], float]:
+    return {(dict(labels)["api"], dict(labels)["assumption"]): value for (name, labels), value in
+            parse_samples(rig.exporter.metrics_text().decode()).items()
+            if name == "codearts_api_assumption_failures_total"}
+
+
 @pytest.fixture
 def upstream():
     with ScriptedPipelines() as scripted:
@@ -87,7 +93,8 @@ def test_b3_runs_that_started_out_of_number_order_are_each_counted_once(make_rig
         rig.poll(3)
     assert rig.counted() == rig.expected() == Counter({(P1, "early", "success"): 1, (P1, "early", "failed"): 1,
                                                        (P1, "late", "success"): 2})
-    assert "run_numbers_in_start_order" in caplog.text
+    assert caplog.text.count("assumption runs_sorted_by_number") == 1  # once per target
+    assert assumption_failures(rig)[("pipeline", "runs_sorted_by_number")] == 1
     requests = upstream.run_lists.copy()
     rig.poll(3)  # caught up: nothing is asked again
     assert upstream.run_lists == requests
@@ -106,7 +113,8 @@ def test_b16_a_numbering_that_starts_again_is_counted_from_its_first_run(make_ri
         rig.poll(2)
     assert rig.counted() == Counter({(P1, "reborn", "success"): 2, (P1, "reborn", "failed"): 1})
     assert baseline_before == Counter({(P1, "reborn", "success"): 10})
-    assert "run_numbers_grow" in caplog.text
+    assert "assumption run_numbers_grow" in caplog.text
+    assert assumption_failures(rig)[("pipeline", "run_numbers_grow")] == 1
     upstream.run(P1, "reborn", 4, start=3000)
     rig.poll()
     assert rig.counted() == Counter({(P1, "reborn", "success"): 3, (P1, "reborn", "failed"): 1})

@@ -142,7 +142,6 @@ class NumberedHistory(ABC, Generic[A, R]):
         self._cycle = 0
         self._pending: dict[str, dict[str, Pending[A]]] = {}  # target key -> job key -> what to fetch
         self._marks: dict[str, Mark] = {}
-        self._named: set[tuple[str, str]] = set()  # (assumption, job key) already said
         self._failing: dict[str, tuple[str, set[str]]] = {}  # target key -> (api, jobs whose last fetch failed)
         self.setup()
 
@@ -336,8 +335,8 @@ class NumberedHistory(ABC, Generic[A, R]):
         if max(runs, default=0) > entry.latest:  # the run list goes on above it: the listing lagged
             mark.marker = entry.marker
             return
-        self._contradicted("run_numbers_grow", entry.key, f"the newest run is #{entry.latest}, below #{mark.high} "
-                           "already counted (re-created or reset?); counting starts again from #1")
+        self._contradicted("run_numbers_grow", entry.listing, f"{self.noun} {entry.key}: the newest run is "
+                           f"#{entry.latest}, below #{mark.high} already counted; counting starts again from #1")
         self._marks[entry.key] = Mark(0, tried=mark.tried)
         self._apply(entry, 0, set(), runs)
 
@@ -360,13 +359,10 @@ class NumberedHistory(ABC, Generic[A, R]):
         mark.due = self._cycle + waits
         return waits
 
-    def _contradicted(self, assumption: str, key: str, detail: str) -> None:
-        """Say once per (assumption, job) that an answer contradicted ``assumption`` (docs/reliability.md)."""
-        if (assumption, key) in self._named:
-            return
-        self._named.add((assumption, key))
-        self.log.warning("assumption %s contradicted by the %s API for %s %s: %s", assumption, self.kind.name,
-                         self.noun, key, detail)
+    def _contradicted(self, assumption: str, target: str, detail: str) -> None:
+        """Report that an answer for ``target`` contradicted ``assumption`` (exporter.assumptions: logged and
+        counted once per target, shown on the landing page)."""
+        self.client.stats.assumptions.contradicted(self.kind.name, assumption, target, detail)
 
     def _catch_up_batch(self, entries: list[tuple[Pending[A], int]], start_by: float | None) -> None:
         """Fetch the runs of one group's jobs in one request, and count them as :meth:`_catch_up` does."""
@@ -394,7 +390,8 @@ class NumberedHistory(ABC, Generic[A, R]):
         further = []
         for (entry, tried), page in zip(entries, pages, strict=True):
             if page is None:  # left out of the answer: fetched alone, now
-                self._contradicted("batch_answers_every_id", entry.key, "the batch answer left it out; fetched alone")
+                self._contradicted("batch_answers_every_id", entry.listing,
+                                   f"{self.noun} {entry.key} was left out of the batch answer; fetched alone")
                 further.append((entry, tried))
                 continue
             high, above = marks[entry.key]
@@ -433,8 +430,8 @@ class NumberedHistory(ABC, Generic[A, R]):
                 self.log.warning("first records page of %s %s holds no run above #%d although #%d exists: the "
                                  "API may not list newest first", self.noun, entry.key, high, entry.latest)
             if numbers != sorted(numbers, reverse=True) or (lowest is not None and numbers and max(numbers) > lowest):
-                self._contradicted("run_numbers_in_start_order", entry.key,
-                                   "the run list is not in descending run-number order; walked until each is found")
+                self._contradicted("runs_sorted_by_number", entry.listing, f"the run list of {self.noun} {entry.key} "
+                                   "is not in descending run-number order; walked until each is found")
             # The lowest of all pages so far: a page whose items all failed to parse ends nothing.
             lowest = min([*numbers, lowest] if lowest is not None else numbers, default=None)
             if page.size < limit or lowest is None or _found_all(entry, high, above, runs):
@@ -475,7 +472,10 @@ class NumberedHistory(ABC, Generic[A, R]):
         if run.status not in self.kind.statuses:
             self.client.stats.count_skipped(self.skip_api, "unknown_status")
             return
-        self.counts.count(self.kind.name, self.run_labels(entry, run), run.status, run.duration or 0.0,
+        if run.duration is None:  # out of bounds (exporter.timebounds): counted, not observed
+            self.client.stats.assumptions.contradicted(self.kind.name, "times_in_range", entry.key,
+                                                       f"run {run.number} has no duration within bounds")
+        self.counts.count(self.kind.name, self.run_labels(entry, run), run.status, run.duration,
                           self.queued_seconds(run))
 
 

@@ -65,8 +65,9 @@ class BuildHistory(NumberedHistory[BuildJob, BuildRun]):
             labels = (target.key, job.id, job.name)
             latest = build_number_of(job.build_number)
             if latest is None and job.build_number.strip() not in ("", "0"):  # "0": never built
-                self._contradicted("build_number_present", job.id, f"build_number {job.build_number[:32]!r} is not a "
-                                   "build number; its runs are not counted until one is listed")
+                self._contradicted("build_number_present", target.key, f"build job {job.id}: build_number "
+                                   f"{job.build_number[:32]!r} is not a build number; its runs are not counted until "
+                                   "one is")
             yield Listed(job.id, labels, job, latest, job.running, listing_marker(job), labels)
 
     def fetch_page(self, entry: Pending[BuildJob], index: int, limit: int, lowest: int | None) -> RunPage[BuildRun]:
