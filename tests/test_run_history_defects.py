@@ -205,3 +205,67 @@ def test_b8_failing_run_details_back_off_and_do_not_starve_the_working_pipelines
     asked = sum(upstream.details[(P1, pipeline)] for pipeline in failing)
     assert asked <= 20 * 4, f"{asked} failing detail requests in 12 polls"  # 1, 2, 4, 8 polls apart
     assert caplog.text.count("run detail of pipeline") == 20  # once per failing run, not once per poll
+
+
+def pipeline_series(rig: Rig) -> dict[tuple[str, str, str], float]:
+    """codearts_pipeline_runs_total summed per (pipeline id, pipeline name, status), zeros included."""
+    out: Counter = Counter()
+    for (name, labels), value in parse_samples(rig.exporter.metrics_text().decode()).items():
+        if name == "codearts_pipeline_runs_total":
+            found = dict(labels)
+            out[(found["pipeline_id"], found["pipeline"], found["status"])] += value
+    return dict(out)
+
+
+def test_b7_a_renamed_pipeline_keeps_one_set_of_series_under_its_current_name(make_rig, upstream, tmp_path):
+    upstream.run(P1, "moving", 1)
+    upstream.pipeline(P1, "moving").name = "name-0"
+    state = tmp_path / "state.json"
+    rig = make_rig([P1], extra=f"state:\n  path: {state}\n")
+    rig.start()
+    for rename in range(1, 31):
+        upstream.pipeline(P1, "moving").name = f"name-{rename}"
+        upstream.run(P1, "moving", rename + 1, "FAILED" if rename % 3 == 0 else "COMPLETED")
+        rig.poll()
+    series = pipeline_series(rig)
+    assert {name for _, name, _ in series} == {"name-30"}, sorted({name for _, name, _ in series})
+    assert series[("moving", "name-30", "success")] == 20 and series[("moving", "name-30", "failed")] == 10
+    assert len(json.loads(state.read_text())["cloud_pipeline_runs"]) <= 4 * 1  # one label set's statuses
+
+
+def test_b7_a_pipeline_gone_from_its_listing_retires_its_series_after_the_grace(make_rig, upstream):
+    from exporter.runhistory.numbered import RETIRE_AFTER_CYCLES
+
+    for pipeline in ("stays", "leaves"):
+        upstream.run(P1, pipeline, 1)
+    rig = make_rig([P1])
+    rig.start()
+    upstream.run(P1, "leaves", 2)
+    rig.poll()
+    del upstream.projects[P1]["leaves"]
+    rig.poll(RETIRE_AFTER_CYCLES - 1)
+    assert {pipeline for pipeline, _, _ in pipeline_series(rig)} == {"stays", "leaves"}  # within the grace
+    rig.poll(2)
+    assert {pipeline for pipeline, _, _ in pipeline_series(rig)} == {"stays"}
+
+
+def test_b7_a_rename_while_the_exporter_was_down_retires_the_old_series_after_the_grace(make_rig, upstream,
+                                                                                          tmp_path):
+    from exporter.runhistory.numbered import RETIRE_AFTER_CYCLES
+
+    upstream.run(P1, "moving", 1)
+    upstream.pipeline(P1, "moving").name = "before"
+    state = tmp_path / "state.json"
+    rig = make_rig([P1], extra=f"state:\n  path: {state}\n")
+    rig.start()
+    upstream.run(P1, "moving", 2)
+    rig.poll()
+    rig.exporter.close()
+    upstream.pipeline(P1, "moving").name = "after"
+    upstream.run(P1, "moving", 3)
+    again = make_rig([P1], extra=f"state:\n  path: {state}\n")
+    again.poll()
+    assert pipeline_series(again)[("moving", "after", "success")] == 1  # counted from the saved mark
+    assert pipeline_series(again)[("moving", "before", "success")] == 1
+    again.poll(RETIRE_AFTER_CYCLES + 1)
+    assert {name for _, name, _ in pipeline_series(again)} == {"after"}

@@ -205,6 +205,33 @@ class RunCounts:
             table.queued = {key: h for key, h in table.queued.items() if keep(key)}
             self._versions = {key: v for key, v in self._versions.items() if key[0] != kind or keep(key[1])}
 
+    def rename(self, kind: str, renamed: Mapping[Labels, Labels]) -> None:
+        """Move the series of jobs whose labels start with a key of ``renamed`` (a job's labels before) to
+        start with its value (after: a renamed job), merged with any the new labels hold already; one pass."""
+        width = len(next(iter(renamed), ()))
+        if not width:
+            return
+        with self.lock:
+            table = self.tables[kind]
+
+            def moved(labels: Labels) -> Labels | None:
+                new = renamed.get(labels[:width])
+                return None if new is None else (*new, *labels[width:])
+
+            runs: dict[Labels, int] = {}
+            for key, value in table.runs.items():
+                target = moved(key[:-1])
+                if target is None:
+                    runs[key] = runs.get(key, 0) + value
+                    continue
+                runs[(*target, key[-1])] = runs.get((*target, key[-1]), 0) + value
+                self._versions.pop((kind, key[:-1]), None)
+                self.touch(kind, target)
+            table.runs = runs
+            table.durations = _merged(table.durations, lambda key: None if (t := moved(key[:-1])) is None
+                                      else (*t, key[-1]))
+            table.queued = _merged(table.queued, moved)
+
     def replace_tables(self, tables: Mapping[str, RunTables]) -> None:
         """Take over restored tables, every counter of every job filled in (a state file written by hand or
         by an older version may lack a status), each job marked changed."""
@@ -257,3 +284,17 @@ class RunCounts:
                 self._idle[kind] = shared = idle
             return shared
         return JobHistory(runs, durations, None if queued is None else queued.copy(), self.split)
+
+
+def _merged(histograms: Mapping[Labels, Histogram],
+            moved: Callable[[Labels], Labels | None]) -> dict[Labels, Histogram]:
+    """``histograms`` with each key ``moved`` says to move under its new key, merged where two meet."""
+    out: dict[Labels, Histogram] = {}
+    for key, histogram in histograms.items():
+        target = moved(key) or key
+        if target in out:
+            out[target] = out[target].copy()
+            out[target].merge(histogram)
+        else:
+            out[target] = histogram
+    return out

@@ -61,6 +61,9 @@ R = TypeVar("R", bound=NumberedRun)
 # A job whose fetch failed or moved nothing while its listing stayed the same is fetched again after 1, 2, 4,
 # 8... cycles, at most this many (a run stuck RUNNING, a denied run list: not one request every cycle).
 MAX_STALL_CYCLES = 32
+# A job missing from its target's successful listings this many cycles in a row (an hour at the default 60 s
+# interval) has its series and mark retired: a deleted job, or one renamed while the exporter was down.
+RETIRE_AFTER_CYCLES = 60
 A = TypeVar("A")  # a job as its listing gives it (a build job, a pipeline, an application)
 
 
@@ -143,6 +146,10 @@ class NumberedHistory(ABC, Generic[A, R]):
         self._pending: dict[str, dict[str, Pending[A]]] = {}  # target key -> job key -> what to fetch
         self._marks: dict[str, Mark] = {}
         self._failing: dict[str, tuple[str, set[str]]] = {}  # target key -> (api, jobs whose last fetch failed)
+        self._labels: dict[str, Labels] = {}  # job key -> its labels as last listed (a rename moves its series)
+        self._listed: dict[str, dict[Labels, str | None]] = {}  # target key -> its last listing's job labels -> key
+        self._gone: dict[Labels, tuple[int, str | None]] = {}  # job labels -> (first cycle missed, job key)
+        self._saved: dict[str, set[Labels]] | None = None  # restored jobs per target, until their first listing
         self.setup()
 
     # -- the hooks a source fills ------------------------------------------------------------------------
@@ -192,7 +199,13 @@ class NumberedHistory(ABC, Generic[A, R]):
         with self._lock:
             pending = {}
             before = self._pending.get(target.key, {})
+            renamed: dict[Labels, Labels] = {}
+            listed_now: dict[Labels, str] = {}
             for order, listed in enumerate(self.listed(target, records)):
+                old = self._labels.get(listed.key)
+                if old is not None and old != listed.labels:
+                    renamed[old] = listed.labels
+                self._labels[listed.key], listed_now[listed.labels] = listed.labels, listed.key
                 entry = self._note(target.key, listed, order)
                 if entry is None:
                     continue
@@ -201,6 +214,9 @@ class NumberedHistory(ABC, Generic[A, R]):
                 if earlier is None or earlier.marker != entry.marker:  # it changed: no backoff
                     mark = self._marks[entry.key]
                     mark.stalls = mark.due = 0
+            if renamed:  # before any run is counted under the new labels
+                self.counts.rename(self.kind.name, renamed)
+            self._note_gone(target.key, listed_now, renamed)
             # Replaced whole: a job gone from the listing is no longer fetched.
             self._pending[target.key] = pending
             _, failing = self._failing.setdefault(target.key, (target.api, set()))
@@ -216,6 +232,9 @@ class NumberedHistory(ABC, Generic[A, R]):
         start_by = None if within is None else self._monotonic() + within
         with self._lock:
             self._cycle += 1
+            expired = [labels for labels, (since, _) in self._gone.items() if self._cycle - since > RETIRE_AFTER_CYCLES]
+            if expired:
+                self._retire(expired)
             waiting = sorted((entry for jobs in self._pending.values() for entry in jobs.values()
                               if self._marks[entry.key].due <= self._cycle),
                              key=lambda entry: (self._marks[entry.key].tried, entry.order))
@@ -262,6 +281,7 @@ class NumberedHistory(ABC, Generic[A, R]):
 
         def take_over() -> None:
             self._marks = marks
+            self._saved, self._listed = None, {}  # the restored jobs are compared with their first listings
 
         return take_over
 
@@ -293,6 +313,48 @@ class NumberedHistory(ABC, Generic[A, R]):
             return None
         return Pending(listed.key, listed.labels, listed.job, listing, finished_up_to, latest or finished_up_to,
                        listed.marker, order)
+
+    def target_of(self, labels: Labels) -> str:
+        """The key of the target whose listing holds the job with ``labels``; by default its first label."""
+        return labels[0]
+
+    def _note_gone(self, target: str, listed: dict[Labels, str], renamed: Mapping[Labels, Labels]) -> None:
+        """Note the jobs ``target``'s listing no longer holds (lock held): retired after RETIRE_AFTER_CYCLES."""
+        previously = self._listed.get(target)
+        if previously is None:  # its first listing: the jobs a state file brought are the ones to compare
+            previously = dict.fromkeys(self._restored(target, listed), None)
+        for labels, key in previously.items():
+            if labels not in listed and labels not in renamed:
+                self._gone.setdefault(labels, (self._cycle, key))
+        for labels in listed:
+            self._gone.pop(labels, None)
+        self._listed[target] = dict(listed)
+
+    def _restored(self, target: str, listed: Mapping[Labels, str]) -> set[Labels]:
+        """The job labels the counters hold for ``target`` before its first listing (from a state file)."""
+        if self._saved is None:
+            width = len(next(iter(listed), ()))
+            if not width:
+                return set()
+            self._saved = {}
+            table = self.counts.tables[self.kind.name]
+            for key in table.runs:
+                labels = key[:width]
+                self._saved.setdefault(self.target_of(labels), set()).add(labels)
+        return self._saved.pop(target, set())
+
+    def _retire(self, expired: list[Labels]) -> None:
+        """Forget the series and marks of jobs gone from their listings for RETIRE_AFTER_CYCLES (lock held)."""
+        width = len(expired[0])
+        dead = set(expired)
+        self.counts.retain(self.kind.name, lambda labels: labels[:width] not in dead)
+        for labels in expired:
+            _, key = self._gone.pop(labels)
+            if key is not None and self._labels.get(key) == labels:
+                del self._labels[key]
+                self._marks.pop(key, None)
+        self.log.info("retired the run history of %d %ss gone from their listings for %d cycles", len(expired),
+                      self.noun, RETIRE_AFTER_CYCLES)
 
     def _group(self, entry: Pending[A]) -> str | None:
         """The entry's batch, if one answer of at most ``page_size`` runs reaches back to its mark."""
