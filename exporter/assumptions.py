@@ -80,8 +80,8 @@ KNOWN: tuple[Assumption, ...] = (
     Assumption("build_number_present", ("build",),
                "every Build job that ran lists its last `build_number` as a positive integer (the API Explorer's "
                "job-list schema has none)",
-               "12.0, \"12.0\" and \"#12\" are read as 12; any other value: the job's runs are not counted until a "
-               "build number is listed"),
+               "12.0, \"12.0\" and \"#12\" are read as 12; without one, the job's new runs are found through the "
+               "records API whenever its listing entry changes (one request per change)"),
     Assumption("batch_answers_every_id", ("build",),
                "a batch records answer (POST /v1/record/brief) carries every build job asked for",
                "a job left out is fetched alone at once"),

@@ -134,11 +134,14 @@ def test_build_numbers_spelt_12_0_or_hash_12_are_read_and_every_run_counted(rig_
     assert_build_counts_equal(rig.samples(), build_truth(rig.world, T0, rig.now[0]))
 
 
-def test_a_build_number_that_is_no_number_is_named_once_per_job(rig_factory, caplog):
-    rig = rig_factory(state=False, api="v1")
-    rig.world.build_number_spelling = lambda n: f"build-{n}"
-    with caplog.at_level(logging.WARNING, logger="exporter.sources.build.history"):
+@pytest.mark.parametrize("api", ["v1", "auto"])
+@pytest.mark.parametrize("spelling", [lambda n: None, lambda n: f"build-{n}"], ids=["absent", "no_number"])
+def test_without_a_build_number_new_runs_are_found_through_the_records_api_and_named(rig_factory, caplog,
+                                                                                     spelling, api):
+    rig = rig_factory(state=False, api=api)
+    rig.world.build_number_spelling = spelling
+    with caplog.at_level(logging.WARNING):
         rig.poll()
-        cycles_with_requests(rig, 3)
-    named = caplog.text.count("assumption build_number_present")
-    assert named == 2  # once per project, not once per job or per cycle
+        cycles_with_requests(rig, 12)
+    assert_build_counts_equal(rig.samples(), build_truth(rig.world, T0, rig.now[0]))
+    assert caplog.text.count("assumption build_number_present") == 2  # once per project, not per job or cycle

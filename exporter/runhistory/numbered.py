@@ -103,6 +103,7 @@ class Pending(Generic[A]):
     marker: tuple[Any, ...]
     order: int  # position in its listing, to keep ties stable
     restart: bool = False  # its listing shows a number below the mark: counted from #1 once a fetch confirms
+    blind: bool = False  # its listing shows a run but no number: the runs API says what is new
 
 
 @dataclass(frozen=True, slots=True)
@@ -298,6 +299,14 @@ class NumberedHistory(ABC, Generic[A, R]):
                 self._marks[listed.key] = Mark(0)
             return None
         latest = listed.latest
+        if latest is None:  # a run but no number (a Build job list without build_number): the runs API tells
+            if mark is None or not mark.known:  # first sight: its first fetch sets the mark, without back-filling
+                self._marks.setdefault(listed.key, Mark(0, known=False))
+            elif mark.marker == listed.marker:
+                return None
+            high = self._marks[listed.key].high
+            return Pending(listed.key, listed.labels, listed.job, listing, high, high, listed.marker, order,
+                           blind=True)
         # The newest finished run is the latest one, or the one before while the latest still runs.
         finished_up_to = None if latest is None else latest - 1 if listed.running else latest
         if mark is None:
@@ -358,7 +367,7 @@ class NumberedHistory(ABC, Generic[A, R]):
 
     def _group(self, entry: Pending[A]) -> str | None:
         """The entry's batch, if one answer of at most ``page_size`` runs reaches back to its mark."""
-        if entry.restart or entry.latest - self._marks[entry.key].high > self.page_size:
+        if entry.restart or entry.blind or entry.latest - self._marks[entry.key].high > self.page_size:
             return None
         return self.batch_group(entry)
 
@@ -387,9 +396,19 @@ class NumberedHistory(ABC, Generic[A, R]):
             self._failed(entry, False)
             if entry.restart:
                 self._restart(entry, runs)
+            elif not mark.known:
+                self._first_fetch(entry, runs)
             else:
                 self._apply(entry, high, above, runs)
             self._done(entry)
+
+    def _first_fetch(self, entry: Pending[A], runs: dict[int, R]) -> None:
+        """Set the mark of a job first seen without a run number at its newest finished run (lock held)."""
+        old = self._marks[entry.key]
+        unfinished = [number for number, run in runs.items() if not run.finished]
+        high = max(0, min(unfinished) - 1) if unfinished else max(runs, default=0)
+        above = {number for number, run in runs.items() if run.finished and number > high}
+        self._marks[entry.key] = Mark(high, above, entry.marker, tried=old.tried)
 
     def _restart(self, entry: Pending[A], runs: dict[int, R]) -> None:
         """Count from #1 a job whose listing went below its mark, unless its run list goes higher (lock held)."""
@@ -459,7 +478,7 @@ class NumberedHistory(ABC, Generic[A, R]):
             high, above = marks[entry.key]
             runs: dict[int, R] = {}
             _take(page, high, runs)
-            if page.size >= limit and not _found_all(entry, high, above, runs):
+            if page.size >= limit and not _found_all(entry.finished_up_to, high, above, runs):
                 further.append((entry, tried))  # ran again since the listing, or out of order: more than one answer
                 continue
             with self._lock:
@@ -480,14 +499,19 @@ class NumberedHistory(ABC, Generic[A, R]):
         listing showed is found (or counted: ``above``), the list ends or ``max_pages``. A run list sorted by
         start time rather than by number (a queued run numbered later that started earlier) is walked on, in
         pages of ``page_size`` from the start; what is not found below the newest run listed is then gone."""
-        limit = max(1, min(self.page_size, entry.latest - high))
+        limit = self.page_size if entry.blind else max(1, min(self.page_size, entry.latest - high))
         runs: dict[int, R] = {}
         lowest: int | None = None
         index = 0
+        upto = entry.finished_up_to  # the newest finished run to find; without a listed number, the newest seen
         for _ in range(self.options.max_pages):
             page = self.fetch_page(entry, index, limit, lowest)
             _take(page, high, runs)
             numbers = [run.number for run in page.runs]
+            if entry.blind:
+                if self._marks[entry.key].known is False:
+                    return runs  # first sight: the newest page says where the mark starts
+                upto = max([upto, *(run.number for run in page.runs if run.finished)])
             if index == 0 and numbers and max(numbers) <= high and not entry.restart:
                 self.log.warning("first records page of %s %s holds no run above #%d although #%d exists: the "
                                  "API may not list newest first", self.noun, entry.key, high, entry.latest)
@@ -496,7 +520,7 @@ class NumberedHistory(ABC, Generic[A, R]):
                                    "is not in descending run-number order; walked until each is found")
             # The lowest of all pages so far: a page whose items all failed to parse ends nothing.
             lowest = min([*numbers, lowest] if lowest is not None else numbers, default=None)
-            if page.size < limit or lowest is None or _found_all(entry, high, above, runs):
+            if page.size < limit or lowest is None or _found_all(upto, high, above, runs):
                 return runs
             if index == 0 and limit < self.page_size and lowest <= high + 1:
                 index, limit, lowest = 0, self.page_size, None  # out of order: widen, from the newest again
@@ -541,10 +565,10 @@ class NumberedHistory(ABC, Generic[A, R]):
                           self.queued_seconds(run))
 
 
-def _found_all(entry: Pending[Any], high: int, above: set[int], runs: Mapping[int, Any]) -> bool:
-    """True if every number above ``high`` up to the newest finished one the listing showed is in ``runs`` or
-    ``above`` (counted already)."""
-    return all(number in runs or number in above for number in range(high + 1, entry.finished_up_to + 1))
+def _found_all(upto: int, high: int, above: set[int], runs: Mapping[int, Any]) -> bool:
+    """True if every number above ``high`` up to ``upto`` (the newest finished run the listing showed) is in
+    ``runs`` or ``above`` (counted already)."""
+    return all(number in runs or number in above for number in range(high + 1, upto + 1))
 
 
 def _take(page: RunPage[R], high: int, runs: dict[int, R]) -> None:

@@ -63,11 +63,14 @@ class BuildHistory(NumberedHistory[BuildJob, BuildRun]):
         """Each build job of a project with its last build number."""
         for job in records:
             labels = (target.key, job.id, job.name)
-            latest = build_number_of(job.build_number)
-            if latest is None and job.build_number.strip() not in ("", "0"):  # "0": never built
-                self._contradicted("build_number_present", target.key, f"build job {job.id}: build_number "
-                                   f"{job.build_number[:32]!r} is not a build number; its runs are not counted until "
-                                   "one is")
+            text = job.build_number.strip()
+            if text == "0" or (not text and not job.last_build_time):  # never built: its first runs are counted
+                yield Listed(job.id, labels, job, None, False, None, labels)
+                continue
+            latest = build_number_of(text)
+            if latest is None:
+                self._contradicted("build_number_present", target.key, f"build job {job.id} ran but lists build_number "
+                                   f"{text[:32]!r}; its new runs are found through the records API")
             yield Listed(job.id, labels, job, latest, job.running, listing_marker(job), labels)
 
     def fetch_page(self, entry: Pending[BuildJob], index: int, limit: int, lowest: int | None) -> RunPage[BuildRun]:
