@@ -14,6 +14,7 @@ from collections import Counter
 import pytest
 
 from exporter.config import load_config
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples
@@ -31,7 +32,7 @@ class Rig:
         self.upstream = upstream
         self.now = [T0]
         self.path = scripted_config(tmp_path / "c.yaml", upstream.url, projects, extra, detail)
-        self.exporter = Exporter(load_config(self.path), clock=lambda: self.now[0])
+        self.exporter = Exporter(load_config(self.path, sources=BUILTIN), clock=lambda: self.now[0])
         self.baseline: Counter = Counter()
 
     def poll(self, cycles: int = 1) -> None:
