@@ -51,9 +51,9 @@ LAST_SUCCESS = metric_spec(
     "Unix time of the last successful poll of a target.", TARGET_LABELS, "exporter")
 HISTORY_UP = metric_spec(
     "codearts_history_up", "gauge",
-    "1 if the run history of a target (a Build or Pipeline project) is fetched without error, 0 while fetching "
-    "the runs of one of its jobs keeps failing (such as a run list denied with HTTP 200 DEVCP.00014031): its "
-    "listing may be up (codearts_up 1) while its runs are not counted. Present with history.enabled.",
+    "1 if the run history of a target is fetched without error, 0 while fetching the runs of one of its jobs "
+    "keeps failing (such as a run list denied with an error code in an HTTP 200 answer): its listing may be up "
+    "(codearts_up 1) while its runs are not counted. Present with history.enabled.",
     TARGET_LABELS, "history")
 POLL_DURATION = metric_spec(
     "codearts_poll_duration_seconds", "gauge",
