@@ -124,16 +124,26 @@ class Exporter:
         configuration counts as loaded now); ``restore_state``: read ``state.path`` (a reload carries the
         run history over in memory instead); ``state_lock``: the lock of ``state.path`` the running exporter
         holds (a reload's, keeping the state file), taken over instead of taken."""
+        # Before anything starts: a second exporter on the same state file would double count (StateLockError).
+        self._state_lock = state_lock or (_lock_state(config.state.path) if config.state.path is not None else None)
+        try:
+            self._assemble(config, clock, shard or ShardSpec(), stats, restore_state)
+        except BaseException:
+            # A start that fails (an sk_file emptied since the check) lets the file go: the process may go on
+            # and start another exporter on it. A lock taken over from a running exporter stays that one's.
+            if self._state_lock is not None and self._state_lock is not state_lock:
+                self._state_lock.release()
+            raise
+
+    def _assemble(self, config: Config, clock: Callable[[], float], shard: ShardSpec, stats: RequestStats | None,
+                  restore_state: bool) -> None:
         self.config = config
-        self.shard = shard = shard or ShardSpec()
+        self.shard = shard
         self.sources = config.sources
         if stats is None:
             stats = request_stats(self.sources)
             stats.count_config_load(True, clock())
         self.stats = stats
-        # Before anything starts: a second exporter on the same state file would double count (StateLockError).
-        # A reload keeping the state file takes over the running exporter's lock instead.
-        self._state_lock = state_lock or (_lock_state(config.state.path) if config.state.path is not None else None)
         if config.state.path is not None:
             self.stats.track_state_writes()
         rate_limits = shard_rate_limits(config, shard)
