@@ -146,6 +146,16 @@ def test_an_invalid_configuration_is_refused_with_the_startup_error_and_the_old_
         assert value(after, "codearts_config_last_reload_success_timestamp_seconds") == \
             value(good, "codearts_config_last_reload_success_timestamp_seconds")
         assert startup_error in process.log.read_text()
+
+        empty = tmp_path / "token"
+        empty.write_text("")  # valid as a configuration, refused when the credentials are read
+        config.write_text(config_text(sim.url, [6], [P1], state=tmp_path / "state.json")
+                          .replace(f"  token: {SIM_TOKEN}", f"  token_file: {empty}"))
+        answer = requests.post(f"{process.url}/-/reload", timeout=30)
+        assert answer.status_code == 500 and f"token_file {empty} is empty" in answer.text
+        assert targets(next_cycles(process)) == targets(good)
+        with pytest.raises(StateLockError):  # the refused exporter shared the running one's lock: still held
+            StateLock(tmp_path / "state.json")
     finally:
         process.stop()
 
