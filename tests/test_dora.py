@@ -404,3 +404,29 @@ def test_all_commits_observes_every_commit_since_the_previous_deployment_with_on
         assert value(found, "codearts_dora_lead_time_skipped_total", reason="commit_unknown") > 0
     finally:
         rig.exporter.close()
+
+
+def test_changed_buckets_restart_only_the_histograms_not_the_deployment_counts(tmp_path, simulator_factory):
+    made = Rig(tmp_path, simulator_factory)
+    try:
+        made.poll()
+        for gap in GAPS:
+            made.now[0] += gap
+            made.poll()
+        made.poll()
+        before = made.samples()
+        assert value(before, "codearts_dora_change_lead_time_seconds_count", service="backend",
+                     environment="production")
+        made.exporter.close()
+        made.config = load_config(write_config(
+            tmp_path / "c2.yaml", made.sim.url, pipeline_projects=[P1],
+            extra=f"state:\n  path: {made.state}\n" + dora_section() + "  lead_time_buckets: [3600, 86400]\n"),
+            sources=BUILTIN)
+        made.exporter = Exporter(made.config, clock=lambda: made.now[0])
+        after = made.samples()
+        assert value(after, "codearts_dora_change_lead_time_seconds_count", service="backend",
+                     environment="production") is None
+        assert {key: v for key, v in after.items() if key[0] == "codearts_dora_deployments_total"} == \
+            {key: v for key, v in before.items() if key[0] == "codearts_dora_deployments_total"}
+    finally:
+        made.exporter.close()

@@ -17,7 +17,7 @@ from typing import Any
 from exporter.dora.config import DoraConfig
 from exporter.dora.metrics import FAILURES, LOOKUP_RESULTS, SKIP_REASONS, STATUSES
 from exporter.runhistory.counts import Histogram
-from exporter.statefile import StateProblem, check, count, exactly, finite, items, labels, mapping
+from exporter.statefile import check, count, exactly, finite, items, labels, mapping
 
 log = logging.getLogger(__name__)
 
@@ -281,8 +281,10 @@ def ledger_from_state(config: DoraConfig, state: Mapping[str, Any]) -> Ledger:
             service = _service(row, where)
             counts = [check_count(value, f"{where}[2]") for value in items(row[2], f"{where}[2]")]
             check(row[3], f"{where}[3]", finite)
-            if len(counts) != len(bounds) + 1:
-                raise StateProblem(f"{where}[2]: {len(counts)} buckets saved, {len(bounds) + 1} configured")
+            if len(counts) != len(bounds) + 1:  # dora.*_buckets changed: this histogram starts afresh
+                log.warning("DORA: %s saved with %d buckets, %d configured now: it starts afresh", where,
+                            len(counts), len(bounds) + 1)
+                continue
             if service in known:
                 table[service] = Histogram(counts, float(row[3]))
     for name, times in (("last_success", ledger.last_success), ("streaks", ledger.streaks)):
