@@ -67,11 +67,12 @@ def make_snapshot() -> Snapshot:
         last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
         records=(
             Pipeline("c" * 32, "deploy", "demo", "", PipelineRun("r1", 7, "failed", "FAILED", "Push", "main", "abc",
-                                                                 T0 - 700, T0 - 600, stages),
+                                                                 T0 - 700, T0 - 600, stages, ref="main"),
                      RunDetail("r1", (JobRun("Test", "unit", "failed", T0 - 640, T0 - 600, 10.0),),
                                "Test/unit", "exit code 1")),
             Pipeline("d" * 32, "nightly", "demo", "ops", PipelineRun("r2", 3, "paused", "PAUSED", "Scheduler",
-                                                                     "other", "def", T0 - 100, None)),
+                                                                     "other", "def", T0 - 100, None,
+                                                                     ref="feature/nightly-fix")),
             Pipeline("e" * 32, "new", "demo", "", None),
         ),
     )

@@ -176,6 +176,12 @@ def test_names_are_filtered_and_branches_outside_the_list_are_other(rig_factory,
                          "backend-pipeline-8"]
         branches = {pipeline.latest.branch for pipeline in records if pipeline.latest is not None}
         assert branches <= {"main", "other"} and "other" in branches
+        # The latest run's one info series names the branch it built, outside the allowlist too.
+        samples = parse_samples(exporter.metrics_text().decode())
+        info = {dict(labels)["pipeline"]: dict(labels)["branch"] for name, labels in samples
+                if name == "codearts_pipeline_last_run_info"}
+        built = {pipeline.name: pipeline.latest.ref for pipeline in records if pipeline.latest is not None}
+        assert info == built and "other" not in info.values() and set(info.values()) - {"main"}
     finally:
         exporter.close()
 
