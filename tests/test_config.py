@@ -128,6 +128,10 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "repositories[0].max_pipelines: expected an integer 1..1000, got 0",
         "discovery.projects[0].pipeline_retention_seconds: expected a number >= 0, got -1",
     ),
+    "build_bad_regex.yaml": (
+        'projects[0].exclude[0]: invalid regular expression "nightly-(": '
+        "missing ), unterminated subpattern at position 8",
+    ),
     "discovery_bad_regex.yaml": (
         'discovery.projects[0].include[1]: invalid regular expression "backend-(": '
         "missing ), unterminated subpattern at position 8",
@@ -266,7 +270,7 @@ def test_several_problems_are_reported_at_once() -> None:
         'repositories[0].pipelines[1]: expected an integer 1..2147483647, got "x"',
         "repositories[0].pipelines[2]: duplicate of repositories[0].pipelines[0]",
         "repositories[1].pipelines: required",
-        "projects[0].name: unknown key (expected one of: id)",
+        "projects[0].name: unknown key (expected one of: id, include, exclude)",
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
@@ -42,13 +43,19 @@ class BuildSource(Source):
         return bool(section)
 
     def targets(self, section: tuple[ProjectTarget, ...]) -> tuple[Target, ...]:
-        return tuple(project_target(project.id) for project in section)
+        return tuple(project_target(project.id, project) for project in section)
 
     def summary(self, section: tuple[ProjectTarget, ...]) -> str:
         return f"{len(section)} build projects"
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
-        return list_build_jobs(client, target.key)
+        """The project's build jobs that its ``include``/``exclude`` regexes watch (the others are never
+        rendered or counted)."""
+        listing = list_build_jobs(client, target.key)
+        project = target.options
+        if not isinstance(project, ProjectTarget) or not (project.include or project.exclude):
+            return listing
+        return replace(listing, records=tuple(job for job in listing.records if project.watches(job.name)))
 
     def render(self, sink: Sink, state: TargetState) -> None:
         render_project(sink, state)
