@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from exporter.registry import source_for
 from exporter.snapshot import Snapshot, TargetState
+from exporter.wording import plural
 
 MAX_FAILING_ROWS = 200  # a page stays readable (and small) when a whole project is red
 
@@ -105,13 +106,27 @@ def _failing_rows(snapshot: Snapshot, now: float) -> tuple[list[str], int]:
     return [row for _, row in rows[:MAX_FAILING_ROWS]], len(rows)
 
 
+def _unknown(snapshot: Snapshot) -> str:
+    """Why nobody can tell what is failing now ("" when the last poll read some target)."""
+    if any(state.up for state in snapshot.states) or not snapshot.states:
+        return ""
+    if not any(state.polled for state in snapshot.states):
+        return "Unknown yet: no target has been polled."
+    return "Unknown: the last poll of every target failed (see Targets below), so nothing is known of the jobs now."
+
+
 def _failing(snapshot: Snapshot, now: float) -> str:
     rows, total = _failing_rows(snapshot, now)
+    unknown = _unknown(snapshot)
+    if unknown:
+        unknown = f'<p class="unknown"><b>{_e(unknown)}</b>' + (" The jobs below are from older polls.</p>"
+                                                                if rows else "</p>")
     if not rows:
-        return "<p>No job is failing or timed out right now.</p>"
+        return unknown or "<p>No job is failing or timed out right now.</p>"
     more = f"<p>… and {total - len(rows)} more (see <code>/metrics</code>).</p>" if total > len(rows) else ""
-    return (f"<p>{total} jobs whose latest run failed or timed out, newest first. Pipeline jobs link to their "
-            "CodeArts page (the Repo API's <code>target_url</code>); the Build jobs API gives no job URL.</p>"
+    return (f"{unknown}<p>{plural(total, 'job')} whose latest run failed or timed out, newest first. Pipeline jobs "
+            "link to their CodeArts page (the Repo API's <code>target_url</code>); the Build jobs API gives no job "
+            "URL.</p>"
             "<table><thead><tr><th>Job</th><th>Status</th><th>Where</th><th>Since</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>" + more)
 
@@ -158,8 +173,10 @@ def render_landing(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
     polled = sum(state.polled for state in snapshot.states)
     up = sum(state.up for state in snapshot.states)
     failing = _failing_rows(snapshot, now)[1]
-    summary = (f"<span><b>{up}</b> of {len(snapshot.states)} targets up</span>"
-               f"<span><b>{polled}</b> polled</span><span><b>{failing}</b> jobs failing or timed out</span>"
+    failing_text = "jobs failing: <b>unknown</b>" if _unknown(snapshot) else \
+        f"<b>{failing}</b> {'job' if failing == 1 else 'jobs'} failing or timed out"
+    summary = (f"<span><b>{up}</b> of {plural(len(snapshot.states), 'target')} up</span>"
+               f"<span><b>{polled}</b> polled</span><span>{failing_text}</span>"
                f"<span>last cycle {_when(snapshot.taken_at, now)}</span>")
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

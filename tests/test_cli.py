@@ -128,6 +128,9 @@ def test_demo_serves_living_metrics_and_stops_on_sigterm():
         assert 'codearts_discovery_up{id="2111976240",source="repository"} 1.0' in body
         discovered = re.findall(r'^codearts_up\{api="repo",target="2111976240/\d+"\} 1\.0$', body, re.MULTILINE)
         assert 1 <= len(discovered) <= 5
+        # Pipeline detail is on: the job duration panels have data.
+        wait_until(lambda: "codearts_pipeline_last_run_job_duration_seconds{" in
+                   requests.get(f"{url}/metrics", timeout=5).text)
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0

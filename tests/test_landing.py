@@ -12,6 +12,7 @@ import requests
 
 from exporter import __version__
 from exporter.config import load_config
+from exporter.demo import start_demo
 from exporter.landing import LandingInfo, next_poll, render_landing
 from exporter.simulator import Fault, World
 from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
@@ -161,3 +162,43 @@ def test_discovery_sources_show_what_they_found():
     discovery = render_landing(snapshot, info, NOW).split("<h2>Discovery</h2>", 1)[1].split("<h2>", 1)[0]
     assert f"<td><code>{PROJECT}</code></td><td>ok</td>" in discovery and "3 repositories matched" in discovery
     assert "2 pipelines watched: 41, 42" in discovery
+
+
+def test_with_every_target_down_what_is_failing_is_unknown_not_nothing():
+    info = LandingInfo("1.2.3", 60.0)
+    down = TargetState(project_target(PROJECT), polled=True, up=False, last_poll_at=NOW - 10, error="HTTP 503",
+                       failures=2)
+    page = render_landing(Snapshot(4, NOW - 10, (down, replace(down, target=pipeline_target(REPO, PIPELINE)))),
+                          info, NOW)
+    failing = page.split("<h2>Failing now</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "No job is failing" not in page
+    assert "Unknown: the last poll of every target failed" in failing
+    assert "jobs failing: <b>unknown</b>" in page and "<b>0</b> of 2 targets up" in page
+    # stale failing jobs stay listed, marked as such
+    hostile = hostile_snapshot()
+    stale = replace(hostile, states=tuple(replace(state, up=False, polled=True) for state in hostile.states))
+    failing = render_landing(stale, info, NOW).split("<h2>Failing now</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "Unknown: the last poll of every target failed" in failing and "from older polls" in failing
+    assert "3 jobs whose latest run failed" in failing
+    # before the first poll: unknown yet; with one target up, the usual sentence
+    fresh = render_landing(Snapshot(0, None, (TargetState(project_target(PROJECT)),)), info, NOW)
+    assert "Unknown yet: no target has been polled." in fresh and "No job is failing" not in fresh
+    one_up = Snapshot(4, NOW, (down, TargetState(project_target("b" * 32), polled=True, up=True, last_poll_at=NOW)))
+    page = render_landing(one_up, info, NOW)
+    assert "No job is failing or timed out right now." in page and "<b>0</b> jobs failing" in page
+    assert "<b>1</b> of 2 targets up" in page
+
+
+def test_the_demo_links_every_repo_job_to_its_codearts_page():
+    simulator, config = start_demo()
+    exporter = Exporter(config)
+    try:
+        snapshot = exporter.poll_once()
+    finally:
+        exporter.close()
+        simulator.stop()
+    repo_jobs = [(state.target.key, job) for state in snapshot.states if state.target.api == "repo"
+                 for job in state.records]
+    assert {key.split("/")[0] for key, _ in repo_jobs} == {"2111976239", "2111976240"}, "configured and discovered"
+    assert all(job.target_url.startswith("https://") and "/pipeline/detail/" in job.target_url
+               for _, job in repo_jobs)

@@ -11,7 +11,6 @@ from exporter.sources.base import FAILING_STATUSES, FailingJob
 from exporter.sources.build import metrics as m
 from exporter.sources.build.models import BUILD_STATUSES, BuildJob
 
-
 NEVER_BUILT = "none"  # the status of a job that has no build yet
 
 
