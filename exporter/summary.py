@@ -13,7 +13,8 @@ def landing_info(config: Config, version: str, shard: ShardSpec, token_expiry: f
     return LandingInfo(version, config.poll.interval_seconds, configuration_summary(config, shard), token_expiry)
 
 
-def _auth_summary(config: Config) -> str:
+def auth_summary(config: Config) -> str:
+    """The authentication mode and its non-secret settings, in words."""
     auth = config.auth
     if isinstance(auth, TokenAuth):
         return "token (a ready IAM token; it is not renewed)"
@@ -24,7 +25,7 @@ def _auth_summary(config: Config) -> str:
     if isinstance(auth, AkSkAuth):
         source = "sk_file" if auth.sk_file else "sk"
         return f"aksk: access key pair, IAM project {auth.project_id}, secret key from {source}"
-    return type(auth).__name__
+    return "an unknown mode"
 
 
 def configuration_summary(config: Config, shard: ShardSpec) -> tuple[tuple[str, str], ...]:
@@ -34,7 +35,7 @@ def configuration_summary(config: Config, shard: ShardSpec) -> tuple[tuple[str, 
     sources = [source for source in registered() if source.name in config.sections]
     rows = [
         ("Region", config.region or "(none: explicit endpoints)"),
-        ("Authentication", _auth_summary(config)),
+        ("Authentication", auth_summary(config)),
     ]
     rows += [(source.title, url) for source in sources if (url := config.endpoints.url(source.name)) is not None]
     if isinstance(config.auth, PasswordAuth) and config.endpoints.iam:

@@ -419,10 +419,13 @@ def test_pipeline_targets_follow_configuration_order() -> None:
 
 
 def test_example_config_loads() -> None:
-    config = load_config(EXAMPLE, {"CODEARTS_TOKEN": "example-token"})
+    config = load_config(EXAMPLE, {"HUAWEICLOUD_SDK_AK": "EXAMPLEAK", "HUAWEICLOUD_SDK_SK": "example-sk"})
     assert config.region == "cn-north-4"
     assert config.endpoints == endpoints_for_dataclass("cn-north-4")
-    assert config.auth == TokenAuth(Secret("example-token"))
+    # the mode the README recommends (step 2, "AK/SK first") is the one the example turns on
+    assert config.auth == AkSkAuth("EXAMPLEAK", Secret("example-sk"), None, IAM_PROJECT_ID)
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    assert "Pick the authentication mode: AK/SK first" in readme
     assert config.poll == PollConfig()
     assert config.section("repo").pipeline_targets() == [(2111976239, 6), (2111976239, 7)]
     assert config.section("build") == (ProjectTarget(PROJECT_ID),)

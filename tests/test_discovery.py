@@ -468,8 +468,8 @@ def test_discovery_config_is_read_into_its_records_and_summarised_by_check_confi
         ["api-gateway", "my-web"]
     result = run_cli("--check-config", "--config.file", str(path))
     assert result.returncode == 0, result.stderr
-    assert ("1 pipelines in 1 repositories, merge request discovery in 1 repositories and "
-            "the repositories of 1 projects every 120s, 0 build projects;") in result.stdout
+    assert ("1 pipeline in 1 repository, merge request discovery in 1 repository and "
+            "the repositories of 1 project every 120s;") in result.stdout
 
 
 def runs_of(samples: dict, repo: str) -> dict[tuple, float]:

@@ -70,6 +70,14 @@ def test_once_output_matches_the_simulator_under_every_paging_semantics(
     after = time.time()
     assert result.returncode == 0, result.stderr
     found = parse_samples(result.stdout)
+    disabled = {dict(labels)["job_id"] for (name, labels), value in found.items()
+                if name == "codearts_build_job_disabled" and value == 1}
+    failing = sum(1 for (name, labels), value in found.items() if value == 1 and dict(labels).get("status") in
+                  ("failed", "timedout") and dict(labels).get("job_id") not in disabled
+                  and name in ("codearts_build_job_status", "codearts_repo_pipeline_job_status"))
+    summary = result.stderr.strip().splitlines()[-1]
+    assert summary.startswith(f"codearts-exporter --once: 2 of 2 targets up, {250 + 130} jobs read, "), summary
+    assert f" {failing} failing or timed out, in " in summary and "down" not in summary
 
     def get(name, **labels):
         return found.get((name, frozenset({k: str(v) for k, v in labels.items()}.items())))

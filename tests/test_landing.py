@@ -98,7 +98,7 @@ def test_version_configuration_and_no_discovery(served):
     assert f"<h1>CodeArts exporter {__version__}</h1>" in page
     settings = page.split("<h2>Configuration</h2>", 1)[1]
     assert "<th>Polling</th><td>every 3600 s, timeout 5 s, 4 requests in flight" in settings
-    assert "<th>Configured targets</th><td>2 pipelines in 1 repositories, 2 build projects</td>" in settings
+    assert "<th>Configured targets</th><td>2 pipelines in 1 repository, 2 build projects</td>" in settings
     assert "<th>Authentication</th><td>token (a ready IAM token; it is not renewed)</td>" in settings
     assert "Discovery is not configured" in page
 

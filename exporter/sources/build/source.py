@@ -18,6 +18,7 @@ from exporter.sources.build.history import BuildHistory
 from exporter.sources.build.render import failing_jobs, render_job_history, render_project
 from exporter.sources.build.targets import API, project_target
 from exporter.validation import Checker
+from exporter.wording import plural
 
 HISTORY_SHARE = 0.25  # of the Build rate limit's requests in one interval, when not configured
 
@@ -46,7 +47,7 @@ class BuildSource(Source):
         return tuple(project_target(project.id, project) for project in section)
 
     def summary(self, section: tuple[ProjectTarget, ...]) -> str:
-        return f"{len(section)} build projects"
+        return plural(len(section), "build project") if section else ""
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
         """The project's build jobs that its ``include``/``exclude`` regexes watch (the others are never

@@ -26,6 +26,7 @@ from exporter.sources.pipeline.render import (
 )
 from exporter.sources.pipeline.targets import API, project_target
 from exporter.validation import Checker
+from exporter.wording import plural
 
 HISTORY_SHARE = 0.25  # of the Pipeline rate limit's requests in one interval, when not configured
 DETAILS_PER_POLL = 20  # run details read per project and poll at most (the first poll would read them all)
@@ -65,7 +66,7 @@ class PipelineSource(Source):
 
     def summary(self, section: tuple[PipelineProject, ...]) -> str:
         """Empty when no pipeline projects are named: a configuration without them reads as before."""
-        return f"{len(section)} pipeline projects" if section else ""
+        return plural(len(section), "pipeline project") if section else ""
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
         project = target.options if isinstance(target.options, PipelineProject) else PipelineProject(target.key)
