@@ -130,7 +130,8 @@ def once_summary(snapshot: Snapshot, seconds: float) -> str:
     """The one line ``--once`` ends with on stderr: how the poll went, what it read, what is down."""
     states = snapshot.states
     up = sum(state.up for state in states)
-    jobs = sum(len(state.records) for state in states)
+    # Jobs (and pipelines) of the sources of CI data; the names source's records are names, not jobs.
+    jobs = sum(len(state.records) for state in states if registry.source_for(state.target.api).target_paths)
     failing = sum(len(registry.source_for(state.target.api).failing_jobs(state)) for state in states)
     text = (f"codearts-exporter --once: {up} of {plural(len(states), 'target')} up, {plural(jobs, 'job')} read, "
             f"{failing} failing or timed out, in {seconds:.1f} s")

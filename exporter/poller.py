@@ -322,9 +322,11 @@ class Poller:
         finished = self.clock()
         records, missing = merge_listing(state.records, state.missing_since, fetched, source.record_key,
                                          finished, self.job_grace)
+        refresh = source.refresh_seconds(target)
         return TargetState(
             target, polled=True, up=True, last_poll_at=at, last_success_at=finished,
             poll_duration=time.monotonic() - started, data_at=finished, records=records, missing_since=missing,
+            next_poll_at=finished + refresh if refresh is not None else None,
         )
 
     def _observe(self, target: Target, records: Iterable[Any], round_: int) -> None:

@@ -13,6 +13,9 @@ Sources (see /work/shared/codearts-api.md section 2):
 - Pipeline: huaweicloud-sdk-python-v3 huaweicloudsdkcodeartspipeline/v2/region/codeartspipeline_region.py
   (``cloudpipeline-ext.<region>``; ``pipeline-external.<region>`` in tr-west-1 and la-south-2); optional: a
   region without a Pipeline host still serves Repo and Build, and ``endpoints.pipeline`` can name one
+- ProjectMan (project names only): huaweicloud-sdk ProjectMan v4 region table (``projectman-ext.<region>`` in
+  cn-north-4, cn-north-1, cn-east-2 and cn-south-1); optional: elsewhere ``endpoints.projectman`` can name one,
+  and without one project names are not exported
 - IAM:   https://support.huaweicloud.com/eu/api-iam/iam_01_0004.html and
   huaweicloud-sdk-python-v3 huaweicloudsdkiam/v3/region/iam_region.py
 
@@ -24,7 +27,7 @@ Build host).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 __all__ = ["REGIONS", "RegionEndpoints", "endpoints_for"]
@@ -38,6 +41,7 @@ class RegionEndpoints:
     build: str
     iam: str
     pipeline: str | None = None  # CodeArts Pipeline (v5); None where the SDK lists no host
+    projectman: str | None = None  # ProjectMan (v4), for project names only; None where the SDK lists no host
 
     def url(self, name: str) -> str | None:
         """The region's endpoint of the API ``name`` (a source's name, or ``iam``); None if it has none."""
@@ -60,13 +64,18 @@ _CODEHUB = "codehub-ext"
 _CODEARTSREPO = "codeartsrepo-ext"
 _PIPELINE_EXTERNAL = "pipeline-external"  # the SDK's Pipeline host in tr-west-1 and la-south-2
 
+def _with_projectman(endpoints: RegionEndpoints, region: str) -> RegionEndpoints:
+    """A region's endpoints with the ProjectMan host the SDK lists for it."""
+    return replace(endpoints, projectman=f"https://projectman-ext.{region}.myhuaweicloud.com")
+
+
 REGIONS: Mapping[str, RegionEndpoints] = MappingProxyType(
     {
-        "cn-north-1": _standard("cn-north-1", _CODEHUB),
-        "cn-north-4": _standard("cn-north-4", _CODEHUB),
-        "cn-east-2": _standard("cn-east-2", _CODEHUB),
+        "cn-north-1": _with_projectman(_standard("cn-north-1", _CODEHUB), "cn-north-1"),
+        "cn-north-4": _with_projectman(_standard("cn-north-4", _CODEHUB), "cn-north-4"),
+        "cn-east-2": _with_projectman(_standard("cn-east-2", _CODEHUB), "cn-east-2"),
         "cn-east-3": _standard("cn-east-3", _CODEHUB),
-        "cn-south-1": _standard("cn-south-1", _CODEHUB),
+        "cn-south-1": _with_projectman(_standard("cn-south-1", _CODEHUB), "cn-south-1"),
         "cn-south-2": _standard("cn-south-2", _CODEHUB),
         "cn-southwest-2": _standard("cn-southwest-2", _CODEHUB),
         "ap-southeast-3": _standard("ap-southeast-3", _CODEHUB),

@@ -61,8 +61,8 @@ def test_check_config_summarises_without_secrets(tmp_path):
     path.write_text(VALID)
     result = run_cli("--config.file", str(path), "--check-config")
     assert result.returncode == 0, result.stderr
-    assert result.stdout.startswith("configuration OK: 1 build project; "
-                                     "authentication by token (a ready IAM token; it is not renewed); ")
+    assert result.stdout.startswith("configuration OK: 1 build project, the names of 1 project from ProjectMan "
+                                     "every 300s; authentication by token (a ready IAM token; it is not renewed); ")
     assert "Auth" not in result.stdout and "in flight" in result.stdout, "English, no class names"
     assert "s3cr3t-token-value-42" not in result.stdout + result.stderr
 

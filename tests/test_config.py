@@ -24,6 +24,7 @@ from exporter.config import (
 )
 from exporter.regions import REGIONS, RegionEndpoints, endpoints_for
 from exporter.sources.build.config import ProjectTarget
+from exporter.sources.projectman.config import NamesSection
 from exporter.sources.repo.config import RepoSection, RepositoryTarget
 
 CONFFILES = Path(__file__).parent / "conffiles"
@@ -182,7 +183,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "poll.rate_limit.burst: expected an integer 1..1000, got 0.5",
     ),
     "unknown_rate_limit_key.yaml": (
-        "poll.rate_limit.deploy: unknown key (expected one of: repo, build, pipeline, iam, burst)",
+        "poll.rate_limit.deploy: unknown key (expected one of: repo, build, pipeline, projectman, iam, burst)",
     ),
     "negative_job_grace.yaml": ("poll.job_grace_seconds: expected a number >= 0, got -1",),
     "zero_max_backoff.yaml": ("poll.max_backoff_seconds: expected a number > 0, got 0",),
@@ -333,12 +334,14 @@ def test_minimal_config_gets_defaults_from_region() -> None:
         endpoints=Endpoints(
             {"repo": "https://codehub-ext.cn-north-4.myhuaweicloud.com",
              "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
-             "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"},
+             "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
+             "projectman": "https://projectman-ext.cn-north-4.myhuaweicloud.com"},
             iam="https://iam.cn-north-4.myhuaweicloud.com",
         ),
         auth=TokenAuth(Secret("t0ken")),
         poll=PollConfig(interval_seconds=60.0, timeout_seconds=10.0, concurrency=4),
-        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": (), "pipeline": ()},
+        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": (), "pipeline": (),
+                  "projectman": NamesSection(repository_ids=(2111976239,), projectman=True)},
     )
     assert isinstance(config.poll.interval_seconds, float)
 
@@ -438,7 +441,8 @@ def endpoints_for_dataclass(region: str) -> Endpoints:
     defaults = endpoints_for(region)
     assert defaults is not None
     urls = {"repo": defaults.repo, "build": defaults.build}
-    return Endpoints(urls | ({"pipeline": defaults.pipeline} if defaults.pipeline else {}), defaults.iam)
+    optional = {name: url for name in ("pipeline", "projectman") if (url := defaults.url(name)) is not None}
+    return Endpoints(urls | optional, defaults.iam)
 
 
 def test_config_is_immutable() -> None:
@@ -565,7 +569,9 @@ def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
         build="https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
         iam="https://iam.cn-north-4.myhuaweicloud.com",
         pipeline="https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
+        projectman="https://projectman-ext.cn-north-4.myhuaweicloud.com",
     )
+    assert endpoints_for("cn-east-3").projectman is None  # type: ignore[union-attr]  # not in ProjectMan's SDK table
     assert endpoints_for("tr-west-1") is not None
     assert endpoints_for("tr-west-1").pipeline == "https://pipeline-external.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
     assert endpoints_for("eu-west-101").pipeline is None  # type: ignore[union-attr]  # no Pipeline host in the SDK
@@ -612,7 +618,7 @@ def test_the_metrics_section_is_optional_and_names_only_families_served() -> Non
 
 def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() -> None:
     assert parse_config(minimal(), CONFFILE_ENV).poll.rate_limit.rates() == {"repo": 8.0, "build": 5.0, "pipeline": 5.0,
-                                                                            "iam": 0.2}
+                                                                            "projectman": 1.0, "iam": 0.2}
     poll = parse_config(minimal(poll={"rate_limit": {"repo": "0.5", "iam": 0.05, "burst": 2},
                                       "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV).poll
     limits = poll.rate_limit

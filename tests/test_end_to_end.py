@@ -76,7 +76,8 @@ def test_once_output_matches_the_simulator_under_every_paging_semantics(
                   ("failed", "timedout") and dict(labels).get("job_id") not in disabled
                   and name in ("codearts_build_job_status", "codearts_repo_pipeline_job_status"))
     summary = result.stderr.strip().splitlines()[-1]
-    assert summary.startswith(f"codearts-exporter --once: 2 of 2 targets up, {250 + 130} jobs read, "), summary
+    # the two targets, and the names of the configured repository (region "test" has no ProjectMan)
+    assert summary.startswith(f"codearts-exporter --once: 3 of 3 targets up, {250 + 130} jobs read, "), summary
     assert f" {failing} failing or timed out, in " in summary and "down" not in summary
 
     def get(name, **labels):

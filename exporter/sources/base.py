@@ -152,6 +152,11 @@ class Source(ABC):
         they are. Return ``previous`` itself when nothing changed, so its rendered lines are kept."""
         return records
 
+    def refresh_seconds(self, target: Target) -> float | None:
+        """At most how often a target is listed, in seconds, after a good listing (its records change
+        slowly: names); None, the default: at every poll cycle."""
+        return None
+
     def record_key(self, record: Any) -> str:
         """A record's identity within its target, to carry a vanished one through its grace; by default its
         ``id``."""
