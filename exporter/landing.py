@@ -73,7 +73,16 @@ def next_poll(state: TargetState, interval: float, taken_at: float | None) -> fl
     return None if last is None else last + interval
 
 
+def known_names(snapshot: Snapshot) -> dict[str, str]:
+    """The names the snapshot's name targets give to repository and CodeArts project ids."""
+    names: dict[str, str] = {}
+    for state in snapshot.states:
+        names.update(source_for(state.target.api).names(state))
+    return names
+
+
 def _target_rows(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
+    names = known_names(snapshot)
     rows = []
     for state in snapshot.states:
         if not state.polled:
@@ -85,23 +94,26 @@ def _target_rows(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
             result, css = f"failed{in_a_row}: {state.error}", "bad"
         jobs = len(state.records)
         due = next_poll(state, info.interval, snapshot.taken_at)
+        name = names.get(state.target.key.split("/", 1)[0], "")
         rows.append(
             f'<tr class="{css}"><td>{_e(state.target.api)}</td><td><code>{_e(state.target.key)}</code></td>'
-            f"<td>{_when(state.last_poll_at, now)}</td><td>{_when(due, now)}</td>"
+            f"<td>{_e(name) or '—'}</td><td>{_when(state.last_poll_at, now)}</td><td>{_when(due, now)}</td>"
             f"<td>{_when(state.last_success_at, now)}</td><td>{jobs}</td><td class=\"result\">{_e(result)}</td></tr>")
     if not rows:
-        rows.append('<tr><td colspan="7">No target yet (discovery has not found any).</td></tr>')
-    return ("<table><thead><tr><th>API</th><th>Target</th><th>Last polled</th><th>Next poll</th>"
+        rows.append('<tr><td colspan="8">No target yet (discovery has not found any).</td></tr>')
+    return ("<table><thead><tr><th>API</th><th>Target</th><th>Name</th><th>Last polled</th><th>Next poll</th>"
             "<th>Last success</th><th>Jobs</th><th>Result</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 
 def _failing_rows(snapshot: Snapshot, now: float) -> tuple[list[str], int]:
+    names = known_names(snapshot)
     rows: list[tuple[float, str]] = []
     for state in snapshot.states:
         for job in source_for(state.target.api).failing_jobs(state):
+            where = f"{names[job.owner]}: {job.where}" if job.owner in names else job.where
             rows.append((job.since or 0.0, f'<tr class="bad"><td>{_link(job.url, job.name)}</td>'
-                         f"<td>{_e(job.status)}</td><td>{_e(job.where)}</td><td>{_when(job.since, now)}</td></tr>"))
+                         f"<td>{_e(job.status)}</td><td>{_e(where)}</td><td>{_when(job.since, now)}</td></tr>"))
     rows.sort(key=lambda row: row[0], reverse=True)
     return [row for _, row in rows[:MAX_FAILING_ROWS]], len(rows)
 

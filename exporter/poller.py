@@ -260,10 +260,13 @@ class Poller:
                                            f"poll made no progress for {self.cycle_timeout:g}s"))
             else:
                 result.append(self._outcome(state, future, now))
-        if futures and not any(result[index].up for index in futures):
+        # Targets listed less often (names, from other APIs) say nothing of whether the job APIs are down.
+        judged = [index for index in futures if source_for(states[index].target.api).refresh_seconds(
+            states[index].target) is None]
+        if judged and not any(result[index].up for index in judged):
             # Every target polled failed: the API itself is down, not each target. Backing each off would
             # keep them away for up to max_backoff_seconds after it is back (134 s after a 90 s outage).
-            result = [replace(state, next_poll_at=None) if index in futures else state
+            result = [replace(state, next_poll_at=None) if index in judged else state
                       for index, state in enumerate(result)]
         return tuple(result)
 

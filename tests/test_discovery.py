@@ -372,9 +372,10 @@ def test_shards_together_discover_and_watch_each_pipeline_exactly_once(tmp_path,
         assert not mine & union, f"pipelines on two shards: {mine & union}"
         union |= mine
     assert union == unsharded
-    # Each repository's merge requests were listed by one shard only; each shard listed the project.
+    # Each repository's merge requests were listed by one shard only; each shard listed the project, and
+    # the shard owning the names target listed it once more for the repositories' names.
     assert rig.sim.request_count("repo_merge_requests") == whole_lists == len(repositories)
-    assert rig.sim.request_count("repo_repositories") == 3
+    assert rig.sim.request_count("repo_repositories") == 3 + 1
 
 
 def test_once_with_discovery_prints_the_discovered_pipelines(tmp_path, simulator_factory):
@@ -431,7 +432,8 @@ def test_discovered_pipelines_count_each_job_run_once_from_first_sight(tmp_path,
         snapshot = exporter.poll_once()
         assert snapshot.all_up()
         for state in snapshot.states:
-            first_seen.setdefault(state.target.key, rig.now[0])
+            if state.target.api == "repo":
+                first_seen.setdefault(state.target.key, rig.now[0])
         rig.now[0] += 180
     last = rig.now[0] - 180
     samples = parse_samples(exporter.metrics_text().decode())

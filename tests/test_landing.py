@@ -56,9 +56,13 @@ def test_each_target_shows_when_it_was_polled_when_it_is_polled_next_and_its_ful
     sim, url, exporter = served
     page = requests.get(f"{url}/", timeout=5).text
     snapshot = exporter.poller.snapshot
-    assert len(snapshot.states) == 4
+    assert len(snapshot.states) == 5, "2 pipelines, 2 build projects and the configured repository's name"
+    names = {name.id: name.name for state in snapshot.states if state.target.api == "projectman"
+             for name in state.records}
+    assert names == {str(REPO): sim.world.repository(REPO)[1]}
     for state in snapshot.states:
-        last, due, success, jobs, result = cells(page, state.target.key)
+        name, last, due, success, jobs, result = cells(page, state.target.key)
+        assert name == (names[str(REPO)] if state.target.api == "repo" else "—")
         polled = time.strftime("%H:%M:%S UTC", time.gmtime(state.last_poll_at))
         assert last.startswith(polled) and last.endswith(" ago)")
         assert due.startswith(time.strftime("%H:%M:%S UTC", time.gmtime(next_poll(state, 3600, None))))
@@ -86,6 +90,8 @@ def test_failing_jobs_are_listed_with_their_codearts_links(served):
     assert f"<p>{len(builds) + len(failed_pipeline)} jobs whose latest run failed or timed out" in failing
     for job in builds:
         assert f"job id {job.id}" in failing
+    repository = exporter.poller.snapshot.states[-1].records[0].name  # the names target, polled last
+    assert failing.count(f"{repository}: repository {REPO}, pipeline {PIPELINE}") == len(failed_pipeline)
     for job in failed_pipeline:
         assert job.target_url.startswith("https://")
         link = f'<a href="{html.escape(job.target_url)}" rel="noreferrer noopener">{html.escape(job.name)}</a>'
@@ -142,7 +148,7 @@ def test_everything_from_upstream_is_escaped_and_only_http_urls_become_links():
     assert "javascript:" not in page
     assert '<a href="https://codearts.example/job?a=1&amp;b=&quot;2&quot;" rel="noreferrer noopener">ok-job</a>' in page
     # the failing target: its error in full, its failures in a row and its backoff
-    last, due, success, jobs, result = cells(page, PROJECT)
+    name, last, due, success, jobs, result = cells(page, PROJECT)
     assert result == 'failed (3 polls in a row): HTTP 500 CB.00060101: <script>alert("x")</script>'
     assert due.endswith("(in 3 min)") and success == "—" and jobs == "2"
     assert cells(page, "b" * 32)[-1] == "waiting for the first poll"

@@ -38,6 +38,7 @@ class FailingJob:
     where: str  # where it lives, for people: "build project ..., job id ..."
     since: float | None  # when that run ended (or last changed)
     url: str = ""  # its CodeArts page, where the API gives one
+    owner: str = ""  # the id of its repository or CodeArts project, whose name the page shows where known
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +183,11 @@ class Source(ABC):
     def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
         """The jobs of one target whose latest run failed or timed out (for the landing page)."""
         return ()
+
+    def names(self, state: TargetState) -> Mapping[str, str]:
+        """Names one target's records give to ids of repositories and CodeArts projects (for the landing
+        page); none by default."""
+        return {}
 
     # -- optional parts ------------------------------------------------------------------------------------
 

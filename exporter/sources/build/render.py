@@ -67,5 +67,6 @@ def render_job_history(sink: HistogramSink, labels: Labels, job: JobHistory, dur
 def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:
     """The project's enabled jobs whose last build failed or timed out (the Build API gives no job URL)."""
     project = state.target.key
-    return tuple(FailingJob(job.name, job.status, f"build project {project}, job id {job.id}", job.last_build_time)
+    return tuple(FailingJob(job.name, job.status, f"build project {project}, job id {job.id}", job.last_build_time,
+                            owner=project)
                  for job in state.records if job.status in FAILING_STATUSES and not job.disabled)

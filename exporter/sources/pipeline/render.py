@@ -107,7 +107,7 @@ def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:
     """The project's pipelines whose latest run failed."""
     project = state.target.key
     return tuple(FailingJob(pipeline.name, "failed", _where(project, pipeline),
-                            pipeline.latest.end or pipeline.latest.start)
+                            pipeline.latest.end or pipeline.latest.start, owner=project)
                  for pipeline in state.records if pipeline.latest is not None and pipeline.latest.status == "failed")
 
 

@@ -86,6 +86,9 @@ class NamesSource(Source):
     def render(self, sink: Sink, state: TargetState) -> None:
         render_names(sink, state)
 
+    def names(self, state: TargetState) -> Mapping[str, str]:
+        return {name.id: name.name for name in state.records}
+
 
 def _project_names(client: CodeArtsClient, section: NamesSection) -> ParsedListing[Name]:
     """The names of the watched projects; none (with a warning and a count) where ProjectMan answers 403."""
