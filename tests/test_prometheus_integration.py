@@ -43,6 +43,7 @@ from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
 from exporter.simulator import Fault, IamService, IamUser, Simulator, World
 from exporter.simulator.mergerequests import MergeRequestPlan
+from exporter.simulator.names import project_name
 from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, wait_until
@@ -167,7 +168,7 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
                     pipeline_projects: tuple[str, ...] = ()):
     """A configuration polling a simulator every second, with ``token``, or with ``iam_user``'s password;
     the repositories of ``discovered_projects`` are discovered."""
-    endpoints: dict[str, str] = {"repo": url, "build": url, "pipeline": url}
+    endpoints: dict[str, str] = {"repo": url, "build": url, "pipeline": url, "projectman": url}
     auth: dict[str, Any] = {"token": token}
     if iam_user is not None:
         endpoints["iam"] = url
@@ -186,6 +187,9 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
     }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {})
 
 
+PROTECTED_BRANCHES = "main|master|release/.*"  # alerts.yml's default, in its codearts:branch:info rule
+
+
 def failing_transitions(world: World, project: str, now: float) -> list[tuple[str, str, float, float]]:
     """Every build job of ``project`` whose build k succeeded and build k+1 failed in the last six hours, newest
     first: (job id, job name, a World time it shows success, a World time it shows failed)."""
@@ -197,6 +201,8 @@ def failing_transitions(world: World, project: str, now: float) -> list[tuple[st
             if job["disabled"]:
                 continue
             number = int(job["build_number"])
+            if not re.fullmatch(PROTECTED_BRANCHES, job["code_branch"]):
+                continue  # CodeArtsBuildJobFailed pages for protected branches only
             if job["last_build_status"] == "blue":
                 last_success[job["id"]] = (number, at)
             elif job["last_build_status"] == "red" and last_success.get(job["id"], (-2, 0))[0] == number - 1:
@@ -465,7 +471,11 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
     elapsed = time.monotonic() - started
     fired = f"CodeArtsBuildJobFailed fired {elapsed:.1f} s after the simulator failed {scenario.job_name}"
     alert = firing(prom, "CodeArtsBuildJobFailed", **job)[0]
-    assert alert["annotations"]["summary"] == f"Build job {scenario.job_name} failed"
+    branch = next(job["code_branch"] for job in scenario.live_world.build_jobs(LIVE_PROJECT, at=scenario.fails_at)
+                  if job["id"] == scenario.job_id)
+    assert alert["labels"]["codearts_job"] == scenario.job_name and "job" not in alert["labels"]
+    assert alert["annotations"]["summary"] == \
+        f"Build job {scenario.job_name} of project {project_name(LIVE_PROJECT)} failed on {branch}"
 
     # A CodeArts pipeline's latest run fails: CodeArtsPipelineFailed fires for it.
     service, cp_failing = scenario.live_world.pipeline_service, _cp_pipeline(scenario.live_world, CP_FAILS)
@@ -545,7 +555,7 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
     # The password exporter polls with its IAM token, whose half hour left puts the token alert in pending.
     password = {"instance": scenario.password_instance}
     assert [float(s["value"][1]) for s in query(prom, f'codearts_up{{instance="{scenario.password_instance}"}}')] \
-        == [1.0]
+        == [1.0, 1.0]  # its target, and the names of its repository
     (left,) = query(prom, f'codearts_auth_token_expiry_timestamp_seconds{{instance="{scenario.password_instance}"}}'
                           " - time()")
     assert 0 < float(left["value"][1]) <= TOKEN_LIFETIME

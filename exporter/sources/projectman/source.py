@@ -118,7 +118,11 @@ def _repository_names(client: CodeArtsClient, section: NamesSection) -> ParsedLi
         except NotFoundError:  # the Repo source's own target of it says so; the other names stand
             continue
     for project_id in section.discovery_projects:
-        listing = list_project_repositories(client, project_id)
+        try:
+            listing = list_project_repositories(client, project_id)
+        except NotFoundError:  # discovery says so (CodeArtsDiscoveryFailing); the other names stand
+            requests += 1
+            continue
         names += [Name(str(repository.id), repository.name) for repository in listing.records]
         requests += listing.requests
     unique = {name.id: name for name in names}
