@@ -15,8 +15,8 @@ from exporter.sources.build.models import BUILD_STATUSES, BuildJob
 from exporter.sources.build.targets import project_target
 from exporter.sources.pipeline.models import JobRun, Pipeline, PipelineRun, RunDetail, StageRun
 from exporter.sources.pipeline.targets import project_target as pipeline_project_target
-from exporter.sources.projectman.models import Name
-from exporter.sources.projectman.targets import PROJECTS, REPOSITORIES, names_target
+from exporter.sources.projectman.models import PROJECT, REPOSITORY, Name
+from exporter.sources.projectman.targets import names_target
 from exporter.sources.repo.models import PIPELINE_STATUSES, PipelineJob
 from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
@@ -78,13 +78,11 @@ def make_snapshot() -> Snapshot:
             Pipeline("e" * 32, "new", "demo", "", None),
         ),
     )
-    project_names = TargetState(names_target(PROJECTS, None), polled=True, up=True, last_poll_at=T0,
-                                last_success_at=T0 + 0.1, poll_duration=0.1, data_at=T0 + 0.1,
-                                records=(Name("6ecbc5bac7c8442fb3d2563d53c13582", "payments"),))
-    repository_names = TargetState(names_target(REPOSITORIES, None), polled=True, up=True, last_poll_at=T0,
-                                   last_success_at=T0 + 0.1, poll_duration=0.1, data_at=T0 + 0.1,
-                                   records=(Name("2111976239", "billing-service"),))
-    return Snapshot(3, T0 + 1, (pipeline, project, failing, service, project_names, repository_names))
+    names = TargetState(names_target(None), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 0.1,
+                        poll_duration=0.1, data_at=T0 + 0.1,
+                        records=(Name("6ecbc5bac7c8442fb3d2563d53c13582", "payments", PROJECT),
+                                 Name("2111976239", "billing-service", REPOSITORY)))
+    return Snapshot(3, T0 + 1, (pipeline, project, failing, service, names))
 
 
 def render(snapshot: Snapshot, stats: RequestStats | None = None, fmt: str = TEXT) -> str:

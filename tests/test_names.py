@@ -7,9 +7,9 @@ import json
 import logging
 
 from exporter.config import load_config
-from exporter.simulator import World
+from exporter.simulator import Fault, World
 from exporter.simulator.names import project_name
-from exporter.sources.projectman.models import Name, parse_project
+from exporter.sources.projectman.models import PROJECT, Name, parse_project
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, write_config
@@ -29,7 +29,7 @@ EXPLORER_EXAMPLE = """{"projects": [{"project_num_id": 3183801, "project_id": "4
 
 def test_the_published_project_list_example_parses_to_its_name():
     (item,) = json.loads(EXPLORER_EXAMPLE)["projects"]
-    assert parse_project(item) == Name("41bd3eab86544863b8fc92ffcd35e3c8", "aaa")
+    assert parse_project(item) == Name("41bd3eab86544863b8fc92ffcd35e3c8", "aaa", PROJECT)
 
 
 def rig(tmp_path, simulator_factory, clock):
@@ -61,6 +61,8 @@ def test_projects_and_repositories_are_named_once_per_discovery_interval(tmp_pat
             str(REPO): world.repository(REPO)[1], "501": "orders-service", "502": "orders-web"}
         asked = sim.request_count("projectman_projects"), sim.request_count("repo_repository")
         assert asked == (1, 1)
+        # a repository the Repo API does not know goes unnamed; the others keep their names
+        sim.set_fault("repo_repository", Fault.NOT_FOUND)
         for _ in range(2):  # within the discovery interval (less half a poll interval): not asked again
             clock.advance(30)
             exporter.poll_once()
@@ -68,6 +70,8 @@ def test_projects_and_repositories_are_named_once_per_discovery_interval(tmp_pat
         clock.advance(60)  # 120 s after the first listing
         exporter.poll_once()
         assert (sim.request_count("projectman_projects"), sim.request_count("repo_repository")) == (2, 2)
+        assert infos(exporter, "codearts_repo_repository_info", "repository_id", "repository") == {
+            "501": "orders-service", "502": "orders-web"}
     finally:
         exporter.close()
 
@@ -87,5 +91,17 @@ def test_without_projectman_permission_projects_keep_their_ids_and_nothing_goes_
         assert samples[("codearts_records_skipped_total",
                         frozenset({"api": "projectman", "reason": "forbidden"}.items()))] == 1
         assert sum("ProjectMan refused to list projects" in record.getMessage() for record in caplog.records) == 1
+    finally:
+        exporter.close()
+
+
+def test_without_a_projectman_endpoint_nothing_is_asked_and_no_names_target_exists(tmp_path, simulator_factory):
+    world = World(seed=3, projects={P1: 2})
+    sim = simulator_factory(world)
+    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[P1])))  # region "test"
+    try:
+        assert [state.target.api for state in exporter.poll_once().states] == ["build"]
+        assert infos(exporter, "codearts_project_info", "project_id", "project") == {}
+        assert sim.request_count("projectman_projects") == 0
     finally:
         exporter.close()

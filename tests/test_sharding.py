@@ -201,7 +201,7 @@ def request_targets(sim) -> Counter:
         assert match, record.path
         repo, pipeline, project, named = match.groups()
         # a repository's name is read by the names target, which one shard owns
-        key = "projectman:repositories" if named else f"repo:{repo}/{pipeline}" if project is None \
+        key = "projectman:names" if named else f"repo:{repo}/{pipeline}" if project is None \
             else f"build:{project}"
         counts[key] += 1
     return counts

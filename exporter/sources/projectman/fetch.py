@@ -11,7 +11,7 @@ from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import PayloadError
 from exporter.pagination import REPO_READINGS, Page
 from exporter.payload import RecordError
-from exporter.sources.projectman.models import Name, parse_project
+from exporter.sources.projectman.models import REPOSITORY, Name, parse_project
 from exporter.sources.projectman.targets import API
 from exporter.sources.repo import targets as repo_targets
 from exporter.sources.repo.models import parse_repository
@@ -53,4 +53,4 @@ def repository_name(client: CodeArtsClient, repository_id: int) -> Name:
         repository = parse_repository(client.decode_json(response))
     except RecordError as err:
         raise PayloadError(f"unexpected repository body: {err}", url=url, status=response.status_code) from None
-    return Name(str(repository.id), repository.name)
+    return Name(str(repository.id), repository.name, REPOSITORY)

@@ -6,7 +6,8 @@ from exporter.metrics import MetricSpec, metric_spec
 
 PROJECT_INFO = metric_spec(
     "codearts_project_info", "gauge",
-    "Always 1; the name of a CodeArts project the exporter watches (from ProjectMan, where it may list projects).",
+    "Always 1; the name of a CodeArts project the exporter watches (from ProjectMan, where it has an endpoint and "
+    "may list projects).",
     ("project_id", "project"), "names")
 REPOSITORY_INFO = metric_spec(
     "codearts_repo_repository_info", "gauge",

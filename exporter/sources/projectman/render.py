@@ -5,13 +5,13 @@ from __future__ import annotations
 from exporter.sinks import Sink
 from exporter.snapshot import TargetState
 from exporter.sources.projectman import metrics as m
-from exporter.sources.projectman.models import Name
-from exporter.sources.projectman.targets import PROJECTS
+from exporter.sources.projectman.models import PROJECT, REPOSITORY, Name
 
 
 def render_names(sink: Sink, state: TargetState) -> None:
-    """``codearts_project_info`` or ``codearts_repo_repository_info``, one series per id (sorted)."""
-    spec = m.PROJECT_INFO if state.target.key == PROJECTS else m.REPOSITORY_INFO
+    """``codearts_project_info`` and ``codearts_repo_repository_info``, one series per id (sorted)."""
     names: list[Name] = sorted(state.records, key=lambda name: name.id)
-    for name in names:
-        sink.add(spec, (name.id, name.name), 1)
+    for spec, kind in ((m.PROJECT_INFO, PROJECT), (m.REPOSITORY_INFO, REPOSITORY)):
+        for name in names:
+            if name.kind == kind:
+                sink.add(spec, (name.id, name.name), 1)

@@ -1,11 +1,12 @@
 """Names as a source: what the other sources' ids are called, read once per discovery interval.
 
-Two targets: ``projects`` lists ProjectMan's projects (where ProjectMan has an endpoint) and keeps the names
-of the watched ones; ``repositories`` reads each configured repository's name (ShowRepository) and the
-repositories of every ``discovery.projects`` entry. Each is listed again ``discovery.interval_seconds`` after
-its last good listing, not every poll. A user without ProjectMan's permission to list projects (HTTP 403)
-gets no project names, counted in ``codearts_records_skipped_total{api="projectman",reason="forbidden"}``,
-with a warning; the target stays up: names are optional, dashboards and alerts fall back to ids.
+One target, ``names``, where there is something to ask: ProjectMan's project list (where ProjectMan has an
+endpoint) names the watched CodeArts projects; ShowRepository names each configured repository, and the
+repository list of every ``discovery.projects`` entry names the repositories found there. It is listed again
+``discovery.interval_seconds`` after its last good listing, not every poll. Names are optional: dashboards and
+alerts show the id of a project or repository without one. A user without ProjectMan's permission to list
+projects (HTTP 403) gets no project names, counted in
+``codearts_records_skipped_total{api="projectman",reason="forbidden"}`` and logged; the target stays up.
 """
 
 from __future__ import annotations
@@ -22,9 +23,9 @@ from exporter.sources.base import Source
 from exporter.sources.projectman import metrics
 from exporter.sources.projectman.config import NamesSection, parse_section
 from exporter.sources.projectman.fetch import list_projects, repository_name
-from exporter.sources.projectman.models import Name
+from exporter.sources.projectman.models import REPOSITORY, Name
 from exporter.sources.projectman.render import render_names
-from exporter.sources.projectman.targets import API, PROJECTS, REPOSITORIES, names_target
+from exporter.sources.projectman.targets import API, names_target
 from exporter.sources.repo.fetch import list_project_repositories
 from exporter.validation import Checker
 from exporter.wording import plural
@@ -52,19 +53,19 @@ class NamesSource(Source):
         return False  # names alone are nothing to poll: "no targets" stays about the other sources
 
     def targets(self, section: NamesSection) -> tuple[Target, ...]:
-        targets = []
-        if section.projectman and section.project_ids:
-            targets.append(names_target(PROJECTS, section))
-        if section.repository_ids or section.discovery_projects:
-            targets.append(names_target(REPOSITORIES, section))
-        return tuple(targets)
+        """The names target, where there is something to ask: ProjectMan (with an endpoint) about the watched
+        projects, or Repo about configured or project-discovered repositories."""
+        asks_projectman = section.projectman and bool(section.project_ids)
+        if not (asks_projectman or section.repository_ids or section.discovery_projects):
+            return ()
+        return (names_target(section),)
 
     def needs_endpoint(self, top: Mapping[str, object]) -> bool:
         """Never required: without a ProjectMan endpoint, project names are simply not read."""
         return False
 
     def base_url(self, section: NamesSection, endpoint: str | None) -> str:
-        """ProjectMan's endpoint; "" without one (then no projects target exists to use it)."""
+        """ProjectMan's endpoint; "" without one (then projects are named by their ids, without a request)."""
         return endpoint or ""
 
     def summary(self, section: NamesSection) -> str:
@@ -79,9 +80,10 @@ class NamesSource(Source):
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
         section = target.options if isinstance(target.options, NamesSection) else NamesSection()
-        if target.key == PROJECTS:
-            return _project_names(client, section)
-        return _repository_names(client, section)
+        projects = _project_names(client, section)
+        repositories = _repository_names(client, section)
+        return ParsedListing((*projects.records, *repositories.records), projects.skipped,
+                             projects.requests + repositories.requests, projects.complete)
 
     def render(self, sink: Sink, state: TargetState) -> None:
         render_names(sink, state)
@@ -91,7 +93,9 @@ class NamesSource(Source):
 
 
 def _project_names(client: CodeArtsClient, section: NamesSection) -> ParsedListing[Name]:
-    """The names of the watched projects; none (with a warning and a count) where ProjectMan answers 403."""
+    """The names of the watched projects ProjectMan lists; none where it has no endpoint or answers 403."""
+    if not (section.projectman and section.project_ids):
+        return ParsedListing((), 0, 0, True)
     try:
         listing = list_projects(client)
     except AuthError as err:
@@ -123,9 +127,9 @@ def _repository_names(client: CodeArtsClient, section: NamesSection) -> ParsedLi
         except NotFoundError:  # discovery says so (CodeArtsDiscoveryFailing); the other names stand
             requests += 1
             continue
-        names += [Name(str(repository.id), repository.name) for repository in listing.records]
+        names += [Name(str(repository.id), repository.name, REPOSITORY) for repository in listing.records]
         requests += listing.requests
-    unique = {name.id: name for name in names}
+    unique = {name.id: name for name in names}  # a configured repository may be listed in a project too
     return ParsedListing(tuple(unique.values()), 0, requests, True)
 
 

@@ -1,4 +1,4 @@
-"""Name targets: the project list (ProjectMan) and the watched repositories (Repo), one target each."""
+"""The names target: one per configuration, naming the watched CodeArts projects and repositories."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ from typing import Any
 from exporter.snapshot import Target
 
 API = "projectman"
-PROJECTS = "projects"  # the key of the target listing CodeArts projects' names
-REPOSITORIES = "repositories"  # the key of the target reading the watched repositories' names
+NAMES = "names"  # the key of the one names target
 
 
-def names_target(key: str, options: Any) -> Target:
-    """The target ``key`` (PROJECTS or REPOSITORIES); ``options``: the :class:`NamesSection` it reads."""
-    return Target(API, key, options=options)
+def names_target(options: Any) -> Target:
+    """The names target; ``options``: the :class:`NamesSection` it reads."""
+    return Target(API, NAMES, options=options)
