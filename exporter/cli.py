@@ -22,6 +22,7 @@ from exporter.safetext import SafeFormatter
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
 from exporter.snapshot import Snapshot
+from exporter.statelock import StateLockError
 from exporter.summary import auth_summary
 from exporter.validation import and_list
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
@@ -204,7 +205,7 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], sha
     _ignore_reload_signals()
     try:
         exporter = Exporter(config, shard=shard)
-    except CredentialsError as err:  # e.g. an sk_file emptied since the configuration was checked
+    except (CredentialsError, StateLockError) as err:  # e.g. an sk_file emptied since the check; a second exporter
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:
