@@ -104,7 +104,7 @@ def _substitute(text: str, variables: list[str]) -> str:
         text = text.replace(builtin, value)
     for name in sorted(variables, key=len, reverse=True):
         text = text.replace("${" + name + "}", ALL_VALUE).replace("$" + name, ALL_VALUE)
-    assert "$" not in text, f"unknown variable left in {text!r}"
+    assert not re.search(r"\$(?!\d)", text), f"unknown variable left in {text!r}"  # "$1": label_replace's
     return text
 
 
@@ -132,10 +132,32 @@ def variable_queries() -> list[tuple[str, str, str]]:
         dashboard = json.loads(path.read_text())
         names = [v["name"] for v in dashboard["templating"]["list"]]
         for variable in _query_variables(dashboard):
+            if variable["definition"].startswith("query_result("):
+                continue  # see named_variables()
             match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", variable["definition"])
-            assert match, f"{path.name}: ${variable['name']} is not a label_values() query"
+            assert match, f"{path.name}: ${variable['name']} is neither a label_values() nor a query_result() query"
             found.append((f"{path.name}: ${variable['name']}", _substitute(match[1], names), match[2]))
     return found
+
+
+def named_variables() -> list[tuple[str, str, re.Pattern[str]]]:
+    """(source, expression, option regex) of every ``query_result`` variable: options that show a name and take
+    an id as their value, through Grafana's named ``text`` and ``value`` capture groups."""
+    found = []
+    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        names = [v["name"] for v in dashboard["templating"]["list"]]
+        for variable in _query_variables(dashboard):
+            match = re.fullmatch(r"query_result\((.+)\)", variable["definition"])
+            if match:
+                regex = re.compile(variable["regex"].strip("/").replace("(?<", "(?P<"))
+                found.append((f"{path.name}: ${variable['name']}", _substitute(match[1], names), regex))
+    return found
+
+
+def grafana_series_text(labels: dict[str, str]) -> str:
+    """A query_result series as Grafana shows it to a variable's regex: ``{a="1", b="2"} ...``, labels sorted."""
+    return "{" + ", ".join(f'{key}="{value}"' for key, value in sorted(labels.items())) + "} 1 0"
 
 
 def rule_files() -> list[Path]:
@@ -482,7 +504,8 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
     cp_job = {"pipeline_id": cp_failing, "instance": scenario.live_instance}
     assert not firing(prom, "CodeArtsPipelineFailed", **cp_job)
     at_ms = int(scenario.live_clock[0] * 1000)
-    service.overrides[cp_failing] = {"status": "FAILED", "start_time": at_ms - 120_000, "end_time": at_ms - 60_000}
+    service.overrides[cp_failing] = {"status": "FAILED", "start_time": at_ms - 120_000, "end_time": at_ms - 60_000,
+                                     "build_params": {"target_branch": "main", "commit_id": "c0ffee"}}  # protected
     started = time.monotonic()
     wait_until(lambda: firing(prom, "CodeArtsPipelineFailed", **cp_job), timeout=ALERT_DEADLINE, interval=0.1)
     fired += f"; CodeArtsPipelineFailed {time.monotonic() - started:.1f} s after a pipeline failed"
@@ -544,6 +567,12 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
         values = label_values(prom, selector, label)
         print(f"{len(values):5d} values  {source}")
         assert values, f"{source}: label_values({selector}, {label}) is empty"
+    named_names = set()
+    for source, expr, regex in named_variables():
+        options = [regex.search(grafana_series_text(series["metric"])) for series in query(prom, expr)]
+        assert options and all(option and option["text"] and option["value"] for option in options), source
+        named_names |= {option["text"] for option in options if option["text"] != option["value"]}
+    assert project_name(LIVE_PROJECT) in named_names, "a project shows its name, not its id"
     with capsys.disabled():  # the summary shows in every run's output; the per-expression table above with -s
         panel_count = len(dashboard_expressions())
         print(f"\n{fired}; {until - scenario.fails_at:.0f} s of World time in "
