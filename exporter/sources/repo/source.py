@@ -59,10 +59,11 @@ class RepoSource(Source):
         pipelines = len(section.pipeline_targets())
         discovering = sum(repo.discover is not None for repo in section.repositories)
         text = f"{plural(pipelines, 'pipeline')} in {plural(len(section.repositories), 'repository')}"
-        if discovering or section.discovery.projects:
-            text += (f", merge request discovery in {plural(discovering, 'repository')} and the repositories of "
-                     f"{plural(len(section.discovery.projects), 'project')} every "
-                     f"{section.discovery.interval_seconds:g}s")
+        where = [plural(discovering, "repository")] if discovering else []
+        if section.discovery.projects:
+            where.append(f"the repositories of {plural(len(section.discovery.projects), 'project')}")
+        if where:
+            text += f", merge request discovery in {' and '.join(where)} every {section.discovery.interval_seconds:g}s"
         return text
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
