@@ -14,14 +14,15 @@ import time
 from collections.abc import Sequence
 from importlib import resources
 
-from exporter import __version__, registry
+from exporter import __version__
 from exporter.config import Config, ConfigError, PasswordAuth, load_config
 from exporter.errors import CredentialsError
-from exporter.registry import registered
 from exporter.safetext import SafeFormatter
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
 from exporter.snapshot import Snapshot
+from exporter.sources.builtin import BUILTIN
+from exporter.sourcetable import SourceTable
 from exporter.statelock import StateLockError
 from exporter.summary import auth_summary
 from exporter.validation import and_list
@@ -40,14 +41,10 @@ EXIT_WITHIN = 8.0  # seconds from SIGTERM (or the end of --once) to exit, whatev
 ONCE_DOWN_NAMED = 3  # down targets the --once summary names; the rest are counted
 IGNORED_SIGNALS = ("SIGHUP", "SIGUSR1", "SIGUSR2")  # their default action kills the process without a word
 
-
-
-def description() -> str:
-    """What ``--help`` says the exporter does: every registered source by its title."""
-    covered = and_list([source.title for source in registered()])
-    return textwrap.fill(f"Prometheus exporter for Huawei Cloud CodeArts CI. Polls {covered} in the background "
-                         "and serves their status, durations and run counts on /metrics. A scrape never calls "
-                         "CodeArts: it serves the result of the latest poll.", HELP_WIDTH)
+DESCRIPTION = textwrap.fill(
+    f"Prometheus exporter for Huawei Cloud CodeArts CI. Polls {and_list([source.title for source in BUILTIN])} "
+    "in the background and serves job status, durations and health scores on /metrics. A scrape never calls "
+    "CodeArts: it serves the result of the latest poll.", width=104)
 
 EPILOG = """\
 examples:
@@ -65,7 +62,7 @@ endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (ta
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser, Prometheus-style flag names."""
     parser = argparse.ArgumentParser(
-        prog="codearts-exporter", description=description(), epilog=EPILOG,
+        prog="codearts-exporter", description=DESCRIPTION, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--config.file", dest="config_file", metavar="PATH",
@@ -115,7 +112,7 @@ def configure_logging(level: str) -> None:
 
 def describe(config: Config) -> str:
     """A secret-free summary of a valid configuration, for --check-config."""
-    sources = [source for source in registered() if source.name in config.sections]
+    sources = config.sources
     watched = ", ".join(filter(None, (source.summary(config.section(source.name)) for source in sources)))
     endpoints = [f"{source.name} {url}" for source in sources if (url := config.endpoints.url(source.name)) is not None]
     if isinstance(config.auth, PasswordAuth):
@@ -127,13 +124,13 @@ def describe(config: Config) -> str:
     )
 
 
-def once_summary(snapshot: Snapshot, seconds: float) -> str:
+def once_summary(snapshot: Snapshot, seconds: float, sources: SourceTable) -> str:
     """The one line ``--once`` ends with on stderr: how the poll went, what it read, what is down."""
     states = snapshot.states
     up = sum(state.up for state in states)
     # Jobs (and pipelines) of the sources of CI data; the names source's records are names, not jobs.
-    jobs = sum(len(state.records) for state in states if registry.source_for(state.target.api).target_paths)
-    failing = sum(len(registry.source_for(state.target.api).failing_jobs(state)) for state in states)
+    jobs = sum(len(state.records) for state in states if sources.get(state.target.api).target_paths)
+    failing = sum(len(sources.get(state.target.api).failing_jobs(state)) for state in states)
     text = (f"codearts-exporter --once: {up} of {plural(len(states), 'target')} up, {plural(jobs, 'job')} read, "
             f"{failing} failing or timed out, in {seconds:.1f} s")
     down = [f"{state.target.api} {state.target.key}" for state in states if not state.up]
@@ -182,9 +179,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.demo:
             from exporter.demo import start_demo
 
-            simulator, config = start_demo()
+            simulator, config = start_demo(BUILTIN)
         else:
-            config = load_config(args.config_file)
+            config = load_config(args.config_file, sources=BUILTIN)
     except ConfigError as err:
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
@@ -224,7 +221,7 @@ def _once_or_serve(args: argparse.Namespace, exporter: Exporter, address: tuple[
         snapshot = exporter.poll_once()
         sys.stdout.buffer.write(exporter.metrics_text())
         sys.stdout.flush()
-        print(once_summary(snapshot, time.monotonic() - started), file=sys.stderr, flush=True)
+        print(once_summary(snapshot, time.monotonic() - started, exporter.sources), file=sys.stderr, flush=True)
         return EXIT_OK if exporter.all_succeeded(snapshot) else EXIT_POLL_FAILED
     try:
         server = exporter.serve(address, web)

@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 
 from exporter.assumptions import Contradiction, known
-from exporter.registry import source_for
 from exporter.snapshot import Snapshot, TargetState
+from exporter.sourcetable import SourceTable
 from exporter.wording import plural
 
 MAX_FAILING_ROWS = 200  # a page stays readable (and small) when a whole project is red
@@ -28,6 +28,7 @@ class LandingInfo:
     settings: tuple[tuple[str, str], ...] = ()  # the configuration summary, (name, value) rows
     token_expiry: float | None = None
     assumptions: tuple[Contradiction, ...] = ()  # the first contradiction of each (api, assumption)
+    sources: SourceTable = SourceTable(())  # the sources of the snapshot's targets (each lists its failing jobs)
 
 
 # --- rendering --------------------------------------------------------------------------------------
@@ -75,16 +76,16 @@ def next_poll(state: TargetState, interval: float, taken_at: float | None) -> fl
     return None if last is None else last + interval
 
 
-def known_names(snapshot: Snapshot) -> dict[str, str]:
+def known_names(snapshot: Snapshot, sources: SourceTable) -> dict[str, str]:
     """The names the snapshot's name targets give to repository and CodeArts project ids."""
     names: dict[str, str] = {}
     for state in snapshot.states:
-        names.update(source_for(state.target.api).names(state))
+        names.update(sources.get(state.target.api).names(state))
     return names
 
 
 def _target_rows(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
-    names = known_names(snapshot)
+    names = known_names(snapshot, info.sources)
     rows = []
     for state in snapshot.states:
         if not state.polled:
@@ -108,11 +109,11 @@ def _target_rows(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
             + "".join(rows) + "</tbody></table>")
 
 
-def _failing_rows(snapshot: Snapshot, now: float) -> tuple[list[str], int]:
-    names = known_names(snapshot)
+def _failing_rows(snapshot: Snapshot, sources: SourceTable, now: float) -> tuple[list[str], int]:
+    names = known_names(snapshot, sources)
     rows: list[tuple[float, str]] = []
     for state in snapshot.states:
-        for job in source_for(state.target.api).failing_jobs(state):
+        for job in sources.get(state.target.api).failing_jobs(state):
             where = f"{names[job.owner]}: {job.where}" if job.owner in names else job.where
             rows.append((job.since or 0.0, f'<tr class="bad"><td>{_link(job.url, job.name)}</td>'
                          f"<td>{_e(job.status)}</td><td>{_e(where)}</td><td>{_when(job.since, now)}</td></tr>"))
@@ -129,8 +130,8 @@ def _unknown(snapshot: Snapshot) -> str:
     return "Unknown: the last poll of every target failed (see Targets below), so nothing is known of the jobs now."
 
 
-def _failing(snapshot: Snapshot, now: float) -> str:
-    rows, total = _failing_rows(snapshot, now)
+def _failing(snapshot: Snapshot, sources: SourceTable, now: float) -> str:
+    rows, total = _failing_rows(snapshot, sources, now)
     unknown = _unknown(snapshot)
     if unknown:
         unknown = f'<p class="unknown"><b>{_e(unknown)}</b>' + (" The jobs below are from older polls.</p>"
@@ -138,9 +139,8 @@ def _failing(snapshot: Snapshot, now: float) -> str:
     if not rows:
         return unknown or "<p>No job is failing or timed out right now.</p>"
     more = f"<p>… and {total - len(rows)} more (see <code>/metrics</code>).</p>" if total > len(rows) else ""
-    return (f"{unknown}<p>{plural(total, 'job')} whose latest run failed or timed out, newest first. Pipeline jobs "
-            "link to their CodeArts page (the Repo API's <code>target_url</code>); the Build jobs API gives no job "
-            "URL.</p>"
+    return (f"{unknown}<p>{plural(total, 'job')} whose latest run failed or timed out, newest first. A job links "
+            "to its CodeArts page where its API gives one.</p>"
             "<table><thead><tr><th>Job</th><th>Status</th><th>Where</th><th>Since</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>" + more)
 
@@ -205,7 +205,7 @@ def render_landing(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
     """The whole page, from the published snapshot and ``info`` only."""
     polled = sum(state.polled for state in snapshot.states)
     up = sum(state.up for state in snapshot.states)
-    failing = _failing_rows(snapshot, now)[1]
+    failing = _failing_rows(snapshot, info.sources, now)[1]
     failing_text = "jobs failing: <b>unknown</b>" if _unknown(snapshot) else \
         f"<b>{failing}</b> {'job' if failing == 1 else 'jobs'} failing or timed out"
     summary = (f"<span><b>{up}</b> of {plural(len(snapshot.states), 'target')} up</span>"
@@ -219,7 +219,7 @@ def render_landing(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
         f"<h1>CodeArts exporter {_e(info.version)}</h1>"
         '<nav><a href="/metrics">/metrics</a><a href="/healthz">/healthz</a><a href="/readyz">/readyz</a></nav>'
         f'<p class="summary">{summary}</p>'
-        f"<h2>Failing now</h2>{_failing(snapshot, now)}"
+        f"<h2>Failing now</h2>{_failing(snapshot, info.sources, now)}"
         f"<h2>Targets</h2>{_target_rows(snapshot, info, now)}"
         f"<h2>Discovery</h2>{_discovery(snapshot, now)}"
         f"<h2>Assumptions contradicted</h2>{_assumptions(info, now)}"

@@ -15,7 +15,7 @@ import yaml
 
 from exporter.config import load_config, parse_config
 from exporter.metrics import markdown_table
-from exporter.registry import all_specs, registered
+from exporter.sources.builtin import BUILTIN
 from exporter.webconfig import BasicAuth, load_web_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +25,8 @@ def test_metrics_doc_table_is_generated_from_the_code():
     text = (ROOT / "docs" / "metrics.md").read_text()
     match = re.search(r"<!-- BEGIN GENERATED TABLE -->\n(.*)<!-- END GENERATED TABLE -->", text, re.S)
     assert match, "docs/metrics.md lost its generated-table markers"
-    assert match.group(1) == markdown_table(all_specs()), "run: python -m exporter.registry and paste the table"
+    assert match.group(1) == markdown_table(BUILTIN.specs()), \
+        "run: python -m exporter.sources.builtin and paste the table"
 
 
 QUICK_START_DEMO = "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/codearts-exporter --demo"
@@ -48,8 +49,9 @@ def test_ci_runs_the_readme_test_command_and_fails_when_it_fails():
 
 def test_example_config_loads():
     config = load_config(ROOT / "config.example.yaml", env={
-        "CODEARTS_TOKEN": "t", "CODEARTS_PASSWORD": "p", "HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"})
-    assert config.section("repo").repositories and config.section("build")
+        "CODEARTS_TOKEN": "t", "CODEARTS_PASSWORD": "p", "HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"},
+        sources=BUILTIN)
+    assert config.section("repo").repositories and config.section("build").projects
 
 
 def test_readme_connecting_section_configuration_is_valid(tmp_path):
@@ -63,8 +65,8 @@ def test_readme_connecting_section_configuration_is_valid(tmp_path):
     text = (blocks[-1].replace("<IAM project id>", "0a1b2c3d4e5f60718293a4b5c6d7e8f9")
             .replace("<CodeArts project id>", "6ecbc5bac7c8442fb3d2563d53c13582")
             .replace("/run/secrets/codearts-sk", str(sk)))
-    config = parse_config(yaml.safe_load(text), env={"HUAWEICLOUD_SDK_AK": "AK"})
-    assert config.discovers() and config.section("build")
+    config = parse_config(yaml.safe_load(text), env={"HUAWEICLOUD_SDK_AK": "AK"}, sources=BUILTIN)
+    assert config.discovers() and config.section("build").projects
     for setting in ("auth.aksk.project_id", "projects[].id", "repositories[].id", "repositories[].pipelines",
                     "discovery.projects[].project_id"):
         assert f"`{setting}`" in section
@@ -97,7 +99,7 @@ def _services() -> list[str]:
     """Each registered source of CI data's CodeArts service, as its title names it ("CodeArts Repo pipelines"
     -> "CodeArts Repo"): a source added later is found here without editing this test. The names source
     (no targets of its own to configure) is not one."""
-    return [" ".join(source.title.split()[:2]) for source in registered() if source.target_paths]
+    return [" ".join(source.title.split()[:2]) for source in BUILTIN if source.target_paths]
 
 
 def test_readme_help_package_and_example_configmaps_name_every_source():
@@ -113,6 +115,6 @@ def test_readme_help_package_and_example_configmaps_name_every_source():
     for path in ("base/configmap.yaml", "overlays/password/config-password.yaml"):
         configmap = yaml.safe_load((ROOT / "deploy" / "kubernetes" / path).read_text())
         config = yaml.safe_load(configmap["data"]["config.yaml"])
-        configured = {source.name for source in registered()
+        configured = {source.name for source in BUILTIN
                       if any(config.get(key) for key in source.target_paths if "." not in key)}
-        assert configured == {source.name for source in registered() if source.target_paths}, path
+        assert configured == {source.name for source in BUILTIN if source.target_paths}, path

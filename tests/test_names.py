@@ -9,6 +9,7 @@ import logging
 from exporter.config import load_config
 from exporter.simulator import Fault, World
 from exporter.simulator.names import project_name
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.projectman.models import PROJECT, Name, parse_project
 from exporter.wiring import Exporter
 
@@ -40,7 +41,7 @@ def rig(tmp_path, simulator_factory, clock):
                           extra="discovery:\n  interval_seconds: 120\n  projects:\n"
                                 f"    - project_id: {DISCOVERY_PROJECT}\n      discover: merge_requests\n")
     config.write_text(config.read_text().replace("endpoints:\n", f"endpoints:\n  projectman: {sim.url}\n", 1))
-    return world, sim, Exporter(load_config(config), clock=clock)
+    return world, sim, Exporter(load_config(config, sources=BUILTIN), clock=clock)
 
 
 def infos(exporter, family: str, key: str, name: str) -> dict[str, str]:
@@ -98,7 +99,8 @@ def test_without_projectman_permission_projects_keep_their_ids_and_nothing_goes_
 def test_without_a_projectman_endpoint_nothing_is_asked_and_no_names_target_exists(tmp_path, simulator_factory):
     world = World(seed=3, projects={P1: 2})
     sim = simulator_factory(world)
-    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[P1])))  # region "test"
+    config = write_config(tmp_path / "c.yaml", sim.url, projects=[P1])  # region "test": no ProjectMan endpoint
+    exporter = Exporter(load_config(config, sources=BUILTIN))
     try:
         assert [state.target.api for state in exporter.poll_once().states] == ["build"]
         assert infos(exporter, "codearts_project_info", "project_id", "project") == {}

@@ -44,6 +44,7 @@ from exporter.sharding import ShardSpec
 from exporter.simulator import Fault, IamService, IamUser, Simulator, World
 from exporter.simulator.mergerequests import MergeRequestPlan
 from exporter.simulator.names import project_name
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, wait_until
@@ -206,7 +207,7 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
         "projects": [{"id": project} for project in projects],
         "pipeline_projects": [{"id": project, "branches": ["^main$"], "detail": True} for project in pipeline_projects],
         "discovery": {"projects": [{"project_id": project} for project in discovered_projects]},
-    }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {})
+    }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {}, sources=BUILTIN)
 
 
 PROTECTED_BRANCHES = "main|master|release/.*"  # alerts.yml's default, in its codearts:branch:info rule

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter.regions import endpoints_for
+from exporter.sources.projectman.regions import ENDPOINTS
 from exporter.validation import CODEARTS_PROJECT_ID, Checker
 
 DEFAULT_INTERVAL = 300.0  # seconds: discovery.interval_seconds' default
@@ -60,8 +60,7 @@ def _has_projectman(top: Mapping[str, object]) -> bool:
     if isinstance(endpoints, Mapping) and endpoints.get("projectman"):
         return True
     region = top.get("region")
-    defaults = endpoints_for(region) if isinstance(region, str) else None
-    return defaults is not None and defaults.url("projectman") is not None
+    return isinstance(region, str) and region in ENDPOINTS
 
 
 def parse_section(check: Checker, top: Mapping[str, object]) -> NamesSection:

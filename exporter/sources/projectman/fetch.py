@@ -9,7 +9,7 @@ import requests
 
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import PayloadError
-from exporter.pagination import REPO_READINGS, Page
+from exporter.pagination import ITEM_OR_PAGE_READINGS, Page
 from exporter.payload import RecordError
 from exporter.sources.projectman.models import REPOSITORY, Name, parse_project
 from exporter.sources.projectman.targets import API
@@ -40,8 +40,8 @@ def list_projects(client: CodeArtsClient) -> ParsedListing[Name]:
         total = total if isinstance(total, int) and not isinstance(total, bool) else None
         return Page([_paging_item(item) for item in projects], total)
 
-    return client.listing(API, url, lambda offset: {"offset": offset, "limit": PAGE_SIZE}, decode, REPO_READINGS,
-                          parse_project)
+    return client.listing(API, url, lambda offset: {"offset": offset, "limit": PAGE_SIZE}, decode,
+                          ITEM_OR_PAGE_READINGS, parse_project)
 
 
 def repository_name(client: CodeArtsClient, repository_id: int) -> Name:

@@ -20,7 +20,7 @@ from exporter.errors import AuthError, NotFoundError
 from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import Source
-from exporter.sources.projectman import metrics
+from exporter.sources.projectman import metrics, regions
 from exporter.sources.projectman.config import NamesSection, parse_section
 from exporter.sources.projectman.fetch import list_projects, repository_name
 from exporter.sources.projectman.models import REPOSITORY, Name
@@ -43,6 +43,7 @@ class NamesSource(Source):
     target_paths = ()
     job_specs = metrics.JOB_SPECS
     endpoint = True
+    regional_endpoints = regions.ENDPOINTS
     skip_reasons = ((API, "malformed"), (API, FORBIDDEN))
     default_rate = 1.0  # a handful of requests per discovery interval
 
