@@ -147,6 +147,11 @@ class CodeArtsClient:
         self._closed = True
         self._session.close()
 
+    @property
+    def auth(self) -> CodeArtsAuth:
+        """How requests carry credentials (a source may word a refusal after the mode)."""
+        return self._auth
+
     def base_url(self, api: str) -> str:
         """The base URL of an API (a source's name), without a trailing slash."""
         try:

@@ -1,4 +1,5 @@
-"""Default CodeArts Repo, CodeArts Build, CodeArts Pipeline and IAM endpoints per Huawei Cloud region.
+"""Default CodeArts Repo, CodeArts Build, CodeArts Pipeline, CodeArts Deploy and IAM endpoints per Huawei Cloud
+region.
 
 Only regions for which the public docs or the official SDK give all three hosts are listed; any other
 region works by giving the endpoints explicitly in the configuration.
@@ -13,6 +14,9 @@ Sources (see /work/shared/codearts-api.md section 2):
 - Pipeline: huaweicloud-sdk-python-v3 huaweicloudsdkcodeartspipeline/v2/region/codeartspipeline_region.py
   (``cloudpipeline-ext.<region>``; ``pipeline-external.<region>`` in tr-west-1 and la-south-2); optional: a
   region without a Pipeline host still serves Repo and Build, and ``endpoints.pipeline`` can name one
+- Deploy: huaweicloud-sdk-python-v3 huaweicloudsdkcodeartsdeploy/v2/region/codeartsdeploy_region.py
+  (``codearts-deploy.<region>`` in ap-southeast-3, cn-south-1, cn-east-2, cn-east-3, cn-north-1, cn-north-4,
+  sa-brazil-1, la-north-2 and tr-west-1); optional like Pipeline's: ``endpoints.deploy`` can name one elsewhere
 - IAM:   https://support.huaweicloud.com/eu/api-iam/iam_01_0004.html and
   huaweicloud-sdk-python-v3 huaweicloudsdkiam/v3/region/iam_region.py
 
@@ -38,6 +42,7 @@ class RegionEndpoints:
     build: str
     iam: str
     pipeline: str | None = None  # CodeArts Pipeline (v5); None where the SDK lists no host
+    deploy: str | None = None  # CodeArts Deploy; None where the SDK lists no host
 
     def url(self, name: str) -> str | None:
         """The region's endpoint of the API ``name`` (a source's name, or ``iam``); None if it has none."""
@@ -46,19 +51,23 @@ class RegionEndpoints:
 
 
 def _standard(region: str, repo_host: str, pipeline_host: str = "cloudpipeline-ext") -> RegionEndpoints:
-    """The common layout: `<repo_host>.<region>`, `cloudbuild-ext.<region>`, `iam.<region>` and
-    `<pipeline_host>.<region>` on myhuaweicloud.com."""
+    """The common layout: `<repo_host>.<region>`, `cloudbuild-ext.<region>`, `iam.<region>`,
+    `<pipeline_host>.<region>` and, where the Deploy SDK lists the region, `codearts-deploy.<region>` on
+    myhuaweicloud.com."""
     return RegionEndpoints(
         repo=f"https://{repo_host}.{region}.myhuaweicloud.com",
         build=f"https://cloudbuild-ext.{region}.myhuaweicloud.com",
         iam=f"https://iam.{region}.myhuaweicloud.com",
         pipeline=f"https://{pipeline_host}.{region}.myhuaweicloud.com",
+        deploy=f"https://codearts-deploy.{region}.myhuaweicloud.com" if region in _DEPLOY_REGIONS else None,
     )
 
 
 _CODEHUB = "codehub-ext"
 _CODEARTSREPO = "codeartsrepo-ext"
 _PIPELINE_EXTERNAL = "pipeline-external"  # the SDK's Pipeline host in tr-west-1 and la-south-2
+_DEPLOY_REGIONS = frozenset({"ap-southeast-3", "cn-south-1", "cn-east-2", "cn-east-3", "cn-north-1", "cn-north-4",
+                             "sa-brazil-1", "la-north-2", "tr-west-1"})
 
 REGIONS: Mapping[str, RegionEndpoints] = MappingProxyType(
     {

@@ -1,7 +1,7 @@
 """The registry of sources: the one place the core learns which CodeArts APIs the exporter reads.
 
-The built-in sources (``exporter.sources.repo``, ``exporter.sources.build``, ``exporter.sources.pipeline``; each
-module ``source`` holds its
+The built-in sources (``exporter.sources.repo``, ``exporter.sources.build``, ``exporter.sources.pipeline``,
+``exporter.sources.deploy``; each module ``source`` holds its
 ``SOURCE``) are loaded by name the first time
 the table is read, as plugins are: no core module imports a source. Another source is one folder with a
 :class:`~exporter.sources.base.Source` and one :func:`register` call. A target whose kind no registered source
@@ -20,6 +20,7 @@ __all__ = ["UnknownSourceError", "all_specs", "register", "registered", "source_
 
 BUILTIN_SOURCES = (
     "exporter.sources.repo.source", "exporter.sources.build.source", "exporter.sources.pipeline.source",
+    "exporter.sources.deploy.source",
 )
 
 _sources: dict[str, Source] = {}

@@ -53,11 +53,12 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, discovery, "
-        "projects, pipeline_projects, pipeline_options, history, state, metrics), got a list",
+        "projects, pipeline_projects, pipeline_options, deploy_projects, deploy_options, history, state, metrics), "
+        "got a list",
     ),
     "unknown_top_level_key.yaml": (
         'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, discovery, '
-        'projects, pipeline_projects, pipeline_options, history, state, metrics)',
+        'projects, pipeline_projects, pipeline_options, deploy_projects, deploy_options, history, state, metrics)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "
@@ -115,7 +116,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     ),
     "aksk_without_project_id.yaml": ("auth.aksk.project_id: required",),
     "empty_targets.yaml": (
-        "no targets: repositories, discovery.projects, projects and pipeline_projects are all empty",
+        "no targets: repositories, discovery.projects, projects, pipeline_projects and deploy_projects are all empty",
     ),
     "discover_unknown_mode.yaml": (
         'repositories[0].discover: expected one of merge_requests, got "webhooks"',
@@ -178,7 +179,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "poll.rate_limit.burst: expected an integer 1..1000, got 0.5",
     ),
     "unknown_rate_limit_key.yaml": (
-        "poll.rate_limit.deploy: unknown key (expected one of: repo, build, pipeline, iam, burst)",
+        "poll.rate_limit.testplan: unknown key (expected one of: repo, build, pipeline, deploy, iam, burst)",
     ),
     "negative_job_grace.yaml": ("poll.job_grace_seconds: expected a number >= 0, got -1",),
     "zero_max_backoff.yaml": ("poll.max_backoff_seconds: expected a number > 0, got 0",),
@@ -329,12 +330,14 @@ def test_minimal_config_gets_defaults_from_region() -> None:
         endpoints=Endpoints(
             {"repo": "https://codehub-ext.cn-north-4.myhuaweicloud.com",
              "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
-             "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"},
+             "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
+             "deploy": "https://codearts-deploy.cn-north-4.myhuaweicloud.com"},
             iam="https://iam.cn-north-4.myhuaweicloud.com",
         ),
         auth=TokenAuth(Secret("t0ken")),
         poll=PollConfig(interval_seconds=60.0, timeout_seconds=10.0, concurrency=4),
-        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": (), "pipeline": ()},
+        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": (), "pipeline": (),
+                  "deploy": ()},
     )
     assert isinstance(config.poll.interval_seconds, float)
 
@@ -431,7 +434,8 @@ def endpoints_for_dataclass(region: str) -> Endpoints:
     defaults = endpoints_for(region)
     assert defaults is not None
     urls = {"repo": defaults.repo, "build": defaults.build}
-    return Endpoints(urls | ({"pipeline": defaults.pipeline} if defaults.pipeline else {}), defaults.iam)
+    optional = {name: url for name in ("pipeline", "deploy") if (url := defaults.url(name)) is not None}
+    return Endpoints(urls | optional, defaults.iam)
 
 
 def test_config_is_immutable() -> None:
@@ -558,6 +562,7 @@ def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
         build="https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
         iam="https://iam.cn-north-4.myhuaweicloud.com",
         pipeline="https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
+        deploy="https://codearts-deploy.cn-north-4.myhuaweicloud.com",
     )
     assert endpoints_for("tr-west-1") is not None
     assert endpoints_for("tr-west-1").pipeline == "https://pipeline-external.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
@@ -565,7 +570,7 @@ def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
     assert endpoints_for("tr-west-1").repo == "https://codeartsrepo-ext.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
     assert endpoints_for("me-east-1") is None  # Repo host known, Build host not
     for region, hosts in REGIONS.items():
-        for url in (hosts.repo, hosts.build, hosts.iam, *filter(None, [hosts.pipeline])):
+        for url in (hosts.repo, hosts.build, hosts.iam, *filter(None, [hosts.pipeline, hosts.deploy])):
             assert url.startswith("https://") and not url.endswith("/"), (region, url)
             assert region in url, (region, url)
 
@@ -605,6 +610,7 @@ def test_the_metrics_section_is_optional_and_names_only_families_served() -> Non
 
 def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() -> None:
     assert parse_config(minimal(), CONFFILE_ENV).poll.rate_limit.rates() == {"repo": 8.0, "build": 5.0, "pipeline": 5.0,
+                                                                            "deploy": 1.0,
                                                                             "iam": 0.2}
     poll = parse_config(minimal(poll={"rate_limit": {"repo": "0.5", "iam": 0.05, "burst": 2},
                                       "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV).poll

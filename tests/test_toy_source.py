@@ -116,8 +116,8 @@ def test_toy_targets_are_polled_sharded_and_served(toys, tmp_path):
 
 
 def test_a_target_no_source_handles_fails_at_start(toys):
-    with pytest.raises(registry.UnknownSourceError, match="'deploy'"):
-        Poller([Target("deploy", "x")], client=None, interval=60, concurrency=1)  # type: ignore[arg-type]
+    with pytest.raises(registry.UnknownSourceError, match="'testplan'"):
+        Poller([Target("testplan", "x")], client=None, interval=60, concurrency=1)  # type: ignore[arg-type]
 
 
 def test_no_core_module_names_the_toy_source():

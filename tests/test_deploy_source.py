@@ -1,0 +1,322 @@
+"""The CodeArts Deploy source against the simulator: last deployments equal to the simulator's ground truth,
+what a cycle costs, both error shapes, bad input, and every auth mode on the Deploy host."""
+
+from __future__ import annotations
+
+import logging
+import math
+from pathlib import Path
+
+import pytest
+import requests
+
+from exporter.config import load_config
+from exporter.simulator import AccessKey, Fault, IamService, IamUser, World
+from exporter.simulator.deployments import local_time
+from exporter.wiring import Exporter
+
+from .conftest import SIM_TOKEN, parse_samples
+
+T0 = 1_750_000_000.0
+P1, P2 = "6ecbc5bac7c8442fb3d2563d53c13582", "72271b5446614062a01b8be944c9f372"
+# Written out here, independently of the exporter: Deploy state -> exported status.
+STATUS = {"succeeded": "success", "failed": "failed", "timeout": "timedout", "abort": "aborted",
+          "not_started": "canceled", "running": "running", "pending": "pending"}
+LAST_FAMILIES = ("codearts_deploy_app_last_status", "codearts_deploy_app_last_start_timestamp_seconds",
+                 "codearts_deploy_app_last_end_timestamp_seconds", "codearts_deploy_app_last_duration_seconds",
+                 "codearts_deploy_app_info")
+DOMAIN, USER, PASSWORD = "my-account", "ci-observer", "pw-Deploy-5ecret-77aa"
+IAM_PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
+AK, SK = "DEPLOYAK000000000001", "deploy-sk-secret-0001"
+NO_HISTORY = "history:\n  enabled: false\n"
+
+
+def deploy_config(path: Path, url: str, projects: list[str], *, auth: list[str] | None = None,
+                  extra: str = "") -> Path:
+    """A config polling ``projects`` on the simulator's Deploy host (repo and build only named: no region)."""
+    lines = [
+        "endpoints:", f"  repo: {url}", f"  build: {url}", f"  deploy: {url}", f"  iam: {url}",
+        "auth:", *(auth or [f"  token: {SIM_TOKEN}"]),
+        "poll:", "  interval_seconds: 60", "  timeout_seconds: 5", "  concurrency: 4",
+        "  rate_limit: {deploy: 1000, iam: 1000}",
+        "deploy_projects:", *(f"  - id: {project}" for project in projects),
+    ]
+    path.write_text("\n".join(lines) + "\n" + extra)
+    return path
+
+
+class Rig:
+    """A world of Deploy projects on a fake clock, its simulator and an exporter."""
+
+    def __init__(self, tmp_path: Path, simulator_factory, projects: dict[str, int], *, extra: str = "") -> None:
+        self.now = [T0]
+        self.world = World(seed=7, clock=lambda: self.now[0], deploy_projects=projects)
+        self.service = self.world.deploy_service
+        self.sim = simulator_factory(self.world)
+        self.config = load_config(deploy_config(tmp_path / "c.yaml", self.sim.url, list(projects), extra=extra))
+        self.exporter = Exporter(self.config, clock=lambda: self.now[0])
+
+    def poll(self):
+        return self.exporter.poll_once()
+
+    def samples(self) -> dict:
+        return parse_samples(self.exporter.metrics_text().decode())
+
+    def close(self) -> None:
+        self.exporter.close()
+
+
+@pytest.fixture
+def rig_factory(tmp_path, simulator_factory):
+    rigs: list[Rig] = []
+
+    def make(projects: dict[str, int], **options) -> Rig:
+        rig = Rig(tmp_path, simulator_factory, projects, **options)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.close()
+
+
+def last_truth(rig: Rig, at: float) -> dict:
+    """The last-deployment samples the simulator's ground truth implies at ``at`` (times to the second)."""
+    at_ms = math.floor(at * 1000)
+    expected: dict = {}
+    for project in rig.service.projects:
+        for app in rig.service.apps(project):
+            labels = {"project_id": project, "app_id": app.id, "app": app.name}
+
+            def put(name, value, labels=labels, **more):
+                expected[(name, frozenset({**labels, **more}.items()))] = value
+
+            put("codearts_deploy_app_info", 1.0, deploy_system=app.deploy_system)
+            truth = rig.service.last(app, at_ms)
+            if truth is None:
+                put("codearts_deploy_app_last_status", 1.0, status="never")
+                continue
+            start = truth.start // 1000
+            put("codearts_deploy_app_last_status", 1.0, status=STATUS[truth.state])
+            put("codearts_deploy_app_last_start_timestamp_seconds", float(start))
+            if truth.end is not None:
+                put("codearts_deploy_app_last_end_timestamp_seconds", float(truth.end // 1000))
+            put("codearts_deploy_app_last_duration_seconds",
+                float(truth.end // 1000 - start) if truth.end is not None else at - start)
+    return expected
+
+
+def served(samples: dict, families=LAST_FAMILIES) -> dict:
+    return {key: value for key, value in samples.items() if key[0] in families}
+
+
+def test_every_last_deployment_equals_the_simulators_ground_truth(rig_factory):
+    rig = rig_factory({P1: 130, P2: 17}, extra=NO_HISTORY)
+    statuses: set[str] = set()
+    for step in range(10):
+        rig.now[0] = T0 + step * 173.5
+        assert rig.poll().all_up()
+        expected = last_truth(rig, rig.now[0])
+        assert served(rig.samples()) == pytest.approx(expected)
+        statuses |= {dict(key[1])["status"] for key in expected if key[0] == "codearts_deploy_app_last_status"}
+    assert {"success", "failed", "running", "pending", "never"} <= statuses  # the truth covered what matters
+
+
+def test_a_steady_cycle_costs_one_request_per_100_applications(rig_factory):
+    rig = rig_factory({P1: 250, P2: 40}, extra=NO_HISTORY)
+    assert rig.poll().all_up()
+    rig.sim.reset_counts()
+    assert rig.poll().all_up()
+    assert rig.sim.request_count("deploy_list") == math.ceil(250 / 100) + math.ceil(40 / 100)
+    assert rig.sim.request_count() == rig.sim.request_count("deploy_list")
+
+
+def test_a_project_of_1000_applications_is_listed_whole_in_10_requests(rig_factory):
+    rig = rig_factory({P1: 1_000}, extra=NO_HISTORY)
+    snapshot = rig.poll()
+    assert snapshot.all_up() and len({app.id for app in snapshot.states[0].records}) == 1_000
+    assert rig.sim.request_count("deploy_list") == 10  # the bench (bench/deploy.py) lists 5,000
+
+
+def test_names_are_filtered(rig_factory, tmp_path):
+    rig = rig_factory({P1: 24})
+    config = deploy_config(tmp_path / "f.yaml", rig.sim.url, [])
+    config.write_text(config.read_text() + f"  - id: {P1}\n    include: ['^(checkout|auth)-']\n"
+                      "    exclude: ['-12$']\n")
+    exporter = Exporter(load_config(config), clock=lambda: rig.now[0])
+    try:
+        names = sorted(app.name for app in exporter.poll_once().states[0].records)
+    finally:
+        exporter.close()
+    assert names == ["auth-deploy-20", "auth-deploy-4", "checkout-deploy-0", "checkout-deploy-16",
+                     "checkout-deploy-8"]
+
+
+# -- bad input --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("how", "status"), [("403", 403), ("403-flat", 403), ("200", 200)])
+def test_a_refusal_in_either_error_shape_takes_that_project_down_with_its_code_and_is_not_retried(
+        rig_factory, how, status):
+    rig = rig_factory({P1: 5, P2: 5}, extra=NO_HISTORY)
+    rig.service.denied[P2] = how
+    snapshot = rig.poll()
+    states = {state.target.key: state for state in snapshot.states}
+    assert states[P1].up and not states[P2].up
+    assert "Deploy.00011154" in states[P2].error and "Insufficient permissions" in states[P2].error
+    refused = [record for record in rig.sim.requests if record.status == status and record.route == "deploy_list"]
+    assert len(rig.sim.requests) == 2 and len(refused) == (1 if status == 403 else 2)  # no retry
+    samples = rig.samples()
+    assert samples[("codearts_up", frozenset({"api": "deploy", "target": P2}.items()))] == 0
+
+
+def test_a_200_whose_status_is_not_success_takes_the_project_down_with_that_status(rig_factory):
+    rig = rig_factory({P1: 3}, extra=NO_HISTORY)
+    rig.service.list_status = "partial"
+    (state,) = rig.poll().states
+    assert not state.up and "status 'partial' instead of 'success'" in state.error
+
+
+def test_a_503_is_retried_and_a_429_throttles(rig_factory):
+    rig = rig_factory({P1: 5}, extra=NO_HISTORY)
+    rig.sim.set_fault("deploy_list", Fault.HTTP_503, times=1)
+    assert rig.poll().all_up()
+    rig.sim.set_fault("deploy_list", Fault.THROTTLED, times=1)
+    assert rig.poll().all_up()
+    samples = rig.samples()
+    assert samples[("codearts_api_retries_total", frozenset({"api": "deploy", "reason": "http_503"}.items()))] == 1
+    assert samples[("codearts_api_throttled_total", frozenset({"api": "deploy"}.items()))] == 1
+    assert [record.status for record in rig.sim.requests] == [503, 200, 429, 200]
+
+
+def test_times_durations_and_end_times_the_docs_leave_open_are_read_as_meant(rig_factory):
+    rig = rig_factory({P1: 8}, extra=NO_HISTORY)
+    apps = [app for app in rig.service.apps(P1) if app.tasks][:5]
+    start = T0 - 90_000  # more than a day ago
+    rig.service.overrides.update({
+        apps[0].id: {"execution_state": "succeeded", "execution_time": local_time(int(start * 1000), True),
+                     "end_time": local_time(int((start + 98_049) * 1000)), "duration": "27:14:09"},
+        apps[1].id: {"execution_state": "timeout", "execution_time": local_time(int(start * 1000)),
+                     "end_time": "", "duration": "1 day 03:14:09"},
+        apps[2].id: {"execution_state": "running", "execution_time": local_time(int((T0 - 30) * 1000)),
+                     "end_time": local_time(int((T0 - 60) * 1000))},  # an end before the start: not finished
+        apps[3].id: {"execution_state": "failed", "execution_time": local_time(int((T0 - 30) * 1000)),
+                     "end_time": None, "duration": "garbage"},
+    })
+    assert rig.poll().all_up()
+    samples = rig.samples()
+
+    def sample(name, app):
+        return samples.get((name, frozenset({"project_id": P1, "app_id": app.id, "app": app.name}.items())))
+
+    day = 86_400 + 3 * 3600 + 14 * 60 + 9
+    assert sample("codearts_deploy_app_last_start_timestamp_seconds", apps[0]) == start
+    assert sample("codearts_deploy_app_last_duration_seconds", apps[0]) == 98_049  # end - start, not "27:14:09"
+    assert sample("codearts_deploy_app_last_end_timestamp_seconds", apps[1]) is None
+    assert sample("codearts_deploy_app_last_duration_seconds", apps[1]) == day  # Deploy's own, past a day
+    assert sample("codearts_deploy_app_last_end_timestamp_seconds", apps[2]) is None
+    assert sample("codearts_deploy_app_last_duration_seconds", apps[2]) == 30  # still running: to the poll
+    assert sample("codearts_deploy_app_last_duration_seconds", apps[3]) is None  # no end, no readable duration
+
+
+def test_an_unknown_state_is_exported_as_unknown_counted_and_logged_once_and_a_malformed_app_skipped(
+        rig_factory, caplog):
+    rig = rig_factory({P1: 8}, extra=NO_HISTORY)
+    odd, other, bad = [app for app in rig.service.apps(P1) if app.tasks][:3]
+    rig.service.overrides.update({odd.id: {"execution_state": "rolling_back"},
+                                  other.id: {"execution_state": "rolling_back"}, bad.id: {"id": None}})
+    with caplog.at_level(logging.WARNING):
+        assert rig.poll().all_up()
+        rig.now[0] += 60
+        assert rig.poll().all_up()
+    samples = rig.samples()
+    labels = {"project_id": P1, "app_id": odd.id, "app": odd.name, "status": "unknown"}
+    assert samples[("codearts_deploy_app_last_status", frozenset(labels.items()))] == 1
+    skipped = {reason: samples[("codearts_records_skipped_total",
+                                frozenset({"api": "deploy", "reason": reason}.items()))]
+               for reason in ("unknown_status", "malformed")}
+    assert skipped == {"unknown_status": 4, "malformed": 2}  # per poll, two polls
+    assert caplog.text.count("'rolling_back'") == 1
+    assert not any(dict(key[1]).get("app_id") == bad.id for key in samples)
+
+
+# -- auth modes against the Deploy host ------------------------------------------------------------------
+
+
+AUTH_MODES = {
+    "token": (None, [f"  token: {SIM_TOKEN}"]),
+    "password": (lambda clock: IamService(users=[IamUser(DOMAIN, USER, PASSWORD, IAM_PROJECT)], clock=clock),
+                 ["  password:", f"    domain: {DOMAIN}", f"    username: {USER}", f"    password: {PASSWORD}",
+                  f"    project_id: {IAM_PROJECT}"]),
+    "aksk": (lambda clock: IamService(access_keys=[AccessKey(AK, SK, IAM_PROJECT)], clock=clock),
+             ["  aksk:", f"    ak: {AK}", f"    sk: {SK}", f"    project_id: {IAM_PROJECT}"]),
+}
+
+
+@pytest.mark.parametrize("mode", AUTH_MODES)
+def test_every_auth_mode_works_against_the_deploy_host(tmp_path, simulator_factory, mode):
+    now = [T0]
+    world = World(seed=7, clock=lambda: now[0], deploy_projects={P1: 12})
+    iam, auth = AUTH_MODES[mode]
+    sim = (simulator_factory(world) if iam is None
+           else simulator_factory(world, token=None, iam=iam(lambda: now[0])))
+    exporter = Exporter(load_config(deploy_config(tmp_path / "c.yaml", sim.url, [P1], auth=auth)),
+                        clock=lambda: now[0])
+    try:
+        assert exporter.poll_once().all_up()
+        now[0] += 600  # deployments finish: the POST's body and the history's query are both signed
+        assert exporter.poll_once().all_up()
+    finally:
+        exporter.close()
+    answered = [(record.route, record.status) for record in sim.requests if record.route.startswith("deploy")]
+    assert {route for route, _ in answered} >= {"deploy_list"}
+    assert {status for _, status in answered} == {200}
+
+
+def test_a_refused_aksk_signature_says_deploy_may_not_take_aksk(tmp_path, simulator_factory):
+    world = World(seed=7, clock=lambda: T0, deploy_projects={P1: 3})
+    sim = simulator_factory(world, token=None,
+                            iam=IamService(access_keys=[AccessKey("OTHERAK0000000000001", SK, IAM_PROJECT)]))
+    auth = ["  aksk:", f"    ak: {AK}", f"    sk: {SK}", f"    project_id: {IAM_PROJECT}"]
+    exporter = Exporter(load_config(deploy_config(tmp_path / "c.yaml", sim.url, [P1], auth=auth, extra=NO_HISTORY)),
+                        clock=lambda: T0)
+    try:
+        (state,) = exporter.poll_once().states
+    finally:
+        exporter.close()
+    assert not state.up and "AK/SK" in state.error and "auth.password" in state.error
+    assert SK not in state.error
+
+
+def test_the_demo_polls_a_deploy_project():
+    from exporter.demo import start_demo
+
+    simulator, config = start_demo()
+    exporter = Exporter(config)
+    try:
+        snapshot = exporter.poll_once()
+    finally:
+        exporter.close()
+        simulator.stop()
+    (state,) = [state for state in snapshot.states if state.target.api == "deploy"]
+    assert state.up and len(state.records) == 8
+    assert any(app.last is not None for app in state.records)
+
+
+def test_the_simulator_checks_the_history_parameters_and_answers_errors_in_the_nested_shape(simulator_factory):
+    world = World(seed=7, clock=lambda: T0, deploy_projects={P1: 3})
+    sim = simulator_factory(world)
+    headers = {"X-Auth-Token": SIM_TOKEN}
+    task = world.deploy_service.apps(P1)[0].tasks[0].id
+    url = f"{sim.url}/v2/{P1}/task/{task}/history"
+    good = {"page": 1, "size": 100, "start_date": "2025-06-01", "end_date": "2025-06-16"}
+    answer = requests.get(url, params=good, headers=headers, timeout=10).json()
+    assert answer["total_num"] > 100 == len(answer["result"])
+    releases = [record["release_id"] for record in answer["result"]]
+    assert releases == sorted(releases, reverse=True)  # newest first
+    for bad in ({"start_date": "2025-05-01"}, {"size": 101}, {"page": 0}, {"end_date": ""}):
+        refused = requests.get(url, params=good | bad, headers=headers, timeout=10)
+        assert refused.status_code == 400 and refused.json()["status"] == "failed"
+        assert refused.json()["error"]["code"].startswith("Deploy.")
+    unknown = requests.get(f"{sim.url}/v2/{P1}/task/{'0' * 32}/history", params=good, headers=headers, timeout=10)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "Deploy.00011020"
