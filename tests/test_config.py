@@ -428,6 +428,8 @@ def test_example_config_loads() -> None:
     (pipeline_project,) = config.section("pipeline")
     assert pipeline_project.id == PROJECT_ID and pipeline_project.branch_label("release/2.3") == "release/2.3"
     assert pipeline_project.branch_label("feature/x") == "other" and not pipeline_project.legacy
+    (deploy_project,) = config.section("deploy")
+    assert deploy_project.id == PROJECT_ID and deploy_project.watches("anything")
 
 
 def endpoints_for_dataclass(region: str) -> Endpoints:
