@@ -13,7 +13,7 @@ from exporter.sharding import ShardSpec
 from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
 from exporter.sources.build.models import BUILD_STATUSES, BuildJob
 from exporter.sources.build.targets import project_target
-from exporter.sources.deploy.models import Application, Deployment
+from exporter.sources.deploy.models import Application, Deployment, DeployTask
 from exporter.sources.deploy.targets import project_target as deploy_project_target
 from exporter.sources.pipeline.models import JobRun, Pipeline, PipelineRun, RunDetail, StageRun
 from exporter.sources.pipeline.targets import project_target as pipeline_project_target
@@ -81,9 +81,9 @@ def make_snapshot() -> Snapshot:
         deploy_project_target("6ecbc5bac7c8442fb3d2563d53c13582"), polled=True, up=True, last_poll_at=T0,
         last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
         records=(
-            Application("a" * 32, "checkout-web", "deployTemplate", False, ("1" * 32,),
+            Application("a" * 32, "checkout-web", "deployTemplate", False, (DeployTask("1" * 32, "failed", 12),),
                         Deployment(12, "", "failed", "failed", T0 - 300, T0 - 240, 60.0)),
-            Application("b" * 32, "payments", "ansible", False, ("2" * 32,),
+            Application("b" * 32, "payments", "ansible", False, (DeployTask("2" * 32, "running", 5),),
                         Deployment(5, "", "running", "running", T0 - 50, None)),
             Application("c" * 32, "sandbox", "shell", True, (), None),
         ),

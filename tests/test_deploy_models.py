@@ -14,7 +14,14 @@ from exporter.errors import AuthError, NotFoundError, PayloadError
 from exporter.payload import RecordError
 from exporter.sources.deploy.config import DeployProject
 from exporter.sources.deploy.fetch import error_in_body, history_dates
-from exporter.sources.deploy.models import deploy_status, parse_application, parse_duration, parse_record
+from exporter.sources.deploy.models import (
+    DeployTask,
+    deploy_status,
+    parse_application,
+    parse_detail_tasks,
+    parse_duration,
+    parse_record,
+)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 CST = timezone(timedelta(hours=8))
@@ -31,7 +38,7 @@ def test_the_published_application_list_example_parses_into_its_last_deployment(
     (app,) = [parse_application(item, PROJECT) for item in body["result"]]
     assert (app.id, app.name, app.deploy_system, app.disabled) == ("cb439d016d8641c8a44c177a121fad15", "Test",
                                                                    "deployTemplate", True)
-    assert app.tasks == ("e700f15965694253940502911220d76b",)
+    assert app.tasks == (DeployTask("e700f15965694253940502911220d76b", "failed", 4),)  # its one task's: the app's
     last = app.last
     assert last is not None and app.status == "failed" and last.release_id == 4
     assert (last.start, last.end) == (at("2023-08-18 09:40:16"), at("2023-08-18 09:40:33"))
@@ -94,7 +101,7 @@ def test_every_documented_state_word_maps_and_any_other_is_unknown():
 def test_a_never_deployed_application_has_no_last_deployment():
     app = parse_application({"id": "a" * 32, "name": "x", "execution_state": "not_executed", "release_id": None,
                              "execution_time": "", "arrange_infos": [{"id": "t" * 32}, {"id": "t" * 32}]}, PROJECT)
-    assert app.last is None and app.status == "never" and app.tasks == ("t" * 32,)
+    assert app.last is None and app.status == "never" and app.tasks == (DeployTask("t" * 32, "", None),)
 
 
 def test_records_without_an_identity_are_malformed():
@@ -123,3 +130,18 @@ def test_the_history_window_spans_at_most_30_days_with_a_day_ahead():
     assert dates == {"start_date": "2026-02-01", "end_date": "2026-03-02"}
     start, end = (datetime.fromisoformat(dates[key]) for key in ("start_date", "end_date"))
     assert (end - start).days <= 30
+
+
+def test_the_published_application_detail_example_gives_each_tasks_release_id():
+    body = json.loads((FIXTURES / "deploy_application_info_200.json").read_text())
+    assert error_in_body(body, "u", 200) is None  # "status": "success"
+    assert parse_detail_tasks(body) == (DeployTask("685a6f3b80264e7d96f2ba308f8414e5", "Draft", 0),)
+    with pytest.raises(RecordError):
+        parse_detail_tasks({"status": "success"})
+
+
+def test_an_application_with_several_tasks_leaves_their_release_ids_to_its_detail():
+    item = {"id": "a" * 32, "name": "x", "execution_state": "succeeded", "release_id": 7,
+            "arrange_infos": [{"id": "1" * 32, "state": "succeeded"}, {"id": "2" * 32, "state": "failed"}]}
+    app = parse_application(item, PROJECT)
+    assert [task.release_id for task in app.tasks] == [None, None] and not app.task_releases_known

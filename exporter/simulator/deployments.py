@@ -134,12 +134,14 @@ class DeployService:
     list_status: str = "success"  # the ``status`` of application list bodies
     _apps: dict[str, tuple[DeployApp, ...]] = field(default_factory=dict)
     _tasks: dict[str, tuple[DeployApp, DeployTask]] = field(default_factory=dict)
+    _by_id: dict[str, DeployApp] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for project_id, size in self.projects.items():
             apps = tuple(self._plan(project_id, index) for index in range(size))
             self._apps[project_id] = apps
             self._tasks.update((task.id, (app, task)) for app in apps for task in app.tasks)
+            self._by_id.update((app.id, app) for app in apps)
 
     def _plan(self, project_id: str, index: int) -> DeployApp:
         app_id = hex_id("codearts-sim/deploy-app", project_id, index)
@@ -158,6 +160,10 @@ class DeployService:
     def apps(self, project_id: str) -> tuple[DeployApp, ...] | None:
         """A project's applications by creation; None if the project is unknown."""
         return self._apps.get(project_id)
+
+    def app(self, app_id: str) -> DeployApp | None:
+        """An application by id; None if unknown."""
+        return self._by_id.get(app_id)
 
     def task(self, project_id: str, task_id: str) -> tuple[DeployApp, DeployTask] | None:
         """A task of a project's application, with the application; None if unknown."""
@@ -186,6 +192,21 @@ class DeployService:
                      "executor_id": hex_id("codearts-sim/user", "devops-bot"), "executor_nick_name": "devops-bot"}
             self._put_end(item, last)
         return item | self.overrides.get(app.id, {})
+
+    def detail(self, app: DeployApp, at_ms: int) -> dict[str, Any]:
+        """The ``result`` of ShowAppDetailById: the application with each task's latest ``release_id`` and
+        state (0 and ``Draft`` for a task that never deployed)."""
+        tasks = []
+        for index, task in enumerate(app.tasks):
+            latest = self.latest(app, task, at_ms)
+            tasks.append({"id": task.id, "app_id": app.id, "name": f"{app.name}-task-{index}",
+                          "project_id": app.project_id, "deploy_system": app.deploy_system,
+                          "state": "Draft" if latest is None else latest.state,
+                          "release_id": 0 if latest is None else latest.release_id,
+                          "create_time": local_time(app.created), "update_time": local_time(app.created)})
+        return {"id": app.id, "name": app.name, "project_id": app.project_id, "create_type": "template",
+                "create_time": local_time(app.created, True), "update_time": local_time(app.created, True),
+                "arrange_infos": tasks, "region": "sim-region-1", "permission_level": "instance"}
 
     def history(self, project_id: str, task_id: str, start_date: date, end_date: date, at_ms: int,
                 start: int, stop: int) -> tuple[int, list[DeploymentTruth]] | None:

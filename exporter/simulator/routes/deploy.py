@@ -2,6 +2,7 @@
 
 ``POST /v1/applications/list`` (ListAllApp: ``project_id``, 1-based ``page`` and ``size`` <= 100 in the JSON
 body; ``{result, total_num, status: "success"}``, each application with its last deployment) and
+``GET /v1/applications/{app_id}/info`` (ShowAppDetailById: the application with each task's ``release_id``) and
 ``GET /v2/{project_id}/task/{task_id}/history?page=&size=&start_date=&end_date=`` (ListDeployTaskHistoryByDate:
 all four parameters required, dates ``yyyy-MM-dd`` at most 30 days apart; newest first). Errors come in the
 nested shape the Deploy error-code page shows; a denied project answers as its setting says (module
@@ -113,8 +114,20 @@ def _history(context: RequestContext) -> Reply:
     return json_reply(200, {"result": [service.record(truth) for truth in records], "total_num": total})
 
 
+def _info(context: RequestContext) -> Reply:
+    service = _service(context)
+    found = service.app(context.match["app"])
+    if found is None:
+        return DEPLOY.error(404)
+    refused = _denied(service, found.project_id)
+    if refused is not None:
+        return refused
+    return json_reply(200, {"result": service.detail(found, context.world.now_ms()), "status": "success"})
+
+
 ROUTES: tuple[Route, ...] = (
     Route(DEPLOY, "deploy_list", re.compile(r"/v1/applications/list/?"), _list, method="POST"),
+    Route(DEPLOY, "deploy_app_info", re.compile(r"/v1/applications/(?P<app>[^/]+)/info/?"), _info),
     Route(DEPLOY, "deploy_history", re.compile(r"/v2/(?P<project>[^/]+)/task/(?P<task>[^/]+)/history/?"), _history,
           DEPLOY_TARGET),
 )

@@ -18,8 +18,16 @@ from exporter.auth.signing import AkSkSigner
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import AuthError, CodeArtsError, NotFoundError, PayloadError
 from exporter.pagination import Page, page_from_one
+from exporter.payload import RecordError
 from exporter.sources.deploy.config import DeployProject
-from exporter.sources.deploy.models import Application, Deployment, parse_application, parse_record
+from exporter.sources.deploy.models import (
+    Application,
+    Deployment,
+    DeployTask,
+    parse_application,
+    parse_detail_tasks,
+    parse_record,
+)
 from exporter.sources.deploy.targets import API
 
 HISTORY_API = "deploy_history"  # the skip-counter label of records of a task's history
@@ -104,6 +112,24 @@ def list_applications(client: CodeArtsClient, project: DeployProject) -> ParsedL
     if project.include or project.exclude:
         listing = replace(listing, records=tuple(app for app in listing.records if project.watches(app.name)))
     return listing
+
+
+def application_tasks(client: CodeArtsClient, app_id: str) -> tuple[DeployTask, ...]:
+    """``GET /v1/applications/{app_id}/info``: an application's tasks, each with its latest ``release_id``
+    (what the application list does not say of an application with several tasks)."""
+    url = f"{client.base_url(API)}/v1/applications/{app_id}/info"
+    try:
+        response = client.get(API, url, {})
+    except AuthError as err:
+        raise _named(client, err) from None
+    body = client.decode_json(response)
+    error = error_in_body(body, url, response.status_code)
+    if error is not None:
+        raise error
+    try:
+        return parse_detail_tasks(body)
+    except RecordError as err:
+        raise PayloadError(f"unreadable application detail: {err}", url=url, status=response.status_code) from None
 
 
 def history_dates(today: date, span_days: int) -> dict[str, str]:

@@ -80,6 +80,21 @@ class Deployment:
 
 
 @dataclass(frozen=True, slots=True)
+class DeployTask:
+    """One deployment task of an application (``arrange_infos[]``): its id, the state word of its latest
+    deployment and that deployment's ``release_id`` (None where the listing does not give it)."""
+
+    id: str
+    state: str
+    release_id: int | None = None
+
+    @property
+    def status(self) -> str:
+        """Its latest deployment's exported status."""
+        return deploy_status(self.state)
+
+
+@dataclass(frozen=True, slots=True)
 class Application:
     """One application as ``POST /v1/applications/list`` lists it: its deployment tasks and its last deployment
     (None: never deployed)."""
@@ -88,7 +103,7 @@ class Application:
     name: str
     deploy_system: str
     disabled: bool
-    tasks: tuple[str, ...]  # ``arrange_infos[].id``: the task ids the history API takes
+    tasks: tuple[DeployTask, ...]  # ``arrange_infos[]``: the ids the history API takes
     last: Deployment | None
 
     @property
@@ -101,10 +116,15 @@ class Application:
         """What changes in the listing when the application deploys: ``(release_id, execution_state)``."""
         return (None, NEVER) if self.last is None else (self.last.release_id, self.last.raw_state)
 
+    @property
+    def task_releases_known(self) -> bool:
+        """True if each task's latest ``release_id`` is known (a single task's is the application's)."""
+        return all(task.release_id is not None for task in self.tasks) or self.last is None
 
-def _release_id(value: object) -> int | None:
+
+def _release_id(value: object, lowest: int = 1) -> int | None:
     number = number_of(value)
-    return int(number) if number is not None and number == int(number) and 0 < number < 2**63 else None
+    return int(number) if number is not None and number == int(number) and lowest <= number < 2**63 else None
 
 
 def _end_after(start: float | None, end: float | None) -> float | None:
@@ -134,21 +154,42 @@ def parse_application(raw: object, project: DeployProject) -> Application:
     if not app_id or len(app_id) > MAX_ID:
         raise RecordError(f"id must be a non-empty string, got {record.get('id')!r:.40}")
     raw_tasks = record.get("arrange_infos")
-    tasks = [task for task in (raw_tasks if isinstance(raw_tasks, list) else ()) if isinstance(task, dict)]
-    task_ids = tuple(dict.fromkeys(text_of(task.get("id")).strip()[:MAX_ID] for task in tasks))
+    items = [task for task in (raw_tasks if isinstance(raw_tasks, list) else ()) if isinstance(task, dict)]
     # The published example gives deploy_system only per task, the schema also per application.
-    system = record.get("deploy_system") or next((task.get("deploy_system") for task in tasks), "")
+    system = record.get("deploy_system") or next((task.get("deploy_system") for task in items), "")
     last = _deployment(record.get("release_id"), "", record.get("execution_state"), record.get("execution_time"),
                        record.get("end_time"), record.get("duration"), project.zone)
     deployed = last.status != NEVER and (last.raw_state or last.release_id is not None)
+    tasks = parse_tasks(items)
+    if len(tasks) == 1 and deployed:  # the application's last deployment is its one task's
+        tasks = (DeployTask(tasks[0].id, last.raw_state, last.release_id),)
     return Application(
         id=app_id,
         name=text_of(record.get("name"))[:MAX_NAME] or app_id,
         deploy_system=text_of(system).strip()[:32],
         disabled=record.get("is_disable") is True,
-        tasks=tuple(task for task in task_ids if task),
+        tasks=tasks,
         last=last if deployed else None,
     )
+
+
+def parse_tasks(items: list[Any]) -> tuple[DeployTask, ...]:
+    """The tasks of ``arrange_infos`` (each id once), with the ``release_id`` where an item carries one
+    (ShowAppDetailById's do, 0 for a task never deployed; ListAllApp's, by the schema, do not)."""
+    tasks: dict[str, DeployTask] = {}
+    for item in items:
+        task_id = text_of(item.get("id")).strip()[:MAX_ID] if isinstance(item, dict) else ""
+        if task_id and task_id not in tasks:
+            tasks[task_id] = DeployTask(task_id, text_of(item.get("state")).strip()[:32],
+                                        _release_id(item.get("release_id"), lowest=0))
+    return tuple(tasks.values())
+
+
+def parse_detail_tasks(raw: object) -> tuple[DeployTask, ...]:
+    """The tasks of a ``GET /v1/applications/{app_id}/info`` body, each with its latest ``release_id``."""
+    result = required_dict(required_dict(raw).get("result"))
+    items = result.get("arrange_infos")
+    return parse_tasks(items if isinstance(items, list) else [])
 
 
 def parse_record(raw: object, zone: timezone) -> Deployment:

@@ -6,16 +6,18 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
+from exporter.errors import CodeArtsError
 from exporter.runhistory.counts import JobHistory, Labels
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, Source
 from exporter.sources.deploy import metrics
 from exporter.sources.deploy.config import DeployProject, parse_section
-from exporter.sources.deploy.fetch import HISTORY_API, list_applications
+from exporter.sources.deploy.fetch import HISTORY_API, application_tasks, list_applications
 from exporter.sources.deploy.models import Application
 from exporter.sources.deploy.render import (
     failing_jobs,
@@ -28,6 +30,8 @@ from exporter.sources.deploy.targets import API, project_target
 from exporter.validation import Checker
 
 log = logging.getLogger(__name__)
+
+DETAILS_PER_POLL = 20  # application details read per project and poll at most (the rest at later polls)
 
 
 class DeploySource(Source):
@@ -78,6 +82,36 @@ class DeploySource(Source):
         client.stats.count_skipped(API, "unknown_status", len(unknown))
         self._log_unknown(project, unknown)
         return listing
+
+    def complete(self, client: CodeArtsClient, target: Target, records: tuple[Any, ...],
+                 previous: tuple[Any, ...]) -> tuple[Any, ...]:
+        """The latest ``release_id`` of each task of an application with several tasks, which only its detail
+        gives: read when the application's listing entry changed (at most DETAILS_PER_POLL a poll), else
+        carried from ``previous``. ``previous`` itself when nothing changed."""
+        if all(app.task_releases_known for app in records):
+            return records
+        known = {app.id: app for app in previous if app.task_releases_known}
+        budget = DETAILS_PER_POLL
+        completed = []
+        for app in records:
+            old = known.get(app.id)
+            if not app.task_releases_known and old is not None and old.marker == app.marker \
+                    and [task.state for task in old.tasks] == [task.state for task in app.tasks]:
+                app = replace(app, tasks=old.tasks)
+            elif not app.task_releases_known and budget > 0:
+                budget -= 1
+                app = self._with_task_releases(client, target.key, app)
+            completed.append(app)
+        return previous if tuple(completed) == previous else tuple(completed)
+
+    @staticmethod
+    def _with_task_releases(client: CodeArtsClient, project_id: str, app: Application) -> Application:
+        try:
+            tasks = application_tasks(client, app.id)
+        except CodeArtsError as err:  # the listing stands; the detail is asked for again at the next poll
+            log.warning("detail of application %s (deploy project %s) failed: %s", app.name, project_id, err)
+            return app
+        return replace(app, tasks=tasks)
 
     def _log_unknown(self, project: DeployProject, apps: list[Application]) -> None:
         """Name each state word nobody knows once, with where it was first seen (it is exported as unknown)."""
