@@ -6,19 +6,16 @@ from collections.abc import Mapping
 from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
-from exporter.runhistory.counts import JobHistory, Labels
-from exporter.sinks import HistogramSink, Sink
+from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
 from exporter.sources.build import metrics
 from exporter.sources.build.config import ProjectTarget, parse_section
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.history import BuildHistory
-from exporter.sources.build.render import failing_jobs, render_job_history, render_project
+from exporter.sources.build.render import failing_jobs, render_project
 from exporter.sources.build.targets import API, project_target
 from exporter.validation import Checker
-
-HISTORY_SHARE = 0.25  # of the Build rate limit's requests in one interval, when not configured
 
 
 class BuildSource(Source):
@@ -30,6 +27,7 @@ class BuildSource(Source):
     target_paths = ("projects",)
     job_specs = metrics.JOB_SPECS
     history_specs = metrics.HISTORY_SPECS
+    history_families = metrics.HISTORY
     endpoint = True
     skip_reasons = ((API, "malformed"), ("build_history", "malformed"), ("build_history", "not_listed"),
                     ("build_history", "unknown_status"))
@@ -56,22 +54,9 @@ class BuildSource(Source):
     def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
         return failing_jobs(state)
 
-    def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,
-                       duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
-        render_job_history(sink, labels, job, duration_bounds, queued_bounds)
-
     def history_part(self, context: HistoryContext) -> BuildHistory:
         return BuildHistory(context.counts, context.client, context.options,
-                            requests_per_cycle=history_budget(context), monotonic=context.monotonic)
-
-
-def history_budget(context: HistoryContext) -> int | None:
-    """Records requests per cycle: ``history.max_requests_per_cycle``, else a quarter of what this replica's
-    Build bucket allows in one poll interval (the rest is the listings' and their retries'); None: no limit."""
-    if context.options.max_requests_per_cycle is not None:
-        return context.options.max_requests_per_cycle
-    rate = context.client.rate_limits.rate(API)
-    return None if rate is None else max(1, int(rate * context.poll.interval_seconds * HISTORY_SHARE))
+                            requests_per_cycle=context.requests_per_cycle(API), monotonic=context.monotonic)
 
 
 SOURCE = BuildSource()
