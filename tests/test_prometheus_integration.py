@@ -529,6 +529,12 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
         counted = f'sum(codearts_build_runs_total{{{live}, project_id="{project}"}})'
         wait_until(lambda: [float(s["value"][1]) for s in query(prom, counted)] == [len(finished)],  # noqa: B023
                    timeout=30, interval=0.2)
+    deployed = scenario.live_world.deploy_service.finished(LIVE_DP, int(scenario.succeeded_at * 1000),
+                                                           int(scenario.live_clock[0] * 1000))
+    assert deployed, "no deployment finished while the World's clock moved"
+    counted = f'sum(codearts_deploy_runs_total{{{live}, project_id="{LIVE_DP}"}})'
+    wait_until(lambda: [float(s["value"][1]) for s in query(prom, counted)] == [len(deployed)], timeout=30,
+               interval=0.2)
     wait_until(lambda: query(prom, f"sum(increase(codearts_repo_pipeline_job_runs_total{{{live}}}[1m])) > 0"),
                timeout=30, interval=0.2)
     (flaky,) = [rule for rule in rule_expressions() if rule.source == "alerts.yml: CodeArtsBuildJobFlaky"]
@@ -563,7 +569,7 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
         panel_count = len(dashboard_expressions())
         print(f"\n{fired}; {until - scenario.fails_at:.0f} s of World time in "
               f"{HISTORY_STEPS} steps ({stepped:.1f} s), build runs counted exactly: {runs[LIVE_PROJECT]} + "
-              f"{runs[BUSY_PROJECT]}; "
+              f"{runs[BUSY_PROJECT]}, deployments: {len(deployed)}; "
               f"{panel_count} panel queries, {len(expressions) - panel_count} rule expressions and "
               f"{len(variables)} variables all returned data (fewest series: {min(counts.values())})")
 

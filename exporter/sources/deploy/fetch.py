@@ -138,12 +138,12 @@ def history_dates(today: date, span_days: int) -> dict[str, str]:
             "end_date": date.fromordinal(today.toordinal() + 1).isoformat()}
 
 
-def history_page(client: CodeArtsClient, project: DeployProject, task_id: str, page: int,
+def history_page(client: CodeArtsClient, project: DeployProject, task_id: str, page: int, size: int,
                  dates: dict[str, str]) -> HistoryPage:
-    """Page ``page`` (1-based) of one task's deployment records within ``dates``."""
+    """Page ``page`` (1-based) of ``size`` (at most 100) of one task's deployment records within ``dates``."""
     url = f"{client.base_url(API)}/v2/{project.id}/task/{task_id}/history"
     try:
-        response = client.get(API, url, {"page": page, "size": PAGE_SIZE, **dates})
+        response = client.get(API, url, {"page": page, "size": min(size, PAGE_SIZE), **dates})
     except AuthError as err:
         raise _named(client, err) from None
     items, total = _result(client, response, url)

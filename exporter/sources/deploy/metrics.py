@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exporter.metrics import MetricSpec, metric_spec
+from exporter.runhistory.render import HistoryFamilies
 
 APP_LABELS = ("project_id", "app_id", "app")
 
@@ -44,4 +45,5 @@ RUN_DURATION = metric_spec(
 
 JOB_SPECS: tuple[MetricSpec, ...] = (INFO, LAST_STATUS, LAST_START, LAST_END, LAST_DURATION)
 MOVING_SPECS: tuple[MetricSpec, ...] = (LAST_DURATION,)
-HISTORY_SPECS: tuple[MetricSpec, ...] = (RUNS, RUN_DURATION)
+HISTORY = HistoryFamilies(RUNS, RUN_DURATION)
+HISTORY_SPECS: tuple[MetricSpec, ...] = HISTORY.specs

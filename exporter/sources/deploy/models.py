@@ -67,6 +67,11 @@ class Deployment:
         return str(self.release_id) if self.release_id is not None else f"execution:{self.execution_id}"
 
     @property
+    def number(self) -> int:
+        """Its ``release_id`` (0 when it has none), the number the run history counts by."""
+        return self.release_id or 0
+
+    @property
     def finished(self) -> bool:
         """True once in a terminal state, or (a state nobody knows) with a valid end time."""
         return self.status in TERMINAL_STATUSES or (self.status == "unknown" and self.end is not None)
@@ -77,6 +82,27 @@ class Deployment:
         if self.start is not None and self.end is not None:
             return self.end - self.start
         return self.reported if self.finished else None
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedDeployment:
+    """A finished deployment as the run history counts it, once: the record deployment-based delivery metrics
+    (DORA, issue 22) build on. Times in epoch seconds (None where Deploy gave none)."""
+
+    project_id: str
+    app_id: str
+    app: str
+    task_id: str
+    release_id: int
+    execution_id: str
+    status: str  # one of TERMINAL_STATUSES
+    start: float | None
+    end: float | None
+
+    @property
+    def duration(self) -> float | None:
+        """Seconds from start to end, once both are known."""
+        return None if self.start is None or self.end is None else self.end - self.start
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,12 +219,13 @@ def parse_detail_tasks(raw: object) -> tuple[DeployTask, ...]:
 
 
 def parse_record(raw: object, zone: timezone) -> Deployment:
-    """A :class:`Deployment` from one ``result`` item of a task's history; it needs a ``release_id`` or an
-    ``execution_id`` to be counted once."""
+    """A :class:`Deployment` from one ``result`` item of a task's history. It needs a ``release_id``: the run
+    history counts a task's deployments by that number (every published example and the schema carry it);
+    one without is malformed."""
     record = required_dict(raw)
     deployment = _deployment(record.get("release_id"), record.get("execution_id"), record.get("state"),
                              record.get("start_time"), record.get("end_time"), record.get("duration"), zone,
                              record.get("type"))
-    if deployment.release_id is None and not deployment.execution_id:
-        raise RecordError(f"neither release_id nor execution_id, got {record.get('release_id')!r:.40}")
+    if deployment.release_id is None:
+        raise RecordError(f"release_id must be a positive integer, got {record.get('release_id')!r:.40}")
     return deployment

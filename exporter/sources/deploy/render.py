@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from exporter.runhistory.counts import JobHistory, Labels, split_spec
-from exporter.sinks import HistogramSink, Sink
+from exporter.sinks import Sink
 from exporter.snapshot import TargetState
 from exporter.sources.base import FAILING_STATUSES, FailingJob
 from exporter.sources.deploy import metrics as m
@@ -57,17 +56,6 @@ def has_unfinished_deployment(state: TargetState) -> bool:
     """True if a last deployment is still running or queued (its duration moves with the poll time)."""
     return any(app.last is not None and app.last.end is None and app.last.start is not None
                and app.last.status in UNFINISHED for app in state.records)
-
-
-def render_run_history(sink: HistogramSink, labels: Labels, job: JobHistory,
-                       duration_bounds: tuple[float, ...]) -> None:
-    """One application's deployment counters (every terminal status, from zero) and the duration histograms
-    its deployments created."""
-    for status, count in job.runs:
-        sink.add(m.RUNS, (*labels, status), count)
-    duration = split_spec(m.RUN_DURATION, job.split)
-    for name, histogram in job.durations:  # per duration class; "" when durations are not split
-        sink.add_histogram(duration, (*labels, name) if name else labels, duration_bounds, histogram)
 
 
 def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:

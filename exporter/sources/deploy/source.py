@@ -11,20 +11,19 @@ from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
 from exporter.errors import CodeArtsError
-from exporter.runhistory.counts import JobHistory, Labels
-from exporter.sinks import HistogramSink, Sink
+from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
-from exporter.sources.base import FailingJob, Source
+from exporter.sources.base import FailingJob, HistoryContext, Source
 from exporter.sources.deploy import metrics
 from exporter.sources.deploy.config import DeployProject, parse_section
 from exporter.sources.deploy.fetch import HISTORY_API, application_tasks, list_applications
+from exporter.sources.deploy.history import DeployHistory
 from exporter.sources.deploy.models import Application
 from exporter.sources.deploy.render import (
     failing_jobs,
     has_unfinished_deployment,
     render_durations,
     render_project,
-    render_run_history,
 )
 from exporter.sources.deploy.targets import API, project_target
 from exporter.validation import Checker
@@ -44,6 +43,7 @@ class DeploySource(Source):
     job_specs = metrics.JOB_SPECS
     moving_specs = metrics.MOVING_SPECS
     history_specs = metrics.HISTORY_SPECS
+    history_families = metrics.HISTORY
     endpoint = True
     skip_reasons = ((API, "malformed"), (API, "unknown_status"), (HISTORY_API, "malformed"),
                     (HISTORY_API, "not_listed"), (HISTORY_API, "unknown_status"))
@@ -136,9 +136,11 @@ class DeploySource(Source):
     def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
         return failing_jobs(state)
 
-    def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,
-                       duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
-        render_run_history(sink, labels, job, duration_bounds)
+    def history_part(self, context: HistoryContext) -> DeployHistory | None:
+        if not context.section:  # no Deploy projects: no run kind, and state files stay as they were
+            return None
+        return DeployHistory(context.counts, context.client, context.options,
+                             requests_per_cycle=context.requests_per_cycle(API), monotonic=context.monotonic)
 
 
 SOURCE = DeploySource()
