@@ -10,6 +10,8 @@ Rules:
   was never deployed (``not_executed``, no release); ``index % 8 == 5`` is flaky; ``index % 8 == 6`` has two
   deployment tasks (``arrange_infos``), each deploying on its own cycle: the application shows the latest
   deployment of either. Listed by creation (``index``), or by name with ``sort_name: name``.
+- Each task deploys on the cycle of :mod:`exporter.simulator.cycle` (every 2 to 10 minutes: a busy world for
+  tests), stretched ``period_scale`` times (a bench's tenant deploys every few hours).
 - A deployment is ``pending`` from its creation (``start_time``, the ``execution_time`` of the list), ``running``
   from the end of its queue, then ``succeeded``, ``failed``, ``timeout``, ``abort`` or ``not_started``
   (cancelled before it ran). ``release_id`` counts a task's deployments from the first one created at or after
@@ -132,6 +134,7 @@ class DeployService:
     history_overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
     blank_history: set[str] = field(default_factory=set)
     list_status: str = "success"  # the ``status`` of application list bodies
+    period_scale: int = 1  # deployments this many times further apart (and as long) as the CI cycle's 2-10 min
     _apps: dict[str, tuple[DeployApp, ...]] = field(default_factory=dict)
     _tasks: dict[str, tuple[DeployApp, DeployTask]] = field(default_factory=dict)
     _by_id: dict[str, DeployApp] = field(default_factory=dict)
@@ -147,13 +150,18 @@ class DeployService:
         app_id = hex_id("codearts-sim/deploy-app", project_id, index)
         kind = app_kind(index)
         count = 0 if kind == "never" else 2 if kind == "two-tasks" else 1
-        tasks = tuple(DeployTask(hex_id("codearts-sim/deploy-task", app_id, k), Cycle.derive(
-            key64("codearts-sim/deploy-cycle", self.seed, app_id, k), DEPLOY_TABLES["flaky" if kind == "flaky"
-                                                                                   else "normal"]))
+        tasks = tuple(DeployTask(hex_id("codearts-sim/deploy-task", app_id, k), self._cycle(app_id, k, kind))
                       for k in range(count))
         name = f"{COMPONENTS[index % len(COMPONENTS)]}-deploy-{index}"
         return DeployApp(project_id, index, app_id, name, SYSTEMS[index % len(SYSTEMS)],
                          ORIGIN_MS - DAY_MS + index * 1000, tasks)
+
+    def _cycle(self, app_id: str, k: int, kind: str) -> Cycle:
+        cycle = Cycle.derive(key64("codearts-sim/deploy-cycle", self.seed, app_id, k),
+                             DEPLOY_TABLES["flaky" if kind == "flaky" else "normal"])
+        scale = self.period_scale
+        return cycle if scale == 1 else Cycle(cycle.key, cycle.period * scale, cycle.phase * scale,
+                                              cycle.queue * scale, cycle.run * scale, cycle.table)
 
     # -- what the routes read ------------------------------------------------------------------------
 
