@@ -90,6 +90,42 @@ def write_config(path: Path, url: str, *, repositories: dict[int, list[int]] | N
     return path
 
 
+class ClockedRig:
+    """An exporter on a fake clock (``now[0]``) against a simulated world: what the source tests drive."""
+
+    now: list[float]
+    config: object
+
+    def start_exporter(self, config: object) -> None:
+        from exporter.wiring import Exporter
+
+        self.config = config
+        self.exporter = Exporter(config, clock=lambda: self.now[0])  # type: ignore[arg-type]
+
+    def poll(self):  # type: ignore[no-untyped-def]
+        return self.exporter.poll_once()
+
+    def samples(self) -> dict[tuple[str, frozenset], float]:
+        return parse_samples(self.exporter.metrics_text().decode())
+
+    def close(self) -> None:
+        self.exporter.close()
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[K], K]]:
+    """Hand rigs (anything with ``close()``) to this; each is closed at the end of the test."""
+    held: list = []
+
+    def keep(rig: K) -> K:
+        held.append(rig)
+        return rig
+
+    yield keep
+    for rig in held:
+        rig.close()  # type: ignore[attr-defined]
+
+
 @pytest.fixture
 def simulator_factory() -> Iterator[Callable[..., Simulator]]:
     """Start simulators on free loopback ports; all are stopped at the end of the test."""

@@ -78,17 +78,8 @@ def cycles(rig: Rig, count: int, per_cycle: list | None = None) -> None:
 
 
 @pytest.fixture
-def make_rig(tmp_path, simulator_factory):
-    rigs: list[Rig] = []
-
-    def make(extra: str = "", sizes: dict[str, int] = SIZES) -> Rig:
-        rig = Rig(tmp_path, simulator_factory, sizes, extra=HISTORY + extra)
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        rig.close()
+def make_rig(tmp_path, simulator_factory, closing):
+    return lambda extra="", sizes=SIZES: closing(Rig(tmp_path, simulator_factory, sizes, extra=HISTORY + extra))
 
 
 def test_fifty_cycles_count_every_finished_deployment_exactly_once(make_rig):
@@ -114,7 +105,7 @@ def test_a_restart_after_six_hours_with_the_state_file_ends_equal_to_ground_trut
     before = series(parse_samples(rig.exporter.metrics_text().decode()), "codearts_deploy_runs_total")
     rig.exporter.close()
     rig.now[0] += 6 * 3600  # down for six hours: more than 100 deployments of some tasks, two pages each
-    rig.exporter = type(rig.exporter)(rig.config, clock=lambda: rig.now[0])
+    rig.start_exporter(rig.config)
     restored = series(parse_samples(rig.exporter.metrics_text().decode()), "codearts_deploy_runs_total")
     assert restored == before  # restored before the first poll
     pages_before = rig.sim.request_count("deploy_history")

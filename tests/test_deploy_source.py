@@ -15,7 +15,7 @@ from exporter.simulator import AccessKey, Fault, IamService, IamUser, World
 from exporter.simulator.deployments import local_time
 from exporter.wiring import Exporter
 
-from .conftest import SIM_TOKEN, parse_samples
+from .conftest import SIM_TOKEN, ClockedRig
 
 T0 = 1_750_000_000.0
 P1, P2 = "6ecbc5bac7c8442fb3d2563d53c13582", "72271b5446614062a01b8be944c9f372"
@@ -45,7 +45,7 @@ def deploy_config(path: Path, url: str, projects: list[str], *, auth: list[str] 
     return path
 
 
-class Rig:
+class Rig(ClockedRig):
     """A world of Deploy projects on a fake clock, its simulator and an exporter."""
 
     def __init__(self, tmp_path: Path, simulator_factory, projects: dict[str, int], *, extra: str = "") -> None:
@@ -54,30 +54,12 @@ class Rig:
         self.service = self.world.deploy_service
         self.sim = simulator_factory(self.world)
         self.config = load_config(deploy_config(tmp_path / "c.yaml", self.sim.url, list(projects), extra=extra))
-        self.exporter = Exporter(self.config, clock=lambda: self.now[0])
-
-    def poll(self):
-        return self.exporter.poll_once()
-
-    def samples(self) -> dict:
-        return parse_samples(self.exporter.metrics_text().decode())
-
-    def close(self) -> None:
-        self.exporter.close()
+        self.start_exporter(self.config)
 
 
 @pytest.fixture
-def rig_factory(tmp_path, simulator_factory):
-    rigs: list[Rig] = []
-
-    def make(projects: dict[str, int], **options) -> Rig:
-        rig = Rig(tmp_path, simulator_factory, projects, **options)
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        rig.close()
+def rig_factory(tmp_path, simulator_factory, closing):
+    return lambda projects, **options: closing(Rig(tmp_path, simulator_factory, projects, **options))
 
 
 def last_truth(rig: Rig, at: float) -> dict:
