@@ -120,9 +120,6 @@ class NumberedHistory(ABC, Generic[A, R]):
     log: logging.Logger  # the source's own logger
     page_size: int = 100  # runs per page requested at most
     batch_size: int = 100  # jobs one batch request carries at most (with :meth:`batch_group`)
-    # Answers in a row holding no run above the mark, although the listing shows finished ones, after which
-    # those runs are counted as gone (``not_listed``); None: asked for again every cycle until they show.
-    gone_after_empty: int | None = None
 
     def __init__(self, counts: RunCounts, client: CodeArtsClient, options: HistoryConfig, *,
                  requests_per_cycle: int | None, monotonic: Callable[[], float]) -> None:
@@ -137,7 +134,6 @@ class NumberedHistory(ABC, Generic[A, R]):
         self._cycle = 0
         self._pending: dict[str, dict[str, Pending[A]]] = {}  # target key -> job key -> what to fetch
         self._marks: dict[str, Mark] = {}
-        self._empty: dict[str, int] = {}  # job key -> answers in a row with no run above its mark
         self.setup()
 
     # -- the hooks a source fills ------------------------------------------------------------------------
@@ -369,10 +365,6 @@ class NumberedHistory(ABC, Generic[A, R]):
         # have counted a run above a still-running one and moved only ``above``, so both are compared.
         if mark.high != high or mark.above != above:
             return
-        if not runs and self.gone_after_empty is not None:
-            self._give_up_after_empty(entry, mark)
-            return
-        self._empty.pop(entry.key, None)
         for number in sorted(runs):
             run = runs[number]
             if run.finished and number not in above:
@@ -384,21 +376,6 @@ class NumberedHistory(ABC, Generic[A, R]):
         mark.high, mark.above = high, above
         if high >= entry.finished_up_to:  # caught up: the next fetch waits for the listing to change
             mark.marker = entry.marker
-
-    def _give_up_after_empty(self, entry: Pending[A], mark: Mark) -> None:
-        """One more answer without a run above the mark; at ``gone_after_empty`` of them, the runs the listing
-        showed up to ``entry.finished_up_to`` are counted as gone and the job waits for its listing to change."""
-        tries = self._empty[entry.key] = self._empty.get(entry.key, 0) + 1
-        if tries < (self.gone_after_empty or 0):
-            return
-        del self._empty[entry.key]
-        gone = entry.finished_up_to - mark.high - sum(1 for number in mark.above if number <= entry.finished_up_to)
-        self.log.warning("the records of %s %s list no run above #%d in %d answers although its listing shows #%d: "
-                         "%d runs counted as gone", self.noun, entry.key, mark.high, tries, entry.finished_up_to,
-                         gone)
-        self.client.stats.count_skipped(self.skip_api, "not_listed", gone)
-        mark.high, mark.above = entry.finished_up_to, {n for n in mark.above if n > entry.finished_up_to}
-        mark.marker = entry.marker
 
     def _count(self, entry: Pending[A], run: R) -> None:
         if run.status not in self.kind.statuses:

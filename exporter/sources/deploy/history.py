@@ -11,9 +11,9 @@ The window ends a day after the start date of the newest deployment the applicat
 slack for zone skew) and spans 29 days: every deployment the listing implies lies inside it, however long
 the exporter was down, back to 28 days; older ones are counted as gone (``not_listed``). A task whose
 ``release_id`` went back below its mark (the application was re-created) starts counting again as at first
-sight, which the log says once per task. A task whose history answers no deployment above its mark three
-times in a row, although the list shows newer finished ones, has those counted as gone and is left alone until
-its listing entry changes again.
+sight, which the log says once per task. A deployment up to the newest finished one the list shows that the
+history does not return (outside the window, or a window that answers nothing) is counted as gone, and the
+task waits for its listing entry to change: it is never asked for again every cycle.
 
 First sight sets the mark to the latest finished deployment without back-filling; marks persist in the
 state file under ``deploy_marks`` (task id -> [high, counted above it, listing marker]).
@@ -66,7 +66,7 @@ class DeployHistory(NumberedHistory[TaskJob, Deployment]):
     noun = "deployment task"
     skip_api = HISTORY_API
     log = log
-    gone_after_empty = 3  # a task whose window answers nothing is not asked for again every cycle for ever
+    unlisted_are_gone = True  # the history answers a date window: what it does not list is gone, not late
 
     _restarts: set[str]  # tasks whose re-numbering was logged
 
