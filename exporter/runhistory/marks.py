@@ -45,11 +45,13 @@ def marks_from_state(state: Mapping[str, Any], name: str) -> dict[str, Mark]:
     return marks
 
 
-def advance(high: int, above: set[int], runs: Mapping[int, Any]) -> tuple[int, int]:
+def advance(high: int, above: set[int], runs: Mapping[int, Any], finished_up_to: int | None = None) -> tuple[int, int]:
     """Move a high-water mark over counted numbers (dropping them from ``above``) and over numbers missing
     below the newest listed run (older than the API's window, deleted, or beyond ``max_pages``); returns the
-    new mark and how many were missing. Numbers above the newest listed run wait: they may be listed later."""
-    newest = max(runs, default=high)
+    new mark and how many were missing. Numbers above the newest listed run wait: they may be listed later,
+    unless they are at most ``finished_up_to`` (the newest finished run a job listing showed, given where
+    the runs API answers only a window: what it does not list then will never be)."""
+    newest = max(max(runs, default=high), high if finished_up_to is None else finished_up_to)
     gone = 0
     while high < newest:
         following = high + 1

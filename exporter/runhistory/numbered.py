@@ -120,6 +120,9 @@ class NumberedHistory(ABC, Generic[A, R]):
     log: logging.Logger  # the source's own logger
     page_size: int = 100  # runs per page requested at most
     batch_size: int = 100  # jobs one batch request carries at most (with :meth:`batch_group`)
+    # True: a run up to the newest finished one the listing showed that the fetch did not return is gone (the
+    # runs API answers a window, e.g. Deploy's 30 days), not waited for. False: it waits for a later fetch.
+    unlisted_are_gone: bool = False
 
     def __init__(self, counts: RunCounts, client: CodeArtsClient, options: HistoryConfig, *,
                  requests_per_cycle: int | None, monotonic: Callable[[], float]) -> None:
@@ -370,7 +373,7 @@ class NumberedHistory(ABC, Generic[A, R]):
             if run.finished and number not in above:
                 above.add(number)
                 self._count(entry, run)
-        high, gone = advance(high, above, runs)
+        high, gone = advance(high, above, runs, entry.finished_up_to if self.unlisted_are_gone else None)
         if gone:
             self.client.stats.count_skipped(self.skip_api, "not_listed", gone)
         mark.high, mark.above = high, above
