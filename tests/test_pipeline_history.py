@@ -108,7 +108,7 @@ def test_a_restart_with_the_state_file_ends_equal_to_ground_truth(make_rig, tmp_
     before = series(parse_samples(rig.exporter.metrics_text().decode()), "codearts_pipeline_runs_total")
     rig.exporter.close()
     rig.now[0] += 6 * 3600  # down for six hours: more than 100 runs of some pipelines, several pages each
-    rig.start_exporter(rig.config)
+    rig.exporter = type(rig.exporter)(rig.config, clock=lambda: rig.now[0])
     restored = series(parse_samples(rig.exporter.metrics_text().decode()), "codearts_pipeline_runs_total")
     assert restored == before  # restored before the first poll
     pages_before = rig.sim.request_count("pipeline_runs")

@@ -13,7 +13,7 @@ from exporter.config import load_config
 from exporter.simulator import AccessKey, Fault, IamService, IamUser, World
 from exporter.wiring import Exporter
 
-from .conftest import SIM_TOKEN, ClockedRig
+from .conftest import SIM_TOKEN, parse_samples
 
 T0 = 1_750_000_000.0
 P1, P2 = "6ecbc5bac7c8442fb3d2563d53c13582", "72271b5446614062a01b8be944c9f372"
@@ -48,7 +48,7 @@ def pipeline_config(path: Path, url: str, projects: list[str], *, auth: list[str
     return path
 
 
-class Rig(ClockedRig):
+class Rig:
     """A world of Pipeline projects on a fake clock, its simulator and an exporter."""
 
     def __init__(self, tmp_path: Path, simulator_factory, projects: dict[str, int], *, paging: str = "item",
@@ -60,12 +60,30 @@ class Rig(ClockedRig):
         self.sim = simulator_factory(self.world)
         self.config = load_config(pipeline_config(tmp_path / "c.yaml", self.sim.url, list(projects), extra=extra,
                                                   legacy=legacy, detail=detail))
-        self.start_exporter(self.config)
+        self.exporter = Exporter(self.config, clock=lambda: self.now[0])
+
+    def poll(self):
+        return self.exporter.poll_once()
+
+    def samples(self) -> dict:
+        return parse_samples(self.exporter.metrics_text().decode())
+
+    def close(self) -> None:
+        self.exporter.close()
 
 
 @pytest.fixture
-def rig_factory(tmp_path, simulator_factory, closing):
-    return lambda projects, **options: closing(Rig(tmp_path, simulator_factory, projects, **options))
+def rig_factory(tmp_path, simulator_factory):
+    rigs: list[Rig] = []
+
+    def make(projects: dict[str, int], **options) -> Rig:
+        rig = Rig(tmp_path, simulator_factory, projects, **options)
+        rigs.append(rig)
+        return rig
+
+    yield make
+    for rig in rigs:
+        rig.close()
 
 
 def latest_truth(rig: Rig, at: float) -> dict:
