@@ -1,5 +1,6 @@
 """Deploy run history against the simulator on a fake clock: every finished deployment counted exactly once
-over 50 cycles, across a restart after six hours (state.path), within the per-cycle budget, history asked
+over 50 cycles (each application's last deployment equal to the World's after every one), across a restart
+after six hours (state.path), within the per-cycle budget, history asked
 only for what changed, a re-created application and a history that answers nothing."""
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import pytest
 from exporter.simulator.deployments import ORIGIN_MS
 
 from .conftest import parse_samples
-from .test_deploy_source import P1, P2, T0, Rig
+from .test_deploy_source import P1, P2, T0, Rig, last_truth, served
 
 # Written out here, independently of the exporter.
 TERMINAL = {"succeeded": "success", "failed": "failed", "timeout": "timedout", "abort": "aborted",
@@ -68,13 +69,16 @@ def assert_counts_equal(rig: Rig, after: float) -> None:
         {key: value for key, value in by_outcome(short).items() if value}
 
 
-def cycles(rig: Rig, count: int, per_cycle: list | None = None) -> None:
+def cycles(rig: Rig, count: int, per_cycle: list | None = None, *, last: bool = False) -> None:
+    """``count`` polls at GAPS apart; with ``last``, each application's last deployment checked after each."""
     for cycle in range(count):
         rig.now[0] += GAPS[cycle % len(GAPS)]
         before = rig.sim.request_count("deploy_history")
         assert rig.poll().all_up()
         if per_cycle is not None:
             per_cycle.append(rig.sim.request_count("deploy_history") - before)
+        if last:
+            assert served(rig.samples()) == pytest.approx(last_truth(rig, rig.now[0])), cycle
 
 
 @pytest.fixture
@@ -89,7 +93,7 @@ def test_fifty_cycles_count_every_finished_deployment_exactly_once(make_rig):
     zeros = series(first, "codearts_deploy_runs_total")
     assert set(zeros.values()) == {0.0} and len(zeros) == 5 * sum(SIZES.values())  # from zero, every status
     assert rig.sim.request_count("deploy_history") == 0  # the first poll only sets the marks
-    cycles(rig, 50)
+    cycles(rig, 50, last=True)
     runs = truth(rig, T0, rig.now[0])[0]
     assert sum(runs.values()) > 300 and len({key[3] for key in runs}) == 5  # a busy world, every status
     assert_counts_equal(rig, T0)
@@ -112,7 +116,7 @@ def test_a_restart_after_six_hours_with_the_state_file_ends_equal_to_ground_trut
     assert rig.poll().all_up()
     tasks = sum(len(app.tasks) for project in rig.service.projects for app in rig.service.apps(project))
     assert rig.sim.request_count("deploy_history") - pages_before > tasks  # every task behind, some by pages
-    cycles(rig, 25)
+    cycles(rig, 25, last=True)
     assert_counts_equal(rig, T0)
     saved = json.loads((tmp_path / "state.json").read_text())
     assert saved["deploy_marks"] and saved["deploy_runs"]
