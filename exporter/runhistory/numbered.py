@@ -384,7 +384,10 @@ class NumberedHistory(ABC, Generic[A, R]):
         if run.status not in self.kind.statuses:
             self.client.stats.count_skipped(self.skip_api, "unknown_status")
             return
-        self.counts.count(self.kind.name, self.run_labels(entry, run), run.status, run.duration or 0.0,
+        if run.duration is None:  # out of bounds (exporter.timebounds): counted, not observed
+            self.client.stats.assumptions.contradicted(self.kind.name, "times_in_range", entry.key,
+                                                       f"run {run.number} has no duration within bounds")
+        self.counts.count(self.kind.name, self.run_labels(entry, run), run.status, run.duration,
                           self.queued_seconds(run))
 
 

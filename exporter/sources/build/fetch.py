@@ -6,7 +6,7 @@ import requests
 
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import PayloadError
-from exporter.pagination import BUILD_READINGS, Page
+from exporter.pagination import BUILD_READINGS, Page, listing_total
 from exporter.runhistory.numbered import RunPage
 from exporter.sources.build.models import BuildJob, BuildRun, parse_build_job, parse_build_record, parse_history_record
 from exporter.sources.build.targets import API
@@ -22,9 +22,7 @@ def list_build_jobs(client: CodeArtsClient, project_id: str) -> ParsedListing[Bu
         body = client.decode_json(response)
         if not isinstance(body, dict) or not isinstance(body.get("jobs", []), list):
             raise PayloadError("expected an object with a jobs array", url=url, status=response.status_code)
-        total = body.get("total")
-        total = total if isinstance(total, int) and not isinstance(total, bool) else None
-        return Page(body.get("jobs") or [], total)
+        return Page(body.get("jobs") or [], listing_total(body.get("total")))
 
     return client.listing(API, url, lambda index: {"page_index": index, "page_size": PAGE_SIZE}, decode,
                           BUILD_READINGS, parse_build_job)
@@ -48,6 +46,8 @@ def build_history_page(client: CodeArtsClient, job_id: str, offset: int, limit: 
     response = client.get(API, url, {"offset": offset, "limit": limit, "interval": HISTORY_INTERVAL_DAYS})
     body = client.decode_json(response)
     items = body.get("history_records") if isinstance(body, dict) else None
+    if isinstance(items, dict):  # the API Explorer's published example has one record as an object, not an array
+        items = [items]
     if not isinstance(items, list):
         raise PayloadError("expected an object with history_records", url=url, status=response.status_code)
     return RunPage(client.page_records("build_history", url, items, parse_history_record), len(items))

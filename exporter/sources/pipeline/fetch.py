@@ -15,7 +15,7 @@ import requests
 
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import AuthError, CodeArtsError, NotFoundError, PayloadError
-from exporter.pagination import REPO_READINGS, Page
+from exporter.pagination import REPO_READINGS, Page, listing_total
 from exporter.payload import RecordError
 from exporter.runhistory.numbered import RunPage
 from exporter.sources.pipeline.config import PipelineProject
@@ -53,8 +53,7 @@ def _object(client: CodeArtsClient, response: requests.Response, url: str, array
         raise error
     if not isinstance(body, dict) or not isinstance(body.get(array) or [], list):
         raise PayloadError(f"expected an object with a {array} array", url=url, status=response.status_code)
-    total = body.get("total")
-    return body.get(array) or [], total if isinstance(total, int) and not isinstance(total, bool) else None
+    return body.get(array) or [], listing_total(body.get("total"))
 
 
 def list_pipelines(client: CodeArtsClient, project: PipelineProject) -> ParsedListing[Pipeline]:
@@ -108,6 +107,7 @@ def run_detail(client: CodeArtsClient, project: PipelineProject, pipeline_id: st
     if error is not None:
         raise error
     try:
-        return parse_detail(body)
+        with client.checking(API, url):
+            return parse_detail(body)
     except RecordError as err:
         raise PayloadError(f"unreadable run detail: {err}", url=url, status=response.status_code) from None

@@ -9,6 +9,7 @@ from exporter.snapshot import TargetState
 from exporter.sources.base import FailingJob
 from exporter.sources.pipeline import metrics as m
 from exporter.sources.pipeline.models import RUN_STATUSES, Pipeline, PipelineRun, RunDetail
+from exporter.timebounds import span
 
 NEVER_RAN = "none"
 
@@ -19,7 +20,7 @@ def run_duration(run: PipelineRun, now: float | None, paused: float = 0.0) -> fl
     if run.start is None:
         return None
     if run.end is not None:
-        return max(0.0, run.end - run.start - paused)
+        return span(run.start, run.end, paused)
     if run.status in ("running", "paused") and now is not None:
         return max(0.0, now - run.start)
     return None

@@ -42,7 +42,7 @@ class PipelineSource(Source):
     history_specs = metrics.HISTORY_SPECS
     history_families = metrics.HISTORY
     endpoint = True
-    skip_reasons = ((API, "malformed"), (API, "unknown_status"), (HISTORY_API, "malformed"),
+    skip_reasons = ((API, "malformed"), (API, "unknown_status"), (API, "over_cap"), (HISTORY_API, "malformed"),
                     (HISTORY_API, "not_listed"), (HISTORY_API, "unknown_status"))
     default_rate = 5.0  # no published limit: as for Build
 
