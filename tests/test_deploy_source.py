@@ -218,7 +218,9 @@ def test_an_unknown_state_is_exported_as_unknown_counted_and_logged_once_and_a_m
                                 frozenset({"api": "deploy", "reason": reason}.items()))]
                for reason in ("unknown_status", "malformed")}
     assert skipped == {"unknown_status": 4, "malformed": 2}  # per poll, two polls
-    assert caplog.text.count("'rolling_back'") == 1
+    assert caplog.text.count("'rolling_back'") == 1 and "status_vocabulary" in caplog.text  # once, by name
+    assert samples[("codearts_api_assumption_failures_total",
+                    frozenset({"api": "deploy", "assumption": "status_vocabulary"}.items()))] == 1
     assert not any(dict(key[1]).get("app_id") == bad.id for key in samples)
 
 

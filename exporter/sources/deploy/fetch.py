@@ -17,7 +17,7 @@ import requests
 from exporter.auth.signing import AkSkSigner
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import AuthError, CodeArtsError, NotFoundError, PayloadError
-from exporter.pagination import Page, page_from_one
+from exporter.pagination import Page, listing_total, page_from_one
 from exporter.payload import RecordError
 from exporter.sources.deploy.config import DeployProject
 from exporter.sources.deploy.models import (
@@ -80,8 +80,7 @@ def _result(client: CodeArtsClient, response: requests.Response, url: str) -> tu
         raise error
     if not isinstance(body, dict) or not isinstance(body.get("result") or [], list):
         raise PayloadError("expected an object with a result array", url=url, status=response.status_code)
-    total = body.get("total_num")
-    return body.get("result") or [], total if isinstance(total, int) and not isinstance(total, bool) else None
+    return body.get("result") or [], listing_total(body.get("total_num"))
 
 
 def _named(client: CodeArtsClient, err: AuthError) -> AuthError:
@@ -127,7 +126,8 @@ def application_tasks(client: CodeArtsClient, app_id: str) -> tuple[DeployTask, 
     if error is not None:
         raise error
     try:
-        return parse_detail_tasks(body)
+        with client.checking(API, url):
+            return parse_detail_tasks(body)
     except RecordError as err:
         raise PayloadError(f"unreadable application detail: {err}", url=url, status=response.status_code) from None
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import timezone
 from typing import Any
 
+from exporter.assumptions import contradicted
 from exporter.payload import RecordError, number_of, parse_timestamp, required_dict, text_of
 from exporter.sources.deploy.config import DeployProject
 
@@ -27,6 +28,7 @@ TERMINAL_STATUSES: tuple[str, ...] = ("success", "failed", "timedout", "aborted"
 _STATES: dict[str, str] = {
     "succeeded": "success", "failed": "failed", "timeout": "timedout", "abort": "aborted",
     "not_started": "canceled", "running": "running", "pending": "pending", "not_executed": NEVER,
+    "draft": NEVER,  # a task never deployed, as ShowAppDetailById's example shows it ("Draft", release_id 0)
 }
 _DURATION = re.compile(r"(?:(\d{1,5})\s*days?,?\s+)?(\d{1,7}):(\d{1,2}):(\d{1,2})(?:\.\d+)?")
 MAX_NAME = 256
@@ -34,8 +36,14 @@ MAX_ID = 64
 
 
 def deploy_status(value: object) -> str:
-    """A Deploy state word in the exported vocabulary (``unknown`` for anything unrecognised)."""
-    return _STATES.get(text_of(value).strip().lower(), "unknown")
+    """A Deploy state word in the exported vocabulary (``unknown`` for anything unrecognised, which contradicts
+    the ``status_vocabulary`` assumption: named, with the word, once per target)."""
+    text = text_of(value).strip().lower()
+    status = _STATES.get(text)
+    if status is None:
+        contradicted("status_vocabulary", f"deployment state {text[:32]!r} is not a published one")
+        return "unknown"
+    return status
 
 
 def parse_duration(value: object) -> float | None:
