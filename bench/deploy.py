@@ -40,6 +40,7 @@ from _common import SIM_TOKEN, SimulatorProcess, median, print_table, save
 from exporter.config import load_config
 from exporter.simulator import World
 from exporter.simulator.deployments import DeployService
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 PROJECT = "d0" * 16
@@ -90,8 +91,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     now = multiprocessing.get_context("spawn").Value("d", T0)
     size = DeployWorld(args.apps, now)
     with SimulatorProcess(size, latency=args.latency) as sim, tempfile.TemporaryDirectory() as tmp:  # type: ignore[arg-type]
-        exporter = Exporter(load_config(config(Path(tmp) / "c.yaml", sim.url, rate="{deploy: 1000}")),
-                            clock=lambda: now.value)
+        unpaced = config(Path(tmp) / "c.yaml", sim.url, rate="{deploy: 1000}")
+        exporter = Exporter(load_config(unpaced, sources=BUILTIN), clock=lambda: now.value)
         try:
             cold = one_cycle(exporter, sim)
             warm = [one_cycle(exporter, sim) for _ in range(args.apps // 100)]  # the several-task details
@@ -104,8 +105,8 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             exporter.close()
         paced = None
         if args.paced:
-            exporter = Exporter(load_config(config(Path(tmp) / "p.yaml", sim.url, rate="{deploy: 1}")),
-                                clock=lambda: now.value)
+            paced_config = config(Path(tmp) / "p.yaml", sim.url, rate="{deploy: 1}")
+            exporter = Exporter(load_config(paced_config, sources=BUILTIN), clock=lambda: now.value)
             try:
                 one_cycle(exporter, sim)  # first sight
                 time.sleep(BURST)  # the bucket refills its burst, as between two cycles

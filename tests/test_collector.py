@@ -8,91 +8,23 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
-from exporter.registry import all_specs, registered
 from exporter.sharding import ShardSpec
 from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
-from exporter.sources.build.models import BUILD_STATUSES, BuildJob
-from exporter.sources.build.targets import project_target
-from exporter.sources.deploy.models import Application, Deployment, DeployTask
-from exporter.sources.deploy.targets import project_target as deploy_project_target
-from exporter.sources.pipeline.models import JobRun, Pipeline, PipelineRun, RunDetail, StageRun
-from exporter.sources.pipeline.targets import project_target as pipeline_project_target
-from exporter.sources.repo.models import PIPELINE_STATUSES, PipelineJob
+from exporter.sources.build.models import BUILD_STATUSES
+from exporter.sources.builtin import BUILTIN
+from exporter.sources.repo.models import PIPELINE_STATUSES
 from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
 from exporter.wiring import request_stats
 
 from .conftest import parse_samples
+from .helpers.snapshots import T0, make_snapshot, pipeline_job
 
-T0 = 1_700_000_000.0
 GOLDEN = Path(__file__).parent / "golden" / "metrics.txt"
 
 
-def pipeline_job(job_id, name, status, *, stage="build", created=None, started=None, finished=None):
-    return PipelineJob(job_id, name, stage, status, "main", "abc123", created, started, finished, None)
-
-
-def build_job(job_id, name, status, **overrides):
-    fields = dict(health_score=80.0, last_build_time=T0 - 600, last_build_duration=120.0, running=False,
-                  disabled=False, branch="master", scm_type="codehub", trigger_type="MANUAL", build_type="branch",
-                  repo_id="569802", build_number="12")
-    fields.update(overrides)
-    return BuildJob(job_id, name, status, **fields)
-
-
-def make_snapshot() -> Snapshot:
-    pipeline = TargetState(
-        pipeline_target(2111976239, 6), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 0.25,
-        poll_duration=0.25, data_at=T0 + 0.25,
-        records=(
-            pipeline_job(10, "compile", "success", created=T0 - 100, started=T0 - 90, finished=T0 - 30),
-            pipeline_job(11, "unit", "running", stage="test", created=T0 - 50, started=T0 - 40),
-            pipeline_job(12, "lint", "pending", created=T0 - 5),
-            pipeline_job(9, "compile", "failed", created=T0 - 900, started=T0 - 890, finished=T0 - 800),
-        ),
-    )
-    project = TargetState(
-        project_target("6ecbc5bac7c8442fb3d2563d53c13582"), polled=True, up=True, last_poll_at=T0,
-        last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
-        records=(
-            build_job("b2", "nightly", "failed", health_score=40.0),
-            build_job("b1", "ci-main", "running", running=True, last_build_duration=0.0),
-            build_job("b3", "old", "none", last_build_time=None, last_build_duration=None, disabled=True),
-        ),
-    )
-    failing = TargetState(project_target("ffffffffffffffffffffffffffffffff"), polled=True, up=False, last_poll_at=T0,
-                          poll_duration=0.01, error="not found")
-    stages = (StageRun("Build", 0, "success", T0 - 700, T0 - 650), StageRun("Test", 1, "failed", T0 - 650, T0 - 600),
-              StageRun("Deploy", 2, "pending", None, None))
-    service = TargetState(
-        pipeline_project_target("6ecbc5bac7c8442fb3d2563d53c13582"), polled=True, up=True, last_poll_at=T0,
-        last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
-        records=(
-            Pipeline("c" * 32, "deploy", "demo", "", PipelineRun("r1", 7, "failed", "FAILED", "Push", "main", "abc",
-                                                                 T0 - 700, T0 - 600, stages),
-                     RunDetail("r1", (JobRun("Test", "unit", "failed", T0 - 640, T0 - 600, 10.0),),
-                               "Test/unit", "exit code 1")),
-            Pipeline("d" * 32, "nightly", "demo", "ops", PipelineRun("r2", 3, "paused", "PAUSED", "Scheduler",
-                                                                     "other", "def", T0 - 100, None)),
-            Pipeline("e" * 32, "new", "demo", "", None),
-        ),
-    )
-    deploy = TargetState(
-        deploy_project_target("6ecbc5bac7c8442fb3d2563d53c13582"), polled=True, up=True, last_poll_at=T0,
-        last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
-        records=(
-            Application("a" * 32, "checkout-web", "deployTemplate", False, (DeployTask("1" * 32, "failed", 12),),
-                        Deployment(12, "", "failed", "failed", T0 - 300, T0 - 240, 60.0)),
-            Application("b" * 32, "payments", "ansible", False, (DeployTask("2" * 32, "running", 5),),
-                        Deployment(5, "", "running", "running", T0 - 50, None)),
-            Application("c" * 32, "sandbox", "shell", True, (), None),
-        ),
-    )
-    return Snapshot(3, T0 + 1, (pipeline, project, failing, service, deploy))
-
-
 def render(snapshot: Snapshot, stats: RequestStats | None = None, fmt: str = TEXT) -> str:
-    exposition = Exposition(stats or request_stats(registered()), "1.2.3")
+    exposition = Exposition(BUILTIN, stats or request_stats(BUILTIN), "1.2.3")
     exposition.update(snapshot)
     return exposition.body(fmt, gzipped=False).decode()
 
@@ -160,7 +92,7 @@ def test_a_failed_target_is_down_and_exports_no_jobs():
 
 def test_request_counters_are_rendered_live_between_snapshots():
     stats = RequestStats()
-    exposition = Exposition(stats, "1.2.3")
+    exposition = Exposition(BUILTIN, stats, "1.2.3")
     exposition.update(make_snapshot())
     stats.count_request("build", "200")
     first = parse_samples(exposition.body(TEXT, False).decode())
@@ -185,12 +117,12 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
     stats.track_state_writes()  # with state.path
     stats.count_series_dropped("codearts_build_job_status", 3)  # over metrics.max_series
     stats.assumptions.contradicted("build", "total_is_integer", "a target", "total '3'")
-    exposition = Exposition(stats, "1.2.3", ShardSpec(1, 2))
+    exposition = Exposition(BUILTIN, stats, "1.2.3", ShardSpec(1, 2))
     exposition.update(dataclasses.replace(make_snapshot(), cycle_seconds=1.5, cycle_requests=(("build", 12),),
                                           budget_requests=(("build", 300.0),),
                                           discovery=DiscoveryView(statuses, pass_seconds=2.5)))
     text = exposition.body(TEXT, gzipped=False).decode()
-    table = {spec.name: spec for spec in all_specs() if spec.group != "history"}  # test_history checks those
+    table = {spec.name: spec for spec in BUILTIN.specs() if spec.group != "history"}  # test_history checks those
     served = list(text_string_to_metric_families(text))
     assert {family.name for family in served} == set(table)
     for family in served:
@@ -220,7 +152,7 @@ def test_label_values_are_escaped():
 
 
 def test_golden_rendering_is_byte_for_byte_stable():
-    stats = request_stats(registered())
+    stats = request_stats(BUILTIN)
     stats.count_request("repo", "200")
     stats.count_request("build", "200")
     stats.count_request("build", "404")

@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from exporter.config import ConfigError, parse_config
+from exporter.sources.builtin import BUILTIN
 
 PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
 EXPLICIT = {"repo": "http://127.0.0.1:1", "build": "http://127.0.0.1:2"}
@@ -15,12 +16,13 @@ EXPLICIT = {"repo": "http://127.0.0.1:1", "build": "http://127.0.0.1:2"}
 
 def problems_of(data: dict) -> tuple[str, ...]:
     with pytest.raises(ConfigError) as caught:
-        parse_config(data, {})
+        parse_config(data, {}, sources=BUILTIN)
     return caught.value.problems
 
 
 def test_a_configuration_without_deploy_projects_needs_no_deploy_endpoint():
-    config = parse_config({"endpoints": EXPLICIT, "auth": {"token": "t"}, "projects": [{"id": PROJECT}]}, {})
+    config = parse_config({"endpoints": EXPLICIT, "auth": {"token": "t"}, "projects": [{"id": PROJECT}]}, {},
+                          sources=BUILTIN)
     assert config.endpoints.url("deploy") is None and config.section("deploy") == ()
     assert config.poll.rate_limit.rate("deploy") == 1.0
 
@@ -30,18 +32,19 @@ def test_deploy_projects_need_endpoints_deploy_or_a_region_that_has_one():
     assert problems_of(base) == ("region: required unless endpoints.deploy is given",)
     assert problems_of({**base, "endpoints": {}, "region": "cn-south-2"}) == (
         'endpoints.deploy: required: region "cn-south-2" has no default deploy endpoint',)
-    explicit = parse_config({**base, "endpoints": {**EXPLICIT, "deploy": "http://127.0.0.1:3/"}}, {})
+    explicit = parse_config({**base, "endpoints": {**EXPLICIT, "deploy": "http://127.0.0.1:3/"}}, {},
+                            sources=BUILTIN)
     assert explicit.endpoints.url("deploy") == "http://127.0.0.1:3"
-    assert parse_config({**base, "endpoints": {}, "region": "cn-north-4"}, {}).endpoints.url("deploy") == \
-        "https://codearts-deploy.cn-north-4.myhuaweicloud.com"
+    regional = parse_config({**base, "endpoints": {}, "region": "cn-north-4"}, {}, sources=BUILTIN)
+    assert regional.endpoints.url("deploy") == "https://codearts-deploy.cn-north-4.myhuaweicloud.com"
 
 
 def test_times_are_read_in_the_regions_zone_unless_configured():
     base = {"auth": {"token": "t"}, "deploy_projects": [{"id": PROJECT, "include": ["^checkout-"]}]}
-    (cn,) = parse_config({**base, "region": "cn-north-4"}, {}).section("deploy")
-    (tr,) = parse_config({**base, "region": "tr-west-1"}, {}).section("deploy")
+    (cn,) = parse_config({**base, "region": "cn-north-4"}, {}, sources=BUILTIN).section("deploy")
+    (tr,) = parse_config({**base, "region": "tr-west-1"}, {}, sources=BUILTIN).section("deploy")
     (own,) = parse_config({**base, "region": "cn-north-4", "deploy_options": {"time_zone": "+00:00"}},
-                          {}).section("deploy")
+                          {}, sources=BUILTIN).section("deploy")
     assert [each.zone.utcoffset(None) for each in (cn, tr, own)] == [
         timedelta(hours=8), timedelta(hours=3), timedelta(0)]
     assert cn.watches("checkout-web") and not cn.watches("payments")

@@ -15,7 +15,7 @@ import pytest
 from exporter.simulator.deployments import ORIGIN_MS
 
 from .conftest import parse_samples
-from .test_deploy_source import P1, P2, T0, Rig, last_truth, served
+from .helpers.deployrig import P1, P2, T0, Rig, last_truth, served
 
 # Written out here, independently of the exporter.
 TERMINAL = {"succeeded": "success", "failed": "failed", "timeout": "timedout", "abort": "aborted",

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import math
-from pathlib import Path
 
 import pytest
 import requests
@@ -13,83 +12,21 @@ import requests
 from exporter.config import load_config
 from exporter.simulator import AccessKey, Fault, IamService, IamUser, World
 from exporter.simulator.deployments import local_time
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
-from .conftest import SIM_TOKEN, ClockedRig
+from .conftest import SIM_TOKEN
+from .helpers.deployrig import P1, P2, T0, Rig, deploy_config, last_truth, served
 
-T0 = 1_750_000_000.0
-P1, P2 = "6ecbc5bac7c8442fb3d2563d53c13582", "72271b5446614062a01b8be944c9f372"
-# Written out here, independently of the exporter: Deploy state -> exported status.
-STATUS = {"succeeded": "success", "failed": "failed", "timeout": "timedout", "abort": "aborted",
-          "not_started": "canceled", "running": "running", "pending": "pending"}
-LAST_FAMILIES = ("codearts_deploy_app_last_status", "codearts_deploy_app_last_start_timestamp_seconds",
-                 "codearts_deploy_app_last_end_timestamp_seconds", "codearts_deploy_app_last_duration_seconds",
-                 "codearts_deploy_app_info")
 DOMAIN, USER, PASSWORD = "my-account", "ci-observer", "pw-Deploy-5ecret-77aa"
 IAM_PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 AK, SK = "DEPLOYAK000000000001", "deploy-sk-secret-0001"
 NO_HISTORY = "history:\n  enabled: false\n"
 
 
-def deploy_config(path: Path, url: str, projects: list[str], *, auth: list[str] | None = None,
-                  extra: str = "") -> Path:
-    """A config polling ``projects`` on the simulator's Deploy host (repo and build only named: no region)."""
-    lines = [
-        "endpoints:", f"  repo: {url}", f"  build: {url}", f"  deploy: {url}", f"  iam: {url}",
-        "auth:", *(auth or [f"  token: {SIM_TOKEN}"]),
-        "poll:", "  interval_seconds: 60", "  timeout_seconds: 5", "  concurrency: 4",
-        "  rate_limit: {deploy: 1000, iam: 1000}",
-        "deploy_projects:", *(f"  - id: {project}" for project in projects),
-    ]
-    path.write_text("\n".join(lines) + "\n" + extra)
-    return path
-
-
-class Rig(ClockedRig):
-    """A world of Deploy projects on a fake clock, its simulator and an exporter."""
-
-    def __init__(self, tmp_path: Path, simulator_factory, projects: dict[str, int], *, extra: str = "") -> None:
-        self.now = [T0]
-        self.world = World(seed=7, clock=lambda: self.now[0], deploy_projects=projects)
-        self.service = self.world.deploy_service
-        self.sim = simulator_factory(self.world)
-        self.config = load_config(deploy_config(tmp_path / "c.yaml", self.sim.url, list(projects), extra=extra))
-        self.start_exporter(self.config)
-
-
 @pytest.fixture
 def rig_factory(tmp_path, simulator_factory, closing):
     return lambda projects, **options: closing(Rig(tmp_path, simulator_factory, projects, **options))
-
-
-def last_truth(rig: Rig, at: float) -> dict:
-    """The last-deployment samples the simulator's ground truth implies at ``at`` (times to the second)."""
-    at_ms = math.floor(at * 1000)
-    expected: dict = {}
-    for project in rig.service.projects:
-        for app in rig.service.apps(project):
-            labels = {"project_id": project, "app_id": app.id, "app": app.name}
-
-            def put(name, value, labels=labels, **more):
-                expected[(name, frozenset({**labels, **more}.items()))] = value
-
-            put("codearts_deploy_app_info", 1.0, deploy_system=app.deploy_system)
-            truth = rig.service.last(app, at_ms)
-            if truth is None:
-                put("codearts_deploy_app_last_status", 1.0, status="never")
-                continue
-            start = truth.start // 1000
-            put("codearts_deploy_app_last_status", 1.0, status=STATUS[truth.state])
-            put("codearts_deploy_app_last_start_timestamp_seconds", float(start))
-            if truth.end is not None:
-                put("codearts_deploy_app_last_end_timestamp_seconds", float(truth.end // 1000))
-            put("codearts_deploy_app_last_duration_seconds",
-                float(truth.end // 1000 - start) if truth.end is not None else at - start)
-    return expected
-
-
-def served(samples: dict, families=LAST_FAMILIES) -> dict:
-    return {key: value for key, value in samples.items() if key[0] in families}
 
 
 def test_every_last_deployment_equals_the_simulators_ground_truth(rig_factory):
@@ -125,7 +62,7 @@ def test_names_are_filtered(rig_factory, tmp_path):
     config = deploy_config(tmp_path / "f.yaml", rig.sim.url, [])
     config.write_text(config.read_text() + f"  - id: {P1}\n    include: ['^(checkout|auth)-']\n"
                       "    exclude: ['-12$']\n")
-    exporter = Exporter(load_config(config), clock=lambda: rig.now[0])
+    exporter = Exporter(load_config(config, sources=BUILTIN), clock=lambda: rig.now[0])
     try:
         names = sorted(app.name for app in exporter.poll_once().states[0].records)
     finally:
@@ -244,8 +181,8 @@ def test_every_auth_mode_works_against_the_deploy_host(tmp_path, simulator_facto
     iam, auth = AUTH_MODES[mode]
     sim = (simulator_factory(world) if iam is None
            else simulator_factory(world, token=None, iam=iam(lambda: now[0])))
-    exporter = Exporter(load_config(deploy_config(tmp_path / "c.yaml", sim.url, [P1], auth=auth)),
-                        clock=lambda: now[0])
+    config = load_config(deploy_config(tmp_path / "c.yaml", sim.url, [P1], auth=auth), sources=BUILTIN)
+    exporter = Exporter(config, clock=lambda: now[0])
     try:
         assert exporter.poll_once().all_up()
         now[0] += 600  # deployments finish: the POST's body and the history's query are both signed
@@ -262,8 +199,8 @@ def test_a_refused_aksk_signature_says_deploy_may_not_take_aksk(tmp_path, simula
     sim = simulator_factory(world, token=None,
                             iam=IamService(access_keys=[AccessKey("OTHERAK0000000000001", SK, IAM_PROJECT)]))
     auth = ["  aksk:", f"    ak: {AK}", f"    sk: {SK}", f"    project_id: {IAM_PROJECT}"]
-    exporter = Exporter(load_config(deploy_config(tmp_path / "c.yaml", sim.url, [P1], auth=auth, extra=NO_HISTORY)),
-                        clock=lambda: T0)
+    exporter = Exporter(load_config(deploy_config(tmp_path / "c.yaml", sim.url, [P1], auth=auth, extra=NO_HISTORY),
+                                    sources=BUILTIN), clock=lambda: T0)
     try:
         (state,) = exporter.poll_once().states
     finally:
@@ -275,7 +212,7 @@ def test_a_refused_aksk_signature_says_deploy_may_not_take_aksk(tmp_path, simula
 def test_the_demo_polls_a_deploy_project():
     from exporter.demo import start_demo
 
-    simulator, config = start_demo()
+    simulator, config = start_demo(BUILTIN)
     exporter = Exporter(config)
     try:
         snapshot = exporter.poll_once()

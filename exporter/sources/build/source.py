@@ -9,13 +9,15 @@ from exporter.client import CodeArtsClient, ParsedListing
 from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
-from exporter.sources.build import metrics
-from exporter.sources.build.config import ProjectTarget, parse_section
+from exporter.sources.build import metrics, regions
+from exporter.sources.build.config import LEGACY_HISTORY_API, BuildSection, parse_section
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.history import BuildHistory
 from exporter.sources.build.render import failing_jobs, render_project
 from exporter.sources.build.targets import API, project_target
 from exporter.validation import Checker
+
+THROTTLE_CODE = "CB.00060211"  # CodeArts Build throttles with HTTP 500 and this error code
 
 
 class BuildSource(Source):
@@ -23,27 +25,32 @@ class BuildSource(Source):
 
     name = API
     title = "CodeArts Build jobs"
-    config_keys = ("projects",)
+    config_keys = ("projects", "build_options")
+    legacy_keys = (LEGACY_HISTORY_API,)
     target_paths = ("projects",)
     job_specs = metrics.JOB_SPECS
     history_specs = metrics.HISTORY_SPECS
     history_families = metrics.HISTORY
     endpoint = True
+    regional_endpoints = regions.ENDPOINTS
     skip_reasons = ((API, "malformed"), ("build_history", "malformed"), ("build_history", "not_listed"),
                     ("build_history", "unknown_status"))
     default_rate = 5.0
+    throttle_codes = frozenset({THROTTLE_CODE})
+    throttling = f"Build's HTTP 500 {THROTTLE_CODE}"
 
-    def parse_config(self, check: Checker, top: Mapping[str, object]) -> tuple[ProjectTarget, ...] | None:
+    def parse_config(self, check: Checker, top: Mapping[str, object]) -> BuildSection | None:
         return parse_section(check, top)
 
-    def has_targets(self, section: tuple[ProjectTarget, ...]) -> bool:
-        return bool(section)
+    def has_targets(self, section: BuildSection) -> bool:
+        return bool(section.projects)
 
-    def targets(self, section: tuple[ProjectTarget, ...]) -> tuple[Target, ...]:
-        return tuple(project_target(project.id) for project in section)
+    def targets(self, section: BuildSection) -> tuple[Target, ...]:
+        return tuple(project_target(project.id) for project in section.projects)
 
-    def summary(self, section: tuple[ProjectTarget, ...]) -> str:
-        return f"{len(section)} build projects"
+    def summary(self, section: BuildSection) -> str:
+        api = f" (run history from the {section.history_api} records API)" if section.history_api != "auto" else ""
+        return f"{len(section.projects)} build projects{api}"
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
         return list_build_jobs(client, target.key)
@@ -56,7 +63,8 @@ class BuildSource(Source):
 
     def history_part(self, context: HistoryContext) -> BuildHistory:
         return BuildHistory(context.counts, context.client, context.options,
-                            requests_per_cycle=context.requests_per_cycle(API), monotonic=context.monotonic)
+                            requests_per_cycle=context.requests_per_cycle(API), monotonic=context.monotonic,
+                            api=context.section.history_api)
 
 
 SOURCE = BuildSource()

@@ -13,7 +13,7 @@ from exporter.errors import CodeArtsError
 from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
-from exporter.sources.deploy import metrics
+from exporter.sources.deploy import metrics, regions
 from exporter.sources.deploy.config import DeployProject, parse_section
 from exporter.sources.deploy.fetch import HISTORY_API, application_tasks, list_applications
 from exporter.sources.deploy.history import DeployHistory
@@ -44,12 +44,17 @@ class DeploySource(Source):
     history_specs = metrics.HISTORY_SPECS
     history_families = metrics.HISTORY
     endpoint = True
+    regional_endpoints = regions.ENDPOINTS
     skip_reasons = ((API, "malformed"), (API, "unknown_status"), (HISTORY_API, "malformed"),
                     (HISTORY_API, "not_listed"), (HISTORY_API, "unknown_status"))
     # No limit is published. The only hint, the gateway policy name CodeArtsDeployU60A1200 (on an API we do
     # not call), reads as 60 requests per user in a window nobody documents; at 1/s a minute's requests stay
     # within 60, and a steady cycle needs only one request per 100 applications.
     default_rate = 1.0
+    # Deploy documents no throttling code and no transient 5xx code: only HTTP 429 throttles, only 502/503/504
+    # are retried; Deploy.00011154 (no permission) is a 403, never retried.
+    throttle_codes: frozenset[str] = frozenset()
+    retryable_codes: frozenset[str] = frozenset()
 
     def parse_config(self, check: Checker, top: Mapping[str, object]) -> tuple[DeployProject, ...] | None:
         return parse_section(check, top)
