@@ -10,17 +10,15 @@ import pytest
 import requests
 
 from exporter.config import load_config
-from exporter.simulator import AccessKey, Fault, IamService, IamUser, World
+from exporter.simulator import AccessKey, Fault, IamService, World
 from exporter.simulator.deployments import local_time
 from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN
 from .helpers.deployrig import P1, P2, T0, Rig, deploy_config, last_truth, served
+from .helpers.iam import AK, AUTH_MODES, IAM_PROJECT, SK
 
-DOMAIN, USER, PASSWORD = "my-account", "ci-observer", "pw-Deploy-5ecret-77aa"
-IAM_PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-AK, SK = "DEPLOYAK000000000001", "deploy-sk-secret-0001"
 NO_HISTORY = "history:\n  enabled: false\n"
 
 
@@ -164,14 +162,6 @@ def test_an_unknown_state_is_exported_as_unknown_counted_and_logged_once_and_a_m
 # -- auth modes against the Deploy host ------------------------------------------------------------------
 
 
-AUTH_MODES = {
-    "token": (None, [f"  token: {SIM_TOKEN}"]),
-    "password": (lambda clock: IamService(users=[IamUser(DOMAIN, USER, PASSWORD, IAM_PROJECT)], clock=clock),
-                 ["  password:", f"    domain: {DOMAIN}", f"    username: {USER}", f"    password: {PASSWORD}",
-                  f"    project_id: {IAM_PROJECT}"]),
-    "aksk": (lambda clock: IamService(access_keys=[AccessKey(AK, SK, IAM_PROJECT)], clock=clock),
-             ["  aksk:", f"    ak: {AK}", f"    sk: {SK}", f"    project_id: {IAM_PROJECT}"]),
-}
 
 
 @pytest.mark.parametrize("mode", AUTH_MODES)
