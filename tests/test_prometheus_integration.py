@@ -312,10 +312,11 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
     stuck_world.pipeline_service.overrides.update({
         _cp_pipeline(stuck_world, 0, STUCK_CP): {"status": "RUNNING", "end_time": 0},
         _cp_pipeline(stuck_world, 1, STUCK_CP): {"status": "PAUSED", "end_time": None}})
-    # a deployment still running, and one that failed, eight days ago
+    # a deployment still running, one that timed out and one still queued, eight days ago
     stuck_world.deploy_service.overrides.update({
         _dp_app(stuck_world, 0, STUCK_DP): {"execution_state": "running", "end_time": ""},
-        _dp_app(stuck_world, 1, STUCK_DP): {"execution_state": "timeout"}})
+        _dp_app(stuck_world, 1, STUCK_DP): {"execution_state": "timeout"},
+        _dp_app(stuck_world, 2, STUCK_DP): {"execution_state": "pending", "end_time": ""}})
     stuck_at = stuck_world_time(stuck_world, now - EIGHT_DAYS)
     stuck_sim = _simulator(stack, stuck_world)
     stuck_exporter = Exporter(exporter_config(stuck_sim.url, projects=[STUCK_PROJECT],
