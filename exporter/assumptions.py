@@ -69,11 +69,11 @@ KNOWN: tuple[Assumption, ...] = (
     Assumption("times_in_range", ("build", "pipeline", "deploy"),
                "a finished run has a start time, an end time not before it, neither in the future",
                "the run is counted in the run counters, but no duration or queue time of it is observed"),
-    Assumption("runs_sorted_by_number", ("build", "pipeline"),
+    Assumption("runs_sorted_by_number", ("build", "pipeline", "deploy"),
                "a job's run list, newest first, is in descending run-number order (Pipeline sorts it by start time)",
                "the walk goes on, widened to pages of 100 from the newest, until every number between the mark and "
                "the newest finished run is found, the list ends (the rest are gone) or history.max_pages"),
-    Assumption("run_numbers_grow", ("build", "pipeline"),
+    Assumption("run_numbers_grow", ("build", "pipeline", "deploy"),
                "a job's run numbers only grow",
                "a listing below the mark has the job's runs fetched from #1: if the run list goes no higher, "
                "counting starts again from #1 (a re-created or reset job); if it does, the listing lagged"),

@@ -7,13 +7,13 @@ under its application's labels. This part says what the application list tells o
 a task's records are fetched: ``GET /v2/{project_id}/task/{task_id}/history``, 1-based pages, newest first,
 within a date window of at most 30 days.
 
-The window ends a day after the start date of the newest deployment the application list shows (a day of
-slack for zone skew) and spans 29 days: every deployment the listing implies lies inside it, however long
-the exporter was down, back to 28 days; older ones are counted as gone (``not_listed``). A task whose
-``release_id`` went back below its mark (the application was re-created) starts counting again as at first
-sight, which the log says once per task. A deployment up to the newest finished one the list shows that the
-history does not return (outside the window, or a window that answers nothing) is counted as gone, and the
-task waits for its listing entry to change: it is never asked for again every cycle.
+The window ends a day after the start date of the newest deployment the application list shows (a day of slack
+for zone skew) and spans 29 days: every deployment the listing implies lies inside it, however long the exporter
+was down, back to 28 days; older ones are counted as gone (``not_listed``). A task whose ``release_id`` went
+back below its mark (the application was re-created) is handled by the skeleton: its deployments are fetched and
+counted again from #1, and the ``run_numbers_grow`` assumption names it. A deployment up to the newest finished
+one the list shows that the history does not return (outside the window, or a window that answers nothing) is
+counted as gone, and the task waits for its listing entry to change: it is never asked for again every cycle.
 
 First sight sets the mark to the latest finished deployment without back-filling; marks persist in the
 state file under ``deploy_marks`` (task id -> [high, counted above it, listing marker]).
@@ -68,12 +68,6 @@ class DeployHistory(NumberedHistory[TaskJob, Deployment]):
     log = log
     unlisted_are_gone = True  # the history answers a date window: what it does not list is gone, not late
 
-    _restarts: set[str]  # tasks whose re-numbering was logged
-
-    def setup(self) -> None:
-        """No restart logged yet."""
-        self._restarts = set()
-
     def listed(self, target: Target, records: Iterable[Any]) -> Iterator[Listed[TaskJob]]:
         """Each task of each application, with its latest ``release_id`` where known (an application of several
         tasks whose detail was not read yet is left for a later poll)."""
@@ -101,17 +95,6 @@ class DeployHistory(NumberedHistory[TaskJob, Deployment]):
         project_id, app_id, app = entry.labels
         return FinishedDeployment(project_id, app_id, app, entry.job.task_id, run.number, run.execution_id,
                                   run.status, run.start, run.end)
-
-    def restarted(self, listed: Listed[TaskJob], high: int) -> bool:
-        """A ``release_id`` below the mark: the application was re-created and numbers its deployments anew."""
-        if listed.latest is None or listed.latest >= high:
-            return False
-        if listed.key not in self._restarts:
-            self._restarts.add(listed.key)
-            log.warning("deployment task %s (application %s) went back from release #%d to #%d: the application "
-                        "was re-created? counting starts again from #%d", listed.key, listed.labels[2], high,
-                        listed.latest, listed.latest)
-        return True
 
 
 def _listed(project: DeployProject, app: Application, task: DeployTask, labels: tuple[str, ...],
