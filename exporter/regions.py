@@ -13,6 +13,8 @@ Sources (see /work/shared/codearts-api.md section 2):
 - Pipeline: huaweicloud-sdk-python-v3 huaweicloudsdkcodeartspipeline/v2/region/codeartspipeline_region.py
   (``cloudpipeline-ext.<region>``; ``pipeline-external.<region>`` in tr-west-1 and la-south-2); optional: a
   region without a Pipeline host still serves Repo and Build, and ``endpoints.pipeline`` can name one
+- TestPlan: huaweicloud-sdk-python-v3 huaweicloudsdkcloudtest/v1/region/cloudtest_region.py
+  (``cloudtest-ext.<region>``; cn-east-2 on ``myhuaweicloud.cn``); optional, as Pipeline
 - IAM:   https://support.huaweicloud.com/eu/api-iam/iam_01_0004.html and
   huaweicloud-sdk-python-v3 huaweicloudsdkiam/v3/region/iam_region.py
 
@@ -24,7 +26,7 @@ Build host).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 
 __all__ = ["REGIONS", "RegionEndpoints", "endpoints_for"]
@@ -38,6 +40,7 @@ class RegionEndpoints:
     build: str
     iam: str
     pipeline: str | None = None  # CodeArts Pipeline (v5); None where the SDK lists no host
+    testplan: str | None = None  # CodeArts TestPlan (CloudTest); None where the SDK lists no host
 
     def url(self, name: str) -> str | None:
         """The region's endpoint of the API ``name`` (a source's name, or ``iam``); None if it has none."""
@@ -84,6 +87,17 @@ REGIONS: Mapping[str, RegionEndpoints] = MappingProxyType(
         ),
     }
 )
+
+
+# CodeArts TestPlan hosts, only where the CloudTest SDK lists one (cn-east-2's is on .cn, unlike its others).
+TESTPLAN_HOSTS: Mapping[str, str] = MappingProxyType({
+    **{region: f"https://cloudtest-ext.{region}.myhuaweicloud.com" for region in (
+        "cn-north-1", "cn-north-4", "cn-south-1", "cn-south-2", "cn-east-3", "la-north-2", "sa-brazil-1",
+        "ap-southeast-3")},
+    "cn-east-2": "https://cloudtest-ext.cn-east-2.myhuaweicloud.cn",
+})
+REGIONS = MappingProxyType({region: replace(endpoints, testplan=TESTPLAN_HOSTS.get(region))
+                            for region, endpoints in REGIONS.items()})
 
 
 def endpoints_for(region: str) -> RegionEndpoints | None:

@@ -1,6 +1,7 @@
 """The registry of sources: the one place the core learns which CodeArts APIs the exporter reads.
 
-The built-in sources (``exporter.sources.repo``, ``exporter.sources.build``, ``exporter.sources.pipeline``; each
+The built-in sources (``exporter.sources.repo``, ``exporter.sources.build``, ``exporter.sources.pipeline``,
+``exporter.sources.testplan``; each
 module ``source`` holds its
 ``SOURCE``) are loaded by name the first time
 the table is read, as plugins are: no core module imports a source. Another source is one folder with a
@@ -20,6 +21,7 @@ __all__ = ["UnknownSourceError", "all_specs", "register", "registered", "source_
 
 BUILTIN_SOURCES = (
     "exporter.sources.repo.source", "exporter.sources.build.source", "exporter.sources.pipeline.source",
+    "exporter.sources.testplan.source",
 )
 
 _sources: dict[str, Source] = {}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from datetime import date
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
@@ -17,6 +18,9 @@ from exporter.sources.pipeline.models import JobRun, Pipeline, PipelineRun, RunD
 from exporter.sources.pipeline.targets import project_target as pipeline_project_target
 from exporter.sources.repo.models import PIPELINE_STATUSES, PipelineJob
 from exporter.sources.repo.targets import pipeline_target
+from exporter.sources.testplan.config import TestPlanProject
+from exporter.sources.testplan.models import TestPlan
+from exporter.sources.testplan.targets import project_target as plan_project_target
 from exporter.stats import RequestStats
 from exporter.wiring import request_stats
 
@@ -75,7 +79,16 @@ def make_snapshot() -> Snapshot:
             Pipeline("e" * 32, "new", "demo", "", None),
         ),
     )
-    return Snapshot(3, T0 + 1, (pipeline, project, failing, service))
+    plans = TargetState(
+        plan_project_target("6ecbc5bac7c8442fb3d2563d53c13582", TestPlanProject("6ecbc5bac7c8442fb3d2563d53c13582")),
+        polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
+        records=(
+            TestPlan("f" * 32, "release-7", "execute", "Sprint 12", 0.875, 40, 5, 2, 3, date(2023, 11, 11)),
+            TestPlan("0" * 32, "release-6", "report", "", None, 12, None, None, None, None, "N/A"),
+            TestPlan("1" * 32, "release-1", "report", "", 1.0, 9, 0, 0, 0, date(2023, 9, 1)),  # too old: dropped
+        ),
+    )
+    return Snapshot(3, T0 + 1, (pipeline, project, failing, service, plans))
 
 
 def render(snapshot: Snapshot, stats: RequestStats | None = None, fmt: str = TEXT) -> str:

@@ -25,6 +25,7 @@ from exporter.config import (
 from exporter.regions import REGIONS, RegionEndpoints, endpoints_for
 from exporter.sources.build.config import ProjectTarget
 from exporter.sources.repo.config import RepoSection, RepositoryTarget
+from exporter.sources.testplan.config import TestPlanProject
 
 CONFFILES = Path(__file__).parent / "conffiles"
 EXAMPLE = Path(__file__).parent.parent / "config.example.yaml"
@@ -53,11 +54,11 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, discovery, "
-        "projects, pipeline_projects, pipeline_options, history, state, metrics), got a list",
+        "projects, pipeline_projects, pipeline_options, testplan_projects, history, state, metrics), got a list",
     ),
     "unknown_top_level_key.yaml": (
         'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, discovery, '
-        'projects, pipeline_projects, pipeline_options, history, state, metrics)',
+        'projects, pipeline_projects, pipeline_options, testplan_projects, history, state, metrics)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "
@@ -115,7 +116,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     ),
     "aksk_without_project_id.yaml": ("auth.aksk.project_id: required",),
     "empty_targets.yaml": (
-        "no targets: repositories, discovery.projects, projects and pipeline_projects are all empty",
+        "no targets: repositories, discovery.projects, projects, pipeline_projects and testplan_projects are all empty",
     ),
     "discover_unknown_mode.yaml": (
         'repositories[0].discover: expected one of merge_requests, got "webhooks"',
@@ -178,7 +179,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "poll.rate_limit.burst: expected an integer 1..1000, got 0.5",
     ),
     "unknown_rate_limit_key.yaml": (
-        "poll.rate_limit.deploy: unknown key (expected one of: repo, build, pipeline, iam, burst)",
+        "poll.rate_limit.deploy: unknown key (expected one of: repo, build, pipeline, testplan, iam, burst)",
     ),
     "negative_job_grace.yaml": ("poll.job_grace_seconds: expected a number >= 0, got -1",),
     "zero_max_backoff.yaml": ("poll.max_backoff_seconds: expected a number > 0, got 0",),
@@ -329,12 +330,14 @@ def test_minimal_config_gets_defaults_from_region() -> None:
         endpoints=Endpoints(
             {"repo": "https://codehub-ext.cn-north-4.myhuaweicloud.com",
              "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
-             "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"},
+             "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
+             "testplan": "https://cloudtest-ext.cn-north-4.myhuaweicloud.com"},
             iam="https://iam.cn-north-4.myhuaweicloud.com",
         ),
         auth=TokenAuth(Secret("t0ken")),
         poll=PollConfig(interval_seconds=60.0, timeout_seconds=10.0, concurrency=4),
-        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": (), "pipeline": ()},
+        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": (), "pipeline": (),
+                  "testplan": ()},
     )
     assert isinstance(config.poll.interval_seconds, float)
 
@@ -425,13 +428,16 @@ def test_example_config_loads() -> None:
     (pipeline_project,) = config.section("pipeline")
     assert pipeline_project.id == PROJECT_ID and pipeline_project.branch_label("release/2.3") == "release/2.3"
     assert pipeline_project.branch_label("feature/x") == "other" and not pipeline_project.legacy
+    (testplan_project,) = config.section("testplan")
+    assert testplan_project == TestPlanProject(PROJECT_ID)  # every default: execute and report, 30 days
 
 
 def endpoints_for_dataclass(region: str) -> Endpoints:
     defaults = endpoints_for(region)
     assert defaults is not None
     urls = {"repo": defaults.repo, "build": defaults.build}
-    return Endpoints(urls | ({"pipeline": defaults.pipeline} if defaults.pipeline else {}), defaults.iam)
+    optional = {name: url for name, url in (("pipeline", defaults.pipeline), ("testplan", defaults.testplan)) if url}
+    return Endpoints(urls | optional, defaults.iam)
 
 
 def test_config_is_immutable() -> None:
@@ -558,14 +564,17 @@ def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
         build="https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
         iam="https://iam.cn-north-4.myhuaweicloud.com",
         pipeline="https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
+        testplan="https://cloudtest-ext.cn-north-4.myhuaweicloud.com",
     )
+    assert endpoints_for("cn-east-2").testplan == "https://cloudtest-ext.cn-east-2.myhuaweicloud.cn"  # type: ignore[union-attr]
+    assert endpoints_for("tr-west-1").testplan is None  # type: ignore[union-attr]  # no TestPlan host in the SDK
     assert endpoints_for("tr-west-1") is not None
     assert endpoints_for("tr-west-1").pipeline == "https://pipeline-external.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
     assert endpoints_for("eu-west-101").pipeline is None  # type: ignore[union-attr]  # no Pipeline host in the SDK
     assert endpoints_for("tr-west-1").repo == "https://codeartsrepo-ext.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
     assert endpoints_for("me-east-1") is None  # Repo host known, Build host not
     for region, hosts in REGIONS.items():
-        for url in (hosts.repo, hosts.build, hosts.iam, *filter(None, [hosts.pipeline])):
+        for url in (hosts.repo, hosts.build, hosts.iam, *filter(None, [hosts.pipeline, hosts.testplan])):
             assert url.startswith("https://") and not url.endswith("/"), (region, url)
             assert region in url, (region, url)
 
@@ -605,7 +614,7 @@ def test_the_metrics_section_is_optional_and_names_only_families_served() -> Non
 
 def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() -> None:
     assert parse_config(minimal(), CONFFILE_ENV).poll.rate_limit.rates() == {"repo": 8.0, "build": 5.0, "pipeline": 5.0,
-                                                                            "iam": 0.2}
+                                                                            "testplan": 2.0, "iam": 0.2}
     poll = parse_config(minimal(poll={"rate_limit": {"repo": "0.5", "iam": 0.05, "burst": 2},
                                       "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV).poll
     limits = poll.rate_limit

@@ -38,6 +38,7 @@ from exporter.simulator.records import (
     record_at,
     uuid_of,
 )
+from exporter.simulator.testplans import TestPlanService
 
 ORIGIN_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z: the first run at or after it is build number 1
 MAX_ID = 2_147_483_647
@@ -52,6 +53,7 @@ BRANCHES = ("master", "main", "develop", "release/2.3")
 DEMO_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 12, "72271b5446614062a01b8be944c9f372": 7}
 DEMO_PIPELINES = {(2111976239, 6): 9, (2111976239, 7): 5}
 DEMO_PIPELINE_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 10}  # the Pipeline service's demo project
+DEMO_TESTPLAN_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 16}  # the TestPlan service's demo project
 DEMO_MERGE_REQUESTS = {2111976240: MergeRequestPlan()}  # a repository whose pipelines --demo discovers
 HISTORY_WINDOW_MS = 7 * 86_400_000  # the records APIs list runs created within this window
 
@@ -87,6 +89,8 @@ class World:
         project_repositories: Mapping[str, Sequence[tuple[int, str]]] | None = None,
         pipeline_projects: Mapping[str, int] | None = None,
         pipeline_paging: str = "item",
+        testplan_projects: Mapping[str, int] | None = None,
+        testplan_paging: str = "item",
     ) -> None:
         self.seed = seed
         self.clock = clock
@@ -108,15 +112,17 @@ class World:
         self._project_repositories = {project: sorted(repos) for project, repos in (project_repositories or {}).items()}
         # The CodeArts Pipeline service (pipelines of projects, each with its runs): see cloudpipelines.
         self.pipeline_service = PipelineService(seed, dict(pipeline_projects or {}), pipeline_paging, history_window_ms)
+        # The CodeArts TestPlan service (test plans of projects, moving through their stages): see testplans.
+        self.testplan_service = TestPlanService(seed, dict(testplan_projects or {}), testplan_paging)
 
     @classmethod
     def demo(cls, clock: Callable[[], float] = time.time, *, seed: int = 0, duplicate_names: bool = False) -> World:
         """The small demo world: 2 projects (12 and 7 build jobs), 1 repository with 2 pipelines (9 and 5 jobs),
         1 repository whose merge requests open every 10 minutes, each with a 3-job head pipeline, and 1 project
-        of 10 CodeArts Pipeline pipelines."""
+        of 10 CodeArts Pipeline pipelines, and 1 project of 16 CodeArts TestPlan plans (every stage)."""
         return cls(seed=seed, clock=clock, projects=DEMO_PROJECTS, pipelines=DEMO_PIPELINES,
                    merge_requests=DEMO_MERGE_REQUESTS, duplicate_names=duplicate_names,
-                   pipeline_projects=DEMO_PIPELINE_PROJECTS)
+                   pipeline_projects=DEMO_PIPELINE_PROJECTS, testplan_projects=DEMO_TESTPLAN_PROJECTS)
 
     @classmethod
     def generated(
