@@ -63,6 +63,7 @@ class SimPlan:
     cases: int
     phase_ms: int  # where its rounds start, within ROUND_DAYS
     kind: str
+    failed_by: tuple[int, ...]  # failed_by[n]: how many of its first n cases fail
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,8 +110,12 @@ class TestPlanService:
         shape = key64("codearts-sim/testplan-shape", self.seed, plan_id)
         name = f"release-{index // 3 + 1}" if index % 3 == 0 else f"sprint-{index}"
         iteration = "" if index % 7 == 6 else f"Iteration {index // 4 + 1}"
-        return SimPlan(project_id, index, plan_id, name, iteration, 20 + shape % 80,
-                       (shape >> 8) % (ROUND_DAYS * DAY_MS), plan_kind(index))
+        cases, kind = 20 + shape % 80, plan_kind(index)
+        failed_by = [0]
+        for case in range(cases):
+            failed_by.append(failed_by[-1] + self._fails(plan_id, kind, case))
+        return SimPlan(project_id, index, plan_id, name, iteration, cases, (shape >> 8) % (ROUND_DAYS * DAY_MS),
+                       kind, tuple(failed_by))
 
     # -- what the route reads --------------------------------------------------------------------------
 
@@ -157,12 +162,12 @@ class TestPlanService:
                  "execute" if at < end + late else "report")
         executed = (plan.cases if stage == "report" else
                     int(plan.cases * (elapsed - 0.25) / 0.75) if stage == "execute" else 0)
-        failed = sum(1 for case in range(executed) if self._fails(plan, case))
+        failed = plan.failed_by[executed]
         defects = failed // 3
         completed = defects if stage == "report" else defects // 2
         expire = 0 if stage == "report" else (at - end) // DAY_MS
         return PlanTruth(stage, start, end, executed, executed - failed, defects, completed, expire)
 
-    def _fails(self, plan: SimPlan, case: int) -> bool:
-        draw = key64("codearts-sim/testplan-case", self.seed, plan.id, case) % 100
-        return draw < (20 if plan.kind == "flaky" else 5)
+    def _fails(self, plan_id: str, kind: str, case: int) -> bool:
+        draw = key64("codearts-sim/testplan-case", self.seed, plan_id, case) % 100
+        return draw < (20 if kind == "flaky" else 5)

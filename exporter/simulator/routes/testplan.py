@@ -53,11 +53,10 @@ def _plans(context: RequestContext) -> Reply:
         return TESTPLAN.error(404)
     at_ms = context.world.now_ms()
     name = (context.query.get("name") or [""])[0]
-    payloads = [service.payload(plan, at_ms) for plan in plans if name in plan.name]
-    if stage:
-        payloads = [payload for payload in payloads if payload.get("current_stage") == stage]
+    chosen = [plan for plan in plans if name in plan.name
+              and (not stage or service.truth(plan, at_ms).stage == stage)]
     start = service.start(offset, limit)
-    page = payloads[start:start + limit]
+    page = [service.payload(plan, at_ms) for plan in chosen[start:start + limit]]
     if project_id in service.not_array:
         return json_reply(201, {"plans": page})
     return json_reply(201, page)
