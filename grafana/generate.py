@@ -520,8 +520,48 @@ EXPORTER_DASHBOARD = Dashboard(
     ),
 )
 
+# --- the test results dashboard (issue 23): CodeArts TestPlan plans -------------------------------
+
+V_TP_PROJECT = Variable("tp_project", "TestPlan project", "codearts_testplan_plans", "project_id")
+V_TP_PLAN = Variable("tp_plan", "Plan", 'codearts_testplan_info{project_id=~"$tp_project"}', "plan")
+TP = 'project_id=~"$tp_project", plan=~"$tp_plan"'
+TP_KEY = "instance, project_id, plan_id"
+PASS_RATE_THRESHOLD = 0.8  # CodeArtsTestPlanPassRateLow's
+
+TESTPLAN_PANELS: tuple[Panel, ...] = (
+    Panel("Plans under 80 %", "stat", (q(f"count(codearts_testplan_case_pass_ratio{{{TP}}} < {PASS_RATE_THRESHOLD})"),),
+          "How many watched plans pass fewer than 80 % of their executed cases (CodeArtsTestPlanPassRateLow's "
+          "threshold)?", width=4, height=4, options={"red_above": 0}),
+    Panel("Open defects", "stat", (q(f'sum(codearts_testplan_defects{{{TP}, state="open"}})'),),
+          "How many defects found by the plans are not completed?", width=4, height=4),
+    Panel("Overdue plans", "stat", (q(f"count(codearts_testplan_overdue_days{{{TP}}} > 0)"),),
+          "How many plans are past their end date and not in report?", width=4, height=4, options={"red_above": 0}),
+    Panel("Plans by stage", "bargauge", (
+        q('sum by (stage) (codearts_testplan_plans{project_id=~"$tp_project"})', "{{stage}}"),
+    ), "How many watched plans are in each stage?", width=12, height=4),
+    Panel("Pass ratio per plan", "bargauge", (
+        q(f"sort(codearts_testplan_case_pass_ratio{{{TP}}})", "{{plan}} ({{stage}})"),
+    ), "What share of its executed cases does each plan pass now (lowest first)?", unit="percentunit", width=12,
+        height=9, options={"min": 0, "max": 1, "red_below": PASS_RATE_THRESHOLD}),
+    Panel("Pass ratio over time", "timeseries", (
+        q(f"codearts_testplan_case_pass_ratio{{{TP}}}", "{{plan}}"),
+    ), "How has each plan's pass ratio moved while its cases ran?", unit="percentunit", width=12, height=9),
+    Panel("Plans: cases, defects, delay", "table", (
+        q(f"codearts_testplan_executed_cases{{{TP}}}"),
+        q(f'codearts_testplan_defects{{{TP}, state="open"}}'),
+        q(f"codearts_testplan_overdue_days{{{TP}}}"),
+    ), "For each plan: cases executed, open defects, and days past its end date.", width=24, height=9),
+)
+
+TESTS_DASHBOARD = Dashboard(
+    "codearts-tests", "CodeArts CI: Tests",
+    "Test results: CodeArts TestPlan plans' pass ratios, executed cases, defects and delays.",
+    (V_TP_PROJECT, V_TP_PLAN),
+    (("TestPlan", TESTPLAN_PANELS),),
+)
+
 ALL_DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, BUILD_JOB_DASHBOARD, PIPELINE_DASHBOARD, CLOUD_PIPELINE_DASHBOARD,
-                                         EXPORTER_DASHBOARD)
+                                         EXPORTER_DASHBOARD, TESTS_DASHBOARD)
 
 
 # --- JSON ---------------------------------------------------------------------------------------
