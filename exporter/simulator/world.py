@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from exporter.simulator import testreports
 from exporter.simulator.cloudpipelines import PipelineService
 from exporter.simulator.cycle import BUILD_TABLES, PIPELINE_TABLES, Cycle, Run, digest, hex_id, key64
 from exporter.simulator.mergerequests import MergeRequest, MergeRequestBook, MergeRequestPlan
@@ -114,6 +115,8 @@ class World:
         self.pipeline_service = PipelineService(seed, dict(pipeline_projects or {}), pipeline_paging, history_window_ms)
         # The CodeArts TestPlan service (test plans of projects, moving through their stages): see testplans.
         self.testplan_service = TestPlanService(seed, dict(testplan_projects or {}), testplan_paging)
+        # Fields laid over every unit-test summary of a build job (job id -> fields), to show bad input.
+        self.test_report_overrides: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def demo(cls, clock: Callable[[], float] = time.time, *, seed: int = 0, duplicate_names: bool = False) -> World:
@@ -249,6 +252,25 @@ class World:
         oldest = max(spec.first_index, cycle.first_index_from(at_ms - self.history_window_ms))
         indices = range(newest, oldest - 1, -1)
         return len(indices), [(index - spec.first_index + 1, cycle.run_at(index)) for index in indices[start:stop]]
+
+    def build_run(self, spec: BuildSpec, number: int, at: float | None = None) -> Run | None:
+        """Build ``number`` of a job if it was created by ``at`` (whatever its age); None otherwise."""
+        cycle = spec.cycle
+        if cycle is None or number < 1:
+            return None
+        at_ms = self._at_ms(at)
+        index = spec.first_index + number - 1
+        effective = at_ms if spec.frozen_at is None else min(at_ms, spec.frozen_at)
+        return cycle.run_at(index) if index <= cycle.index_at(effective) else None
+
+    def test_report(self, job_id: str, number: int, at: float | None = None) -> dict[str, int] | None:
+        """Ground truth: the unit-test case counts of build ``number`` of a job at ``at`` (None: no report)."""
+        spec = self.build_spec(job_id)
+        run = None if spec is None or testreports.profile(self.seed, job_id) != "tests" \
+            else self.build_run(spec, number, at)
+        if run is None or run.finished > self._at_ms(at):
+            return None
+        return testreports.summary(self.seed, job_id, number, run)
 
     def finished_build_runs(self, project_id: str, after: float, until: float) -> list[tuple[dict[str, Any], Run]]:
         """Ground truth: (job template, run) of every run of a project's build jobs that finished in
