@@ -267,7 +267,7 @@ def test_several_problems_are_reported_at_once() -> None:
         'repositories[0].pipelines[1]: expected an integer 1..2147483647, got "x"',
         "repositories[0].pipelines[2]: duplicate of repositories[0].pipelines[0]",
         "repositories[1].pipelines: required",
-        "projects[0].name: unknown key (expected one of: id)",
+        "projects[0].name: unknown key (expected one of: id, tests)",
     )
 
 

@@ -1,20 +1,23 @@
-"""The Build source's configuration: ``projects:``, the CodeArts projects whose build jobs to watch."""
+"""The Build source's configuration: ``projects:``, the CodeArts projects whose build jobs to watch (and, with
+``tests: true``, the unit-test reports of their builds)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter.validation import CODEARTS_PROJECT_ID, Checker, is_duplicate, string
+from exporter.validation import CODEARTS_PROJECT_ID, Checker, boolean, is_duplicate, string
 
-PROJECT_KEYS = ("id",)
+PROJECT_KEYS = ("id", "tests")
 
 
 @dataclass(frozen=True, slots=True)
 class ProjectTarget:
-    """A CodeArts project whose build jobs to watch."""
+    """A CodeArts project whose build jobs to watch; ``tests``: read the unit-test summary of each of their newly
+    finished builds."""
 
     id: str
+    tests: bool = False
 
 
 def _projects(check: Checker, raw: object) -> tuple[ProjectTarget, ...] | None:
@@ -35,8 +38,9 @@ def _projects(check: Checker, raw: object) -> tuple[ProjectTarget, ...] | None:
             pattern=CODEARTS_PROJECT_ID,
             expected="a CodeArts project id (32 letters and digits)",
         )
+        tests = boolean(check, f"{path}.tests", section.get("tests"), False)
         if project_id is not None and not is_duplicate(check, f"{path}.id", project_id, first_path):
-            targets.append(ProjectTarget(project_id))
+            targets.append(ProjectTarget(project_id, tests))
     return tuple(targets) if len(targets) == len(items) else None
 
 

@@ -36,6 +36,7 @@ from exporter.runhistory.options import HistoryConfig
 from exporter.snapshot import Target
 from exporter.sources.build.fetch import RunPage, build_brief_records, build_history_page, build_records_page
 from exporter.sources.build.models import RUN_STATUSES, BuildJob, BuildRun
+from exporter.sources.build.testbook import TestBook
 from exporter.statefile import check, count, exactly, list_of, mapping, scalar
 
 log = logging.getLogger(__name__)
@@ -101,8 +102,10 @@ class BuildHistory:
     kind = KIND
 
     def __init__(self, counts: RunCounts, client: CodeArtsClient, options: HistoryConfig, *,
-                 requests_per_cycle: int | None, monotonic: Callable[[], float]) -> None:
-        """``requests_per_cycle``: the records requests one cycle may plan (None: no limit)."""
+                 requests_per_cycle: int | None, monotonic: Callable[[], float],
+                 tests: frozenset[str] = frozenset()) -> None:
+        """``requests_per_cycle``: the records and report requests one cycle may plan (None: no limit);
+        ``tests``: the project ids whose builds' unit-test reports are read."""
         self.counts = counts
         counts.add_kind(KIND)
         self.client = client
@@ -115,6 +118,8 @@ class BuildHistory:
         self._brief: bool | None = None if options.api == "auto" else options.api == "brief"
         self._pending: dict[str, dict[str, _Pending]] = {}  # project id -> job id -> what to fetch
         self._marks: dict[str, _JobMark] = {}
+        self._tests_projects = tests
+        self.tests = TestBook(counts, KIND.name, client, monotonic)
 
     def after_listing(self, target: Target, records: Iterable[Any]) -> None:
         """Note which build jobs of a project ran since their marks (no request)."""
@@ -165,7 +170,10 @@ class BuildHistory:
                     del open_batch[project]
         tasks: list[Task] = [FetchTask(self._catch_up, entry, start_by, tried) for entry, tried in alone]
         tasks += [_BriefFetch(self._catch_up_batch, batch, start_by) for batch in batches]
-        return tasks
+        # Unit-test reports take what the records requests leave of the budget (the records come first: the
+        # builds they count are the ones whose reports are asked for).
+        left = None if self.requests_per_cycle is None else max(0, self.requests_per_cycle - planned)
+        return tasks + list(self.tests.tasks(left, start_by))
 
     def _batched(self, entry: _Pending) -> bool:
         """True if ``entry`` goes in a batch request: the batch API is (or may be) there, and one answer of
@@ -325,13 +333,15 @@ class BuildHistory:
             self.client.stats.count_skipped("build_history", "unknown_status")
             return
         self.counts.count(KIND.name, labels, run.status, run.duration or 0.0, run.queued)
+        if labels[0] in self._tests_projects:
+            self.tests.note(labels[1], labels, run.number)
 
     # -- persistence -----------------------------------------------------------------------------------
 
     def marks_to_state(self) -> dict[str, Any]:
         """``build_marks``: job id -> [high, numbers counted above it, listing marker]."""
         return {"build_marks": {job_id: [mark.high, sorted(mark.above), list(mark.marker)]
-                                for job_id, mark in self._marks.items()}}
+                                for job_id, mark in self._marks.items()}} | self.tests.to_state()
 
     def marks_from_state(self, state: Mapping[str, Any]) -> Callable[[], None]:
         """Read ``build_marks`` (ValueError if malformed); the step returned takes them over."""
@@ -343,7 +353,10 @@ class BuildHistory:
             marks[job_id] = _JobMark(high, set(list_of(above, f"{where}[1]", count)),
                                      tuple(list_of(marker, f"{where}[2]", scalar)))
 
+        tests = self.tests.from_state(state, KIND.label_count)
+
         def take_over() -> None:
             self._marks = marks
+            tests()
 
         return take_over

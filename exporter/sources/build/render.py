@@ -10,6 +10,7 @@ from exporter.snapshot import TargetState
 from exporter.sources.base import FAILING_STATUSES, FailingJob
 from exporter.sources.build import metrics as m
 from exporter.sources.build.models import BUILD_STATUSES, BuildJob
+from exporter.sources.build.testmodels import RESULTS, TestTally
 
 
 def build_job_duration(job: BuildJob) -> float | None:
@@ -54,6 +55,17 @@ def render_job_history(sink: HistogramSink, labels: Labels, job: JobHistory, dur
         sink.add_histogram(duration, (*labels, name) if name else labels, duration_bounds, histogram)
     if job.queued is not None:
         sink.add_histogram(m.RUN_QUEUED, labels, queued_bounds, job.queued)
+    if isinstance(job.extra, TestTally):
+        render_test_tally(sink, labels, job.extra)
+
+
+def render_test_tally(sink: Sink, labels: Labels, tally: TestTally) -> None:
+    """One build job's unit-test families, from its first report on."""
+    for result, total, last in zip(RESULTS, tally.cases, tally.last.cases, strict=True):
+        sink.add(m.TEST_CASES, (*labels, result), total)
+        sink.add(m.LAST_TEST_CASES, (*labels, result), last)
+    sink.add(m.LAST_TEST_REPORT, labels, tally.last.build_no)
+    sink.add(m.TEST_REPORTS, labels, tally.reports)
 
 
 def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:

@@ -16,6 +16,8 @@ from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.history import BuildHistory
 from exporter.sources.build.render import failing_jobs, render_job_history, render_project
 from exporter.sources.build.targets import API, project_target
+from exporter.sources.build.testbook import SKIP_REASONS as TEST_SKIP_REASONS
+from exporter.sources.build.testreport import TESTS_API
 from exporter.validation import Checker
 
 HISTORY_SHARE = 0.25  # of the Build rate limit's requests in one interval, when not configured
@@ -32,7 +34,7 @@ class BuildSource(Source):
     history_specs = metrics.HISTORY_SPECS
     endpoint = True
     skip_reasons = ((API, "malformed"), ("build_history", "malformed"), ("build_history", "not_listed"),
-                    ("build_history", "unknown_status"))
+                    ("build_history", "unknown_status"), *((TESTS_API, reason) for reason in TEST_SKIP_REASONS))
     default_rate = 5.0
 
     def parse_config(self, check: Checker, top: Mapping[str, object]) -> tuple[ProjectTarget, ...] | None:
@@ -62,7 +64,8 @@ class BuildSource(Source):
 
     def history_part(self, context: HistoryContext) -> BuildHistory:
         return BuildHistory(context.counts, context.client, context.options,
-                            requests_per_cycle=history_budget(context), monotonic=context.monotonic)
+                            requests_per_cycle=history_budget(context), monotonic=context.monotonic,
+                            tests=frozenset(project.id for project in context.section or () if project.tests))
 
 
 def history_budget(context: HistoryContext) -> int | None:
