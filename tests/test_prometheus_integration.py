@@ -182,7 +182,8 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
                  "rate_limit": {"repo": 1000, "build": 1000, "pipeline": 1000, "testplan": 1000},
                  "max_backoff_seconds": 1},
         "repositories": [{"id": repo, "pipelines": pipelines} for repo, pipelines in repositories.items()],
-        "projects": [{"id": project} for project in projects],
+        # unit-test reports of the live and busy projects' builds
+        "projects": [{"id": project, "tests": project in (LIVE_PROJECT, BUSY_PROJECT)} for project in projects],
         "pipeline_projects": [{"id": project, "branches": ["^main$"], "detail": True} for project in pipeline_projects],
         "discovery": {"projects": [{"project_id": project} for project in discovered_projects]},
         "testplan_projects": [{"id": project} for project in testplan_projects],
