@@ -302,3 +302,35 @@ def test_a_failed_request_is_asked_again_later_and_given_up_after_three(rig_fact
     assert set(asked.values()) == {3}  # each build three times, then given up
     assert skipped(rig.samples(), "failed") == len(asked)
     assert rig.exporter.history.part("build").tests.waiting() == 0
+
+
+def test_the_demo_shows_unit_test_reports_once_builds_finish(simulator_factory):
+    from exporter.demo import demo_config
+    from exporter.simulator import DEFAULT_TOKEN
+
+    now = [T0]
+    sim = simulator_factory(World.demo(clock=lambda: now[0]), token=DEFAULT_TOKEN)
+    exporter = Exporter(demo_config(sim.url), clock=lambda: now[0])
+    try:
+        assert exporter.poll_once().all_up()
+        now[0] += 900  # a quarter of an hour of builds
+        for _ in range(2):
+            assert exporter.poll_once().all_up()
+        served = served_tests(parse_samples(exporter.metrics_text().decode()))
+    finally:
+        exporter.close()
+    assert served and {dict(key[1])["project_id"] for key in served} == {"6ecbc5bac7c8442fb3d2563d53c13582"}
+
+
+def test_tests_true_without_the_run_history_is_a_configuration_error():
+    from exporter.config import ConfigError, parse_config
+
+    data = {"region": "cn-north-4", "auth": {"token": "t"}, "history": {"enabled": False},
+            "projects": [{"id": P2}, {"id": P1, "tests": True}]}
+    with pytest.raises(ConfigError) as caught:
+        parse_config(data, {})
+    assert caught.value.problems == (
+        "projects[1].tests: needs the run history, which history.enabled: false turns off",)
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**data, "history": {}, "projects": [{"id": P1, "tests": "yes please"}]}, {})
+    assert caught.value.problems == ('projects[0].tests: expected true or false, got "yes please"',)

@@ -45,5 +45,13 @@ def _projects(check: Checker, raw: object) -> tuple[ProjectTarget, ...] | None:
 
 
 def parse_section(check: Checker, top: Mapping[str, object]) -> tuple[ProjectTarget, ...] | None:
-    """``projects:`` from the top-level mapping; None if invalid."""
-    return _projects(check, top.get("projects"))
+    """``projects:`` from the top-level mapping; None if invalid. ``tests: true`` needs the run history (it
+    finds the builds whose reports are read)."""
+    projects = _projects(check, top.get("projects"))
+    history = top.get("history")
+    if projects and isinstance(history, Mapping) and history.get("enabled") is False:
+        for index, project in enumerate(projects):
+            if project.tests:
+                check.add(f"projects[{index}].tests", "needs the run history, which history.enabled: false turns off")
+                return None
+    return projects
