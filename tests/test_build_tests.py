@@ -30,12 +30,13 @@ REPORT_PATH = re.compile(r"/v1/report/([0-9a-f]+)/summary\?build_no=(\d+)")
 SKIPPED = "codearts_records_skipped_total"
 
 
-def write_tests_config(path: Path, url: str, *, state: Path | None = None, budget: int | None = None) -> Path:
+def write_tests_config(path: Path, url: str, *, state: Path | None = None, budget: int | None = None,
+                       api: str = "auto") -> Path:
     """P1 with tests: true, P2 without; the Build rate limit unpaced unless a budget is given."""
     lines = ["endpoints:", f"  repo: {url}", f"  build: {url}", "auth:", f"  token: {SIM_TOKEN}",
              "poll:", "  interval_seconds: 60", "  timeout_seconds: 5", "  concurrency: 4",
              "  rate_limit: {repo: 1000, build: 1000}",
-             "history:", "  buckets: [60, 300]", "  queued_buckets: [10]",
+             "history:", f"  api: {api}", "  buckets: [60, 300]", "  queued_buckets: [10]",
              *([f"  max_requests_per_cycle: {budget}"] if budget is not None else []),
              *([f"state:\n  path: {state}"] if state is not None else []),
              "projects:", f"  - id: {P1}", "    tests: true", f"  - id: {P2}"]
@@ -47,11 +48,11 @@ class Rig:
     """A world of two Build projects on a fake clock, its simulator, and an exporter that can be restarted."""
 
     def __init__(self, tmp_path: Path, simulator_factory, *, state: bool = False, budget: int | None = None,
-                 sizes: tuple[int, int] = (16, 6)) -> None:
+                 sizes: tuple[int, int] = (16, 6), api: str = "auto") -> None:
         self.now = [T0]
         self.world = World(seed=SEED, clock=lambda: self.now[0], projects={P1: sizes[0], P2: sizes[1]})
         self.sim = simulator_factory(self.world)
-        self.config = load_config(write_tests_config(tmp_path / "c.yaml", self.sim.url, budget=budget,
+        self.config = load_config(write_tests_config(tmp_path / "c.yaml", self.sim.url, budget=budget, api=api,
                                                      state=tmp_path / "state.json" if state else None))
         self.exporter = Exporter(self.config, clock=lambda: self.now[0])
 
@@ -194,18 +195,21 @@ def test_a_restart_with_the_state_file_neither_asks_again_nor_counts_twice(rig_f
 
 
 def test_report_requests_share_the_history_budget_and_nothing_is_lost(rig_factory):
-    rig = rig_factory(budget=4, sizes=(10, 0))
+    rig = rig_factory(budget=4, sizes=(10, 0), api="v1")  # a records request per job that ran: they compete
     rig.poll()
     history_routes = ("build_records", "build_brief", "build_test_report")
-    per_cycle, reports_waited = [], False
+    per_cycle, shared, reports_waited = [], 0, False
     for cycle in range(30):
         rig.sim.reset_counts()
         rig.now[0] += GAPS[cycle % len(GAPS)]
         rig.poll()
         per_cycle.append(sum(rig.sim.request_count(route) for route in history_routes))
+        reports = rig.sim.request_count("build_test_report")
+        shared += per_cycle[-1] == 4 and 0 < reports <= 1  # a full cycle: a quarter kept for the reports
         reports_waited |= rig.exporter.history.part("build").tests.waiting() > 0
     assert max(per_cycle) <= 4  # records and reports together, each cycle
     assert reports_waited, "the budget left reports over for later cycles"
+    assert shared, "while records used the budget, reports still had their quarter"
     for _ in range(40):  # the clock stopped: what was left over is fetched
         rig.poll()
     samples = rig.samples()

@@ -140,6 +140,7 @@ class BuildHistory:
         or failing records API must not stretch the cycle). What is not fetched stays pending for a later
         cycle, its mark untouched, so nothing is lost or counted twice."""
         start_by = None if within is None else self._monotonic() + within
+        records_budget = self._records_budget()
         with self._lock:
             self._cycle += 1
             waiting = sorted((entry for jobs in self._pending.values() for entry in jobs.values()),
@@ -152,8 +153,7 @@ class BuildHistory:
                 project = entry.labels[0]
                 batch = open_batch.get(project) if self._batched(entry) else None
                 cost = 0 if batch is not None else 1 if self._batched(entry) else self._pages(entry)
-                if (alone or batches) and self.requests_per_cycle is not None \
-                        and planned + cost > self.requests_per_cycle:
+                if (alone or batches) and records_budget is not None and planned + cost > records_budget:
                     break
                 mark = self._marks[entry.job.id]
                 turn = (entry, mark.tried)
@@ -170,10 +170,17 @@ class BuildHistory:
                     del open_batch[project]
         tasks: list[Task] = [FetchTask(self._catch_up, entry, start_by, tried) for entry, tried in alone]
         tasks += [_BriefFetch(self._catch_up_batch, batch, start_by) for batch in batches]
-        # Unit-test reports take what the records requests leave of the budget (the records come first: the
-        # builds they count are the ones whose reports are asked for).
         left = None if self.requests_per_cycle is None else max(0, self.requests_per_cycle - planned)
         return tasks + list(self.tests.tasks(left, start_by))
+
+    def _records_budget(self) -> int | None:
+        """The records requests this cycle may plan: the budget, less a quarter of it kept for unit-test reports
+        while any wait (the reports take what the records leave, and records that keep up leave plenty; a
+        tenant whose records use the whole budget every cycle would never see a report without the share)."""
+        budget = self.requests_per_cycle
+        if budget is None or budget < 2:
+            return budget
+        return budget - min(self.tests.waiting(), budget // 4)
 
     def _batched(self, entry: _Pending) -> bool:
         """True if ``entry`` goes in a batch request: the batch API is (or may be) there, and one answer of
