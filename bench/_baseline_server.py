@@ -16,7 +16,7 @@ from exporter import __version__
 from exporter.auth import build_auth
 from exporter.client import CodeArtsClient
 from exporter.config import load_config
-from exporter.poller import Poller
+from exporter.poller import Poller, PollerSettings
 from exporter.registry import registered
 from exporter.samples import live_families, snapshot_families
 from exporter.stats import RequestStats
@@ -41,8 +41,8 @@ def main(config_path: str, port: int) -> None:
     # The same poller as the exporter's, without the exposition: nothing is rendered until a scrape.
     targets = [target for source in registered() if source.name in config.sections
                for target in source.targets(config.section(source.name))]
-    poller = Poller(targets, client, interval=config.poll.interval_seconds,
-                    concurrency=config.poll.concurrency)
+    poller = Poller(targets, client, PollerSettings(config.poll.interval_seconds, config.poll.concurrency),
+                    stats=stats, rate_limits=client.rate_limits)
     registry = CollectorRegistry(auto_describe=False)
     registry.register(SnapshotCollector(poller, stats))
     start_http_server(port, addr="127.0.0.1", registry=registry)

@@ -3,31 +3,25 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import logging
+import math
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from email.utils import parsedate_to_datetime
 from typing import Any, Generic, TypeVar
 
 import requests
-import urllib3
 
-from exporter import __version__
 from exporter.auth.base import CodeArtsAuth
 from exporter.errors import (
     AuthError,
     ClientError,
     CodeArtsError,
-    CredentialsError,
     NotFoundError,
     PayloadError,
-    RedirectError,
     ServerError,
     ThrottledError,
-    TransportError,
     redact_url,
 )
 from exporter.limits import MAX_BODY_BYTES, MAX_ITEMS_PER_LISTING, SKIP_WARNINGS_PER_LISTING
@@ -36,21 +30,12 @@ from exporter.payload import RecordError
 from exporter.ratelimit import RateLimits
 from exporter.retry import Retrier, RetryPolicy
 from exporter.stats import RequestStats
-from exporter.transport import (
-    BodyTooLarge,
-    BodyTooSlow,
-    describe_failure,
-    exchange,
-    new_session,
-    read_capped,
-    redirect_target,
-)
+from exporter.upstream import JSON_HEADERS, Upstream, error_fields, retry_after
 
 log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 DEFAULT_MAX_BODY_BYTES = MAX_BODY_BYTES
-JSON_HEADERS = {"Content-Type": "application/json;charset=UTF-8"}
 BUILD_THROTTLE_CODE = "CB.00060211"  # CodeArts Build throttles with HTTP 500 and this code
 
 T = TypeVar("T")
@@ -131,21 +116,13 @@ class CodeArtsClient:
             retry = Retrier(retry or RetryPolicy(), on_retry=self.stats.count_retry,
                             paused=self.rate_limits.waited_by_this_thread)
         self._retrier = retry
-        self._closed = False
-        self._session = new_session(f"codearts-exporter/{__version__}", pool_size)
-        self._session.headers["Accept"] = "application/json"
-        # requests re-reads the proxy and CA-bundle environment on every request (a scan of os.environ:
-        # about a third of the CPU of a small request). Read it once per API instead.
-        self._environment: dict[str, dict[str, Any]] = {
-            api: dict(self._session.merge_environment_settings(base, {}, None, None, None))
-            for api, base in self.base_urls.items()}
-        self._session.trust_env = False
+        self._upstream = Upstream(timeout=timeout, stats=self.stats, max_body_bytes=max_body_bytes,
+                                  pool_size=pool_size, rate_limits=self.rate_limits, base_urls=self.base_urls)
 
     def close(self) -> None:
         """Release pooled connections; requests still asked for afterwards (by a walk the poller gave up on)
         fail at once instead of going out."""
-        self._closed = True
-        self._session.close()
+        self._upstream.close()
 
     def base_url(self, api: str) -> str:
         """The base URL of an API (a source's name), without a trailing slash."""
@@ -153,13 +130,6 @@ class CodeArtsClient:
             return self.base_urls[api]
         except KeyError:
             raise ValueError(f"no base URL for the {api!r} API") from None
-
-    def _environment_for(self, api: str, url: str) -> dict[str, Any]:
-        environment = self._environment.get(api)
-        if environment is None:  # an API without a configured base URL (its source has its own): read once
-            environment = dict(self._session.merge_environment_settings(url, {}, None, None, None))
-            self._environment[api] = environment
-        return environment
 
     def array_page(self, url: str, what: str) -> Callable[[requests.Response], Page]:
         """A decoder for a Repo v4 list answered as a JSON array (``X-Total`` read when present)."""
@@ -271,53 +241,15 @@ class CodeArtsClient:
             response = self._send(api, url, params, data)
         if 200 <= response.status_code < 300:
             return response
-        error = _error_for(response, url)
+        # A wait past the retry deadline gives the request up at once: nothing longer is ever waited.
+        error = _error_for(response, url, longest_wait=self._retrier.policy.deadline)
         if isinstance(error, ThrottledError):
             self.stats.count_throttled(api)
         raise error
 
     def _send(self, api: str, url: str, params: dict[str, Any], data: bytes | None) -> requests.Response:
-        if self._closed:
-            raise CodeArtsError("not sent: the exporter is shutting down", url=url)  # not retried
-        # The wait is bounded by the queue ahead divided by the rate; the retry deadline leaves it out.
-        waited = self.rate_limits.acquire(api)
-        if waited:
-            self.stats.count_rate_limit_wait(api, waited)
-        # One deadline over connecting, status line, headers and body: per-read timeouts alone let a server
-        # dripping a byte per read hold a worker for ever.
-        with exchange(self.timeout) as current:
-            try:
-                environment = self._environment_for(api, url)
-                # A body goes as bytes, so AK/SK signing hashes exactly what is sent.
-                response = self._session.request("GET" if data is None else "POST", url, params=params, data=data,
-                                                 headers=None if data is None else JSON_HEADERS, auth=self._auth,
-                                                 timeout=self.timeout, allow_redirects=False,
-                                                 **{**environment, "stream": True})
-                try:
-                    response._content = read_capped(response, self.max_body_bytes, current)
-                finally:
-                    response.close()
-            except CredentialsError:
-                raise  # the auth had nothing to send: no request went out, none is counted
-            except BodyTooSlow:
-                self.stats.count_request(api, "error")
-                raise TransportError(f"no complete answer from the server within {self.timeout:g}s", url=url,
-                                     status=response.status_code) from None
-            except BodyTooLarge:
-                self.stats.count_request(api, "error")
-                raise PayloadError(f"response body larger than {self.max_body_bytes} bytes", url=url,
-                                   status=response.status_code) from None
-            except CodeArtsError:
-                self.stats.count_request(api, "error")
-                raise
-            except (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException,
-                    OSError) as err:
-                self.stats.count_request(api, "error")
-                cause = (f"no complete answer from the server within {self.timeout:g}s" if current.cut
-                         else describe_failure(err, url, self.timeout))
-                raise TransportError(cause, url=url) from None
-        self.stats.count_request(api, str(response.status_code))
-        return response
+        return self._upstream.send(api, "GET" if data is None else "POST", url, params=params, data=data,
+                                   headers=None if data is None else JSON_HEADERS, auth=self._auth)
 
     @staticmethod
     def decode_json(response: requests.Response) -> Any:
@@ -340,47 +272,15 @@ def total_header(value: str | None) -> int | None:
     return total if total >= 0 else None
 
 
-def _error_fields(response: requests.Response) -> tuple[str, str]:
-    """``error_code`` and ``error_msg`` from any of the error body shapes CodeArts uses."""
-    try:
-        body = json.loads(response.content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return "", ""
-    if not isinstance(body, dict):
-        return "", ""
-    nested = body.get("error")
-    if isinstance(nested, dict):
-        return str(nested.get("code") or ""), str(nested.get("message") or "")[:200]
-    code = body.get("error_code") or body.get("errorCode") or body.get("code") or ""
-    message = body.get("error_msg") or body.get("errorMsg") or body.get("message") or ""
-    return str(code)[:64], str(message)[:200]
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: a number of seconds or an HTTP date."""
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-        return max(seconds, 0.0)
-    return seconds if seconds >= 0 and seconds == seconds and seconds != float("inf") else None
-
-
-def _error_for(response: requests.Response, url: str) -> CodeArtsError:
+def _error_for(response: requests.Response, url: str, longest_wait: float = math.inf) -> CodeArtsError:
+    """The error a 4xx or 5xx answer means; a throttling's ``Retry-After`` read as at most ``longest_wait``."""
     status = response.status_code
-    code, message = _error_fields(response)
-    if 300 <= status < 400:
-        return RedirectError(f"redirected to {redirect_target(response)}; redirects are never followed", url=url,
-                             status=status, error_code=code, error_msg=message)
+    code, message = error_fields(response)
     # In this order: a 401, 403 or 404 is that, whatever its error code; Build throttles with a 500.
     if status not in (401, 403, 404) and (status == 429 or code == BUILD_THROTTLE_CODE):
-        return ThrottledError("throttled", retry_after=_retry_after(response.headers.get("Retry-After")),
-                              url=url, status=status, error_code=code, error_msg=message)
+        wait = retry_after(response.headers.get("Retry-After"), now=time.time(), ceiling=longest_wait)
+        return ThrottledError("throttled", retry_after=wait.seconds if wait is not None else None, url=url,
+                              status=status, error_code=code, error_msg=message)
     kind, text = ((AuthError, "credentials refused") if status in (401, 403) else
                   (NotFoundError, "not found") if status == 404 else
                   (ServerError, "server error") if status >= 500 else (ClientError, "request refused"))

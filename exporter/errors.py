@@ -107,9 +107,14 @@ class ClientError(CodeArtsError):
 
 
 class RedirectError(CodeArtsError):
-    """A 3xx answer. Never followed: the token, signature or IAM password would be sent to wherever it points."""
+    """A 3xx answer. Never followed: the token, signature or IAM password would be sent to wherever it points;
+    ``target`` is where (``scheme://host[:port]``, safe to log)."""
 
     reason = "redirect"
+
+    def __init__(self, message: str, *, target: str = "?", **kwargs: object) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.target = target
 
 
 class TransportError(CodeArtsError):

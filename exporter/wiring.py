@@ -15,7 +15,7 @@ from exporter.client import CodeArtsClient
 from exporter.config import Config
 from exporter.exposition import TEXT, Exposition
 from exporter.landing import LandingInfo
-from exporter.poller import Poller
+from exporter.poller import Poller, PollerHooks, PollerSettings
 from exporter.ratelimit import RateLimits
 from exporter.registry import registered
 from exporter.retry import RetryPolicy, TargetBackoff
@@ -130,19 +130,16 @@ class Exporter:
         mine = shard.select(targets)
         if targets and not mine and not self.discoverers:
             log.warning("shard %d of %d owns none of the %d configured targets", shard.index, shard.total, len(targets))
-        self.poller = Poller(
-            mine,
-            self.client,
+        settings = PollerSettings(
             interval=config.poll.interval_seconds,
             concurrency=config.poll.concurrency,
-            clock=clock,
-            on_swap=self._after_cycle,
-            complete=self._complete,
-            history=self.history,
             job_grace=config.poll.job_grace_seconds,
             backoff=TargetBackoff(config.poll.interval_seconds, config.poll.max_backoff_seconds),
-            refresh_targets=self._current_targets if self.discoverers else None,
         )
+        hooks = PollerHooks(on_swap=self._after_cycle, complete=self._complete, history=self.history,
+                            refresh_targets=self._current_targets if self.discoverers else None)
+        self.poller = Poller(mine, self.client, settings, stats=self.stats, rate_limits=rate_limits, hooks=hooks,
+                             clock=clock)
         self.exposition.update(self.poller.snapshot)
         self.server: ExporterHTTPServer | None = None
         self._clock = clock

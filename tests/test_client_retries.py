@@ -83,6 +83,15 @@ def test_retry_after_is_honoured(sim, client):
     assert second.at - first.at >= 0.4
 
 
+def test_an_infinite_retry_after_gives_the_request_up_at_once_instead_of_waiting(sim, client):
+    sim.set_fault("repo_jobs", Fault.THROTTLED_RETRY_AFTER, delay=float("inf"), times=1)  # "Retry-After: inf"
+    started = time.monotonic()
+    with pytest.raises(ThrottledError) as caught:
+        list_pipeline_jobs(client, REPO, PIPELINE)
+    assert caught.value.retry_after == QUICK.deadline  # the longest wait a retry could have had
+    assert sim.request_count("repo_jobs") == 1 and time.monotonic() - started < QUICK.deadline
+
+
 def test_a_throttle_that_never_ends_gives_up_after_the_bounded_attempts(sim, client):
     sim.set_fault("build_jobs", Fault.BUILD_THROTTLED)
     with pytest.raises(ThrottledError) as caught:

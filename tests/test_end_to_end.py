@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import replace
 from datetime import datetime
 
 import pytest
@@ -257,7 +258,7 @@ def test_readyz_never_runs_ahead_of_metrics(tmp_path, simulator_factory):
         original(snapshot)
         seen_by_render.append(snapshot.generation)
 
-    exporter.poller._on_swap = update
+    exporter.poller.hooks = replace(exporter.poller.hooks, on_swap=update)
     try:
         exporter.poll_once()
         assert seen_by_render == [1] and exporter.poller.snapshot.generation == 1

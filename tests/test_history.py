@@ -10,7 +10,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import load_config
-from exporter.poller import Poller
+from exporter.poller import Poller, PollerHooks, PollerSettings
 from exporter.registry import all_specs
 from exporter.simulator import Fault, World
 from exporter.sources.repo.targets import pipeline_target
@@ -447,15 +447,16 @@ def test_a_listing_answered_after_its_cycle_gave_up_counts_no_run_twice(tmp_path
                                       extra=f"history:\n  buckets: [{BOUNDS}]\n"))
     exporter = Exporter(config, clock=lambda: now[0])
     history = make_history(exporter.client, config.history)
-    poller = Poller([pipeline_target(REPO, 6), pipeline_target(REPO, 7)], exporter.client, interval=60,
-                    concurrency=2, clock=lambda: now[0], history=history, cycle_timeout=0.5)
+    poller = Poller([pipeline_target(REPO, 6), pipeline_target(REPO, 7)], exporter.client,
+                    PollerSettings(interval=60, concurrency=2, cycle_timeout=0.5), stats=exporter.stats,
+                    rate_limits=exporter.client.rate_limits, hooks=PollerHooks(history=history), clock=lambda: now[0])
     polls: list[float] = []
     try:
         assert poller.poll_once().all_up()  # first sight
         now[0] += 600
         held_at = now[0]
         sim.set_fault(f"repo:{REPO}/6", Fault.LATENCY, delay=120, times=1)
-        abandoned = poller._workers  # the pool whose worker waits for the held listing
+        abandoned = poller._pool._workers  # the pool whose worker waits for the held listing
         assert not poller.poll_once().all_up()  # the cycle gives that listing up
         now[0] += 1500
         assert poller.poll_once().all_up()

@@ -11,7 +11,7 @@ import math
 import threading
 
 from exporter.config import load_config
-from exporter.poller import Poller
+from exporter.poller import Poller, PollerHooks, PollerSettings
 from exporter.simulator import Fault, World
 from exporter.sources.build import history as build_history
 from exporter.sources.build.fetch import list_build_jobs
@@ -168,8 +168,9 @@ def test_a_history_step_that_crashes_or_hangs_costs_no_listing(tmp_path, simulat
     try:
         for mode in ("plan", "fetch", "die", "hang"):
             history = Unruly(mode)
-            poller = Poller(targets, exporter.client, interval=60, concurrency=2, clock=lambda: now[0],
-                            history=history, cycle_timeout=0.5)
+            poller = Poller(targets, exporter.client, PollerSettings(interval=60, concurrency=2, cycle_timeout=0.5),
+                            stats=exporter.stats, rate_limits=exporter.client.rate_limits,
+                            hooks=PollerHooks(history=history), clock=lambda: now[0])
             try:
                 for _ in range(2):  # and the next cycle runs as well (on fresh workers after a hang)
                     snapshot = poller.poll_once()

@@ -175,7 +175,7 @@ def test_an_iam_answer_dripped_a_byte_at_a_time_ends_at_the_timeout(tmp_path):
         finally:
             exporter.close()
         took = time.monotonic() - started
-    assert not state.up and "IAM unreachable: no complete answer within 2s" in state.error
+    assert not state.up and "IAM unreachable: no complete answer from the server within 2s" in state.error
     assert took < 3.0
 
 

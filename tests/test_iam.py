@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 from collections import Counter
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -196,6 +197,52 @@ def test_a_wrong_password_is_reported_once_per_attempt_and_backs_off(tmp_path, s
 def test_backoff_doubles_up_to_five_minutes_and_honours_retry_after():
     assert [backoff_delay(n) for n in range(1, 10)] == [5, 10, 20, 40, 80, 160, 300, 300, 300]
     assert backoff_delay(1, retry_after=30) == 30
+
+
+BACKOFF_CEILING = BACKOFF_STEPS[-1]
+FAR_FUTURE_DATE = "Fri, 31 Dec 9999 23:59:59 GMT"
+
+
+def iam_refusals_until(tmp_path: Path, sim: Simulator, now: list[float], waits: list[float]) -> list[int]:
+    """Poll at T0, then after each of ``waits`` (seconds, cumulative); the IAM statuses seen so far after each."""
+    exporter = exporter_for(tmp_path, sim, clock=lambda: now[0])
+    seen = []
+    try:
+        exporter.poll_once()
+        seen.append(len(statuses(sim, "iam_tokens")))
+        for wait in waits:
+            now[0] += wait
+            exporter.poll_once()
+            seen.append(len(statuses(sim, "iam_tokens")))
+        assert exporter.poller.snapshot.states[0].up
+    finally:
+        exporter.close()
+    return seen
+
+
+@pytest.mark.parametrize(("status", "retry_after"), [
+    (429, "inf"), (503, "Infinity"), (429, "1e400"), (503, "1e12"), (429, "86400"), (503, FAR_FUTURE_DATE),
+])
+def test_an_iam_retry_after_beyond_the_backoff_ceiling_delays_renewal_by_the_ceiling_only(
+        tmp_path, simulator_factory, world, caplog, status, retry_after):
+    iam = iam_service()
+    iam.refuse(status, retry_after=retry_after)
+    sim = simulator_factory(world, token=None, iam=iam)
+    caplog.set_level(logging.WARNING, logger="exporter")
+    seen = iam_refusals_until(tmp_path, sim, [T0], [BACKOFF_CEILING - 1, 1])
+    assert seen == [1, 1, 2]  # nothing before the ceiling, the renewal at it
+    assert statuses(sim, "iam_tokens") == [status, 201]
+    clamped = [r.getMessage() for r in caplog.records if "Retry-After" in r.getMessage()]
+    assert len(clamped) == 1 and f"waiting {BACKOFF_CEILING:g}s" in clamped[0], clamped
+
+
+def test_an_iam_retry_after_http_date_is_honoured(tmp_path, simulator_factory, world):
+    iam = iam_service()
+    iam.refuse(429, retry_after=formatdate(T0 + 120, usegmt=True))
+    sim = simulator_factory(world, token=None, iam=iam)
+    seen = iam_refusals_until(tmp_path, sim, [T0], [BACKOFF_STEPS[0], 119 - BACKOFF_STEPS[0], 1])
+    assert seen == [1, 1, 1, 2]  # not after the 5 s first step: at the date IAM named
+    assert statuses(sim, "iam_tokens") == [429, 201]
 
 
 def test_a_rotated_password_file_is_read_at_the_next_attempt(tmp_path, simulator_factory, world):

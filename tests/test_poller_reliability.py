@@ -12,8 +12,9 @@ import requests
 
 from exporter.client import CodeArtsClient
 from exporter.config import load_config
+from exporter.cycleaccount import CycleAccounting, CycleCost
 from exporter.joblist import merge_listing
-from exporter.poller import Poller
+from exporter.poller import Poller, PollerHooks, PollerSettings
 from exporter.ratelimit import RateLimits
 from exporter.retry import TargetBackoff
 from exporter.server import ExporterHTTPServer
@@ -21,6 +22,7 @@ from exporter.simulator import Fault, World
 from exporter.snapshot import Snapshot, TargetState
 from exporter.sources.build.models import BuildJob
 from exporter.sources.build.targets import project_target
+from exporter.stats import RequestStats
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, wait_until, write_config
@@ -57,7 +59,8 @@ def up(exporter):
 def test_the_loop_keeps_cycling_after_every_injected_fault(tmp_path, simulator_factory):
     sim = simulator_factory(world())
     exporter = exporter_for(tmp_path, sim, interval=0.1, timeout=0.08)
-    exporter.poller.backoff = TargetBackoff(0.1, 0.1)  # keep polling through the faults
+    # Keep polling through the faults.
+    exporter.poller.settings = replace(exporter.poller.settings, backoff=TargetBackoff(0.1, 0.1))
     exporter.poller.start()
     try:
         for fault in Fault:
@@ -73,6 +76,11 @@ def test_the_loop_keeps_cycling_after_every_injected_fault(tmp_path, simulator_f
         exporter.close()
     found = parse_samples(exporter.metrics_text().decode())
     assert found[("codearts_poller_last_cycle_timestamp_seconds", frozenset())] > 0
+
+
+def feeds(exporter: Exporter) -> dict[str, object]:
+    """The request stats and rate limiter a poller reads, as the exporter's client feeds them."""
+    return {"stats": exporter.stats, "rate_limits": exporter.client.rate_limits}
 
 
 class Blocking:
@@ -102,8 +110,8 @@ def test_a_hung_worker_is_left_behind_and_the_next_cycle_runs_on_fresh_workers(t
     exporter = exporter_for(tmp_path, sim)
     client = Blocking(exporter.client, hang_on=OTHER)
     clock = FakeClock(1_750_000_000.0)
-    poller = Poller([s.target for s in exporter.poller.snapshot.states], client, interval=60, concurrency=2,
-                    cycle_timeout=0.5, clock=clock)
+    poller = Poller([s.target for s in exporter.poller.snapshot.states], client,
+                    PollerSettings(interval=60, concurrency=2, cycle_timeout=0.5), **feeds(exporter), clock=clock)
     try:
         states = {s.target.key: s for s in poller.poll_once().states}
         assert states[OTHER].error == "poll made no progress for 0.5s" and not states[OTHER].up
@@ -123,7 +131,8 @@ def test_a_worker_killed_by_any_exception_costs_one_poll(tmp_path, simulator_fac
     for error in (SystemExit(3), KeyboardInterrupt(), RuntimeError("bug")):
         client = Blocking(exporter.client, die_with=error)
         clock = FakeClock(1_750_000_000.0)
-        poller = Poller([project_target(PROJECT)], client, interval=60, concurrency=1, clock=clock)
+        poller = Poller([project_target(PROJECT)], client, PollerSettings(interval=60, concurrency=1),
+                        **feeds(exporter), clock=clock)
         try:
             (state,) = poller.poll_once().states
             assert not state.up and state.error == f"internal error: {type(error).__name__}"
@@ -138,7 +147,7 @@ def test_a_persistently_failing_target_backs_off_up_to_the_cap_and_recovers(tmp_
     sim = simulator_factory(world())
     clock = FakeClock(1_750_000_000.0)
     exporter = exporter_for(tmp_path, sim, clock=clock)
-    exporter.poller.backoff = TargetBackoff(60, 240)
+    exporter.poller.settings = replace(exporter.poller.settings, backoff=TargetBackoff(60, 240))
     sim.set_fault(f"build:{OTHER}", Fault.NOT_FOUND)
     polled_at = []
     for cycle in range(12):
@@ -161,7 +170,7 @@ def test_after_an_outage_of_the_whole_api_every_target_is_back_at_the_next_cycle
     sim = simulator_factory(world())
     clock = FakeClock(1_750_000_000.0)
     exporter = exporter_for(tmp_path, sim, clock=clock)
-    exporter.poller.backoff = TargetBackoff(60, 600)
+    exporter.poller.settings = replace(exporter.poller.settings, backoff=TargetBackoff(60, 600))
     for route in ("build_jobs", "repo_jobs"):
         sim.set_fault(route, Fault.HTTP_500)  # not retried: one request per target and cycle
     for _ in range(6):  # six intervals of outage: a target backed off would now wait 8 intervals and more
@@ -186,7 +195,7 @@ def test_a_job_that_vanishes_upstream_leaves_metrics_after_the_grace(tmp_path, s
     clock = FakeClock(1_750_000_000.0)
     sim = simulator_factory(world(projects={PROJECT: 12}, clock=clock))
     exporter = exporter_for(tmp_path, sim, clock=clock, projects=[PROJECT], repositories={})
-    exporter.poller.job_grace = 100
+    exporter.poller.settings = replace(exporter.poller.settings, job_grace=100)
     exporter.poll_once()
     everyone = statuses(exporter)
     assert len(everyone) == 12
@@ -279,12 +288,14 @@ def test_a_cycle_longer_than_the_interval_is_measured_and_logged_once(tmp_path, 
     sim = simulator_factory(world())
     exporter = exporter_for(tmp_path, sim, projects=[PROJECT, OTHER], repositories={})
     # Four build requests a second, one at a time: the second project's listing waits >= 0.25 s for its token.
+    limits = RateLimits.per_second({"build": 4}, 1)
     paced = CodeArtsClient(base_urls={"repo": sim.url, "build": sim.url}, auth=exporter.auth, timeout=5,
-                           stats=exporter.stats, rate_limits=RateLimits.per_second({"build": 4}, 1))
+                           stats=exporter.stats, rate_limits=limits)
     # From the second cycle on the bucket starts empty and a listing waits 0.5 s: the cycle timeout (by
     # default 5 intervals) must not cut it.
-    poller = Poller([project_target(PROJECT), project_target(OTHER)], paced, interval=0.1, concurrency=2,
-                    on_swap=exporter.exposition.update, cycle_timeout=10)
+    poller = Poller([project_target(PROJECT), project_target(OTHER)], paced,
+                    PollerSettings(interval=0.1, concurrency=2, cycle_timeout=10), stats=exporter.stats,
+                    rate_limits=limits, hooks=PollerHooks(on_swap=exporter.exposition.update))
     try:
         with caplog.at_level(logging.WARNING, logger="exporter.poller"):
             cycles = [poller.poll_once() for _ in range(3)]
@@ -310,10 +321,11 @@ def test_a_cycle_waiting_for_the_rate_budget_stretches_and_keeps_every_target_up
     exporter = exporter_for(tmp_path, sim, projects=PROJECTS, repositories={})
     # 8 listings a cycle at 8 requests/s, one at a time: a cycle takes ~0.9 s, past the default guard of
     # 5 intervals (0.625 s), while the budget allows one request per 0.125 s interval.
+    limits = RateLimits.per_second({"build": 8}, 1)
     paced = CodeArtsClient(base_urls={"repo": sim.url, "build": sim.url}, auth=exporter.auth, timeout=5,
-                           stats=exporter.stats, rate_limits=RateLimits.per_second({"build": 8}, 1))
-    poller = Poller([project_target(p) for p in PROJECTS], paced, interval=0.125, concurrency=2,
-                    on_swap=exporter.exposition.update)
+                           stats=exporter.stats, rate_limits=limits)
+    poller = Poller([project_target(p) for p in PROJECTS], paced, PollerSettings(interval=0.125, concurrency=2),
+                    stats=exporter.stats, rate_limits=limits, hooks=PollerHooks(on_swap=exporter.exposition.update))
     try:
         with caplog.at_level(logging.WARNING, logger="exporter.poller"):
             cycles = [poller.poll_once() for _ in range(2)]
@@ -322,7 +334,7 @@ def test_a_cycle_waiting_for_the_rate_budget_stretches_and_keeps_every_target_up
         paced.close()
         exporter.close()
     assert all(cycle.all_up() for cycle in cycles), [s.error for c in cycles for s in c.states]
-    assert cycles[-1].cycle_seconds > poller.cycle_timeout  # the cycle stretched past the hung-poll guard
+    assert cycles[-1].cycle_seconds > poller.settings.hang_after()  # the cycle stretched past the hung-poll guard
     messages = [record.getMessage() for record in caplog.records]
     assert not any("no progress" in message for message in messages), messages
     assert any("build: 8 requests, poll.rate_limit allows 1" in message for message in messages), messages
@@ -349,7 +361,8 @@ def test_the_stalest_targets_are_polled_first(tmp_path, simulator_factory):
     exporter = exporter_for(tmp_path, sim, projects=PROJECTS[:4], repositories={})
     client = Recording(exporter.client)
     clock = FakeClock(1_750_000_000.0)
-    poller = Poller([project_target(p) for p in PROJECTS[:4]], client, interval=60, concurrency=1, clock=clock)
+    poller = Poller([project_target(p) for p in PROJECTS[:4]], client, PollerSettings(interval=60, concurrency=1),
+                    **feeds(exporter), clock=clock)
     # Polled last at different times: the second project longest ago, the fourth never.
     polled_at = {PROJECTS[0]: 300.0, PROJECTS[1]: 100.0, PROJECTS[2]: 200.0}
     poller.snapshot = replace(poller.snapshot, states=tuple(
@@ -363,12 +376,11 @@ def test_the_stalest_targets_are_polled_first(tmp_path, simulator_factory):
 
 
 def test_a_shortfall_is_reported_when_it_first_shows_even_soon_after_an_overrun_warning(caplog):
-    poller = Poller([], None, interval=1, concurrency=1)  # type: ignore[arg-type] - no request is made
+    accounting = CycleAccounting(RequestStats(), RateLimits({}), interval=1)
     with caplog.at_level(logging.WARNING, logger="exporter.poller"):
-        poller._report_overrun(2.0, 1.5, (("build", 4),), {"build": 5.0})  # slow, within the budget
-        poller._report_overrun(2.0, 1.5, (("build", 9),), {"build": 5.0})  # now short of it
-        poller._report_overrun(2.0, 1.5, (("build", 9),), {"build": 5.0})  # still: not again for a while
-    poller.stop()
+        accounting.report(CycleCost(2.0, 1.5, (("build", 4),), (("build", 5.0),)))  # slow, within the budget
+        accounting.report(CycleCost(2.0, 1.5, (("build", 9),), (("build", 5.0),)))  # now short of it
+        accounting.report(CycleCost(2.0, 1.5, (("build", 9),), (("build", 5.0),)))  # still: not again for a while
     messages = [record.getMessage() for record in caplog.records]
     assert len(messages) == 2 and "if that is most of it" in messages[0]
     assert "build: 9 requests, poll.rate_limit allows 5" in messages[1]

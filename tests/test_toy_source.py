@@ -13,9 +13,11 @@ import pytest
 
 from exporter import registry
 from exporter.config import ConfigError, load_config
-from exporter.poller import Poller
+from exporter.poller import Poller, PollerSettings
+from exporter.ratelimit import RateLimits
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Target
+from exporter.stats import RequestStats
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, write_config
@@ -117,7 +119,8 @@ def test_toy_targets_are_polled_sharded_and_served(toys, tmp_path):
 
 def test_a_target_no_source_handles_fails_at_start(toys):
     with pytest.raises(registry.UnknownSourceError, match="'deploy'"):
-        Poller([Target("deploy", "x")], client=None, interval=60, concurrency=1)  # type: ignore[arg-type]
+        Poller([Target("deploy", "x")], None, PollerSettings(interval=60, concurrency=1),  # type: ignore[arg-type]
+               stats=RequestStats(), rate_limits=RateLimits({}))
 
 
 def test_no_core_module_names_the_toy_source():

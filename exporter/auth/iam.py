@@ -9,7 +9,10 @@ in ``X-Subject-Token`` and its ``expires_at`` in the body (/work/shared/codearts
 - After a 401 from CodeArts the token is renewed once (unless a renewal already happened since the
   refused request was signed) and the client retries once.
 - A failed attempt (wrong password, IAM down) is logged once, then no attempt is made before the
-  backoff step has passed (5 s doubling to 5 min); meanwhile requests fail at once with that error.
+  backoff step has passed (5 s doubling to 5 min; IAM's ``Retry-After`` is honoured up to 5 min, never
+  beyond, so one bad answer cannot stop renewal); meanwhile requests fail at once with that error.
+- Sending, the deadline, redirects, the body cap and the reading of error answers are
+  :mod:`exporter.upstream`'s, as for CodeArts; this module keeps the token request body and the token.
 """
 
 from __future__ import annotations
@@ -24,25 +27,16 @@ from dataclasses import dataclass
 
 import requests
 
-from exporter import __version__
 from exporter.auth.base import CodeArtsAuth
 from exporter.auth.secretfile import SecretSource
 from exporter.auth.settings import PasswordAuth
-from exporter.errors import CredentialsError
+from exporter.errors import CodeArtsError, CredentialsError, PayloadError, RedirectError
 from exporter.limits import IAM_MAX_BODY_BYTES
 from exporter.payload import parse_timestamp
 from exporter.ratelimit import RateLimits
 from exporter.safetext import printable
 from exporter.stats import RequestStats
-from exporter.transport import (
-    BodyTooLarge,
-    BodyTooSlow,
-    describe_failure,
-    exchange,
-    new_session,
-    read_capped,
-    redirect_target,
-)
+from exporter.upstream import JSON_HEADERS, Upstream, error_fields, retry_after
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +47,6 @@ BACKOFF_STEPS: tuple[float, ...] = (5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 300.0)
 # A 401 does not renew a token younger than this (unless it is due anyway): if CodeArts refuses fresh
 # tokens (missing permission, wrong region), renewing per refused request would flood IAM.
 MIN_REISSUE_SECONDS = 60.0
-_MAX_MESSAGE = 200
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +105,14 @@ class IamTokenAuth(CodeArtsAuth):
         rate_limits: RateLimits | None = None,
     ) -> None:
         self.settings = settings
-        self._rate_limits = rate_limits
         self.url = f"{iam_url.rstrip('/')}{TOKENS_PATH}"
         self.timeout = timeout
         self.stats = stats or RequestStats()
         self._clock = clock
         self._renew_fraction = renew_fraction
         self._password = SecretSource("password", settings.password, settings.password_file)
-        self._session = new_session(f"codearts-exporter/{__version__}", pool_size=1)
+        self._upstream = Upstream(timeout=timeout, stats=self.stats, max_body_bytes=IAM_MAX_BODY_BYTES, pool_size=1,
+                                  rate_limits=rate_limits, base_urls={IAM_API: self.url})
         self._cond = threading.Condition()
         self._token: IssuedToken | None = None
         self._generation = 0
@@ -163,7 +156,7 @@ class IamTokenAuth(CodeArtsAuth):
 
     def close(self) -> None:
         """Release the IAM connection."""
-        self._session.close()
+        self._upstream.close()
 
     def __repr__(self) -> str:
         return f"IamTokenAuth(user={self.settings.username!r}, domain={self.settings.domain!r}, password=***)"
@@ -238,48 +231,37 @@ class IamTokenAuth(CodeArtsAuth):
     def _request_token(self, started: float) -> IssuedToken:
         password = self._password.read()  # *_file: read again at every attempt, so rotation just works
         body = json.dumps(token_request_body(self.settings, password.reveal())).encode()
-        if self._rate_limits is not None:
-            # One renewal runs at a time, so at most one caller ever waits here.
-            waited = self._rate_limits.acquire(IAM_API)
-            if waited > 0:
-                self.stats.count_rate_limit_wait(IAM_API, waited)
-        # Never redirected: a 307 would POST the password to wherever it points. One deadline covers the
-        # whole answer, and its body is capped, as for CodeArts.
-        with exchange(self.timeout) as current:
-            try:
-                response = self._session.post(self.url, params={"nocatalog": "true"}, data=body,
-                                              timeout=self.timeout, allow_redirects=False, stream=True,
-                                              headers={"Content-Type": "application/json;charset=utf8"})
-                try:
-                    response._content = read_capped(response, IAM_MAX_BODY_BYTES, current)
-                finally:
-                    response.close()
-            except BodyTooLarge:
-                self.stats.count_request(IAM_API, "error")
-                raise CredentialsError(f"IAM answer larger than {IAM_MAX_BODY_BYTES} bytes", url=self.url,
-                                       status=response.status_code) from None
-            except (BodyTooSlow, requests.RequestException, OSError) as err:
-                self.stats.count_request(IAM_API, "error")
-                cause = (f"no complete answer within {self.timeout:g}s" if isinstance(err, BodyTooSlow) or current.cut
-                         else describe_failure(err, self.url, self.timeout))
-                raise CredentialsError(f"IAM unreachable: {cause}", url=self.url) from None
-        self.stats.count_request(IAM_API, str(response.status_code))
-        if 300 <= response.status_code < 400:
-            raise IamRefused(f"IAM redirected the token request to {redirect_target(response)}; redirects are "
-                             "never followed", url=self.url, status=response.status_code)
+        # One renewal runs at a time, so at most one caller ever waits for the IAM bucket. Never redirected:
+        # a 307 would POST the password to wherever it points.
+        try:
+            response = self._upstream.send(IAM_API, "POST", self.url, params={"nocatalog": "true"}, data=body,
+                                           headers=JSON_HEADERS)
+        except RedirectError as err:
+            raise IamRefused(f"IAM redirected the token request to {err.target}; redirects are never followed",
+                             url=self.url, status=err.status) from None
+        except PayloadError as err:  # the body cap
+            raise CredentialsError(f"IAM answer larger than {IAM_MAX_BODY_BYTES} bytes", url=self.url,
+                                   status=err.status) from None
+        except CodeArtsError as err:
+            raise CredentialsError(f"IAM unreachable: {err.args[0]}", url=self.url) from None
         if response.status_code != 201:
             raise self._refusal(response)
         return self._issued(response, started)
 
     def _refusal(self, response: requests.Response) -> IamRefused:
-        code, message = _iam_error(response)
+        code, message = error_fields(response)
         who = f"user {self.settings.username} in domain {self.settings.domain}"
         what = {401: f"IAM refused the credentials of {who}", 403: f"IAM forbade a token to {who}",
                 429: "IAM throttled the token request"}.get(response.status_code, "IAM token request failed")
         detail = f": {message}" if message else ""
         code = "" if code == str(response.status_code) else code  # Keystone-style bodies repeat the status
+        header = response.headers.get("Retry-After")
+        wait = retry_after(header, now=self._clock(), ceiling=BACKOFF_STEPS[-1])
+        if wait is not None and wait.clamped:
+            log.warning("IAM asked to wait %g seconds before the next token request (Retry-After: %s); waiting %gs, "
+                        "the backoff ceiling", wait.asked, printable(header or "", limit=64), wait.seconds)
         return IamRefused(f"{what}{detail}", url=self.url, status=response.status_code, error_code=code,
-                          retry_after=_seconds(response.headers.get("Retry-After")))
+                          retry_after=wait.seconds if wait is not None else None)
 
     def _issued(self, response: requests.Response, started: float) -> IssuedToken:
         value = response.headers.get("X-Subject-Token", "")
@@ -301,26 +283,3 @@ class IamTokenAuth(CodeArtsAuth):
             generation = self._generation
         return IssuedToken(value, generation, started, started + self._renew_fraction * lifetime,
                            started + lifetime, expires)
-
-
-def _iam_error(response: requests.Response) -> tuple[str, str]:
-    """(code, message) from IAM's ``{"error": {"code", "message"}}`` or ``error_code``/``error_msg``."""
-    try:
-        body = json.loads(response.content.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return "", ""
-    if not isinstance(body, dict):
-        return "", ""
-    nested = body.get("error")
-    if isinstance(nested, dict):
-        return printable(str(nested.get("code") or "")[:64]), printable(str(nested.get("message") or "")[:_MAX_MESSAGE])
-    return printable(str(body.get("error_code") or "")[:64]), printable(str(body.get("error_msg") or "")[:_MAX_MESSAGE])
-
-
-def _seconds(value: str | None) -> float | None:
-    try:
-        seconds = float(value) if value else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and seconds >= 0 else None
-

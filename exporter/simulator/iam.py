@@ -20,7 +20,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -38,6 +38,8 @@ _ERRORS: dict[int, tuple[str, str]] = {
     400: ("Bad Request", "The request body is invalid."),
     401: ("Unauthorized", "The username or password is wrong."),
     405: ("Method Not Allowed", "Only POST is allowed."),
+    429: ("Too Many Requests", "The throttling threshold has been reached."),
+    503: ("Service Unavailable", "The service is temporarily unavailable."),
 }
 
 
@@ -93,6 +95,7 @@ class IamService:
         self._tokens: dict[str, float] = {}  # token -> expires_at
         self.issued_tokens: list[str] = []  # every token ever issued, so tests can look for leaks
         self.issue_times: list[float] = []  # when each was issued, on the simulator's clock
+        self._refusals: list[IamAnswer] = []  # answered, one each, to the next token requests (tests)
 
     # -- tokens -----------------------------------------------------------------------------------
 
@@ -100,6 +103,9 @@ class IamService:
         """Answer ``POST /v3/auth/tokens``."""
         if method != "POST":
             return _error(405)
+        with self._lock:
+            if self._refusals:
+                return self._refusals.pop(0)
         request = _password_request(body)
         if request is None:
             return _error(400)
@@ -124,6 +130,14 @@ class IamService:
                              "project": project, "user": {"name": user.name, "domain": {"name": user.domain}},
                              "roles": [{"name": "readonly"}]}}
         return IamAnswer(201, payload, (("X-Subject-Token", token),))
+
+    def refuse(self, status: int, *, retry_after: str | None = None, times: int = 1) -> None:
+        """Answer the next ``times`` token requests with ``status`` (429 or 503 throttling, in IAM's error
+        shape), with ``retry_after`` sent verbatim as ``Retry-After`` when given."""
+        headers = (("Retry-After", retry_after),) if retry_after is not None else ()
+        answer = replace(_error(status), headers=headers)
+        with self._lock:
+            self._refusals.extend([answer] * times)
 
     @property
     def issued(self) -> int:
