@@ -25,6 +25,7 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import zip_longest
 from typing import Any
 
 from exporter.client import CodeArtsClient
@@ -171,7 +172,10 @@ class BuildHistory:
         tasks: list[Task] = [FetchTask(self._catch_up, entry, start_by, tried) for entry, tried in alone]
         tasks += [_BriefFetch(self._catch_up_batch, batch, start_by) for batch in batches]
         left = None if self.requests_per_cycle is None else max(0, self.requests_per_cycle - planned)
-        return tasks + list(self.tests.tasks(left, start_by))
+        # Taking turns: the tasks not started within the cycle's history window do nothing, and reports queued
+        # behind every records request would be the ones that never start in a busy cycle.
+        reports: list[Task] = list(self.tests.tasks(left, start_by))
+        return [task for pair in zip_longest(tasks, reports) for task in pair if task is not None]
 
     def _records_budget(self) -> int | None:
         """The records requests this cycle may plan: the budget, less a quarter of it kept for unit-test reports
