@@ -20,6 +20,7 @@ from exporter.registry import registered
 from exporter.safetext import SafeFormatter
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
+from exporter.statelock import StateLockError
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 from exporter.wiring import Exporter
 
@@ -174,7 +175,7 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], sha
     _ignore_reload_signals()
     try:
         exporter = Exporter(config, shard=shard)
-    except CredentialsError as err:  # e.g. an sk_file emptied since the configuration was checked
+    except (CredentialsError, StateLockError) as err:  # e.g. an sk_file emptied since the check; a second exporter
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
     try:

@@ -8,11 +8,13 @@ import logging
 import math
 import time
 from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import requests
 
+from exporter.assumptions import checking, contradicted
 from exporter.auth.base import CodeArtsAuth
 from exporter.errors import (
     AuthError,
@@ -25,7 +27,7 @@ from exporter.errors import (
     redact_url,
 )
 from exporter.limits import MAX_BODY_BYTES, MAX_ITEMS_PER_LISTING, SKIP_WARNINGS_PER_LISTING
-from exporter.pagination import ListingTooLong, Page, Reading, walk_pages
+from exporter.pagination import ListingTooLong, Page, Reading, listing_total, walk_pages
 from exporter.payload import RecordError
 from exporter.ratelimit import RateLimits
 from exporter.retry import Retrier, RetryPolicy
@@ -124,6 +126,16 @@ class CodeArtsClient:
         fail at once instead of going out."""
         self._upstream.close()
 
+    def checking(self, api: str, url: str) -> AbstractContextManager[None]:
+        """A scope in which parsers report contradicted assumptions (for ``api`` without its ``_history``
+        suffix, and the URL) and items they left out (codearts_records_skipped_total under ``api``)."""
+        return checking(self.stats.assumptions, api.removesuffix("_history"), redact_url(url),
+                        lambda reason, count: self.stats.count_skipped(api, reason, count))
+
+    def _api_of(self, url: str) -> str:
+        """The API whose base URL ``url`` starts with ("" if none: a source with its own host)."""
+        return next((api for api, base in self.base_urls.items() if url.startswith(base)), "")
+
     def base_url(self, api: str) -> str:
         """The base URL of an API (a source's name), without a trailing slash."""
         try:
@@ -151,11 +163,13 @@ class CodeArtsClient:
         parse: Callable[[object], T],
         *,
         method: str = "GET",
+        total_documented: bool = True,
     ) -> ParsedListing[T]:
         """Walk a listing; pages byte-identical to last time are not decoded or parsed again, and if
         every page is, the last records are returned as they are (the same tuple, so the exposition
         keeps their rendered lines too). ``params(parameter)`` gives the query of a GET, or the JSON body
-        of a POST (``method="POST"``: APIs such as Pipeline's that page in the body)."""
+        of a POST (``method="POST"``: APIs such as Pipeline's that page in the body). ``total_documented``: the
+        API documents a total beside the items (its absence contradicts the ``total_present`` assumption)."""
         memo = self._memos.get(url)
         pages: dict[int, _PageMemo] = {}
         digests: list[bytes] = []
@@ -180,11 +194,17 @@ class CodeArtsClient:
         # request once, not every poll.
         known = memo.reading if memo is not None and memo.reading in readings else None
         ordered = readings if known is None else (known, *(each for each in readings if each is not known))
-        try:
-            walk = walk_pages(fetch, ordered, PAGE_SIZE)
-        except ListingTooLong as err:
-            raise PayloadError(str(err), url=url) from None
-        reading = ordered[walk.reading] if walk.complete else None
+        with self.checking(api, url):
+            try:
+                walk = walk_pages(fetch, ordered, PAGE_SIZE)
+            except ListingTooLong as err:
+                raise PayloadError(str(err), url=url) from None
+            reading = ordered[walk.reading] if walk.complete else None
+            if walk.total is None and total_documented:
+                contradicted("total_present", "no total beside the items: walked until a short or stale page")
+            if reading is not None and reading is not readings[0]:
+                self.stats.assumptions.contradicted(api, "paging_style", redact_url(url),
+                                                    f"the paging parameter is read as {reading.__name__}")
         if memo is not None and memo.digests == tuple(digests):
             listing = replace(memo.listing, requests=walk.requests)
             self._memos[url] = replace(memo, reading=reading)
@@ -193,7 +213,10 @@ class CodeArtsClient:
             listing = ParsedListing(records, len(walk.items) - len(records), walk.requests, walk.complete)
             self._memos[url] = _ListingMemo(pages, tuple(digests), listing, reading)
         self.stats.count_skipped(api, "malformed", listing.skipped)  # every poll, reused or not
-        if not listing.complete and walk.total is not None:  # without a total, a short page is the end
+        if walk.capped:
+            log.warning("listing %s gave no total and still full pages after %d requests (the page limit); keeping "
+                        "%d records, the listing is incomplete", redact_url(url), walk.requests, len(listing.records))
+        elif not listing.complete and walk.total is not None:  # without a total, a short page is the end
             log.warning("listing %s ended before its reported total; keeping %d records", redact_url(url),
                         len(listing.records))
         return listing
@@ -203,8 +226,9 @@ class CodeArtsClient:
         if len(items) > MAX_ITEMS_PER_LISTING:
             raise PayloadError(f"page holds {len(items)} items, more than a listing may ({MAX_ITEMS_PER_LISTING})",
                                url=url)
-        records: tuple[T, ...] = tuple(item.record for item in self._parse(api, url, items, parse)  # type: ignore[misc]
-                                       if item.record is not None)
+        with self.checking(api, url):
+            parsed = self._parse(api, url, items, parse)
+        records: tuple[T, ...] = tuple(item.record for item in parsed if item.record is not None)  # type: ignore[misc]
         self.stats.count_skipped(api, "malformed", len(items) - len(records))
         return records
 
@@ -251,25 +275,27 @@ class CodeArtsClient:
         return self._upstream.send(api, "GET" if data is None else "POST", url, params=params, data=data,
                                    headers=None if data is None else JSON_HEADERS, auth=self._auth)
 
-    @staticmethod
-    def decode_json(response: requests.Response) -> Any:
-        """The JSON body of a response, or a :class:`PayloadError`."""
+    def decode_json(self, response: requests.Response) -> Any:
+        """The JSON body of a response, or a :class:`PayloadError`; an invalid UTF-8 byte (in one job's name, say)
+        is replaced, not a reason to lose the whole answer."""
         try:
-            return json.loads(response.content.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError, RecursionError) as err:
+            text = response.content.decode("utf-8")
+        except UnicodeDecodeError as err:
+            text = response.content.decode("utf-8", "replace")
+            detail = f"invalid UTF-8 at byte {err.start}; replaced with U+FFFD"
+            if not contradicted("utf8_bodies", detail):  # outside a listing: the API is the one of the URL
+                self.stats.assumptions.contradicted(self._api_of(response.url), "utf8_bodies",
+                                                    redact_url(response.url), detail)
+        try:
+            return json.loads(text)
+        except (ValueError, RecursionError) as err:
             raise PayloadError(f"invalid JSON body ({type(err).__name__})", url=response.url,
                                status=response.status_code) from None
 
 
 def total_header(value: str | None) -> int | None:
     """A non-negative item count from a header such as ``X-Total``; None when absent or unreadable."""
-    if value is None:
-        return None
-    try:
-        total = int(value.strip())
-    except ValueError:
-        return None
-    return total if total >= 0 else None
+    return listing_total(value, header=True)
 
 
 def _error_for(response: requests.Response, url: str, longest_wait: float = math.inf) -> CodeArtsError:

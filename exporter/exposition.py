@@ -41,6 +41,7 @@ from exporter.samples import (
     add_target_health,
     data_depends_on_poll_time,
 )
+from exporter.seriescap import SeriesCap
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Snapshot, Target, TargetState
 from exporter.stats import RequestStats
@@ -53,7 +54,8 @@ TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _EOF = b"# EOF\n"
 # Rendered per scrape: they move between snapshots (or, for the shard, never change and cost nothing).
 LIVE_SPECS = (m.API_REQUESTS, m.RECORDS_SKIPPED, m.API_RETRIES, m.API_THROTTLED, m.RATE_LIMIT_WAIT,
-              m.AUTH_TOKEN_EXPIRY, m.SHARD, m.TOTAL_SHARDS, m.STATE_WRITE_FAILURES)
+              m.AUTH_TOKEN_EXPIRY, m.SHARD, m.TOTAL_SHARDS, m.STATE_WRITE_FAILURES, m.SERIES_DROPPED,
+              m.ASSUMPTION_FAILURES)
 GZIP_LEVEL = 6
 
 
@@ -126,16 +128,17 @@ class Exposition:
     """Holds the rendered snapshot part per format and joins it with the live part on request."""
 
     def __init__(self, stats: RequestStats, version: str, shard: ShardSpec | None = None,
-                 disabled: Iterable[str] = ()) -> None:
+                 disabled: Iterable[str] = (), max_series: int | None = None) -> None:
         """``stats``: the per-scrape self counters (the one mutable thing read while serving); ``shard``: which
         shard this replica is (None: no shard samples); ``disabled``: names of families not served
-        (``metrics.disabled``)."""
+        (``metrics.disabled``); ``max_series``: the most series served (``metrics.max_series``; None: no cap)."""
         self._stats = stats
         self._version = version
         self._shard = shard
         self._off = off = frozenset(disabled)
         # Read at construction: a source registered later is not served by this exposition.
         self._snapshot_specs = tuple(spec for spec in all_specs() if spec not in LIVE_SPECS and spec.name not in off)
+        self._cap = SeriesCap(max_series, {spec.name for spec in m.CORE_SPECS}) if max_series is not None else None
         self._history = HistoryLines()
         self._lines: dict[Target, _TargetLines] = {}
         # Per family: the chunks, them joined, and how many series (lines) they hold.
@@ -151,7 +154,12 @@ class Exposition:
             parts, self._lines = self._parts(snapshot)
             if snapshot.history is not None:
                 parts += self._history.update(snapshot.history)
-            published = _Published(self._join(_by_family(parts)))
+            grouped = _by_family(parts)
+            if self._cap is not None:
+                grouped, dropped = self._cap.apply(grouped, self._snapshot_specs)
+                for family, count in dropped.items():
+                    self._stats.count_series_dropped(family, count)
+            published = _Published(self._join(grouped))
             with self._wanted_lock:
                 wanted = sorted(self._wanted)
             for fmt, gzipped in wanted:

@@ -11,6 +11,7 @@ import html
 import time
 from dataclasses import dataclass
 
+from exporter.assumptions import Contradiction, known
 from exporter.registry import source_for
 from exporter.snapshot import Snapshot, TargetState
 
@@ -25,6 +26,7 @@ class LandingInfo:
     interval: float  # poll.interval_seconds: when the next regular poll is due
     settings: tuple[tuple[str, str], ...] = ()  # the configuration summary, (name, value) rows
     token_expiry: float | None = None
+    assumptions: tuple[Contradiction, ...] = ()  # the first contradiction of each (api, assumption)
 
 
 # --- rendering --------------------------------------------------------------------------------------
@@ -133,6 +135,25 @@ def _discovery(snapshot: Snapshot, now: float) -> str:
             "<th>Found</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
 
 
+def _assumptions(info: LandingInfo, now: float) -> str:
+    if not info.assumptions:
+        return ("<p>No CodeArts answer has contradicted an assumption about undocumented behaviour "
+                "(see docs/reliability.md).</p>")
+    rows = []
+    for each in info.assumptions:
+        try:
+            fallback = known(each.assumption).fallback
+        except KeyError:
+            fallback = ""
+        rows.append(f'<tr class="bad"><td>{_e(each.api)}</td><td><code>{_e(each.assumption)}</code></td>'
+                    f"<td>{each.targets}</td><td><code>{_e(each.target)}</code>: {_e(each.detail)}</td>"
+                    f"<td>{_when(each.first_at, now)}</td><td>{_e(fallback)}</td></tr>")
+    return ("<p>CodeArts answered otherwise than the exporter assumed where the documentation is silent; it fell "
+            "back as shown (codearts_api_assumption_failures_total counts the targets).</p>"
+            "<table><thead><tr><th>API</th><th>Assumption</th><th>Targets</th><th>First seen at</th><th>When</th>"
+            "<th>Fallback</th></tr></thead><tbody>" + "".join(rows) + "</tbody></table>")
+
+
 def _settings(info: LandingInfo, now: float) -> str:
     rows = [f"<tr><th>{_e(name)}</th><td>{_e(value)}</td></tr>" for name, value in info.settings]
     if info.token_expiry is not None:
@@ -172,6 +193,7 @@ def render_landing(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
         f"<h2>Failing now</h2>{_failing(snapshot, now)}"
         f"<h2>Targets</h2>{_target_rows(snapshot, info, now)}"
         f"<h2>Discovery</h2>{_discovery(snapshot, now)}"
+        f"<h2>Assumptions contradicted</h2>{_assumptions(info, now)}"
         f"<h2>Configuration</h2>{_settings(info, now)}"
         f"<p><small>Rendered {_when(now, now)} from the last poll cycle; this page never calls CodeArts "
         "and reloads every 30 s.</small></p></body></html>\n"

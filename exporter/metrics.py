@@ -122,6 +122,16 @@ SERIES = metric_spec(
     "Series the last rendered snapshot serves per family (this family and the per-scrape self counters "
     "excluded): what each family costs the Prometheus that scrapes it.",
     ("family",), "exporter")
+SERIES_DROPPED = metric_spec(
+    "codearts_exporter_series_dropped", "counter",
+    "Series refused because the exposition already held metrics.max_series, by family, summed over every "
+    "snapshot rendered (while it grows, some series are missing from /metrics).",
+    ("family",), "exporter")
+ASSUMPTION_FAILURES = metric_spec(
+    "codearts_api_assumption_failures", "counter",
+    "Targets whose CodeArts answers contradicted an assumption about undocumented behaviour (each target "
+    "counted once per assumption; see docs/reliability.md for what each means and the fallback taken).",
+    ("api", "assumption"), "exporter")
 BUILD_INFO = metric_spec(
     "codearts_exporter_build_info", "gauge",
     "Always 1; the version of the running exporter.", ("version",), "exporter")
@@ -137,7 +147,7 @@ CORE_SPECS: tuple[MetricSpec, ...] = (
     UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
     RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, POLLER_CYCLE_REQUESTS, RATE_LIMIT_BUDGET,
     STATE_WRITE_FAILURES, AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS, DISCOVERY_TARGETS,
-    DISCOVERY_PASS_DURATION, SERIES, BUILD_INFO, SHARD, TOTAL_SHARDS,
+    DISCOVERY_PASS_DURATION, SERIES, SERIES_DROPPED, ASSUMPTION_FAILURES, BUILD_INFO, SHARD, TOTAL_SHARDS,
 )
 """The exporter's own families, rendered after every source's (see :func:`exporter.registry.all_specs`)."""
 

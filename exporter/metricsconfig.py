@@ -9,9 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from exporter.runhistory.counts import DEFAULT_DURATION_SPLIT, DURATION_SPLITS
-from exporter.validation import Checker
+from exporter.validation import Checker, integer
 
-METRICS_KEYS = ("run_duration_by", "disabled")
+METRICS_KEYS = ("run_duration_by", "disabled", "max_series")
+# Far above a healthy tenant (25,000 build jobs are at most ~1 M series), far below what takes the memory
+# (about 1 KiB per series): a hostile or runaway tenant stops here, counted in
+# codearts_exporter_series_dropped_total.
+DEFAULT_MAX_SERIES = 2_000_000
+MAX_SERIES_RANGE = (1_000, 100_000_000)
 # Families /metrics cannot do without: the health of every target and the poller's heartbeat.
 REQUIRED_FAMILIES = ("codearts_up", "codearts_poller_last_cycle_timestamp_seconds")
 
@@ -19,10 +24,12 @@ REQUIRED_FAMILIES = ("codearts_up", "codearts_poller_last_cycle_timestamp_second
 @dataclass(frozen=True, slots=True)
 class MetricsConfig:
     """``run_duration_by``: outcome (``success``/``failure``), status, or none; ``disabled``: family names
-    not served (their series are not rendered; run history still counts, so turning one on again is exact)."""
+    not served (their series are not rendered; run history still counts, so turning one on again is exact);
+    ``max_series``: the cap on the series served."""
 
     run_duration_by: str = DEFAULT_DURATION_SPLIT
     disabled: frozenset[str] = frozenset()
+    max_series: int = DEFAULT_MAX_SERIES  # series /metrics serves at most (the exporter's own always fit)
 
 
 def parse_metrics(check: Checker, raw: object, families: tuple[str, ...]) -> MetricsConfig | None:
@@ -52,6 +59,8 @@ def parse_metrics(check: Checker, raw: object, families: tuple[str, ...]) -> Met
                             f"{got.shown}")
         else:
             disabled.add(name)
-    if len(check.problems) > before:
+    max_series = integer(check, "metrics.max_series", section.get("max_series"), *MAX_SERIES_RANGE,
+                         default=DEFAULT_MAX_SERIES)
+    if len(check.problems) > before or max_series is None:
         return None
-    return MetricsConfig(split, frozenset(disabled))
+    return MetricsConfig(split, frozenset(disabled), max_series)

@@ -11,6 +11,10 @@ Whatever ``total`` says, a walk fails with :class:`ListingTooLong` once it has s
 ``MAX_PAGES_PER_LISTING`` requests with more to come, or holds more than ``MAX_ITEMS_PER_LISTING``
 items: a server reporting a total of 10^12 with fresh ids on every page would otherwise be walked for
 ever (memory and the request budget growing all the while).
+
+Without a total (none sent, or one that is not a number), a full page of new items means "maybe more":
+the walk goes on until a short or stale page, or the page limit, where it ends marked incomplete
+(``Listing.capped``) rather than failing, since nothing said more exist.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from exporter.assumptions import contradicted
 from exporter.errors import ClientError, PayloadError
 from exporter.limits import MAX_ITEMS_PER_LISTING, MAX_PAGES_PER_LISTING
 
@@ -77,6 +82,7 @@ class Listing:
     requests: int
     complete: bool
     reading: int = 0  # the reading in use when the walk ended (an index into the readings given)
+    capped: bool = False  # ended on the page limit with pages still full and fresh (no total said when to stop)
 
 
 def _item_key(item: Any) -> Hashable | None:
@@ -106,8 +112,8 @@ class _Walk:
 
     @property
     def max_requests(self) -> int:
-        if self.total is None:
-            return len(self.readings) + 1
+        if self.total is None:  # no more pages than the item limit can hold, so running out of pages ends it
+            return min(MAX_PAGES_PER_LISTING, max(MAX_ITEMS_PER_LISTING // self.limit, 1))
         return math.ceil(self.total / self.limit) + 3
 
     def done(self) -> bool:
@@ -133,10 +139,10 @@ class _Walk:
             self.pages += 1
         return fresh
 
-    def listing(self) -> Listing:
+    def listing(self, capped: bool = False) -> Listing:
         items = list(self.keyed.values()) + self.unkeyed
-        return Listing(items, self.total, self.requests, complete=self.done(),
-                       reading=min(self.reading, len(self.readings) - 1))
+        return Listing(items, self.total, self.requests, complete=self.done() and not capped,
+                       reading=min(self.reading, len(self.readings) - 1), capped=capped)
 
 
 def walk_pages(fetch: Callable[[int], Page], readings: Sequence[Reading], limit: int) -> Listing:
@@ -164,6 +170,30 @@ def walk_pages(fetch: Callable[[int], Page], readings: Sequence[Reading], limit:
             raise ListingTooLong(f"listing holds more than {MAX_ITEMS_PER_LISTING} items (the limit)")
         if walk.total is None and (not fresh or len(page.items) < limit):
             break  # without a total, a short or stale page is the only end marker there is
+        if walk.total is None and walk.requests >= walk.max_requests:
+            return walk.listing(capped=True)
         if not fresh:
             walk.reading += 1  # the server has more, so this reading of the parameter is wrong
     return walk.listing()
+
+
+def listing_total(value: object, *, header: bool = False) -> int | None:
+    """A listing's item count as the server sent it: a non-negative integer, also from a digit string or an
+    integral number (reported as contradicting ``total_is_integer`` unless from a header, which is text by
+    nature); None when absent or unreadable (then the walk goes on without one)."""
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        total: int | None = value
+    elif isinstance(value, float) and value.is_integer():
+        total = int(value)
+    elif isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        total = int(value.strip())
+    else:
+        total = None
+    if total is None or total < 0:
+        contradicted("total_is_integer", f"total {value!r:.40} is no item count; walking without one")
+        return None
+    if not (header or isinstance(value, int)):
+        contradicted("total_is_integer", f"total {value!r:.40} read as {total}")
+    return total

@@ -97,6 +97,10 @@ def add_live(families: Sink, stats: RequestStats) -> None:
         families.add(m.API_THROTTLED, (api,), count)
     for api, seconds in sorted(stats.rate_limit_waits().items()):
         families.add(m.RATE_LIMIT_WAIT, (api,), seconds)
+    for family, count in sorted(stats.series_dropped().items()):
+        families.add(m.SERIES_DROPPED, (family,), count)
+    for (api, assumption), count in sorted(stats.assumptions.counts().items()):
+        families.add(m.ASSUMPTION_FAILURES, (api, assumption), count)
     failures = stats.state_write_failures()
     if failures is not None:
         families.add(m.STATE_WRITE_FAILURES, (), failures)

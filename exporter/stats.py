@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterable
 
+from exporter.assumptions import AssumptionLog
 from exporter.retry import RETRYABLE_STATUSES
 
 RETRY_REASONS = ("throttled", *(f"http_{status}" for status in RETRYABLE_STATUSES), "transport")
@@ -34,6 +35,8 @@ class RequestStats:
             {(api, reason): 0 for api in apis for reason in RETRY_REASONS})
         self._throttled: Counter[str] = Counter(dict.fromkeys(apis, 0))
         self._waits: dict[str, float] = {}
+        self._series_dropped: Counter[str] = Counter()
+        self.assumptions = AssumptionLog(apis)  # the contradicted assumptions (their own lock)
 
     def count_request(self, api: str, code: str) -> None:
         """Count one request to ``api`` that ended with ``code`` (an HTTP status, or "error")."""
@@ -106,6 +109,17 @@ class RequestStats:
         """When the IAM token in use expires; None when the auth mode has no token (yet)."""
         with self._lock:
             return self._token_expiry
+
+    def count_series_dropped(self, family: str, count: int) -> None:
+        """Count series of ``family`` a render refused because ``metrics.max_series`` was reached."""
+        if count:
+            with self._lock:
+                self._series_dropped[family] += count
+
+    def series_dropped(self) -> dict[str, int]:
+        """A copy of the refused-series counts, by family."""
+        with self._lock:
+            return dict(self._series_dropped)
 
     def skipped(self) -> dict[tuple[str, str], int]:
         """A copy of the skipped-record counts."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -24,9 +25,12 @@ from exporter.runhistory.history import RunHistory
 from exporter.runhistory.options import HistoryConfig
 from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
+from exporter.shardstate import drop_moved
 from exporter.snapshot import DiscoveryView, Snapshot, Target
 from exporter.sources.base import Discoverer, DiscoveryContext, HistoryContext, PollSettings, Source
 from exporter.statefile import load_state, save_state
+from exporter.statelock import StateLock, StateLockError
+from exporter.staterepair import keep_backup, restore_entries
 from exporter.stats import RequestStats
 from exporter.summary import landing_info
 from exporter.webconfig import WebConfig
@@ -82,6 +86,19 @@ def base_urls(config: Config, sources: Iterable[Source]) -> dict[str, str]:
     return urls
 
 
+def _lock_state(path: str) -> StateLock | None:
+    """The state file's lock (StateLockError: another exporter holds it); None, with a warning, where the lock
+    file cannot be made (a read-only directory ran before the lock existed, its writes counted as failures)."""
+    try:
+        return StateLock(path)
+    except StateLockError:
+        raise
+    except OSError as err:
+        log.warning("cannot lock state file %s (%s); a second exporter on it would not be refused", path,
+                    err.strerror or type(err).__name__)
+        return None
+
+
 def request_stats(sources: Iterable[Source]) -> RequestStats:
     """The self counters, every label value the sources know of at zero from the start."""
     sources = tuple(sources)
@@ -98,6 +115,8 @@ class Exporter:
         self.shard = shard = shard or ShardSpec()
         self.sources = tuple(source for source in registered() if source.name in config.sections)
         self.stats = request_stats(self.sources)
+        # Before anything starts: a second exporter on the same state file would double count (StateLockError).
+        self._state_lock = _lock_state(config.state.path) if config.state.path is not None else None
         if config.state.path is not None:
             self.stats.track_state_writes()
         rate_limits = shard_rate_limits(config, shard)
@@ -125,7 +144,10 @@ class Exporter:
             discoverer = source.discoverer(context)
             if discoverer is not None:
                 self.discoverers[source.name] = discoverer
-        self.exposition = Exposition(self.stats, __version__, shard, disabled=config.metrics.disabled)
+        if self.history is not None:
+            self._drop_moved_counters(self.history)
+        self.exposition = Exposition(self.stats, __version__, shard, disabled=config.metrics.disabled,
+                                     max_series=config.metrics.max_series)
         targets = tuple(target for source in self.sources for target in source.targets(config.section(source.name)))
         mine = shard.select(targets)
         if targets and not mine and not self.discoverers:
@@ -172,16 +194,43 @@ class Exporter:
         return replace(snapshot, history=history, discovery=discovery)
 
     def _restore_history(self, history: RunHistory) -> None:
+        """Restore the run history from the state file, without the entries that do not fit (each named); when
+        anything was wrong, the file is kept as ``<path>.bak`` before the first save replaces it."""
         path = self.config.state.path
-        saved = load_state(path) if path is not None else None
+        if path is None:
+            return
+        saved = load_state(path)
         if saved is None:
+            if os.path.lexists(path):  # there, but unreadable (load_state said why)
+                self._keep_backup(path)
             return
         try:
-            history.restore(saved)
+            left_out = restore_entries(history, saved)
         except ValueError as err:
             log.error("state file %s not used (%s); run counters start afresh without back-filling", path, err)
-        else:
-            log.info("run history restored from %s", path)
+            self._keep_backup(path)
+            return
+        for problem in left_out:
+            log.error("state file %s: an entry left out (%s); the rest is restored", path, problem)
+        if left_out:
+            self._keep_backup(path)
+        log.info("run history restored from %s", path)
+
+    def _drop_moved_counters(self, history: RunHistory) -> None:
+        """Forget restored counters of configured targets another shard owns now (a --total-shards change)."""
+        for source in self.sources:
+            if source.name in self.discoverers:
+                continue
+            every = source.targets(self.config.section(source.name))
+            drop_moved(history.counts, source.name, {target.key for target in every},
+                       {target.key for target in self.shard.select(every)},
+                       f"shard {self.shard.index} of {self.shard.total}")
+
+    @staticmethod
+    def _keep_backup(path: str) -> None:
+        backup = keep_backup(path)
+        if backup is not None:
+            log.warning("the state file as it was is kept as %s (the next save replaces %s)", backup, path)
 
     def _after_cycle(self, snapshot: Snapshot) -> None:
         """Publish the cycle's snapshot, then persist the run history it counted."""
@@ -207,7 +256,8 @@ class Exporter:
 
     def landing_info(self) -> LandingInfo:
         """What the landing page shows beside the snapshot; reads in-memory state only, never CodeArts."""
-        return replace(self._landing, token_expiry=self.stats.token_expiry())
+        return replace(self._landing, token_expiry=self.stats.token_expiry(),
+                       assumptions=self.stats.assumptions.contradictions())
 
     def metrics_text(self) -> bytes:
         """The current /metrics body in the text format."""
@@ -244,3 +294,5 @@ class Exporter:
             discoverer.close()
         self.client.close()
         self.auth.close()
+        if self._state_lock is not None:
+            self._state_lock.release()

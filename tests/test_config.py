@@ -82,6 +82,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "history.queued_buckets: expected a list of 1..50 increasing numbers > 0 (seconds), got 60",
     ),
     "history_max_pages_out_of_range.yaml": ("history.max_pages: expected an integer 1..100, got 0",),
+    "metrics_max_series_out_of_range.yaml": ("metrics.max_series: expected an integer 1000..100000000, got 10",),
     "history_max_requests_per_cycle_out_of_range.yaml": (
         "history.max_requests_per_cycle: expected an integer 1..100000, got 0",
     ),

@@ -35,11 +35,11 @@ def count_decodes(monkeypatch) -> list[int]:
     calls: list[int] = []
     real = CodeArtsClient.decode_json
 
-    def counting(response):
+    def counting(self, response):
         calls.append(1)
-        return real(response)
+        return real(self, response)
 
-    monkeypatch.setattr(CodeArtsClient, "decode_json", staticmethod(counting))
+    monkeypatch.setattr(CodeArtsClient, "decode_json", counting)
     return calls
 
 

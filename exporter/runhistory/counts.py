@@ -170,18 +170,21 @@ class RunCounts:
         for status in spec.statuses:
             table.runs.setdefault((*labels, status), 0)
 
-    def count(self, kind: str, labels: Labels, status: str, duration: float, queued: float | None = None) -> None:
-        """Count one finished run of a job (``status`` one of its kind's statuses; ``queued`` None: the API did
-        not report the queue time, so the job gets no queue histogram from this run)."""
+    def count(self, kind: str, labels: Labels, status: str, duration: float | None,
+              queued: float | None = None) -> None:
+        """Count one finished run of a job (``status`` one of its kind's statuses; ``duration`` None: out of
+        bounds (exporter.timebounds), counted but not observed; ``queued`` None: the API did not report the
+        queue time, so the job gets no queue histogram from this run)."""
         table, spec = self.tables[kind], self.kinds[kind]
         self.init_job(kind, labels)
         self.touch(kind, labels)
         table.runs[(*labels, status)] += 1
-        key = (*labels, duration_class(self.split, status))
-        histogram = table.durations.get(key)
-        if histogram is None:
-            histogram = table.durations[key] = Histogram.empty(self.buckets)
-        histogram.observe(self.buckets, duration)
+        if duration is not None:
+            key = (*labels, duration_class(self.split, status))
+            histogram = table.durations.get(key)
+            if histogram is None:
+                histogram = table.durations[key] = Histogram.empty(self.buckets)
+            histogram.observe(self.buckets, duration)
         if spec.queued and queued is not None:
             waited = table.queued.get(labels)
             if waited is None:

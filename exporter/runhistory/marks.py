@@ -1,24 +1,57 @@
-"""High-water marks over numbered runs, shared by the sources that fetch their runs (Build, Pipeline).
+"""High-water marks over numbered runs, for :mod:`exporter.runhistory.numbered`.
 
-A mark is the highest run number up to which every run has been counted or found gone, plus the numbers
-above it already counted; a source fetches the runs above its mark, counts the finished ones, and moves the
-mark with :func:`advance`. :class:`FetchTask` is one such fetch, handed to a poll worker.
+A :class:`Mark` is the highest run number up to which every run has been counted or found gone, plus the
+numbers above it already counted; a source fetches the runs above its mark, counts the finished ones, and
+moves the mark with :func:`advance`. :class:`FetchTask` is one such fetch, handed to a poll worker. In the
+state file a source's marks are one mapping, job key -> ``[high, numbers counted above it, listing marker]``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+
+from exporter.statefile import check, count, exactly, list_of, mapping, scalar
 
 E = TypeVar("E")
 
 
-def advance(high: int, above: set[int], runs: Mapping[int, Any]) -> tuple[int, int]:
+@dataclass(slots=True)
+class Mark:
+    """Where counting of one job's runs stands."""
+
+    high: int  # every run numbered up to here is counted or gone
+    above: set[int] = field(default_factory=set)  # numbers above ``high`` already counted
+    marker: tuple[Any, ...] = ()  # what its listing entry showed when last caught up
+    tried: int = 0  # the cycle that last fetched this job's runs (0: never); the least recent goes first
+
+
+def marks_to_state(marks: Mapping[str, Mark]) -> dict[str, Any]:
+    """Marks as JSON-ready data: job key -> [high, numbers counted above it, listing marker]."""
+    return {key: [mark.high, sorted(mark.above), list(mark.marker)] for key, mark in marks.items()}
+
+
+def marks_from_state(state: Mapping[str, Any], name: str) -> dict[str, Mark]:
+    """The marks saved under ``name`` (absent: none yet); raises ValueError naming the first that does not fit
+    (``build_marks.<job>[0]``)."""
+    marks = {}
+    for key, mark in mapping(state.get(name, {}), name).items():
+        where = f"{name}.{key[:64]}"
+        high, above, marker = exactly(mark, where, 3)
+        check(high, f"{where}[0]", count)
+        marks[key] = Mark(high, set(list_of(above, f"{where}[1]", count)),
+                          tuple(list_of(marker, f"{where}[2]", scalar)))
+    return marks
+
+
+def advance(high: int, above: set[int], runs: Mapping[int, Any], finished_up_to: int | None = None) -> tuple[int, int]:
     """Move a high-water mark over counted numbers (dropping them from ``above``) and over numbers missing
     below the newest listed run (older than the API's window, deleted, or beyond ``max_pages``); returns the
-    new mark and how many were missing. Numbers above the newest listed run wait: they may be listed later."""
-    newest = max(runs, default=high)
+    new mark and how many were missing. Numbers above the newest listed run wait: they may be listed later,
+    unless they are at most ``finished_up_to`` (the newest finished run a job listing showed, given where
+    the runs API answers only a window: what it does not list then will never be)."""
+    newest = max(max(runs, default=high), high if finished_up_to is None else finished_up_to)
     gone = 0
     while high < newest:
         following = high + 1

@@ -207,6 +207,14 @@ V1_STATUS = {"success": "SUCCESS", "failed": "FAILED", "timedout": "TIMEOUT", "c
 V3_RESULT = {"success": "SUCCESS", "failed": "FAILURE", "timedout": "TIMEOUT", "canceled": "ABORTED"}
 
 
+def v1_status(run: Run) -> str:
+    """A finished run's v1 status: one failure in four is ``SCHEDULE_FAILURE`` (the build could not be scheduled),
+    the status of the API Explorer's published ListBriefRecord example."""
+    if run.outcome == "failed" and (run.draw >> 44) % 4 == 0:
+        return "SCHEDULE_FAILURE"
+    return V1_STATUS[run.outcome]
+
+
 def is_rerun(run: Run) -> bool:
     """One run in eight re-runs an earlier build: it still gets a build number of its own."""
     return (run.draw >> 52) % 8 == 0
@@ -221,7 +229,7 @@ def v1_record(spec_template: dict[str, Any], number: int, run: Run, at_ms: int) 
     built = run.duration if done else 0
     return {
         "id": uuid_of(hex_of(run.draw, 32, salt=7)), "build_no": str(number),
-        "daily_build_no": "", "status": V1_STATUS[run.outcome] if done else phase.upper(),
+        "daily_build_no": "", "status": v1_status(run) if done else phase.upper(),
         "create_time": iso_time(run.created), "queued_time": iso_time(run.created),
         "start_time": iso_time(run.started) if phase != "pending" else "",
         "finish_time": iso_time(run.finished) if done else "",

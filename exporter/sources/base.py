@@ -17,6 +17,7 @@ from exporter.metrics import MetricSpec
 from exporter.runhistory.counts import JobHistory, Labels, RunCounts
 from exporter.runhistory.history import HistoryPart
 from exporter.runhistory.options import HistoryConfig
+from exporter.runhistory.render import HistoryFamilies
 from exporter.sharding import ShardSpec
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import DiscoveryStatus, Target, TargetState
@@ -27,6 +28,7 @@ if TYPE_CHECKING:  # the client's type only: rendering modules import this one a
 
 
 FAILING_STATUSES = ("failed", "timedout")  # the statuses the failing-job alerts fire on
+HISTORY_SHARE = 0.25  # of a source's rate limit's requests in one interval, for its run history when not configured
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,15 @@ class HistoryContext:
     section: Any  # the source's own configuration section
     poll: PollSettings
     monotonic: Callable[[], float]
+
+    def requests_per_cycle(self, api: str) -> int | None:
+        """The run-history requests one cycle may plan: ``history.max_requests_per_cycle``, else a quarter of
+        what this replica's ``api`` bucket allows in one poll interval (the rest is the listings' and their
+        retries'); None: no limit."""
+        if self.options.max_requests_per_cycle is not None:
+            return self.options.max_requests_per_cycle
+        rate = self.client.rate_limits.rate(api)
+        return None if rate is None else max(1, int(rate * self.poll.interval_seconds * HISTORY_SHARE))
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +112,7 @@ class Source(ABC):
     job_specs: tuple[MetricSpec, ...]  # families rendered from a target's records, in body order
     moving_specs: tuple[MetricSpec, ...] = ()  # those of them that move with the poll time alone
     history_specs: tuple[MetricSpec, ...] = ()  # run-history families, in body order
+    history_families: HistoryFamilies | None = None  # how :meth:`render_history` serves them
     endpoint: bool = False  # True: a regional endpoint, ``endpoints.<name>``, defaulting from the region
     default_rate: float | None = None  # requests per second of ``poll.rate_limit.<name>`` (None: no bucket)
     skip_reasons: tuple[tuple[str, str], ...] = ()  # (api, reason) of codearts_records_skipped_total it counts
@@ -170,9 +182,11 @@ class Source(ABC):
     def render_moving(self, sink: Sink, state: TargetState) -> None:  # noqa: B027 - optional hook
         """The ``moving_specs`` samples of one target's records."""
 
-    def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,  # noqa: B027 - optional hook
+    def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,
                        duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
-        """One job's run-history samples (for sources with run history)."""
+        """One job's run-history samples (for sources with run history): by default its ``history_families``."""
+        if self.history_families is not None:
+            self.history_families.render(sink, labels, job, duration_bounds, queued_bounds)
 
     def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
         """The jobs of one target whose latest run failed or timed out (for the landing page)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exporter.metrics import MetricSpec, metric_spec
+from exporter.runhistory.render import HistoryFamilies
 
 JOB_LABELS = ("project_id", "job_id", "job")
 
@@ -76,4 +77,5 @@ TEST_SPECS: tuple[MetricSpec, ...] = (TEST_CASES, LAST_TEST_CASES, LAST_TEST_REP
 JOB_SPECS: tuple[MetricSpec, ...] = (
     JOB_STATUS, JOB_HEALTH, JOB_LAST_BUILD, JOB_LAST_DURATION, JOB_RUNNING, JOB_DISABLED, JOB_INFO, JOBS,
 )
-HISTORY_SPECS: tuple[MetricSpec, ...] = (RUNS, RUN_DURATION, RUN_QUEUED, *TEST_SPECS)
+HISTORY = HistoryFamilies(RUNS, RUN_DURATION, RUN_QUEUED)
+HISTORY_SPECS: tuple[MetricSpec, ...] = (*HISTORY.specs, *TEST_SPECS)

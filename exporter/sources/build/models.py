@@ -5,8 +5,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter.assumptions import contradicted
 from exporter.limits import MAX_DURATION_SECONDS, MAX_HEALTH_SCORE
 from exporter.payload import RecordError, flag_of, number_of, parse_timestamp, required_dict, text_of, within
+from exporter.timebounds import span
 
 BUILD_STATUSES: tuple[str, ...] = (
     "success", "failed", "timedout", "aborted", "running", "none", "unknown",
@@ -48,7 +50,11 @@ def normalise_build_status(colour: object, running_status: object) -> str:
     """Map CodeArts' colour (``blue``, ``red``...) to a status; a missing colour on a running job is running."""
     text = text_of(colour).strip().lower()
     if text:
-        return BUILD_COLOURS.get(text, "unknown")
+        status = BUILD_COLOURS.get(text)
+        if status is None:
+            contradicted("status_vocabulary", f"last_build_status {text[:32]!r} is not a published colour")
+            return "unknown"
+        return status
     if text_of(running_status).strip().lower() == "running":
         return "running"
     return "unknown"
@@ -81,14 +87,15 @@ def parse_build_job(raw: object) -> BuildJob:
         build_project_id=text_of(record.get("build_project_id")).strip(),
     )
 
-# Build record statuses (``/v1/record/.../records`` ``status``, ``/v3/jobs/.../history`` ``result``) by
-# outcome. The full enumeration is undocumented; SUCCESS, FAILURE and ABORTED are the documented examples.
+# Build record statuses (``/v1/record/.../records`` and ``/v1/record/brief`` ``status``, ``/v3/jobs/.../history``
+# ``result``) by outcome. The full enumeration is undocumented; the published examples (docs and the API Explorer
+# definitions) are SUCCESS, FAILURE, ABORTED and SCHEDULE_FAILURE (a build that could not be scheduled: failed).
 RUN_STATUSES: tuple[str, ...] = ("success", "failed", "timedout", "aborted")
 
 
 _RECORD_OUTCOMES: dict[str, str] = {
     "SUCCESS": "success", "SUCCEED": "success", "SUCCEEDED": "success",
-    "FAILURE": "failed", "FAILED": "failed", "FAIL": "failed", "ERROR": "failed",
+    "FAILURE": "failed", "FAILED": "failed", "FAIL": "failed", "ERROR": "failed", "SCHEDULE_FAILURE": "failed",
     "TIMEOUT": "timedout", "TIMEDOUT": "timedout", "TIMED_OUT": "timedout",
     "ABORTED": "aborted", "ABORT": "aborted", "CANCELED": "aborted", "CANCELLED": "aborted", "STOPPED": "aborted",
 }
@@ -120,6 +127,7 @@ def run_status(value: object, finished_at: object = None) -> str:
         return _RECORD_OUTCOMES[text]
     if text in _UNFINISHED or parse_timestamp(finished_at) is None:
         return ""
+    contradicted("status_vocabulary", f"finished run status {text[:32]!r} is not a published one")
     return "unknown"
 
 
@@ -155,7 +163,7 @@ def parse_history_record(raw: object) -> BuildRun:
     record = required_dict(raw)
     started = parse_timestamp(record.get("start_time"))
     ended = parse_timestamp(record.get("end_time"))
-    duration = ended - started if started is not None and ended is not None and ended >= started else None
+    duration = span(started, ended)
     return BuildRun(
         number=_build_no(record.get("build_number")),
         status=run_status(record.get("result"), record.get("end_time")),

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from exporter.runhistory.counts import JobHistory, Labels, split_spec
-from exporter.sinks import HistogramSink, Sink
+from exporter.runhistory.counts import Labels
+from exporter.sinks import Sink
 from exporter.snapshot import TargetState
 from exporter.sources.base import FAILING_STATUSES, FailingJob
 from exporter.sources.build import metrics as m
@@ -43,20 +43,6 @@ def render_project(sink: Sink, state: TargetState) -> None:
         sink.add(m.JOB_INFO, (*labels, *info), 1)
     for status in BUILD_STATUSES:
         sink.add(m.JOBS, (project, status), per_status[status])
-
-
-def render_job_history(sink: HistogramSink, labels: Labels, job: JobHistory, duration_bounds: tuple[float, ...],
-                       queued_bounds: tuple[float, ...]) -> None:
-    """One build job's run counters (every status, from zero) and the histograms its runs created."""
-    for status, count in job.runs:
-        sink.add(m.RUNS, (*labels, status), count)
-    duration = split_spec(m.RUN_DURATION, job.split)
-    for name, histogram in job.durations:  # per duration class; "" when durations are not split
-        sink.add_histogram(duration, (*labels, name) if name else labels, duration_bounds, histogram)
-    if job.queued is not None:
-        sink.add_histogram(m.RUN_QUEUED, labels, queued_bounds, job.queued)
-    if isinstance(job.extra, TestTally):
-        render_test_tally(sink, labels, job.extra)
 
 
 def render_test_tally(sink: Sink, labels: Labels, tally: TestTally) -> None:

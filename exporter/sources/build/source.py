@@ -14,13 +14,12 @@ from exporter.sources.build import metrics
 from exporter.sources.build.config import ProjectTarget, parse_section
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.history import BuildHistory
-from exporter.sources.build.render import failing_jobs, render_job_history, render_project
+from exporter.sources.build.render import failing_jobs, render_project, render_test_tally
 from exporter.sources.build.targets import API, project_target
 from exporter.sources.build.testbook import SKIP_REASONS as TEST_SKIP_REASONS
+from exporter.sources.build.testmodels import TestTally
 from exporter.sources.build.testreport import TESTS_API
 from exporter.validation import Checker
-
-HISTORY_SHARE = 0.25  # of the Build rate limit's requests in one interval, when not configured
 
 
 class BuildSource(Source):
@@ -32,6 +31,7 @@ class BuildSource(Source):
     target_paths = ("projects",)
     job_specs = metrics.JOB_SPECS
     history_specs = metrics.HISTORY_SPECS
+    history_families = metrics.HISTORY
     endpoint = True
     skip_reasons = ((API, "malformed"), ("build_history", "malformed"), ("build_history", "not_listed"),
                     ("build_history", "unknown_status"), *((TESTS_API, reason) for reason in TEST_SKIP_REASONS))
@@ -60,21 +60,15 @@ class BuildSource(Source):
 
     def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,
                        duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
-        render_job_history(sink, labels, job, duration_bounds, queued_bounds)
+        """The run-history families, then the unit-test families of a job with a report."""
+        super().render_history(sink, labels, job, duration_bounds, queued_bounds)
+        if isinstance(job.extra, TestTally):
+            render_test_tally(sink, labels, job.extra)
 
     def history_part(self, context: HistoryContext) -> BuildHistory:
         return BuildHistory(context.counts, context.client, context.options,
-                            requests_per_cycle=history_budget(context), monotonic=context.monotonic,
+                            requests_per_cycle=context.requests_per_cycle(API), monotonic=context.monotonic,
                             tests=frozenset(project.id for project in context.section or () if project.tests))
-
-
-def history_budget(context: HistoryContext) -> int | None:
-    """Records requests per cycle: ``history.max_requests_per_cycle``, else a quarter of what this replica's
-    Build bucket allows in one poll interval (the rest is the listings' and their retries'); None: no limit."""
-    if context.options.max_requests_per_cycle is not None:
-        return context.options.max_requests_per_cycle
-    rate = context.client.rate_limits.rate(API)
-    return None if rate is None else max(1, int(rate * context.poll.interval_seconds * HISTORY_SHARE))
 
 
 SOURCE = BuildSource()

@@ -8,15 +8,16 @@ Errors can come with HTTP 200 (``{"error_code": "DEVCP.00014031", ...}``): any 2
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import requests
 
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import AuthError, CodeArtsError, NotFoundError, PayloadError
-from exporter.pagination import REPO_READINGS, Page
+from exporter.pagination import REPO_READINGS, Page, listing_total
 from exporter.payload import RecordError
+from exporter.runhistory.numbered import RunPage
 from exporter.sources.pipeline.config import PipelineProject
 from exporter.sources.pipeline.models import (
     Pipeline,
@@ -33,15 +34,6 @@ HISTORY_API = "pipeline_history"  # the skip-counter label of records of the run
 PERMISSION_DENIED = "DEVCP.00014031"  # "Insufficient permissions", sent with HTTP 200
 NOT_FOUND = "DEVCP.00012002"  # "record does not exist", sent with HTTP 200
 LEGACY_WINDOW_DAYS = 30  # list-legacy requires a time range: the last 30 days
-
-
-@dataclass(frozen=True, slots=True)
-class RunPage:
-    """One page of a pipeline's runs: those that parsed, how many items the page held, and its total."""
-
-    runs: tuple[PipelineRun, ...]
-    size: int
-    total: int | None
 
 
 def error_in_body(body: Any, url: str, status: int) -> CodeArtsError | None:
@@ -61,8 +53,7 @@ def _object(client: CodeArtsClient, response: requests.Response, url: str, array
         raise error
     if not isinstance(body, dict) or not isinstance(body.get(array) or [], list):
         raise PayloadError(f"expected an object with a {array} array", url=url, status=response.status_code)
-    total = body.get("total")
-    return body.get(array) or [], total if isinstance(total, int) and not isinstance(total, bool) else None
+    return body.get(array) or [], listing_total(body.get("total"))
 
 
 def list_pipelines(client: CodeArtsClient, project: PipelineProject) -> ParsedListing[Pipeline]:
@@ -86,7 +77,7 @@ def list_pipelines(client: CodeArtsClient, project: PipelineProject) -> ParsedLi
 
 
 def runs_page(client: CodeArtsClient, project: PipelineProject, pipeline_id: str, offset: int,
-              limit: int) -> RunPage:
+              limit: int) -> RunPage[PipelineRun]:
     """One page of a pipeline's runs, newest first (``offset`` as the server reads it)."""
     base = f"{client.base_url(API)}/v5/{project.id}/api/pipelines/{pipeline_id}/pipeline-runs"
     body: dict[str, Any] = {"offset": offset, "limit": limit, "sort_key": "start_time", "sort_dir": "desc"}
@@ -116,6 +107,7 @@ def run_detail(client: CodeArtsClient, project: PipelineProject, pipeline_id: st
     if error is not None:
         raise error
     try:
-        return parse_detail(body)
+        with client.checking(API, url):
+            return parse_detail(body)
     except RecordError as err:
         raise PayloadError(f"unreadable run detail: {err}", url=url, status=response.status_code) from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exporter.metrics import MetricSpec, metric_spec
+from exporter.runhistory.render import HistoryFamilies
 
 PIPELINE_LABELS = ("project_id", "pipeline_id", "pipeline")
 
@@ -72,4 +73,5 @@ JOB_SPECS: tuple[MetricSpec, ...] = (
     LAST_RUN_STAGE_DURATION, LAST_RUN_JOB_DURATION, LAST_RUN_JOB_QUEUED, LAST_RUN_INFO, INFO, PIPELINES,
 )
 MOVING_SPECS: tuple[MetricSpec, ...] = (LAST_RUN_DURATION,)
-HISTORY_SPECS: tuple[MetricSpec, ...] = (RUNS, RUN_DURATION)
+HISTORY = HistoryFamilies(RUNS, RUN_DURATION)
+HISTORY_SPECS: tuple[MetricSpec, ...] = HISTORY.specs

@@ -8,12 +8,14 @@ means "not finished".
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from typing import Any
 
+from exporter.assumptions import contradicted, dropped
 from exporter.payload import RecordError, number_of, parse_timestamp, required_dict, text_of
 from exporter.sources.pipeline.config import PipelineProject
+from exporter.timebounds import span
 
 # The latest run's status as exported (codearts_pipeline_last_run_status).
 RUN_STATUSES: tuple[str, ...] = ("success", "failed", "canceled", "running", "paused", "skipped", "unknown")
@@ -33,16 +35,26 @@ _STAGE: dict[str, str] = {**_RUN, "SKIPPED": "skipped", "UNSELECTED": "skipped",
                           "QUEUED": "pending", "REDISPATCH": "pending"}
 _TRIGGERS = {trigger.lower(): trigger for trigger in TRIGGERS}
 MAX_NAME = 256
+MAX_STAGES = 200  # stages kept from one run, as jobs are from a run detail: bounded series for a huge pipeline
 
 
 def run_status(value: object) -> str:
     """A run's status in the exported vocabulary (``unknown`` for anything unrecognised)."""
-    return _RUN.get(text_of(value).strip().upper(), "unknown")
+    return _status(value, _RUN, "run")
 
 
 def stage_status(value: object) -> str:
     """A stage's status in the exported vocabulary."""
-    return _STAGE.get(text_of(value).strip().upper(), "unknown")
+    return _status(value, _STAGE, "stage or job")
+
+
+def _status(value: object, vocabulary: dict[str, str], what: str) -> str:
+    text = text_of(value).strip().upper()
+    status = vocabulary.get(text)
+    if status is None:
+        contradicted("status_vocabulary", f"{what} status {text[:32]!r} is not a published one")
+        return "unknown"
+    return status
 
 
 def trigger_of(value: object) -> str:
@@ -62,8 +74,8 @@ class StageRun:
 
     @property
     def duration(self) -> float | None:
-        """Seconds the stage ran, once it ended."""
-        return None if self.start is None or self.end is None else self.end - self.start
+        """Seconds the stage ran, once it ended (None out of bounds: exporter.timebounds)."""
+        return span(self.start, self.end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,8 +102,8 @@ class PipelineRun:
 
     @property
     def duration(self) -> float | None:
-        """Seconds from start to end, once both are known."""
-        return None if self.start is None or self.end is None else self.end - self.start
+        """Seconds from start to end, once both are known and in bounds (exporter.timebounds)."""
+        return span(self.start, self.end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,8 +119,8 @@ class JobRun:
 
     @property
     def duration(self) -> float | None:
-        """Seconds the job ran, once it ended."""
-        return None if self.start is None or self.end is None else self.end - self.start
+        """Seconds the job ran, once it ended (None out of bounds: exporter.timebounds)."""
+        return span(self.start, self.end)
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,9 +168,31 @@ def _end_after(start: float | None, end: float | None) -> float | None:
     return end
 
 
+def distinct_names(names: list[str], what: str) -> list[str]:
+    """``names`` made distinct by the documented rule: the first of a name keeps it, the later ones become
+    ``name #2``, ``name #3``... in the order given (one series per label set: Prometheus keeps only one of
+    two equal series, silently)."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for name in names:
+        candidate, n = name, 1
+        while candidate in seen:
+            n += 1
+            candidate = f"{name} #{n}"
+        seen.add(candidate)
+        out.append(candidate)
+    if out != names:
+        repeated = next(name for name, given in zip(out, names, strict=True) if name != given)
+        name = repeated.rsplit(" #", 1)[0].replace("\0", "/")[:60]
+        contradicted("unique_stage_names", f"two {what} named {name!r}")
+    return out
+
+
 def _stages(raw: object, zone: timezone) -> tuple[StageRun, ...]:
     stages: list[StageRun] = []
-    for item in raw if isinstance(raw, list) else ():
+    items = raw if isinstance(raw, list) else []
+    dropped("over_cap", len(items) - MAX_STAGES)
+    for item in items[:MAX_STAGES]:
         if not isinstance(item, dict):
             continue
         sequence = number_of(item.get("sequence"))
@@ -170,7 +204,10 @@ def _stages(raw: object, zone: timezone) -> tuple[StageRun, ...]:
             start=start,
             end=_end_after(start, _stage_time(item.get("end_time"), zone)),
         ))
-    return tuple(sorted(stages, key=lambda stage: stage.sequence))
+    stages.sort(key=lambda stage: stage.sequence)
+    names = distinct_names([stage.name for stage in stages], "stages of a run")
+    return tuple(replace(stage, name=name) if name != stage.name else stage
+                 for stage, name in zip(stages, names, strict=True))
 
 
 def parse_run(raw: object, project: PipelineProject) -> PipelineRun:
@@ -183,6 +220,8 @@ def parse_run(raw: object, project: PipelineProject) -> PipelineRun:
     params = params if isinstance(params, dict) else {}
     branch = text_of(params.get("target_branch")).strip() or text_of(params.get("source_branch")).strip()
     start = parse_timestamp(record.get("start_time"))
+    stages = _stages(record.get("stage_status_list"), project.zone)
+    _check_zone(start, stages)
     return PipelineRun(
         id=text_of(record.get("pipeline_run_id")).strip()[:64],
         number=int(number),
@@ -193,8 +232,20 @@ def parse_run(raw: object, project: PipelineProject) -> PipelineRun:
         commit=text_of(params.get("commit_id")).strip()[:64],
         start=start,
         end=_end_after(start, parse_timestamp(record.get("end_time"))),
-        stages=_stages(record.get("stage_status_list"), project.zone),
+        stages=stages,
     )
+
+
+def _check_zone(start: float | None, stages: tuple[StageRun, ...]) -> None:
+    """The first stage starts with its run: its zone-less time read in the project's zone lands within minutes of
+    the run's epoch start, unless the zone is wrong (then by whole quarter hours, an hour or more off)."""
+    first = stages[0].start if stages else None
+    if start is None or first is None:
+        return
+    off = first - start
+    if abs(off) >= 3600 - 120 and abs(off - round(off / 900) * 900) <= 120:
+        contradicted("stage_time_zone", f"the first stage starts {off / 3600:+.2f} h from its run: the stage times' "
+                                        "zone is not the configured one (pipeline_options.stage_time_zone)")
 
 
 def parse_pipeline(raw: object, project: PipelineProject) -> Pipeline:
@@ -231,6 +282,7 @@ def parse_detail(raw: object) -> RunDetail:
     """A :class:`RunDetail` from a ``ShowPipelineRunDetail`` body (times in epoch ms)."""
     record = required_dict(raw)
     jobs: list[JobRun] = []
+    over = 0
     failed_job = failed_message = ""
     stages = record.get("stages")
     for stage in stages if isinstance(stages, list) else []:
@@ -240,7 +292,10 @@ def parse_detail(raw: object) -> RunDetail:
         stage_start = parse_timestamp(stage.get("start_time"))
         stage_jobs = stage.get("jobs")
         for job in stage_jobs if isinstance(stage_jobs, list) else []:
-            if not isinstance(job, dict) or len(jobs) >= MAX_JOBS:
+            if not isinstance(job, dict):
+                continue
+            if len(jobs) >= MAX_JOBS:
+                over += 1
                 continue
             start = parse_timestamp(job.get("start_time"))
             status = stage_status(job.get("status"))
@@ -251,6 +306,10 @@ def parse_detail(raw: object) -> RunDetail:
             if status == "failed" and not failed_job:
                 failed_job = f"{stage_name}/{jobs[-1].name}"
                 failed_message = " ".join(text_of(job.get("message")).split())[:MAX_MESSAGE]
+    dropped("over_cap", over)
+    keys = distinct_names([f"{job.stage}\0{job.name}" for job in jobs], "jobs of a stage")
+    jobs = [job if key == f"{job.stage}\0{job.name}" else replace(job, name=key.split("\0", 1)[1])
+            for job, key in zip(jobs, keys, strict=True)]
     pause_ms = number_of(record.get("pause_time"))
     paused = pause_ms / 1000.0 if pause_ms is not None and pause_ms > 0 else 0.0
     return RunDetail(text_of(record.get("id")).strip()[:64], tuple(jobs), failed_job, failed_message, paused)

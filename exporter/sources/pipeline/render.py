@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import Counter
 
-from exporter.runhistory.counts import JobHistory, Labels, split_spec
-from exporter.sinks import HistogramSink, Sink
+from exporter.sinks import Sink
 from exporter.snapshot import TargetState
 from exporter.sources.base import FailingJob
 from exporter.sources.pipeline import metrics as m
 from exporter.sources.pipeline.models import RUN_STATUSES, Pipeline, PipelineRun, RunDetail
+from exporter.timebounds import span
 
 NEVER_RAN = "none"
 
@@ -20,7 +20,7 @@ def run_duration(run: PipelineRun, now: float | None, paused: float = 0.0) -> fl
     if run.start is None:
         return None
     if run.end is not None:
-        return max(0.0, run.end - run.start - paused)
+        return span(run.start, run.end, paused)
     if run.status in ("running", "paused") and now is not None:
         return max(0.0, now - run.start)
     return None
@@ -90,17 +90,6 @@ def has_running_run(state: TargetState) -> bool:
     """True if a latest run is still going (its duration moves with the poll time)."""
     return any(pipeline.latest is not None and pipeline.latest.end is None and pipeline.latest.start is not None
                and pipeline.latest.status in ("running", "paused") for pipeline in state.records)
-
-
-def render_run_history(sink: HistogramSink, labels: Labels, job: JobHistory, duration_bounds: tuple[float, ...],
-                       queued_bounds: tuple[float, ...]) -> None:
-    """One pipeline's run counters (every status, from zero) and the duration histograms its runs created, for
-    one (trigger, branch)."""
-    for status, count in job.runs:
-        sink.add(m.RUNS, (*labels, status), count)
-    duration = split_spec(m.RUN_DURATION, job.split)
-    for name, histogram in job.durations:  # per duration class; "" when durations are not split
-        sink.add_histogram(duration, (*labels, name) if name else labels, duration_bounds, histogram)
 
 
 def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:

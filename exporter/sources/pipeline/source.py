@@ -9,8 +9,7 @@ from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
 from exporter.errors import CodeArtsError
-from exporter.runhistory.counts import JobHistory, Labels
-from exporter.sinks import HistogramSink, Sink
+from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
 from exporter.sources.pipeline import metrics
@@ -22,12 +21,10 @@ from exporter.sources.pipeline.render import (
     has_running_run,
     render_durations,
     render_project,
-    render_run_history,
 )
 from exporter.sources.pipeline.targets import API, project_target
 from exporter.validation import Checker
 
-HISTORY_SHARE = 0.25  # of the Pipeline rate limit's requests in one interval, when not configured
 DETAILS_PER_POLL = 20  # run details read per project and poll at most (the first poll would read them all)
 
 log = logging.getLogger(__name__)
@@ -43,8 +40,9 @@ class PipelineSource(Source):
     job_specs = metrics.JOB_SPECS
     moving_specs = metrics.MOVING_SPECS
     history_specs = metrics.HISTORY_SPECS
+    history_families = metrics.HISTORY
     endpoint = True
-    skip_reasons = ((API, "malformed"), (API, "unknown_status"), (HISTORY_API, "malformed"),
+    skip_reasons = ((API, "malformed"), (API, "unknown_status"), (API, "over_cap"), (HISTORY_API, "malformed"),
                     (HISTORY_API, "not_listed"), (HISTORY_API, "unknown_status"))
     default_rate = 5.0  # no published limit: as for Build
 
@@ -118,24 +116,11 @@ class PipelineSource(Source):
     def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
         return failing_jobs(state)
 
-    def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,
-                       duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
-        render_run_history(sink, labels, job, duration_bounds, queued_bounds)
-
     def history_part(self, context: HistoryContext) -> PipelineHistory | None:
         if not context.section:  # no pipeline projects: no run kind, and state files stay as they were
             return None
         return PipelineHistory(context.counts, context.client, context.options,
-                               requests_per_cycle=history_budget(context), monotonic=context.monotonic)
-
-
-def history_budget(context: HistoryContext) -> int | None:
-    """Run-list requests per cycle: ``history.max_requests_per_cycle``, else a quarter of what this replica's
-    Pipeline bucket allows in one poll interval (as for Build); None: no limit."""
-    if context.options.max_requests_per_cycle is not None:
-        return context.options.max_requests_per_cycle
-    rate = context.client.rate_limits.rate(API)
-    return None if rate is None else max(1, int(rate * context.poll.interval_seconds * HISTORY_SHARE))
+                               requests_per_cycle=context.requests_per_cycle(API), monotonic=context.monotonic)
 
 
 SOURCE = PipelineSource()

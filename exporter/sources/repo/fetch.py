@@ -45,7 +45,7 @@ def list_project_repositories(client: CodeArtsClient, project_id: str) -> Parsed
     """Every repository of a CodeArts project (``GET /v4/projects/{project_id}/repositories``)."""
     url = f"{client.base_url(API)}/v4/projects/{project_id}/repositories"
     return client.listing(API, url, _offset_params, client.array_page(url, "repositories"), REPO_READINGS,
-                          parse_repository)
+                          parse_repository, total_documented=False)
 
 
 def list_open_merge_requests(client: CodeArtsClient, repository_id: int) -> ParsedListing[MergeRequest]:
@@ -56,7 +56,7 @@ def list_open_merge_requests(client: CodeArtsClient, repository_id: int) -> Pars
         return {"offset": offset, "limit": PAGE_SIZE, "state": "opened", "order_by": "updated_at", "sort": "desc"}
 
     return client.listing(API, url, params, client.array_page(url, "merge requests"), REPO_READINGS,
-                          parse_merge_request)
+                          parse_merge_request, total_documented=False)  # the SDK reads X-Total for pipeline jobs only
 
 
 def head_pipeline(client: CodeArtsClient, repository_id: int, iid: int) -> HeadPipeline | None:

@@ -15,6 +15,7 @@ from exporter.runhistory.history import Task
 from exporter.snapshot import Target
 from exporter.sources.repo.models import PipelineJob
 from exporter.statefile import check, count, exactly, finite, items, mapping
+from exporter.timebounds import span
 
 PIPELINE_RUN_STATUSES: tuple[str, ...] = ("success", "failed", "canceled", "skipped", "timedout")
 KIND = RunKind("repo", "pipeline", PIPELINE_RUN_STATUSES, label_count=4)
@@ -54,9 +55,8 @@ class PipelineHistory:
         return []
 
     def _count(self, labels: Labels, job: PipelineJob) -> None:
-        duration = 0.0  # a job that never started (skipped, canceled while pending) ran for 0 s
-        if job.started is not None and job.finished is not None and job.finished >= job.started:
-            duration = job.finished - job.started
+        # A job that never started (skipped, canceled while pending) ran for 0 s; other times within bounds.
+        duration = 0.0 if job.started is None else span(job.started, job.finished)
         self.counts.count(KIND.name, labels, job.status, duration)
 
     def retain_pipelines(self, keys: Collection[str], keep_repositories: Collection[str] = ()) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from exporter.metrics import MetricSpec, metric_spec
+from exporter.runhistory.render import HistoryFamilies
 
 JOB_LABELS = ("repository_id", "pipeline_id", "stage", "job")
 
@@ -54,4 +55,5 @@ JOB_RUN_DURATION = metric_spec(
 JOB_SPECS: tuple[MetricSpec, ...] = (
     JOB_STATUS, JOB_DURATION, JOB_QUEUED, JOB_CREATED, JOB_STARTED, JOB_FINISHED, JOB_INFO, JOBS,
 )
-HISTORY_SPECS: tuple[MetricSpec, ...] = (JOB_RUNS, JOB_RUN_DURATION)
+HISTORY = HistoryFamilies(JOB_RUNS, JOB_RUN_DURATION)
+HISTORY_SPECS: tuple[MetricSpec, ...] = HISTORY.specs

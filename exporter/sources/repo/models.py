@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from exporter.assumptions import contradicted
 from exporter.payload import MAX_INT32, RecordError, field_of, parse_timestamp, required_dict, text_of
 
 PIPELINE_STATUSES: tuple[str, ...] = (
@@ -42,7 +43,7 @@ def parse_pipeline_job(raw: object) -> PipelineJob:
         id=job_id,
         name=text_of(record.get("name")) or f"job-{job_id}",
         stage=text_of(field_of(record, "stage")),
-        status=status if status in PIPELINE_STATUSES else "unknown",
+        status=_known_status(status),
         ref=text_of(field_of(record, "ref")),
         sha=text_of(field_of(record, "sha")),
         created=parse_timestamp(field_of(record, "created_at")),
@@ -51,6 +52,13 @@ def parse_pipeline_job(raw: object) -> PipelineJob:
         updated=parse_timestamp(field_of(record, "updated_at")),
         target_url=text_of(field_of(record, "target_url")),
     )
+
+
+def _known_status(status: str) -> str:
+    if status in PIPELINE_STATUSES:
+        return status
+    contradicted("status_vocabulary", f"pipeline job status {status[:32]!r} is not a published one")
+    return "unknown"
 
 
 FINISHED_PIPELINE_STATUSES: tuple[str, ...] = ("success", "failed", "canceled", "skipped", "timedout")
@@ -133,7 +141,7 @@ def parse_head_pipeline(raw: object) -> HeadPipeline | None:
     status = text_of(record.get("status")).strip().lower()
     return HeadPipeline(
         id=_positive_int(record.get("id"), "pipeline id"),
-        status=status if status in PIPELINE_STATUSES else "unknown",
+        status=_known_status(status),
         created=parse_timestamp(record.get("created_at")),
         updated=parse_timestamp(record.get("updated_at")),
         finished=parse_timestamp(record.get("finished_at")),

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from exporter.runhistory.counts import JobHistory, Labels, split_spec
-from exporter.sinks import HistogramSink, Sink
+from exporter.sinks import Sink
 from exporter.snapshot import TargetState
 from exporter.sources.base import FAILING_STATUSES, FailingJob
 from exporter.sources.repo import metrics as m
@@ -84,16 +83,6 @@ def has_running_job(state: TargetState) -> bool:
     """True if a job's duration moves with the poll time alone: a running job's."""
     return any(job.status == "running" and job.started is not None and job.finished is None
                for job in state.records)
-
-
-def render_job_history(sink: HistogramSink, labels: Labels, job: JobHistory, duration_bounds: tuple[float, ...],
-                       queued_bounds: tuple[float, ...]) -> None:
-    """One pipeline job's run counters (every status, from zero) and the histograms its runs created."""
-    for status, count in job.runs:
-        sink.add(m.JOB_RUNS, (*labels, status), count)
-    duration = split_spec(m.JOB_RUN_DURATION, job.split)
-    for name, histogram in job.durations:  # per duration class; "" when durations are not split
-        sink.add_histogram(duration, (*labels, name) if name else labels, duration_bounds, histogram)
 
 
 def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:

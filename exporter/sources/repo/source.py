@@ -6,8 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
-from exporter.runhistory.counts import JobHistory, Labels
-from exporter.sinks import HistogramSink, Sink
+from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import DiscoveryContext, FailingJob, HistoryContext, Source
 from exporter.sources.repo import metrics
@@ -19,7 +18,6 @@ from exporter.sources.repo.render import (
     failing_jobs,
     has_running_job,
     render_durations,
-    render_job_history,
     render_pipeline,
 )
 from exporter.sources.repo.targets import API, pipeline_ids, pipeline_target
@@ -37,6 +35,7 @@ class RepoSource(Source):
     job_specs = metrics.JOB_SPECS
     moving_specs = (metrics.JOB_DURATION,)
     history_specs = metrics.HISTORY_SPECS
+    history_families = metrics.HISTORY
     endpoint = True
     skip_reasons = ((API, "malformed"),)
     default_rate = 8.0
@@ -76,10 +75,6 @@ class RepoSource(Source):
 
     def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
         return failing_jobs(state)
-
-    def render_history(self, sink: HistogramSink, labels: Labels, job: JobHistory,
-                       duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
-        render_job_history(sink, labels, job, duration_bounds, queued_bounds)
 
     def history_part(self, context: HistoryContext) -> PipelineHistory:
         return PipelineHistory(context.counts)
