@@ -143,14 +143,18 @@ def test_every_watched_plan_equals_the_simulators_ground_truth(rig_factory, pagi
     assert old, "the world holds plans past max_age_days, which the truth left out"
 
 
-def test_a_server_whose_offset_counts_pages_is_named_once_in_the_log(rig_factory, caplog):
+def test_a_server_whose_offset_counts_pages_is_named_once_by_its_assumption(rig_factory, caplog):
     rig = rig_factory({P1: 450}, paging="page")
-    with caplog.at_level(logging.WARNING, logger="exporter.sources.testplan.fetch"):
+    failures = ("codearts_api_assumption_failures_total",
+                frozenset({"api": "testplan", "assumption": "paging_style"}.items()))
+    assert rig.samples()[failures] == 0  # served at zero before
+    with caplog.at_level(logging.WARNING, logger="exporter.assumptions"):
         assert rig.poll().all_up()
         rig.sim.reset_counts()
         assert rig.poll().all_up()
     warnings = [record.getMessage() for record in caplog.records if "offset counts pages" in record.getMessage()]
-    assert len(warnings) == 1 and "assumption contradicted" in warnings[0]
+    assert len(warnings) == 1 and warnings[0].startswith("assumption paging_style contradicted by the testplan API")
+    assert rig.samples()[failures] == 1
     assert rig.sim.request_count("testplan_plans") == 3  # pages 0, 1, 2: no second detection
 
 
@@ -225,6 +229,9 @@ def test_a_pass_rate_of_na_or_without_a_percent_sign_and_bad_counts(rig_factory)
     assert value("codearts_testplan_defects", negative, state="resolved") is None  # 3 completed of 1
     natural = sum(1 for plan_id in watched[4:] if rig.plans(P1)[plan_id]["execute_stage"]["case_pass_rate"] == "N/A")
     assert skipped(samples, "no_pass_rate") == 2 + natural  # N/A and -5%, counted per poll
+    rate_format = ("codearts_api_assumption_failures_total",
+                   frozenset({"api": "testplan", "assumption": "rate_format"}.items()))
+    assert samples[rate_format] == 1  # "-5%" is no percentage; "N/A" is as expected
 
 
 def test_a_plan_without_an_id_is_skipped_and_counted(rig_factory):

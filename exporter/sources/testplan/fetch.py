@@ -5,7 +5,8 @@ Paging: ``offset`` 0-999 and ``limit`` 1-200, both required. The docs call ``off
 item count), which no live account confirmed (codearts-deploy-dora-tests-api.md section 7 item 9). So a walk
 checks it when it can: after a full first page, the page at ``offset=200`` must hold new plans; if it is
 empty, ``offset=1`` tells the readings apart (items: plans 1-200, all seen; pages: the second page, new
-plans). A server found counting pages is said once in the log and walked by page numbers from then on.
+plans). A server found counting pages contradicts the assumption ``paging_style`` (said by name once: log,
+landing page, ``codearts_api_assumption_failures_total``) and is walked by page numbers from then on.
 
 With item offsets a listing reaches at most 1,199 plans (``offset=999``); a project with more is listed
 once per watched stage (``current_stage=``) from then on, said once in the log.
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
+from exporter.assumptions import contradicted
 from exporter.client import CodeArtsClient, ParsedListing
 from exporter.errors import PayloadError
 from exporter.sources.testplan.config import TestPlanProject
@@ -142,12 +144,10 @@ def _walk_pages(pages: _Collector, first: int) -> Walk:
 
 def _learn(memo: _Memo, reading: str) -> None:
     with memo.lock:
-        if memo.reading == reading:
-            return
         memo.reading = reading
-    if reading == PAGES:
-        log.warning("assumption contradicted: CodeArts TestPlan's offset counts pages, not items as its docs "
-                    "say; walking plan listings by page number from now on")
+    if reading == PAGES:  # reported by name (log, landing page, counter) where the walk is checked
+        contradicted("paging_style", "offset counts pages, not items as the docs say: listings are walked by page "
+                                     "number from now on")
 
 
 def plans_page(client: CodeArtsClient, project_id: str, offset: int, stage: str | None = None) -> list[Any]:
@@ -173,8 +173,10 @@ def list_plans(client: CodeArtsClient, project: TestPlanProject) -> ParsedListin
     stages: tuple[str | None, ...] = project.stages if project.id in memo.by_stage else (None,)
     items: list[Any] = []
     requests, capped = 0, False
+    url = f"{client.base_url(API)}/v2/projects/{project.id}/plans"
     for stage in stages:
-        walk = walk_plans(partial(plans_page, client, project.id, stage=stage), memo)
+        with client.checking(API, url):
+            walk = walk_plans(partial(plans_page, client, project.id, stage=stage), memo)
         items += walk.items
         requests += walk.requests
         capped = capped or walk.capped
@@ -187,7 +189,6 @@ def list_plans(client: CodeArtsClient, project: TestPlanProject) -> ParsedListin
     if capped:
         log.warning("project %s: a stage holds more CodeArts TestPlan plans than a listing reaches; plans past "
                     "the first %d of a stage are not seen", project.id, MAX_OFFSET + LIMIT)
-    url = f"{client.base_url(API)}/v2/projects/{project.id}/plans"
     parsed = client.page_records(API, url, items, parse_plan)
     plans = _unique(plan for plan in parsed if project.watches(plan.name, plan.stage))
     listing = ParsedListing(plans, len(items) - len(parsed), requests, not capped)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from exporter.assumptions import contradicted
 from exporter.payload import MAX_INT32, RecordError, number_of, required_dict, text_of
 
 MAX_NAME = 256
@@ -44,13 +45,19 @@ class TestPlan:
         return self.defects - self.resolved
 
 
+NO_RATE = ("", "N/A", "NA", "-")  # what a plan with no executed case may show: no reading, as expected
+
+
 def parse_rate(value: object) -> float | None:
-    """A rate string (``"33.3%"``, ``"33.3"``, or a number) as a ratio 0..1; None if it is no reading."""
-    if isinstance(value, bool):
-        return None
-    text = text_of(value).strip()
+    """A rate string (``"33.3%"``, ``"33.3"``, or a number) as a ratio 0..1; None if it is no reading (anything
+    but a plain absence is reported as contradicting ``rate_format``)."""
+    text = "" if isinstance(value, bool) else text_of(value).strip()
     number = number_of(text[:-1].strip() if text.endswith("%") else text)
-    return round(number / 100.0, 8) if number is not None and 0 <= number <= 100 else None
+    if number is not None and 0 <= number <= 100:
+        return round(number / 100.0, 8)
+    if value is not None and text.upper() not in NO_RATE:
+        contradicted("rate_format", f"case_pass_rate {text[:32]!r} is no percentage")
+    return None
 
 
 def count_of(value: object) -> int | None:
