@@ -338,3 +338,11 @@ def test_tests_true_without_the_run_history_is_a_configuration_error():
     with pytest.raises(ConfigError) as caught:
         parse_config({**data, "history": {}, "projects": [{"id": P1, "tests": "yes please"}]}, {})
     assert caught.value.problems == ('projects[0].tests: expected true or false, got "yes please"',)
+
+
+def test_check_config_says_which_projects_read_unit_test_reports(tmp_path):
+    from .conftest import run_cli
+
+    config = write_tests_config(tmp_path / "c.yaml", "http://127.0.0.1:9")
+    result = run_cli("--config.file", str(config), "--check-config")
+    assert result.returncode == 0 and "2 build projects (1 with unit-test reports)" in result.stdout

@@ -47,7 +47,9 @@ class BuildSource(Source):
         return tuple(project_target(project.id) for project in section)
 
     def summary(self, section: tuple[ProjectTarget, ...]) -> str:
-        return f"{len(section)} build projects"
+        """The projects, and how many read unit-test reports (said only when some do)."""
+        tests = sum(1 for project in section if project.tests)
+        return f"{len(section)} build projects" + (f" ({tests} with unit-test reports)" if tests else "")
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
         return list_build_jobs(client, target.key)
