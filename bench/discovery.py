@@ -20,6 +20,7 @@ from exporter.config import load_config
 from exporter.sharding import ShardSpec
 from exporter.simulator import DEFAULT_TOKEN, Simulator, World
 from exporter.simulator.mergerequests import MergeRequestPlan
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 T0 = 1_763_900_000.0
@@ -42,7 +43,7 @@ def one_pass(sim: Simulator, path: Path, now: list[float], shards: int = 1) -> d
     pipelines: set[str] = set()
     started = time.perf_counter()
     for index in range(shards):
-        exporter = Exporter(load_config(path), clock=lambda: now[0], shard=ShardSpec(index, shards))
+        exporter = Exporter(load_config(path, sources=BUILTIN), clock=lambda: now[0], shard=ShardSpec(index, shards))
         snapshot = exporter.poll_once()
         pipelines |= {state.target.key for state in snapshot.states}
         exporter.close()

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from exporter.config import load_config
 from exporter.simulator import DEFAULT_TOKEN, Simulator, World, generated_project_id
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 T0 = 1_750_000_000.0
@@ -39,7 +40,7 @@ def main(out: str, api: str = "auto") -> None:
         config_path.write_text(
             f"region: bench\nendpoints:\n  repo: {sim.url}\n  build: {sim.url}\nauth:\n  token: {DEFAULT_TOKEN}\n"
             f"history:\n  api: {api}\n" + "projects:\n" + "".join(f"  - id: {p}\n" for p in projects))
-        exporter = Exporter(load_config(config_path), clock=lambda: now[0])
+        exporter = Exporter(load_config(config_path, sources=BUILTIN), clock=lambda: now[0])
         exporter.poll_once()
         rows = []
         for gap in GAPS:

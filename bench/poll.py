@@ -25,6 +25,7 @@ from typing import Any
 from _common import SimulatorProcess, WorldSize, median, print_table, save, write_config
 
 from exporter.config import load_config
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 FROZEN_AT = 1_750_000_000.0
@@ -48,7 +49,7 @@ def measure(targets: int, latency: float, args: argparse.Namespace) -> dict[str,
     with SimulatorProcess(size, frozen_at=FROZEN_AT, latency=latency) as sim, tempfile.TemporaryDirectory() as tmp:
         config = write_config(Path(tmp) / "config.yaml", sim.url, size, interval=3600,
                               concurrency=args.concurrency, timeout=30)
-        exporter = Exporter(load_config(config))
+        exporter = Exporter(load_config(config, sources=BUILTIN))
         try:
             cold = one_cycle(exporter, sim)
             steady = [one_cycle(exporter, sim) for _ in range(args.cycles)]

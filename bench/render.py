@@ -21,16 +21,18 @@ from typing import Any
 
 from _common import median, print_table, save
 
-from exporter.auth import StaticTokenAuth
+from exporter.auth.base import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.config import HistoryConfig
 from exporter.exposition import TEXT, Exposition
-from exporter.registry import registered
 from exporter.snapshot import Snapshot
 from exporter.sources.base import PollSettings
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.config import RepoSection
 from exporter.sources.repo.models import PipelineJob
+from exporter.sources.repo.source import SOURCE as REPO
 from exporter.sources.repo.targets import pipeline_target
+from exporter.sourcetable import SourceTable
 from exporter.stats import RequestStats
 from exporter.wiring import run_history
 
@@ -47,12 +49,12 @@ def listing(target: int, generation: dict[int, int]) -> tuple[PipelineJob, ...]:
 def measure(jobs: int, changed: int, cycles: int, gzipped: bool) -> dict[str, Any]:
     client = CodeArtsClient(base_urls={"repo": "http://127.0.0.1:9"},
                             auth=StaticTokenAuth("unused"), timeout=1.0)  # pipeline counting sends nothing
-    history = run_history(registered(), client, HistoryConfig(), {"repo": RepoSection()}, PollSettings(60.0, 4))
+    history = run_history(SourceTable((REPO,)), client, HistoryConfig(), {"repo": RepoSection()}, PollSettings(60.0, 4))
     targets = [pipeline_target(1000 + n, 1) for n in range(max(1, jobs // JOBS_PER_TARGET))]
     generations: list[dict[int, int]] = [{} for _ in targets]
     for number, target in enumerate(targets):
         history.after_listing(target, listing(number, generations[number]))
-    exposition = Exposition(RequestStats(), "bench")
+    exposition = Exposition(BUILTIN, RequestStats(), "bench")
     if gzipped:
         exposition.body(TEXT, True)  # a scrape asked for text + gzip: each swap prepares it
     empty = Snapshot(1, T0, ())

@@ -59,6 +59,7 @@ from _common import (  # noqa: E402 - after the path
 
 from exporter.config import default_rate_limits  # noqa: E402
 from exporter.simulator import World  # noqa: E402
+from exporter.sources.builtin import BUILTIN  # noqa: E402
 
 SERIES_PER_JOB_TARGET = 40
 SCRAPE_P99_TARGET_MS = 100.0
@@ -219,7 +220,7 @@ def measure(server: subprocess.Popen[bytes], port: int, targets: int, started: f
             time.sleep(0.5)
     assert conn is not None
     # The burst of the default poll.rate_limit goes out at once; every other request waits for its token.
-    burst = default_rate_limits().burst
+    burst = default_rate_limits(BUILTIN).burst
     ideal = max(max(0.0, first_requests[api] - burst) / (budget[api] / args.interval)
                 for api in budget if first_requests[api])
     # Steady state: scrape while the next cycles poll, until ``cycles`` more cycles have finished.

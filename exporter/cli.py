@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+import textwrap
 import threading
 import time
 from collections.abc import Sequence
@@ -16,11 +17,12 @@ from importlib import resources
 from exporter import __version__
 from exporter.config import Config, ConfigError, PasswordAuth, load_config
 from exporter.errors import CredentialsError
-from exporter.registry import registered
 from exporter.safetext import SafeFormatter
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
+from exporter.sources.builtin import BUILTIN
 from exporter.statelock import StateLockError
+from exporter.validation import and_list
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 from exporter.wiring import Exporter
 
@@ -33,10 +35,10 @@ log = logging.getLogger("exporter")
 EXIT_WITHIN = 8.0  # seconds from SIGTERM (or the end of --once) to exit, whatever upstream requests still hang
 IGNORED_SIGNALS = ("SIGHUP", "SIGUSR1", "SIGUSR2")  # their default action kills the process without a word
 
-DESCRIPTION = """\
-Prometheus exporter for Huawei Cloud CodeArts CI. Polls the CodeArts Repo pipeline-jobs API and the
-CodeArts Build jobs API in the background and serves job status, durations and health scores on
-/metrics. A scrape never calls CodeArts: it serves the result of the latest poll."""
+DESCRIPTION = textwrap.fill(
+    f"Prometheus exporter for Huawei Cloud CodeArts CI. Polls {and_list([source.title for source in BUILTIN])} "
+    "in the background and serves job status, durations and health scores on /metrics. A scrape never calls "
+    "CodeArts: it serves the result of the latest poll.", width=104)
 
 EPILOG = """\
 examples:
@@ -104,7 +106,7 @@ def configure_logging(level: str) -> None:
 
 def describe(config: Config) -> str:
     """A secret-free summary of a valid configuration, for --check-config."""
-    sources = [source for source in registered() if source.name in config.sections]
+    sources = config.sources
     watched = ", ".join(filter(None, (source.summary(config.section(source.name)) for source in sources)))
     endpoints = "".join(f"{source.name} {url}; " for source in sources
                         if (url := config.endpoints.url(source.name)) is not None)
@@ -152,9 +154,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.demo:
             from exporter.demo import start_demo
 
-            simulator, config = start_demo()
+            simulator, config = start_demo(BUILTIN)
         else:
-            config = load_config(args.config_file)
+            config = load_config(args.config_file, sources=BUILTIN)
     except ConfigError as err:
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE

@@ -20,14 +20,16 @@ from exporter.errors import (
     AuthError,
     ClientError,
     CodeArtsError,
+    ErrorCodes,
     NotFoundError,
     PayloadError,
     ServerError,
     ThrottledError,
+    TransientServerError,
     redact_url,
 )
 from exporter.limits import MAX_BODY_BYTES, MAX_ITEMS_PER_LISTING, SKIP_WARNINGS_PER_LISTING
-from exporter.pagination import ListingTooLong, Page, Reading, listing_total, walk_pages
+from exporter.pagination import ListingTooLong, Page, Reading, walk_pages
 from exporter.payload import RecordError
 from exporter.ratelimit import RateLimits
 from exporter.retry import Retrier, RetryPolicy
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE = 100
 DEFAULT_MAX_BODY_BYTES = MAX_BODY_BYTES
-BUILD_THROTTLE_CODE = "CB.00060211"  # CodeArts Build throttles with HTTP 500 and this code
+NO_CODES = ErrorCodes()  # an API whose error codes mean nothing beyond their status
 
 T = TypeVar("T")
 
@@ -105,7 +107,10 @@ class CodeArtsClient:
         pool_size: int = 10,
         rate_limits: RateLimits | None = None,
         retry: Retrier | RetryPolicy | None = None,
+        error_codes: Mapping[str, ErrorCodes] | None = None,
     ) -> None:
+        """``error_codes``: per API (a source's name), what its error codes mean beyond their status."""
+        self._error_codes = dict(error_codes or {})
         self.base_urls = {api: url.rstrip("/") for api, url in base_urls.items()}
         self.timeout = timeout
         self.stats = stats or RequestStats()
@@ -142,16 +147,6 @@ class CodeArtsClient:
             return self.base_urls[api]
         except KeyError:
             raise ValueError(f"no base URL for the {api!r} API") from None
-
-    def array_page(self, url: str, what: str) -> Callable[[requests.Response], Page]:
-        """A decoder for a Repo v4 list answered as a JSON array (``X-Total`` read when present)."""
-        def decode(response: requests.Response) -> Page:
-            body = self.decode_json(response)
-            if not isinstance(body, list):
-                raise PayloadError(f"expected a JSON array of {what}", url=url, status=response.status_code)
-            return Page(body, total_header(response.headers.get("X-Total")))
-
-        return decode
 
     def listing(
         self,
@@ -266,7 +261,8 @@ class CodeArtsClient:
         if 200 <= response.status_code < 300:
             return response
         # A wait past the retry deadline gives the request up at once: nothing longer is ever waited.
-        error = _error_for(response, url, longest_wait=self._retrier.policy.deadline)
+        error = _error_for(response, url, self._error_codes.get(api, NO_CODES),
+                           longest_wait=self._retrier.policy.deadline)
         if isinstance(error, ThrottledError):
             self.stats.count_throttled(api)
         raise error
@@ -293,21 +289,19 @@ class CodeArtsClient:
                                status=response.status_code) from None
 
 
-def total_header(value: str | None) -> int | None:
-    """A non-negative item count from a header such as ``X-Total``; None when absent or unreadable."""
-    return listing_total(value, header=True)
-
-
-def _error_for(response: requests.Response, url: str, longest_wait: float = math.inf) -> CodeArtsError:
-    """The error a 4xx or 5xx answer means; a throttling's ``Retry-After`` read as at most ``longest_wait``."""
+def _error_for(response: requests.Response, url: str, codes: ErrorCodes = NO_CODES,
+               longest_wait: float = math.inf) -> CodeArtsError:
+    """The error a 4xx or 5xx answer means, ``codes`` saying what its API's error codes mean; a throttling's
+    ``Retry-After`` read as at most ``longest_wait``."""
     status = response.status_code
     code, message = error_fields(response)
     # In this order: a 401, 403 or 404 is that, whatever its error code; Build throttles with a 500.
-    if status not in (401, 403, 404) and (status == 429 or code == BUILD_THROTTLE_CODE):
+    if status not in (401, 403, 404) and (status == 429 or code in codes.throttle):
         wait = retry_after(response.headers.get("Retry-After"), now=time.time(), ceiling=longest_wait)
         return ThrottledError("throttled", retry_after=wait.seconds if wait is not None else None, url=url,
                               status=status, error_code=code, error_msg=message)
     kind, text = ((AuthError, "credentials refused") if status in (401, 403) else
                   (NotFoundError, "not found") if status == 404 else
-                  (ServerError, "server error") if status >= 500 else (ClientError, "request refused"))
+                  (TransientServerError if code in codes.transient else ServerError, "server error") if status >= 500
+                  else (ClientError, "request refused"))
     return kind(text, url=url, status=status, error_code=code, error_msg=message)

@@ -17,9 +17,9 @@ import yaml
 
 from exporter.auth.settings import AkSkAuth, Auth, PasswordAuth, TokenAuth
 from exporter.metricsconfig import MetricsConfig, parse_metrics
-from exporter.regions import REGIONS, endpoints_for
-from exporter.registry import all_specs, registered
+from exporter.regions import IAM, RegionTable
 from exporter.runhistory.options import HistoryConfig
+from exporter.sourcetable import SourceTable
 from exporter.validation import (
     Checker,
     Secret,
@@ -63,7 +63,6 @@ MAX_CONCURRENCY = 64
 
 # The core's top-level keys; each source's own keys go between the first four and the rest.
 CORE_KEYS = ("region", "endpoints", "auth", "poll", "history", "state", "metrics")
-IAM = "iam"
 IAM_RATE = 0.2  # IAM token requests per second: a renewal a day, retries well apart
 AUTH_MODES = ("token", "password", "aksk")
 PASSWORD_KEYS = ("domain", "username", "password", "password_file", "project_id", "project_name")
@@ -72,8 +71,7 @@ POLL_KEYS = ("interval_seconds", "timeout_seconds", "concurrency", "rate_limit",
              "max_backoff_seconds")
 MAX_RATE = 1000.0  # requests per second; far above anything CodeArts allows, so a typo shows
 MAX_BURST = 1000
-HISTORY_KEYS = ("enabled", "api", "buckets", "queued_buckets", "max_pages", "max_requests_per_cycle")
-HISTORY_APIS = ("auto", "brief", "v1", "v3")
+HISTORY_KEYS = ("enabled", "buckets", "queued_buckets", "max_pages", "max_requests_per_cycle")
 STATE_KEYS = ("path",)
 MAX_HISTORY_PAGES = 100
 MAX_HISTORY_REQUESTS_PER_CYCLE = 100_000
@@ -114,15 +112,19 @@ class RateLimitConfig:
         return self.per_api.get(api)
 
 
-def default_rate_limits() -> RateLimitConfig:
-    """The rate limits of an absent ``poll.rate_limit``: each registered source's default, and IAM's."""
-    return RateLimitConfig(default_rates())
+def default_rate_limits(sources: SourceTable) -> RateLimitConfig:
+    """The rate limits of an absent ``poll.rate_limit``: each source's default, and IAM's."""
+    return RateLimitConfig(default_rates(sources))
 
 
-def default_rates() -> dict[str, float]:
-    """Each registered source's default requests per second, then IAM's."""
-    rates = {source.name: source.default_rate for source in registered() if source.default_rate is not None}
+def default_rates(sources: SourceTable) -> dict[str, float]:
+    """Each source's default requests per second, then IAM's."""
+    rates = {source.name: source.default_rate for source in sources if source.default_rate is not None}
     return rates | {IAM: IAM_RATE}
+
+
+def _iam_rate_limit() -> RateLimitConfig:
+    return RateLimitConfig({IAM: IAM_RATE})
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +134,8 @@ class PollConfig:
     interval_seconds: float = 60.0
     timeout_seconds: float = 10.0
     concurrency: int = 4
-    rate_limit: RateLimitConfig = field(default_factory=default_rate_limits)
+    # The loader always fills in every source's rate (default_rate_limits); alone, a PollConfig knows no source.
+    rate_limit: RateLimitConfig = field(default_factory=_iam_rate_limit)
     job_grace_seconds: float = 0.0
     max_backoff_seconds: float = 600.0
 
@@ -146,12 +149,14 @@ class StateConfig:
 
 @dataclass(frozen=True, slots=True)
 class Config:
-    """The validated configuration: the core sections, and each registered source's own section by name."""
+    """The validated configuration: the core sections, the sources it was read with, and each source's own
+    section by name (every source of ``sources`` has one)."""
 
     region: str | None
     endpoints: Endpoints
     auth: Auth
     poll: PollConfig
+    sources: SourceTable
     sections: Mapping[str, Any]
     history: HistoryConfig = HistoryConfig()
     state: StateConfig = StateConfig()
@@ -163,8 +168,7 @@ class Config:
 
     def discovers(self) -> bool:
         """True if any source's targets change while running (discovery)."""
-        return any(source.discovers(self.sections[source.name]) for source in registered()
-                   if source.name in self.sections)
+        return any(source.discovers(self.sections[source.name]) for source in self.sources)
 
 
 class ConfigError(Exception):
@@ -176,8 +180,10 @@ class ConfigError(Exception):
         super().__init__(f"invalid configuration in {one_line(source)}: {'; '.join(self.problems)}")
 
 
-def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None) -> Config:
-    """Read, parse and validate the YAML file at `path`; `${VAR}` references come from `env` (os.environ)."""
+def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = None, *,
+                sources: SourceTable) -> Config:
+    """Read, parse and validate the YAML file at `path` for the sources of ``sources`` (the CLI's:
+    ``exporter.sources.builtin.BUILTIN``); `${VAR}` references come from `env` (os.environ)."""
     source = os.fspath(path)
     try:
         with open(source, encoding="utf-8") as handle:
@@ -191,39 +197,40 @@ def load_config(path: str | os.PathLike[str], env: Mapping[str, str] | None = No
     except yaml.YAMLError as err:
         # `from None`: the YAML exception's own text quotes the file's lines, which may hold a secret.
         raise ConfigError(source, [yaml_problem(err)]) from None
-    return parse_config(data, env, source)
+    return parse_config(data, env, source, sources=sources)
 
 
-def parse_config(data: object, env: Mapping[str, str] | None = None, source: str = "<config>") -> Config:
-    """Validate already-parsed YAML data into a `Config`, or raise one `ConfigError` listing every problem."""
+def parse_config(data: object, env: Mapping[str, str] | None = None, source: str = "<config>", *,
+                 sources: SourceTable) -> Config:
+    """Validate already-parsed YAML data into a `Config` for the sources of ``sources``, or raise one
+    `ConfigError` listing every problem."""
     check = Checker(os.environ if env is None else env)
     if data is None:
         raise ConfigError(source, ["the configuration is empty"])
-    sources = registered()
-    top = check.section("", data, top_level_keys())
+    top = check.section("", data, top_level_keys(sources))
     if top is None:
         raise ConfigError(source, check.problems)
-    region, endpoints = _region_and_endpoints(check, top, needs_iam=_uses_password(top.get("auth")))
+    region, endpoints = _region_and_endpoints(check, top, sources, needs_iam=_uses_password(top.get("auth")))
     auth = _auth(check, top.get("auth"))
-    poll = _poll(check, top.get("poll"))
+    poll = _poll(check, top.get("poll"), sources)
     sections = {each.name: each.parse_config(check, top) for each in sources}
-    history = _history(check, top.get("history"))
+    history = _history(check, top.get("history"), sources)
     state = _state(check, top.get("state"))
-    metrics = parse_metrics(check, top.get("metrics"), tuple(spec.name for spec in all_specs()))
+    metrics = parse_metrics(check, top.get("metrics"), tuple(spec.name for spec in sources.specs()))
     if None not in sections.values() and not any(each.has_targets(sections[each.name]) for each in sources):
         paths = [path for each in sources for path in each.target_paths]
-        check.add("", f"no targets: {and_list(paths)} are all empty")
+        check.add("", f"no targets: {and_list(paths)} are all empty" if paths else "no targets: no source given")
     # A part is None only after its problem was recorded; checking both also satisfies the type checker.
     if check.problems or endpoints is None or auth is None or poll is None or None in sections.values():
         raise ConfigError(source, check.problems)
     if history is None or state is None or metrics is None:
         raise ConfigError(source, check.problems)
-    return Config(region, endpoints, auth, poll, sections, history, state, metrics)
+    return Config(region, endpoints, auth, poll, sources, sections, history, state, metrics)
 
 
-def top_level_keys() -> tuple[str, ...]:
-    """Every key the top level takes: the core's, then each registered source's."""
-    return (*CORE_KEYS[:4], *(key for source in registered() for key in source.config_keys), *CORE_KEYS[4:])
+def top_level_keys(sources: SourceTable) -> tuple[str, ...]:
+    """Every key the top level takes: the core's, with each source's among them."""
+    return (*CORE_KEYS[:4], *(key for source in sources for key in source.config_keys), *CORE_KEYS[4:])
 
 
 def _uses_password(raw_auth: object) -> bool:
@@ -231,24 +238,25 @@ def _uses_password(raw_auth: object) -> bool:
 
 
 def _region_and_endpoints(
-    check: Checker, top: Mapping[str, object], *, needs_iam: bool
+    check: Checker, top: Mapping[str, object], sources: SourceTable, *, needs_iam: bool
 ) -> tuple[str | None, Endpoints | None]:
     """The region and the endpoints, each endpoint defaulting from the region unless given explicitly."""
     region, region_shown, region_ok = _region(check, top.get("region"))
-    apis = tuple(source.name for source in registered() if source.endpoint)
+    apis = tuple(source.name for source in sources if source.endpoint)
     section = check.section("endpoints", top.get("endpoints"), (*apis, IAM))
     if section is None:
         return region, None
     explicit = {name: url(check, f"endpoints.{name}", raw) for name, raw in section.items()}
-    defaults = endpoints_for(region) if region is not None else None
-    used = tuple(source.name for source in registered() if source.endpoint and source.needs_endpoint(top))
+    regions = sources.regions()
+    defaults = regions.get(region) if region is not None else None
+    used = tuple(source.name for source in sources if source.endpoint and source.needs_endpoint(top))
     needed = (*used, IAM) if needs_iam else used
     missing = [f"endpoints.{name}" for name in needed if name not in explicit]
     if missing and defaults is None:
         if region_ok:  # otherwise the region's own problem says it all
-            _report_region(check, region_shown, missing)
+            _report_region(check, region_shown, missing, regions)
         return region, None
-    chosen = {name: explicit[name] if name in explicit else defaults.url(name) if defaults is not None else None
+    chosen = {name: explicit[name] if name in explicit else defaults.get(name) if defaults is not None else None
               for name in (*apis, IAM)}
     urls = {name: value for name in apis if (value := chosen[name]) is not None}
     lacking = [name for name in used if name not in urls]
@@ -273,7 +281,7 @@ def _region(check: Checker, raw: object) -> tuple[str | None, str | None, bool]:
     return got.value, got.shown, True
 
 
-def _report_region(check: Checker, region_shown: str | None, missing: list[str]) -> None:
+def _report_region(check: Checker, region_shown: str | None, missing: list[str], regions: RegionTable) -> None:
     verb = "is" if len(missing) == 1 else "are"
     if region_shown is None:
         check.add("region", f"required unless {and_list(missing)} {verb} given")
@@ -281,7 +289,7 @@ def _report_region(check: Checker, region_shown: str | None, missing: list[str])
         check.add(
             "region",
             f"unknown region {region_shown}; give {and_list(missing)} explicitly "
-            f"or use a known region ({', '.join(sorted(REGIONS))})",
+            f"or use a known region ({', '.join(sorted(regions))})",
         )
 
 
@@ -354,7 +362,7 @@ def _iam_project_id(check: Checker, path: str, raw: object) -> str | None:
     )
 
 
-def _poll(check: Checker, raw: object) -> PollConfig | None:
+def _poll(check: Checker, raw: object, sources: SourceTable) -> PollConfig | None:
     section = check.section("poll", raw, POLL_KEYS)
     if section is None:
         return None
@@ -364,7 +372,7 @@ def _poll(check: Checker, raw: object) -> PollConfig | None:
     concurrency = integer(
         check, "poll.concurrency", section.get("concurrency"), 1, MAX_CONCURRENCY, defaults.concurrency
     )
-    rate_limit = _rate_limit(check, section.get("rate_limit"))
+    rate_limit = _rate_limit(check, section.get("rate_limit"), sources)
     grace = non_negative(check, "poll.job_grace_seconds", section.get("job_grace_seconds"), defaults.job_grace_seconds)
     max_backoff = seconds(check, "poll.max_backoff_seconds", section.get("max_backoff_seconds"),
                            defaults.max_backoff_seconds)
@@ -381,8 +389,8 @@ def _poll(check: Checker, raw: object) -> PollConfig | None:
     return PollConfig(interval_value, timeout_value, concurrency, rate_limit, grace, max_backoff[0])
 
 
-def _rate_limit(check: Checker, raw: object) -> RateLimitConfig | None:
-    defaults = default_rates()
+def _rate_limit(check: Checker, raw: object, sources: SourceTable) -> RateLimitConfig | None:
+    defaults = default_rates(sources)
     section = check.section("poll.rate_limit", raw, (*defaults, "burst"))
     if section is None:
         return None
@@ -409,20 +417,16 @@ def _rate(check: Checker, path: str, raw: object, default: float) -> float | Non
     return number
 
 
-def _history(check: Checker, raw: object) -> HistoryConfig | None:
-    section = check.section("history", raw, HISTORY_KEYS)
+def _history(check: Checker, raw: object, sources: SourceTable) -> HistoryConfig | None:
+    # A source may still read a key of this section that older configurations have (history.api: Build's).
+    legacy = tuple(key.removeprefix("history.") for source in sources for key in source.legacy_keys
+                   if key.startswith("history."))
+    section = check.section("history", raw, (*HISTORY_KEYS, *legacy))
     if section is None:
         return None
     defaults = HistoryConfig()
     before = len(check.problems)
     enabled = boolean(check, "history.enabled", section.get("enabled"), defaults.enabled)
-    api = defaults.api
-    if "api" in section:
-        got = check.scalar("history.api", section["api"])
-        if got is not None and got.value not in HISTORY_APIS:
-            check.add("history.api", f"expected one of {', '.join(HISTORY_APIS)}, got {got.shown}")
-        elif got is not None:
-            api = str(got.value)
     bounds = buckets(check, "history.buckets", section.get("buckets"), defaults.buckets)
     queued = buckets(check, "history.queued_buckets", section.get("queued_buckets"), defaults.queued_buckets)
     max_pages = integer(check, "history.max_pages", section.get("max_pages"), 1, MAX_HISTORY_PAGES,
@@ -433,7 +437,7 @@ def _history(check: Checker, raw: object) -> HistoryConfig | None:
                             MAX_HISTORY_REQUESTS_PER_CYCLE)
     if len(check.problems) > before or bounds is None or queued is None or max_pages is None:
         return None
-    return HistoryConfig(enabled, api, bounds, queued, max_pages, per_cycle)
+    return HistoryConfig(enabled, bounds, queued, max_pages, per_cycle)
 
 
 def _state(check: Checker, raw: object) -> StateConfig | None:

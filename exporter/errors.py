@@ -6,8 +6,9 @@
     ├── AuthError                 401/403: credentials missing, expired or without permission
     │   └── CredentialsError      no credential to send (IAM refused or unreachable): nothing was sent
     ├── NotFoundError             404: the repository, pipeline or project does not exist
-    ├── ThrottledError            429 APIGW.0308, or Build's HTTP 500 CB.00060211
+    ├── ThrottledError            429, or an error code its API throttles with (a source's throttle_codes)
     ├── ServerError               other 5xx
+    │   └── TransientServerError  a 5xx whose error code its API calls transient (a source's retryable_codes)
     ├── ClientError               other 4xx (a bad parameter)
     ├── RedirectError             a 3xx: redirects are never followed (credentials would go along)
     ├── TransportError            connection refused or reset, timeout, TLS failure
@@ -19,6 +20,7 @@ so neither tokens nor signatures can leak through a log line.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
 
 from exporter.safetext import printable
@@ -98,6 +100,18 @@ class ServerError(CodeArtsError):
     """A 5xx other than throttling."""
 
     reason = "server_error"
+
+
+class TransientServerError(ServerError):
+    """A 5xx whose error code says "unknown, transient" rather than its status: worth retrying."""
+
+
+@dataclass(frozen=True, slots=True)
+class ErrorCodes:
+    """What an API's error codes mean beyond their HTTP status: a source's knowledge, handed to the client."""
+
+    throttle: frozenset[str] = frozenset()  # any status but 401/403/404 with one of these is throttling
+    transient: frozenset[str] = frozenset()  # a 5xx with one of these is worth retrying
 
 
 class ClientError(CodeArtsError):

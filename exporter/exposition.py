@@ -31,9 +31,9 @@ from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPEN
 from exporter import metrics as m
 from exporter.historylines import HistoryLines
 from exporter.metrics import MetricSpec
-from exporter.registry import all_specs, source_for
 from exporter.samples import (
     add_auth,
+    add_cycle,
     add_discovery,
     add_live,
     add_shard,
@@ -44,6 +44,7 @@ from exporter.samples import (
 from exporter.seriescap import SeriesCap
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Snapshot, Target, TargetState
+from exporter.sourcetable import SourceTable
 from exporter.stats import RequestStats
 from exporter.textformat import OPENMETRICS, TEXT, LineSink, header_bytes
 
@@ -52,10 +53,6 @@ __all__ = ["OPENMETRICS", "TEXT", "Exposition", "negotiate"]
 # The classic text format every Prometheus reads (the library now advertises version=1.0.0).
 TEXT_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _EOF = b"# EOF\n"
-# Rendered per scrape: they move between snapshots (or, for the shard, never change and cost nothing).
-LIVE_SPECS = (m.API_REQUESTS, m.RECORDS_SKIPPED, m.API_RETRIES, m.API_THROTTLED, m.RATE_LIMIT_WAIT,
-              m.AUTH_TOKEN_EXPIRY, m.SHARD, m.TOTAL_SHARDS, m.STATE_WRITE_FAILURES, m.SERIES_DROPPED,
-              m.ASSUMPTION_FAILURES)
 GZIP_LEVEL = 6
 
 
@@ -127,19 +124,22 @@ def _body(published: _Published, fmt: str, gzipped: bool) -> tuple[bytes, ...]:
 class Exposition:
     """Holds the rendered snapshot part per format and joins it with the live part on request."""
 
-    def __init__(self, stats: RequestStats, version: str, shard: ShardSpec | None = None,
+    def __init__(self, sources: SourceTable, stats: RequestStats, version: str, shard: ShardSpec | None = None,
                  disabled: Iterable[str] = (), max_series: int | None = None) -> None:
-        """``stats``: the per-scrape self counters (the one mutable thing read while serving); ``shard``: which
-        shard this replica is (None: no shard samples); ``disabled``: names of families not served
-        (``metrics.disabled``); ``max_series``: the most series served (``metrics.max_series``; None: no cap)."""
+        """``sources``: the sources whose targets the snapshots hold; ``stats``: the per-scrape self counters (the
+        one mutable thing read while serving); ``shard``: which shard this replica is (None: no shard samples);
+        ``disabled``: names of families not served (``metrics.disabled``); ``max_series``: the most series
+        served (``metrics.max_series``; None: no cap)."""
+        self._sources = sources
         self._stats = stats
         self._version = version
         self._shard = shard
-        self._off = off = frozenset(disabled)
-        # Read at construction: a source registered later is not served by this exposition.
-        self._snapshot_specs = tuple(spec for spec in all_specs() if spec not in LIVE_SPECS and spec.name not in off)
+        off = frozenset(disabled)
+        served = tuple(spec for spec in sources.specs() if spec.name not in off)
+        self._snapshot_specs = tuple(spec for spec in served if spec.phase == "snapshot")
+        self._scrape_specs = tuple(spec for spec in served if spec.phase == "scrape")
         self._cap = SeriesCap(max_series, {spec.name for spec in m.CORE_SPECS}) if max_series is not None else None
-        self._history = HistoryLines()
+        self._history = HistoryLines(sources)
         self._lines: dict[Target, _TargetLines] = {}
         # Per family: the chunks, them joined, and how many series (lines) they hold.
         self._joined: dict[str, tuple[list[bytes], bytes, int]] = {}
@@ -216,8 +216,7 @@ class Exposition:
         if self._shard is not None:
             add_shard(sink, self._shard)
         chunks = sink.chunks()
-        out = [header_bytes(spec, fmt) + chunks[spec.name] for spec in LIVE_SPECS
-               if spec.name in chunks and spec.name not in self._off]
+        out = [header_bytes(spec, fmt) + chunks[spec.name] for spec in self._scrape_specs if spec.name in chunks]
         if fmt == OPENMETRICS:
             out.append(_EOF)
         return b"".join(out)
@@ -235,15 +234,7 @@ class Exposition:
         health = LineSink()
         for state in snapshot.states:
             add_target_health(health, state)
-        if snapshot.taken_at is not None:
-            health.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
-        if snapshot.cycle_seconds is not None:
-            health.add(m.POLLER_CYCLE_DURATION, (), snapshot.cycle_seconds)
-        for api, count in snapshot.cycle_requests:
-            health.add(m.POLLER_CYCLE_REQUESTS, (api,), count)
-        for api, allowed in snapshot.budget_requests:
-            health.add(m.RATE_LIMIT_BUDGET, (api,), allowed)
-        health.add(m.BUILD_INFO, (self._version,), 1)
+        add_cycle(health, snapshot, self._version)
         if snapshot.discovery is not None:
             add_discovery(health, snapshot.discovery)
         parts.append(health.chunks())
@@ -251,18 +242,18 @@ class Exposition:
 
     def _target_lines(self, state: TargetState) -> _TargetLines:
         records = state.records
-        poll_time = state.data_at if data_depends_on_poll_time(state) else None
+        poll_time = state.data_at if data_depends_on_poll_time(self._sources, state) else None
         old = self._lines.get(state.target)
         if old is not None and (old.records is records or old.records == records):
             if old.poll_time == poll_time:
                 return old
             # Same records, another poll time: only the families that move with it are rendered again.
-            source = source_for(state.target.api)
+            source = self._sources.get(state.target.api)
             sink = LineSink()
             source.render_moving(sink, state)
             moving = {spec.name for spec in source.moving_specs}
             chunks = {name: chunk for name, chunk in old.chunks.items() if name not in moving}
             return _TargetLines(records, poll_time, chunks | sink.chunks())
         sink = LineSink()
-        add_target_data(sink, state)
+        add_target_data(sink, self._sources, state)
         return _TargetLines(records, poll_time, sink.chunks())

@@ -10,13 +10,15 @@ from __future__ import annotations
 
 from exporter.runhistory.counts import HistoryView, JobKey
 from exporter.samples import add_job_history
+from exporter.sourcetable import SourceTable
 from exporter.textformat import LineSink
 
 
 class HistoryLines:
     """The history lines of every job, per family, from the latest view. Not thread-safe: one updater."""
 
-    def __init__(self) -> None:
+    def __init__(self, sources: SourceTable) -> None:
+        self._sources = sources
         self._kept: dict[JobKey, tuple[int, dict[str, bytes]]] = {}
 
     def update(self, view: HistoryView) -> list[dict[str, bytes]]:
@@ -28,7 +30,7 @@ class HistoryLines:
                 kept[key] = old
                 continue
             sink = LineSink()
-            add_job_history(sink, key, view.jobs[key], view.duration_bounds, view.queued_bounds)
+            add_job_history(sink, self._sources, key, view.jobs[key], view.duration_bounds, view.queued_bounds)
             kept[key] = (version, sink.chunks())
         self._kept = kept
         return [chunks for _, chunks in kept.values()]

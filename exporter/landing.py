@@ -12,8 +12,8 @@ import time
 from dataclasses import dataclass
 
 from exporter.assumptions import Contradiction, known
-from exporter.registry import source_for
 from exporter.snapshot import Snapshot, TargetState
+from exporter.sourcetable import SourceTable
 
 MAX_FAILING_ROWS = 200  # a page stays readable (and small) when a whole project is red
 
@@ -27,6 +27,7 @@ class LandingInfo:
     settings: tuple[tuple[str, str], ...] = ()  # the configuration summary, (name, value) rows
     token_expiry: float | None = None
     assumptions: tuple[Contradiction, ...] = ()  # the first contradiction of each (api, assumption)
+    sources: SourceTable = SourceTable(())  # the sources of the snapshot's targets (each lists its failing jobs)
 
 
 # --- rendering --------------------------------------------------------------------------------------
@@ -97,23 +98,23 @@ def _target_rows(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
             + "".join(rows) + "</tbody></table>")
 
 
-def _failing_rows(snapshot: Snapshot, now: float) -> tuple[list[str], int]:
+def _failing_rows(snapshot: Snapshot, sources: SourceTable, now: float) -> tuple[list[str], int]:
     rows: list[tuple[float, str]] = []
     for state in snapshot.states:
-        for job in source_for(state.target.api).failing_jobs(state):
+        for job in sources.get(state.target.api).failing_jobs(state):
             rows.append((job.since or 0.0, f'<tr class="bad"><td>{_link(job.url, job.name)}</td>'
                          f"<td>{_e(job.status)}</td><td>{_e(job.where)}</td><td>{_when(job.since, now)}</td></tr>"))
     rows.sort(key=lambda row: row[0], reverse=True)
     return [row for _, row in rows[:MAX_FAILING_ROWS]], len(rows)
 
 
-def _failing(snapshot: Snapshot, now: float) -> str:
-    rows, total = _failing_rows(snapshot, now)
+def _failing(snapshot: Snapshot, sources: SourceTable, now: float) -> str:
+    rows, total = _failing_rows(snapshot, sources, now)
     if not rows:
         return "<p>No job is failing or timed out right now.</p>"
     more = f"<p>… and {total - len(rows)} more (see <code>/metrics</code>).</p>" if total > len(rows) else ""
-    return (f"<p>{total} jobs whose latest run failed or timed out, newest first. Pipeline jobs link to their "
-            "CodeArts page (the Repo API's <code>target_url</code>); the Build jobs API gives no job URL.</p>"
+    return (f"<p>{total} jobs whose latest run failed or timed out, newest first. A job links to its CodeArts "
+            "page where its API gives one.</p>"
             "<table><thead><tr><th>Job</th><th>Status</th><th>Where</th><th>Since</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>" + more)
 
@@ -178,7 +179,7 @@ def render_landing(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
     """The whole page, from the published snapshot and ``info`` only."""
     polled = sum(state.polled for state in snapshot.states)
     up = sum(state.up for state in snapshot.states)
-    failing = _failing_rows(snapshot, now)[1]
+    failing = _failing_rows(snapshot, info.sources, now)[1]
     summary = (f"<span><b>{up}</b> of {len(snapshot.states)} targets up</span>"
                f"<span><b>{polled}</b> polled</span><span><b>{failing}</b> jobs failing or timed out</span>"
                f"<span>last cycle {_when(snapshot.taken_at, now)}</span>")
@@ -190,7 +191,7 @@ def render_landing(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
         f"<h1>CodeArts exporter {_e(info.version)}</h1>"
         '<nav><a href="/metrics">/metrics</a><a href="/healthz">/healthz</a><a href="/readyz">/readyz</a></nav>'
         f'<p class="summary">{summary}</p>'
-        f"<h2>Failing now</h2>{_failing(snapshot, now)}"
+        f"<h2>Failing now</h2>{_failing(snapshot, info.sources, now)}"
         f"<h2>Targets</h2>{_target_rows(snapshot, info, now)}"
         f"<h2>Discovery</h2>{_discovery(snapshot, now)}"
         f"<h2>Assumptions contradicted</h2>{_assumptions(info, now)}"

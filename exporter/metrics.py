@@ -8,10 +8,13 @@ be added, renamed or relabelled in one place and forgotten in another.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 MetricType = Literal["gauge", "counter", "histogram"]
+# When a family is rendered: with each snapshot (cached until the next), or on every scrape (the self counters
+# that move between snapshots; they go last in the body, in table order).
+RenderPhase = Literal["snapshot", "scrape"]
 
 TARGET_LABELS = ("api", "target")
 
@@ -25,6 +28,7 @@ class MetricSpec:
     help: str
     labels: tuple[str, ...]
     group: str
+    phase: RenderPhase = "snapshot"
 
     @property
     def sample_name(self) -> str:
@@ -32,9 +36,10 @@ class MetricSpec:
         return self.name + "_total" if self.type == "counter" else self.name
 
 
-def metric_spec(name: str, kind: MetricType, help_text: str, labels: tuple[str, ...], group: str) -> MetricSpec:
-    """A family declaration (``name`` without a counter's ``_total``)."""
-    return MetricSpec(name, kind, help_text, labels, group)
+def metric_spec(name: str, kind: MetricType, help_text: str, labels: tuple[str, ...], group: str,
+                phase: RenderPhase = "snapshot") -> MetricSpec:
+    """A family declaration (``name`` without a counter's ``_total``); ``phase``: when it is rendered."""
+    return MetricSpec(name, kind, help_text, labels, group, phase)
 
 
 # The exporter's view of its targets.
@@ -50,28 +55,28 @@ POLL_DURATION = metric_spec(
 API_REQUESTS = metric_spec(
     "codearts_api_requests", "counter",
     "Requests sent to CodeArts, by API and HTTP status code (\"error\" when no response came).",
-    ("api", "code"), "exporter")
+    ("api", "code"), "exporter", "scrape")
 RECORDS_SKIPPED = metric_spec(
     "codearts_records_skipped", "counter",
     "Records in CodeArts responses that could not be parsed and were skipped.",
-    ("api", "reason"), "exporter")
+    ("api", "reason"), "exporter", "scrape")
 AUTH_TOKEN_EXPIRY = metric_spec(
     "codearts_auth_token_expiry_timestamp_seconds", "gauge",
     "Unix time the IAM token in use expires (password auth only; absent until a token is obtained).",
-    (), "exporter")
+    (), "exporter", "scrape")
 API_RETRIES = metric_spec(
     "codearts_api_retries", "counter",
     "Requests to CodeArts sent again after a failure worth retrying, by API and reason (throttled, "
     "http_502, http_503, http_504, transport).",
-    ("api", "reason"), "exporter")
+    ("api", "reason"), "exporter", "scrape")
 API_THROTTLED = metric_spec(
     "codearts_api_throttled", "counter",
-    "Responses in which CodeArts throttled the exporter (HTTP 429, or Build's HTTP 500 CB.00060211).",
-    ("api",), "exporter")
+    "Responses in which CodeArts throttled the exporter (HTTP 429).",
+    ("api",), "exporter", "scrape")
 RATE_LIMIT_WAIT = metric_spec(
     "codearts_rate_limit_wait_seconds", "counter",
     "Seconds requests waited for the exporter's own per-API rate limit (poll.rate_limit).",
-    ("api",), "exporter")
+    ("api",), "exporter", "scrape")
 POLLER_LAST_CYCLE = metric_spec(
     "codearts_poller_last_cycle_timestamp_seconds", "gauge",
     "Unix time the poller last finished a cycle over its targets (a heartbeat: it advances every "
@@ -87,7 +92,7 @@ STATE_WRITE_FAILURES = metric_spec(
     "codearts_state_write_failures", "counter",
     "Times the state file (state.path) could not be written after a poll cycle; run counts since the last "
     "good write are lost on a restart (present only with state.path).",
-    (), "exporter")
+    (), "exporter", "scrape")
 POLLER_CYCLE_REQUESTS = metric_spec(
     "codearts_poller_cycle_requests", "gauge",
     "Requests the poller's last cycle sent to an API (listings, run history and retries): what the "
@@ -126,30 +131,38 @@ SERIES_DROPPED = metric_spec(
     "codearts_exporter_series_dropped", "counter",
     "Series refused because the exposition already held metrics.max_series, by family, summed over every "
     "snapshot rendered (while it grows, some series are missing from /metrics).",
-    ("family",), "exporter")
+    ("family",), "exporter", "scrape")
 ASSUMPTION_FAILURES = metric_spec(
     "codearts_api_assumption_failures", "counter",
     "Targets whose CodeArts answers contradicted an assumption about undocumented behaviour (each target "
     "counted once per assumption; see docs/reliability.md for what each means and the fallback taken).",
-    ("api", "assumption"), "exporter")
+    ("api", "assumption"), "exporter", "scrape")
 BUILD_INFO = metric_spec(
     "codearts_exporter_build_info", "gauge",
     "Always 1; the version of the running exporter.", ("version",), "exporter")
 SHARD = metric_spec(
     "codearts_exporter_shard", "gauge",
     "Always 1; the 0-based shard this replica is (--shard, or the pod ordinal with --shard.from-hostname).",
-    ("shard",), "exporter")
+    ("shard",), "exporter", "scrape")
 TOTAL_SHARDS = metric_spec(
     "codearts_exporter_total_shards", "gauge",
-    "Number of shards the targets are split across (--total-shards); 1 when unsharded.", (), "exporter")
+    "Number of shards the targets are split across (--total-shards); 1 when unsharded.", (), "exporter", "scrape")
 
 CORE_SPECS: tuple[MetricSpec, ...] = (
     UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
     RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, POLLER_CYCLE_REQUESTS, RATE_LIMIT_BUDGET,
-    STATE_WRITE_FAILURES, AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS, DISCOVERY_TARGETS,
-    DISCOVERY_PASS_DURATION, SERIES, SERIES_DROPPED, ASSUMPTION_FAILURES, BUILD_INFO, SHARD, TOTAL_SHARDS,
+    AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS, DISCOVERY_TARGETS, DISCOVERY_PASS_DURATION, SERIES,
+    BUILD_INFO, SHARD, TOTAL_SHARDS, STATE_WRITE_FAILURES, SERIES_DROPPED, ASSUMPTION_FAILURES,
 )
-"""The exporter's own families, rendered after every source's (see :func:`exporter.registry.all_specs`)."""
+"""The exporter's own families, rendered after every source's (see
+:meth:`exporter.sourcetable.SourceTable.specs`); the per-scrape ones in this order at the end of the body."""
+
+
+def throttled_spec(throttling: Sequence[str]) -> MetricSpec:
+    """The throttle counter, its help naming how each API throttles besides HTTP 429 (each source's
+    ``throttling``)."""
+    ways = "".join(f", or {way}" for way in throttling)
+    return replace(API_THROTTLED, help=f"Responses in which CodeArts throttled the exporter (HTTP 429{ways}).")
 
 
 def markdown_table(specs: Sequence[MetricSpec]) -> str:

@@ -69,8 +69,10 @@ def page_from_one(progress: PageProgress) -> int:
     return progress.page + 1
 
 
-REPO_READINGS: tuple[Reading, ...] = (item_offset, page_from_zero, page_from_one)
-BUILD_READINGS: tuple[Reading, ...] = (page_from_zero, page_from_one)
+# Named by paging style, not by the API that speaks it: a parameter that may be an item offset or a page number
+# (Repo's offset, Pipeline's body offset), and one that is a page number from 0 or from 1 (Build's page_index).
+ITEM_OR_PAGE_READINGS: tuple[Reading, ...] = (item_offset, page_from_zero, page_from_one)
+PAGE_NUMBER_READINGS: tuple[Reading, ...] = (page_from_zero, page_from_one)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,9 +15,9 @@ from exporter.cycleaccount import CycleAccounting
 from exporter.errors import AuthError, CodeArtsError
 from exporter.joblist import merge_listing
 from exporter.ratelimit import RateLimits
-from exporter.registry import source_for
 from exporter.retry import TargetBackoff
 from exporter.snapshot import Snapshot, Target, TargetState
+from exporter.sourcetable import SourceTable
 from exporter.stats import RequestStats
 from exporter.workerpool import WorkerPool
 
@@ -79,12 +79,14 @@ class Poller:
         client: CodeArtsClient,
         settings: PollerSettings,
         *,
+        sources: SourceTable,
         stats: RequestStats,
         rate_limits: RateLimits,
         hooks: PollerHooks = PollerHooks(),  # noqa: B008 - immutable
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.client = client
+        self.sources = sources
         self.settings = settings
         self.hooks = hooks
         self.interval = settings.interval
@@ -101,7 +103,7 @@ class Poller:
         self._round = 0
         targets = tuple(targets)
         for target in targets:
-            source_for(target.api)  # a kind no source handles fails here, at start, never later
+            sources.get(target.api)  # a kind no source handles fails here, at start, never later
         first = Snapshot(0, None, tuple(TargetState(t) for t in targets))
         self.snapshot = hooks.complete(first) if hooks.complete is not None else first
 
@@ -231,7 +233,7 @@ class Poller:
         target = state.target
         started = time.monotonic()
         at = self.clock()
-        source = source_for(target.api)
+        source = self.sources.get(target.api)
         try:
             listing = source.fetch(self.client, target)
             fetched = source.complete(self.client, target, listing.records, state.records)

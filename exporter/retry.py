@@ -1,7 +1,7 @@
 """Retrying one CodeArts request, and backing off a target that keeps failing.
 
-Retried: throttling (HTTP 429, and CodeArts Build's HTTP 500 ``CB.00060211``), 502/503/504, Pipeline's
-HTTP 500 ``DEVCP.00010000`` (an unknown, transient service error), and
+Retried: throttling (HTTP 429, and the error codes an API throttles with, such as Build's HTTP 500), 502/503/504,
+a 5xx whose error code its API calls transient (such as Pipeline's "unknown service error"), and
 failures without an HTTP answer (connection refused or reset, timeouts). Not retried: 400/403/404
 and other 4xx (asking again gives the same answer), other 500s, bad payloads, and 401 (the auth
 mode renews its credential itself). Waits grow exponentially with jitter; a ``Retry-After`` from
@@ -10,7 +10,8 @@ interval) are both bounded.
 
 Why not urllib3's ``Retry``: the client reads bodies itself (to cap their size), so ``Retry`` would
 decide before the body is read, and Build's throttling is an HTTP 500 told apart from a real 500
-only by the ``error_code`` in that body, which ``Retry``'s status list cannot see. Retrying here
+only by the ``error_code`` in that body (each source names its codes: ``Source.throttle_codes``,
+``Source.retryable_codes``), which ``Retry``'s status list cannot see. Retrying here
 also lets every attempt pass the rate limiter and be counted.
 """
 
@@ -22,14 +23,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from exporter.errors import CodeArtsError, ServerError, ThrottledError, TransportError
+from exporter.errors import CodeArtsError, ServerError, ThrottledError, TransientServerError, TransportError
 
 T = TypeVar("T")
 
 RETRYABLE_STATUSES = (502, 503, 504)
-# Server errors that say "unknown, transient" in their body rather than their status: CodeArts Pipeline's
-# HTTP 500 DEVCP.00010000 ("Unknown service error").
-RETRYABLE_ERROR_CODES = frozenset({"DEVCP.00010000"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +52,7 @@ def retry_reason(err: CodeArtsError) -> str | None:
     """The label of a failure worth retrying (``throttled``, ``http_503``, ``transport``...); None if not."""
     if isinstance(err, ThrottledError):
         return "throttled"
-    if isinstance(err, ServerError) and (err.status in RETRYABLE_STATUSES or err.error_code in RETRYABLE_ERROR_CODES):
+    if isinstance(err, TransientServerError) or isinstance(err, ServerError) and err.status in RETRYABLE_STATUSES:
         return f"http_{err.status}"
     if isinstance(err, TransportError):
         return "transport"

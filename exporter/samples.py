@@ -1,59 +1,31 @@
 """Turns a snapshot (and the exporter's own counters) into Prometheus samples, through each target's source.
 No I/O.
 
-:func:`snapshot_families` and :func:`live_families` build prometheus_client families: the reference
-rendering the served text (:mod:`exporter.exposition`) is proven byte-identical to.
+The same functions fill the served text (:mod:`exporter.textformat`'s sinks) and the tests' reference
+rendering into prometheus_client families (``tests/helpers/reference.py``), proven byte-identical.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
-
 from exporter import metrics as m
-from exporter.metrics import MetricSpec
-from exporter.registry import all_specs, source_for
 from exporter.runhistory.counts import JobHistory, JobKey
 from exporter.sharding import ShardSpec
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import DiscoveryView, Snapshot, TargetState
+from exporter.sourcetable import SourceTable
 from exporter.stats import RequestStats
 
-_FAMILY_TYPES = {"gauge": GaugeMetricFamily, "counter": CounterMetricFamily}
 
-
-class _Families:
-    """One family per spec, created on first use, emitted in table order (the reference rendering)."""
-
-    def __init__(self) -> None:
-        self._families: dict[str, GaugeMetricFamily | CounterMetricFamily] = {}
-
-    def add(self, spec: MetricSpec, labels: Iterable[str], value: float) -> None:
-        self._family(spec).add_metric(list(labels), value)
-
-    def _family(self, spec: MetricSpec) -> GaugeMetricFamily | CounterMetricFamily:
-        family = self._families.get(spec.name)
-        if family is None:
-            family_type = _FAMILY_TYPES[spec.type]
-            family = family_type(spec.name, spec.help, labels=spec.labels)
-            self._families[spec.name] = family
-        return family
-
-    def ordered(self) -> list[Metric]:
-        return [self._families[spec.name] for spec in all_specs() if spec.name in self._families]
-
-
-def add_target_data(families: Sink, state: TargetState) -> None:
-    """The job families of one target's last good data (nothing if it never had any)."""
+def add_target_data(families: Sink, sources: SourceTable, state: TargetState) -> None:
+    """The job families of one target's last good data (nothing if it never had any), through its source."""
     if state.data_at is None:
         return
-    source_for(state.target.api).render(families, state)
+    sources.get(state.target.api).render(families, state)
 
 
-def data_depends_on_poll_time(state: TargetState) -> bool:
+def data_depends_on_poll_time(sources: SourceTable, state: TargetState) -> bool:
     """True if a target's job families change with ``data_at`` alone (a running job's duration)."""
-    return source_for(state.target.api).moves_with_poll_time(state)
+    return sources.get(state.target.api).moves_with_poll_time(state)
 
 
 def add_target_health(families: Sink, state: TargetState) -> None:
@@ -66,13 +38,9 @@ def add_target_health(families: Sink, state: TargetState) -> None:
         families.add(m.POLL_DURATION, labels, state.poll_duration)
 
 
-def snapshot_families(snapshot: Snapshot, version: str) -> list[Metric]:
-    """Every family that changes only when a new snapshot is swapped in."""
-    families = _Families()
-    for state in snapshot.states:
-        add_target_data(families, state)
-    for state in snapshot.states:
-        add_target_health(families, state)
+def add_cycle(families: Sink, snapshot: Snapshot, version: str) -> None:
+    """The poller's samples of the cycle that made ``snapshot`` (when, how long, its requests against the
+    budget), and the build info."""
     if snapshot.taken_at is not None:
         families.add(m.POLLER_LAST_CYCLE, (), snapshot.taken_at)
     if snapshot.cycle_seconds is not None:
@@ -82,7 +50,6 @@ def snapshot_families(snapshot: Snapshot, version: str) -> list[Metric]:
     for api, allowed in snapshot.budget_requests:
         families.add(m.RATE_LIMIT_BUDGET, (api,), allowed)
     families.add(m.BUILD_INFO, (version,), 1)
-    return families.ordered()
 
 
 def add_live(families: Sink, stats: RequestStats) -> None:
@@ -106,13 +73,6 @@ def add_live(families: Sink, stats: RequestStats) -> None:
         families.add(m.STATE_WRITE_FAILURES, (), failures)
 
 
-def live_families(stats: RequestStats) -> list[Metric]:
-    """:func:`add_live` as prometheus_client families (the reference the tests and the baseline use)."""
-    families = _Families()
-    add_live(families, stats)
-    return families.ordered()
-
-
 def add_shard(families: Sink, shard: ShardSpec) -> None:
     """Which shard this replica is and how many there are (for the shard alerts)."""
     families.add(m.SHARD, (str(shard.index),), 1)
@@ -125,11 +85,11 @@ def add_auth(families: Sink, token_expiry: float | None) -> None:
         families.add(m.AUTH_TOKEN_EXPIRY, (), token_expiry)
 
 
-def add_job_history(families: HistogramSink, key: JobKey, job: JobHistory, duration_bounds: tuple[float, ...],
-                    queued_bounds: tuple[float, ...]) -> None:
+def add_job_history(families: HistogramSink, sources: SourceTable, key: JobKey, job: JobHistory,
+                    duration_bounds: tuple[float, ...], queued_bounds: tuple[float, ...]) -> None:
     """One job's run counters and histograms, through the source that counted them."""
     kind, labels = key
-    source_for(kind).render_history(families, labels, job, duration_bounds, queued_bounds)
+    sources.get(kind).render_history(families, labels, job, duration_bounds, queued_bounds)
 
 
 def add_discovery(families: Sink, view: DiscoveryView) -> None:
@@ -142,16 +102,3 @@ def add_discovery(families: Sink, view: DiscoveryView) -> None:
         families.add(m.DISCOVERY_TARGETS, labels, status.found)
     if view.pass_seconds is not None:
         families.add(m.DISCOVERY_PASS_DURATION, (), view.pass_seconds)
-
-
-def with_series(families: list[Metric]) -> list[Metric]:
-    """``families`` (a snapshot's, in table order) with ``codearts_exporter_series`` in its place: each
-    family's sample count, as the exposition counts its lines (the reference for that family)."""
-    counted = _Families()
-    for family in families:
-        counted.add(m.SERIES, (family.name,), len(family.samples))
-    series = counted.ordered()
-    names = [spec.name for spec in all_specs()]
-    position = names.index(m.SERIES.name)
-    before = [family for family in families if names.index(family.name) < position]
-    return [*before, *series, *families[len(before):]]

@@ -5,9 +5,9 @@ jump consistent hash of Lamping and Veach (2014) maps it to one of ``total`` sha
 polled by exactly one replica, no replica needs to know the others, and growing from M to M+1 shards
 moves only about 1/(M+1) of the targets (the rest keep their shard and their series' owner).
 
-Discovered pipelines are the exception: they are sharded by the repository they were found in
-(``discovery:repo:<repository_id>``, :func:`discovery_key`), because only the shard that owns a repository
-lists its merge requests, so only that shard can know its pipelines (see docs/discovery.md).
+A target may name a group to be sharded by instead (``Target.shard_group``): Repo's discovered pipelines are
+sharded by the repository they were found in, because only the shard that owns a repository lists its merge
+requests, so only that shard can know its pipelines (see docs/discovery.md).
 """
 
 from __future__ import annotations
@@ -44,14 +44,9 @@ def key_hash(key: str) -> int:
 
 
 def shard_key(target: Target) -> str:
-    """The stable key a target is sharded by: ``repo:<repository_id>/<pipeline_id>`` or ``build:<project_id>``,
-    or for a discovered pipeline its repository's :func:`discovery_key`."""
+    """The stable key a target is sharded by: ``<api>:<key>`` (``repo:<repository_id>/<pipeline_id>``,
+    ``build:<project_id>``), or the group it names (a discovered pipeline's repository)."""
     return target.shard_group or f"{target.api}:{target.key}"
-
-
-def discovery_key(repository_id: int) -> str:
-    """The shard key of a repository's merge request discovery, and of the pipelines it finds."""
-    return f"discovery:repo:{repository_id}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,7 @@
 """Where rendered samples go: the two shapes a renderer writes to, declared apart from any renderer.
 
 :class:`exporter.textformat.LineSink` (text lines, the served path) and the prometheus_client families of
-:mod:`exporter.samples` (the reference rendering the tests compare it with) both take them.
+the tests' reference rendering (``tests/helpers/reference.py``) both take them.
 """
 
 from __future__ import annotations

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from exporter.config import AkSkAuth, Config, PasswordAuth, TokenAuth
 from exporter.landing import LandingInfo
-from exporter.registry import registered
 from exporter.sharding import ShardSpec
 
 
 def landing_info(config: Config, version: str, shard: ShardSpec, token_expiry: float | None = None) -> LandingInfo:
     """The page's view of a running exporter beside its snapshot: its configuration and token expiry."""
-    return LandingInfo(version, config.poll.interval_seconds, configuration_summary(config, shard), token_expiry)
+    return LandingInfo(version, config.poll.interval_seconds, configuration_summary(config, shard), token_expiry,
+                       sources=config.sources)
 
 
 def _auth_summary(config: Config) -> str:
@@ -31,7 +31,7 @@ def configuration_summary(config: Config, shard: ShardSpec) -> tuple[tuple[str, 
     """The configuration in (name, value) rows: modes, ids, endpoints and numbers, never a secret or a path
     to one's content (an ``*_file`` is named as a source, its path left out)."""
     poll, limits = config.poll, config.poll.rate_limit
-    sources = [source for source in registered() if source.name in config.sections]
+    sources = config.sources
     rows = [
         ("Region", config.region or "(none: explicit endpoints)"),
         ("Authentication", _auth_summary(config)),
@@ -49,8 +49,7 @@ def configuration_summary(config: Config, shard: ShardSpec) -> tuple[tuple[str, 
                                                        for source in sources)))),
     ]
     history = config.history
-    rows.append(("Run history", f"{history.api} records API, up to {history.max_pages} pages per job"
-                 if history.enabled else "off"))
+    rows.append(("Run history", f"up to {history.max_pages} pages per job" if history.enabled else "off"))
     rows.append(("State file", "kept" if config.state.path else "none: run counters restart with the process"))
     rows.append(("Shard", f"{shard.index} of {shard.total}"))
     return tuple(rows)

@@ -43,14 +43,15 @@ def family_header(spec: MetricSpec, fmt: str) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} {spec.type}\n"
 
 
-_HEADERS: dict[tuple[str, str], bytes] = {}
+# By the whole spec, not its name: a family's help may name what the sources of a table do (the throttle counter).
+_HEADERS: dict[tuple[MetricSpec, str], bytes] = {}
 
 
 def header_bytes(spec: MetricSpec, fmt: str) -> bytes:
     """:func:`family_header`, UTF-8, computed once per spec and format."""
-    found = _HEADERS.get((spec.name, fmt))
+    found = _HEADERS.get((spec, fmt))
     if found is None:
-        found = _HEADERS.setdefault((spec.name, fmt), family_header(spec, fmt).encode("utf-8"))
+        found = _HEADERS.setdefault((spec, fmt), family_header(spec, fmt).encode("utf-8"))
     return found
 
 

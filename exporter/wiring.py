@@ -11,14 +11,13 @@ from dataclasses import replace
 from typing import Any
 
 from exporter import __version__
-from exporter.auth import build_auth
+from exporter.auth.factory import build_auth
 from exporter.client import CodeArtsClient
 from exporter.config import Config
 from exporter.exposition import TEXT, Exposition
 from exporter.landing import LandingInfo
 from exporter.poller import Poller, PollerHooks, PollerSettings
 from exporter.ratelimit import RateLimits
-from exporter.registry import registered
 from exporter.retry import RetryPolicy, TargetBackoff
 from exporter.runhistory.counts import DEFAULT_DURATION_SPLIT, RunCounts
 from exporter.runhistory.history import RunHistory
@@ -27,7 +26,7 @@ from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
 from exporter.shardstate import drop_moved
 from exporter.snapshot import DiscoveryView, Snapshot, Target
-from exporter.sources.base import Discoverer, DiscoveryContext, HistoryContext, PollSettings, Source
+from exporter.sources.base import Discoverer, DiscoveryContext, HistoryContext, PollSettings, Source, SourceParts
 from exporter.statefile import load_state, save_state
 from exporter.statelock import StateLock, StateLockError
 from exporter.staterepair import keep_backup, restore_entries
@@ -55,23 +54,32 @@ def shard_rate_limits(config: Config, shard: ShardSpec) -> RateLimits:
     return RateLimits.per_second(rates, max(1.0, shard.share(limits.burst)))
 
 
+def run_counts(options: HistoryConfig, split: str = DEFAULT_DURATION_SPLIT) -> RunCounts:
+    """The one set of run counters every source's history part writes; ``split``: how run durations are split
+    (``metrics.run_duration_by``)."""
+    return RunCounts((), options.buckets, options.queued_buckets, split)
+
+
+def history_of(counts: RunCounts, parts: Mapping[str, SourceParts]) -> RunHistory:
+    """The run history driving each source's history part (``parts``: by source name)."""
+    found = []
+    for name, built in parts.items():
+        part = built.history
+        if part is not None:
+            if part.kind.name != name:  # listings and rendering find a part by its source's name
+                raise ValueError(f"the run history of source {name!r} counts kind {part.kind.name!r}")
+            found.append(part)
+    return RunHistory(counts, found)
+
+
 def run_history(sources: Iterable[Source], client: CodeArtsClient, options: HistoryConfig,
                 sections: Mapping[str, Any], poll: PollSettings,
                 monotonic: Callable[[], float] = time.monotonic,
                 split: str = DEFAULT_DURATION_SPLIT) -> RunHistory:
-    """The run history of every source (of ``sections``) that has one, on one set of counters; ``split``:
-    how run durations are split (``metrics.run_duration_by``)."""
-    counts = RunCounts((), options.buckets, options.queued_buckets, split)
-    parts = []
-    for source in sources:
-        if source.name not in sections:
-            continue
-        part = source.history_part(HistoryContext(counts, client, options, sections[source.name], poll, monotonic))
-        if part is not None:
-            if part.kind.name != source.name:  # listings and rendering find a part by its source's name
-                raise ValueError(f"the run history of source {source.name!r} counts kind {part.kind.name!r}")
-            parts.append(part)
-    return RunHistory(counts, parts)
+    """The run history of ``sources`` alone, without discovery (each source's section in ``sections``)."""
+    counts = run_counts(options, split)
+    return history_of(counts, {source.name: source.parts(
+        HistoryContext(counts, client, options, sections[source.name], poll, monotonic), None) for source in sources})
 
 
 def base_urls(config: Config, sources: Iterable[Source]) -> dict[str, str]:
@@ -113,7 +121,7 @@ class Exporter:
                  shard: ShardSpec | None = None) -> None:
         self.config = config
         self.shard = shard = shard or ShardSpec()
-        self.sources = tuple(source for source in registered() if source.name in config.sections)
+        self.sources = config.sources
         self.stats = request_stats(self.sources)
         # Before anything starts: a second exporter on the same state file would double count (StateLockError).
         self._state_lock = _lock_state(config.state.path) if config.state.path is not None else None
@@ -131,22 +139,22 @@ class Exporter:
             pool_size=config.poll.concurrency * (2 if config.discovers() else 1),
             rate_limits=rate_limits,
             retry=retry_policy(config.poll.interval_seconds),
+            error_codes=self.sources.error_codes(),
         )
         poll = PollSettings(config.poll.interval_seconds, config.poll.concurrency)
-        self.history = (run_history(self.sources, self.client, config.history, config.sections, poll,
-                                    split=config.metrics.run_duration_by)
-                        if config.history.enabled else None)
+        counts = run_counts(config.history, config.metrics.run_duration_by) if config.history.enabled else None
+        parts = {source.name: source.parts(
+            HistoryContext(counts, self.client, config.history, config.section(source.name), poll, time.monotonic)
+            if counts is not None else None,
+            DiscoveryContext(config.section(source.name), self.client, shard, poll, clock)) for source in self.sources}
+        self.history = history_of(counts, parts) if counts is not None else None
         if self.history is not None:
             self._restore_history(self.history)
-        self.discoverers: dict[str, Discoverer] = {}
-        for source in self.sources:
-            context = DiscoveryContext(config.section(source.name), self.client, shard, poll, clock)
-            discoverer = source.discoverer(context)
-            if discoverer is not None:
-                self.discoverers[source.name] = discoverer
+        self.discoverers: dict[str, Discoverer] = {
+            name: built.discoverer for name, built in parts.items() if built.discoverer is not None}
         if self.history is not None:
             self._drop_moved_counters(self.history)
-        self.exposition = Exposition(self.stats, __version__, shard, disabled=config.metrics.disabled,
+        self.exposition = Exposition(self.sources, self.stats, __version__, shard, disabled=config.metrics.disabled,
                                      max_series=config.metrics.max_series)
         targets = tuple(target for source in self.sources for target in source.targets(config.section(source.name)))
         mine = shard.select(targets)
@@ -160,8 +168,8 @@ class Exporter:
         )
         hooks = PollerHooks(on_swap=self._after_cycle, complete=self._complete, history=self.history,
                             refresh_targets=self._current_targets if self.discoverers else None)
-        self.poller = Poller(mine, self.client, settings, stats=self.stats, rate_limits=rate_limits, hooks=hooks,
-                             clock=clock)
+        self.poller = Poller(mine, self.client, settings, sources=self.sources, stats=self.stats,
+                             rate_limits=rate_limits, hooks=hooks, clock=clock)
         self.exposition.update(self.poller.snapshot)
         self.server: ExporterHTTPServer | None = None
         self._clock = clock
@@ -178,8 +186,7 @@ class Exporter:
                 targets += self.shard.select(source.targets(self.config.section(source.name)))
                 continue
             own = tuple(state for state in states if state.target.api == source.name)
-            part = self.history.part(source.name) if self.history is not None else None
-            targets += discoverer.targets(own, part)
+            targets += discoverer.targets(own)
         return tuple(targets)
 
     def _complete(self, snapshot: Snapshot) -> Snapshot:

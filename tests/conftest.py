@@ -16,10 +16,12 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import HistoryConfig
-from exporter.registry import registered
 from exporter.simulator import Simulator, World
 from exporter.sources.base import PollSettings
+from exporter.sources.build.config import BuildSection
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.config import RepoSection
+from exporter.sourcetable import SourceTable
 from exporter.wiring import run_history
 
 K = TypeVar("K")
@@ -113,14 +115,18 @@ def scrape(url: str, **headers: str) -> requests.Response:
     return requests.get(f"{url}/metrics", headers=headers, timeout=10)
 
 
-def make_history(client, options=None, *, requests_per_cycle=None, monotonic=time.monotonic, sections=None):
+def make_history(client, options=None, *, requests_per_cycle=None, monotonic=time.monotonic, sections=None,
+                 config=None):
     """A run history of the built-in sources, as the exporter builds it (``requests_per_cycle``: the Build
-    part's budget, None for no limit)."""
-    sections = sections if sections is not None else {"repo": RepoSection(), "build": ()}
+    part's budget, None for no limit); ``config``: take the history options and Build's section from it."""
+    if config is not None:
+        options, sections = config.history, {"repo": RepoSection(), "build": config.section("build")}
+    sections = sections if sections is not None else {"repo": RepoSection(), "build": BuildSection()}
     options = options or HistoryConfig()
     if client is None:  # no rate to derive the budget from: one is set below
         options = dataclasses.replace(options, max_requests_per_cycle=options.max_requests_per_cycle or 1)
-    history = run_history(registered(), client, options, sections, PollSettings(60.0, 4),
+    sources = SourceTable(source for source in BUILTIN if source.name in sections)
+    history = run_history(sources, client, options, sections, PollSettings(60.0, 4),
                           monotonic)
     build = history.part("build")
     if build is not None:

@@ -9,11 +9,12 @@ from pathlib import Path
 from exporter.assumptions import KNOWN, AssumptionLog, checking, contradicted
 from exporter.config import load_config
 from exporter.landing import render_landing
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import write_config
+from .helpers.upstreamclient import PROJECT
 from .hostile import HostileServer, response
-from .test_hostile_upstream import PROJECT
 
 
 def digit_string_total(server, conn, request):
@@ -29,7 +30,8 @@ def metric_lines(exporter: Exporter, name: str) -> list[str]:
 
 def test_a_contradicted_assumption_is_logged_once_shown_and_counted_and_the_listing_kept(tmp_path: Path, caplog):
     with HostileServer(digit_string_total) as hostile, caplog.at_level(logging.WARNING):
-        exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", hostile.url, projects=[PROJECT])))
+        exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", hostile.url, projects=[PROJECT]),
+                                        sources=BUILTIN))
         try:
             first = exporter.poll_once()
             second = exporter.poll_once()

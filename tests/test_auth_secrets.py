@@ -12,10 +12,11 @@ from pathlib import Path
 from exporter.config import load_config
 from exporter.landing import render_landing
 from exporter.simulator import AccessKey, IamService, IamUser, World
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, run_cli, write_config
-from .test_iam import DOMAIN, IAM_PROJECT, PASSWORD, USER, password_config
+from .helpers.iam import DOMAIN, IAM_PROJECT, PASSWORD, USER, password_config
 
 AK, SK = "HPUAKSECRETTEST00001", "sk-Secret-Key-for-logs-7f3a9"
 WRONG_PASSWORD = "wrong-Pass-word-4b2e"
@@ -55,7 +56,7 @@ def run_flows(tmp_path: Path, simulator_factory) -> tuple[list[str], list[str]]:
     ]
     for path, env in configs:
         now = [time.time()]
-        exporter = Exporter(load_config(path, env=env), clock=lambda now=now: now[0])
+        exporter = Exporter(load_config(path, env=env, sources=BUILTIN), clock=lambda now=now: now[0])
         try:
             exporter.poll_once()
             now[0] += 120  # old enough for a 401 to renew it

@@ -14,9 +14,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import load_config
-from exporter.registry import all_specs
 from exporter.simulator import Fault, World
 from exporter.simulator.testreports import profile
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, parse_samples
@@ -36,7 +36,8 @@ def write_tests_config(path: Path, url: str, *, state: Path | None = None, budge
     lines = ["endpoints:", f"  repo: {url}", f"  build: {url}", "auth:", f"  token: {SIM_TOKEN}",
              "poll:", "  interval_seconds: 60", "  timeout_seconds: 5", "  concurrency: 4",
              "  rate_limit: {repo: 1000, build: 1000}",
-             "history:", f"  api: {api}", "  buckets: [60, 300]", "  queued_buckets: [10]",
+             "build_options:", f"  history_api: {api}",
+             "history:", "  buckets: [60, 300]", "  queued_buckets: [10]",
              *([f"  max_requests_per_cycle: {budget}"] if budget is not None else []),
              *([f"state:\n  path: {state}"] if state is not None else []),
              "projects:", f"  - id: {P1}", "    tests: true", f"  - id: {P2}"]
@@ -53,7 +54,8 @@ class Rig:
         self.world = World(seed=SEED, clock=lambda: self.now[0], projects={P1: sizes[0], P2: sizes[1]})
         self.sim = simulator_factory(self.world)
         self.config = load_config(write_tests_config(tmp_path / "c.yaml", self.sim.url, budget=budget, api=api,
-                                                     state=tmp_path / "state.json" if state else None))
+                                                     state=tmp_path / "state.json" if state else None),
+                                  sources=BUILTIN)
         self.exporter = Exporter(self.config, clock=lambda: self.now[0])
 
     def poll(self) -> None:
@@ -166,7 +168,7 @@ def test_the_test_families_match_the_metrics_table(rig_factory):
     rig.poll()
     rig.cycles(range(4))
     rig.drain()
-    table = {spec.name: spec for spec in all_specs() if spec.group == "tests"}
+    table = {spec.name: spec for spec in BUILTIN.specs() if spec.group == "tests"}
     served = {family.name: family for family in text_string_to_metric_families(rig.exporter.metrics_text().decode())}
     assert len(table) == 4
     for name, spec in table.items():
@@ -314,7 +316,7 @@ def test_the_demo_shows_unit_test_reports_once_builds_finish(simulator_factory):
 
     now = [T0]
     sim = simulator_factory(World.demo(clock=lambda: now[0]), token=DEFAULT_TOKEN)
-    exporter = Exporter(demo_config(sim.url), clock=lambda: now[0])
+    exporter = Exporter(demo_config(sim.url, BUILTIN), clock=lambda: now[0])
     try:
         assert exporter.poll_once().all_up()
         now[0] += 900  # a quarter of an hour of builds
@@ -332,11 +334,11 @@ def test_tests_true_without_the_run_history_is_a_configuration_error():
     data = {"region": "cn-north-4", "auth": {"token": "t"}, "history": {"enabled": False},
             "projects": [{"id": P2}, {"id": P1, "tests": True}]}
     with pytest.raises(ConfigError) as caught:
-        parse_config(data, {})
+        parse_config(data, {}, sources=BUILTIN)
     assert caught.value.problems == (
         "projects[1].tests: needs the run history, which history.enabled: false turns off",)
     with pytest.raises(ConfigError) as caught:
-        parse_config({**data, "history": {}, "projects": [{"id": P1, "tests": "yes please"}]}, {})
+        parse_config({**data, "history": {}, "projects": [{"id": P1, "tests": "yes please"}]}, {}, sources=BUILTIN)
     assert caught.value.problems == ('projects[0].tests: expected true or false, got "yes please"',)
 
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 import time
+from pathlib import Path
 
 import pytest
 import requests
 
 from exporter import client as client_module
-from exporter.auth import StaticTokenAuth
+from exporter.auth.base import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.errors import AuthError, NotFoundError, PayloadError, ServerError, ThrottledError, TransportError
-from exporter.retry import RetryPolicy
+from exporter.retry import RetryPolicy, retry_reason
 from exporter.simulator import Fault, World
 from exporter.sources.build.fetch import list_build_jobs
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.fetch import list_pipeline_jobs
 
 from .conftest import SIM_TOKEN, nonzero
@@ -33,7 +36,7 @@ def sim(simulator_factory):
 @pytest.fixture
 def client(sim):
     client = CodeArtsClient(base_urls={"repo": sim.url, "build": sim.url}, auth=StaticTokenAuth(SIM_TOKEN), timeout=2.0,
-                            retry=QUICK)
+                            retry=QUICK, error_codes=BUILTIN.error_codes())
     yield client
     client.close()
 
@@ -135,5 +138,25 @@ def test_an_error_is_classed_by_its_status_before_builds_throttle_code(status, c
     response = requests.Response()
     response.status_code = status
     response._content = json.dumps({"error_code": code, "error_msg": "busy"}).encode()
-    error = client_module._error_for(response, "https://cloudbuild.example/v3/p/jobs")
+    error = client_module._error_for(response, "https://cloudbuild.example/v3/p/jobs", BUILTIN.error_codes()["build"])
     assert type(error).__name__ == kind
+
+
+@pytest.mark.parametrize(("api", "code", "reason"), [
+    ("pipeline", "DEVCP.00010000", "http_500"), ("build", "DEVCP.00010000", None), ("pipeline", "DEVCP.00010001", None),
+    ("build", "CB.00060211", "throttled"), ("pipeline", "CB.00060211", None), ("repo", "", None),
+])
+def test_what_an_error_code_means_comes_from_its_source(api, code, reason):
+    response = requests.Response()
+    response.status_code = 500
+    response._content = json.dumps({"error_code": code, "error_msg": "x"}).encode()
+    codes = BUILTIN.error_codes().get(api, client_module.NO_CODES)
+    assert retry_reason(client_module._error_for(response, "https://codearts.example/x", codes)) == reason
+
+
+def test_no_core_module_names_a_codearts_error_code():
+    root = Path(__file__).resolve().parent.parent / "exporter"
+    core = [path for path in root.rglob("*.py") if not {"sources", "simulator"} & set(path.relative_to(root).parts)]
+    found = [f"{path.relative_to(root)}: {match}" for path in core
+             for match in re.findall(r"\b[A-Z]{2,10}\.\d{4,8}\b", path.read_text(encoding="utf-8"))]
+    assert not found, "error codes belong to their source (Source.throttle_codes, retryable_codes)"

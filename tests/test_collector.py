@@ -3,96 +3,28 @@
 from __future__ import annotations
 
 import dataclasses
-from datetime import date
 from pathlib import Path
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
-from exporter.registry import all_specs, registered
 from exporter.sharding import ShardSpec
 from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
-from exporter.sources.build.models import BUILD_STATUSES, BuildJob
-from exporter.sources.build.targets import project_target
-from exporter.sources.pipeline.models import JobRun, Pipeline, PipelineRun, RunDetail, StageRun
-from exporter.sources.pipeline.targets import project_target as pipeline_project_target
-from exporter.sources.repo.models import PIPELINE_STATUSES, PipelineJob
+from exporter.sources.build.models import BUILD_STATUSES
+from exporter.sources.builtin import BUILTIN
+from exporter.sources.repo.models import PIPELINE_STATUSES
 from exporter.sources.repo.targets import pipeline_target
-from exporter.sources.testplan.config import TestPlanProject
-from exporter.sources.testplan.models import TestPlan
-from exporter.sources.testplan.targets import project_target as plan_project_target
 from exporter.stats import RequestStats
 from exporter.wiring import request_stats
 
 from .conftest import parse_samples
+from .helpers.snapshots import T0, make_snapshot, pipeline_job
 
-T0 = 1_700_000_000.0
 GOLDEN = Path(__file__).parent / "golden" / "metrics.txt"
 
 
-def pipeline_job(job_id, name, status, *, stage="build", created=None, started=None, finished=None):
-    return PipelineJob(job_id, name, stage, status, "main", "abc123", created, started, finished, None)
-
-
-def build_job(job_id, name, status, **overrides):
-    fields = dict(health_score=80.0, last_build_time=T0 - 600, last_build_duration=120.0, running=False,
-                  disabled=False, branch="master", scm_type="codehub", trigger_type="MANUAL", build_type="branch",
-                  repo_id="569802", build_number="12")
-    fields.update(overrides)
-    return BuildJob(job_id, name, status, **fields)
-
-
-def make_snapshot() -> Snapshot:
-    pipeline = TargetState(
-        pipeline_target(2111976239, 6), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 0.25,
-        poll_duration=0.25, data_at=T0 + 0.25,
-        records=(
-            pipeline_job(10, "compile", "success", created=T0 - 100, started=T0 - 90, finished=T0 - 30),
-            pipeline_job(11, "unit", "running", stage="test", created=T0 - 50, started=T0 - 40),
-            pipeline_job(12, "lint", "pending", created=T0 - 5),
-            pipeline_job(9, "compile", "failed", created=T0 - 900, started=T0 - 890, finished=T0 - 800),
-        ),
-    )
-    project = TargetState(
-        project_target("6ecbc5bac7c8442fb3d2563d53c13582"), polled=True, up=True, last_poll_at=T0,
-        last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
-        records=(
-            build_job("b2", "nightly", "failed", health_score=40.0),
-            build_job("b1", "ci-main", "running", running=True, last_build_duration=0.0),
-            build_job("b3", "old", "none", last_build_time=None, last_build_duration=None, disabled=True),
-        ),
-    )
-    failing = TargetState(project_target("ffffffffffffffffffffffffffffffff"), polled=True, up=False, last_poll_at=T0,
-                          poll_duration=0.01, error="not found")
-    stages = (StageRun("Build", 0, "success", T0 - 700, T0 - 650), StageRun("Test", 1, "failed", T0 - 650, T0 - 600),
-              StageRun("Deploy", 2, "pending", None, None))
-    service = TargetState(
-        pipeline_project_target("6ecbc5bac7c8442fb3d2563d53c13582"), polled=True, up=True, last_poll_at=T0,
-        last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
-        records=(
-            Pipeline("c" * 32, "deploy", "demo", "", PipelineRun("r1", 7, "failed", "FAILED", "Push", "main", "abc",
-                                                                 T0 - 700, T0 - 600, stages),
-                     RunDetail("r1", (JobRun("Test", "unit", "failed", T0 - 640, T0 - 600, 10.0),),
-                               "Test/unit", "exit code 1")),
-            Pipeline("d" * 32, "nightly", "demo", "ops", PipelineRun("r2", 3, "paused", "PAUSED", "Scheduler",
-                                                                     "other", "def", T0 - 100, None)),
-            Pipeline("e" * 32, "new", "demo", "", None),
-        ),
-    )
-    plans = TargetState(
-        plan_project_target("6ecbc5bac7c8442fb3d2563d53c13582", TestPlanProject("6ecbc5bac7c8442fb3d2563d53c13582")),
-        polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
-        records=(
-            TestPlan("f" * 32, "release-7", "execute", "Sprint 12", 0.875, 40, 5, 2, 3, date(2023, 11, 11)),
-            TestPlan("0" * 32, "release-6", "report", "", None, 12, None, None, None, None, "N/A"),
-            TestPlan("1" * 32, "release-1", "report", "", 1.0, 9, 0, 0, 0, date(2023, 9, 1)),  # too old: dropped
-        ),
-    )
-    return Snapshot(3, T0 + 1, (pipeline, project, failing, service, plans))
-
-
 def render(snapshot: Snapshot, stats: RequestStats | None = None, fmt: str = TEXT) -> str:
-    exposition = Exposition(stats or request_stats(registered()), "1.2.3")
+    exposition = Exposition(BUILTIN, stats or request_stats(BUILTIN), "1.2.3")
     exposition.update(snapshot)
     return exposition.body(fmt, gzipped=False).decode()
 
@@ -160,7 +92,7 @@ def test_a_failed_target_is_down_and_exports_no_jobs():
 
 def test_request_counters_are_rendered_live_between_snapshots():
     stats = RequestStats()
-    exposition = Exposition(stats, "1.2.3")
+    exposition = Exposition(BUILTIN, stats, "1.2.3")
     exposition.update(make_snapshot())
     stats.count_request("build", "200")
     first = parse_samples(exposition.body(TEXT, False).decode())
@@ -185,13 +117,13 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
     stats.track_state_writes()  # with state.path
     stats.count_series_dropped("codearts_build_job_status", 3)  # over metrics.max_series
     stats.assumptions.contradicted("build", "total_is_integer", "a target", "total '3'")
-    exposition = Exposition(stats, "1.2.3", ShardSpec(1, 2))
+    exposition = Exposition(BUILTIN, stats, "1.2.3", ShardSpec(1, 2))
     exposition.update(dataclasses.replace(make_snapshot(), cycle_seconds=1.5, cycle_requests=(("build", 12),),
                                           budget_requests=(("build", 300.0),),
                                           discovery=DiscoveryView(statuses, pass_seconds=2.5)))
     text = exposition.body(TEXT, gzipped=False).decode()
     # test_history and test_build_tests check the families the run history renders
-    table = {spec.name: spec for spec in all_specs() if spec.group not in ("history", "tests")}
+    table = {spec.name: spec for spec in BUILTIN.specs() if spec.group not in ("history", "tests")}
     served = list(text_string_to_metric_families(text))
     assert {family.name for family in served} == set(table)
     for family in served:
@@ -221,7 +153,7 @@ def test_label_values_are_escaped():
 
 
 def test_golden_rendering_is_byte_for_byte_stable():
-    stats = request_stats(registered())
+    stats = request_stats(BUILTIN)
     stats.count_request("repo", "200")
     stats.count_request("build", "200")
     stats.count_request("build", "404")

@@ -19,11 +19,13 @@ from exporter.config import (
     PollConfig,
     Secret,
     TokenAuth,
+    default_rate_limits,
     load_config,
     parse_config,
 )
-from exporter.regions import REGIONS, RegionEndpoints, endpoints_for
-from exporter.sources.build.config import ProjectTarget
+from exporter.regions import region_table
+from exporter.sources.build.config import BuildSection, ProjectTarget
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.config import RepoSection, RepositoryTarget
 from exporter.sources.testplan.config import TestPlanProject
 
@@ -54,11 +56,12 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, discovery, "
-        "projects, pipeline_projects, pipeline_options, testplan_projects, history, state, metrics), got a list",
+        "projects, build_options, pipeline_projects, pipeline_options, testplan_projects, history, state, metrics), "
+        "got a list",
     ),
     "unknown_top_level_key.yaml": (
         'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, discovery, '
-        'projects, pipeline_projects, pipeline_options, testplan_projects, history, state, metrics)',
+        'projects, build_options, pipeline_projects, pipeline_options, testplan_projects, history, state, metrics)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "
@@ -200,7 +203,7 @@ def minimal(**overrides: object) -> dict[str, object]:
 
 def problems_of(data: object, env: dict[str, str] | None = None) -> tuple[str, ...]:
     with pytest.raises(ConfigError) as caught:
-        parse_config(data, env if env is not None else CONFFILE_ENV)
+        parse_config(data, env if env is not None else CONFFILE_ENV, sources=BUILTIN)
     return caught.value.problems
 
 
@@ -217,7 +220,7 @@ def write(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
 def test_invalid_config_file_is_rejected_with_its_exact_message(name: str, expected: tuple[str, ...]) -> None:
     path = CONFFILES / name
     with pytest.raises(ConfigError) as caught:
-        load_config(path, CONFFILE_ENV)
+        load_config(path, CONFFILE_ENV, sources=BUILTIN)
     assert caught.value.problems == expected
     assert str(caught.value) == f"invalid configuration in {path}: {'; '.join(expected)}"
 
@@ -230,7 +233,7 @@ def test_every_conffile_is_paired_with_a_message() -> None:
 
 def test_directory_as_config_file_is_reported_as_unreadable(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        load_config(tmp_path, CONFFILE_ENV)
+        load_config(tmp_path, CONFFILE_ENV, sources=BUILTIN)
     assert str(caught.value) == f"invalid configuration in {tmp_path}: cannot read file: Is a directory"
 
 
@@ -238,13 +241,13 @@ def test_non_utf8_config_file_is_reported_as_unreadable(tmp_path: Path) -> None:
     path = tmp_path / "latin1.yaml"
     path.write_bytes(b"region: cn-north-4\nauth: {token: caf\xe9}\n")
     with pytest.raises(ConfigError) as caught:
-        load_config(path, CONFFILE_ENV)
+        load_config(path, CONFFILE_ENV, sources=BUILTIN)
     assert caught.value.problems == ("cannot read file: not UTF-8 text (byte 36)",)
 
 
 def test_parse_config_names_its_source() -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config(minimal(auth=...), CONFFILE_ENV, source="inline")
+        parse_config(minimal(auth=...), CONFFILE_ENV, source="inline", sources=BUILTIN)
     assert str(caught.value) == "invalid configuration in inline: auth: required (one of: token, password, aksk)"
 
 
@@ -325,7 +328,7 @@ def test_unset_variables_are_each_named_once() -> None:
 
 
 def test_minimal_config_gets_defaults_from_region() -> None:
-    config = parse_config(minimal(), {"CODEARTS_TOKEN": "t0ken"})
+    config = parse_config(minimal(), {"CODEARTS_TOKEN": "t0ken"}, sources=BUILTIN)
     assert config == Config(
         region="cn-north-4",
         endpoints=Endpoints(
@@ -336,9 +339,11 @@ def test_minimal_config_gets_defaults_from_region() -> None:
             iam="https://iam.cn-north-4.myhuaweicloud.com",
         ),
         auth=TokenAuth(Secret("t0ken")),
-        poll=PollConfig(interval_seconds=60.0, timeout_seconds=10.0, concurrency=4),
-        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": (), "pipeline": (),
-                  "testplan": ()},
+        poll=PollConfig(interval_seconds=60.0, timeout_seconds=10.0, concurrency=4,
+                        rate_limit=default_rate_limits(BUILTIN)),
+        sources=BUILTIN,
+        sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": BuildSection(),
+                  "pipeline": (), "testplan": ()},
     )
     assert isinstance(config.poll.interval_seconds, float)
 
@@ -352,22 +357,23 @@ def test_loopback_endpoints_without_region(tmp_path: Path) -> None:
         "auth:\n  token: abc\n"
         f"projects:\n  - id: {PROJECT_ID}\n",
     )
-    config = load_config(path, {})
+    config = load_config(path, {}, sources=BUILTIN)
     assert config.region is None
     assert config.endpoints == Endpoints({"repo": "http://127.0.0.1:8080", "build": "http://127.0.0.1:8081/build"})
-    assert config.section("build") == (ProjectTarget(PROJECT_ID),)
+    assert config.section("build") == BuildSection((ProjectTarget(PROJECT_ID),))
     assert config.section("repo").pipeline_targets() == []
 
 
 def test_unknown_region_is_accepted_when_every_endpoint_is_explicit() -> None:
     endpoints = {"repo": "https://repo.example", "build": "https://build.example"}
-    config = parse_config(minimal(region="xx-test-1", endpoints=endpoints), {"CODEARTS_TOKEN": "t"})
+    config = parse_config(minimal(region="xx-test-1", endpoints=endpoints), {"CODEARTS_TOKEN": "t"}, sources=BUILTIN)
     assert config.region == "xx-test-1"
     assert config.endpoints == Endpoints({"repo": "https://repo.example", "build": "https://build.example"}, None)
 
 
 def test_explicit_endpoint_overrides_the_region_default() -> None:
-    config = parse_config(minimal(endpoints={"build": "http://localhost:9000"}), {"CODEARTS_TOKEN": "t"})
+    config = parse_config(minimal(endpoints={"build": "http://localhost:9000"}), {"CODEARTS_TOKEN": "t"},
+                          sources=BUILTIN)
     assert config.endpoints.url("build") == "http://localhost:9000"
     assert config.endpoints.url("repo") == "https://codehub-ext.cn-north-4.myhuaweicloud.com"
 
@@ -382,22 +388,22 @@ def test_password_auth_with_password_file(tmp_path: Path) -> None:
             "project_name": "cn-north-4",
         }
     }
-    config = parse_config(minimal(auth=auth), {})
+    config = parse_config(minimal(auth=auth), {}, sources=BUILTIN)
     assert config.auth == PasswordAuth("my-account", "ci-observer", None, str(secret_file), None, "cn-north-4")
     assert config.endpoints.iam == "https://iam.cn-north-4.myhuaweicloud.com"
 
 
 def test_aksk_auth_with_sk_from_environment() -> None:
     auth = {"aksk": {"ak": "HPUAEXAMPLE", "sk": "${SK}", "project_id": IAM_PROJECT_ID}}
-    config = parse_config(minimal(auth=auth), {"SK": "the-sk"})
+    config = parse_config(minimal(auth=auth), {"SK": "the-sk"}, sources=BUILTIN)
     assert config.auth == AkSkAuth("HPUAEXAMPLE", Secret("the-sk"), None, IAM_PROJECT_ID)
 
 
 def test_null_values_count_as_absent() -> None:
     data = minimal(endpoints={"repo": None}, poll=None, projects=None)
     data["auth"] = {"token": "t", "password": None}
-    config = parse_config(data, {})
-    assert config.poll == PollConfig()
+    config = parse_config(data, {}, sources=BUILTIN)
+    assert config.poll == PollConfig(rate_limit=default_rate_limits(BUILTIN))
     assert config.endpoints.url("repo") == "https://codehub-ext.cn-north-4.myhuaweicloud.com"
 
 
@@ -407,25 +413,26 @@ def test_numbers_may_be_strings_as_from_the_environment() -> None:
         repositories=[{"id": "${REPO_ID}", "pipelines": [" 6 ", 7]}],
     )
     env = {"INTERVAL": "30", "CONCURRENCY": "8", "REPO_ID": "2111976239", "CODEARTS_TOKEN": "t"}
-    config = parse_config(data, env)
-    assert config.poll == PollConfig(interval_seconds=30.0, timeout_seconds=0.5, concurrency=8)
+    config = parse_config(data, env, sources=BUILTIN)
+    assert config.poll == PollConfig(interval_seconds=30.0, timeout_seconds=0.5, concurrency=8,
+                                     rate_limit=default_rate_limits(BUILTIN))
     assert config.section("repo").repositories == (RepositoryTarget(2111976239, (6, 7)),)
 
 
 def test_pipeline_targets_follow_configuration_order() -> None:
     repositories = [{"id": 5, "pipelines": [3, 1]}, {"id": 2, "pipelines": [9]}]
-    config = parse_config(minimal(repositories=repositories), {"CODEARTS_TOKEN": "t"})
+    config = parse_config(minimal(repositories=repositories), {"CODEARTS_TOKEN": "t"}, sources=BUILTIN)
     assert config.section("repo").pipeline_targets() == [(5, 3), (5, 1), (2, 9)]
 
 
 def test_example_config_loads() -> None:
-    config = load_config(EXAMPLE, {"CODEARTS_TOKEN": "example-token"})
+    config = load_config(EXAMPLE, {"CODEARTS_TOKEN": "example-token"}, sources=BUILTIN)
     assert config.region == "cn-north-4"
     assert config.endpoints == endpoints_for_dataclass("cn-north-4")
     assert config.auth == TokenAuth(Secret("example-token"))
-    assert config.poll == PollConfig()
+    assert config.poll == PollConfig(rate_limit=default_rate_limits(BUILTIN))
     assert config.section("repo").pipeline_targets() == [(2111976239, 6), (2111976239, 7)]
-    assert config.section("build") == (ProjectTarget(PROJECT_ID),)
+    assert config.section("build") == BuildSection((ProjectTarget(PROJECT_ID),))
     (pipeline_project,) = config.section("pipeline")
     assert pipeline_project.id == PROJECT_ID and pipeline_project.branch_label("release/2.3") == "release/2.3"
     assert pipeline_project.branch_label("feature/x") == "other" and not pipeline_project.legacy
@@ -434,15 +441,12 @@ def test_example_config_loads() -> None:
 
 
 def endpoints_for_dataclass(region: str) -> Endpoints:
-    defaults = endpoints_for(region)
-    assert defaults is not None
-    urls = {"repo": defaults.repo, "build": defaults.build}
-    optional = {name: url for name, url in (("pipeline", defaults.pipeline), ("testplan", defaults.testplan)) if url}
-    return Endpoints(urls | optional, defaults.iam)
+    defaults = BUILTIN.regions()[region]
+    return Endpoints({api: url for api, url in defaults.items() if api != "iam"}, defaults["iam"])
 
 
 def test_config_is_immutable() -> None:
-    config = parse_config(minimal(), {"CODEARTS_TOKEN": "t"})
+    config = parse_config(minimal(), {"CODEARTS_TOKEN": "t"}, sources=BUILTIN)
     with pytest.raises(dataclasses.FrozenInstanceError):
         config.region = "cn-north-1"  # type: ignore[misc]
 
@@ -466,14 +470,14 @@ def test_config_is_immutable() -> None:
     ],
 )
 def test_environment_references_are_expanded(template: str, env: dict[str, str], expected: str) -> None:
-    config = parse_config(minimal(auth={"token": template}), env)
+    config = parse_config(minimal(auth={"token": template}), env, sources=BUILTIN)
     assert isinstance(config.auth, TokenAuth)
     assert config.auth.token.reveal() == expected
 
 
 def test_expansion_happens_after_yaml_parsing(tmp_path: Path) -> None:
     path = write(tmp_path, f"region: ${{REGION}}\nauth:\n  token: ${{T}}\nprojects:\n  - id: {PROJECT_ID}\n")
-    config = load_config(path, {"REGION": "cn-north-1", "T": "a:b#c{d}&e*[f]"})
+    config = load_config(path, {"REGION": "cn-north-1", "T": "a:b#c{d}&e*[f]"}, sources=BUILTIN)
     assert config.region == "cn-north-1"
     assert isinstance(config.auth, TokenAuth)
     assert config.auth.token.reveal() == "a:b#c{d}&e*[f]"
@@ -481,7 +485,7 @@ def test_expansion_happens_after_yaml_parsing(tmp_path: Path) -> None:
 
 def test_environment_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CODEARTS_TOKEN", "from-os-environ")
-    config = parse_config(minimal())
+    config = parse_config(minimal(), sources=BUILTIN)
     assert isinstance(config.auth, TokenAuth)
     assert config.auth.token.reveal() == "from-os-environ"
 
@@ -489,7 +493,8 @@ def test_environment_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> 
 @given(st.text(min_size=1))
 def test_doubled_dollars_keep_any_text_literal(text: str) -> None:
     endpoints = {"repo": "http://127.0.0.1:1", "build": "http://127.0.0.1:2"}
-    config = parse_config(minimal(region=text.replace("$", "$$"), endpoints=endpoints), {"CODEARTS_TOKEN": "t"})
+    config = parse_config(minimal(region=text.replace("$", "$$"), endpoints=endpoints), {"CODEARTS_TOKEN": "t"},
+                          sources=BUILTIN)
     assert config.region == text
 
 
@@ -518,7 +523,7 @@ def test_secret_shows_only_stars() -> None:
     ],
 )
 def test_secrets_never_appear_in_the_config_repr(auth: dict[str, object]) -> None:
-    config = parse_config(minimal(auth=auth), {"SK": SECRET})
+    config = parse_config(minimal(auth=auth), {"SK": SECRET}, sources=BUILTIN)
     assert SECRET not in repr(config)
     assert SECRET not in str(config)
     assert SECRET not in repr(dataclasses.asdict(config))
@@ -541,7 +546,7 @@ def test_secrets_never_appear_in_the_config_repr(auth: dict[str, object]) -> Non
 )
 def test_secrets_never_appear_in_error_messages(data: object) -> None:
     with pytest.raises(ConfigError) as caught:
-        parse_config(data, {"LEAKY": SECRET, "CODEARTS_TOKEN": SECRET})
+        parse_config(data, {"LEAKY": SECRET, "CODEARTS_TOKEN": SECRET}, sources=BUILTIN)
     assert SECRET not in str(caught.value)
     assert SECRET not in repr(caught.value)
     assert not any(SECRET in problem for problem in caught.value.problems)
@@ -550,7 +555,7 @@ def test_secrets_never_appear_in_error_messages(data: object) -> None:
 def test_yaml_error_does_not_quote_the_line_holding_a_secret(tmp_path: Path) -> None:
     path = write(tmp_path, f"auth:\n  token: {SECRET}\n   bad: [\n")
     with pytest.raises(ConfigError) as caught:
-        load_config(path, {})
+        load_config(path, {}, sources=BUILTIN)
     assert SECRET not in str(caught.value)
     assert caught.value.__cause__ is None
     assert caught.value.__suppress_context__
@@ -560,37 +565,46 @@ def test_yaml_error_does_not_quote_the_line_holding_a_secret(tmp_path: Path) -> 
 
 
 def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
-    assert endpoints_for("cn-north-4") == RegionEndpoints(
-        repo="https://codehub-ext.cn-north-4.myhuaweicloud.com",
-        build="https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
-        iam="https://iam.cn-north-4.myhuaweicloud.com",
-        pipeline="https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
-        testplan="https://cloudtest-ext.cn-north-4.myhuaweicloud.com",
-    )
-    assert endpoints_for("cn-east-2").testplan == "https://cloudtest-ext.cn-east-2.myhuaweicloud.cn"  # type: ignore[union-attr]
-    assert endpoints_for("tr-west-1").testplan is None  # type: ignore[union-attr]  # no TestPlan host in the SDK
-    assert endpoints_for("tr-west-1") is not None
-    assert endpoints_for("tr-west-1").pipeline == "https://pipeline-external.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
-    assert endpoints_for("eu-west-101").pipeline is None  # type: ignore[union-attr]  # no Pipeline host in the SDK
-    assert endpoints_for("tr-west-1").repo == "https://codeartsrepo-ext.tr-west-1.myhuaweicloud.com"  # type: ignore[union-attr]
-    assert endpoints_for("me-east-1") is None  # Repo host known, Build host not
-    for region, hosts in REGIONS.items():
-        for url in (hosts.repo, hosts.build, hosts.iam, *filter(None, [hosts.pipeline, hosts.testplan])):
+    regions = BUILTIN.regions()
+    assert regions["cn-north-4"] == {
+        "iam": "https://iam.cn-north-4.myhuaweicloud.com",
+        "repo": "https://codehub-ext.cn-north-4.myhuaweicloud.com",
+        "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
+        "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
+        "testplan": "https://cloudtest-ext.cn-north-4.myhuaweicloud.com",
+    }
+    assert regions["cn-east-2"]["testplan"] == "https://cloudtest-ext.cn-east-2.myhuaweicloud.cn"  # the SDK's .cn
+    assert "testplan" not in regions["tr-west-1"]  # no TestPlan host in the SDK
+    assert regions["tr-west-1"]["pipeline"] == "https://pipeline-external.tr-west-1.myhuaweicloud.com"
+    assert "pipeline" not in regions["eu-west-101"]  # no Pipeline host in the SDK
+    assert regions["tr-west-1"]["repo"] == "https://codeartsrepo-ext.tr-west-1.myhuaweicloud.com"
+    assert "me-east-1" not in regions  # Repo host known, Build host not
+    for region, hosts in regions.items():
+        assert {"iam", "repo", "build"} <= set(hosts), region
+        for url in hosts.values():
             assert url.startswith("https://") and not url.endswith("/"), (region, url)
             assert region in url, (region, url)
+
+
+def test_a_source_adds_its_column_to_the_region_table_and_names_only_known_regions() -> None:
+    table = region_table({"deploy": {"cn-north-4": "https://deploy.cn-north-4.example"}})
+    assert table["cn-north-4"]["deploy"] == "https://deploy.cn-north-4.example" and "deploy" not in table["tr-west-1"]
+    with pytest.raises(ValueError, match="the deploy endpoints name regions without an IAM endpoint: mars-1"):
+        region_table({"deploy": {"mars-1": "https://deploy.mars-1.example"}})
 
 
 def test_history_and_state_are_optional_and_parse_into_their_dataclasses(tmp_path: Path) -> None:
     from exporter.config import HistoryConfig, StateConfig
 
     base = {"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": PROJECT_ID}]}
-    config = parse_config(base)
+    config = parse_config(base, sources=BUILTIN)
     assert config.history == HistoryConfig() and config.history.buckets[0] == 30 and config.history.buckets[-1] == 3600
     assert config.state == StateConfig(None)
     config = parse_config({**base, "history": {"enabled": "false", "api": "v3", "buckets": [5, "60", 600.5],
                                                "max_pages": "3", "max_requests_per_cycle": 40},
-                           "state": {"path": str(tmp_path / "state.json")}})
-    assert config.history == HistoryConfig(False, "v3", (5.0, 60.0, 600.5), HistoryConfig().queued_buckets, 3, 40)
+                           "state": {"path": str(tmp_path / "state.json")}}, sources=BUILTIN)
+    assert config.history == HistoryConfig(False, (5.0, 60.0, 600.5), HistoryConfig().queued_buckets, 3, 40)
+    assert config.section("build").history_api == "v3"  # the old name of build_options.history_api
     assert HistoryConfig().max_requests_per_cycle is None  # a share of the Build rate limit
     assert config.state == StateConfig(str(tmp_path / "state.json"))
 
@@ -599,13 +613,14 @@ def test_the_metrics_section_is_optional_and_names_only_families_served() -> Non
     from exporter.metricsconfig import MetricsConfig
 
     base = {"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": PROJECT_ID}]}
-    assert parse_config(base).metrics == MetricsConfig("outcome", frozenset())
+    assert parse_config(base, sources=BUILTIN).metrics == MetricsConfig("outcome", frozenset())
     config = parse_config({**base, "metrics": {"run_duration_by": "status", "disabled": [
-        "codearts_build_run_queued_seconds", "codearts_build_runs_total"]}})
+        "codearts_build_run_queued_seconds", "codearts_build_runs_total"]}}, sources=BUILTIN)
     assert config.metrics == MetricsConfig("status", frozenset({"codearts_build_run_queued_seconds",
                                                                 "codearts_build_runs"}))
     with pytest.raises(ConfigError) as caught:
-        parse_config({**base, "metrics": {"run_duration_by": "job", "disabled": ["codearts_up", "nope"]}})
+        parse_config({**base, "metrics": {"run_duration_by": "job", "disabled": ["codearts_up", "nope"]}},
+                     sources=BUILTIN)
     assert caught.value.problems == (
         'metrics.run_duration_by: expected one of outcome, status, none, got "job"',
         'metrics.disabled[0]: "codearts_up" cannot be disabled',
@@ -614,10 +629,11 @@ def test_the_metrics_section_is_optional_and_names_only_families_served() -> Non
 
 
 def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() -> None:
-    assert parse_config(minimal(), CONFFILE_ENV).poll.rate_limit.rates() == {"repo": 8.0, "build": 5.0, "pipeline": 5.0,
-                                                                            "testplan": 2.0, "iam": 0.2}
+    rates = parse_config(minimal(), CONFFILE_ENV, sources=BUILTIN).poll.rate_limit.rates()
+    assert rates == {"repo": 8.0, "build": 5.0, "pipeline": 5.0, "testplan": 2.0, "iam": 0.2}
     poll = parse_config(minimal(poll={"rate_limit": {"repo": "0.5", "iam": 0.05, "burst": 2},
-                                      "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV).poll
+                                      "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV,
+                        sources=BUILTIN).poll
     limits = poll.rate_limit
     assert (limits.rate("repo"), limits.rate("build"), limits.rate("iam"), limits.burst) == (0.5, 5.0, 0.05, 2)
     assert (poll.job_grace_seconds, poll.max_backoff_seconds) == (0.0, 120.0)
@@ -627,9 +643,33 @@ def test_a_repeated_key_is_an_error_at_any_depth_and_an_odd_key_is_not_shown(tmp
     nested = tmp_path / "nested.yaml"
     nested.write_text("region: cn-north-4\nauth:\n  token: t\nprojects:\n  - id: a\n    id: b\n")
     with pytest.raises(ConfigError, match=re.escape('line 6, column 5: duplicate key "id" (first at line 5)')):
-        load_config(nested)
+        load_config(nested, sources=BUILTIN)
     odd = tmp_path / "odd.yaml"
     odd.write_text(f"auth: {{token:{SECRET}, token:{SECRET}}}\n")
     with pytest.raises(ConfigError) as raised:
-        load_config(odd)
+        load_config(odd, sources=BUILTIN)
     assert "duplicate key (name not shown)" in str(raised.value) and SECRET not in str(raised.value)
+
+
+def test_the_deprecated_history_api_means_what_build_options_history_api_means(caplog) -> None:
+    base = {"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": PROJECT_ID}]}
+    with caplog.at_level("WARNING"):
+        old = parse_config({**base, "history": {"api": "v1", "max_pages": 3}}, {}, sources=BUILTIN)
+    assert [record.getMessage() for record in caplog.records] == [
+        "history.api is deprecated: write build_options.history_api (same values, same meaning)"]
+    caplog.clear()
+    new = parse_config({**base, "history": {"max_pages": 3}, "build_options": {"history_api": "v1"}}, {},
+                       sources=BUILTIN)
+    assert not caplog.records
+    assert old == new and old.section("build").history_api == "v1" and old.history.max_pages == 3
+    assert parse_config(base, {}, sources=BUILTIN).section("build").history_api == "auto"
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**base, "history": {"api": "v9"}, "build_options": {"history_api": "v1"}}, {}, sources=BUILTIN)
+    assert caught.value.problems == ("history.api: give build_options.history_api only (history.api is its "
+                                     "deprecated name)",)
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**base, "build_options": {"history_api": "v1", "colour": 1}}, {}, sources=BUILTIN)
+    assert caught.value.problems == ("build_options.colour: unknown key (expected one of: history_api)",)
+    with pytest.raises(ConfigError) as caught:
+        parse_config({**base, "build_options": {"history_api": "v2"}}, {}, sources=BUILTIN)
+    assert caught.value.problems == ('build_options.history_api: expected one of auto, brief, v1, v3, got "v2"',)

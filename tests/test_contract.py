@@ -22,8 +22,8 @@ from exporter.sources.pipeline.config import PipelineProject
 from exporter.sources.pipeline.fetch import list_pipelines, run_detail, runs_page
 from exporter.sources.repo.fetch import list_pipeline_jobs
 
+from .helpers.upstreamclient import PROJECT, client_for
 from .hostile import HostileServer, response
-from .test_hostile_upstream import PROJECT, client_for
 
 FIXTURES = Path(__file__).parent / "fixtures"
 EXPLORER = FIXTURES / "apiexplorer"

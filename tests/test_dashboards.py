@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .test_rules import PROMETHEUS_SERIES, alerts, exported_series, load_script, metric_names
+from .helpers.rules import PROMETHEUS_SERIES, alerts, exported_series, load_script, metric_names
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS_DIR = ROOT / "grafana" / "dashboards"

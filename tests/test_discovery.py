@@ -13,6 +13,7 @@ from exporter.runhistory.history import RunHistory
 from exporter.sharding import ShardSpec
 from exporter.simulator import Fault, World
 from exporter.simulator.mergerequests import MergeRequestPlan
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.config import RepoSection
 from exporter.sources.repo.models import parse_pipeline_job
 from exporter.sources.repo.targets import pipeline_target
@@ -90,7 +91,7 @@ class Rig:
         # Few buckets: the tests parse every scrape, and histogram lines would dominate their time.
         self.path = write_config(tmp_path / "c.yaml", self.sim.url, repositories=static,
                                  extra=extra + "history:\n  buckets: [60, 600]\n  queued_buckets: [10]\n")
-        self.config = load_config(self.path)
+        self.config = load_config(self.path, sources=BUILTIN)
         self.exporters: list[Exporter] = []
 
     def exporter(self, shard: ShardSpec | None = None) -> Exporter:
@@ -333,7 +334,7 @@ def test_a_serving_exporter_discovers_again_in_the_background(tmp_path, simulato
                         extra=discover_config(f"  projects:\n    - project_id: {PROJECT}\n", interval=1)
                         + "history:\n  enabled: false\n")
     path.write_text(path.read_text().replace("timeout_seconds: 5", "timeout_seconds: 1"))  # below the interval
-    exporter = Exporter(load_config(path))
+    exporter = Exporter(load_config(path, sources=BUILTIN))
     server = exporter.serve(("127.0.0.1", 0))
 
     def last_pass() -> float | None:
@@ -458,7 +459,7 @@ def test_discovery_config_is_read_into_its_records_and_summarised_by_check_confi
              + discover_config(f"  projects:\n    - project_id: {PROJECT}\n      include: ['^api-', 'web$']\n"
                                "      exclude: ['-old']\n      pipeline_retention_seconds: 0\n", interval=120))
     path = write_config(tmp_path / "c.yaml", "http://127.0.0.1:9", extra=extra)
-    config = load_config(path)
+    config = load_config(path, sources=BUILTIN)
     [repo] = config.section("repo").repositories
     assert (repo.pipelines, repo.discover.max_pipelines, repo.discover.retention_seconds) == ((6,), 7, 86400)
     [project] = config.section("repo").discovery.projects

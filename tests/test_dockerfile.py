@@ -16,7 +16,7 @@ import requests
 from exporter.cli import build_parser
 
 from .conftest import wait_until
-from .test_sharding import ExporterProcess
+from .helpers.process import ExporterProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,7 +14,7 @@ import yaml
 
 from exporter.config import load_config, parse_config
 from exporter.metrics import markdown_table
-from exporter.registry import all_specs
+from exporter.sources.builtin import BUILTIN
 from exporter.webconfig import BasicAuth, load_web_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +24,8 @@ def test_metrics_doc_table_is_generated_from_the_code():
     text = (ROOT / "docs" / "metrics.md").read_text()
     match = re.search(r"<!-- BEGIN GENERATED TABLE -->\n(.*)<!-- END GENERATED TABLE -->", text, re.S)
     assert match, "docs/metrics.md lost its generated-table markers"
-    assert match.group(1) == markdown_table(all_specs()), "run: python -m exporter.registry and paste the table"
+    assert match.group(1) == markdown_table(BUILTIN.specs()), \
+        "run: python -m exporter.sources.builtin and paste the table"
 
 
 QUICK_START_DEMO = "python3 -m venv .venv && .venv/bin/pip install . && .venv/bin/codearts-exporter --demo"
@@ -47,8 +48,9 @@ def test_ci_runs_the_readme_test_command_and_fails_when_it_fails():
 
 def test_example_config_loads():
     config = load_config(ROOT / "config.example.yaml", env={
-        "CODEARTS_TOKEN": "t", "CODEARTS_PASSWORD": "p", "HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"})
-    assert config.section("repo").repositories and config.section("build")
+        "CODEARTS_TOKEN": "t", "CODEARTS_PASSWORD": "p", "HUAWEICLOUD_SDK_AK": "AK", "HUAWEICLOUD_SDK_SK": "SK"},
+        sources=BUILTIN)
+    assert config.section("repo").repositories and config.section("build").projects
 
 
 def test_readme_connecting_section_configuration_is_valid(tmp_path):
@@ -62,8 +64,8 @@ def test_readme_connecting_section_configuration_is_valid(tmp_path):
     text = (blocks[-1].replace("<IAM project id>", "0a1b2c3d4e5f60718293a4b5c6d7e8f9")
             .replace("<CodeArts project id>", "6ecbc5bac7c8442fb3d2563d53c13582")
             .replace("/run/secrets/codearts-sk", str(sk)))
-    config = parse_config(yaml.safe_load(text), env={"HUAWEICLOUD_SDK_AK": "AK"})
-    assert config.discovers() and config.section("build")
+    config = parse_config(yaml.safe_load(text), env={"HUAWEICLOUD_SDK_AK": "AK"}, sources=BUILTIN)
+    assert config.discovers() and config.section("build").projects
     for setting in ("auth.aksk.project_id", "projects[].id", "repositories[].id", "repositories[].pipelines",
                     "discovery.projects[].project_id"):
         assert f"`{setting}`" in section

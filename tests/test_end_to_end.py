@@ -12,6 +12,7 @@ import requests
 
 from exporter.config import load_config
 from exporter.simulator import Fault, World
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, parse_samples, run_cli, scrape, wait_until, write_config
@@ -122,7 +123,7 @@ def test_paging_costs_at_most_three_extra_requests(simulator_factory, tmp_path):
     for repo_paging, build_paging in SEMANTICS:
         sim = simulator_factory(world, repo_paging=repo_paging, build_paging=build_paging)
         exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [PIPELINE]},
-                                                     projects=[PROJECT])))
+                                                     projects=[PROJECT]), sources=BUILTIN))
         try:
             assert exporter.poll_once().all_up()
         finally:
@@ -139,7 +140,7 @@ def served(tmp_path, simulator_factory):
     sim.set_fault("build:" + "a" * 32, Fault.TRUNCATED_JSON)
     config = write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [PIPELINE, 999]},
                           projects=[PROJECT, "a" * 32, "b" * 32], interval=3600)
-    exporter = Exporter(load_config(config))
+    exporter = Exporter(load_config(config, sources=BUILTIN))
     server = exporter.serve(("127.0.0.1", 0))
     wait_until(lambda: requests.get(f"{server.url}/readyz", timeout=5).status_code == 200)
     yield sim, server.url, world
@@ -192,7 +193,7 @@ def test_openmetrics_and_gzip_are_negotiated(served):
 
 def test_readyz_waits_for_the_first_poll(tmp_path, simulator_factory):
     sim = simulator_factory(World(seed=1, projects={PROJECT: 3}))
-    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT])))
+    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT]), sources=BUILTIN))
     from exporter.server import ExporterHTTPServer
 
     server = ExporterHTTPServer(("127.0.0.1", 0), exporter.exposition, lambda: exporter.poller.snapshot)
@@ -211,7 +212,7 @@ def test_a_job_that_finishes_upstream_shows_only_its_new_status(tmp_path, simula
     now = [FROZEN_AT]
     world = World(seed=5, clock=lambda: now[0], projects={PROJECT: 30})
     sim = simulator_factory(world)
-    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT])))
+    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT]), sources=BUILTIN))
     try:
         for step in range(12):
             now[0] = FROZEN_AT + step * 45
@@ -235,7 +236,8 @@ def test_a_repeated_stage_and_name_shows_the_highest_job_id(tmp_path, simulator_
         by_key.setdefault((job["stage"], job["name"]), []).append(job["id"])
     (repeated,) = [key for key, ids in by_key.items() if len(ids) > 1]
     sim = simulator_factory(world)
-    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [PIPELINE]})))
+    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [PIPELINE]}),
+                                    sources=BUILTIN))
     try:
         exporter.poll_once()
         found = parse_samples(exporter.metrics_text().decode())
@@ -249,7 +251,7 @@ def test_a_repeated_stage_and_name_shows_the_highest_job_id(tmp_path, simulator_
 
 def test_readyz_never_runs_ahead_of_metrics(tmp_path, simulator_factory):
     sim = simulator_factory(World(seed=1, projects={PROJECT: 3}))
-    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT])))
+    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT]), sources=BUILTIN))
     seen_by_render: list[int] = []
     original = exporter.exposition.update
 

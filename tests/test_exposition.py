@@ -16,18 +16,18 @@ from prometheus_client.openmetrics.parser import text_string_to_metric_families 
 from exporter import exposition as exposition_module
 from exporter import server as server_module
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
-from exporter.samples import live_families, snapshot_families, with_series
 from exporter.server import ExporterHTTPServer
-from exporter.snapshot import Snapshot, TargetState
+from exporter.snapshot import Snapshot
 from exporter.sources.build.targets import project_target
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo import render as repo_render
-from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
 from exporter.webconfig import load_web_config
 
 from .conftest import parse_samples, wait_until
-from .test_collector import T0, build_job, make_snapshot, pipeline_job
-from .test_webconfig import write_web_config
+from .helpers.reference import live_families, snapshot_families, with_series
+from .helpers.snapshots import T0, awkward_snapshot, make_snapshot
+from .helpers.tls import write_web_config
 
 
 class _Families:
@@ -38,31 +38,15 @@ class _Families:
         return self.families
 
 
-def awkward_snapshot() -> Snapshot:
-    pipeline = TargetState(
-        pipeline_target(7, 8), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 1e-7,
-        poll_duration=1.5e-5, data_at=T0 + 0.123456789,
-        records=(
-            pipeline_job(1, 'say "hi"\\n\nbye', "running", stage="st\\age", created=1e21, started=T0 - 0.1),
-            pipeline_job(2, "ünïcødé 雪", "success", created=T0 - 3, started=T0 - 2, finished=T0 + 123456.5),
-        ),
-    )
-    build = TargetState(
-        project_target("p1"), polled=True, up=True, last_success_at=T0, poll_duration=0.5, data_at=T0,
-        records=(build_job("b\"1", "n\\m", "success", health_score=0.0, last_build_duration=-1.0),),
-    )
-    return Snapshot(1, T0, (pipeline, build, *make_snapshot().states))
-
-
 def test_bodies_equal_prometheus_client_rendering_byte_for_byte():
     stats = RequestStats()
     stats.count_request("repo", "200")
     stats.count_skipped("build", "malformed", 2)
     snapshot = awkward_snapshot()
-    exposition = Exposition(stats, "1.2.3")
+    exposition = Exposition(BUILTIN, stats, "1.2.3")
     exposition.update(snapshot)
-    families = with_series(snapshot_families(snapshot, "1.2.3"))
-    live = live_families(stats)
+    families = with_series(snapshot_families(snapshot, "1.2.3", BUILTIN), BUILTIN)
+    live = live_families(stats, BUILTIN)
     # The snapshot part comes first, then the live counters rendered per scrape.
     expected_text = generate_latest(_Families(families)) + generate_latest(_Families(live))
     expected_om = om.generate_latest(_Families(families)).removesuffix(b"# EOF\n") + om.generate_latest(
@@ -77,13 +61,13 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
     rendered: list[str] = []
     real = exposition_module.add_target_data
     monkeypatch.setattr(exposition_module, "add_target_data",
-                        lambda sink, state: (rendered.append(state.target.key), real(sink, state)))
+                        lambda sink, sources, state: (rendered.append(state.target.key), real(sink, sources, state)))
     durations_only: list[str] = []
     real_durations = repo_render.render_durations
     monkeypatch.setattr(repo_render, "render_durations",
                         lambda sink, state: (durations_only.append(state.target.key), real_durations(sink, state)))
     first = make_snapshot()
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     exposition.update(first)
     pipeline, project, failing, service, plans = first.states
     # Next poll: same records (the poller reuses them), new poll times, and the project's jobs changed.
@@ -100,7 +84,7 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
     assert rendered == ["6ecbc5bac7c8442fb3d2563d53c13582"]
     # The pipeline has a running job, whose duration runs to the poll time: its durations are rendered again.
     assert durations_only == ["2111976239/6"]
-    fresh = Exposition(RequestStats(), "1.2.3")
+    fresh = Exposition(BUILTIN, RequestStats(), "1.2.3")
     fresh.update(second)
     assert exposition.body(TEXT, False) == fresh.body(TEXT, False)
     assert parse_samples(exposition.body(TEXT, False).decode())[(
@@ -117,9 +101,9 @@ def test_identical_finished_records_reuse_lines_and_serve_identical_job_metrics(
     rendered: list[str] = []
     real = exposition_module.add_target_data
     monkeypatch.setattr(exposition_module, "add_target_data",
-                        lambda sink, state: (rendered.append(state.target.key), real(sink, state)))
+                        lambda sink, sources, state: (rendered.append(state.target.key), real(sink, sources, state)))
     project = make_snapshot().states[1]
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     exposition.update(Snapshot(1, T0, (project,)))
     before = parse_samples(exposition.body(TEXT, False).decode())
     rendered.clear()
@@ -135,7 +119,7 @@ def test_identical_finished_records_reuse_lines_and_serve_identical_job_metrics(
 
 
 def test_a_vanished_target_vanishes_from_the_body():
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     snapshot = make_snapshot()
     exposition.update(snapshot)
     exposition.update(Snapshot(5, T0, snapshot.states[:1]))
@@ -151,7 +135,7 @@ def _count_series(body: bytes, fmt: str) -> int:
 
 def test_concurrent_scrapes_during_swaps_all_get_complete_valid_bodies():
     small, big = make_snapshot(), awkward_snapshot()
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     sizes = {}
     for snapshot in (small, big):
         exposition.update(snapshot)
@@ -213,7 +197,7 @@ def many_targets_snapshot(count: int) -> Snapshot:
 
 @pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
 def test_a_large_body_arrives_whole_over_plain_http_and_tls(tmp_path, tls):
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     exposition.update(many_targets_snapshot(400))
     assert len(exposition.body(TEXT, False)) > 4 * server_module.TLS_WRITE_BYTES // 10
     web = load_web_config(write_web_config(tmp_path)) if tls else None
@@ -255,7 +239,7 @@ def test_send_buffers_sends_more_than_iov_max_buffers_in_order_through_partial_s
 
 
 def test_a_family_whose_chunks_did_not_change_is_not_joined_again():
-    exposition = Exposition(RequestStats(), "1.2.3")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     snapshot = make_snapshot()
     exposition.update(snapshot)
     before = dict(exposition._published.families)

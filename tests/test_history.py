@@ -4,219 +4,38 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from datetime import datetime
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import load_config
 from exporter.poller import Poller, PollerHooks, PollerSettings
-from exporter.registry import all_specs
 from exporter.simulator import Fault, World
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.targets import pipeline_target
 from exporter.wiring import Exporter
 
 from .conftest import make_history, parse_samples, write_config
-
-T0 = 1_750_000_000.0
-P1, P2 = "6ecbc5bac7c8442fb3d2563d53c13582", "72271b5446614062a01b8be944c9f372"
-REPO = 2111976239
-# Written out here, independently of the exporter: world outcome -> build run status.
-BUILD_STATUS = {"success": "success", "failed": "failed", "timedout": "timedout", "canceled": "aborted"}
-TERMINAL = ("success", "failed", "canceled", "skipped", "timedout")
-# Poll gaps in seconds: short ones (nothing new), and long ones (several runs of a job per cycle).
-GAPS = (30, 90, 700, 45, 1500, 60, 240, 400, 20, 900)
-BOUNDS = "60, 150, 300"
-
-
-class Rig:
-    """A world on a fake clock, its simulator, and an exporter that can be restarted."""
-
-    def __init__(self, tmp_path, simulator_factory, *, state: bool, api: str = "v1", window_ms: int | None = None,
-                 default_buckets: bool = False, pipeline_projects: dict[str, int] | None = None,
-                 split: str | None = None):
-        self.now = [T0]
-        options = {} if window_ms is None else {"history_window_ms": window_ms}
-        self.world = World(seed=11, clock=lambda: self.now[0], projects={P1: 12, P2: 6},
-                           pipelines={(REPO, 6): 9, (REPO, 7): 6}, pipeline_projects=pipeline_projects, **options)
-        self.sim = simulator_factory(self.world)
-        # Few buckets keep the 50-cycle tests fast; test_history_families_match_the_metrics_table uses the defaults.
-        extra = f"history:\n  api: {api}\n"
-        if not default_buckets:
-            extra += f"  buckets: [{BOUNDS}]\n  queued_buckets: [10, 100]\n"
-        if state:
-            extra += f"state:\n  path: {tmp_path / 'state.json'}\n"
-        if split is not None:
-            extra += f"metrics:\n  run_duration_by: {split}\n"
-        self.split = split or "outcome"
-        self.config = load_config(write_config(tmp_path / "c.yaml", self.sim.url, repositories={REPO: [6, 7]},
-                                               projects=[P1, P2], extra=extra,
-                                               pipeline_projects=list(pipeline_projects or ())))
-        self.exporter = Exporter(self.config, clock=lambda: self.now[0])
-        self.polls: list[float] = []
-
-    def poll(self) -> None:
-        assert self.exporter.poll_once().all_up()
-        self.polls.append(self.now[0])
-
-    def restart(self) -> None:
-        self.exporter.close()
-        self.exporter = Exporter(self.config, clock=lambda: self.now[0])
-
-    def samples(self) -> dict:
-        return parse_samples(self.exporter.metrics_text().decode())
-
-    def close(self) -> None:
-        self.exporter.close()
-
-
-@pytest.fixture
-def rig_factory(tmp_path, simulator_factory):
-    rigs: list[Rig] = []
-
-    def make(**options) -> Rig:
-        rig = Rig(tmp_path, simulator_factory, **options)
-        rigs.append(rig)
-        return rig
-
-    yield make
-    for rig in rigs:
-        rig.close()
-
-
-def build_truth(world: World, after: float, until: float) -> tuple[Counter, Counter, Counter, Counter]:
-    """Runs, run seconds, queue seconds and runs of at most 150 s per (project_id, job_id, job, status)
-    finished in (after, until]."""
-    runs: Counter = Counter()
-    seconds: Counter = Counter()
-    queued: Counter = Counter()
-    short: Counter = Counter()
-    for project in (P1, P2):
-        for job, run in world.finished_build_runs(project, after, until):
-            key = (project, job["id"], job["job_name"], BUILD_STATUS[run.outcome])
-            runs[key] += 1
-            short[(*key, "150.0")] += run.duration <= 150_000
-            seconds[key] += run.duration / 1000
-            queued[key[:3]] += (run.started - run.created) / 1000
-    return runs, seconds, queued, short
-
-
-def iso(text: str) -> float | None:
-    return datetime.fromisoformat(text).timestamp() if text else None
-
-
-def pipeline_truth(world: World, baseline: float, polls: list[float]) -> tuple[Counter, Counter]:
-    """Terminal pipeline job runs seen in a listing at a poll after ``baseline``, not already terminal then."""
-    seen: set = set()
-    runs: Counter = Counter()
-    seconds: Counter = Counter()
-    for at in [baseline, *polls]:
-        for pipeline in (6, 7):
-            for job in world.pipeline_jobs(REPO, pipeline, at=at):
-                if job["status"] not in TERMINAL or (job["id"], job["created_at"]) in seen:
-                    continue
-                seen.add((job["id"], job["created_at"]))
-                if at == baseline:
-                    continue
-                key = (str(REPO), str(pipeline), job["stage"], job["name"], job["status"])
-                runs[key] += 1
-                started, finished = iso(job["started_at"]), iso(job["finished_at"])
-                seconds[key] += finished - started if started is not None and finished is not None else 0.0
-    return runs, seconds
-
-
-def duration_key(key: tuple, split: str, at: int = -1) -> tuple:
-    """A run key (status at ``at``) as the duration histograms hold it: written out here independently."""
-    status = key[at]
-    rest = key[at + 1:] if at != -1 else ()
-    if split == "none":
-        return (*key[:at], *rest)
-    return (*key[:at], status if split == "status" else "success" if status == "success" else "failure", *rest)
-
-
-def by_duration(counter: dict, split: str, at: int = -1) -> Counter:
-    grouped: Counter = Counter()
-    for key, value in counter.items():
-        grouped[duration_key(key, split, at)] += value
-    return grouped
-
-
-def duration_series(found: dict, name: str, labels: int) -> dict[tuple, float]:
-    """Samples of a duration histogram keyed by the job's ``labels`` label values, then the class, then le."""
-    out = {}
-    for (sample, pairs), value in found.items():
-        if sample != name:
-            continue
-        values = dict(pairs)
-        le = (values.pop("le"),) if "le" in values else ()
-        klass = tuple(values.pop(key) for key in ("status", "outcome") if key in values)
-        spec = next(spec for spec in all_specs() if name.startswith(spec.name))
-        out[(*(values[key] for key in spec.labels[:labels]), *klass, *le)] = value
-    return out
-
-
-def series(found: dict, name: str) -> dict[tuple, float]:
-    """Samples of one name, keyed by their label values in the spec's label order."""
-    spec = next(spec for spec in all_specs() if name.startswith(spec.name))
-    order = [*spec.labels, "le"]
-    return {tuple(dict(labels)[key] for key in order if key in dict(labels)): value
-            for (sample, labels), value in found.items() if sample == name}
-
-
-def assert_build_counts_equal(found: dict, truth: tuple[Counter, Counter, Counter, Counter],
-                              split: str = "outcome") -> None:
-    runs, seconds, queued, short = truth
-    counters = series(found, "codearts_build_runs_total")
-    assert counters, "no build run counters served"
-    assert set(runs) <= set(counters), "a label set was not pre-initialised"
-    short = by_duration(short, split, -2)
-    for key, value in duration_series(found, "codearts_build_run_duration_seconds_bucket", 3).items():
-        if key[-1] == "150.0":
-            assert value == short[key], key
-    for key, value in counters.items():
-        assert value == runs[key], key
-    counts = duration_series(found, "codearts_build_run_duration_seconds_count", 3)
-    sums = duration_series(found, "codearts_build_run_duration_seconds_sum", 3)
-    # A histogram per class that counted a run, its _count equal to the counters of its statuses.
-    assert counts == {key: n for key, n in by_duration(counters, split).items() if n}
-    seconds = by_duration(seconds, split)
-    for key, value in sums.items():
-        assert value == pytest.approx(seconds[key], abs=1e-6), key
-    per_job = Counter()
-    for key, value in counters.items():
-        per_job[key[:3]] += value
-    queued_counts = series(found, "codearts_build_run_queued_seconds_count")
-    assert queued_counts == {key: per_job[key] for key in queued_counts}
-    for key, value in series(found, "codearts_build_run_queued_seconds_sum").items():
-        assert value == pytest.approx(queued[key], abs=1e-6), key
-
-
-def assert_pipeline_counts_equal(found: dict, truth: tuple[Counter, Counter], split: str = "outcome") -> None:
-    runs, seconds = truth
-    counters = series(found, "codearts_repo_pipeline_job_runs_total")
-    assert set(runs) <= set(counters)
-    for key, value in counters.items():
-        assert value == runs[key], key
-    assert duration_series(found, "codearts_repo_pipeline_job_run_duration_seconds_count", 4) == {
-        key: n for key, n in by_duration(counters, split).items() if n}
-    seconds = by_duration(seconds, split)
-    for key, value in duration_series(found, "codearts_repo_pipeline_job_run_duration_seconds_sum", 4).items():
-        assert value == pytest.approx(seconds[key], abs=1e-6), key
-
-
-def run_cycles(rig: Rig, cycles: range, per_cycle: list | None = None) -> None:
-    for cycle in cycles:
-        rig.now[0] += GAPS[cycle % len(GAPS)]
-        before = rig.sim.request_count("build_records")
-        previous = rig.polls[-1]
-        rig.poll()
-        if per_cycle is not None:
-            changed = {key[:2] for key in build_truth(rig.world, previous, rig.now[0])[0]}
-            per_cycle.append((rig.sim.request_count("build_records") - before, len(changed)))
+from .helpers.historyrig import (
+    BOUNDS,
+    P1,
+    REPO,
+    T0,
+    TERMINAL,
+    assert_build_counts_equal,
+    assert_pipeline_counts_equal,
+    build_truth,
+    by_duration,
+    duration_series,
+    pipeline_truth,
+    rig_factory,  # noqa: F401 - a fixture
+    run_cycles,
+    series,
+)
 
 
 @pytest.mark.parametrize("split", ["outcome", "status", "none"])
-def test_fifty_cycles_count_every_finished_run_exactly_once(rig_factory, split):
+def test_fifty_cycles_count_every_finished_run_exactly_once(rig_factory, split):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=False, split=split)
     rig.poll()
     first = rig.samples()
@@ -237,7 +56,7 @@ def test_fifty_cycles_count_every_finished_run_exactly_once(rig_factory, split):
     assert sum(requests for requests, _ in per_cycle) < sum(truth[0].values())  # not one request per run
 
 
-def test_restart_with_state_file_ends_equal_to_ground_truth(rig_factory, tmp_path):
+def test_restart_with_state_file_ends_equal_to_ground_truth(rig_factory, tmp_path):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=True)
     rig.poll()
     run_cycles(rig, range(25))
@@ -258,7 +77,7 @@ def test_restart_with_state_file_ends_equal_to_ground_truth(rig_factory, tmp_pat
     assert not list(tmp_path.glob(".state.json.*"))  # no temporary file left behind
 
 
-def test_restart_without_state_file_never_jumps(rig_factory):
+def test_restart_without_state_file_never_jumps(rig_factory):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=False)
     rig.poll()
     run_cycles(rig, range(25))
@@ -275,7 +94,7 @@ def test_restart_without_state_file_never_jumps(rig_factory):
     assert_pipeline_counts_equal(found, pipeline_truth(rig.world, restarted_at, rig.polls[-25:]))
 
 
-def test_v3_history_api_counts_the_same_runs_without_queue_times(rig_factory):
+def test_v3_history_api_counts_the_same_runs_without_queue_times(rig_factory):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=False, api="v3")
     rig.poll()
     run_cycles(rig, range(12))
@@ -293,7 +112,7 @@ def test_v3_history_api_counts_the_same_runs_without_queue_times(rig_factory):
     assert rig.sim.request_count("build_history") > 0 and rig.sim.request_count("build_records") == 0
 
 
-def test_runs_older_than_the_window_are_reported_as_skipped_not_counted(rig_factory):
+def test_runs_older_than_the_window_are_reported_as_skipped_not_counted(rig_factory):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=True, window_ms=3_600_000)
     rig.poll()
     run_cycles(rig, range(3))
@@ -313,7 +132,7 @@ def test_runs_older_than_the_window_are_reported_as_skipped_not_counted(rig_fact
         assert value <= truth_runs[key]
 
 
-def test_a_failing_history_request_is_retried_next_cycle_without_loss(rig_factory):
+def test_a_failing_history_request_is_retried_next_cycle_without_loss(rig_factory):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=False)
     rig.poll()
     rig.sim.set_fault("build_records", Fault.HTTP_500)
@@ -331,7 +150,7 @@ def test_max_pages_bounds_requests_and_reports_what_it_gave_up(tmp_path, simulat
     world = World(seed=11, clock=lambda: now[0], projects={P1: 3})
     sim = simulator_factory(world)
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[P1],
-                                      extra="history:\n  api: v1\n  max_pages: 1\n"))
+                                      extra="history:\n  api: v1\n  max_pages: 1\n"), sources=BUILTIN)
     exporter = Exporter(config, clock=lambda: now[0])
     try:
         exporter.poll_once()
@@ -354,11 +173,11 @@ def test_max_pages_bounds_requests_and_reports_what_it_gave_up(tmp_path, simulat
     assert skipped > 0 and counted + skipped == truth
 
 
-def test_history_families_match_the_metrics_table(rig_factory):
+def test_history_families_match_the_metrics_table(rig_factory):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=False, default_buckets=True, pipeline_projects={P1: 6})
     rig.poll()
     run_cycles(rig, range(3))
-    table = {spec.name: spec for spec in all_specs() if spec.group == "history"}
+    table = {spec.name: spec for spec in BUILTIN.specs() if spec.group == "history"}
     text = rig.exporter.metrics_text().decode()
     served = {family.name: family for family in text_string_to_metric_families(text)}
     for name, spec in table.items():
@@ -371,7 +190,7 @@ def test_history_families_match_the_metrics_table(rig_factory):
     assert {s.labels["le"] for s in buckets} == {"30.0", "60.0", "120.0", "300.0", "600.0", "1200.0", "3600.0", "+Inf"}
 
 
-def test_a_corrupt_state_file_is_ignored_and_counting_starts_afresh(rig_factory, tmp_path, caplog):
+def test_a_corrupt_state_file_is_ignored_and_counting_starts_afresh(rig_factory, tmp_path, caplog):  # noqa: F811 - the fixture imported above
     (tmp_path / "state.json").write_text("{not json")
     rig = rig_factory(state=True)
     rig.poll()
@@ -382,7 +201,7 @@ def test_a_corrupt_state_file_is_ignored_and_counting_starts_afresh(rig_factory,
     assert json.loads((tmp_path / "state.json").read_text())["version"] == 1  # replaced by a good one
 
 
-def test_state_from_other_buckets_restarts_counts_at_zero_but_keeps_the_marks(rig_factory, tmp_path):
+def test_state_from_other_buckets_restarts_counts_at_zero_but_keeps_the_marks(rig_factory, tmp_path):  # noqa: F811 - the fixture imported above
     rig = rig_factory(state=True)
     rig.poll()
     run_cycles(rig, range(5))
@@ -400,7 +219,7 @@ def test_state_from_other_buckets_restarts_counts_at_zero_but_keeps_the_marks(ri
     assert_build_counts_equal(found, truth)
 
 
-def test_a_state_file_without_the_zero_series_still_counts_every_run(rig_factory, tmp_path):
+def test_a_state_file_without_the_zero_series_still_counts_every_run(rig_factory, tmp_path):  # noqa: F811 - the fixture imported above
     # A state file written by hand or by an older version may lack the pre-initialised (zero) series.
     rig = rig_factory(state=True)
     rig.poll()
@@ -425,7 +244,7 @@ def test_disabled_history_sends_no_records_request_and_serves_no_run_metrics(tmp
     world = World(seed=11, clock=lambda: now[0], projects={P1: 5}, pipelines={(REPO, 6): 3})
     sim = simulator_factory(world)
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [6]}, projects=[P1],
-                                      extra="history:\n  enabled: false\n"))
+                                      extra="history:\n  enabled: false\n"), sources=BUILTIN)
     exporter = Exporter(config, clock=lambda: now[0])
     try:
         for _ in range(4):
@@ -444,12 +263,13 @@ def test_a_listing_answered_after_its_cycle_gave_up_counts_no_run_twice(tmp_path
     world = World(seed=11, clock=lambda: now[0], pipelines={(REPO, 6): 9, (REPO, 7): 6})
     sim = simulator_factory(world)
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [6, 7]},
-                                      extra=f"history:\n  buckets: [{BOUNDS}]\n"))
+                                      extra=f"history:\n  buckets: [{BOUNDS}]\n"), sources=BUILTIN)
     exporter = Exporter(config, clock=lambda: now[0])
-    history = make_history(exporter.client, config.history)
+    history = make_history(exporter.client, config=config)
     poller = Poller([pipeline_target(REPO, 6), pipeline_target(REPO, 7)], exporter.client,
                     PollerSettings(interval=60, concurrency=2, cycle_timeout=0.5), stats=exporter.stats,
-                    rate_limits=exporter.client.rate_limits, hooks=PollerHooks(history=history), clock=lambda: now[0])
+                    rate_limits=exporter.client.rate_limits, hooks=PollerHooks(history=history), clock=lambda: now[0],
+                    sources=BUILTIN)
     polls: list[float] = []
     try:
         assert poller.poll_once().all_up()  # first sight

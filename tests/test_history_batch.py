@@ -10,7 +10,7 @@ import pytest
 from exporter.simulator import Fault
 
 from .conftest import SIM_TOKEN
-from .test_history import (
+from .helpers.historyrig import (
     GAPS,
     P1,
     T0,

@@ -16,10 +16,11 @@ from exporter.simulator import Fault, World
 from exporter.sources.build import history as build_history
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.targets import project_target
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import make_history, parse_samples, write_config
-from .test_history import BOUNDS, P1, P2, T0, assert_build_counts_equal, build_truth, series
+from .helpers.historyrig import BOUNDS, P1, P2, T0, assert_build_counts_equal, build_truth, series
 
 BUDGET = 3
 
@@ -28,7 +29,8 @@ def make_exporter(tmp_path, url: str, now: list[float], extra: str = "", rate_li
     # The per-job records API: its budget in requests is what these tests are about (batches: test_history_batch).
     history = f"history:\n  api: v1\n  buckets: [{BOUNDS}]\n  queued_buckets: [10, 100]\n{extra}"
     options = {} if rate_limit is None else {"rate_limit": rate_limit}
-    config = load_config(write_config(tmp_path / "c.yaml", url, projects=[P1, P2], extra=history, **options))
+    config = load_config(write_config(tmp_path / "c.yaml", url, projects=[P1, P2], extra=history, **options),
+                         sources=BUILTIN)
     return Exporter(config, clock=lambda: now[0])
 
 
@@ -122,14 +124,14 @@ def test_jobs_whose_fetch_failed_wait_behind_the_others_and_are_counted_later(tm
 
 def test_the_default_budget_is_a_quarter_of_the_build_rate_over_an_interval(tmp_path):
     config = load_config(write_config(tmp_path / "c.yaml", "http://127.0.0.1:9", projects=[P1],
-                                      rate_limit="{build: 5}"))
+                                      rate_limit="{build: 5}"), sources=BUILTIN)
     exporter = Exporter(config)
     try:
         assert exporter.history.part("build").requests_per_cycle == 75  # 5/s x 60 s / 4
     finally:
         exporter.close()
     configured = load_config(write_config(tmp_path / "d.yaml", "http://127.0.0.1:9", projects=[P1],
-                                          extra="history:\n  max_requests_per_cycle: 7\n"))
+                                          extra="history:\n  max_requests_per_cycle: 7\n"), sources=BUILTIN)
     exporter = Exporter(configured)
     try:
         assert exporter.history.part("build").requests_per_cycle == 7
@@ -170,7 +172,7 @@ def test_a_history_step_that_crashes_or_hangs_costs_no_listing(tmp_path, simulat
             history = Unruly(mode)
             poller = Poller(targets, exporter.client, PollerSettings(interval=60, concurrency=2, cycle_timeout=0.5),
                             stats=exporter.stats, rate_limits=exporter.client.rate_limits,
-                            hooks=PollerHooks(history=history), clock=lambda: now[0])
+                            hooks=PollerHooks(history=history), clock=lambda: now[0], sources=BUILTIN)
             try:
                 for _ in range(2):  # and the next cycle runs as well (on fresh workers after a hang)
                     snapshot = poller.poll_once()
@@ -190,7 +192,7 @@ def test_fetches_not_started_in_time_leave_their_jobs_first_in_line(tmp_path, si
     sim = simulator_factory(world)
     exporter = make_exporter(tmp_path, sim.url, now)
     ticks = [0.0]  # the history's monotonic clock: each records request takes one second of it
-    history = make_history(exporter.client, exporter.config.history, requests_per_cycle=2,
+    history = make_history(exporter.client, config=exporter.config, requests_per_cycle=2,
                            monotonic=lambda: ticks[0])
     client_page = build_history.build_records_page
 

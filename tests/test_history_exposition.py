@@ -16,19 +16,18 @@ from prometheus_client.parser import text_string_to_metric_families as parse_tex
 from exporter import historylines
 from exporter.config import HistoryConfig
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
-from exporter.registry import all_specs
 from exporter.runhistory.counts import HistoryView
 from exporter.runhistory.history import RunHistory
-from exporter.samples import live_families, snapshot_families, with_series
 from exporter.sources.build import metrics as build_metrics
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.targets import pipeline_target
 from exporter.stats import RequestStats
 from exporter.textformat import LineSink
 
 from .conftest import make_history
-from .test_collector import T0, make_snapshot, pipeline_job
-from .test_exposition import awkward_snapshot
-from .test_history import Rig, run_cycles
+from .helpers.historyrig import Rig, run_cycles
+from .helpers.reference import live_families, snapshot_families, with_series
+from .helpers.snapshots import T0, awkward_snapshot, make_snapshot, pipeline_job
 
 BOUNDS = (0.5, 10.0, 14400.0, 1e7)
 QUEUED = (1.0, 100.0)
@@ -56,7 +55,7 @@ def reference_history(view: HistoryView) -> list:
         return out
 
     families = {spec.name: (HistogramMetricFamily if spec.type == "histogram" else CounterMetricFamily)(
-        spec.name, spec.help, labels=spec.labels) for spec in all_specs() if spec.group == "history"}
+        spec.name, spec.help, labels=spec.labels) for spec in BUILTIN.specs() if spec.group == "history"}
     for (kind, labels), _ in view.versions:
         job = view.jobs[(kind, labels)]
         runs, durations = ("codearts_build_runs", "codearts_build_run_duration_seconds") if kind == "build" else (
@@ -73,10 +72,10 @@ def reference_history(view: HistoryView) -> list:
 
 
 def expected_bodies(snapshot, stats: RequestStats, view: HistoryView) -> tuple[bytes, bytes]:
-    order = {spec.name: index for index, spec in enumerate(all_specs())}
-    families = with_series(sorted(snapshot_families(snapshot, "1.2.3") + reference_history(view),
-                                  key=lambda f: order[f.name]))
-    live = live_families(stats)
+    order = {spec.name: index for index, spec in enumerate(BUILTIN.specs())}
+    families = with_series(sorted(snapshot_families(snapshot, "1.2.3", BUILTIN) + reference_history(view),
+                                  key=lambda f: order[f.name]), BUILTIN)
+    live = live_families(stats, BUILTIN)
     text = generate_latest(_Families(families)) + generate_latest(_Families(live))
     openmetrics = om.generate_latest(_Families(families)).removesuffix(b"# EOF\n") + om.generate_latest(
         _Families(live))
@@ -118,7 +117,7 @@ def test_history_lines_equal_prometheus_client_rendering_byte_for_byte(rig):
     stats = RequestStats()
     stats.count_request("build_history", "200")
     snapshot = awkward_snapshot()
-    exposition = Exposition(stats, "1.2.3")
+    exposition = Exposition(BUILTIN, stats, "1.2.3")
     snapshot = replace(snapshot, history=history.view())
     exposition.update(snapshot)
     text, openmetrics = expected_bodies(snapshot, stats, snapshot.history)
@@ -150,8 +149,8 @@ def test_only_jobs_that_counted_a_run_are_rendered_again(rig, monkeypatch):
     rendered = []
     real = historylines.add_job_history
     monkeypatch.setattr(historylines, "add_job_history",
-                        lambda sink, key, *rest: (rendered.append(key), real(sink, key, *rest)))
-    exposition = Exposition(RequestStats(), "1.2.3")
+                        lambda sink, sources, key, *rest: (rendered.append(key), real(sink, sources, key, *rest)))
+    exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     exposition.update(replace(make_snapshot(), history=history.view()))
     assert len(rendered) == 3  # the build job and both pipeline jobs, once
     rendered.clear()
@@ -161,7 +160,7 @@ def test_only_jobs_that_counted_a_run_are_rendered_again(rig, monkeypatch):
     history.after_listing(target, (pipeline_job(3, "ünïcødé", "failed", started=T0, finished=T0 + 3),))
     exposition.update(replace(make_snapshot(), history=history.view()))
     assert rendered == [("repo", ("7", "8", "build", "ünïcødé"))]
-    fresh = Exposition(RequestStats(), "1.2.3")
+    fresh = Exposition(BUILTIN, RequestStats(), "1.2.3")
     fresh.update(replace(make_snapshot(), history=history.view()))
     assert exposition.body(TEXT, False) == fresh.body(TEXT, False)
     assert b'codearts_repo_pipeline_job_runs_total{job="\xc3\xbcn\xc3\xafc\xc3\xb8d\xc3\xa9",pipeline_id="8",' \

@@ -13,12 +13,13 @@ from pathlib import Path
 from prometheus_client.parser import text_string_to_metric_families
 
 from exporter.config import load_config
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.pipeline.models import MAX_STAGES
 from exporter.wiring import Exporter
 
 from .conftest import write_config
+from .helpers.upstreamclient import PROJECT
 from .hostile import HostileServer, response
-from .test_hostile_upstream import PROJECT
 
 PIPELINE_ID = "6d7fcc4192b14d928dd86dcc0ab5a88f"
 T_MS = 1_674_962_399_000
@@ -45,7 +46,8 @@ def stage(n: int, name: str) -> dict[str, object]:
 
 def poll_pipeline_project(tmp_path: Path, stages: list[dict[str, object]]) -> tuple[Exporter, str]:
     with HostileServer(pipeline_project(stages)) as hostile:
-        config = load_config(write_config(tmp_path / "c.yaml", hostile.url, pipeline_projects=[PROJECT]))
+        config = load_config(write_config(tmp_path / "c.yaml", hostile.url, pipeline_projects=[PROJECT]),
+                             sources=BUILTIN)
         exporter = Exporter(config)
         try:
             state, = exporter.poll_once().states
@@ -91,7 +93,7 @@ def test_an_invalid_utf8_byte_in_one_name_is_replaced_and_the_project_stays_up(t
         conn.sendall(response(200, body))
 
     with HostileServer(behaviour) as hostile:
-        config = load_config(write_config(tmp_path / "c.yaml", hostile.url, projects=[PROJECT]))
+        config = load_config(write_config(tmp_path / "c.yaml", hostile.url, projects=[PROJECT]), sources=BUILTIN)
         exporter = Exporter(config)
         try:
             state, = exporter.poll_once().states
@@ -135,7 +137,8 @@ def test_runs_with_no_start_or_a_far_future_end_are_counted_but_not_observed(tmp
     runs = {11: {"start_time": None, "end_time": T_MS}, 12: {"status": "FAILED", "end_time": far_future_ms},
             13: {}}
     with HostileServer(pipeline_with_runs([10, 13], runs)) as hostile:
-        config = load_config(write_config(tmp_path / "c.yaml", hostile.url, pipeline_projects=[PROJECT]))
+        config = load_config(write_config(tmp_path / "c.yaml", hostile.url, pipeline_projects=[PROJECT]),
+                             sources=BUILTIN)
         exporter = Exporter(config)
         try:
             exporter.poll_once()

@@ -13,26 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from exporter.auth import StaticTokenAuth
-from exporter.client import CodeArtsClient
 from exporter.config import load_config
 from exporter.errors import PayloadError, RedirectError, TransportError
 from exporter.limits import MAX_ITEMS_PER_LISTING, MAX_PAGES_PER_LISTING, SKIP_WARNINGS_PER_LISTING
-from exporter.retry import RetryPolicy
 from exporter.sources.build.fetch import list_build_jobs
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
-from .conftest import SIM_TOKEN, run_cli, write_config
+from .conftest import run_cli, write_config
+from .helpers.upstreamclient import PROJECT, client_for
 from .hostile import HostileServer, response
 
-PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
-NO_RETRY = RetryPolicy(max_attempts=1)
 PASSWORD = "hunter2-Pa55w0rd-9f3e"
-
-
-def client_for(url: str, timeout: float = 2.0, retry: RetryPolicy = NO_RETRY) -> CodeArtsClient:
-    return CodeArtsClient(base_urls={"repo": url, "build": url}, auth=StaticTokenAuth(SIM_TOKEN), timeout=timeout,
-                          retry=retry)
 
 
 def jobs(ids: range, total: int) -> dict[str, object]:
@@ -71,7 +63,7 @@ def test_a_codearts_redirect_is_not_followed_and_names_where_it_pointed(elsewher
 def test_a_redirected_target_is_down_with_the_redirect_as_its_error(tmp_path, elsewhere):
     location = f"http://localhost:{elsewhere.port}/elsewhere"
     with HostileServer(answer(302, b"", {"Location": location})) as hostile:
-        config = load_config(write_config(tmp_path / "c.yaml", hostile.url, projects=[PROJECT]))
+        config = load_config(write_config(tmp_path / "c.yaml", hostile.url, projects=[PROJECT]), sources=BUILTIN)
         exporter = Exporter(config)
         try:
             state, = exporter.poll_once().states
@@ -97,7 +89,7 @@ def test_an_iam_307_does_not_send_the_password_anywhere_else(tmp_path, elsewhere
     caplog.set_level(logging.DEBUG)
     iam = HostileServer(answer(307, b"", {"Location": f"http://localhost:{elsewhere.port}/v3/auth/tokens"}))
     with iam, HostileServer(answer(200, jobs(range(3), 3))) as codearts:
-        exporter = Exporter(load_config(iam_config(tmp_path, iam.url, codearts.url)))
+        exporter = Exporter(load_config(iam_config(tmp_path, iam.url, codearts.url), sources=BUILTIN))
         try:
             state, = exporter.poll_once().states
         finally:
@@ -151,7 +143,7 @@ def test_an_iam_body_over_its_cap_is_refused(tmp_path):
     huge = b'{"token": {"pad": "' + b"x" * (2 * 1024 * 1024) + b'"}}'
     iam = HostileServer(answer(201, huge, {"X-Subject-Token": "t"}))
     with iam, HostileServer(answer(200, jobs(range(3), 3))) as codearts:
-        exporter = Exporter(load_config(iam_config(tmp_path, iam.url, codearts.url)))
+        exporter = Exporter(load_config(iam_config(tmp_path, iam.url, codearts.url), sources=BUILTIN))
         try:
             state, = exporter.poll_once().states
         finally:
@@ -168,7 +160,8 @@ def test_an_iam_answer_dripped_a_byte_at_a_time_ends_at_the_timeout(tmp_path):
 
     iam = HostileServer(drip)
     with iam, HostileServer(answer(200, jobs(range(3), 3))) as codearts:
-        exporter = Exporter(load_config(iam_config(tmp_path, iam.url, codearts.url)))  # timeout_seconds: 2
+        # timeout_seconds: 2
+        exporter = Exporter(load_config(iam_config(tmp_path, iam.url, codearts.url), sources=BUILTIN))
         started = time.monotonic()
         try:
             state, = exporter.poll_once().states

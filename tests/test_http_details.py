@@ -11,6 +11,7 @@ import requests
 from exporter.config import load_config
 from exporter.server import ExporterHTTPServer
 from exporter.simulator import World
+from exporter.sources.builtin import BUILTIN
 from exporter.stats import RETRY_REASONS
 from exporter.wiring import Exporter
 
@@ -25,7 +26,7 @@ def served(tmp_path, simulator_factory):
     sim = simulator_factory(World(seed=5, projects={PROJECT: 4}, pipelines={(2111976239, 6): 3}))
     config = write_config(tmp_path / "c.yaml", sim.url, repositories={2111976239: [6]}, projects=[PROJECT],
                           interval=3600)
-    exporter = Exporter(load_config(config))
+    exporter = Exporter(load_config(config, sources=BUILTIN))
     server = exporter.serve(("127.0.0.1", 0))
     wait_until(lambda: requests.get(f"{server.url}/readyz", timeout=5).status_code == 200)
     yield server.url
@@ -59,7 +60,7 @@ def test_head_answers_like_get_without_a_body(served, path, encoding):
 
 def test_retry_throttle_and_skip_counters_are_zero_before_the_first_poll(tmp_path, simulator_factory):
     sim = simulator_factory(World(seed=1, projects={PROJECT: 3}))
-    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT])))
+    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT]), sources=BUILTIN))
     server = ExporterHTTPServer(("127.0.0.1", 0), exporter.exposition, lambda: exporter.poller.snapshot)
     server.serve_in_background()  # the poller is not started: nothing has happened yet
     try:

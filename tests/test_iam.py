@@ -15,22 +15,21 @@ from pathlib import Path
 import pytest
 import requests
 
-from exporter.auth import build_auth
+from exporter.auth.factory import build_auth
 from exporter.auth.iam import BACKOFF_STEPS, backoff_delay
 from exporter.config import PasswordAuth, Secret, load_config
 from exporter.payload import parse_timestamp
 from exporter.ratelimit import RateLimits
 from exporter.simulator import IamService, IamUser, Simulator, World
+from exporter.sources.builtin import BUILTIN
 from exporter.stats import RequestStats
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, run_cli, wait_until
 from .fakeclock import FakeClock
+from .helpers.iam import DOMAIN, IAM_PROJECT, PASSWORD, USER, password_config
 
 T0 = 1_750_000_000.0
-DOMAIN, USER = "my-account", "ci-observer"
-PASSWORD = "pw-Very-5ecret-8c1d"  # distinctive: tests grep logs for it
-IAM_PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 PROJECTS = [f"proj{index:028d}" for index in range(1, 7)]
 
 
@@ -38,27 +37,11 @@ def iam_service(**options: object) -> IamService:
     return IamService(users=[IamUser(DOMAIN, USER, PASSWORD, IAM_PROJECT)], **options)  # type: ignore[arg-type]
 
 
-def password_config(path: Path, url: str, *, projects: list[str], password_file: Path | None = None,
-                    concurrency: int = 4) -> Path:
-    """A password-mode config; the password comes from ${TEST_IAM_PASSWORD} unless a file is given."""
-    secret = f"password_file: {password_file}" if password_file else "password: ${TEST_IAM_PASSWORD}"
-    lines = [
-        "region: test", "endpoints:", f"  repo: {url}", f"  build: {url}", f"  iam: {url}",
-        "auth:", "  password:", f"    domain: {DOMAIN}", f"    username: {USER}", f"    {secret}",
-        f"    project_id: {IAM_PROJECT}",
-        "poll:", "  interval_seconds: 60", "  timeout_seconds: 5", f"  concurrency: {concurrency}",
-        "  rate_limit: {repo: 1000, build: 1000}",  # these tests poll back to back; the budget is not their subject
-        "projects:", *(f"  - id: {project}" for project in projects),
-    ]
-    path.write_text("\n".join(lines) + "\n")
-    return path
-
-
 def exporter_for(tmp_path: Path, sim: Simulator, *, password: str = PASSWORD, projects: list[str] | None = None,
                  clock=None, **options: object) -> Exporter:
     config = load_config(password_config(tmp_path / "c.yaml", sim.url, projects=projects or PROJECTS[:1],
                                          **options),  # type: ignore[arg-type]
-                         env={"TEST_IAM_PASSWORD": password})
+                         env={"TEST_IAM_PASSWORD": password}, sources=BUILTIN)
     return Exporter(config, clock=clock) if clock else Exporter(config)
 
 

@@ -18,10 +18,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "exporter"
-# Rendering: turns a snapshot into /metrics text. None of it may load an I/O module when imported.
+# Rendering: turns a snapshot into /metrics text. None of it may load an I/O module when imported. Every
+# source's render module is one of them, found on disk so that a new source is held to the rule unasked.
 RENDERING = ("exporter.exposition", "exporter.samples", "exporter.historylines", "exporter.textformat",
-             "exporter.snapshot", "exporter.runhistory.counts", "exporter.sources.repo.render",
-             "exporter.sources.build.render")
+             "exporter.snapshot", "exporter.runhistory.counts", "exporter.sourcetable",
+             *sorted(f"exporter.sources.{path.parent.name}.render" for path in PACKAGE.glob("sources/*/render.py")))
 
 
 def module_files() -> dict[str, Path]:
@@ -135,3 +136,54 @@ def test_rendering_modules_load_no_io_module(module: str) -> None:
             "print(','.join(loaded))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "", f"{module} loads I/O modules: {result.stdout.strip()}"
+
+
+# Importing these must not load a source (and with it the client): they get the source table from their caller.
+TABLE_TAKERS = ("exporter.config", "exporter.exposition", "exporter.landing", "exporter.summary",
+                "exporter.samples", "exporter.historylines", "exporter.sourcetable")
+# The only exporter modules that may import the built-in table: the entry points.
+ENTRY_POINTS = {"exporter.cli"}
+
+
+def test_config_exposition_and_landing_load_no_source_nor_io_module() -> None:
+    code = ("import sys\n"
+            f"import {', '.join(TABLE_TAKERS)}\n"
+            "from exporter.config import ConfigError, PollConfig, parse_config\n"
+            "from exporter.sourcetable import SourceTable\n"
+            "PollConfig()\n"
+            "try:\n"
+            "    parse_config({'region': 'cn-north-4', 'auth': {'token': 't'}}, {}, sources=SourceTable(()))\n"
+            "except ConfigError:\n"
+            "    pass\n"
+            "loaded = sorted(name for name in sys.modules if name in ('requests', 'urllib3', 'exporter.client') "
+            "or name.startswith('exporter.sources.') and not name.startswith('exporter.sources.base'))\n"
+            "print(','.join(loaded))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
+    assert result.stdout.strip() == "", f"these modules load a source or I/O: {result.stdout.strip()}"
+
+
+def test_only_the_entry_points_import_the_built_in_sources() -> None:
+    importers = {name for name, targets in import_graph().items() if "exporter.sources.builtin" in targets}
+    assert importers <= ENTRY_POINTS, f"only {sorted(ENTRY_POINTS)} may import the built-in table"
+
+
+def test_no_module_keeps_a_mutable_table_of_sources() -> None:
+    for name, path in module_files().items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:  # module level only
+            if isinstance(node, ast.AnnAssign | ast.Assign) and isinstance(node.value, ast.Dict | ast.List):
+                targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+                names = [target.id for target in targets if isinstance(target, ast.Name)]
+                assert not any("source" in each.lower() for each in names), f"{name}: a module-level {names}"
+
+
+def test_no_test_module_imports_another_and_exporter_never_imports_tests() -> None:
+    tests = ROOT / "tests"
+    for path in [*tests.rglob("*.py"), *PACKAGE.rglob("*.py")]:
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                module = node.module or ""
+                assert not module.split(".")[-1].startswith("test_"), f"{path}: shared code goes in tests/helpers/"
+                if path.is_relative_to(PACKAGE):
+                    assert node.level == 0 or not module.startswith("tests"), path
+                    assert not module.startswith("tests"), f"{path} imports test code"

@@ -17,6 +17,7 @@ from exporter.simulator import Fault, World
 from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
 from exporter.sources.build.models import BuildJob
 from exporter.sources.build.targets import project_target
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.models import PipelineJob
 from exporter.sources.repo.targets import pipeline_target
 from exporter.wiring import Exporter
@@ -37,7 +38,7 @@ def served(tmp_path, simulator_factory):
     sim.set_fault("build:" + BROKEN, Fault.TRUNCATED_JSON)
     config = write_config(tmp_path / "c.yaml", sim.url, repositories={REPO: [PIPELINE, 999]},
                           projects=[PROJECT, BROKEN], interval=3600)
-    exporter = Exporter(load_config(config))
+    exporter = Exporter(load_config(config, sources=BUILTIN))
     server = exporter.serve(("127.0.0.1", 0))
     wait_until(lambda: requests.get(f"{server.url}/readyz", timeout=5).status_code == 200)
     yield sim, server.url, exporter
@@ -132,7 +133,7 @@ def hostile_snapshot() -> Snapshot:
 
 
 def test_everything_from_upstream_is_escaped_and_only_http_urls_become_links():
-    info = LandingInfo("1.2.3", 60.0, (("Region", "<b>x</b>"),), token_expiry=NOW + 3600)
+    info = LandingInfo("1.2.3", 60.0, (("Region", "<b>x</b>"),), token_expiry=NOW + 3600, sources=BUILTIN)
     status = DiscoveryStatus("repository", "<i>", False, None, 0)
     snapshot = replace(hostile_snapshot(), discovery=DiscoveryView((status,)))
     page = render_landing(snapshot, info, NOW)
@@ -157,7 +158,7 @@ def test_discovery_sources_show_what_they_found():
     snapshot = Snapshot(1, NOW, (TargetState(pipeline_target(REPO, 41), polled=True, up=True, last_poll_at=NOW),
                                  TargetState(pipeline_target(REPO, 42), polled=True, up=True, last_poll_at=NOW)),
                         discovery=DiscoveryView(statuses))
-    info = LandingInfo("1.2.3", 60.0)
+    info = LandingInfo("1.2.3", 60.0, sources=BUILTIN)
     discovery = render_landing(snapshot, info, NOW).split("<h2>Discovery</h2>", 1)[1].split("<h2>", 1)[0]
     assert f"<td><code>{PROJECT}</code></td><td>ok</td>" in discovery and "3 repositories matched" in discovery
     assert "2 pipelines watched: 41, 42" in discovery

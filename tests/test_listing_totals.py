@@ -11,8 +11,8 @@ from exporter.limits import MAX_ITEMS_PER_LISTING
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.repo.fetch import list_open_merge_requests, list_pipeline_jobs
 
+from .helpers.upstreamclient import PROJECT, client_for
 from .hostile import HostileServer, response
-from .test_hostile_upstream import PROJECT, client_for
 
 JOBS = 1_000
 

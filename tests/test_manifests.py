@@ -22,6 +22,7 @@ from exporter.cli import build_parser, shard_from_args
 from exporter.config import parse_config
 from exporter.metrics import SHARD, TOTAL_SHARDS
 from exporter.sharding import ShardSpec
+from exporter.sources.builtin import BUILTIN
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBE = ROOT / "deploy" / "kubernetes"
@@ -147,7 +148,7 @@ def workload_config(objects: dict, pod_root: Path) -> tuple[dict, dict]:
             (pod_root / secret_key).write_text("from-secret\n")
             settings[key] = str(pod_root / secret_key)
     env = {e["name"]: "AKFROMSECRET" for e in container.get("env", [])}
-    parse_config(data, env=env, source="configmap")
+    parse_config(data, env=env, source="configmap", sources=BUILTIN)
     assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
     return container, data
 

@@ -10,15 +10,15 @@ import sys
 
 import pytest
 
-from exporter.auth import StaticTokenAuth
+from exporter.auth.base import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.errors import TransportError
 from exporter.retry import RetryPolicy
 from exporter.sources.build.fetch import list_build_jobs
 
 from .conftest import SIM_TOKEN, write_config
+from .helpers.tls import self_signed
 from .hostile import HostileServer, response
-from .test_webconfig import self_signed
 
 PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
 JOBS = {"total": 1, "jobs": [{"id": "j1", "job_name": "one", "last_build_status": "blue"}]}

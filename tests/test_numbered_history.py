@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.auth import StaticTokenAuth
+from exporter.auth.base import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.runhistory.counts import RunCounts, RunKind
 from exporter.runhistory.numbered import Listed, NumberedHistory, Pending, RunPage

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.errors import ClientError
-from exporter.pagination import BUILD_READINGS, REPO_READINGS, Page, walk_pages
+from exporter.pagination import ITEM_OR_PAGE_READINGS, PAGE_NUMBER_READINGS, Page, walk_pages
 
 LIMIT = 100
 
@@ -41,8 +41,8 @@ class FakeServer:
         return Page(self.items[start:start + size], len(self.items))
 
 
-SEMANTICS = [("item", REPO_READINGS), ("page0", REPO_READINGS), ("page1", REPO_READINGS),
-             ("zero", BUILD_READINGS), ("one-repeat", BUILD_READINGS), ("one-reject", BUILD_READINGS)]
+SEMANTICS = [("item", ITEM_OR_PAGE_READINGS), ("page0", ITEM_OR_PAGE_READINGS), ("page1", ITEM_OR_PAGE_READINGS),
+             ("zero", PAGE_NUMBER_READINGS), ("one-repeat", PAGE_NUMBER_READINGS), ("one-reject", PAGE_NUMBER_READINGS)]
 
 
 @pytest.mark.parametrize(("semantics", "readings"), SEMANTICS)
@@ -68,7 +68,7 @@ def test_any_total_under_any_semantics_is_walked_exactly(total, pick):
 
 def test_an_item_offset_server_that_caps_the_page_size_loses_nothing():
     server = FakeServer(130, "item", cap=20)
-    listing = walk_pages(server.fetch, REPO_READINGS, LIMIT)
+    listing = walk_pages(server.fetch, ITEM_OR_PAGE_READINGS, LIMIT)
     assert [item["id"] for item in listing.items][:40] == list(range(1, 41))
     # The request bound assumes the documented page size, so a capped server is walked only partly,
     # and the listing says so instead of looping.
@@ -81,10 +81,10 @@ def test_a_server_whose_total_overstates_its_items_ends_without_looping():
         items = [{"id": i} for i in range(1, 51)] if parameter == 0 else []
         return Page(items, 500)
 
-    listing = walk_pages(fetch, REPO_READINGS, LIMIT)
+    listing = walk_pages(fetch, ITEM_OR_PAGE_READINGS, LIMIT)
     assert len(listing.items) == 50
     assert not listing.complete
-    assert listing.requests <= len(REPO_READINGS) + 1
+    assert listing.requests <= len(ITEM_OR_PAGE_READINGS) + 1
 
 
 def test_a_listing_without_total_stops_at_the_first_short_page():
@@ -93,7 +93,7 @@ def test_a_listing_without_total_stops_at_the_first_short_page():
     def fetch(parameter: int) -> Page:
         return Page(pages.get(parameter, []), None)
 
-    listing = walk_pages(fetch, REPO_READINGS, LIMIT)
+    listing = walk_pages(fetch, ITEM_OR_PAGE_READINGS, LIMIT)
     assert len(listing.items) == 107
     assert listing.requests == 2
 
@@ -105,13 +105,13 @@ def test_a_400_on_a_later_page_is_an_error_not_a_change_of_reading():
         raise ClientError("bad parameter", status=400)
 
     with pytest.raises(ClientError):
-        walk_pages(fetch, BUILD_READINGS, LIMIT)
+        walk_pages(fetch, PAGE_NUMBER_READINGS, LIMIT)
 
 
 def test_items_without_an_id_are_kept():
     def fetch(parameter: int) -> Page:
         return Page([{"id": 1}, "garbage", {"no": "id"}], 3)
 
-    listing = walk_pages(fetch, BUILD_READINGS, LIMIT)
+    listing = walk_pages(fetch, PAGE_NUMBER_READINGS, LIMIT)
     assert listing.items == [{"id": 1}, "garbage", {"no": "id"}]
     assert listing.requests == 1

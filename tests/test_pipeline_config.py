@@ -8,6 +8,7 @@ from datetime import timedelta
 import pytest
 
 from exporter.config import ConfigError, parse_config
+from exporter.sources.builtin import BUILTIN
 
 PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
 EXPLICIT = {"repo": "http://127.0.0.1:1", "build": "http://127.0.0.1:2"}
@@ -15,12 +16,13 @@ EXPLICIT = {"repo": "http://127.0.0.1:1", "build": "http://127.0.0.1:2"}
 
 def problems_of(data: dict) -> tuple[str, ...]:
     with pytest.raises(ConfigError) as caught:
-        parse_config(data, {})
+        parse_config(data, {}, sources=BUILTIN)
     return caught.value.problems
 
 
 def test_a_configuration_without_pipeline_projects_needs_no_pipeline_endpoint():
-    config = parse_config({"endpoints": EXPLICIT, "auth": {"token": "t"}, "projects": [{"id": PROJECT}]}, {})
+    config = parse_config({"endpoints": EXPLICIT, "auth": {"token": "t"}, "projects": [{"id": PROJECT}]}, {},
+                          sources=BUILTIN)
     assert config.endpoints.url("pipeline") is None and config.section("pipeline") == ()
 
 
@@ -29,18 +31,19 @@ def test_pipeline_projects_need_endpoints_pipeline_or_a_region_that_has_one():
     assert problems_of(base) == ("region: required unless endpoints.pipeline is given",)
     assert problems_of({**base, "endpoints": {}, "region": "eu-west-101"}) == (
         'endpoints.pipeline: required: region "eu-west-101" has no default pipeline endpoint',)
-    explicit = parse_config({**base, "endpoints": {**EXPLICIT, "pipeline": "http://127.0.0.1:3/"}}, {})
+    explicit = parse_config({**base, "endpoints": {**EXPLICIT, "pipeline": "http://127.0.0.1:3/"}}, {}, sources=BUILTIN)
     assert explicit.endpoints.url("pipeline") == "http://127.0.0.1:3"
-    assert parse_config({**base, "endpoints": {}, "region": "tr-west-1"}, {}).endpoints.url("pipeline") == \
+    assert parse_config({**base, "endpoints": {}, "region": "tr-west-1"}, {},
+                        sources=BUILTIN).endpoints.url("pipeline") == \
         "https://pipeline-external.tr-west-1.myhuaweicloud.com"
 
 
 def test_stage_times_are_read_in_the_regions_zone_unless_configured():
     base = {"auth": {"token": "t"}, "pipeline_projects": [{"id": PROJECT}]}
-    (cn,) = parse_config({**base, "region": "cn-north-4"}, {}).section("pipeline")
-    (tr,) = parse_config({**base, "region": "tr-west-1"}, {}).section("pipeline")
+    (cn,) = parse_config({**base, "region": "cn-north-4"}, {}, sources=BUILTIN).section("pipeline")
+    (tr,) = parse_config({**base, "region": "tr-west-1"}, {}, sources=BUILTIN).section("pipeline")
     (own,) = parse_config({**base, "region": "cn-north-4", "pipeline_options": {"stage_time_zone": "-05:30"}},
-                          {}).section("pipeline")
+                          {}, sources=BUILTIN).section("pipeline")
     assert [each.zone.utcoffset(None) for each in (cn, tr, own)] == [
         timedelta(hours=8), timedelta(hours=3), -timedelta(hours=5, minutes=30)]
 

@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 
 from .conftest import parse_samples
-from .test_pipeline_source import P1, P2, T0, Rig
+from .helpers.pipelinerig import P1, P2, T0, Rig
 
 # Written out here, independently of the exporter.
 TERMINAL = {"COMPLETED": "success", "FAILED": "failed", "CANCELED": "canceled", "IGNORED": "skipped"}

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 
 import pytest
 
 from exporter.config import load_config
 from exporter.simulator import AccessKey, Fault, IamService, IamUser, World
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
-from .conftest import SIM_TOKEN, parse_samples
+from .conftest import SIM_TOKEN
+from .helpers.pipelinerig import P1, P2, T0, Rig, pipeline_config
 
-T0 = 1_750_000_000.0
-P1, P2 = "6ecbc5bac7c8442fb3d2563d53c13582", "72271b5446614062a01b8be944c9f372"
 # Written out here, independently of the exporter: CodeArts status -> exported status.
 RUN_STATUS = {"COMPLETED": "success", "FAILED": "failed", "CANCELED": "canceled", "RUNNING": "running",
               "PAUSED": "paused", "SUSPEND": "paused", "IGNORED": "skipped"}
@@ -28,48 +27,6 @@ DOMAIN, USER, PASSWORD = "my-account", "ci-observer", "pw-Pipe-5ecret-77aa"
 IAM_PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
 AK, SK = "PIPELINEAK0000000001", "pipeline-sk-secret-0001"
 NO_HISTORY = "history:\n  enabled: false\n"
-
-
-def pipeline_config(path: Path, url: str, projects: list[str], *, auth: list[str] | None = None,
-                    extra: str = "", legacy: tuple[str, ...] = (), detail: tuple[str, ...] = ()) -> Path:
-    """A config polling ``projects`` on the simulator's Pipeline host (repo and build only named: no region)."""
-    lines = [
-        "endpoints:", f"  repo: {url}", f"  build: {url}", f"  pipeline: {url}", f"  iam: {url}",
-        "auth:", *(auth or [f"  token: {SIM_TOKEN}"]),
-        "poll:", "  interval_seconds: 60", "  timeout_seconds: 5", "  concurrency: 4",
-        "  rate_limit: {pipeline: 1000, iam: 1000}",
-        "pipeline_projects:",
-    ]
-    for project in projects:
-        lines += [f"  - id: {project}", "    branches: ['^main$', '^release/']",
-                  *(["    legacy: true"] if project in legacy else []),
-                  *(["    detail: true"] if project in detail else [])]
-    path.write_text("\n".join(lines) + "\n" + extra)
-    return path
-
-
-class Rig:
-    """A world of Pipeline projects on a fake clock, its simulator and an exporter."""
-
-    def __init__(self, tmp_path: Path, simulator_factory, projects: dict[str, int], *, paging: str = "item",
-                 extra: str = "", legacy: tuple[str, ...] = (), detail: tuple[str, ...] = ()) -> None:
-        self.now = [T0]
-        self.world = World(seed=7, clock=lambda: self.now[0], pipeline_projects=projects, pipeline_paging=paging)
-        self.service = self.world.pipeline_service
-        self.service.legacy |= set(legacy)  # old-version pipelines, read with the legacy opt-in
-        self.sim = simulator_factory(self.world)
-        self.config = load_config(pipeline_config(tmp_path / "c.yaml", self.sim.url, list(projects), extra=extra,
-                                                  legacy=legacy, detail=detail))
-        self.exporter = Exporter(self.config, clock=lambda: self.now[0])
-
-    def poll(self):
-        return self.exporter.poll_once()
-
-    def samples(self) -> dict:
-        return parse_samples(self.exporter.metrics_text().decode())
-
-    def close(self) -> None:
-        self.exporter.close()
 
 
 @pytest.fixture
@@ -168,7 +125,7 @@ def test_names_are_filtered_and_branches_outside_the_list_are_other(rig_factory,
     config = pipeline_config(tmp_path / "f.yaml", rig.sim.url, [])
     config.write_text(config.read_text() + f"  - id: {P1}\n    include: ['^(backend|auth)-']\n"
                       "    exclude: ['-12$']\n    branches: ['^main$']\n")
-    exporter = Exporter(load_config(config), clock=lambda: rig.now[0])
+    exporter = Exporter(load_config(config, sources=BUILTIN), clock=lambda: rig.now[0])
     try:
         records = exporter.poll_once().states[0].records
         names = sorted(pipeline.name for pipeline in records)
@@ -262,7 +219,7 @@ def test_every_auth_mode_works_against_the_pipeline_host(tmp_path, simulator_fac
     iam, auth = AUTH_MODES[mode]
     sim = (simulator_factory(world) if iam is None
            else simulator_factory(world, token=None, iam=iam(lambda: now[0])))
-    exporter = Exporter(load_config(pipeline_config(tmp_path / "c.yaml", sim.url, [P1], auth=auth)),
+    exporter = Exporter(load_config(pipeline_config(tmp_path / "c.yaml", sim.url, [P1], auth=auth), sources=BUILTIN),
                         clock=lambda: now[0])
     try:
         assert exporter.poll_once().all_up()
@@ -278,7 +235,7 @@ def test_every_auth_mode_works_against_the_pipeline_host(tmp_path, simulator_fac
 def test_the_demo_polls_a_pipeline_project():
     from exporter.demo import start_demo
 
-    simulator, config = start_demo()
+    simulator, config = start_demo(BUILTIN)
     exporter = Exporter(config)
     try:
         snapshot = exporter.poll_once()
@@ -311,7 +268,7 @@ def test_the_simulator_serves_the_run_detail_and_the_batch_status_routes(simulat
 
 
 def test_with_detail_each_finished_run_is_read_once_for_its_jobs_and_its_failure_message(rig_factory, caplog):
-    from exporter.registry import source_for
+
     from exporter.simulator.cloudpipelines import FAILED_MESSAGE, stage_jobs
 
     rig = rig_factory({P1: 12}, detail=(P1,), extra=NO_HISTORY)
@@ -351,7 +308,7 @@ def test_with_detail_each_finished_run_is_read_once_for_its_jobs_and_its_failure
                 paused = rig.service.pause_ms(pipeline, truth, at_ms)
                 paused_total += paused
                 assert samples[key] == pytest.approx((truth.end - truth.start - paused) / 1000)
-        failing = source_for("pipeline").failing_jobs(state)
+        failing = BUILTIN.get("pipeline").failing_jobs(state)
         failed_seen |= any(FAILED_MESSAGE in job.where for job in failing)
         assert FAILED_MESSAGE not in rig.exporter.metrics_text().decode()  # never a label value
     assert failed_seen and FAILED_MESSAGE in caplog.text

@@ -22,6 +22,7 @@ from exporter.simulator import Fault, World
 from exporter.snapshot import Snapshot, TargetState
 from exporter.sources.build.models import BuildJob
 from exporter.sources.build.targets import project_target
+from exporter.sources.builtin import BUILTIN
 from exporter.stats import RequestStats
 from exporter.wiring import Exporter
 
@@ -42,7 +43,7 @@ def exporter_for(tmp_path, sim, *, interval=60.0, clock=None, timeout=None, **ta
     if timeout is not None:
         text = text.replace("timeout_seconds: 5", f"timeout_seconds: {timeout}")
     config.write_text(text)
-    return Exporter(load_config(config), **({"clock": clock} if clock else {}))
+    return Exporter(load_config(config, sources=BUILTIN), **({"clock": clock} if clock else {}))
 
 
 def world(**options):
@@ -79,8 +80,8 @@ def test_the_loop_keeps_cycling_after_every_injected_fault(tmp_path, simulator_f
 
 
 def feeds(exporter: Exporter) -> dict[str, object]:
-    """The request stats and rate limiter a poller reads, as the exporter's client feeds them."""
-    return {"stats": exporter.stats, "rate_limits": exporter.client.rate_limits}
+    """The sources, request stats and rate limiter a poller reads, as the exporter hands them."""
+    return {"sources": exporter.sources, "stats": exporter.stats, "rate_limits": exporter.client.rate_limits}
 
 
 class Blocking:
@@ -295,7 +296,7 @@ def test_a_cycle_longer_than_the_interval_is_measured_and_logged_once(tmp_path, 
     # default 5 intervals) must not cut it.
     poller = Poller([project_target(PROJECT), project_target(OTHER)], paced,
                     PollerSettings(interval=0.1, concurrency=2, cycle_timeout=10), stats=exporter.stats,
-                    rate_limits=limits, hooks=PollerHooks(on_swap=exporter.exposition.update))
+                    rate_limits=limits, hooks=PollerHooks(on_swap=exporter.exposition.update), sources=exporter.sources)
     try:
         with caplog.at_level(logging.WARNING, logger="exporter.poller"):
             cycles = [poller.poll_once() for _ in range(3)]
@@ -325,7 +326,8 @@ def test_a_cycle_waiting_for_the_rate_budget_stretches_and_keeps_every_target_up
     paced = CodeArtsClient(base_urls={"repo": sim.url, "build": sim.url}, auth=exporter.auth, timeout=5,
                            stats=exporter.stats, rate_limits=limits)
     poller = Poller([project_target(p) for p in PROJECTS], paced, PollerSettings(interval=0.125, concurrency=2),
-                    stats=exporter.stats, rate_limits=limits, hooks=PollerHooks(on_swap=exporter.exposition.update))
+                    stats=exporter.stats, rate_limits=limits, hooks=PollerHooks(on_swap=exporter.exposition.update),
+                    sources=exporter.sources)
     try:
         with caplog.at_level(logging.WARNING, logger="exporter.poller"):
             cycles = [poller.poll_once() for _ in range(2)]

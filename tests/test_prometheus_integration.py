@@ -43,6 +43,7 @@ from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
 from exporter.simulator import Fault, IamService, IamUser, Simulator, World
 from exporter.simulator.mergerequests import MergeRequestPlan
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, wait_until
@@ -187,7 +188,7 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
         "pipeline_projects": [{"id": project, "branches": ["^main$"], "detail": True} for project in pipeline_projects],
         "discovery": {"projects": [{"project_id": project} for project in discovered_projects]},
         "testplan_projects": [{"id": project} for project in testplan_projects],
-    }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {})
+    }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {}, sources=BUILTIN)
 
 
 def failing_transitions(world: World, project: str, now: float) -> list[tuple[str, str, float, float]]:

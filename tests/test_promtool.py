@@ -10,6 +10,7 @@ import pytest
 
 from exporter.config import load_config
 from exporter.simulator import World
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import write_config
@@ -30,7 +31,7 @@ def test_promtool_finds_nothing_to_complain_about(tmp_path, simulator_factory):
     for repo, pipeline in world.pipeline_keys():
         repos.setdefault(repo, []).append(pipeline)
     config = write_config(tmp_path / "c.yaml", sim.url, repositories=repos, projects=world.project_ids())
-    exporter = Exporter(load_config(config))
+    exporter = Exporter(load_config(config, sources=BUILTIN))
     try:
         assert exporter.poll_once().all_up()
         body = exporter.metrics_text()

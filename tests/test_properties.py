@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from prometheus_client.openmetrics.parser import text_string_to_metric_families as parse_openmetrics
 
-from exporter.auth import StaticTokenAuth
+from exporter.auth.base import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.errors import CodeArtsError
 from exporter.exposition import OPENMETRICS, TEXT, Exposition
@@ -28,6 +28,7 @@ from exporter.snapshot import Snapshot, TargetState
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.models import BUILD_STATUSES, parse_build_job
 from exporter.sources.build.targets import project_target
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.fetch import list_pipeline_jobs
 from exporter.sources.repo.models import PIPELINE_STATUSES, parse_pipeline_job
 from exporter.sources.repo.targets import pipeline_target
@@ -118,7 +119,7 @@ def snapshot_of(pipeline_raw: list[object], build_raw: list[object]) -> Snapshot
 @settings(max_examples=EXPOSITION_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(records(PIPELINE_KEYS), max_size=5), st.lists(records(BUILD_KEYS), max_size=5))
 def test_exposition_of_any_parsed_payload_is_valid_text_and_openmetrics(pipeline_raw, build_raw):
-    exposition = Exposition(RequestStats(), "1.0")
+    exposition = Exposition(BUILTIN, RequestStats(), "1.0")
     snapshot = snapshot_of(pipeline_raw, build_raw)
     exposition.update(snapshot)
     text = exposition.body(TEXT, gzipped=False).decode("utf-8")

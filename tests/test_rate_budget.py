@@ -8,6 +8,7 @@ import time
 from exporter.config import load_config
 from exporter.simulator import Fault, World, generated_project_id
 from exporter.sources.build.targets import project_target
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, wait_until, write_config
@@ -39,7 +40,7 @@ def test_request_rate_stays_within_budget_while_throttled_and_targets_end_fresh(
     config = write_config(tmp_path / "c.yaml", sim.url, repositories=pipelines, projects=projects, interval=INTERVAL,
                           rate_limit=f"{{repo: 2, build: 4, burst: {BURST}}}")
     config.write_text(config.read_text().replace("timeout_seconds: 5", "timeout_seconds: 2"))
-    exporter = Exporter(load_config(config))
+    exporter = Exporter(load_config(config, sources=BUILTIN))
     started = time.time()
     exporter.serve(("127.0.0.1", 0))
     try:
@@ -79,7 +80,7 @@ def test_each_shard_keeps_to_its_share_of_the_budget(tmp_path, simulator_factory
     projects = [generated_project_id(i) for i in range(24)]
     sim = simulator_factory(World(seed=4, projects={p: 3 for p in projects}))
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=projects,
-                                      rate_limit=f"{{repo: 8, build: {total_rate}, burst: {burst}}}"))
+                                      rate_limit=f"{{repo: 8, build: {total_rate}, burst: {burst}}}"), sources=BUILTIN)
     exporters = [Exporter(config, shard=ShardSpec(i, shards)) for i in range(shards)]
     owner = {p: i for i in range(shards) for p in projects if ShardSpec(i, shards).owns(project_target(p))}
     try:

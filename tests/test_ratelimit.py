@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from exporter.ratelimit import RateLimits, RateLimitWait, TokenBucket
+from exporter.sources.builtin import BUILTIN
 
 from .fakeclock import FakeClock
 
@@ -101,7 +102,7 @@ def test_each_shard_takes_its_share_of_the_tenant_budget():
     from exporter.wiring import shard_rate_limits
 
     config = parse_config({"region": "cn-north-4", "auth": {"token": "t"}, "projects": [{"id": "a" * 32}],
-                           "poll": {"rate_limit": {"repo": 8, "build": 6, "iam": 0.3, "burst": 4}}})
+                           "poll": {"rate_limit": {"repo": 8, "build": 6, "iam": 0.3, "burst": 4}}}, sources=BUILTIN)
     limits = shard_rate_limits(config, ShardSpec(1, 3))
     assert (limits.rate("repo"), limits.rate("build"), limits.rate("iam")) == pytest.approx((8 / 3, 2.0, 0.1))
     assert shard_rate_limits(config, ShardSpec(0, 8))._buckets["repo"].burst == 1.0  # never below one request

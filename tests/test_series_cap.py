@@ -10,6 +10,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from exporter.config import load_config
 from exporter.exposition import TEXT, Exposition
 from exporter.simulator import World
+from exporter.sources.builtin import BUILTIN
 from exporter.stats import RequestStats
 from exporter.wiring import Exporter
 
@@ -29,7 +30,7 @@ def lines_per_family(text: str) -> Counter:
 def test_a_tenant_past_the_cap_is_served_up_to_it_and_the_rest_counted_per_family(tmp_path, simulator_factory):
     sim = simulator_factory(World(seed=5, clock=lambda: 1_780_000_000.0, projects={PROJECT: 400}))
     config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT],
-                                      extra=f"metrics:\n  max_series: {CAP}\n"))
+                                      extra=f"metrics:\n  max_series: {CAP}\n"), sources=BUILTIN)
     exporter = Exporter(config)
     try:
         snapshot = exporter.poll_once()
@@ -38,7 +39,7 @@ def test_a_tenant_past_the_cap_is_served_up_to_it_and_the_rest_counted_per_famil
         twice = exporter.metrics_text().decode()
     finally:
         exporter.close()
-    whole = Exposition(RequestStats(), "x")
+    whole = Exposition(BUILTIN, RequestStats(), "x")
     whole.update(snapshot)
     uncapped = lines_per_family(whole.body(TEXT, False).decode())
     served = lines_per_family(capped)
@@ -62,5 +63,5 @@ def test_a_tenant_past_the_cap_is_served_up_to_it_and_the_rest_counted_per_famil
 
 def test_the_default_cap_is_generous(tmp_path):
     from exporter.metricsconfig import DEFAULT_MAX_SERIES
-    assert load_config(write_config(tmp_path / "a.yaml", "http://127.0.0.1:9", projects=[PROJECT])
+    assert load_config(write_config(tmp_path / "a.yaml", "http://127.0.0.1:9", projects=[PROJECT]), sources=BUILTIN
                        ).metrics.max_series == DEFAULT_MAX_SERIES >= 1_000_000

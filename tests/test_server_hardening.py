@@ -21,6 +21,7 @@ from exporter.config import load_config
 from exporter.limits import LISTEN_BACKLOG, ServerTimeouts
 from exporter.server import ExporterHTTPServer, accepts_gzip
 from exporter.simulator import World
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import wait_until, write_config
@@ -34,7 +35,7 @@ HEADER = 0.5
 def served(tmp_path, simulator_factory):
     """An exporter that polled the simulator once, served with short timeouts."""
     sim = simulator_factory(World(seed=3, clock=lambda: 1_750_000_000.0, projects={PROJECT: 20}))
-    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT])))
+    exporter = Exporter(load_config(write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT]), sources=BUILTIN))
     exporter.poll_once()
     server = ExporterHTTPServer(("127.0.0.1", 0), exporter.exposition, lambda: exporter.poller.snapshot,
                                 timeouts=ServerTimeouts(idle=IDLE, header=HEADER, write=5.0))

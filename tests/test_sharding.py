@@ -11,7 +11,6 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-import requests
 
 from exporter.sharding import ShardSpec, jump_hash, key_hash, ordinal_from_hostname, shard_key
 from exporter.simulator import World
@@ -19,7 +18,8 @@ from exporter.simulator.world import generated_project_id
 from exporter.sources.build.targets import project_target
 from exporter.sources.repo.targets import pipeline_target
 
-from .conftest import parse_samples, run_cli, wait_until, write_config
+from .conftest import parse_samples, run_cli, write_config
+from .helpers.process import ExporterProcess
 
 KEYS = [f"build:{generated_project_id(i)}" for i in range(4000)] + [f"repo:{r}/{p}" for r in range(40)
                                                                      for p in range(100)]
@@ -140,43 +140,6 @@ _REQUEST_PATH = re.compile(r"/v4/repositories/(\d+)/pipelines/(\d+)/jobs|/v3/([^
 def sharding_world() -> World:
     pipelines = {(repo, p): 12 for repo, ps in PIPELINES.items() for p in ps}
     return World(seed=11, clock=lambda: FROZEN_AT, projects={pid: 25 for pid in PROJECTS}, pipelines=pipelines)
-
-
-class ExporterProcess:
-    """``python -m exporter`` serving on a free loopback port; its URL read from its log."""
-
-    def __init__(self, tmp_path: Path, name: str, *args: str) -> None:
-        self.log = tmp_path / f"{name}.log"
-        with self.log.open("w") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, "-m", "exporter", "--web.listen-address", "127.0.0.1:0", *args],
-                stdout=subprocess.DEVNULL, stderr=log)
-        self.url = ""
-
-    def wait_ready(self) -> None:
-        def found_url() -> bool:
-            assert self.process.poll() is None, self.log.read_text()
-            match = re.search(r"serving metrics on (http://\S+)/metrics", self.log.read_text())
-            self.url = match.group(1) if match else ""
-            return bool(match)
-
-        wait_until(found_url, timeout=30)
-        wait_until(lambda: requests.get(f"{self.url}/readyz", timeout=5).status_code == 200, timeout=30)
-        # /readyz reads the poller's snapshot a moment before /metrics is re-rendered from it.
-        wait_until(lambda: all_polled(self.scrape()), timeout=10)
-
-    def scrape(self) -> dict[tuple[str, frozenset], float]:
-        return parse_samples(requests.get(f"{self.url}/metrics", timeout=10).text)
-
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=10)
-
-
-def all_polled(samples: dict) -> bool:
-    targets = {labels for name, labels in samples if name == "codearts_up"}
-    return targets == {labels for name, labels in samples if name == "codearts_poll_duration_seconds"}
 
 
 def run_processes(tmp_path: Path, config: Path, shard_flags: list[list[str]]) -> list[dict]:

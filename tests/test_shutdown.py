@@ -9,8 +9,8 @@ import time
 import requests
 
 from .conftest import wait_until, write_config
+from .helpers.process import ExporterProcess
 from .hostile import HostileServer, response
-from .test_sharding import ExporterProcess
 
 PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
 

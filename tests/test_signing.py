@@ -10,7 +10,7 @@ import requests
 from huaweicloudsdkcore.auth.credentials import BasicCredentials
 from huaweicloudsdkcore.sdk_request import SdkRequest
 
-from exporter.auth import build_auth
+from exporter.auth.factory import build_auth
 from exporter.auth.secretfile import SecretSource
 from exporter.auth.signing import AkSkSigner, canonical_query, canonical_uri
 from exporter.config import AkSkAuth, Secret

@@ -14,7 +14,7 @@ from exporter.statefile import load_state
 from exporter.wiring import Exporter
 
 from .conftest import make_history
-from .test_history import Rig, build_truth, run_cycles, series
+from .helpers.historyrig import Rig, build_truth, run_cycles, series
 
 
 def state_problem(data: object) -> str | None:
@@ -158,7 +158,7 @@ def test_a_failing_state_write_is_counted_in_a_metric(simulator_factory, tmp_pat
 def test_a_file_without_a_sources_tables_restores_that_source_empty_and_the_others_whole(saved):
     rig, state = saved
     older = {key: value for key, value in state.items() if not key.startswith("pipeline_")}  # before Repo counted
-    history = make_history(None, rig.exporter.config.history)
+    history = make_history(None, config=rig.exporter.config)
     assert history.problem(older) is None
     history.restore(older)
     restored = history.to_state()

@@ -11,7 +11,7 @@ import pytest
 from exporter.statefile import StateProblem
 from exporter.staterepair import MAX_ENTRIES_LEFT_OUT, restore_entries
 
-from .test_history import (
+from .helpers.historyrig import (
     T0,
     assert_build_counts_equal,
     build_truth,

@@ -12,7 +12,7 @@ from exporter.snapshot import Target
 from exporter.statelock import StateLockError
 from exporter.wiring import Exporter
 
-from .test_history import P1, P2, REPO, T0, build_truth, rig_factory, run_cycles, series  # noqa: F401
+from .helpers.historyrig import P1, P2, REPO, T0, build_truth, rig_factory, run_cycles, series  # noqa: F401
 
 
 def test_a_second_exporter_on_the_same_state_file_refuses_to_start_naming_it(rig_factory, tmp_path):  # noqa: F811

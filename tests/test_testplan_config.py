@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from exporter.config import ConfigError, parse_config
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.testplan.config import TestPlanProject
 
 PROJECT = "6ecbc5bac7c8442fb3d2563d53c13582"
@@ -15,12 +16,13 @@ EXPLICIT = {"repo": "http://127.0.0.1:1", "build": "http://127.0.0.1:2"}
 
 def problems_of(data: dict) -> tuple[str, ...]:
     with pytest.raises(ConfigError) as caught:
-        parse_config(data, {})
+        parse_config(data, {}, sources=BUILTIN)
     return caught.value.problems
 
 
 def test_a_configuration_without_testplan_projects_needs_no_testplan_endpoint():
-    config = parse_config({"endpoints": EXPLICIT, "auth": {"token": "t"}, "projects": [{"id": PROJECT}]}, {})
+    config = parse_config({"endpoints": EXPLICIT, "auth": {"token": "t"}, "projects": [{"id": PROJECT}]}, {},
+                          sources=BUILTIN)
     assert config.endpoints.url("testplan") is None and config.section("testplan") == ()
 
 
@@ -29,7 +31,7 @@ def test_testplan_projects_need_endpoints_testplan_or_a_region_that_has_one():
     assert problems_of(base) == ("region: required unless endpoints.testplan is given",)
     assert problems_of({**base, "endpoints": {}, "region": "tr-west-1"}) == (
         'endpoints.testplan: required: region "tr-west-1" has no default testplan endpoint',)
-    explicit = parse_config({**base, "endpoints": {**EXPLICIT, "testplan": "http://127.0.0.1:3/"}}, {})
+    explicit = parse_config({**base, "endpoints": {**EXPLICIT, "testplan": "http://127.0.0.1:3/"}}, {}, sources=BUILTIN)
     assert explicit.endpoints.url("testplan") == "http://127.0.0.1:3"
 
 
@@ -39,7 +41,8 @@ def test_testplan_projects_need_endpoints_testplan_or_a_region_that_has_one():
     ("ap-southeast-3", "https://cloudtest-ext.ap-southeast-3.myhuaweicloud.com"),
 ])
 def test_the_testplan_endpoint_defaults_from_the_region(region, host):
-    config = parse_config({"region": region, "auth": {"token": "t"}, "testplan_projects": [{"id": PROJECT}]}, {})
+    config = parse_config({"region": region, "auth": {"token": "t"}, "testplan_projects": [{"id": PROJECT}]}, {},
+                          sources=BUILTIN)
     assert config.endpoints.url("testplan") == host
 
 
@@ -47,7 +50,7 @@ def test_defaults_watch_every_plan_in_execute_and_report_for_30_days():
     config = parse_config({"region": "cn-north-4", "auth": {"token": "t"},
                            "testplan_projects": [{"id": PROJECT},
                                                  {"id": OTHER, "include": ["^release-"], "stages": ["report"],
-                                                  "max_age_days": 7}]}, {})
+                                                  "max_age_days": 7}]}, {}, sources=BUILTIN)
     every, release = config.section("testplan")
     assert every == TestPlanProject(PROJECT, (), ("execute", "report"), 30)
     assert every.watches("anything", "execute") and not every.watches("anything", "design")

@@ -12,6 +12,7 @@ import pytest
 
 from exporter.config import load_config
 from exporter.simulator import Fault, World
+from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, parse_samples
@@ -45,7 +46,7 @@ class Rig:
         self.service = self.world.testplan_service
         self.sim = simulator_factory(self.world)
         entries = {project: (entries or {}).get(project, "") for project in projects}
-        self.config = load_config(write_testplan_config(tmp_path / "c.yaml", self.sim.url, entries))
+        self.config = load_config(write_testplan_config(tmp_path / "c.yaml", self.sim.url, entries), sources=BUILTIN)
         self.exporter = Exporter(self.config, clock=lambda: self.now[0])
 
     def poll(self):
@@ -294,7 +295,7 @@ def test_the_simulator_answers_201_with_a_bare_array_and_refuses_bad_paging(simu
 def test_the_demo_polls_a_testplan_project():
     from exporter.demo import start_demo
 
-    simulator, config = start_demo()
+    simulator, config = start_demo(BUILTIN)
     exporter = Exporter(config)
     try:
         snapshot = exporter.poll_once()

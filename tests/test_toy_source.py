@@ -2,74 +2,35 @@
 
 from __future__ import annotations
 
-import json
-import threading
-from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
-from exporter import registry
 from exporter.config import ConfigError, load_config
 from exporter.poller import Poller, PollerSettings
 from exporter.ratelimit import RateLimits
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Target
+from exporter.sources.builtin import BUILTIN
+from exporter.sourcetable import UnknownSourceError
 from exporter.stats import RequestStats
 from exporter.wiring import Exporter
 
 from .conftest import parse_samples, write_config
+from .helpers.jsonserver import JsonServer
+from .helpers.toyboxes import BOXES, boxes
 from .toysource import SOURCE
 
-BOXES = {"red": {"car": 3, "ball": 1.5}, "blue": {"kite": 7}, "green": {}, "amber": {"yoyo": 2, "top": 4},
-         "plum": {"train": 12}, "teal": {"drum": 5}}
 ROOT = Path(__file__).resolve().parent.parent
-
-
-class BoxServer:
-    """A loopback HTTP server answering ``GET /boxes/{name}`` with the box's toys, counting requests."""
-
-    def __init__(self) -> None:
-        self.requests: Counter[str] = Counter()
-        owner = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-            disable_nagle_algorithm = True
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server's name
-                name = self.path.split("?", 1)[0].removeprefix("/boxes/")
-                owner.requests[name] += 1
-                first_page = "page=0" in self.path
-                toys = [{"id": toy, "size": size} for toy, size in BOXES.get(name, {}).items()] if first_page else []
-                body = json.dumps(toys).encode()
-                self.send_response(200 if name in BOXES else 404)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+WITH_TOYS = BUILTIN.plus(SOURCE)  # the test's own table: nothing global learns of the toy source
 
 
 @pytest.fixture
-def toys() -> Iterator[BoxServer]:
-    registry.register(SOURCE)
-    server = BoxServer()
+def toys() -> Iterator[JsonServer]:
+    server = JsonServer(boxes)
     yield server
     server.close()
-    registry.unregister(SOURCE.name)
 
 
 def toy_config(tmp_path: Path, body: str) -> Path:
@@ -79,7 +40,7 @@ def toy_config(tmp_path: Path, body: str) -> Path:
 def test_the_toy_section_is_validated_with_every_problem_named(toys, tmp_path):
     path = toy_config(tmp_path, f"toys:\n  url: {toys.url}\n  boxes: [red, B0X]\n  max_items: 0\n  colour: x\n")
     with pytest.raises(ConfigError) as caught:
-        load_config(path)
+        load_config(path, sources=WITH_TOYS)
     assert caught.value.problems == (
         "toys.colour: unknown key (expected one of: url, boxes, max_items)",
         'toys.boxes[1]: expected a box name (a-z), got "B0X"',
@@ -90,12 +51,12 @@ def test_the_toy_section_is_validated_with_every_problem_named(toys, tmp_path):
 def test_without_the_toy_source_its_section_is_an_unknown_key(tmp_path):
     path = toy_config(tmp_path, "toys:\n  url: http://127.0.0.1:9\n  boxes: [red]\n")
     with pytest.raises(ConfigError, match=r'unknown key "toys" \(expected one of: region, endpoints'):
-        load_config(path)
+        load_config(path, sources=BUILTIN)
 
 
 def test_toy_targets_are_polled_sharded_and_served(toys, tmp_path):
     boxes = ", ".join(BOXES)
-    config = load_config(toy_config(tmp_path, f"toys:\n  url: {toys.url}\n  boxes: [{boxes}]\n"))
+    config = load_config(toy_config(tmp_path, f"toys:\n  url: {toys.url}\n  boxes: [{boxes}]\n"), sources=WITH_TOYS)
     served: dict[int, set[str]] = {}
     for index in range(2):
         exporter = Exporter(config, shard=ShardSpec(index, 2))
@@ -114,13 +75,13 @@ def test_toy_targets_are_polled_sharded_and_served(toys, tmp_path):
         assert not any(name == "codearts_toy_box_items" and dict(labels)["box"] not in served[index]
                        for name, labels in samples)
     assert served[0] | served[1] == set(BOXES) and not served[0] & served[1] and served[0] and served[1]
-    assert all(toys.requests[box] == 1 for box in BOXES)  # each box polled once, by its shard
+    assert all(toys.requests[f"/boxes/{box}"] == 1 for box in BOXES)  # each box polled once, by its shard
 
 
-def test_a_target_no_source_handles_fails_at_start(toys):
-    with pytest.raises(registry.UnknownSourceError, match="'deploy'"):
+def test_a_target_no_source_handles_fails_at_start():
+    with pytest.raises(UnknownSourceError, match="'deploy'"):
         Poller([Target("deploy", "x")], None, PollerSettings(interval=60, concurrency=1),  # type: ignore[arg-type]
-               stats=RequestStats(), rate_limits=RateLimits({}))
+               stats=RequestStats(), rate_limits=RateLimits({}), sources=WITH_TOYS)
 
 
 def test_no_core_module_names_the_toy_source():

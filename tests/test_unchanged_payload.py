@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from exporter.auth import StaticTokenAuth
+from exporter.auth.base import StaticTokenAuth
 from exporter.client import CodeArtsClient
 from exporter.config import load_config
 from exporter.simulator import World
 from exporter.sources.build.fetch import list_build_jobs
+from exporter.sources.builtin import BUILTIN
 from exporter.sources.repo.fetch import list_pipeline_jobs
 from exporter.wiring import Exporter
 
@@ -102,7 +103,7 @@ def test_steady_state_polls_cost_one_page_per_target_and_serve_identical_job_met
     for repo, pipeline in world.pipeline_keys():
         repos.setdefault(repo, []).append(pipeline)
     config = write_config(tmp_path / "c.yaml", sim.url, repositories=repos, projects=world.project_ids())
-    exporter = Exporter(load_config(config), clock=clock)
+    exporter = Exporter(load_config(config, sources=BUILTIN), clock=clock)
     try:
         exporter.poll_once()
         first = parse_samples(exporter.metrics_text().decode())

@@ -3,69 +3,26 @@
 from __future__ import annotations
 
 import base64
-import datetime
-import ipaddress
 import re
 import socket
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
-import bcrypt
 import pytest
 import requests
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from exporter import webconfig
 from exporter.config import load_config
 from exporter.simulator import World
+from exporter.sources.builtin import BUILTIN
 from exporter.webconfig import BasicAuth, WebConfigError, load_web_config
 from exporter.wiring import Exporter
 
 from .conftest import run_cli, wait_until, write_config
-from .test_sharding import ExporterProcess
+from .helpers.process import ExporterProcess
+from .helpers.tls import htpasswd_hash, write_web_config
 
 PASSWORD = "scrape-pw-7c1e"  # a distinctive value, so tests can grep outputs for it
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A certificate for 127.0.0.1 and its key, valid for a day."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "codearts-exporter-test")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - datetime.timedelta(minutes=5)).not_valid_after(now + datetime.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                           critical=False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-            .sign(key, hashes.SHA256()))
-    cert_file, key_file = directory / "server.crt", directory / "server.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                           serialization.NoEncryption()))
-    return cert_file, key_file
-
-
-def htpasswd_hash(password: str) -> str:
-    """A bcrypt hash as `htpasswd -nB` writes it ($2y$); cost 4 keeps the tests fast."""
-    return bcrypt.hashpw(password.encode(), bcrypt.gensalt(4)).decode().replace("$2b$", "$2y$", 1)
-
-
-def write_web_config(directory: Path, *, tls: bool = True, users: dict[str, str] | None = None) -> Path:
-    lines = []
-    if tls:
-        self_signed(directory)
-        lines += ["tls_server_config:", "  cert_file: server.crt", "  key_file: server.key"]
-    if users:
-        lines.append("basic_auth_users:")
-        lines += [f"  {user}: '{htpasswd_hash(password)}'" for user, password in users.items()]
-    path = directory / "web.yml"
-    path.write_text("\n".join(lines) + "\n")
-    return path
 
 
 @pytest.mark.integration
@@ -98,7 +55,8 @@ def test_scrape_needs_credentials_and_gets_200_with_them_over_tls(tmp_path, simu
 @pytest.fixture
 def tls_exporter(tmp_path, simulator_factory):
     sim = simulator_factory(World.demo())
-    config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=["6ecbc5bac7c8442fb3d2563d53c13582"]))
+    config = load_config(write_config(tmp_path / "c.yaml", sim.url, projects=["6ecbc5bac7c8442fb3d2563d53c13582"]),
+                         sources=BUILTIN)
     exporter = Exporter(config)
     yield exporter
     exporter.close()

@@ -5,8 +5,8 @@ request signing), ``secretfile`` (secrets read from ``*_file`` paths), ``setting
 ``factory`` (:func:`build_auth`).
 """
 
-from exporter.auth.base import CodeArtsAuth, StaticTokenAuth
-from exporter.auth.factory import build_auth
+# Only the settings records here: the configuration loader imports them, and importing this package must not
+# load requests (the modes and the factory do: import them from exporter.auth.base and exporter.auth.factory).
 from exporter.auth.settings import AkSkAuth, Auth, PasswordAuth, TokenAuth
 
-__all__ = ["AkSkAuth", "Auth", "CodeArtsAuth", "PasswordAuth", "StaticTokenAuth", "TokenAuth", "build_auth"]
+__all__ = ["AkSkAuth", "Auth", "PasswordAuth", "TokenAuth"]

@@ -15,11 +15,11 @@ DEFAULT_QUEUED_BUCKETS: tuple[float, ...] = (5, 15, 60, 300, 900)
 
 @dataclass(frozen=True, slots=True)
 class HistoryConfig:
-    """Run history: which records API, histogram buckets (seconds), pages per job and cycle, and the
-    records requests per cycle (None: a quarter of what the Build rate limit allows in one interval)."""
+    """Run history, for every source that has one: histogram buckets (seconds), pages per job and cycle, and
+    the records requests per cycle (None: a share of what the source's rate limit allows in one interval).
+    What differs by source (Build's records API, say) is in the source's own section."""
 
     enabled: bool = True
-    api: str = "auto"  # auto: the batch records API where the account answers it, else v1
     buckets: tuple[float, ...] = DEFAULT_DURATION_BUCKETS
     queued_buckets: tuple[float, ...] = DEFAULT_QUEUED_BUCKETS
     max_pages: int = 5

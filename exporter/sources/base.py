@@ -3,7 +3,8 @@
 A source (one folder under ``exporter/sources/``) owns its configuration section, its targets, how it fetches
 a target through the shared client, its records, the metric families it exports and, optionally, its run
 history and its discovery. The core (config loader, poller, snapshot, exposition, server, sharding,
-discovery plumbing) reaches it only through :class:`Source` objects registered in :mod:`exporter.registry`.
+discovery plumbing) reaches it only through the :class:`Source` objects of the table it is handed
+(:class:`exporter.sourcetable.SourceTable`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from exporter.metrics import MetricSpec
@@ -85,9 +87,9 @@ class DiscoveryContext:
 class Discoverer(Protocol):
     """A source's discovery: targets found while running, in passes beside the poll cycles."""
 
-    def targets(self, states: tuple[TargetState, ...], history: HistoryPart | None) -> tuple[Target, ...]:
+    def targets(self, states: tuple[TargetState, ...]) -> tuple[Target, ...]:
         """This shard's targets of the source now, configured and discovered (running a pass when due);
-        ``states``: the source's targets' last states, ``history``: its run history part, if any."""
+        ``states``: the source's targets' last states."""
 
     def statuses(self) -> tuple[DiscoveryStatus, ...]:
         """How the last discovery of each of its sources went."""
@@ -102,20 +104,34 @@ class Discoverer(Protocol):
         """Stop a pass in progress before its next request."""
 
 
+@dataclass(frozen=True, slots=True)
+class SourceParts:
+    """A source's run-time parts, built together (:meth:`Source.parts`): a discoverer that must keep the run
+    history in step holds its own source's part, typed, and nobody looks a part up by name."""
+
+    history: HistoryPart | None = None
+    discoverer: Discoverer | None = None
+
+
 class Source(ABC):
     """One CodeArts API the exporter reads. Subclasses set the class attributes and the abstract methods."""
 
     name: str  # the ``api`` label, rate-limit bucket and endpoint key; targets carry it
     title: str  # for people: "CodeArts Build jobs"
     config_keys: tuple[str, ...]  # the top-level configuration keys the source owns
+    legacy_keys: tuple[str, ...] = ()  # "section.key" of a core section it still reads from older configurations
     target_paths: tuple[str, ...]  # the keys that name targets (for the "no targets" message)
     job_specs: tuple[MetricSpec, ...]  # families rendered from a target's records, in body order
     moving_specs: tuple[MetricSpec, ...] = ()  # those of them that move with the poll time alone
     history_specs: tuple[MetricSpec, ...] = ()  # run-history families, in body order
     history_families: HistoryFamilies | None = None  # how :meth:`render_history` serves them
     endpoint: bool = False  # True: a regional endpoint, ``endpoints.<name>``, defaulting from the region
+    regional_endpoints: Mapping[str, str] = MappingProxyType({})  # {region: base URL}: its column of the table
     default_rate: float | None = None  # requests per second of ``poll.rate_limit.<name>`` (None: no bucket)
     skip_reasons: tuple[tuple[str, str], ...] = ()  # (api, reason) of codearts_records_skipped_total it counts
+    throttle_codes: frozenset[str] = frozenset()  # error codes the API throttles with besides HTTP 429
+    throttling: str = ""  # how, for the throttle counter's help text ("Build's HTTP 500 <code>"); "" if only 429
+    retryable_codes: frozenset[str] = frozenset()  # error codes of a 5xx that is transient: worth retrying
 
     # -- configuration -------------------------------------------------------------------------------------
 
@@ -193,6 +209,13 @@ class Source(ABC):
         return ()
 
     # -- optional parts ------------------------------------------------------------------------------------
+
+    def parts(self, history: HistoryContext | None, discovery: DiscoveryContext | None) -> SourceParts:
+        """The source's run history part (none when ``history`` is None: run history is off) and its discoverer
+        (none when ``discovery`` is None), built together; by default from :meth:`history_part` and
+        :meth:`discoverer`. A source whose parts hold each other overrides this."""
+        return SourceParts(self.history_part(history) if history is not None else None,
+                           self.discoverer(discovery) if discovery is not None else None)
 
     def history_part(self, context: HistoryContext) -> HistoryPart | None:
         """The source's run history part; None if it has none."""

@@ -2,7 +2,7 @@
 
 ``toys:`` names a base URL and toy boxes; each box is a target whose items (``GET {url}/boxes/{name}``, a JSON
 array of ``{"id": ..., "size": ...}``) become ``codearts_toy_item_size{box, item}``. No core module knows it:
-the test registers :data:`SOURCE` through :func:`exporter.registry.register`.
+the test puts :data:`SOURCE` in its own table of sources (``BUILTIN.plus(SOURCE)``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import requests
 from exporter.client import CodeArtsClient, ParsedListing
 from exporter.errors import PayloadError
 from exporter.metrics import metric_spec
-from exporter.pagination import BUILD_READINGS, Page
+from exporter.pagination import PAGE_NUMBER_READINGS, Page
 from exporter.payload import RecordError
 from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
@@ -93,7 +93,7 @@ class ToySource(Source):
                 raise PayloadError("expected a JSON array of toys", url=address, status=response.status_code)
             return Page(body, len(body))
 
-        return client.listing(API, address, lambda index: {"page": index}, decode, BUILD_READINGS, parse_toy)
+        return client.listing(API, address, lambda index: {"page": index}, decode, PAGE_NUMBER_READINGS, parse_toy)
 
     def render(self, sink: Sink, state: TargetState) -> None:
         for toy in sorted(state.records, key=lambda toy: toy.id):

@@ -6,7 +6,7 @@ import requests
 
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import PayloadError
-from exporter.pagination import BUILD_READINGS, Page, listing_total
+from exporter.pagination import PAGE_NUMBER_READINGS, Page, listing_total
 from exporter.runhistory.numbered import RunPage
 from exporter.sources.build.models import BuildJob, BuildRun, parse_build_job, parse_build_record, parse_history_record
 from exporter.sources.build.targets import API
@@ -25,7 +25,7 @@ def list_build_jobs(client: CodeArtsClient, project_id: str) -> ParsedListing[Bu
         return Page(body.get("jobs") or [], listing_total(body.get("total")))
 
     return client.listing(API, url, lambda index: {"page_index": index, "page_size": PAGE_SIZE}, decode,
-                          BUILD_READINGS, parse_build_job)
+                          PAGE_NUMBER_READINGS, parse_build_job)
 
 
 def build_records_page(client: CodeArtsClient, build_project_id: str, page: int, limit: int) -> RunPage[BuildRun]:

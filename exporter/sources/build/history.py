@@ -3,8 +3,8 @@
 The numbered-run skeleton (:mod:`exporter.runhistory.numbered`) does the counting; this part says what a
 build job's listing entry tells (its ``build_number``, whether it runs) and how its records are fetched.
 
-With the batch records API (``history.api: auto``, the default, where the account answers it, or ``brief``),
-the jobs of one project are fetched together: one ``POST /v1/record/brief`` carries up to
+With the batch records API (``build_options.history_api: auto``, the default, where the account answers it,
+or ``brief``), the jobs of one project are fetched together: one ``POST /v1/record/brief`` carries up to
 ``BRIEF_IDS_PER_REQUEST`` jobs and returns the last runs of each, so history costs at most one request per
 project per cycle for up to that many jobs that ran. A job further behind than one batch answer reaches
 is fetched alone, as before. ``auto`` tries the batch call first and, if the account answers it with 400 or
@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from exporter.client import CodeArtsClient
 from exporter.errors import ClientError, NotFoundError
-from exporter.runhistory.counts import RunKind
+from exporter.runhistory.counts import RunCounts, RunKind
 from exporter.runhistory.history import Task
 from exporter.runhistory.numbered import Listed, NumberedHistory, Pending, RunPage
 from exporter.runhistory.options import HistoryConfig
@@ -30,10 +31,6 @@ from exporter.snapshot import Target
 from exporter.sources.build.fetch import build_brief_records, build_history_page, build_records_page
 from exporter.sources.build.models import RUN_STATUSES, BuildJob, BuildRun
 from exporter.sources.build.testbook import TestBook
-
-if TYPE_CHECKING:
-    from exporter.client import CodeArtsClient
-    from exporter.runhistory.counts import RunCounts
 
 log = logging.getLogger(__name__)
 
@@ -71,15 +68,17 @@ class BuildHistory(NumberedHistory[BuildJob, BuildRun]):
     tests: TestBook  # the builds whose unit-test reports are to ask for, and what they add up to
 
     def __init__(self, counts: RunCounts, client: CodeArtsClient, options: HistoryConfig, *,
-                 requests_per_cycle: int | None, monotonic: Callable[[], float],
+                 requests_per_cycle: int | None, monotonic: Callable[[], float], api: str = "auto",
                  tests: frozenset[str] = frozenset()) -> None:
-        """``tests``: the project ids whose builds' unit-test reports are read (``projects[].tests``)."""
+        """As the skeleton's; ``api``: which records API (``build_options.history_api``); ``tests``: the project
+        ids whose builds' unit-test reports are read (``projects[].tests``)."""
+        self.api = api
         self._tests_projects = tests
         super().__init__(counts, client, options, requests_per_cycle=requests_per_cycle, monotonic=monotonic)
 
     def setup(self) -> None:
-        """``history.api`` says whether to use the batch records API, or to find out."""
-        self._brief = None if self.options.api == "auto" else self.options.api == "brief"
+        """``build_options.history_api`` says whether to use the batch records API, or to find out."""
+        self._brief = None if self.api == "auto" else self.api == "brief"
         self.tests = TestBook(self.counts, KIND.name, self.client, self._monotonic)
 
     def listed(self, target: Target, records: Iterable[Any]) -> Iterator[Listed[BuildJob]]:
@@ -89,8 +88,8 @@ class BuildHistory(NumberedHistory[BuildJob, BuildRun]):
             yield Listed(job.id, labels, job, _latest_number(job), job.running, listing_marker(job), labels)
 
     def fetch_page(self, entry: Pending[BuildJob], index: int, limit: int, lowest: int | None) -> RunPage[BuildRun]:
-        """A page of the job's records (``history.api: v3``: of its older build history)."""
-        if self.options.api == "v3":
+        """A page of the job's records (``history_api: v3``: of its older build history)."""
+        if self.api == "v3":
             return build_history_page(self.client, entry.key, index, limit)
         return build_records_page(self.client, _build_project_id(entry.job), index + 1, limit)
 
@@ -100,7 +99,7 @@ class BuildHistory(NumberedHistory[BuildJob, BuildRun]):
 
     def batch_group(self, entry: Pending[BuildJob]) -> str | None:
         """The jobs of one project share a batch request, where the batch API is (or may be) there."""
-        return entry.listing if self._brief is not False and self.options.api != "v3" else None
+        return entry.listing if self._brief is not False and self.api != "v3" else None
 
     def fetch_batch(self, entries: list[Pending[BuildJob]], limit: int) -> list[RunPage[BuildRun] | None] | None:
         """``POST /v1/record/brief`` for ``entries``; None (and from then on) if ``auto`` finds it missing."""
@@ -115,7 +114,8 @@ class BuildHistory(NumberedHistory[BuildJob, BuildRun]):
                 first, self._brief = self._brief is None, False
             if first:
                 log.warning("the batch records API (POST /v1/record/brief) is not available (%s); fetching "
-                            "each build job's runs alone from now on (history.api: v1 says so without trying)", err)
+                            "each build job's runs alone from now on (build_options.history_api: v1 says so "
+                            "without trying)", err)
             return None
         if self._brief is None:
             self._brief = True

@@ -10,8 +10,8 @@ from exporter.runhistory.counts import JobHistory, Labels
 from exporter.sinks import HistogramSink, Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
-from exporter.sources.build import metrics
-from exporter.sources.build.config import ProjectTarget, parse_section
+from exporter.sources.build import metrics, regions
+from exporter.sources.build.config import LEGACY_HISTORY_API, BuildSection, parse_section
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.history import BuildHistory
 from exporter.sources.build.render import failing_jobs, render_project, render_test_tally
@@ -21,35 +21,43 @@ from exporter.sources.build.testmodels import TestTally
 from exporter.sources.build.testreport import TESTS_API
 from exporter.validation import Checker
 
+THROTTLE_CODE = "CB.00060211"  # CodeArts Build throttles with HTTP 500 and this error code
+
 
 class BuildSource(Source):
     """Build jobs of CodeArts projects (``projects:``), from ``GET /v3/{project_id}/jobs``."""
 
     name = API
     title = "CodeArts Build jobs"
-    config_keys = ("projects",)
+    config_keys = ("projects", "build_options")
+    legacy_keys = (LEGACY_HISTORY_API,)
     target_paths = ("projects",)
     job_specs = metrics.JOB_SPECS
     history_specs = metrics.HISTORY_SPECS
     history_families = metrics.HISTORY
     endpoint = True
+    regional_endpoints = regions.ENDPOINTS
     skip_reasons = ((API, "malformed"), ("build_history", "malformed"), ("build_history", "not_listed"),
                     ("build_history", "unknown_status"), *((TESTS_API, reason) for reason in TEST_SKIP_REASONS))
     default_rate = 5.0
+    throttle_codes = frozenset({THROTTLE_CODE})
+    throttling = f"Build's HTTP 500 {THROTTLE_CODE}"
 
-    def parse_config(self, check: Checker, top: Mapping[str, object]) -> tuple[ProjectTarget, ...] | None:
+    def parse_config(self, check: Checker, top: Mapping[str, object]) -> BuildSection | None:
         return parse_section(check, top)
 
-    def has_targets(self, section: tuple[ProjectTarget, ...]) -> bool:
-        return bool(section)
+    def has_targets(self, section: BuildSection) -> bool:
+        return bool(section.projects)
 
-    def targets(self, section: tuple[ProjectTarget, ...]) -> tuple[Target, ...]:
-        return tuple(project_target(project.id) for project in section)
+    def targets(self, section: BuildSection) -> tuple[Target, ...]:
+        return tuple(project_target(project.id) for project in section.projects)
 
-    def summary(self, section: tuple[ProjectTarget, ...]) -> str:
-        """The projects, and how many read unit-test reports (said only when some do)."""
-        tests = sum(1 for project in section if project.tests)
-        return f"{len(section)} build projects" + (f" ({tests} with unit-test reports)" if tests else "")
+    def summary(self, section: BuildSection) -> str:
+        """The projects, the records API when not the default, and how many read unit-test reports."""
+        api = f" (run history from the {section.history_api} records API)" if section.history_api != "auto" else ""
+        tests = sum(1 for project in section.projects if project.tests)
+        reports = f" ({tests} with unit-test reports)" if tests else ""
+        return f"{len(section.projects)} build projects{api}{reports}"
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
         return list_build_jobs(client, target.key)
@@ -70,7 +78,8 @@ class BuildSource(Source):
     def history_part(self, context: HistoryContext) -> BuildHistory:
         return BuildHistory(context.counts, context.client, context.options,
                             requests_per_cycle=context.requests_per_cycle(API), monotonic=context.monotonic,
-                            tests=frozenset(project.id for project in context.section or () if project.tests))
+                            api=context.section.history_api,
+                            tests=frozenset(project.id for project in context.section.projects if project.tests))
 
 
 SOURCE = BuildSource()

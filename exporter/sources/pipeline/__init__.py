@@ -2,6 +2,6 @@
 (``pipeline_projects:``).
 
 Modules: ``config`` (the section), ``targets``, ``models`` (records), ``fetch`` (requests), ``metrics``
-(families), ``render`` (samples), ``history`` (run counting), ``source`` (the
-:class:`~exporter.sources.base.Source`, ``SOURCE``, which :mod:`exporter.registry` loads).
+(families), ``render`` (samples), ``regions`` (its endpoint per region), ``history`` (run counting), ``source`` (the
+:class:`~exporter.sources.base.Source`, ``SOURCE``, listed in :mod:`exporter.sources.builtin`).
 """

@@ -15,7 +15,7 @@ import requests
 
 from exporter.client import PAGE_SIZE, CodeArtsClient, ParsedListing
 from exporter.errors import AuthError, CodeArtsError, NotFoundError, PayloadError
-from exporter.pagination import REPO_READINGS, Page, listing_total
+from exporter.pagination import ITEM_OR_PAGE_READINGS, Page, listing_total
 from exporter.payload import RecordError
 from exporter.runhistory.numbered import RunPage
 from exporter.sources.pipeline.config import PipelineProject
@@ -33,6 +33,7 @@ from exporter.sources.pipeline.targets import API
 HISTORY_API = "pipeline_history"  # the skip-counter label of records of the run list
 PERMISSION_DENIED = "DEVCP.00014031"  # "Insufficient permissions", sent with HTTP 200
 NOT_FOUND = "DEVCP.00012002"  # "record does not exist", sent with HTTP 200
+UNKNOWN_ERROR = "DEVCP.00010000"  # "Unknown service error", sent with HTTP 500: transient, worth retrying
 LEGACY_WINDOW_DAYS = 30  # list-legacy requires a time range: the last 30 days
 
 
@@ -69,7 +70,7 @@ def list_pipelines(client: CodeArtsClient, project: PipelineProject) -> ParsedLi
         items, total = _object(client, response, url, "pipelines")
         return Page([paging_item(item) for item in items], total)
 
-    listing = client.listing(API, url, body, decode, REPO_READINGS, lambda raw: parse_pipeline(raw, project),
+    listing = client.listing(API, url, body, decode, ITEM_OR_PAGE_READINGS, lambda raw: parse_pipeline(raw, project),
                              method="POST")
     if project.include or project.exclude:
         listing = replace(listing, records=tuple(each for each in listing.records if project.watches(each.name)))

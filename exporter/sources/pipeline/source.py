@@ -12,9 +12,9 @@ from exporter.errors import CodeArtsError
 from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
-from exporter.sources.pipeline import metrics
+from exporter.sources.pipeline import metrics, regions
 from exporter.sources.pipeline.config import PipelineProject, parse_section
-from exporter.sources.pipeline.fetch import HISTORY_API, list_pipelines, run_detail
+from exporter.sources.pipeline.fetch import HISTORY_API, UNKNOWN_ERROR, list_pipelines, run_detail
 from exporter.sources.pipeline.history import PipelineHistory
 from exporter.sources.pipeline.render import (
     failing_jobs,
@@ -42,9 +42,11 @@ class PipelineSource(Source):
     history_specs = metrics.HISTORY_SPECS
     history_families = metrics.HISTORY
     endpoint = True
+    regional_endpoints = regions.ENDPOINTS
     skip_reasons = ((API, "malformed"), (API, "unknown_status"), (API, "over_cap"), (HISTORY_API, "malformed"),
                     (HISTORY_API, "not_listed"), (HISTORY_API, "unknown_status"))
     default_rate = 5.0  # no published limit: as for Build
+    retryable_codes = frozenset({UNKNOWN_ERROR})
 
     def parse_config(self, check: Checker, top: Mapping[str, object]) -> tuple[PipelineProject, ...] | None:
         return parse_section(check, top)

@@ -2,6 +2,7 @@
 from merge requests and of repositories from CodeArts projects (``discovery:``).
 
 Modules: ``config`` (the sections), ``targets``, ``models`` (records), ``fetch`` (requests), ``metrics``
-(families), ``render`` (samples), ``history`` (run counting), ``discovery``, ``source`` (the
-:class:`~exporter.sources.base.Source`, ``SOURCE``, which :mod:`exporter.registry` loads).
+(families), ``render`` (samples), ``regions`` (its endpoint per region), ``history`` (run counting),
+``discovery``, ``source`` (the
+:class:`~exporter.sources.base.Source`, ``SOURCE``, listed in :mod:`exporter.sources.builtin`).
 """

@@ -35,14 +35,13 @@ from dataclasses import dataclass
 
 from exporter.client import CodeArtsClient
 from exporter.errors import CodeArtsError, NotFoundError
-from exporter.runhistory.history import HistoryPart
-from exporter.sharding import ShardSpec, discovery_key
+from exporter.sharding import ShardSpec
 from exporter.snapshot import DiscoveryStatus, Target, TargetState
 from exporter.sources.repo.config import MergeRequestDiscovery, RepoSection
 from exporter.sources.repo.fetch import head_pipeline, list_open_merge_requests, list_project_repositories
 from exporter.sources.repo.history import PipelineHistory
 from exporter.sources.repo.models import FINISHED_PIPELINE_STATUSES, HeadPipeline, PipelineJob, Repository
-from exporter.sources.repo.targets import pipeline_ids, pipeline_target
+from exporter.sources.repo.targets import discovery_key, pipeline_ids, pipeline_target
 
 log = logging.getLogger(__name__)
 
@@ -79,8 +78,12 @@ class Discovery:
     """Keeps the discovered targets of this shard; :meth:`targets` is the poller's target list."""
 
     def __init__(self, section: RepoSection, client: CodeArtsClient, shard: ShardSpec | None = None, *,
-                 clock: Callable[[], float] = time.time, concurrency: int = 4) -> None:
+                 clock: Callable[[], float] = time.time, concurrency: int = 4,
+                 history: PipelineHistory | None = None) -> None:
+        """``history``: the Repo run history part, whose pipelines no longer watched it drops (None: no run
+        history)."""
         self.client = client
+        self.history = history
         self.shard = shard or ShardSpec()
         self.clock = clock
         self.interval = section.discovery.interval_seconds
@@ -115,7 +118,7 @@ class Discovery:
         """Stop a background pass before its next request; one in flight ends by its own timeout, unread."""
         self._closing.set()
 
-    def targets(self, states: tuple[TargetState, ...], history: HistoryPart | None) -> tuple[Target, ...]:
+    def targets(self, states: tuple[TargetState, ...]) -> tuple[Target, ...]:
         """This shard's Repo targets (discovering first when due); the run history of pipelines no longer
         watched is dropped, but for the repositories whose pipelines discovery does not know yet (a source that
         failed since the start: after a restart, their pipelines may still be watched).
@@ -126,9 +129,9 @@ class Discovery:
                     if (at := pipeline_finished_at(state.records)) is not None}
         targets = self.pipelines(finished)
         unknown = self.unknown_repositories()
-        if isinstance(history, PipelineHistory) and unknown is not None:
-            history.retain_pipelines({target.key for target in targets},
-                                     keep_repositories={str(repo) for repo in unknown})
+        if self.history is not None and unknown is not None:
+            self.history.retain_pipelines({target.key for target in targets},
+                                          keep_repositories={str(repo) for repo in unknown})
         return targets
 
     def pipelines(self, finished: FinishedAt | None = None) -> tuple[Target, ...]:

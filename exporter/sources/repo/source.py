@@ -8,8 +8,8 @@ from typing import Any
 from exporter.client import CodeArtsClient, ParsedListing
 from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
-from exporter.sources.base import DiscoveryContext, FailingJob, HistoryContext, Source
-from exporter.sources.repo import metrics
+from exporter.sources.base import DiscoveryContext, FailingJob, HistoryContext, Source, SourceParts
+from exporter.sources.repo import metrics, regions
 from exporter.sources.repo.config import RepoSection, parse_section
 from exporter.sources.repo.discovery import Discovery
 from exporter.sources.repo.fetch import list_pipeline_jobs
@@ -37,6 +37,7 @@ class RepoSource(Source):
     history_specs = metrics.HISTORY_SPECS
     history_families = metrics.HISTORY
     endpoint = True
+    regional_endpoints = regions.ENDPOINTS
     skip_reasons = ((API, "malformed"),)
     default_rate = 8.0
 
@@ -76,14 +77,13 @@ class RepoSource(Source):
     def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
         return failing_jobs(state)
 
-    def history_part(self, context: HistoryContext) -> PipelineHistory:
-        return PipelineHistory(context.counts)
-
-    def discoverer(self, context: DiscoveryContext) -> Discovery | None:
-        if not context.section.discovers():
-            return None
-        return Discovery(context.section, context.client, context.shard, clock=context.clock,
-                         concurrency=context.poll.concurrency)
+    def parts(self, history: HistoryContext | None, discovery: DiscoveryContext | None) -> SourceParts:
+        """The run history part, and the discovery that drops the history of pipelines no longer watched."""
+        part = PipelineHistory(history.counts) if history is not None else None
+        if discovery is None or not discovery.section.discovers():
+            return SourceParts(part)
+        return SourceParts(part, Discovery(discovery.section, discovery.client, discovery.shard, clock=discovery.clock,
+                                           concurrency=discovery.poll.concurrency, history=part))
 
 
 SOURCE = RepoSource()

@@ -10,7 +10,7 @@ from exporter.client import CodeArtsClient, ParsedListing
 from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import Source
-from exporter.sources.testplan import metrics
+from exporter.sources.testplan import metrics, regions
 from exporter.sources.testplan.config import TestPlanProject, parse_section
 from exporter.sources.testplan.fetch import NotAnArray, last_listing, list_plans
 from exporter.sources.testplan.render import render_project
@@ -32,6 +32,7 @@ class TestPlanSource(Source):
     job_specs = metrics.JOB_SPECS
     moving_specs = metrics.JOB_SPECS  # a plan ages out with the poll date alone: everything is rendered again
     endpoint = True
+    regional_endpoints = regions.ENDPOINTS
     skip_reasons = ((API, "malformed"), (API, "not_array"), (API, "no_pass_rate"))
     default_rate = 2.0  # no published limit; one listing per project and cycle is the usual cost
 
