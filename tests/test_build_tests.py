@@ -352,3 +352,20 @@ def test_check_config_says_which_projects_read_unit_test_reports(tmp_path):
     config = write_tests_config(tmp_path / "c.yaml", "http://127.0.0.1:9")
     result = run_cli("--config.file", str(config), "--check-config")
     assert result.returncode == 0 and "2 build projects (1 with unit-test reports)" in result.stdout
+
+
+def test_a_bad_entry_of_the_saved_book_is_left_out_and_the_rest_restored(rig_factory, tmp_path, caplog):
+    rig = rig_factory(state=True)
+    rig.poll()
+    rig.cycles(range(10))
+    rig.drain()
+    before = served_tests(rig.samples())
+    saved = json.loads((tmp_path / "state.json").read_text())
+    reporting = sorted({dict(key[1])["job_id"] for key in before})
+    assert len(reporting) >= 2
+    saved["build_tests"][reporting[0]][2] = -1  # misses: no count
+    (tmp_path / "state.json").write_text(json.dumps(saved))
+    rig.restart()
+    restored = served_tests(rig.samples())
+    assert restored == {key: value for key, value in before.items() if dict(key[1])["job_id"] != reporting[0]}
+    assert f"build_tests.{reporting[0]}[2]" in caplog.text  # named where it is
