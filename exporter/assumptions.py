@@ -72,6 +72,22 @@ KNOWN: tuple[Assumption, ...] = (
     Assumption("times_in_range", ("build", "pipeline"),
                "a finished run has a start time, an end time not before it, neither in the future",
                "the run is counted in the run counters, but no duration or queue time of it is observed"),
+    Assumption("runs_sorted_by_number", ("build", "pipeline"),
+               "a job's run list, newest first, is in descending run-number order (Pipeline sorts it by start time)",
+               "the walk goes on, widened to pages of 100 from the newest, until every number between the mark and "
+               "the newest finished run is found, the list ends (the rest are gone) or history.max_pages"),
+    Assumption("run_numbers_grow", ("build", "pipeline"),
+               "a job's run numbers only grow",
+               "a listing below the mark has the job's runs fetched from #1: if the run list goes no higher, "
+               "counting starts again from #1 (a re-created or reset job); if it does, the listing lagged"),
+    Assumption("build_number_present", ("build",),
+               "every Build job that ran lists its last `build_number` as a positive integer (the API Explorer's "
+               "job-list schema has none)",
+               "12.0, \"12.0\" and \"#12\" are read as 12; without one, the job's new runs are found through the "
+               "records API whenever its listing entry changes (one request per change)"),
+    Assumption("batch_answers_every_id", ("build",),
+               "a batch records answer (POST /v1/record/brief) carries every build job asked for",
+               "a job left out is fetched alone at once"),
 )
 
 _current: ContextVar[_Scope | None] = ContextVar("assumption_scope", default=None)

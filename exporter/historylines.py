@@ -8,6 +8,7 @@ with its change version, and only the lines of jobs at a new version are rendere
 
 from __future__ import annotations
 
+from exporter import metrics as m
 from exporter.runhistory.counts import HistoryView, JobKey
 from exporter.samples import add_job_history
 from exporter.sourcetable import SourceTable
@@ -33,4 +34,7 @@ class HistoryLines:
             add_job_history(sink, self._sources, key, view.jobs[key], view.duration_bounds, view.queued_bounds)
             kept[key] = (version, sink.chunks())
         self._kept = kept
-        return [chunks for _, chunks in kept.values()]
+        up = LineSink()
+        for labels, fetched in view.up:
+            up.add(m.HISTORY_UP, labels, 1.0 if fetched else 0.0)
+        return [chunks for _, chunks in kept.values()] + [up.chunks()]

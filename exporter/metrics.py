@@ -49,6 +49,12 @@ UP = metric_spec(
 LAST_SUCCESS = metric_spec(
     "codearts_last_success_timestamp_seconds", "gauge",
     "Unix time of the last successful poll of a target.", TARGET_LABELS, "exporter")
+HISTORY_UP = metric_spec(
+    "codearts_history_up", "gauge",
+    "1 if the run history of a target is fetched without error, 0 while fetching the runs of one of its jobs "
+    "keeps failing (such as a run list denied with an error code in an HTTP 200 answer): its listing may be up "
+    "(codearts_up 1) while its runs are not counted. Present with history.enabled.",
+    TARGET_LABELS, "history")
 POLL_DURATION = metric_spec(
     "codearts_poll_duration_seconds", "gauge",
     "Seconds the last poll of a target took.", TARGET_LABELS, "exporter")
@@ -149,7 +155,7 @@ TOTAL_SHARDS = metric_spec(
     "Number of shards the targets are split across (--total-shards); 1 when unsharded.", (), "exporter", "scrape")
 
 CORE_SPECS: tuple[MetricSpec, ...] = (
-    UP, LAST_SUCCESS, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
+    UP, LAST_SUCCESS, HISTORY_UP, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
     RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, POLLER_CYCLE_REQUESTS, RATE_LIMIT_BUDGET,
     AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS, DISCOVERY_TARGETS, DISCOVERY_PASS_DURATION, SERIES,
     BUILD_INFO, SHARD, TOTAL_SHARDS, STATE_WRITE_FAILURES, SERIES_DROPPED, ASSUMPTION_FAILURES,

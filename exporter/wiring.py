@@ -119,12 +119,22 @@ class Exporter:
 
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time,
                  shard: ShardSpec | None = None) -> None:
-        self.config = config
-        self.shard = shard = shard or ShardSpec()
-        self.sources = config.sources
-        self.stats = request_stats(self.sources)
         # Before anything starts: a second exporter on the same state file would double count (StateLockError).
         self._state_lock = _lock_state(config.state.path) if config.state.path is not None else None
+        try:
+            self._assemble(config, clock, shard or ShardSpec())
+        except BaseException:
+            # A start that fails (an sk_file emptied since the check) lets the file go: the process may go on
+            # and start another exporter on it.
+            if self._state_lock is not None:
+                self._state_lock.release()
+            raise
+
+    def _assemble(self, config: Config, clock: Callable[[], float], shard: ShardSpec) -> None:
+        self.config = config
+        self.shard = shard
+        self.sources = config.sources
+        self.stats = request_stats(self.sources)
         if config.state.path is not None:
             self.stats.track_state_writes()
         rate_limits = shard_rate_limits(config, shard)

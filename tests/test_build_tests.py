@@ -369,3 +369,18 @@ def test_a_bad_entry_of_the_saved_book_is_left_out_and_the_rest_restored(rig_fac
     restored = served_tests(rig.samples())
     assert restored == {key: value for key, value in before.items() if dict(key[1])["job_id"] != reporting[0]}
     assert f"build_tests.{reporting[0]}[2]" in caplog.text  # named where it is
+
+
+def test_a_job_renamed_while_its_reports_wait_keeps_one_set_of_series_under_its_new_name(rig_factory):
+    rig = rig_factory(sizes=(16, 0))
+    job_id, name = reporting_job(rig)
+    rig.poll()
+    rig.now[0] += 1500
+    rig.poll()  # builds counted: their reports wait for the next cycle
+    assert rig.exporter.history.part("build").tests.waiting() > 0
+    spec = rig.world.build_spec(job_id)
+    spec.template["job_name"] = "renamed-build"
+    spec.memo = None  # the simulator's cached answer of this job
+    rig.drain()
+    jobs = {dict(key[1])["job"] for key in served_tests(rig.samples()) if dict(key[1])["job_id"] == job_id}
+    assert jobs == {"renamed-build"}, name

@@ -79,6 +79,20 @@ def test_an_account_without_the_batch_api_falls_back_to_per_job_records_and_coun
     assert caplog.text.count("not available") == 1  # said once, whatever the batches refused in parallel
 
 
+def test_a_job_the_batch_answer_leaves_out_is_fetched_alone_and_counted_exactly(rig_factory, caplog):
+    rig = rig_factory(state=False, api="brief")
+    rig.poll()
+    left_out = [job["build_project_id"] for job in rig.world.build_jobs_page(P1, 0, 3)[1]]
+    rig.world.brief_leaves_out.update(left_out)
+    with caplog.at_level(logging.WARNING, logger="exporter.sources.build.history"):
+        per_cycle = cycles_with_requests(rig, 20)
+    assert_build_counts_equal(rig.samples(), build_truth(rig.world, T0, rig.now[0]))
+    assert sum(brief for brief, _, _ in per_cycle) > 0 and sum(records for _, records, _ in per_cycle) > 0
+    assert caplog.text.count("assumption batch_answers_every_id") == 1  # once per project, not per cycle
+    assert 'codearts_api_assumption_failures_total{api="build",assumption="batch_answers_every_id"} 1.0' in \
+        rig.exporter.metrics_text().decode()
+
+
 def test_history_api_brief_is_used_without_detection_and_v1_never_tries_it(rig_factory):
     rig = rig_factory(state=False, api="brief")
     rig.poll()
@@ -109,3 +123,25 @@ def test_the_simulator_answers_the_batch_call_with_the_documented_fields(rig_fac
     bad = requests.post(f"{rig.sim.url}/v1/record/brief", data=b"{}", headers={"X-Auth-Token": SIM_TOKEN},
                         timeout=5)
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("spelling", [lambda n: f"#{n}", float, lambda n: f"{n}.0"], ids=["hash", "float", "text"])
+def test_build_numbers_spelt_12_0_or_hash_12_are_read_and_every_run_counted(rig_factory, spelling):
+    rig = rig_factory(state=False, api="v1")
+    rig.world.build_number_spelling = spelling
+    rig.poll()
+    cycles_with_requests(rig, 12)
+    assert_build_counts_equal(rig.samples(), build_truth(rig.world, T0, rig.now[0]))
+
+
+@pytest.mark.parametrize("api", ["v1", "auto"])
+@pytest.mark.parametrize("spelling", [lambda n: None, lambda n: f"build-{n}"], ids=["absent", "no_number"])
+def test_without_a_build_number_new_runs_are_found_through_the_records_api_and_named(rig_factory, caplog,
+                                                                                     spelling, api):
+    rig = rig_factory(state=False, api=api)
+    rig.world.build_number_spelling = spelling
+    with caplog.at_level(logging.WARNING):
+        rig.poll()
+        cycles_with_requests(rig, 12)
+    assert_build_counts_equal(rig.samples(), build_truth(rig.world, T0, rig.now[0]))
+    assert caplog.text.count("assumption build_number_present") == 2  # once per project, not per job or cycle

@@ -132,10 +132,9 @@ def test_a_pipeline_job_id_of_unicode_digits_is_a_record_error():
 
 
 def test_a_build_number_of_unicode_digits_is_no_run_number():
-    from dataclasses import replace
-
-    from exporter.sources.build.history import _latest_number
-    from exporter.sources.build.models import parse_build_job
+    from exporter.sources.build.models import build_number_of, parse_build_job
 
     job = parse_build_job({"id": "j1", "build_number": "12"})
-    assert _latest_number(job) == 12 and _latest_number(replace(job, build_number="²")) is None
+    assert build_number_of(job.build_number) == 12 and build_number_of("²") is None
+    assert [build_number_of(value) for value in ("#12", 12.0, "12.0", " 12 ", "12.5", "0", "-3", "#", "", None)] == \
+        [12, 12, 12, 12, None, None, None, None, None, None]

@@ -108,13 +108,23 @@ def test_a_job_listed_before_its_first_run_has_that_run_counted():
     assert runs_of(counts, "a") == {"success": 0, "failed": 1}
 
 
-def test_a_numbering_that_starts_again_sets_the_mark_as_at_first_sight():
+def test_a_numbering_that_starts_again_is_counted_from_its_first_run():
     part, counts, target = rig()
     cycle(part, target, [App("a", tuple(Run(n, "success") for n in range(1, 8)))])
     cycle(part, target, [App("a", (Run(1, "failed"), Run(2, "success")))])  # re-created: mark 7 -> 2
-    assert runs_of(counts, "a") == {"success": 0, "failed": 0}
+    assert runs_of(counts, "a") == {"success": 1, "failed": 1}
     cycle(part, target, [App("a", (Run(1, "failed"), Run(2, "success"), Run(3, "failed")))])
-    assert runs_of(counts, "a") == {"success": 0, "failed": 1}
+    assert runs_of(counts, "a") == {"success": 1, "failed": 2}
+
+
+def test_a_listing_that_lags_below_the_mark_is_not_taken_for_a_restart():
+    part, counts, target = rig()
+    cycle(part, target, [App("a", tuple(Run(n, "success") for n in range(1, 4)))])
+    cycle(part, target, [App("a", tuple(Run(n, "success") for n in range(1, 8)))])
+    assert runs_of(counts, "a") == {"success": 4, "failed": 0}
+    lagging = App("a", tuple(Run(n, "success") for n in range(1, 8)) + (Run(5, "failed"),))  # shows #5 last
+    cycle(part, target, [lagging])
+    assert runs_of(counts, "a") == {"success": 4, "failed": 0}
 
 
 def test_marks_survive_a_restart_under_their_key_and_nothing_is_counted_twice():

@@ -8,6 +8,8 @@ import logging
 
 import pytest
 
+from exporter.runhistory.counts import RunCounts, RunKind
+from exporter.runhistory.history import RunHistory
 from exporter.statefile import StateProblem
 from exporter.staterepair import MAX_ENTRIES_LEFT_OUT, restore_entries
 
@@ -95,3 +97,18 @@ def test_entries_are_left_out_one_by_one_and_a_file_level_problem_discards_it_al
         restore_entries(Strict(), {"version": "1", "entries": []})
     with pytest.raises(StateProblem, match="more than"):
         restore_entries(Strict(), {"version": 1, "entries": ["x"] * (MAX_ENTRIES_LEFT_OUT + 1)})
+
+
+def test_a_reset_for_changed_buckets_is_logged_once_though_the_file_is_read_twice(caplog):
+    # restore_entries reads the file on trial (problem) before restoring it: only the read taken over says so.
+    kind = RunKind("build", "build", ("success", "failed"), label_count=1)
+    before = RunCounts([kind], (1.0, 2.0), (1.0,))
+    with before.lock:
+        before.count("build", ("job",), "success", 1.5)
+    saved = RunHistory(before, []).to_state()
+    after = RunCounts([kind], (1.0, 5.0), (1.0,))
+    with caplog.at_level(logging.WARNING):
+        assert restore_entries(RunHistory(after, []), saved) == []
+    warnings = [r.getMessage() for r in caplog.records if "buckets changed" in r.getMessage()]
+    assert len(warnings) == 1
+    assert after.tables["build"].runs == {("job", "success"): 0, ("job", "failed"): 0}

@@ -7,6 +7,7 @@ import logging
 
 import pytest
 
+from exporter.errors import CredentialsError
 from exporter.sharding import ShardSpec
 from exporter.snapshot import Target
 from exporter.statelock import StateLockError
@@ -61,3 +62,22 @@ def test_a_lock_file_that_cannot_be_made_warns_and_the_exporter_runs(rig_factory
     rig.poll()
     assert any("cannot lock state file" in r.getMessage() for r in caplog.records)
     assert (tmp_path / "state.json").exists()  # it still saves
+
+
+def test_an_exporter_that_fails_to_start_lets_the_state_file_go(tmp_path):
+    # The lock is taken first; a later failure (an sk_file emptied since the check) must not keep it, or the
+    # next exporter of the same process (a restart in place, a test) is refused as "in use".
+    from exporter.config import load_config
+    from exporter.sources.builtin import BUILTIN
+    sk = tmp_path / "sk"
+    sk.write_text("secret\n")
+    path = tmp_path / "c.yaml"
+    path.write_text(f"region: cn-north-4\nauth:\n  aksk:\n    ak: AK\n    sk_file: {sk}\n"
+                    f"    project_id: 0a1b2c3d4e5f60718293a4b5c6d7e8f9\nrepositories:\n  - id: 5\n    pipelines: [1]\n"
+                    f"state:\n  path: {tmp_path / 'state.json'}\n")
+    config = load_config(str(path), sources=BUILTIN)
+    sk.write_text("")
+    with pytest.raises(CredentialsError, match="is empty"):
+        Exporter(config)
+    sk.write_text("secret\n")
+    Exporter(config).close()  # not refused: nothing holds the lock

@@ -123,6 +123,7 @@ class HistoryView:
     queued_bounds: tuple[float, ...]
     versions: tuple[tuple[JobKey, int], ...]
     jobs: Mapping[JobKey, JobHistory]
+    up: tuple[tuple[tuple[str, str], bool], ...] = ()  # (api, target) -> its run history is fetched without error
 
 
 @dataclass(slots=True)
@@ -153,6 +154,7 @@ class RunCounts:
         self._copies: dict[JobKey, tuple[int, JobHistory]] = {}
         self._idle: dict[str, JobHistory] = {}  # per kind, the copy every job that never ran shares
         self._extras: dict[JobKey, object] = {}
+        self._up: dict[tuple[str, str], bool] = {}  # (api, target) -> no fetch of its jobs' runs keeps failing
 
     def add_kind(self, kind: RunKind) -> None:
         """Count the runs of one more kind (a source's history part adds its own)."""
@@ -212,6 +214,41 @@ class RunCounts:
             self._versions = {key: v for key, v in self._versions.items() if key[0] != kind or keep(key[1])}
             self._extras = {key: v for key, v in self._extras.items() if key[0] != kind or keep(key[1])}
 
+    def rename(self, kind: str, renamed: Mapping[Labels, Labels]) -> None:
+        """Move the series of jobs whose labels start with a key of ``renamed`` (a job's labels before) to
+        start with its value (after: a renamed job), merged with any the new labels hold already; one pass."""
+        width = len(next(iter(renamed), ()))
+        if not width:
+            return
+        with self.lock:
+            table = self.tables[kind]
+
+            def moved(labels: Labels) -> Labels | None:
+                new = renamed.get(labels[:width])
+                return None if new is None else (*new, *labels[width:])
+
+            runs: dict[Labels, int] = {}
+            for key, value in table.runs.items():
+                target = moved(key[:-1])
+                if target is None:
+                    runs[key] = runs.get(key, 0) + value
+                    continue
+                runs[(*target, key[-1])] = runs.get((*target, key[-1]), 0) + value
+                self._versions.pop((kind, key[:-1]), None)
+                self.touch(kind, target)
+            table.runs = runs
+            table.durations = _merged(table.durations, lambda key: None if (t := moved(key[:-1])) is None
+                                      else (*t, key[-1]))
+            table.queued = _merged(table.queued, moved)
+            extras: dict[JobKey, object] = {}
+            for (name, labels), extra in self._extras.items():  # a source's per-job slot moves with its job
+                now = moved(labels) if name == kind else None
+                extras[(name, labels if now is None else now)] = extra
+                if now is not None:
+                    self._versions.pop((name, labels), None)
+                    self.touch(name, now)
+            self._extras = extras
+
     def replace_tables(self, tables: Mapping[str, RunTables]) -> None:
         """Take over restored tables, every counter of every job filled in (a state file written by hand or
         by an older version may lack a status), each job marked changed."""
@@ -231,6 +268,10 @@ class RunCounts:
             for kind, labels in self._extras:  # restored by their sources before the tables
                 self.touch(kind, labels)
 
+    def set_up(self, api: str, target: str, up: bool) -> None:
+        """Whether the run history of a target is fetched without error (codearts_history_up; lock held)."""
+        self._up[(api, target)] = up
+
     def view(self) -> HistoryView:
         """An immutable copy of every job's history; jobs unchanged since the last view share its copies."""
         with self.lock:
@@ -240,8 +281,9 @@ class RunCounts:
                 old = self._copies.get(key)
                 copies[key] = old if old is not None and old[0] == version else (version, self._job_copy(key))
             self._copies = copies
+            up = tuple(sorted(self._up.items()))
         return HistoryView(self.buckets, self.queued_buckets, versions,
-                           {key: job for key, (_, job) in copies.items()})
+                           {key: job for key, (_, job) in copies.items()}, up)
 
     def _job_copy(self, key: JobKey) -> JobHistory:
         kind, labels = key
@@ -262,3 +304,17 @@ class RunCounts:
                 self._idle[kind] = shared = idle
             return shared
         return JobHistory(runs, durations, None if queued is None else queued.copy(), self.split, extra)
+
+
+def _merged(histograms: Mapping[Labels, Histogram],
+            moved: Callable[[Labels], Labels | None]) -> dict[Labels, Histogram]:
+    """``histograms`` with each key ``moved`` says to move under its new key, merged where two meet."""
+    out: dict[Labels, Histogram] = {}
+    for key, histogram in histograms.items():
+        target = moved(key) or key
+        if target in out:
+            out[target] = out[target].copy()
+            out[target].merge(histogram)
+        else:
+            out[target] = histogram
+    return out

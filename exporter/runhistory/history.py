@@ -76,19 +76,19 @@ class RunHistory:
     def problem(self, state: Any) -> str | None:
         """What is wrong with saved data, naming where (``build_marks.<job>[0]``); None if it can be restored."""
         try:
-            self._read(state)
+            self._read(state, say_resets=False)  # restore() says it, once, when it takes the data over
         except ValueError as err:
             return str(err)
         return None
 
-    def _read(self, state: Any) -> tuple[list[Callable[[], None]], dict[str, RunTables]]:
+    def _read(self, state: Any, *, say_resets: bool = True) -> tuple[list[Callable[[], None]], dict[str, RunTables]]:
         data = mapping(state, "the file")
         if data.get("version") != STATE_VERSION:
             raise StateProblem(f"unsupported state version {shown(data.get('version'))}")
         # Parts missing from the file (a source added since) start empty; their part of it is read strictly.
         try:
             return ([part.marks_from_state(data) for part in self.parts.values()],
-                    tables_from_state(self.counts, data))
+                    tables_from_state(self.counts, data, say_resets=say_resets))
         except (KeyError, TypeError, AttributeError, IndexError) as err:  # a part that reads less strictly
             raise StateProblem(f"malformed ({type(err).__name__}: {str(err)[:80]})") from None
 

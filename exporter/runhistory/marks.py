@@ -25,11 +25,14 @@ class Mark:
     above: set[int] = field(default_factory=set)  # numbers above ``high`` already counted
     marker: tuple[Any, ...] = ()  # what its listing entry showed when last caught up
     tried: int = 0  # the cycle that last fetched this job's runs (0: never); the least recent goes first
+    stalls: int = 0  # fetches in a row that failed or moved nothing while its listing entry stayed the same
+    due: int = 0  # the first cycle it may be fetched again after a stall (backoff)
+    known: bool = True  # False: first sight of a job whose listing shows no run number; set by its first fetch
 
 
 def marks_to_state(marks: Mapping[str, Mark]) -> dict[str, Any]:
     """Marks as JSON-ready data: job key -> [high, numbers counted above it, listing marker]."""
-    return {key: [mark.high, sorted(mark.above), list(mark.marker)] for key, mark in marks.items()}
+    return {key: [mark.high, sorted(mark.above), list(mark.marker)] for key, mark in marks.items() if mark.known}
 
 
 def marks_from_state(state: Mapping[str, Any], name: str) -> dict[str, Mark]:

@@ -59,6 +59,12 @@ class NumberedRun(Protocol):
 
 
 R = TypeVar("R", bound=NumberedRun)
+# A job whose fetch failed or moved nothing while its listing stayed the same is fetched again after 1, 2, 4,
+# 8... cycles, at most this many (a run stuck RUNNING, a denied run list: not one request every cycle).
+MAX_STALL_CYCLES = 32
+# A job missing from its target's successful listings this many cycles in a row (an hour at the default 60 s
+# interval) has its series and mark retired: a deleted job, or one renamed while the exporter was down.
+RETIRE_AFTER_CYCLES = 60
 A = TypeVar("A")  # a job as its listing gives it (a build job, a pipeline, an application)
 
 
@@ -82,6 +88,7 @@ class Listed(Generic[A]):
     running: bool  # that run is still going (it is counted when it ends)
     marker: tuple[Any, ...] | None  # what in the entry changes when the job runs; None: the entry shows no run
     counted: Labels | None  # the counter labels to start at zero now (None: none yet)
+    old_key: str | None = None  # the key an earlier release saved its mark under, taken over once
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +103,8 @@ class Pending(Generic[A]):
     latest: int  # the newest run number the listing shows
     marker: tuple[Any, ...]
     order: int  # position in its listing, to keep ties stable
+    restart: bool = False  # its listing shows a number below the mark: counted from #1 once a fetch confirms
+    blind: bool = False  # its listing shows a run but no number: the runs API says what is new
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +147,11 @@ class NumberedHistory(ABC, Generic[A, R]):
         self._cycle = 0
         self._pending: dict[str, dict[str, Pending[A]]] = {}  # target key -> job key -> what to fetch
         self._marks: dict[str, Mark] = {}
+        self._failing: dict[str, tuple[str, set[str]]] = {}  # target key -> (api, jobs whose last fetch failed)
+        self._labels: dict[str, Labels] = {}  # job key -> its labels as last listed (a rename moves its series)
+        self._listed: dict[str, dict[Labels, str | None]] = {}  # target key -> its last listing's job labels -> key
+        self._gone: dict[Labels, tuple[int, str | None]] = {}  # job labels -> (first cycle missed, job key)
+        self._saved: dict[str, set[Labels]] | None = None  # restored jobs per target, until their first listing
         self.setup()
 
     # -- the hooks a source fills ------------------------------------------------------------------------
@@ -188,9 +202,11 @@ class NumberedHistory(ABC, Generic[A, R]):
         return []
 
     def restarted(self, listed: Listed[A], high: int) -> bool:
-        """True if the job's numbering started again below its mark ``high`` (a re-created job): its mark is then
-        set as at first sight. By default numbers never go back."""
-        return False
+        """True if the job's numbering started again below its mark ``high`` (a re-created or reset job); by
+        default when the listing's latest number is below the mark. The job's runs are then fetched from #1 and,
+        if the run list holds no number above that latest one (the listing did not just lag), counted from #1
+        with the mark started again."""
+        return listed.latest is not None and listed.latest < high
 
     # -- driven by the run history ---------------------------------------------------------------------
 
@@ -198,12 +214,30 @@ class NumberedHistory(ABC, Generic[A, R]):
         """Note which jobs of ``target`` ran since their marks (no request)."""
         with self._lock:
             pending = {}
+            before = self._pending.get(target.key, {})
+            renamed: dict[Labels, Labels] = {}
+            listed_now: dict[Labels, str] = {}
             for order, listed in enumerate(self.listed(target, records)):
+                old = self._labels.get(listed.key)
+                if old is not None and old != listed.labels:
+                    renamed[old] = listed.labels
+                self._labels[listed.key], listed_now[listed.labels] = listed.labels, listed.key
                 entry = self._note(target.key, listed, order)
-                if entry is not None:
-                    pending[entry.key] = entry
+                if entry is None:
+                    continue
+                pending[entry.key] = entry
+                earlier = before.get(entry.key)
+                if earlier is None or earlier.marker != entry.marker:  # it changed: no backoff
+                    mark = self._marks[entry.key]
+                    mark.stalls = mark.due = 0
+            if renamed:  # before any run is counted under the new labels
+                self.counts.rename(self.kind.name, renamed)
+            self._note_gone(target.key, listed_now, renamed)
             # Replaced whole: a job gone from the listing is no longer fetched.
             self._pending[target.key] = pending
+            _, failing = self._failing.setdefault(target.key, (target.api, set()))
+            failing.intersection_update(pending)  # a job no longer pending is not failing
+            self.counts.set_up(target.api, target.key, not failing)
 
     def catch_up_tasks(self, within: float | None = None) -> list[Task]:
         """This cycle's fetches as tasks (they may run in parallel): the jobs tried least recently first, as
@@ -215,7 +249,11 @@ class NumberedHistory(ABC, Generic[A, R]):
         budget = self.records_budget()
         with self._lock:
             self._cycle += 1
-            waiting = sorted((entry for jobs in self._pending.values() for entry in jobs.values()),
+            expired = [labels for labels, (since, _) in self._gone.items() if self._cycle - since > RETIRE_AFTER_CYCLES]
+            if expired:
+                self._retire(expired)
+            waiting = sorted((entry for jobs in self._pending.values() for entry in jobs.values()
+                              if self._marks[entry.key].due <= self._cycle),
                              key=lambda entry: (self._marks[entry.key].tried, entry.order))
             alone: list[tuple[Pending[A], int]] = []
             batches: list[list[tuple[Pending[A], int]]] = []
@@ -263,6 +301,7 @@ class NumberedHistory(ABC, Generic[A, R]):
 
         def take_over() -> None:
             self._marks = marks
+            self._saved, self._listed = None, {}  # the restored jobs are compared with their first listings
 
         return take_over
 
@@ -272,32 +311,88 @@ class NumberedHistory(ABC, Generic[A, R]):
         if listed.counted is not None:
             self.counts.init_job(self.kind.name, listed.counted)
         mark = self._marks.get(listed.key)
+        if mark is None and listed.old_key is not None and listed.old_key in self._marks:
+            mark = self._marks[listed.key] = self._marks.pop(listed.old_key)  # a state file of an earlier release
         if listed.marker is None:  # no run yet: a mark at 0, so its first runs are counted
             if mark is None:
                 self._marks[listed.key] = Mark(0)
             return None
         latest = listed.latest
+        if latest is None:  # a run but no number (a Build job list without build_number): the runs API tells
+            if mark is None or not mark.known:  # first sight: its first fetch sets the mark, without back-filling
+                self._marks.setdefault(listed.key, Mark(0, known=False))
+            elif mark.marker == listed.marker:
+                return None
+            high = self._marks[listed.key].high
+            return Pending(listed.key, listed.labels, listed.job, listing, high, high, listed.marker, order,
+                           blind=True)
         # The newest finished run is the latest one, or the one before while the latest still runs.
         finished_up_to = None if latest is None else latest - 1 if listed.running else latest
-        if mark is None or (finished_up_to is not None and self.restarted(listed, mark.high)):
+        if mark is None:
             # First sight: no back-filling; a run still going is counted when it ends.
             self._marks[listed.key] = Mark(max(0, finished_up_to or 0), marker=listed.marker)
             return None
+        if mark.marker != listed.marker and finished_up_to is not None and finished_up_to > 0 \
+                and self.restarted(listed, mark.high):
+            return Pending(listed.key, listed.labels, listed.job, listing, finished_up_to, latest or finished_up_to,
+                           listed.marker, order, restart=True)
         if mark.marker == listed.marker or finished_up_to is None or finished_up_to <= mark.high:
             mark.marker = listed.marker
             return None
         return Pending(listed.key, listed.labels, listed.job, listing, finished_up_to, latest or finished_up_to,
                        listed.marker, order)
 
+    def target_of(self, labels: Labels) -> str:
+        """The key of the target whose listing holds the job with ``labels``; by default its first label."""
+        return labels[0]
+
+    def _note_gone(self, target: str, listed: dict[Labels, str], renamed: Mapping[Labels, Labels]) -> None:
+        """Note the jobs ``target``'s listing no longer holds (lock held): retired after RETIRE_AFTER_CYCLES."""
+        previously = self._listed.get(target)
+        if previously is None:  # its first listing: the jobs a state file brought are the ones to compare
+            previously = dict.fromkeys(self._restored(target, listed), None)
+        for labels, key in previously.items():
+            if labels not in listed and labels not in renamed:
+                self._gone.setdefault(labels, (self._cycle, key))
+        for labels in listed:
+            self._gone.pop(labels, None)
+        self._listed[target] = dict(listed)
+
+    def _restored(self, target: str, listed: Mapping[Labels, str]) -> set[Labels]:
+        """The job labels the counters hold for ``target`` before its first listing (from a state file)."""
+        if self._saved is None:
+            width = len(next(iter(listed), ()))
+            if not width:
+                return set()
+            self._saved = {}
+            table = self.counts.tables[self.kind.name]
+            for key in table.runs:
+                labels = key[:width]
+                self._saved.setdefault(self.target_of(labels), set()).add(labels)
+        return self._saved.pop(target, set())
+
+    def _retire(self, expired: list[Labels]) -> None:
+        """Forget the series and marks of jobs gone from their listings for RETIRE_AFTER_CYCLES (lock held)."""
+        width = len(expired[0])
+        dead = set(expired)
+        self.counts.retain(self.kind.name, lambda labels: labels[:width] not in dead)
+        for labels in expired:
+            _, key = self._gone.pop(labels)
+            if key is not None and self._labels.get(key) == labels:
+                del self._labels[key]
+                self._marks.pop(key, None)
+        self.log.info("retired the run history of %d %ss gone from their listings for %d cycles", len(expired),
+                      self.noun, RETIRE_AFTER_CYCLES)
+
     def _group(self, entry: Pending[A]) -> str | None:
         """The entry's batch, if one answer of at most ``page_size`` runs reaches back to its mark."""
-        if entry.latest - self._marks[entry.key].high > self.page_size:
+        if entry.restart or entry.blind or entry.latest - self._marks[entry.key].high > self.page_size:
             return None
         return self.batch_group(entry)
 
     def _pages(self, entry: Pending[A]) -> int:
         """The requests fetching ``entry`` alone is expected to take."""
-        behind = entry.latest - self._marks[entry.key].high
+        behind = entry.latest - (0 if entry.restart else self._marks[entry.key].high)
         return max(1, min(self.options.max_pages, math.ceil(behind / self.page_size)))
 
     def _catch_up(self, entry: Pending[A], start_by: float | None, tried: int) -> None:
@@ -306,16 +401,68 @@ class NumberedHistory(ABC, Generic[A, R]):
             if start_by is not None and self._monotonic() > start_by:
                 mark.tried = tried  # not its turn after all: it keeps its place in the queue
                 return
-            high, above = mark.high, set(mark.above)
+            high, above = (0, set()) if entry.restart else (mark.high, set(mark.above))
         try:
-            runs = self._fetch(entry, high)
+            runs = self._fetch(entry, high, above)
         except CodeArtsError as err:
-            self.log.warning("run history of %s %s failed, fetched again in a later cycle: %s", self.noun,
-                             entry.key, err)
+            with self._lock:
+                waits = self._stalled(entry)
+                self._failed(entry, True)
+            self.log.warning("run history of %s %s failed, fetched again in %d cycles: %s", self.noun, entry.key,
+                             waits, err)
             return
         with self._lock:
-            self._apply(entry, high, above, runs)
+            self._failed(entry, False)
+            if entry.restart:
+                self._restart(entry, runs)
+            elif not mark.known:
+                self._first_fetch(entry, runs)
+            else:
+                self._apply(entry, high, above, runs)
             self._done(entry)
+
+    def _first_fetch(self, entry: Pending[A], runs: dict[int, R]) -> None:
+        """Set the mark of a job first seen without a run number at its newest finished run (lock held)."""
+        old = self._marks[entry.key]
+        unfinished = [number for number, run in runs.items() if not run.finished]
+        high = max(0, min(unfinished) - 1) if unfinished else max(runs, default=0)
+        above = {number for number, run in runs.items() if run.finished and number > high}
+        self._marks[entry.key] = Mark(high, above, entry.marker, tried=old.tried)
+
+    def _restart(self, entry: Pending[A], runs: dict[int, R]) -> None:
+        """Count from #1 a job whose listing went below its mark, unless its run list goes higher (lock held)."""
+        mark = self._marks[entry.key]
+        if max(runs, default=0) > entry.latest:  # the run list goes on above it: the listing lagged
+            mark.marker = entry.marker
+            return
+        self._contradicted("run_numbers_grow", entry.listing, f"{self.noun} {entry.key}: the newest run is "
+                           f"#{entry.latest}, below #{mark.high} already counted; counting starts again from #1")
+        self._marks[entry.key] = Mark(0, tried=mark.tried)
+        self._apply(entry, 0, set(), runs)
+
+    def _failed(self, entry: Pending[A], failed: bool) -> None:
+        """Note whether the last fetch of ``entry`` failed; its target's history is down while one does."""
+        api, failing = self._failing.get(entry.listing, ("", set()))
+        if not api:
+            return
+        if failed:
+            failing.add(entry.key)
+        else:
+            failing.discard(entry.key)
+        self.counts.set_up(api, entry.listing, not failing)
+
+    def _stalled(self, entry: Pending[A]) -> int:
+        """Back ``entry`` off after a fetch that failed or moved nothing; the cycles it waits (lock held)."""
+        mark = self._marks[entry.key]
+        mark.stalls += 1
+        waits: int = min(MAX_STALL_CYCLES, 1 << (mark.stalls - 1))  # the first: the next cycle, as before
+        mark.due = self._cycle + waits
+        return waits
+
+    def _contradicted(self, assumption: str, target: str, detail: str) -> None:
+        """Report that an answer for ``target`` contradicted ``assumption`` (exporter.assumptions: logged and
+        counted once per target, shown on the landing page)."""
+        self.client.stats.assumptions.contradicted(self.kind.name, assumption, target, detail)
 
     def _catch_up_batch(self, entries: list[tuple[Pending[A], int]], start_by: float | None) -> None:
         """Fetch the runs of one group's jobs in one request, and count them as :meth:`_catch_up` does."""
@@ -330,6 +477,9 @@ class NumberedHistory(ABC, Generic[A, R]):
         try:
             pages = self.fetch_batch([entry for entry, _ in entries], limit)
         except CodeArtsError as err:
+            with self._lock:
+                for entry, _ in entries:
+                    self._failed(entry, True)
             self.log.warning("run history of %d %ss failed, fetched again in a later cycle: %s", len(entries),
                              self.noun, err)
             return
@@ -339,16 +489,19 @@ class NumberedHistory(ABC, Generic[A, R]):
             return
         further = []
         for (entry, tried), page in zip(entries, pages, strict=True):
-            if page is None:
-                continue  # left out of the answer: still pending, fetched in a later cycle
-            high, above = marks[entry.key]
-            numbers = [run.number for run in page.runs]
-            if page.size >= limit and numbers and min(numbers) > high + 1:
-                further.append((entry, tried))  # ran again since the listing: more runs than one answer holds
+            if page is None:  # left out of the answer: fetched alone, now
+                self._contradicted("batch_answers_every_id", entry.listing,
+                                   f"{self.noun} {entry.key} was left out of the batch answer; fetched alone")
+                further.append((entry, tried))
                 continue
+            high, above = marks[entry.key]
             runs: dict[int, R] = {}
             _take(page, high, runs)
+            if page.size >= limit and not _found_all(entry.finished_up_to, high, above, runs):
+                further.append((entry, tried))  # ran again since the listing, or out of order: more than one answer
+                continue
             with self._lock:
+                self._failed(entry, False)
                 self._apply(entry, high, above, runs)
                 self._done(entry)
         for entry, tried in further:
@@ -360,25 +513,40 @@ class NumberedHistory(ABC, Generic[A, R]):
         if self._marks[entry.key].marker == entry.marker and pending.get(entry.key) is entry:
             del pending[entry.key]
 
-    def _fetch(self, entry: Pending[A], high: int) -> dict[int, R]:
-        """Runs numbered above ``high`` (pages newest first) until the page that reaches ``high + 1``, the
-        end of the list or ``max_pages``; runs beyond ``max_pages`` are not fetched (and counted as gone)."""
-        limit = max(1, min(self.page_size, entry.latest - high))
+    def _fetch(self, entry: Pending[A], high: int, above: set[int]) -> dict[int, R]:
+        """Runs numbered above ``high``, pages newest first, until every number up to the newest finished one the
+        listing showed is found (or counted: ``above``), the list ends or ``max_pages``. A run list sorted by
+        start time rather than by number (a queued run numbered later that started earlier) is walked on, in
+        pages of ``page_size`` from the start; what is not found below the newest run listed is then gone."""
+        limit = self.page_size if entry.blind else max(1, min(self.page_size, entry.latest - high))
         runs: dict[int, R] = {}
         lowest: int | None = None
-        for index in range(self.options.max_pages):
+        index = 0
+        upto = entry.finished_up_to  # the newest finished run to find; without a listed number, the newest seen
+        for _ in range(self.options.max_pages):
             page = self.fetch_page(entry, index, limit, lowest)
             _take(page, high, runs)
             numbers = [run.number for run in page.runs]
-            if index == 0 and numbers and max(numbers) <= high:
+            if entry.blind:
+                if self._marks[entry.key].known is False:
+                    return runs  # first sight: the newest page says where the mark starts
+                upto = max([upto, *(run.number for run in page.runs if run.finished)])
+            if index == 0 and numbers and max(numbers) <= high and not entry.restart:
                 self.log.warning("first records page of %s %s holds no run above #%d although #%d exists: the "
                                  "API may not list newest first", self.noun, entry.key, high, entry.latest)
+            if numbers != sorted(numbers, reverse=True) or (lowest is not None and numbers and max(numbers) > lowest):
+                self._contradicted("runs_sorted_by_number", entry.listing, f"the run list of {self.noun} {entry.key} "
+                                   "is not in descending run-number order; walked until each is found")
             # The lowest of all pages so far: a page whose items all failed to parse ends nothing.
             lowest = min([*numbers, lowest] if lowest is not None else numbers, default=None)
-            if page.size < limit or lowest is None or lowest <= high + 1:
+            if page.size < limit or lowest is None or _found_all(upto, high, above, runs):
                 return runs
-        self.log.warning("%s %s has more new runs than %d pages of %d; older ones are not counted", self.noun,
-                         entry.key, self.options.max_pages, limit)
+            if index == 0 and limit < self.page_size and lowest <= high + 1:
+                index, limit, lowest = 0, self.page_size, None  # out of order: widen, from the newest again
+                continue
+            index += 1
+        self.log.warning("%s %s: not every new run found within %d pages of %d; those missing are not counted",
+                         self.noun, entry.key, self.options.max_pages, limit)
         return runs
 
     def _apply(self, entry: Pending[A], high: int, above: set[int], runs: dict[int, R]) -> None:
@@ -387,6 +555,7 @@ class NumberedHistory(ABC, Generic[A, R]):
         # have counted a run above a still-running one and moved only ``above``, so both are compared.
         if mark.high != high or mark.above != above:
             return
+        before = (high, len(above))
         for number in sorted(runs):
             run = runs[number]
             if run.finished and number not in above:
@@ -398,6 +567,11 @@ class NumberedHistory(ABC, Generic[A, R]):
         mark.high, mark.above = high, above
         if high >= entry.finished_up_to:  # caught up: the next fetch waits for the listing to change
             mark.marker = entry.marker
+            mark.stalls = mark.due = 0
+        elif (high, len(above)) == before:
+            self._stalled(entry)  # nothing moved (a run stuck RUNNING): asked again less and less often
+        else:
+            mark.stalls = mark.due = 0
 
     def _count(self, entry: Pending[A], run: R) -> None:
         if run.status not in self.kind.statuses:
@@ -409,6 +583,12 @@ class NumberedHistory(ABC, Generic[A, R]):
         self.counts.count(self.kind.name, self.run_labels(entry, run), run.status, run.duration,
                           self.queued_seconds(run))
         self.counted(entry, run)
+
+
+def _found_all(upto: int, high: int, above: set[int], runs: Mapping[int, Any]) -> bool:
+    """True if every number above ``high`` up to ``upto`` (the newest finished run the listing showed) is in
+    ``runs`` or ``above`` (counted already)."""
+    return all(number in runs or number in above for number in range(high + 1, upto + 1))
 
 
 def _take(page: RunPage[R], high: int, runs: dict[int, R]) -> None:

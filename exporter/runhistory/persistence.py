@@ -36,18 +36,19 @@ def tables_to_state(counts: RunCounts) -> dict[str, Any]:
     return state
 
 
-def tables_from_state(counts: RunCounts, state: Mapping[str, Any]) -> dict[str, RunTables]:
+def tables_from_state(counts: RunCounts, state: Mapping[str, Any], *, say_resets: bool = True) -> dict[str, RunTables]:
     """Every kind's tables from saved data; histograms (and so counters, to keep telling the same story)
-    start from zero when the bucket bounds changed since. Raises ValueError if the data does not fit."""
+    start from zero when the bucket bounds changed since, which is logged unless ``say_resets`` is False (a
+    trial read that is not taken over). Raises ValueError if the data does not fit."""
     bounds = {key: tuple(list_of(state.get(key, []), key, finite)) for key in ("buckets", "queued_buckets")}
     saved_split = str(state.get("duration_split", "status"))
     same_buckets = bounds["buckets"] == counts.buckets and bounds["queued_buckets"] == counts.queued_buckets
     keep = same_buckets and coarser(saved_split, counts.split)
     tables = {name: _tables(kind, state, counts, keep, saved_split) for name, kind in counts.kinds.items()}
-    if not same_buckets:
+    if say_resets and not same_buckets:
         log.warning("histogram buckets changed since the state was saved; histograms and run counters start "
                     "from zero")
-    elif not keep:
+    elif say_resets and not keep:
         log.warning("run durations were split by %s when the state was saved, now by %s; histograms and run "
                     "counters start from zero", saved_split, counts.split)
     return tables

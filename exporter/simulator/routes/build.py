@@ -126,7 +126,7 @@ def _brief(context: RequestContext) -> Reply:
     result = []
     for key in dict.fromkeys(ids):  # each id once, in the order asked
         spec = world.build_spec(key)
-        if spec is None or spec.template["build_project_id"] != key:
+        if spec is None or spec.template["build_project_id"] != key or key in world.brief_leaves_out:
             continue
         _, runs = world.build_runs(spec, at_ms / 1000, 0, limit)
         result.append({"project_id": key, "brief_build_record_dtos": [

@@ -29,7 +29,7 @@ from exporter.runhistory.numbered import Listed, NumberedHistory, Pending, RunPa
 from exporter.runhistory.options import HistoryConfig
 from exporter.snapshot import Target
 from exporter.sources.build.fetch import build_brief_records, build_history_page, build_records_page
-from exporter.sources.build.models import RUN_STATUSES, BuildJob, BuildRun
+from exporter.sources.build.models import RUN_STATUSES, BuildJob, BuildRun, build_number_of
 from exporter.sources.build.testbook import TestBook
 
 log = logging.getLogger(__name__)
@@ -45,9 +45,6 @@ def listing_marker(job: BuildJob) -> tuple[Any, ...]:
     return (job.build_number, job.status, job.last_build_time)
 
 
-def _latest_number(job: BuildJob) -> int | None:
-    text = job.build_number.strip()
-    return int(text) if text.isascii() and text.isdigit() else None  # "²".isdigit() too, but int() refuses it
 
 
 def _build_project_id(job: BuildJob) -> str:
@@ -85,7 +82,16 @@ class BuildHistory(NumberedHistory[BuildJob, BuildRun]):
         """Each build job of a project with its last build number."""
         for job in records:
             labels = (target.key, job.id, job.name)
-            yield Listed(job.id, labels, job, _latest_number(job), job.running, listing_marker(job), labels)
+            self.tests.relabel(job.id, labels)  # a renamed job's reports are added under its new name
+            text = job.build_number.strip()
+            if text == "0" or (not text and not job.last_build_time):  # never built: its first runs are counted
+                yield Listed(job.id, labels, job, None, False, None, labels)
+                continue
+            latest = build_number_of(text)
+            if latest is None:
+                self._contradicted("build_number_present", target.key, f"build job {job.id} ran but lists build_number "
+                                   f"{text[:32]!r}; its new runs are found through the records API")
+            yield Listed(job.id, labels, job, latest, job.running, listing_marker(job), labels)
 
     def fetch_page(self, entry: Pending[BuildJob], index: int, limit: int, lowest: int | None) -> RunPage[BuildRun]:
         """A page of the job's records (``history_api: v3``: of its older build history)."""

@@ -131,11 +131,21 @@ def run_status(value: object, finished_at: object = None) -> str:
     return "unknown"
 
 
-def _build_no(value: object) -> int:
-    number = number_of(value)
+def build_number_of(value: object) -> int | None:
+    """A build number as a listing or a record gives it: ``12``, ``"12"``, and the forms no documentation rules
+    out, ``12.0``, ``"12.0"`` and ``"#12"``; None if it is none of them (or not a positive integer)."""
+    text = value.strip().removeprefix("#") if isinstance(value, str) else value
+    number = number_of(text)
     if number is None or number != int(number) or not 1 <= number <= 1e15:
-        raise RecordError(f"build number must be a positive integer, got {value!r:.40}")
+        return None
     return int(number)
+
+
+def _build_no(value: object) -> int:
+    number = build_number_of(value)
+    if number is None:
+        raise RecordError(f"build number must be a positive integer, got {value!r:.40}")
+    return number
 
 
 def _ms_seconds(value: object) -> float | None:

@@ -89,6 +89,13 @@ class TestBook:
             del job.waiting[min(job.waiting)]
             self.client.stats.count_skipped(TESTS_API, "dropped")
 
+    def relabel(self, job_id: str, job_labels: Labels) -> None:
+        """The job's labels as last listed (lock held): reports answered after a rename count under the new ones
+        (the run counters move there too: :meth:`RunCounts.rename`)."""
+        job = self._jobs.get(job_id)
+        if job is not None:
+            job.labels = job_labels
+
     def waiting(self) -> int:
         """Builds whose reports are still to ask for."""
         with self._lock:

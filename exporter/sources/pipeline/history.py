@@ -61,12 +61,14 @@ class PipelineHistory(NumberedHistory[Pipeline, PipelineRun]):
         self._projects[target.key] = project
         for pipeline in records:
             labels = (project.id, pipeline.id, pipeline.name)
+            # Keyed by project too: one pipeline id may be in two projects. Marks saved by id alone are taken over.
+            key = f"{project.id}/{pipeline.id}"
             run = pipeline.latest
             if run is None:
-                yield Listed(pipeline.id, labels, pipeline, None, False, None, None)
+                yield Listed(key, labels, pipeline, None, False, None, None, old_key=pipeline.id)
                 continue
-            yield Listed(pipeline.id, labels, pipeline, run.number, not run.finished, listing_marker(run),
-                         (*labels, run.trigger, run.branch))
+            yield Listed(key, labels, pipeline, run.number, not run.finished, listing_marker(run),
+                         (*labels, run.trigger, run.branch), old_key=pipeline.id)
 
     def run_labels(self, entry: Pending[Pipeline], run: PipelineRun) -> Labels:
         """A run is counted under its trigger and branch too."""
@@ -75,16 +77,16 @@ class PipelineHistory(NumberedHistory[Pipeline, PipelineRun]):
     def fetch_page(self, entry: Pending[Pipeline], index: int, limit: int,
                    lowest: int | None) -> RunPage[PipelineRun]:
         """Page ``index`` under the reading of ``offset`` that fits (see the module docstring)."""
-        project = self._projects[entry.listing]
+        project, pipeline_id = self._projects[entry.listing], entry.job.id
         if index == 0 or lowest is None:
-            return runs_page(self.client, project, entry.key, 0, limit)
+            return runs_page(self.client, project, pipeline_id, 0, limit)
         style = self._style
-        page = runs_page(self.client, project, entry.key, _offset(style, index, limit), limit)
+        page = runs_page(self.client, project, pipeline_id, _offset(style, index, limit), limit)
         start = index * limit
         if _continues(page, lowest, start):
             return page
         other = PAGE if style == ITEM else ITEM
-        retry = runs_page(self.client, project, entry.key, _offset(other, index, limit), limit)
+        retry = runs_page(self.client, project, pipeline_id, _offset(other, index, limit), limit)
         if _continues(retry, lowest, start):
             self._style = other
             return retry

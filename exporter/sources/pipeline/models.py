@@ -145,6 +145,8 @@ class Pipeline:
     group: str
     latest: PipelineRun | None
     detail: RunDetail | None = None
+    detail_failures: int = 0  # reads of the latest run's detail that failed in a row
+    detail_wait: int = 0  # polls left before its detail is asked for again (backoff after a failure)
 
 
 def _stage_time(value: object, zone: timezone) -> float | None:

@@ -26,6 +26,7 @@ from exporter.sources.pipeline.targets import API, project_target
 from exporter.validation import Checker
 
 DETAILS_PER_POLL = 20  # run details read per project and poll at most (the first poll would read them all)
+MAX_DETAIL_WAIT = 31  # polls a run detail that keeps failing waits at most: 1, 3, 7, 15, 31 polls apart
 
 log = logging.getLogger(__name__)
 
@@ -78,28 +79,50 @@ class PipelineSource(Source):
     def complete(self, client: CodeArtsClient, target: Target, records: tuple[Any, ...],
                  previous: tuple[Any, ...]) -> tuple[Any, ...]:
         """With ``detail: true``, each finished latest run's detail: read once per run (at most
-        DETAILS_PER_POLL a poll; the rest at later polls), then carried from ``previous``."""
+        DETAILS_PER_POLL a poll; the rest at later polls), then carried from ``previous``. Runs never tried go
+        first; a read that failed is tried again 1, 3, 7... polls later (at most MAX_DETAIL_WAIT), so failing
+        pipelines neither take every poll's reads nor starve the others."""
         project = target.options
         if not isinstance(project, PipelineProject) or not project.detail:
             return records
         known = {pipeline.detail.run_id: pipeline.detail for pipeline in previous if pipeline.detail is not None}
-        budget = DETAILS_PER_POLL
-        completed = []
-        for pipeline in records:
+        failed = {(pipeline.id, pipeline.latest.id): pipeline for pipeline in previous
+                  if pipeline.detail_failures and pipeline.latest is not None}
+        completed = list(records)
+        wanted: list[tuple[int, int]] = []  # (failures so far, position) of each run whose detail is due
+        for position, pipeline in enumerate(records):
             run = pipeline.latest
-            detail = known.get(run.id) if run is not None and run.id else None
-            if detail is None and run is not None and run.id and run.finished and budget > 0:
-                budget -= 1
-                detail = self._detail(client, project, pipeline, run.id)
-            completed.append(pipeline if detail is None else replace(pipeline, detail=detail))
+            if run is None or not run.id or not run.finished:
+                continue
+            detail = known.get(run.id)
+            if detail is not None:
+                completed[position] = replace(pipeline, detail=detail)
+                continue
+            before = failed.get((pipeline.id, run.id))
+            if before is not None and before.detail_wait > 0:  # backing off: carried, one poll nearer
+                completed[position] = replace(pipeline, detail_failures=before.detail_failures,
+                                              detail_wait=before.detail_wait - 1)
+                continue
+            wanted.append((before.detail_failures if before is not None else 0, position))
+        for failures, position in sorted(wanted)[:DETAILS_PER_POLL]:
+            pipeline = records[position]
+            detail = self._detail(client, project, pipeline, pipeline.latest.id, failures)
+            completed[position] = replace(pipeline, detail=detail) if detail is not None else replace(
+                pipeline, detail_failures=failures + 1, detail_wait=min(MAX_DETAIL_WAIT, 2 ** (failures + 1) - 1))
+        for failures, position in sorted(wanted)[DETAILS_PER_POLL:]:  # not read this poll: keep their place
+            completed[position] = replace(records[position], detail_failures=failures)
         return tuple(completed)
 
     @staticmethod
-    def _detail(client: CodeArtsClient, project: PipelineProject, pipeline: Any, run_id: str) -> Any:
+    def _detail(client: CodeArtsClient, project: PipelineProject, pipeline: Any, run_id: str, failures: int) -> Any:
         try:
             detail = run_detail(client, project, pipeline.id, run_id)
-        except CodeArtsError as err:  # the listing stands; the detail is asked for again at the next poll
-            log.warning("run detail of pipeline %s (project %s) failed: %s", pipeline.id, project.id, err)
+        except CodeArtsError as err:  # the listing stands; the detail is asked for again later, backing off
+            if failures == 0:  # said once per run: its later failures only at debug
+                log.warning("run detail of pipeline %s (project %s) failed, asked again 1, 3, 7... polls later: %s",
+                            pipeline.id, project.id, err)
+            else:
+                log.debug("run detail of pipeline %s (project %s) failed again: %s", pipeline.id, project.id, err)
             return None
         if detail.failed_job:
             log.warning("pipeline %s (project %s) run #%d failed in job %s: %s", pipeline.name, project.id,
