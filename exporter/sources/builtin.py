@@ -7,14 +7,16 @@ gets the table from the ``Config`` or from its caller (see :mod:`exporter.source
 from __future__ import annotations
 
 from exporter.sources.build.source import SOURCE as BUILD
+from exporter.sources.deploy.source import SOURCE as DEPLOY
 from exporter.sources.pipeline.source import SOURCE as PIPELINE
 from exporter.sources.projectman.source import SOURCE as NAMES
 from exporter.sources.repo.source import SOURCE as REPO
+from exporter.sources.testplan.source import SOURCE as TESTPLAN
 from exporter.sourcetable import SourceTable
 
 __all__ = ["BUILTIN"]
 
-BUILTIN = SourceTable((REPO, BUILD, PIPELINE, NAMES))
+BUILTIN = SourceTable((REPO, BUILD, PIPELINE, DEPLOY, TESTPLAN, NAMES))
 
 
 if __name__ == "__main__":  # python -m exporter.sources.builtin > table.md: the table of docs/metrics.md
