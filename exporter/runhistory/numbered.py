@@ -144,6 +144,7 @@ class NumberedHistory(ABC, Generic[A, R]):
         self._monotonic = monotonic
         self._lock = counts.lock
         self._cycle = 0
+        self._spent = 0  # requests the source made beside the run fetches since the last plan (:meth:`spend`)
         self._pending: dict[str, dict[str, Pending[A]]] = {}  # target key -> job key -> what to fetch
         self._marks: dict[str, Mark] = {}
         self._failing: dict[str, tuple[str, set[str]]] = {}  # target key -> (api, jobs whose last fetch failed)
@@ -226,10 +227,11 @@ class NumberedHistory(ABC, Generic[A, R]):
 
     def catch_up_tasks(self, within: float | None = None) -> list[Task]:
         """This cycle's fetches as tasks (they may run in parallel): the jobs tried least recently first, as
-        many as ``requests_per_cycle`` allows (at least one request). Jobs of one :meth:`batch_group` share a
-        request; the others are a task each. A task that has not started ``within`` seconds from now does
-        nothing and its jobs keep their place (a slow or failing API must not stretch the cycle). What is not
-        fetched stays pending for a later cycle, its mark untouched, so nothing is lost or counted twice."""
+        many as ``requests_per_cycle`` allows after what :meth:`spend` took (at least one request if it took
+        none). Jobs of one :meth:`batch_group` share a request; the others are a task each. A task that has
+        not started ``within`` seconds from now does nothing and its jobs keep their place (a slow or failing
+        API must not stretch the cycle). What is not fetched stays pending for a later cycle, its mark
+        untouched, so nothing is lost or counted twice."""
         start_by = None if within is None else self._monotonic() + within
         with self._lock:
             self._cycle += 1
@@ -242,12 +244,12 @@ class NumberedHistory(ABC, Generic[A, R]):
             alone: list[tuple[Pending[A], int]] = []
             batches: list[list[tuple[Pending[A], int]]] = []
             open_batch: dict[str, list[tuple[Pending[A], int]]] = {}  # group -> its batch with room
-            planned = 0
+            planned, self._spent = self._spent, 0
             for entry in waiting:
                 group = self._group(entry)
                 batch = open_batch.get(group) if group is not None else None
                 cost = 0 if batch is not None else 1 if group is not None else self._pages(entry)
-                if (alone or batches) and self.requests_per_cycle is not None \
+                if (alone or batches or planned) and self.requests_per_cycle is not None \
                         and planned + cost > self.requests_per_cycle:
                     break
                 mark = self._marks[entry.key]
@@ -266,6 +268,19 @@ class NumberedHistory(ABC, Generic[A, R]):
         tasks: list[Task] = [FetchTask(self._catch_up, entry, start_by, tried) for entry, tried in alone]
         tasks += [BatchTask(self._catch_up_batch, batch, start_by) for batch in batches]
         return tasks
+
+    def spend(self, wanted: int) -> int:
+        """Take up to ``wanted`` requests the source makes beside the run fetches (Pipeline's run details,
+        read with the listings) from this cycle's budget, at most half of it (rounded up) so the run fetches
+        keep the rest: how many it may make. The run fetches planned next get what is left, without their
+        floor of one request once something was spent."""
+        with self._lock:
+            if self.requests_per_cycle is None:
+                granted = wanted
+            else:
+                granted = max(0, min(wanted, -(-self.requests_per_cycle // 2) - self._spent))
+            self._spent += granted
+            return granted
 
     def pending_jobs(self) -> int:
         """Jobs whose new runs are not fetched yet."""
