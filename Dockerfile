@@ -1,8 +1,10 @@
 # codearts-exporter container image.
 #   docker build -t codearts-exporter .
-#   docker run --rm -p 9877:9877 codearts-exporter                      # the demo: built-in simulator
 #   docker run --rm -p 9877:9877 -v $PWD/config.yaml:/etc/codearts-exporter/config.yaml:ro \
-#     -e CODEARTS_TOKEN codearts-exporter --config.file /etc/codearts-exporter/config.yaml
+#     -e CODEARTS_TOKEN codearts-exporter                                 # reads /etc/codearts-exporter/config.yaml
+#   docker run --rm -p 9877:9877 codearts-exporter --demo                 # the demo: built-in simulator
+# Started without a configuration, the container says what it needs and exits 2 (no silent demo in
+# production: a forgotten mount must not look like a working exporter).
 #
 # Stage 1 builds the wheel and installs it with its dependencies into a virtualenv; stage 2 is the
 # same slim base with only that virtualenv copied in: no compiler, no pip cache, no sources, no tests.
@@ -31,4 +33,4 @@ EXPOSE 9877
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
   CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9877/healthz', timeout=4)"]
 ENTRYPOINT ["codearts-exporter"]
-CMD ["--demo"]
+CMD ["--config.file", "/etc/codearts-exporter/config.yaml"]

@@ -6,6 +6,7 @@ import argparse
 import concurrent.futures.thread
 import logging
 import os
+import queue
 import signal
 import sys
 import textwrap
@@ -17,6 +18,8 @@ from importlib import resources
 from exporter import __version__
 from exporter.config import Config, ConfigError, PasswordAuth, load_config
 from exporter.errors import CredentialsError
+from exporter.projectids import swapped_ids
+from exporter.reload import Reloader
 from exporter.safetext import SafeFormatter
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
@@ -33,7 +36,7 @@ EXIT_USAGE = 2
 log = logging.getLogger("exporter")
 
 EXIT_WITHIN = 8.0  # seconds from SIGTERM (or the end of --once) to exit, whatever upstream requests still hang
-IGNORED_SIGNALS = ("SIGHUP", "SIGUSR1", "SIGUSR2")  # their default action kills the process without a word
+IGNORED_SIGNALS = ("SIGUSR1", "SIGUSR2")  # their default action kills the process without a word
 
 DESCRIPTION = textwrap.fill(
     f"Prometheus exporter for Huawei Cloud CodeArts CI. Polls {and_list([source.title for source in BUILTIN])} "
@@ -49,8 +52,11 @@ examples:
   codearts-exporter --config.file config.yaml --once > metrics.txt
   codearts-exporter --config.file config.yaml --shard.from-hostname --total-shards 3   in a StatefulSet
 
+SIGHUP (or POST /-/reload with --web.enable-lifecycle) reloads the configuration file; an invalid one is
+refused and the running one goes on.
 exit codes: 0 ok; 1 --once and a target or discovery source failed; 2 bad flags or configuration.
-endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (targets, failing jobs, config)."""
+endpoints: /metrics, /healthz (alive), /readyz (every target polled once), / (targets, failing jobs, config),
+POST /-/reload (with --web.enable-lifecycle)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--web.config.file", dest="web_config_file", metavar="PATH",
                         help="TLS and basic auth for every endpoint, in the Prometheus exporter-toolkit "
                              "web configuration format")
+    parser.add_argument("--web.enable-lifecycle", dest="enable_lifecycle", action="store_true",
+                        help="accept POST /-/reload to reload the configuration file (as SIGHUP does)")
     parser.add_argument("--log.level", dest="log_level", default="info",
                         choices=("debug", "info", "warning", "error"), help="log verbosity (default: %(default)s)")
     parser.add_argument("--once", action="store_true",
@@ -118,6 +126,20 @@ def describe(config: Config) -> str:
     )
 
 
+def id_warnings(config: Config) -> list[str]:
+    """What looks wrong in a valid configuration's ids: an IAM project id also given as a CodeArts project id."""
+    codearts = [pair for source in config.sources for pair in source.project_ids(config.section(source.name))]
+    return swapped_ids(config.iam_project(), codearts)
+
+
+def missing_config(path: str) -> str:
+    """What to do when ``--config.file`` names no file (a container started without its configuration)."""
+    return (f"no configuration file at {path}: write one there (in a container, mount it: "
+            f"-v $PWD/config.yaml:{path}:ro, or the ConfigMap of deploy/kubernetes); "
+            "--print-example-config prints a commented one to start from, naming what it needs (the region, "
+            "credentials and the repositories or projects to watch); --demo runs without one")
+
+
 def shard_from_args(args: argparse.Namespace) -> ShardSpec:
     """The shard the flags name; ValueError with a one-line message when they are inconsistent."""
     if args.shard is not None and args.shard_from_hostname:
@@ -149,6 +171,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("codearts-exporter: give either --config.file PATH or --demo (the built-in simulator); "
               "--print-example-config prints a configuration to start from; see --help", file=sys.stderr)
         return EXIT_USAGE
+    if args.config_file and not os.path.lexists(args.config_file):
+        print(f"codearts-exporter: {missing_config(args.config_file)}", file=sys.stderr)
+        return EXIT_USAGE
     simulator = None
     try:
         if args.demo:
@@ -171,26 +196,33 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], shard: ShardSpec,
          web: WebConfig | None, demo_url: str | None) -> int:
+    for warning in id_warnings(config):
+        if args.check_config:
+            print(f"codearts-exporter: warning: {warning}", file=sys.stderr)
+        else:
+            log.warning("%s", warning)
     if args.check_config:
         print(describe(config))
         return EXIT_OK
-    _ignore_reload_signals()
+    signalled: queue.SimpleQueue[str] = queue.SimpleQueue()  # "reload" or "stop", from signal handlers
+    _handle_signals(signalled)
     try:
         exporter = Exporter(config, shard=shard)
     except (CredentialsError, StateLockError) as err:  # e.g. an sk_file emptied since the check; a second exporter
         print(f"codearts-exporter: {err}", file=sys.stderr)
         return EXIT_USAGE
+    reloader = Reloader(exporter, args.config_file) if args.config_file and not args.once else None
     try:
-        code = _once_or_serve(args, exporter, address, web, demo_url)
+        code = _once_or_serve(args, exporter, address, web, demo_url, reloader, signalled)
     finally:
         exit_by = time.monotonic() + EXIT_WITHIN
-        exporter.close()
+        (reloader.exporter if reloader is not None else exporter).close()
     _exit_without_stragglers(code, exit_by)
     return code
 
 
 def _once_or_serve(args: argparse.Namespace, exporter: Exporter, address: tuple[str, int], web: WebConfig | None,
-                   demo_url: str | None) -> int:
+                   demo_url: str | None, reloader: Reloader | None, signalled: queue.SimpleQueue[str]) -> int:
     if args.once:
         snapshot = exporter.poll_once()
         sys.stdout.buffer.write(exporter.metrics_text())
@@ -204,29 +236,43 @@ def _once_or_serve(args: argparse.Namespace, exporter: Exporter, address: tuple[
     except OSError as err:
         print(f"codearts-exporter: cannot listen on {args.listen_address}: {err.strerror}", file=sys.stderr)
         return EXIT_USAGE
+    if args.enable_lifecycle and reloader is not None:
+        server.reload = reloader.reload
     if demo_url:
         print(f"demo: CodeArts simulator at {demo_url}; metrics at {server.url}/metrics, "
               f"targets at {server.url}/ (Ctrl-C to stop)", file=sys.stderr, flush=True)
-    _wait_for_signal()
+    _serve_until_stopped(signalled, reloader)
     log.info("shutting down")
     return EXIT_OK
 
 
-def _wait_for_signal() -> None:
-    stop = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stop.set())
-    while not stop.wait(1.0):
-        pass
+def _serve_until_stopped(signalled: queue.SimpleQueue[str], reloader: Reloader | None) -> None:
+    """Act on the signals in the main thread: reload on SIGHUP, return on SIGINT or SIGTERM."""
+    while True:
+        try:
+            request = signalled.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        if request == "stop":
+            return
+        if reloader is None:
+            log.warning("received SIGHUP: nothing to reload (--demo runs without a configuration file)")
+            continue
+        log.info("received SIGHUP: reloading the configuration from %s", reloader.path)
+        reloader.reload()  # logs the outcome; a refused one leaves the running configuration in place
 
 
-def _ignore_reload_signals() -> None:
-    """Log and ignore SIGHUP and SIGUSR1/2 (Prometheus exporters reload or ignore SIGHUP; none of them dies)."""
+def _handle_signals(signalled: queue.SimpleQueue[str]) -> None:
+    """SIGINT and SIGTERM stop, SIGHUP reloads (through ``signalled``: SimpleQueue.put may be called from a
+    signal handler); SIGUSR1/2 are logged and ignored (their default action kills without a word)."""
     def ignored(signum: int, _frame: object) -> None:
         # Logging handlers hold re-entrant locks, so logging from the main thread's handler cannot deadlock.
-        log.warning("received %s: ignored (the configuration is read at start only; restart to apply a change)",
-                    signal.Signals(signum).name)
+        log.warning("received %s: ignored", signal.Signals(signum).name)
 
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: signalled.put("stop"))
+    if hasattr(signal, "SIGHUP"):
+        signal.signal(signal.SIGHUP, lambda *_: signalled.put("reload"))
     for name in IGNORED_SIGNALS:
         if hasattr(signal, name):
             signal.signal(getattr(signal, name), ignored)

@@ -8,15 +8,15 @@ Secrets are wrapped in `Secret`, so a repr of the configuration never shows them
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from exporter.auth.settings import AkSkAuth, Auth, PasswordAuth, TokenAuth
+from exporter.auth.settings import ACCESS_KEY, AkSkAuth, Auth, PasswordAuth, TokenAuth
 from exporter.metricsconfig import MetricsConfig, parse_metrics
+from exporter.projectids import iam_project_id_problem
 from exporter.regions import IAM, RegionTable
 from exporter.runhistory.options import HistoryConfig
 from exporter.sourcetable import SourceTable
@@ -64,9 +64,9 @@ MAX_CONCURRENCY = 64
 # The core's top-level keys; each source's own keys go between the first four and the rest.
 CORE_KEYS = ("region", "endpoints", "auth", "poll", "history", "state", "metrics")
 IAM_RATE = 0.2  # IAM token requests per second: a renewal a day, retries well apart
-AUTH_MODES = ("token", "password", "aksk")
+AUTH_MODES = ("token", "token_file", "password", "aksk")
 PASSWORD_KEYS = ("domain", "username", "password", "password_file", "project_id", "project_name")
-AKSK_KEYS = ("ak", "sk", "sk_file", "project_id")
+AKSK_KEYS = ("ak", "ak_file", "sk", "sk_file", "project_id")
 POLL_KEYS = ("interval_seconds", "timeout_seconds", "concurrency", "rate_limit", "job_grace_seconds",
              "max_backoff_seconds")
 MAX_RATE = 1000.0  # requests per second; far above anything CodeArts allows, so a typo shows
@@ -75,8 +75,6 @@ HISTORY_KEYS = ("enabled", "buckets", "queued_buckets", "max_pages", "max_reques
 STATE_KEYS = ("path",)
 MAX_HISTORY_PAGES = 100
 MAX_HISTORY_REQUESTS_PER_CYCLE = 100_000
-_IAM_PROJECT_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_ACCESS_KEY = re.compile(r"[A-Za-z0-9]{1,128}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +163,15 @@ class Config:
     def section(self, source: str) -> Any:
         """The configuration section of the source named ``source``."""
         return self.sections[source]
+
+    def iam_project(self) -> tuple[str, str] | None:
+        """(setting path, IAM project id) of the auth mode; None when it names none (token, project_name)."""
+        auth = self.auth
+        if isinstance(auth, AkSkAuth):
+            return "auth.aksk.project_id", auth.project_id
+        if isinstance(auth, PasswordAuth) and auth.project_id is not None:
+            return "auth.password.project_id", auth.project_id
+        return None
 
     def discovers(self) -> bool:
         """True if any source's targets change while running (discovery)."""
@@ -304,6 +311,9 @@ def _auth(check: Checker, raw: object) -> Auth | None:
     if mode == "token":
         token = secret(check, "auth.token", section["token"], header_safe=True)
         return TokenAuth(token) if token is not None else None
+    if mode == "token_file":
+        path = existing_file(check, "auth.token_file", section["token_file"])
+        return TokenAuth(None, path) if path is not None else None
     if mode == "password":
         return _password_auth(check, "auth.password", section["password"])
     return _aksk_auth(check, "auth.aksk", section["aksk"])
@@ -320,7 +330,7 @@ def _password_auth(check: Checker, path: str, raw: object) -> PasswordAuth | Non
     project_id = project_name = None
     scope = exactly_one(check, path, section, ("project_id", "project_name"))
     if scope == "project_id":
-        project_id = _iam_project_id(check, f"{path}.project_id", section["project_id"])
+        project_id = _iam_project_id(check, f"{path}.project_id", section["project_id"], password=True)
     elif scope == "project_name":
         project_name = string(check, f"{path}.project_name", section["project_name"])
     if len(check.problems) > before or domain is None or username is None:
@@ -333,14 +343,18 @@ def _aksk_auth(check: Checker, path: str, raw: object) -> AkSkAuth | None:
     if section is None:
         return None
     before = len(check.problems)
-    ak = string(
-        check, f"{path}.ak", section.get("ak"), pattern=_ACCESS_KEY, expected="an access key id (letters and digits)"
-    )
+    ak = ak_file = None
+    chosen = exactly_one(check, path, section, ("ak", "ak_file"))
+    if chosen == "ak":
+        ak = string(check, f"{path}.ak", section["ak"], pattern=ACCESS_KEY,
+                    expected="an access key id (letters and digits)")
+    elif chosen == "ak_file":
+        ak_file = existing_file(check, f"{path}.ak_file", section["ak_file"])
     sk, sk_file = _secret_or_file(check, path, section, "sk", header_safe=True)
     project_id = _iam_project_id(check, f"{path}.project_id", section.get("project_id"))
-    if len(check.problems) > before or ak is None or project_id is None:
+    if len(check.problems) > before or project_id is None:
         return None
-    return AkSkAuth(ak, sk, sk_file, project_id)
+    return AkSkAuth(ak, sk, sk_file, project_id, ak_file)
 
 
 def _secret_or_file(
@@ -356,10 +370,20 @@ def _secret_or_file(
     return None, None
 
 
-def _iam_project_id(check: Checker, path: str, raw: object) -> str | None:
-    return string(
-        check, path, raw, pattern=_IAM_PROJECT_ID, expected='an IAM project id (letters, digits, "-" and "_")'
-    )
+def _iam_project_id(check: Checker, path: str, raw: object, *, password: bool = False) -> str | None:
+    """32 hex characters; a region name or anything else is refused with the table of ids in one line."""
+    if raw is None:
+        check.add(path, "required")
+        return None
+    got = check.scalar(path, raw)
+    if got is None:
+        return None
+    problem = iam_project_id_problem(str(got.value), got.shown, password=password) \
+        if isinstance(got.value, str) and got.value else f"expected an IAM project id, got {got.shown}"
+    if problem is not None:
+        check.add(path, problem)
+        return None
+    return str(got.value)
 
 
 def _poll(check: Checker, raw: object, sources: SourceTable) -> PollConfig | None:

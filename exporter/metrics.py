@@ -99,6 +99,15 @@ STATE_WRITE_FAILURES = metric_spec(
     "Times the state file (state.path) could not be written after a poll cycle; run counts since the last "
     "good write are lost on a restart (present only with state.path).",
     (), "exporter", "scrape")
+CONFIG_RELOAD_SUCCESS = metric_spec(
+    "codearts_config_last_reload_successful", "gauge",
+    "1 if the last attempt to load the configuration file (at start, SIGHUP or POST /-/reload) succeeded, 0 "
+    "if it was refused and the previous configuration kept running (Prometheus' own name).",
+    (), "exporter", "scrape")
+CONFIG_RELOAD_TIME = metric_spec(
+    "codearts_config_last_reload_success_timestamp_seconds", "gauge",
+    "Unix time the running configuration was loaded (at start, or by the last successful reload).",
+    (), "exporter", "scrape")
 POLLER_CYCLE_REQUESTS = metric_spec(
     "codearts_poller_cycle_requests", "gauge",
     "Requests the poller's last cycle sent to an API (listings, run history and retries): what the "
@@ -158,7 +167,8 @@ CORE_SPECS: tuple[MetricSpec, ...] = (
     UP, LAST_SUCCESS, HISTORY_UP, POLL_DURATION, API_REQUESTS, RECORDS_SKIPPED, API_RETRIES, API_THROTTLED,
     RATE_LIMIT_WAIT, POLLER_LAST_CYCLE, POLLER_CYCLE_DURATION, POLLER_CYCLE_REQUESTS, RATE_LIMIT_BUDGET,
     AUTH_TOKEN_EXPIRY, DISCOVERY_UP, DISCOVERY_LAST_SUCCESS, DISCOVERY_TARGETS, DISCOVERY_PASS_DURATION, SERIES,
-    BUILD_INFO, SHARD, TOTAL_SHARDS, STATE_WRITE_FAILURES, SERIES_DROPPED, ASSUMPTION_FAILURES,
+    BUILD_INFO, SHARD, TOTAL_SHARDS, STATE_WRITE_FAILURES, SERIES_DROPPED, ASSUMPTION_FAILURES, CONFIG_RELOAD_SUCCESS,
+    CONFIG_RELOAD_TIME,
 )
 """The exporter's own families, rendered after every source's (see
 :meth:`exporter.sourcetable.SourceTable.specs`); the per-scrape ones in this order at the end of the body."""

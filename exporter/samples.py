@@ -71,6 +71,11 @@ def add_live(families: Sink, stats: RequestStats) -> None:
     failures = stats.state_write_failures()
     if failures is not None:
         families.add(m.STATE_WRITE_FAILURES, (), failures)
+    loaded = stats.config_loads()
+    if loaded is not None:
+        succeeded, at = loaded
+        families.add(m.CONFIG_RELOAD_SUCCESS, (), 1 if succeeded else 0)
+        families.add(m.CONFIG_RELOAD_TIME, (), at)
 
 
 def add_shard(families: Sink, shard: ShardSpec) -> None:

@@ -24,6 +24,7 @@ from exporter.webconfig import BasicAuth, WebConfig
 
 log = logging.getLogger(__name__)
 
+MAX_POST_BODY = 4096  # bytes of a POST /-/reload body read and dropped (Prometheus' tools send none)
 TLS_HANDSHAKE_TIMEOUT = 10.0  # seconds a client may take to finish the TLS handshake
 TLS_WRITE_BYTES = 1 << 20  # TLS has no scatter/gather send: buffers are joined into writes of about this size
 try:
@@ -108,6 +109,9 @@ class ExporterHTTPServer(ThreadingHTTPServer):
         self.clock = clock
         self.started_at = clock()
         self.landing = landing or (lambda: LandingInfo(__version__, interval=0.0))
+        # POST /-/reload (Prometheus' lifecycle API): set with --web.enable-lifecycle; returns None when the
+        # configuration was reloaded, else why it was refused.
+        self.reload: Callable[[], str | None] | None = None
 
     def readiness(self) -> tuple[bool, str]:
         """Ready once every target was polled, until no target has succeeded for ``stale_after`` seconds."""
@@ -241,11 +245,51 @@ class _Handler(BaseHTTPRequestHandler):
         self._watch = WATCHDOG.watch(time.monotonic() + self.server.timeouts.write, self.connection)
         return parsed
 
-    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+    def _authorized(self) -> bool:
         if self.server.basic_auth.enabled and not self.server.basic_auth.check(self.headers.get("Authorization")):
             # exporter-toolkit guards every path, the probes included
             self._send(401, "text/plain; charset=utf-8", b"Unauthorized\n",
                        {"WWW-Authenticate": 'Basic realm="codearts-exporter"'})
+            return False
+        return True
+
+    def do_POST(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        """``/-/reload`` only (PUT too, as Prometheus): reload the configuration, 200 or 500 with the reason."""
+        if not self._authorized() or not self._discard_body():
+            return
+        if urlsplit(self.path).path != "/-/reload":
+            self._send(404, "text/plain; charset=utf-8", b"not found\n")
+            return
+        reload = self.server.reload
+        if reload is None:
+            self._send(403, "text/plain; charset=utf-8", b"Lifecycle API is not enabled (--web.enable-lifecycle)\n")
+            return
+        refused = reload()
+        if refused is None:
+            self._send(200, "text/plain; charset=utf-8", b"configuration reloaded\n")
+        else:
+            self._send(500, "text/plain; charset=utf-8", f"failed to reload config: {refused}\n".encode())
+
+    do_PUT = do_POST  # noqa: N815 - the name http.server dispatches to
+
+    def _discard_body(self) -> bool:
+        """Read and drop a request body (none is expected), so the connection stays usable; refuse a large one."""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if not 0 <= length <= MAX_POST_BODY:
+            self.close_connection = True
+            self._send(413, "text/plain; charset=utf-8", b"request body not accepted\n")
+            return False
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            self.close_connection = True  # a body not read: the connection cannot carry another request
+        elif length:
+            self.rfile.read(length)
+        return True
+
+    def do_GET(self) -> None:  # noqa: N802 - the name http.server dispatches to
+        if not self._authorized():
             return
         path = urlsplit(self.path).path
         route = {

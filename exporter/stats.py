@@ -37,6 +37,7 @@ class RequestStats:
         self._waits: dict[str, float] = {}
         self._series_dropped: Counter[str] = Counter()
         self.assumptions = AssumptionLog(apis)  # the contradicted assumptions (their own lock)
+        self._config_loads: tuple[bool, float] | None = None
 
     def count_request(self, api: str, code: str) -> None:
         """Count one request to ``api`` that ended with ``code`` (an HTTP status, or "error")."""
@@ -98,6 +99,17 @@ class RequestStats:
         """Failed state-file writes; None when no state file is kept."""
         with self._lock:
             return self._state_write_failures
+
+    def count_config_load(self, succeeded: bool, at: float) -> None:
+        """Record an attempt to load the configuration at ``at`` (Unix time): the start's, or a reload's."""
+        with self._lock:
+            last_success = at if succeeded or self._config_loads is None else self._config_loads[1]
+            self._config_loads = (succeeded, last_success)
+
+    def config_loads(self) -> tuple[bool, float] | None:
+        """(whether the last load succeeded, when the running configuration was loaded); None before any."""
+        with self._lock:
+            return self._config_loads
 
     def set_token_expiry(self, at: float | None) -> None:
         """Record when the IAM token in use expires (Unix time), as the auth mode renews it; None when it

@@ -16,6 +16,8 @@ def landing_info(config: Config, version: str, shard: ShardSpec, token_expiry: f
 def _auth_summary(config: Config) -> str:
     auth = config.auth
     if isinstance(auth, TokenAuth):
+        if auth.token_file:
+            return "token (a ready IAM token from token_file, read again when it changes; it is not renewed)"
         return "token (a ready IAM token; it is not renewed)"
     if isinstance(auth, PasswordAuth):
         scope = f"project {auth.project_id}" if auth.project_id else f"project name {auth.project_name}"
@@ -23,7 +25,8 @@ def _auth_summary(config: Config) -> str:
         return f"password: IAM user {auth.username} of account {auth.domain}, {scope}, from {source}"
     if isinstance(auth, AkSkAuth):
         source = "sk_file" if auth.sk_file else "sk"
-        return f"aksk: access key pair, IAM project {auth.project_id}, secret key from {source}"
+        key = " and access key id from ak_file" if auth.ak_file else ""
+        return f"aksk: access key pair, IAM project {auth.project_id}, secret key from {source}{key}"
     return type(auth).__name__
 
 

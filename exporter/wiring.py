@@ -118,23 +118,32 @@ class Exporter:
     """One exporter instance; :meth:`serve` runs it, :meth:`poll_once` is the ``--once`` path."""
 
     def __init__(self, config: Config, *, clock: Callable[[], float] = time.time,
-                 shard: ShardSpec | None = None) -> None:
+                 shard: ShardSpec | None = None, stats: RequestStats | None = None,
+                 restore_state: bool = True, state_lock: StateLock | None = None) -> None:
+        """``stats``: the self counters to go on counting in (a reload's; None: fresh ones, and the
+        configuration counts as loaded now); ``restore_state``: read ``state.path`` (a reload carries the
+        run history over in memory instead); ``state_lock``: the lock of ``state.path`` the running exporter
+        holds (a reload's, keeping the state file), taken over instead of taken."""
         # Before anything starts: a second exporter on the same state file would double count (StateLockError).
-        self._state_lock = _lock_state(config.state.path) if config.state.path is not None else None
+        self._state_lock = state_lock or (_lock_state(config.state.path) if config.state.path is not None else None)
         try:
-            self._assemble(config, clock, shard or ShardSpec())
+            self._assemble(config, clock, shard or ShardSpec(), stats, restore_state)
         except BaseException:
             # A start that fails (an sk_file emptied since the check) lets the file go: the process may go on
-            # and start another exporter on it.
-            if self._state_lock is not None:
+            # and start another exporter on it. A lock taken over from a running exporter stays that one's.
+            if self._state_lock is not None and self._state_lock is not state_lock:
                 self._state_lock.release()
             raise
 
-    def _assemble(self, config: Config, clock: Callable[[], float], shard: ShardSpec) -> None:
+    def _assemble(self, config: Config, clock: Callable[[], float], shard: ShardSpec, stats: RequestStats | None,
+                  restore_state: bool) -> None:
         self.config = config
         self.shard = shard
         self.sources = config.sources
-        self.stats = request_stats(self.sources)
+        if stats is None:
+            stats = request_stats(self.sources)
+            stats.count_config_load(True, clock())
+        self.stats = stats
         if config.state.path is not None:
             self.stats.track_state_writes()
         rate_limits = shard_rate_limits(config, shard)
@@ -158,7 +167,7 @@ class Exporter:
             if counts is not None else None,
             DiscoveryContext(config.section(source.name), self.client, shard, poll, clock)) for source in self.sources}
         self.history = history_of(counts, parts) if counts is not None else None
-        if self.history is not None:
+        if self.history is not None and restore_state:
             self._restore_history(self.history)
         self.discoverers: dict[str, Discoverer] = {
             name: built.discoverer for name, built in parts.items() if built.discoverer is not None}
@@ -184,6 +193,7 @@ class Exporter:
         self.server: ExporterHTTPServer | None = None
         self._clock = clock
         self._landing = landing_info(config, __version__, shard)
+        self._retired = False  # replaced by a reload: a cycle still running publishes and saves nothing
 
     def _current_targets(self) -> tuple[Target, ...]:
         """This shard's targets now: each discovering source's own (discovering when due), the others'
@@ -251,6 +261,8 @@ class Exporter:
 
     def _after_cycle(self, snapshot: Snapshot) -> None:
         """Publish the cycle's snapshot, then persist the run history it counted."""
+        if self._retired:
+            return
         self.exposition.update(snapshot)
         path = self.config.state.path
         if self.history is None or path is None:
@@ -293,13 +305,49 @@ class Exporter:
         # its own cost, for a little more switching when threads contend.
         sys.setswitchinterval(SWITCH_INTERVAL)
         self.server.serve_in_background()
+        self._start_polling()
+        return self.server
+
+    def take_over(self, server: ExporterHTTPServer) -> None:
+        """Serve this exporter's snapshots on the running ``server`` (a reload's), then start polling."""
+        server.exposition = self.exposition
+        server.snapshot = lambda: self.poller.snapshot
+        server.landing = self.landing_info
+        server.stale_after = STALE_INTERVALS * self.config.poll.interval_seconds
+        self.server = server
+        self._start_polling()
+
+    def resume_from(self, snapshot: Snapshot) -> None:
+        """Start from ``snapshot`` (a reload's, with the states carried over) instead of unpolled targets;
+        before polling starts."""
+        self.poller.snapshot = self._complete(snapshot)
+        self.exposition.update(self.poller.snapshot)
+
+    def state_lock_for(self, path: str | None) -> StateLock | None:
+        """The state-file lock this exporter holds, if it is ``path``'s (a reload keeping the file shares it)."""
+        return self._state_lock if path is not None and path == self.config.state.path else None
+
+    def hand_over_state_lock(self) -> None:
+        """Forget the state-file lock without releasing it: the exporter that replaces this one holds it now."""
+        self._state_lock = None
+
+    def retire(self) -> None:
+        """Stop polling and discovering (a reload replaces this exporter): a cycle in progress publishes and
+        saves nothing. The server is left running."""
+        self._retired = True
+        self.poller.stop(timeout=0)
+        for discoverer in self.discoverers.values():
+            discoverer.close()
+        self.server = None
+
+    def _start_polling(self) -> None:
+        assert self.server is not None  # noqa: S101 - serve() and take_over() set it first
         for discoverer in self.discoverers.values():
             discoverer.run_in_background()
         self.poller.start()
         log.info("serving metrics on %s/metrics; polling %d targets%s every %gs (shard %d of %d)", self.server.url,
                  len(self.poller.snapshot.states), " and the discovered ones" if self.discoverers else "",
                  self.config.poll.interval_seconds, self.shard.index, self.shard.total)
-        return self.server
 
     def close(self) -> None:
         """Stop serving and polling, release connections."""

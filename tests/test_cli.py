@@ -65,6 +65,23 @@ def test_check_config_summarises_without_secrets(tmp_path):
     assert "s3cr3t-token-value-42" not in result.stdout + result.stderr
 
 
+def test_check_config_warns_when_the_iam_project_id_is_also_a_codearts_project_id(tmp_path):
+    swapped = "6ecbc5bac7c8442fb3d2563d53c13582"
+    path = tmp_path / "swapped.yaml"
+    aksk = f"  aksk:\n    ak: HPUAEXAMPLE\n    sk: s3cr3t-sk\n    project_id: {swapped}\n"
+    path.write_text(VALID.replace("  token: s3cr3t-token-value-42\n", aksk)
+                    + f"discovery:\n  projects:\n    - project_id: {swapped}\n")
+    result = run_cli("--config.file", str(path), "--check-config")
+    assert result.returncode == 0, result.stderr  # a warning: the ids may yet be right, only CodeArts can tell
+    assert "configuration OK" in result.stdout
+    warnings = result.stderr.strip().splitlines()
+    assert [line.split(" (")[0] for line in warnings] == [
+        "codearts-exporter: warning: auth.aksk.project_id equals discovery.projects[0].project_id",
+        "codearts-exporter: warning: auth.aksk.project_id equals projects[0].id"]
+    assert all("which id is which: auth.*.project_id = IAM project id" in line for line in warnings)
+    assert "s3cr3t-sk" not in result.stdout + result.stderr
+
+
 def test_version_and_help():
     version = run_cli("--version")
     assert version.returncode == 0 and __version__ in version.stdout

@@ -117,6 +117,7 @@ def test_every_family_served_is_in_the_metrics_table_with_its_help_text():
     stats.track_state_writes()  # with state.path
     stats.count_series_dropped("codearts_build_job_status", 3)  # over metrics.max_series
     stats.assumptions.contradicted("build", "total_is_integer", "a target", "total '3'")
+    stats.count_config_load(True, T0)  # by the exporter at start
     exposition = Exposition(BUILTIN, stats, "1.2.3", ShardSpec(1, 2))
     exposition.update(dataclasses.replace(make_snapshot(), cycle_seconds=1.5, cycle_requests=(("build", 12),),
                                           budget_requests=(("build", 300.0),),

@@ -23,6 +23,7 @@ from exporter.config import (
     load_config,
     parse_config,
 )
+from exporter.projectids import WHICH_ID
 from exporter.regions import region_table
 from exporter.sources.build.config import BuildSection, ProjectTarget
 from exporter.sources.builtin import BUILTIN
@@ -95,12 +96,13 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "timeout_not_below_interval.yaml": (
         "poll.timeout_seconds: must be less than poll.interval_seconds (5), got 10 (the default)",
     ),
-    "missing_auth.yaml": ("auth: required (one of: token, password, aksk)",),
+    "missing_auth.yaml": ("auth: required (one of: token, token_file, password, aksk)",),
     "two_auth_modes.yaml": ("auth: token and aksk are mutually exclusive (give exactly one)",),
-    "auth_not_a_mapping.yaml": ("auth: expected a mapping (keys: token, password, aksk)",),
+    "auth_not_a_mapping.yaml": ("auth: expected a mapping (keys: token, token_file, password, aksk)",),
     "secret_as_key.yaml": (
-        "auth: unknown key with unusual characters (name not shown; expected one of: token, password, aksk)",
-        "auth: required (one of: token, password, aksk)",
+        "auth: unknown key with unusual characters (name not shown; expected one of: token, token_file, password, "
+        "aksk)",
+        "auth: required (one of: token, token_file, password, aksk)",
     ),
     "empty_token.yaml": ("auth.token: expected a non-empty string",),
     "token_with_line_break.yaml": (
@@ -117,6 +119,18 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         'auth.aksk.sk_file: cannot read file "/nonexistent/codearts-sk": No such file or directory',
     ),
     "aksk_without_project_id.yaml": ("auth.aksk.project_id: required",),
+    "iam_project_id_is_a_region.yaml": (
+        'auth.password.project_id: "cn-north-4" is a region name, not an IAM project id: give the region\'s IAM '
+        f"project id, 32 hex characters (or project_name: cn-north-4) {WHICH_ID}",
+    ),
+    "iam_project_id_not_hex.yaml": (
+        'auth.aksk.project_id: expected an IAM project id, 32 hex characters, got '
+        f'"0a1b2c3d-4e5f-6071-8293-a4b5c6d7e8f9" {WHICH_ID}',
+    ),
+    "ak_and_ak_file.yaml": ("auth.aksk: ak and ak_file are mutually exclusive (give exactly one)",),
+    "missing_token_file.yaml": (
+        'auth.token_file: cannot read file "/nonexistent/codearts-token": No such file or directory',
+    ),
     "empty_targets.yaml": (
         "no targets: repositories, discovery.projects, projects and pipeline_projects are all empty",
     ),
@@ -246,7 +260,8 @@ def test_non_utf8_config_file_is_reported_as_unreadable(tmp_path: Path) -> None:
 def test_parse_config_names_its_source() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(minimal(auth=...), CONFFILE_ENV, source="inline", sources=BUILTIN)
-    assert str(caught.value) == "invalid configuration in inline: auth: required (one of: token, password, aksk)"
+    assert str(caught.value) == ("invalid configuration in inline: auth: required (one of: token, token_file, "
+                                 "password, aksk)")
 
 
 def test_several_problems_are_reported_at_once() -> None:
@@ -262,7 +277,7 @@ def test_several_problems_are_reported_at_once() -> None:
         'endpoints.repo: expected an http:// or https:// URL without query or fragment, got "ftp://x"',
         "auth.password.domain: required",
         "auth.password.password: environment variable NOPE is not set",
-        'auth.password.project_id: expected an IAM project id (letters, digits, "-" and "_"), got "bad id"',
+        f'auth.password.project_id: expected an IAM project id, 32 hex characters, got "bad id" {WHICH_ID}',
         "poll.concurrency: expected an integer 1..64, got 65",
         "poll.timeout_seconds: must be less than poll.interval_seconds (5), got 5",
         "repositories[0].id: expected an integer 1..2147483647, got 0",
@@ -394,6 +409,17 @@ def test_aksk_auth_with_sk_from_environment() -> None:
     auth = {"aksk": {"ak": "HPUAEXAMPLE", "sk": "${SK}", "project_id": IAM_PROJECT_ID}}
     config = parse_config(minimal(auth=auth), {"SK": "the-sk"}, sources=BUILTIN)
     assert config.auth == AkSkAuth("HPUAEXAMPLE", Secret("the-sk"), None, IAM_PROJECT_ID)
+
+
+def test_aksk_auth_with_both_keys_from_files_and_a_token_from_a_file(tmp_path) -> None:
+    ak_file, sk_file = tmp_path / "ak", tmp_path / "sk"
+    ak_file.write_text("HPUAEXAMPLE\n")
+    sk_file.write_text("the-sk\n")
+    auth = {"aksk": {"ak_file": str(ak_file), "sk_file": str(sk_file), "project_id": IAM_PROJECT_ID}}
+    config = parse_config(minimal(auth=auth), {}, sources=BUILTIN)
+    assert config.auth == AkSkAuth(None, None, str(sk_file), IAM_PROJECT_ID, str(ak_file))
+    token = parse_config(minimal(auth={"token_file": str(sk_file)}), {}, sources=BUILTIN)
+    assert token.auth == TokenAuth(None, str(sk_file))
 
 
 def test_null_values_count_as_absent() -> None:

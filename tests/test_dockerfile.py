@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 import requests
+import yaml
 
 from exporter.cli import build_parser
 
-from .conftest import wait_until
+from .conftest import run_cli, wait_until
 from .helpers.process import ExporterProcess
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,15 +88,32 @@ def test_exposed_port_is_the_default_listen_port():
     assert build_parser().get_default("listen_address") == ":9877"
 
 
-def test_entrypoint_and_cmd_are_the_readme_quick_start_command():
+def test_the_image_reads_the_configuration_the_kubernetes_manifests_mount_and_never_defaults_to_the_demo():
     final = stages()[-1]
     entrypoint, cmd = json.loads(only(final, "ENTRYPOINT")), json.loads(only(final, "CMD"))
     assert entrypoint == ["codearts-exporter"]
-    assert entrypoint + cmd == ["codearts-exporter", "--demo"]
+    args = build_parser().parse_args(cmd)
+    assert not args.demo and args.config_file == "/etc/codearts-exporter/config.yaml"
+    deployment = yaml.safe_load((ROOT / "deploy" / "kubernetes" / "base" / "deployment.yaml").read_text())
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    assert build_parser().parse_args(container["args"]).config_file == args.config_file
     demo = quick_start_command()  # the README's runs the venv's console script
-    assert [Path(demo[0]).name, *demo[1:]] == entrypoint + cmd
+    assert [Path(demo[0]).name, *demo[1:]] == [*entrypoint, "--demo"]
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts["codearts-exporter"] == "exporter.cli:main"
+
+
+def test_a_container_started_without_configuration_says_what_it_needs(tmp_path):
+    """The image's command, run where nothing is mounted at the configuration path."""
+    cmd = json.loads(only(stages()[-1], "CMD"))
+    missing = str(tmp_path / "etc" / "config.yaml")
+    cmd[cmd.index("/etc/codearts-exporter/config.yaml")] = missing
+    result = run_cli(*cmd, timeout=30)
+    assert result.returncode == 2 and result.stdout == ""
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"codearts-exporter: no configuration file at {missing}: ")
+    for needed in (f"-v $PWD/config.yaml:{missing}:ro", "--print-example-config", "--demo", "credentials"):
+        assert needed in line
 
 
 def healthcheck_command() -> list[str]:

@@ -8,6 +8,8 @@ The kustomizations are resolved in Python (resources, ``images``, strategic-merg
 from __future__ import annotations
 
 import copy
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -48,17 +50,24 @@ def _merge(target: Any, patch: Any) -> Any:
     return patch
 
 
-def kustomize(directory: Path) -> dict[tuple[str, str], dict]:
+GENERATED = "generated"  # marks a ConfigMap made by configMapGenerator until its name gets the hash suffix
+
+
+def kustomize(directory: Path, top: bool = True) -> dict[tuple[str, str], dict]:
     """The objects a kustomization directory builds to, keyed by (kind, name)."""
     spec = yaml.safe_load((directory / "kustomization.yaml").read_text())
-    assert set(spec) <= {"apiVersion", "kind", "resources", "patches", "images"}, "resolver does not know a field"
+    known = {"apiVersion", "kind", "resources", "patches", "images", "configMapGenerator"}
+    assert set(spec) <= known, "resolver does not know a field"
     objects: dict[tuple[str, str], dict] = {}
     for resource in spec.get("resources", []):
         path = (directory / resource).resolve()
         assert path.is_relative_to(directory.resolve()) or path.is_dir(), f"{resource}: outside the kustomization"
-        found = kustomize(path) if path.is_dir() else {_key(d): d for d in yaml.safe_load_all(path.read_text()) if d}
+        found = (kustomize(path, top=False) if path.is_dir()
+                 else {_key(d): d for d in yaml.safe_load_all(path.read_text()) if d})
         assert not set(found) & set(objects), f"{resource}: duplicate objects"
         objects.update(found)
+    for generator in spec.get("configMapGenerator", []):
+        generate_config_map(directory, generator, objects)
     for entry in spec.get("patches", []):
         patch = yaml.safe_load((directory / entry["path"]).read_text())
         key = _key(patch)
@@ -72,7 +81,47 @@ def kustomize(directory: Path) -> dict[tuple[str, str], dict]:
             for container in pod_spec(doc).get("containers", []) if pod_spec(doc) else []:
                 if container["image"] == image["name"]:
                     container["image"] = f"{image.get('newName', image['name'])}:{image['newTag']}"
+    if top:
+        objects = with_hashed_names(objects)
     return copy.deepcopy(objects)
+
+
+def generate_config_map(directory: Path, generator: dict, objects: dict) -> None:
+    """A ``configMapGenerator`` entry: each file a key; ``behavior: replace`` swaps a base's data for it."""
+    assert set(generator) <= {"name", "files", "behavior", "options"}, "resolver does not know a generator field"
+    key = ("ConfigMap", generator["name"])
+    data = {Path(name).name: (directory / name).read_text() for name in generator["files"]}
+    if generator.get("behavior", "create") == "replace":
+        assert objects.get(key, {}).get(GENERATED), f"{generator['name']}: replaces no generated ConfigMap"
+        objects[key] = {**objects[key], "data": data}
+        return
+    assert key not in objects, f"{generator['name']}: generated twice"
+    metadata = {"name": generator["name"], **{field: value for field, value in generator.get("options", {}).items()
+                                              if field in ("labels", "annotations")}}
+    objects[key] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": metadata, "data": data, GENERATED: True}
+
+
+def content_hash(config_map: dict) -> str:
+    """kustomize's name suffix: sha256 of the JSON of kind, name and data (kustomize 5 looks the name up by a
+    path it does not find, so it hashes an empty one), first 10 hex digits with 0, 1, 3, a, e respelled."""
+    encoded = json.dumps({"data": config_map["data"], "kind": "ConfigMap", "name": ""}, sort_keys=True,
+                         separators=(",", ":"), ensure_ascii=False)
+    encoded = encoded.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")  # Go's escaping
+    return hashlib.sha256(encoded.encode()).hexdigest()[:10].translate(str.maketrans("013ae", "ghkmt"))
+
+
+def with_hashed_names(objects: dict) -> dict:
+    """Generated ConfigMaps named ``<name>-<content hash>``, and the pod volumes that mount them renamed too."""
+    renamed = {}
+    for (kind, name), doc in list(objects.items()):
+        if doc.pop(GENERATED, False):
+            renamed[name] = doc["metadata"]["name"] = f"{name}-{content_hash(doc)}"
+            objects[(kind, renamed[name])] = objects.pop((kind, name))
+    for doc in objects.values():
+        for volume in (pod_spec(doc) or {}).get("volumes", []):
+            if "configMap" in volume and volume["configMap"]["name"] in renamed:
+                volume["configMap"]["name"] = renamed[volume["configMap"]["name"]]
+    return objects
 
 
 def pod_spec(doc: dict) -> dict | None:
@@ -90,7 +139,7 @@ def built(request) -> tuple[str, dict]:
 
 
 def test_every_manifest_parses_and_names_its_kind():
-    files = sorted(KUBE.rglob("*.yaml"))
+    files = sorted(path for path in KUBE.rglob("*.yaml") if path.name != "config.yaml")  # generator inputs
     assert len(files) >= 9
     for path in files:
         for doc in yaml.safe_load_all(path.read_text()):
@@ -100,7 +149,8 @@ def test_every_manifest_parses_and_names_its_kind():
 def test_base_and_overlay_build_the_expected_objects(built):
     name, objects = built
     workload = "StatefulSet" if name == "sharded" else "Deployment"
-    kinds = {"ConfigMap", "Service", "ServiceMonitor", workload} | ({"PrometheusRule"} if name == "sharded" else set())
+    extra = {"PrometheusRule"} if name == "sharded" else {"PersistentVolumeClaim"}
+    kinds = {"ConfigMap", "Service", "ServiceMonitor", workload} | extra
     assert {kind for kind, _ in objects} == kinds
     assert the(objects, "Service")["spec"].get("clusterIP") == ("None" if name == "sharded" else None)
 
@@ -139,7 +189,8 @@ def workload_config(objects: dict, pod_root: Path) -> tuple[dict, dict]:
     [secret_volume] = [v for v in spec["volumes"] if "secret" in v]
     [secret_mount] = [m for m in container["volumeMounts"] if m["name"] == secret_volume["name"]]
     assert secret_volume["secret"]["secretName"] == SECRET and secret_mount["readOnly"] is True
-    [(mode, settings)] = data["auth"].items()
+    pod_view = copy.deepcopy(data)  # the configuration with the pod's paths laid out below pod_root
+    [(mode, settings)] = pod_view["auth"].items()
     for key, value in list(settings.items()):
         if key.endswith("_file"):
             directory, secret_key = os.path.split(value)
@@ -147,8 +198,11 @@ def workload_config(objects: dict, pod_root: Path) -> tuple[dict, dict]:
             assert secret_key == key.removesuffix("_file"), "the Secret's key is named after the setting"
             (pod_root / secret_key).write_text("from-secret\n")
             settings[key] = str(pod_root / secret_key)
-    env = {e["name"]: "AKFROMSECRET" for e in container.get("env", [])}
-    parse_config(data, env=env, source="configmap", sources=BUILTIN)
+    state_dir, state_file = os.path.split(data["state"]["path"])
+    [state_mount] = [m for m in container["volumeMounts"] if m["mountPath"] == state_dir]
+    assert state_mount["name"] in state_volumes(workload) and not state_mount.get("readOnly")
+    pod_view["state"]["path"] = str(pod_root / state_file)
+    parse_config(pod_view, env={}, source="configmap", sources=BUILTIN)
     assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] != 0
     return container, data
 
@@ -163,24 +217,56 @@ def test_base_and_sharded_default_to_aksk_and_the_password_overlay_to_a_password
     [mode] = data["auth"]
     assert mode == ("password" if name == "password" else "aksk"), "a token expires in 24 h: never the default"
     settings = data["auth"][mode]
-    secret_keys = {"aksk": {"sk"}, "password": {"password"}}[mode]
+    secret_keys = {"aksk": {"ak", "sk"}, "password": {"password"}}[mode]
     assert {key.removesuffix("_file") for key in settings if key.endswith("_file")} == secret_keys
     assert not secret_keys & set(settings), "secrets are read from the mounted Secret, never written inline"
-    if mode == "aksk":
-        assert settings["ak"] == "${HUAWEICLOUD_SDK_AK}"
     base = yaml.safe_load(the(kustomize(BASE), "ConfigMap")["data"]["config.yaml"])
     assert {**data, "auth": None} == {**base, "auth": None}, "the variants differ in their auth section only"
 
 
-def test_credentials_come_from_a_secret_reference_and_no_secret_is_committed(built):
+def test_credentials_come_from_one_mounted_secret_and_no_secret_is_committed(built):
     _, objects = built
     assert "Secret" not in {kind for kind, _ in objects}
     workload = next(doc for doc in objects.values() if pod_spec(doc))
     [container] = pod_spec(workload)["containers"]
-    [ak] = container["env"]
-    assert ak["name"] == "HUAWEICLOUD_SDK_AK" and "value" not in ak
-    # optional: the password variant's Secret has no `ak`, and the same pod spec serves both
-    assert ak["valueFrom"]["secretKeyRef"] == {"name": SECRET, "key": "ak", "optional": True}
+    # AK and SK are files of the one Secret volume, swapped together by the kubelet: an AK taken from the
+    # environment would stay the old one after a rotation
+    assert "env" not in container and "envFrom" not in container
+    [secret] = [volume["secret"] for volume in pod_spec(workload)["volumes"] if "secret" in volume]
+    assert secret == {"secretName": SECRET, "defaultMode": 0o440}
+
+
+def state_volumes(workload: dict) -> set[str]:
+    """The names of the workload's volumes backed by a PersistentVolumeClaim (its own, or a template's)."""
+    claims = {volume["name"] for volume in pod_spec(workload)["volumes"] if "persistentVolumeClaim" in volume}
+    return claims | {template["metadata"]["name"] for template in workload["spec"].get("volumeClaimTemplates", [])}
+
+
+def test_run_counters_survive_pods_on_a_volume_of_their_own(built):
+    name, objects = built
+    workload = next(doc for doc in objects.values() if pod_spec(doc))
+    [state] = state_volumes(workload)
+    if name == "sharded":  # one claim per shard: each shard's counters are its own targets'
+        [template] = workload["spec"]["volumeClaimTemplates"]
+        assert template["spec"]["accessModes"] == ["ReadWriteOnce"]
+        assert "PersistentVolumeClaim" not in {kind for kind, _ in objects}
+        return
+    [volume] = [volume for volume in pod_spec(workload)["volumes"] if volume["name"] == state]
+    claim = objects[("PersistentVolumeClaim", volume["persistentVolumeClaim"]["claimName"])]
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert workload["spec"]["replicas"] == 1
+    assert workload["spec"]["strategy"] == {"type": "Recreate"}, "a rolling update would wait for the volume"
+
+
+def test_the_config_map_name_carries_a_hash_of_the_configuration(built, tmp_path):
+    name, objects = built
+    [config_map] = [doc for (kind, _), doc in objects.items() if kind == "ConfigMap"]
+    assert config_map["metadata"]["name"] == f"codearts-exporter-config-{content_hash(config_map)}"
+    workload = next(doc for doc in objects.values() if pod_spec(doc))
+    assert config_map["metadata"]["name"] in {volume.get("configMap", {}).get("name")
+                                              for volume in pod_spec(workload)["volumes"]}
+    changed = {**config_map, "data": {"config.yaml": config_map["data"]["config.yaml"] + "# edited\n"}}
+    assert content_hash(changed) != content_hash(config_map), "a changed configuration gets a new name: pods roll"
 
 
 def test_the_service_monitor_honours_the_job_label_of_the_job_metrics(built):
@@ -213,8 +299,8 @@ def test_the_overlay_rule_carries_the_alert_file_groups_and_metric_names_exist()
 def test_prometheus_rules_in_the_base_directory_are_listed_as_resources():
     listed = set(yaml.safe_load((BASE / "kustomization.yaml").read_text())["resources"])
     for path in BASE.glob("*.yaml"):
-        kinds = {doc["kind"] for doc in yaml.safe_load_all(path.read_text()) if doc}
-        if kinds & {"PrometheusRule", "Deployment", "Service", "ServiceMonitor", "ConfigMap"}:
+        kinds = {doc.get("kind") for doc in yaml.safe_load_all(path.read_text()) if doc}
+        if kinds & {"PrometheusRule", "Deployment", "Service", "ServiceMonitor", "ConfigMap", "PersistentVolumeClaim"}:
             assert path.name in listed, f"{path.name} is not in base/kustomization.yaml resources"
 
 

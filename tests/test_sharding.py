@@ -132,7 +132,8 @@ PER_PROCESS = ("codearts_api_requests_total", "codearts_records_skipped_total", 
                "codearts_api_throttled_total", "codearts_rate_limit_wait_seconds_total",
                "codearts_poller_last_cycle_timestamp_seconds", "codearts_poller_cycle_duration_seconds",
                "codearts_poller_cycle_requests", "codearts_rate_limit_budget_requests", "codearts_exporter_series",
-               "codearts_api_assumption_failures_total", "codearts_exporter_series_dropped_total")
+               "codearts_api_assumption_failures_total", "codearts_exporter_series_dropped_total",
+               "codearts_config_last_reload_successful", "codearts_config_last_reload_success_timestamp_seconds")
 POLL_TIME = ("codearts_last_success_timestamp_seconds", "codearts_poll_duration_seconds")
 _REQUEST_PATH = re.compile(r"/v4/repositories/(\d+)/pipelines/(\d+)/jobs|/v3/([^/]+)/jobs")
 

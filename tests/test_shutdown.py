@@ -30,9 +30,11 @@ def test_sigterm_exits_within_10s_while_a_poll_worker_is_stuck_and_sighup_does_n
             url = re.search(r"serving metrics on (http://\S+)/metrics", exporter.log.read_text()).group(1)
             wait_until(lambda: len(hostile.requests) == 1)  # a poll worker is now inside the dripped answer
 
-            for name in ("SIGHUP", "SIGUSR1"):
-                process.send_signal(getattr(signal, name))
-                wait_until(lambda name=name: f"received {name}: ignored" in exporter.log.read_text())
+            process.send_signal(signal.SIGUSR1)
+            wait_until(lambda: "received SIGUSR1: ignored" in exporter.log.read_text())
+            process.send_signal(signal.SIGHUP)  # a reload: the new configuration's first poll is stuck too
+            wait_until(lambda: "configuration reloaded" in exporter.log.read_text())
+            wait_until(lambda: len(hostile.requests) == 2)
             assert process.poll() is None
             assert requests.get(f"{url}/healthz", timeout=5).status_code == 200
 
@@ -49,5 +51,5 @@ def test_sigterm_exits_within_10s_while_a_poll_worker_is_stuck_and_sighup_does_n
     assert code == 0, log
     assert took < 10.0, (took, log)
     assert len(hostile.requests) == sent  # nothing was polled after SIGTERM
-    assert "exiting without waiting for 1 busy threads (poll_0)" in log
+    assert "exiting without waiting for 2 busy threads (poll_0, poll_0)" in log
     assert "Traceback" not in log

@@ -1,8 +1,8 @@
 """How requests carry credentials: the three auth modes and the factory that picks one.
 
-``base`` (the mode interface and the static token), ``iam`` (IAM password tokens), ``signing`` (AK/SK
-request signing), ``secretfile`` (secrets read from ``*_file`` paths), ``settings`` (the ``auth:`` section),
-``factory`` (:func:`build_auth`).
+``base`` (the mode interface and the token modes), ``iam`` (IAM password tokens), ``signing`` (AK/SK
+request signing), ``secretfile`` (secrets read from ``*_file`` paths), ``keyfiles`` (a pair of such files
+re-read together when they change), ``settings`` (the ``auth:`` section), ``factory`` (:func:`build_auth`).
 """
 
 # Only the settings records here: the configuration loader imports them, and importing this package must not

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from exporter.validation import Secret
 
+ACCESS_KEY = re.compile(r"[A-Za-z0-9]{1,128}")  # an access key id: sent in the Authorization header
+
 
 @dataclass(frozen=True, slots=True)
 class TokenAuth:
-    """A ready IAM token, sent as X-Auth-Token."""
+    """A ready IAM token, sent as X-Auth-Token; exactly one of `token` and `token_file` is set."""
 
-    token: Secret
+    token: Secret | None
+    token_file: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +32,14 @@ class PasswordAuth:
 
 @dataclass(frozen=True, slots=True)
 class AkSkAuth:
-    """Access key pair for SDK-HMAC-SHA256 signing; exactly one of `sk` and `sk_file` is set."""
+    """Access key pair for SDK-HMAC-SHA256 signing; exactly one of `ak` and `ak_file`, and of `sk` and
+    `sk_file`, is set."""
 
-    ak: str
+    ak: str | None
     sk: Secret | None
     sk_file: str | None
     project_id: str
+    ak_file: str | None = None
 
 
 Auth = TokenAuth | PasswordAuth | AkSkAuth

@@ -28,7 +28,9 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 import requests
 
 from exporter.auth.base import CodeArtsAuth
+from exporter.auth.keyfiles import KeyFiles
 from exporter.auth.secretfile import SecretSource
+from exporter.auth.settings import ACCESS_KEY
 from exporter.errors import CredentialsError
 from exporter.validation import Secret
 
@@ -114,18 +116,22 @@ def sdk_date(clock: Callable[[], float]) -> str:
 class AkSkSigner(CodeArtsAuth):
     """Signs every request with an access key pair; ``X-Project-Id`` carries the IAM project id.
 
-    A 401 re-reads ``sk_file``: a rotated SK is used from then on, and the refused request is retried once.
+    With ``ak_file``/``sk_file`` the pair is re-read when its files change, and after a 401 (see
+    :mod:`exporter.auth.keyfiles`): a rotated pair is used from the next request on, and never half of it.
     """
 
-    def __init__(self, ak: str, sk: SecretSource, project_id: str, *, clock: Callable[[], float] = time.time):
-        self.ak = ak
+    def __init__(self, ak: str | SecretSource, sk: SecretSource, project_id: str, *,
+                 clock: Callable[[], float] = time.time):
+        source = ak if isinstance(ak, SecretSource) else SecretSource("ak", Secret(ak))
         self.project_id = project_id
-        self._source = sk
         self._clock = clock
-        self._lock = threading.Lock()
-        self._sk = sk.read()  # at start: an unreadable file fails loudly now, not at the first poll
-        self._version = 0
+        self._keys = KeyFiles((source, sk), check=_check_access_key)  # reads now: a bad file fails at start
         self._used = threading.local()
+
+    @property
+    def ak(self) -> str:
+        """The access key id in use."""
+        return self._keys.current().values[0].reveal()
 
     def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
         headers = request.headers
@@ -136,31 +142,25 @@ class AkSkSigner(CodeArtsAuth):
         headers[PROJECT_HEADER] = self.project_id
         headers[DATE_HEADER] = sdk_date(self._clock)
         headers["Host"] = _host(request.url or "")  # sent as signed: http.client adds no second one
-        with self._lock:
-            sk, self._used.version = self._sk, self._version
-        headers["Authorization"] = authorization(self.ak, sk, request.method or "GET", request.url or "",
+        keys = self._keys.current()
+        self._used.version = keys.version
+        ak, sk = keys.values
+        headers["Authorization"] = authorization(ak.reveal(), sk, request.method or "GET", request.url or "",
                                                  headers, _body_bytes(request.body))
         return request
 
     def renew_after_unauthorized(self) -> bool:
-        """Re-read ``sk_file``; True if the SK changed since this thread's request was signed."""
-        used = getattr(self._used, "version", None)
-        with self._lock:
-            if used is not None and self._version > used:
-                return True
-            if not self._source.from_file:
-                return False
-            try:
-                fresh = self._source.read()
-            except CredentialsError:
-                return False
-            if fresh == self._sk:
-                return False
-            self._sk, self._version = fresh, self._version + 1
-            return True
+        """Re-read the key files; True if the pair changed since this thread's request was signed."""
+        return self._keys.renewed_since(getattr(self._used, "version", None))
 
     def __repr__(self) -> str:
         return f"AkSkSigner(ak={self.ak!r}, sk=***, project_id={self.project_id!r})"
+
+
+def _check_access_key(values: tuple[Secret, ...]) -> None:
+    """An AK read from a file is sent in a header: letters and digits only, as the configuration requires."""
+    if not ACCESS_KEY.fullmatch(values[0].reveal()):
+        raise CredentialsError("the access key id (ak_file) holds other characters than letters and digits")
 
 
 def _host(url: str) -> str:

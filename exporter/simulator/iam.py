@@ -160,6 +160,14 @@ class IamService:
 
     # -- AK/SK ------------------------------------------------------------------------------------
 
+    def create_access_key(self, key: AccessKey) -> None:
+        """Add an access key, as IAM's console does (a user may hold two at a time, for rotation)."""
+        self.access_keys = {**self.access_keys, key.ak: key}  # one reference swap: readers see old or new
+
+    def delete_access_key(self, ak: str) -> None:
+        """Remove an access key: requests signed with it are refused from now on."""
+        self.access_keys = {name: key for name, key in self.access_keys.items() if name != ak}
+
     def signature_valid(self, method: str, target: str, headers: Mapping[str, str] | Any, body: bytes) -> bool:
         """Verify an ``SDK-HMAC-SHA256`` ``Authorization`` header against the request as received."""
         match = _AUTHORIZATION.fullmatch((headers.get("Authorization") or "").strip())

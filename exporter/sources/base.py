@@ -163,6 +163,11 @@ class Source(ABC):
             raise ValueError(f"the {self.title} source needs endpoints.{self.name}")
         return endpoint
 
+    def project_ids(self, section: Any) -> tuple[tuple[str, str], ...]:
+        """(setting path, CodeArts project id) of every CodeArts project the section names, for the check that
+        no IAM project id was put there by mistake; by default none."""
+        return ()
+
     @abstractmethod
     def summary(self, section: Any) -> str:
         """What the section watches, for ``--check-config`` (no secrets); "" to say nothing."""
@@ -226,3 +231,8 @@ class Source(ABC):
     def discoverer(self, context: DiscoveryContext) -> Discoverer | None:
         """The source's discovery, if its section asks for any."""
         return None
+
+    def history_target_key(self, labels: Labels) -> str:
+        """The key of the target a run-history job belongs to, from the job's labels (a reload forgets the jobs
+        of targets no longer configured); by default its first label, the project id."""
+        return labels[0]

@@ -48,6 +48,9 @@ class BuildSource(Source):
     def targets(self, section: BuildSection) -> tuple[Target, ...]:
         return tuple(project_target(project.id) for project in section.projects)
 
+    def project_ids(self, section: BuildSection) -> tuple[tuple[str, str], ...]:
+        return tuple((f"projects[{index}].id", project.id) for index, project in enumerate(section.projects))
+
     def summary(self, section: BuildSection) -> str:
         api = f" (run history from the {section.history_api} records API)" if section.history_api != "auto" else ""
         return f"{len(section.projects)} build projects{api}"

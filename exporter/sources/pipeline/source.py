@@ -65,6 +65,9 @@ class PipelineSource(Source):
         projects = top.get("pipeline_projects")
         return isinstance(projects, list) and bool(projects)
 
+    def project_ids(self, section: tuple[PipelineProject, ...]) -> tuple[tuple[str, str], ...]:
+        return tuple((f"pipeline_projects[{index}].id", project.id) for index, project in enumerate(section))
+
     def summary(self, section: tuple[PipelineProject, ...]) -> str:
         """Empty when no pipeline projects are named: a configuration without them reads as before."""
         return f"{len(section)} pipeline projects" if section else ""

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
+from exporter.runhistory.counts import Labels
 from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import DiscoveryContext, FailingJob, HistoryContext, Source, SourceParts
@@ -53,6 +54,10 @@ class RepoSource(Source):
     def discovers(self, section: RepoSection) -> bool:
         return section.discovers()
 
+    def project_ids(self, section: RepoSection) -> tuple[tuple[str, str], ...]:
+        return tuple((f"discovery.projects[{index}].project_id", project.project_id)
+                     for index, project in enumerate(section.discovery.projects))
+
     def summary(self, section: RepoSection) -> str:
         pipelines = len(section.pipeline_targets())
         discovering = sum(repo.discover is not None for repo in section.repositories)
@@ -84,6 +89,10 @@ class RepoSource(Source):
             return SourceParts(part)
         return SourceParts(part, Discovery(discovery.section, discovery.client, discovery.shard, clock=discovery.clock,
                                            concurrency=discovery.poll.concurrency, history=part))
+
+    def history_target_key(self, labels: Labels) -> str:
+        """``repository_id/pipeline_id``, the target key, from a job's first two labels."""
+        return pipeline_target(int(labels[0]), int(labels[1])).key
 
 
 SOURCE = RepoSource()
