@@ -23,19 +23,25 @@ from exporter.reload import Reloader
 from exporter.safetext import SafeFormatter
 from exporter.server import parse_listen_address
 from exporter.sharding import ShardSpec, ordinal_from_hostname
+from exporter.snapshot import Snapshot
 from exporter.sources.builtin import BUILTIN
+from exporter.sourcetable import SourceTable
 from exporter.statelock import StateLockError
+from exporter.summary import auth_summary
 from exporter.validation import and_list
 from exporter.webconfig import WebConfig, WebConfigError, load_web_config
 from exporter.wiring import Exporter
+from exporter.wording import plural
 
 EXIT_OK = 0
 EXIT_POLL_FAILED = 1
 EXIT_USAGE = 2
+HELP_WIDTH = 100
 
 log = logging.getLogger("exporter")
 
 EXIT_WITHIN = 8.0  # seconds from SIGTERM (or the end of --once) to exit, whatever upstream requests still hang
+ONCE_DOWN_NAMED = 3  # down targets the --once summary names; the rest are counted
 IGNORED_SIGNALS = ("SIGUSR1", "SIGUSR2")  # their default action kills the process without a word
 
 DESCRIPTION = textwrap.fill(
@@ -116,13 +122,13 @@ def describe(config: Config) -> str:
     """A secret-free summary of a valid configuration, for --check-config."""
     sources = config.sources
     watched = ", ".join(filter(None, (source.summary(config.section(source.name)) for source in sources)))
-    endpoints = "".join(f"{source.name} {url}; " for source in sources
-                        if (url := config.endpoints.url(source.name)) is not None)
-    iam = f"iam {config.endpoints.iam}; " if isinstance(config.auth, PasswordAuth) else ""
+    endpoints = [f"{source.name} {url}" for source in sources if (url := config.endpoints.url(source.name)) is not None]
+    if isinstance(config.auth, PasswordAuth):
+        endpoints.append(f"iam {config.endpoints.iam}")
     return (
-        f"configuration OK: {watched}; auth {type(config.auth).__name__}; {endpoints}{iam}"
-        f"poll every {config.poll.interval_seconds:g}s (timeout {config.poll.timeout_seconds:g}s, "
-        f"concurrency {config.poll.concurrency})"
+        f"configuration OK: {watched}; authentication by {auth_summary(config)}; endpoints {', '.join(endpoints)}; "
+        f"poll every {config.poll.interval_seconds:g} s (timeout {config.poll.timeout_seconds:g} s, "
+        f"{plural(config.poll.concurrency, 'request')} in flight)"
     )
 
 
@@ -138,6 +144,25 @@ def missing_config(path: str) -> str:
             f"-v $PWD/config.yaml:{path}:ro, or the ConfigMap of deploy/kubernetes); "
             "--print-example-config prints a commented one to start from, naming what it needs (the region, "
             "credentials and the repositories or projects to watch); --demo runs without one")
+
+
+def once_summary(snapshot: Snapshot, seconds: float, sources: SourceTable) -> str:
+    """The one line ``--once`` ends with on stderr: how the poll went, what it read, what is down."""
+    states = snapshot.states
+    up = sum(state.up for state in states)
+    # Jobs (and pipelines) of the sources of CI data; the names source's records are names, not jobs.
+    jobs = sum(len(state.records) for state in states if sources.get(state.target.api).target_paths)
+    failing = sum(len(sources.get(state.target.api).failing_jobs(state)) for state in states)
+    text = (f"codearts-exporter --once: {up} of {plural(len(states), 'target')} up, {plural(jobs, 'job')} read, "
+            f"{failing} failing or timed out, in {seconds:.1f} s")
+    down = [f"{state.target.api} {state.target.key}" for state in states if not state.up]
+    if down:
+        more = f" and {len(down) - ONCE_DOWN_NAMED} more" if len(down) > ONCE_DOWN_NAMED else ""
+        text += f"; down: {', '.join(down[:ONCE_DOWN_NAMED])}{more} (their errors are in the log above)"
+    if snapshot.discovery is not None and not snapshot.discovery.all_up():
+        failed = sum(not status.up for status in snapshot.discovery.statuses)
+        text += f"; {plural(failed, 'discovery source')} failed"
+    return text
 
 
 def shard_from_args(args: argparse.Namespace) -> ShardSpec:
@@ -224,9 +249,11 @@ def _run(args: argparse.Namespace, config: Config, address: tuple[str, int], sha
 def _once_or_serve(args: argparse.Namespace, exporter: Exporter, address: tuple[str, int], web: WebConfig | None,
                    demo_url: str | None, reloader: Reloader | None, signalled: queue.SimpleQueue[str]) -> int:
     if args.once:
+        started = time.monotonic()
         snapshot = exporter.poll_once()
         sys.stdout.buffer.write(exporter.metrics_text())
         sys.stdout.flush()
+        print(once_summary(snapshot, time.monotonic() - started, exporter.sources), file=sys.stderr, flush=True)
         return EXIT_OK if exporter.all_succeeded(snapshot) else EXIT_POLL_FAILED
     try:
         server = exporter.serve(address, web)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from exporter.assumptions import Contradiction, known
 from exporter.snapshot import Snapshot, TargetState
 from exporter.sourcetable import SourceTable
+from exporter.wording import plural
 
 MAX_FAILING_ROWS = 200  # a page stays readable (and small) when a whole project is red
 
@@ -75,7 +76,16 @@ def next_poll(state: TargetState, interval: float, taken_at: float | None) -> fl
     return None if last is None else last + interval
 
 
+def known_names(snapshot: Snapshot, sources: SourceTable) -> dict[str, str]:
+    """The names the snapshot's name targets give to repository and CodeArts project ids."""
+    names: dict[str, str] = {}
+    for state in snapshot.states:
+        names.update(sources.get(state.target.api).names(state))
+    return names
+
+
 def _target_rows(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
+    names = known_names(snapshot, info.sources)
     rows = []
     for state in snapshot.states:
         if not state.polled:
@@ -87,34 +97,50 @@ def _target_rows(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
             result, css = f"failed{in_a_row}: {state.error}", "bad"
         jobs = len(state.records)
         due = next_poll(state, info.interval, snapshot.taken_at)
+        name = names.get(state.target.key.split("/", 1)[0], "")
         rows.append(
             f'<tr class="{css}"><td>{_e(state.target.api)}</td><td><code>{_e(state.target.key)}</code></td>'
-            f"<td>{_when(state.last_poll_at, now)}</td><td>{_when(due, now)}</td>"
+            f"<td>{_e(name) or '—'}</td><td>{_when(state.last_poll_at, now)}</td><td>{_when(due, now)}</td>"
             f"<td>{_when(state.last_success_at, now)}</td><td>{jobs}</td><td class=\"result\">{_e(result)}</td></tr>")
     if not rows:
-        rows.append('<tr><td colspan="7">No target yet (discovery has not found any).</td></tr>')
-    return ("<table><thead><tr><th>API</th><th>Target</th><th>Last polled</th><th>Next poll</th>"
+        rows.append('<tr><td colspan="8">No target yet (discovery has not found any).</td></tr>')
+    return ("<table><thead><tr><th>API</th><th>Target</th><th>Name</th><th>Last polled</th><th>Next poll</th>"
             "<th>Last success</th><th>Jobs</th><th>Result</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>")
 
 
 def _failing_rows(snapshot: Snapshot, sources: SourceTable, now: float) -> tuple[list[str], int]:
+    names = known_names(snapshot, sources)
     rows: list[tuple[float, str]] = []
     for state in snapshot.states:
         for job in sources.get(state.target.api).failing_jobs(state):
+            where = f"{names[job.owner]}: {job.where}" if job.owner in names else job.where
             rows.append((job.since or 0.0, f'<tr class="bad"><td>{_link(job.url, job.name)}</td>'
-                         f"<td>{_e(job.status)}</td><td>{_e(job.where)}</td><td>{_when(job.since, now)}</td></tr>"))
+                         f"<td>{_e(job.status)}</td><td>{_e(where)}</td><td>{_when(job.since, now)}</td></tr>"))
     rows.sort(key=lambda row: row[0], reverse=True)
     return [row for _, row in rows[:MAX_FAILING_ROWS]], len(rows)
 
 
+def _unknown(snapshot: Snapshot) -> str:
+    """Why nobody can tell what is failing now ("" when the last poll read some target)."""
+    if any(state.up for state in snapshot.states) or not snapshot.states:
+        return ""
+    if not any(state.polled for state in snapshot.states):
+        return "Unknown yet: no target has been polled."
+    return "Unknown: the last poll of every target failed (see Targets below), so nothing is known of the jobs now."
+
+
 def _failing(snapshot: Snapshot, sources: SourceTable, now: float) -> str:
     rows, total = _failing_rows(snapshot, sources, now)
+    unknown = _unknown(snapshot)
+    if unknown:
+        unknown = f'<p class="unknown"><b>{_e(unknown)}</b>' + (" The jobs below are from older polls.</p>"
+                                                                if rows else "</p>")
     if not rows:
-        return "<p>No job is failing or timed out right now.</p>"
+        return unknown or "<p>No job is failing or timed out right now.</p>"
     more = f"<p>… and {total - len(rows)} more (see <code>/metrics</code>).</p>" if total > len(rows) else ""
-    return (f"<p>{total} jobs whose latest run failed or timed out, newest first. A job links to its CodeArts "
-            "page where its API gives one.</p>"
+    return (f"{unknown}<p>{plural(total, 'job')} whose latest run failed or timed out, newest first. A job links "
+            "to its CodeArts page where its API gives one.</p>"
             "<table><thead><tr><th>Job</th><th>Status</th><th>Where</th><th>Since</th></tr></thead><tbody>"
             + "".join(rows) + "</tbody></table>" + more)
 
@@ -180,8 +206,10 @@ def render_landing(snapshot: Snapshot, info: LandingInfo, now: float) -> str:
     polled = sum(state.polled for state in snapshot.states)
     up = sum(state.up for state in snapshot.states)
     failing = _failing_rows(snapshot, info.sources, now)[1]
-    summary = (f"<span><b>{up}</b> of {len(snapshot.states)} targets up</span>"
-               f"<span><b>{polled}</b> polled</span><span><b>{failing}</b> jobs failing or timed out</span>"
+    failing_text = "jobs failing: <b>unknown</b>" if _unknown(snapshot) else \
+        f"<b>{failing}</b> {'job' if failing == 1 else 'jobs'} failing or timed out"
+    summary = (f"<span><b>{up}</b> of {plural(len(snapshot.states), 'target')} up</span>"
+               f"<span><b>{polled}</b> polled</span><span>{failing_text}</span>"
                f"<span>last cycle {_when(snapshot.taken_at, now)}</span>")
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'

@@ -195,10 +195,13 @@ class Poller:
                                            f"poll made no progress for {self._pool.hang_after:g}s"))
             else:
                 result.append(self._outcome(state, future, now))
-        if futures and not any(result[index].up for index in futures):
+        # Targets listed less often (names, from other APIs) say nothing of whether the job APIs are down.
+        judged = [index for index in futures if self.sources.get(states[index].target.api).refresh_seconds(
+            states[index].target) is None]
+        if judged and not any(result[index].up for index in judged):
             # Every target polled failed: the API itself is down, not each target. Backing each off would
             # keep them away for up to max_backoff_seconds after it is back (134 s after a 90 s outage).
-            result = [replace(state, next_poll_at=None) if index in futures else state
+            result = [replace(state, next_poll_at=None) if index in judged else state
                       for index, state in enumerate(result)]
         return tuple(result)
 
@@ -256,9 +259,11 @@ class Poller:
         finished = self.clock()
         records, missing = merge_listing(state.records, state.missing_since, fetched, source.record_key,
                                          finished, self.settings.job_grace)
+        refresh = source.refresh_seconds(target)
         return TargetState(
             target, polled=True, up=True, last_poll_at=at, last_success_at=finished,
             poll_duration=time.monotonic() - started, data_at=finished, records=records, missing_since=missing,
+            next_poll_at=finished + refresh if refresh is not None else None,
         )
 
     def _observe(self, target: Target, records: Iterable[Any], round_: int) -> None:

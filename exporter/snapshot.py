@@ -47,7 +47,7 @@ class TargetState:
     data_at: float | None = None  # when the records below were fetched (the "now" of running durations)
     records: tuple[Any, ...] = ()  # the source's parsed records (jobs), in listing order
     failures: int = 0  # polls failed in a row
-    next_poll_at: float | None = None  # set while a failing target is backed off
+    next_poll_at: float | None = None  # set while a failing target is backed off, or one listed less often
     missing_since: MissingSince = ()  # jobs carried through their grace after vanishing upstream
 
     def failed(self, at: float, duration: float, error: str) -> TargetState:

@@ -13,7 +13,8 @@ def landing_info(config: Config, version: str, shard: ShardSpec, token_expiry: f
                        sources=config.sources)
 
 
-def _auth_summary(config: Config) -> str:
+def auth_summary(config: Config) -> str:
+    """The authentication mode and its non-secret settings, in words."""
     auth = config.auth
     if isinstance(auth, TokenAuth):
         if auth.token_file:
@@ -27,7 +28,7 @@ def _auth_summary(config: Config) -> str:
         source = "sk_file" if auth.sk_file else "sk"
         key = " and access key id from ak_file" if auth.ak_file else ""
         return f"aksk: access key pair, IAM project {auth.project_id}, secret key from {source}{key}"
-    return type(auth).__name__
+    return "an unknown mode"
 
 
 def configuration_summary(config: Config, shard: ShardSpec) -> tuple[tuple[str, str], ...]:
@@ -37,7 +38,7 @@ def configuration_summary(config: Config, shard: ShardSpec) -> tuple[tuple[str, 
     sources = config.sources
     rows = [
         ("Region", config.region or "(none: explicit endpoints)"),
-        ("Authentication", _auth_summary(config)),
+        ("Authentication", auth_summary(config)),
     ]
     rows += [(source.title, url) for source in sources if (url := config.endpoints.url(source.name)) is not None]
     if isinstance(config.auth, PasswordAuth) and config.endpoints.iam:

@@ -366,6 +366,13 @@ def patterns(check: Checker, path: str, raw: object) -> tuple[re.Pattern[str], .
     return tuple(patterns) if len(patterns) == len(items) else None
 
 
+def selected(name: str, include: tuple[re.Pattern[str], ...], exclude: tuple[re.Pattern[str], ...]) -> bool:
+    """True if ``name`` matches an ``include`` regex (any name, when there are none) and no ``exclude`` regex
+    (``re.search``): the name filter every source's ``include``/``exclude`` keys mean."""
+    included = not include or any(pattern.search(name) for pattern in include)
+    return included and not any(pattern.search(name) for pattern in exclude)
+
+
 def boolean(check: Checker, path: str, raw: object, default: bool) -> bool:
     if raw is None:
         return default

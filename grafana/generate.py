@@ -53,17 +53,29 @@ class Panel:
 
 @dataclass(frozen=True)
 class Variable:
-    """A query template variable: ``label_values(selector, label)``."""
+    """A query template variable: ``label_values(selector, label)``, or with ``shown`` (a name label), a
+    ``query_result`` whose options show that name and take the id as their value (``regex``)."""
 
     name: str
     label: str
     selector: str
     label_name: str
+    shown: str = ""  # the label whose value the options show (the id stays the value): a name
 
     @property
     def query(self) -> str:
         """The variable's Grafana query text."""
+        if self.shown:
+            return f"query_result({self.selector})"
         return f"label_values({self.selector}, {self.label_name})"
+
+    @property
+    def regex(self) -> str:
+        """Grafana's option regex: the name as the text, the id as the value (labels come sorted, and the name
+        label sorts first: ``project`` before ``project_id``)."""
+        if not self.shown:
+            return ""
+        return f'/{self.shown}="(?<text>[^"]*)".*{self.label_name}="(?<value>[^"]*)"/'
 
 
 @dataclass(frozen=True)
@@ -104,13 +116,35 @@ PIPE_LINK = {"title": "Open the pipeline",
              "url": "/d/codearts-repo-pipeline?${datasource:queryparam}&var-repository=${__data.fields.repository_id}"
                     "&var-pipeline=${__data.fields.pipeline_id}"}
 
-V_PROJECT = Variable("project", "Project", "codearts_build_jobs", "project_id")
-V_REPOSITORY = Variable("repository", "Repository", "codearts_repo_pipeline_jobs", "repository_id")
+def names_of(ids: str, key: str, name: str, info: str) -> str:
+    """Every id of ``key`` the series ``ids`` carry, each with its ``name`` from ``info`` where the exporter read
+    one, else the id itself as the name: one series per id, for a variable's options or a legend's join."""
+    return (f"max by ({key}, {name}) ({info} and on ({key}) {ids}) or on ({key}) "
+            f'label_replace(max by ({key}) ({ids}), "{name}", "$1", "{key}", "(.*)")')
+
+
+PROJECT_NAMES = names_of("(codearts_build_jobs or codearts_pipeline_pipelines)", "project_id", "project",
+                         "codearts_project_info")
+REPOSITORY_NAMES = names_of("codearts_repo_pipeline_jobs", "repository_id", "repository",
+                            "codearts_repo_repository_info")
+
+
+def named(expr: str, key: str = "project_id") -> str:
+    """``expr`` with the project's (or repository's) name as a label: a legend shows ``{{project}}``, a table a
+    name column; ids stay the join keys."""
+    names, label = (PROJECT_NAMES, "project") if key == "project_id" else (REPOSITORY_NAMES, "repository")
+    return f"({expr}) * on ({key}) group_left ({label}) ({names})"
+
+
+V_PROJECT = Variable("project", "Project", names_of("codearts_build_jobs", "project_id", "project",
+                                                    "codearts_project_info"), "project_id", shown="project")
+V_REPOSITORY = Variable("repository", "Repository", REPOSITORY_NAMES, "repository_id", shown="repository")
 V_PIPELINE = Variable("pipeline", "Pipeline", 'codearts_repo_pipeline_jobs{repository_id=~"$repository"}', "pipeline_id")
 V_BUILD_JOB = Variable("build_job", "Build job", 'codearts_build_job_status{project_id=~"$project"}', "job")
 V_STAGE = Variable("stage", "Stage", f"codearts_repo_pipeline_job_status{{{PIPE}}}", "stage")
 V_PIPE_JOB = Variable("pipeline_job", "Job", f'codearts_repo_pipeline_job_status{{{PIPE}, stage=~"$stage"}}', "job")
-V_CP_PROJECT = Variable("cp_project", "Project", "codearts_pipeline_pipelines", "project_id")
+V_CP_PROJECT = Variable("cp_project", "Project", names_of("codearts_pipeline_pipelines", "project_id", "project",
+                                                          "codearts_project_info"), "project_id", shown="project")
 V_CP_PIPELINE = Variable("cp_pipeline", "Pipeline", 'codearts_pipeline_info{project_id=~"$cp_project"}', "pipeline")
 V_SCRAPE_JOB = Variable("scrape_job", "Scrape job", "codearts_exporter_build_info", "job")
 V_INSTANCE = Variable("instance", "Exporter", 'codearts_exporter_build_info{job=~"$scrape_job"}', "instance")
@@ -122,6 +156,11 @@ CP_KEY = "instance, project_id, pipeline_id"
 CP_LINK = {"title": "Open the pipeline",
            "url": "/d/codearts-pipeline?${datasource:queryparam}&var-cp_project=${__data.fields.project_id}"
                   "&var-cp_pipeline=${__data.fields.pipeline}"}
+
+
+def _named_queries(queries: tuple[Query, ...], key: str = "project_id") -> tuple[Query, ...]:
+    """The queries, each with its series' project (or repository) name as a label (see :func:`named`)."""
+    return tuple(q(named(query.expr, key), query.legend) for query in queries)
 
 
 def _quantiles(metric: str, selector: str, by: str, what: str) -> tuple[Query, ...]:
@@ -169,14 +208,15 @@ OVERVIEW = Dashboard(
         )),
         ("What is red, since when", (
             Panel("Failing build jobs", "table", (
-                q(f"codearts_build_job_last_build_timestamp_seconds{{{PROJECT}}} "
-                  f"* on ({BUILD_KEY}) group_left (status) "
-                  f'(codearts_build_job_status{{{PROJECT}, status=~"failed|timedout"}} == 1)'),
+                q(named(f"codearts_build_job_last_build_timestamp_seconds{{{PROJECT}}} "
+                        f"* on ({BUILD_KEY}) group_left (status) "
+                        f'(codearts_build_job_status{{{PROJECT}, status=~"failed|timedout"}} == 1)')),
             ), "Which build jobs are red, and since when (the start of the failed build)?", unit="dateTimeFromNow",
                 width=12, height=9, links=(BUILD_LINK,)),
             Panel("Failing pipeline jobs", "table", (
-                q(f"codearts_repo_pipeline_job_finished_timestamp_seconds{{{PIPE}}} * on ({PIPE_KEY}) group_left (status) "
-                  f'(codearts_repo_pipeline_job_status{{{PIPE}, status=~"failed|timedout"}} == 1)'),
+                q(named(f"codearts_repo_pipeline_job_finished_timestamp_seconds{{{PIPE}}} * on ({PIPE_KEY}) "
+                        f'group_left (status) (codearts_repo_pipeline_job_status{{{PIPE}, status=~"failed|timedout"}} '
+                        "== 1)", "repository_id")),
             ), "Which pipeline jobs are red, and since when (the end of the failed run)?", unit="dateTimeFromNow",
                 width=12, height=9, links=(PIPE_LINK,)),
             Panel("Failing jobs over time", "timeseries", (
@@ -187,20 +227,23 @@ OVERVIEW = Dashboard(
         )),
         ("How long", (
             Panel("Build duration p50/p95", "timeseries",
-                  _histogram("codearts_build_run_duration_seconds", PROJECT, "project_id", "{{project_id}}"),
+                  _named_queries(_histogram("codearts_build_run_duration_seconds", PROJECT, "project_id",
+                                            "{{project}}")),
                   "How long do a project's build runs take (median and 95th percentile of the runs that finished, "
                   "queue excluded)?", unit="s", width=6),
             Panel("Build queue time p50/p95", "timeseries",
-                  _histogram("codearts_build_run_queued_seconds", PROJECT, "project_id", "{{project_id}}"),
+                  _named_queries(_histogram("codearts_build_run_queued_seconds", PROJECT, "project_id", "{{project}}")),
                   "How long do a project's build runs wait for an agent before they start?", unit="s", width=6),
             Panel("Pipeline job duration p50/p95 across jobs", "timeseries",
-                  _quantiles("codearts_repo_pipeline_job_duration_seconds", PIPE, "repository_id, pipeline_id",
-                             "{{repository_id}}/{{pipeline_id}}"),
+                  _named_queries(_quantiles("codearts_repo_pipeline_job_duration_seconds", PIPE,
+                                            "repository_id, pipeline_id", "{{repository}}/{{pipeline_id}}"),
+                                 "repository_id"),
                   "How long do the jobs of a pipeline run (median and 95th percentile across jobs)?", unit="s",
                   width=6),
             Panel("Pipeline queue time p50/p95 across jobs", "timeseries",
-                  _quantiles("codearts_repo_pipeline_job_queued_seconds", PIPE, "repository_id, pipeline_id",
-                             "{{repository_id}}/{{pipeline_id}}"),
+                  _named_queries(_quantiles("codearts_repo_pipeline_job_queued_seconds", PIPE,
+                                            "repository_id, pipeline_id", "{{repository}}/{{pipeline_id}}"),
+                                 "repository_id"),
                   "How long do pipeline jobs wait between creation and start?", unit="s", width=6),
             Panel("Slowest build jobs (p95 over the time range)", "table", (
                 q("topk(10, " + _histogram("codearts_build_run_duration_seconds", PROJECT, "project_id, job_id, job",
@@ -249,8 +292,9 @@ OVERVIEW = Dashboard(
             ), "Of the pipeline runs that finished in the time range (skipped ones left out), which share "
                "succeeded?", unit="percentunit", width=4, height=4),
             Panel("Failing pipelines", "table", (
-                q(f"codearts_pipeline_last_run_end_timestamp_seconds{{{CP_PROJECT}}} * on ({CP_KEY}) "
-                  f'group_left (status) (codearts_pipeline_last_run_status{{{CP_PROJECT}, status="failed"}} == 1)'),
+                q(named(f"codearts_pipeline_last_run_end_timestamp_seconds{{{CP_PROJECT}}} * on ({CP_KEY}) "
+                        f'group_left (status) (codearts_pipeline_last_run_status{{{CP_PROJECT}, status="failed"}} '
+                        "== 1)")),
             ), "Which pipelines are red, and since when (the end of the failed run)?", unit="dateTimeFromNow",
                 width=12, height=8, links=(CP_LINK,)),
         )),
@@ -260,8 +304,8 @@ OVERVIEW = Dashboard(
             ), "Which build jobs does CodeArts rate worst (health score 0-100; never-built jobs left out)?",
                 width=12, height=9, options={"min": 0, "max": 100}),
             Panel("Average health score by project", "timeseries", (
-                q(f"avg by (project_id) (codearts_build_job_health_score{{{PROJECT}}} {NEVER_BUILT})",
-                  "{{project_id}}"),
+                q(named(f"avg by (project_id) (codearts_build_job_health_score{{{PROJECT}}} {NEVER_BUILT})"),
+                  "{{project}}"),
             ), "Is a project's build health improving or degrading?", width=6, height=9,
                 options={"min": 0, "max": 100}),
             Panel("Build jobs by status", "bargauge", (
@@ -533,7 +577,7 @@ def _variable_json(variable: Variable) -> dict[str, Any]:
         "query": {"query": variable.query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
         "refresh": 2, "includeAll": True, "multi": True, "allValue": ".*", "sort": 1,
         "current": {"selected": True, "text": ["All"], "value": ["$__all"]}, "options": [], "hide": 0,
-        "regex": "",
+        "regex": variable.regex,
     }
 
 

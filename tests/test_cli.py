@@ -61,7 +61,9 @@ def test_check_config_summarises_without_secrets(tmp_path):
     path.write_text(VALID)
     result = run_cli("--config.file", str(path), "--check-config")
     assert result.returncode == 0, result.stderr
-    assert "configuration OK" in result.stdout and "1 build projects" in result.stdout
+    assert result.stdout.startswith("configuration OK: 1 build project, the names of 1 project from ProjectMan "
+                                     "every 300s; authentication by token (a ready IAM token; it is not renewed); ")
+    assert "Auth" not in result.stdout and "in flight" in result.stdout, "English, no class names"
     assert "s3cr3t-token-value-42" not in result.stdout + result.stderr
 
 
@@ -121,6 +123,10 @@ def test_once_exits_1_when_a_target_fails(tmp_path):
     result = run_cli("--once", "--config.file", str(path))
     assert result.returncode == 1
     assert 'codearts_up{api="build",target="6ecbc5bac7c8442fb3d2563d53c13582"} 0.0' in result.stdout
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.fullmatch(r"codearts-exporter --once: 0 of 1 target up, 0 jobs read, 0 failing or timed out, "
+                        r"in \d+\.\d s; down: build 6ecbc5bac7c8442fb3d2563d53c13582 \(their errors are in the log "
+                        r"above\)", last), last
 
 
 def test_demo_serves_living_metrics_and_stops_on_sigterm():
@@ -145,6 +151,9 @@ def test_demo_serves_living_metrics_and_stops_on_sigterm():
         assert 'codearts_discovery_up{id="2111976240",source="repository"} 1.0' in body
         discovered = re.findall(r'^codearts_up\{api="repo",target="2111976240/\d+"\} 1\.0$', body, re.MULTILINE)
         assert 1 <= len(discovered) <= 5
+        # Pipeline detail is on: the job duration panels have data.
+        wait_until(lambda: "codearts_pipeline_last_run_job_duration_seconds{" in
+                   requests.get(f"{url}/metrics", timeout=5).text)
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=15) == 0

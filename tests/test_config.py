@@ -27,6 +27,7 @@ from exporter.projectids import WHICH_ID
 from exporter.regions import region_table
 from exporter.sources.build.config import BuildSection, ProjectTarget
 from exporter.sources.builtin import BUILTIN
+from exporter.sources.projectman.config import NamesSection
 from exporter.sources.repo.config import RepoSection, RepositoryTarget
 
 CONFFILES = Path(__file__).parent / "conffiles"
@@ -145,6 +146,10 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "repositories[0].max_pipelines: expected an integer 1..1000, got 0",
         "discovery.projects[0].pipeline_retention_seconds: expected a number >= 0, got -1",
     ),
+    "build_bad_regex.yaml": (
+        'projects[0].exclude[0]: invalid regular expression "nightly-(": '
+        "missing ), unterminated subpattern at position 8",
+    ),
     "discovery_bad_regex.yaml": (
         'discovery.projects[0].include[1]: invalid regular expression "backend-(": '
         "missing ), unterminated subpattern at position 8",
@@ -195,7 +200,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "poll.rate_limit.burst: expected an integer 1..1000, got 0.5",
     ),
     "unknown_rate_limit_key.yaml": (
-        "poll.rate_limit.deploy: unknown key (expected one of: repo, build, pipeline, iam, burst)",
+        "poll.rate_limit.deploy: unknown key (expected one of: repo, build, pipeline, projectman, iam, burst)",
     ),
     "negative_job_grace.yaml": ("poll.job_grace_seconds: expected a number >= 0, got -1",),
     "zero_max_backoff.yaml": ("poll.max_backoff_seconds: expected a number > 0, got 0",),
@@ -284,7 +289,7 @@ def test_several_problems_are_reported_at_once() -> None:
         'repositories[0].pipelines[1]: expected an integer 1..2147483647, got "x"',
         "repositories[0].pipelines[2]: duplicate of repositories[0].pipelines[0]",
         "repositories[1].pipelines: required",
-        "projects[0].name: unknown key (expected one of: id)",
+        "projects[0].name: unknown key (expected one of: id, include, exclude)",
     )
 
 
@@ -347,7 +352,8 @@ def test_minimal_config_gets_defaults_from_region() -> None:
         endpoints=Endpoints(
             {"repo": "https://codehub-ext.cn-north-4.myhuaweicloud.com",
              "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
-             "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com"},
+             "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
+             "projectman": "https://projectman-ext.cn-north-4.myhuaweicloud.com"},
             iam="https://iam.cn-north-4.myhuaweicloud.com",
         ),
         auth=TokenAuth(Secret("t0ken")),
@@ -355,7 +361,7 @@ def test_minimal_config_gets_defaults_from_region() -> None:
                         rate_limit=default_rate_limits(BUILTIN)),
         sources=BUILTIN,
         sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": BuildSection(),
-                  "pipeline": ()},
+                  "pipeline": (), "projectman": NamesSection(repository_ids=(2111976239,), projectman=True)},
     )
     assert isinstance(config.poll.interval_seconds, float)
 
@@ -449,10 +455,14 @@ def test_pipeline_targets_follow_configuration_order() -> None:
 
 
 def test_example_config_loads() -> None:
-    config = load_config(EXAMPLE, {"CODEARTS_TOKEN": "example-token"}, sources=BUILTIN)
+    config = load_config(EXAMPLE, {"HUAWEICLOUD_SDK_AK": "EXAMPLEAK", "HUAWEICLOUD_SDK_SK": "example-sk"},
+                         sources=BUILTIN)
     assert config.region == "cn-north-4"
     assert config.endpoints == endpoints_for_dataclass("cn-north-4")
-    assert config.auth == TokenAuth(Secret("example-token"))
+    # the mode the README recommends (step 2, "AK/SK first") is the one the example turns on
+    assert config.auth == AkSkAuth("EXAMPLEAK", Secret("example-sk"), None, IAM_PROJECT_ID)
+    readme = (EXAMPLE.parent / "README.md").read_text()
+    assert "Pick the authentication mode: AK/SK first" in readme
     assert config.poll == PollConfig(rate_limit=default_rate_limits(BUILTIN))
     assert config.section("repo").pipeline_targets() == [(2111976239, 6), (2111976239, 7)]
     assert config.section("build") == BuildSection((ProjectTarget(PROJECT_ID),))
@@ -592,7 +602,9 @@ def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
         "repo": "https://codehub-ext.cn-north-4.myhuaweicloud.com",
         "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
         "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
+        "projectman": "https://projectman-ext.cn-north-4.myhuaweicloud.com",
     }
+    assert "projectman" not in regions["cn-east-3"]  # not in ProjectMan's SDK table
     assert regions["tr-west-1"]["pipeline"] == "https://pipeline-external.tr-west-1.myhuaweicloud.com"
     assert "pipeline" not in regions["eu-west-101"]  # no Pipeline host in the SDK
     assert regions["tr-west-1"]["repo"] == "https://codeartsrepo-ext.tr-west-1.myhuaweicloud.com"
@@ -648,7 +660,7 @@ def test_the_metrics_section_is_optional_and_names_only_families_served() -> Non
 
 def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() -> None:
     rates = parse_config(minimal(), CONFFILE_ENV, sources=BUILTIN).poll.rate_limit.rates()
-    assert rates == {"repo": 8.0, "build": 5.0, "pipeline": 5.0, "iam": 0.2}
+    assert rates == {"repo": 8.0, "build": 5.0, "pipeline": 5.0, "projectman": 1.0, "iam": 0.2}
     poll = parse_config(minimal(poll={"rate_limit": {"repo": "0.5", "iam": 0.05, "burst": 2},
                                       "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV,
                         sources=BUILTIN).poll

@@ -7,6 +7,7 @@ import re
 import shlex
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import bcrypt
@@ -92,6 +93,31 @@ def test_readme_bcrypt_one_liner_makes_a_hash_the_web_config_accepts(tmp_path):
     auth = BasicAuth(load_web_config(web).users)
     assert auth.check("Basic " + base64.b64encode(b"prometheus:s3cret").decode())
     assert not auth.check("Basic " + base64.b64encode(b"prometheus:wrong").decode())
+
+
+def _services() -> list[str]:
+    """Each registered source of CI data's CodeArts service, as its title names it ("CodeArts Repo pipelines"
+    -> "CodeArts Repo"): a source added later is found here without editing this test. The names source
+    (no targets of its own to configure) is not one."""
+    return [" ".join(source.title.split()[:2]) for source in BUILTIN if source.target_paths]
+
+
+def test_readme_help_package_and_example_configmaps_name_every_source():
+    services = _services()
+    assert services == ["CodeArts Repo", "CodeArts Build", "CodeArts Pipeline"], "the sources as of this test"
+    readme = (ROOT / "README.md").read_text()
+    first_paragraph = readme.split("\n\n", 2)[1]
+    description = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["description"]
+    help_text = " ".join(subprocess.run([sys.executable, "-m", "exporter", "--help"], capture_output=True,
+                                        text=True, check=True).stdout.split())
+    for service in services:
+        assert service in first_paragraph and service in description and service in help_text, service
+    for path in ("base/configmap.yaml", "overlays/password/config-password.yaml"):
+        configmap = yaml.safe_load((ROOT / "deploy" / "kubernetes" / path).read_text())
+        config = yaml.safe_load(configmap["data"]["config.yaml"])
+        configured = {source.name for source in BUILTIN
+                      if any(config.get(key) for key in source.target_paths if "." not in key)}
+        assert configured == {source.name for source in BUILTIN if source.target_paths}, path
 
 
 def test_architecture_doc_says_who_owns_every_core_module():

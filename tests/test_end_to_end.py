@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections import Counter
 from dataclasses import replace
@@ -71,6 +72,15 @@ def test_once_output_matches_the_simulator_under_every_paging_semantics(
     after = time.time()
     assert result.returncode == 0, result.stderr
     found = parse_samples(result.stdout)
+    disabled = {dict(labels)["job_id"] for (name, labels), value in found.items()
+                if name == "codearts_build_job_disabled" and value == 1}
+    failing = sum(1 for (name, labels), value in found.items() if value == 1 and dict(labels).get("status") in
+                  ("failed", "timedout") and dict(labels).get("job_id") not in disabled
+                  and name in ("codearts_build_job_status", "codearts_repo_pipeline_job_status"))
+    summary = result.stderr.strip().splitlines()[-1]
+    # the two targets, and the names of the configured repository (region "test" has no ProjectMan)
+    assert summary.startswith(f"codearts-exporter --once: 3 of 3 targets up, {250 + 130} jobs read, "), summary
+    assert f" {failing} failing or timed out, in " in summary and "down" not in summary
 
     def get(name, **labels):
         return found.get((name, frozenset({k: str(v) for k, v in labels.items()}.items())))
@@ -80,13 +90,18 @@ def test_once_output_matches_the_simulator_under_every_paging_semantics(
     for job_id, want in builds.items():
         labels = dict(project_id=PROJECT, job_id=job_id, job=want["name"])
         assert get("codearts_build_job_status", **labels, status=want["status"]) == 1, job_id
-        assert get("codearts_build_job_health_score", **labels) == want["health"]
+        if want["status"] == "none":  # never built: CodeArts lists 0 for both, which is no score and no duration
+            assert get("codearts_build_job_health_score", **labels) is None
+            assert get("codearts_build_job_last_build_duration_seconds", **labels) is None
+        else:
+            assert get("codearts_build_job_health_score", **labels) == want["health"]
         assert get("codearts_build_job_disabled", **labels) == (1 if want["disabled"] else 0)
         assert get("codearts_build_job_running", **labels) == (1 if want["status"] == "running" else 0)
         if want["status"] != "none":
             assert get("codearts_build_job_last_build_timestamp_seconds", **labels) == want["last_build"]
-        if want["status"] != "running":
+        if want["status"] not in ("running", "none"):
             assert get("codearts_build_job_last_build_duration_seconds", **labels) == want["duration"]
+    assert any(want["status"] == "none" for want in builds.values())
     status_counts = Counter(want["status"] for want in builds.values())
     for status in BUILD_STATUSES:
         assert get("codearts_build_jobs", project_id=PROJECT, status=status) == status_counts[status]
@@ -116,6 +131,26 @@ def test_once_output_matches_the_simulator_under_every_paging_semantics(
             pipe_counts[status]
     assert get("codearts_up", api="repo", target=f"{REPO}/{PIPELINE}") == 1
     assert get("codearts_up", api="build", target=PROJECT) == 1
+
+
+def test_build_jobs_are_filtered_by_include_and_exclude_regexes(tmp_path, simulator_factory):
+    world = frozen_world()
+    sim = simulator_factory(world)
+    config = write_config(tmp_path / "c.yaml", sim.url, projects=[PROJECT])
+    text = config.read_text().replace(f"  - id: {PROJECT}\n",
+                                      f"  - id: {PROJECT}\n    include: ['^b']\n    exclude: ['-1\\d$']\n")
+    config.write_text(text)
+    exporter = Exporter(load_config(config, sources=BUILTIN), clock=lambda: FROZEN_AT)
+    try:
+        exporter.poll_once()
+        found = parse_samples(exporter.metrics_text().decode())
+    finally:
+        exporter.close()
+    names = {want["name"] for want in build_expectations(world).values()}
+    watched = {name for name in names if name.startswith("b") and not re.search(r"-1[0-9]$", name)}
+    exported = {dict(labels)["job"] for name, labels in found if name == "codearts_build_job_status"}
+    assert exported == watched and 0 < len(watched) < len(names)
+    assert sum(count for (name, _), count in found.items() if name == "codearts_build_jobs") == len(watched)
 
 
 def test_paging_costs_at_most_three_extra_requests(simulator_factory, tmp_path):

@@ -69,7 +69,7 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
     first = make_snapshot()
     exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     exposition.update(first)
-    pipeline, project, failing, service = first.states
+    pipeline, project, failing, service, names = first.states
     # Next poll: same records (the poller reuses them), new poll times, and the project's jobs changed.
     changed_jobs = (*project.records[:2], replace(project.records[2], name="renamed"))
     second = Snapshot(4, T0 + 61, (
@@ -77,6 +77,7 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
         replace(project, last_success_at=T0 + 60, data_at=T0 + 60, records=changed_jobs),
         failing,
         replace(service, last_success_at=T0 + 60, data_at=T0 + 60),
+        names,
     ))
     rendered.clear()
     exposition.update(second)

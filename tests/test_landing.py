@@ -12,6 +12,7 @@ import requests
 
 from exporter import __version__
 from exporter.config import load_config
+from exporter.demo import start_demo
 from exporter.landing import LandingInfo, next_poll, render_landing
 from exporter.simulator import Fault, World
 from exporter.snapshot import DiscoveryStatus, DiscoveryView, Snapshot, TargetState
@@ -56,9 +57,13 @@ def test_each_target_shows_when_it_was_polled_when_it_is_polled_next_and_its_ful
     sim, url, exporter = served
     page = requests.get(f"{url}/", timeout=5).text
     snapshot = exporter.poller.snapshot
-    assert len(snapshot.states) == 4
+    assert len(snapshot.states) == 5, "2 pipelines, 2 build projects and the configured repository's name"
+    names = {name.id: name.name for state in snapshot.states if state.target.api == "projectman"
+             for name in state.records}
+    assert names == {str(REPO): sim.world.repository(REPO)[1]}
     for state in snapshot.states:
-        last, due, success, jobs, result = cells(page, state.target.key)
+        name, last, due, success, jobs, result = cells(page, state.target.key)
+        assert name == (names[str(REPO)] if state.target.api == "repo" else "—")
         polled = time.strftime("%H:%M:%S UTC", time.gmtime(state.last_poll_at))
         assert last.startswith(polled) and last.endswith(" ago)")
         assert due.startswith(time.strftime("%H:%M:%S UTC", time.gmtime(next_poll(state, 3600, None))))
@@ -86,6 +91,8 @@ def test_failing_jobs_are_listed_with_their_codearts_links(served):
     assert f"<p>{len(builds) + len(failed_pipeline)} jobs whose latest run failed or timed out" in failing
     for job in builds:
         assert f"job id {job.id}" in failing
+    repository = exporter.poller.snapshot.states[-1].records[0].name  # the names target, polled last
+    assert failing.count(f"{repository}: repository {REPO}, pipeline {PIPELINE}") == len(failed_pipeline)
     for job in failed_pipeline:
         assert job.target_url.startswith("https://")
         link = f'<a href="{html.escape(job.target_url)}" rel="noreferrer noopener">{html.escape(job.name)}</a>'
@@ -98,7 +105,7 @@ def test_version_configuration_and_no_discovery(served):
     assert f"<h1>CodeArts exporter {__version__}</h1>" in page
     settings = page.split("<h2>Configuration</h2>", 1)[1]
     assert "<th>Polling</th><td>every 3600 s, timeout 5 s, 4 requests in flight" in settings
-    assert "<th>Configured targets</th><td>2 pipelines in 1 repositories, 2 build projects</td>" in settings
+    assert "<th>Configured targets</th><td>2 pipelines in 1 repository, 2 build projects</td>" in settings
     assert "<th>Authentication</th><td>token (a ready IAM token; it is not renewed)</td>" in settings
     assert "Discovery is not configured" in page
 
@@ -142,7 +149,7 @@ def test_everything_from_upstream_is_escaped_and_only_http_urls_become_links():
     assert "javascript:" not in page
     assert '<a href="https://codearts.example/job?a=1&amp;b=&quot;2&quot;" rel="noreferrer noopener">ok-job</a>' in page
     # the failing target: its error in full, its failures in a row and its backoff
-    last, due, success, jobs, result = cells(page, PROJECT)
+    name, last, due, success, jobs, result = cells(page, PROJECT)
     assert result == 'failed (3 polls in a row): HTTP 500 CB.00060101: <script>alert("x")</script>'
     assert due.endswith("(in 3 min)") and success == "—" and jobs == "2"
     assert cells(page, "b" * 32)[-1] == "waiting for the first poll"
@@ -162,3 +169,43 @@ def test_discovery_sources_show_what_they_found():
     discovery = render_landing(snapshot, info, NOW).split("<h2>Discovery</h2>", 1)[1].split("<h2>", 1)[0]
     assert f"<td><code>{PROJECT}</code></td><td>ok</td>" in discovery and "3 repositories matched" in discovery
     assert "2 pipelines watched: 41, 42" in discovery
+
+
+def test_with_every_target_down_what_is_failing_is_unknown_not_nothing():
+    info = LandingInfo("1.2.3", 60.0, sources=BUILTIN)
+    down = TargetState(project_target(PROJECT), polled=True, up=False, last_poll_at=NOW - 10, error="HTTP 503",
+                       failures=2)
+    page = render_landing(Snapshot(4, NOW - 10, (down, replace(down, target=pipeline_target(REPO, PIPELINE)))),
+                          info, NOW)
+    failing = page.split("<h2>Failing now</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "No job is failing" not in page
+    assert "Unknown: the last poll of every target failed" in failing
+    assert "jobs failing: <b>unknown</b>" in page and "<b>0</b> of 2 targets up" in page
+    # stale failing jobs stay listed, marked as such
+    hostile = hostile_snapshot()
+    stale = replace(hostile, states=tuple(replace(state, up=False, polled=True) for state in hostile.states))
+    failing = render_landing(stale, info, NOW).split("<h2>Failing now</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "Unknown: the last poll of every target failed" in failing and "from older polls" in failing
+    assert "3 jobs whose latest run failed" in failing
+    # before the first poll: unknown yet; with one target up, the usual sentence
+    fresh = render_landing(Snapshot(0, None, (TargetState(project_target(PROJECT)),)), info, NOW)
+    assert "Unknown yet: no target has been polled." in fresh and "No job is failing" not in fresh
+    one_up = Snapshot(4, NOW, (down, TargetState(project_target("b" * 32), polled=True, up=True, last_poll_at=NOW)))
+    page = render_landing(one_up, info, NOW)
+    assert "No job is failing or timed out right now." in page and "<b>0</b> jobs failing" in page
+    assert "<b>1</b> of 2 targets up" in page
+
+
+def test_the_demo_links_every_repo_job_to_its_codearts_page():
+    simulator, config = start_demo(BUILTIN)
+    exporter = Exporter(config)
+    try:
+        snapshot = exporter.poll_once()
+    finally:
+        exporter.close()
+        simulator.stop()
+    repo_jobs = [(state.target.key, job) for state in snapshot.states if state.target.api == "repo"
+                 for job in state.records]
+    assert {key.split("/")[0] for key, _ in repo_jobs} == {"2111976239", "2111976240"}, "configured and discovered"
+    assert all(job.target_url.startswith("https://") and "/pipeline/detail/" in job.target_url
+               for _, job in repo_jobs)

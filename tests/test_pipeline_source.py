@@ -13,7 +13,7 @@ from exporter.simulator import AccessKey, Fault, IamService, IamUser, World
 from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
-from .conftest import SIM_TOKEN
+from .conftest import SIM_TOKEN, parse_samples
 from .helpers.pipelinerig import P1, P2, T0, Rig, pipeline_config
 
 # Written out here, independently of the exporter: CodeArts status -> exported status.
@@ -133,6 +133,12 @@ def test_names_are_filtered_and_branches_outside_the_list_are_other(rig_factory,
                          "backend-pipeline-8"]
         branches = {pipeline.latest.branch for pipeline in records if pipeline.latest is not None}
         assert branches <= {"main", "other"} and "other" in branches
+        # The latest run's one info series names the branch it built, outside the allowlist too.
+        samples = parse_samples(exporter.metrics_text().decode())
+        info = {dict(labels)["pipeline"]: dict(labels)["branch"] for name, labels in samples
+                if name == "codearts_pipeline_last_run_info"}
+        built = {pipeline.name: pipeline.latest.ref for pipeline in records if pipeline.latest is not None}
+        assert info == built and "other" not in info.values() and set(info.values()) - {"main"}
     finally:
         exporter.close()
 

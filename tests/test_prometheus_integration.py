@@ -43,6 +43,7 @@ from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
 from exporter.simulator import Fault, IamService, IamUser, Simulator, World
 from exporter.simulator.mergerequests import MergeRequestPlan
+from exporter.simulator.names import project_name
 from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
@@ -104,7 +105,7 @@ def _substitute(text: str, variables: list[str]) -> str:
         text = text.replace(builtin, value)
     for name in sorted(variables, key=len, reverse=True):
         text = text.replace("${" + name + "}", ALL_VALUE).replace("$" + name, ALL_VALUE)
-    assert "$" not in text, f"unknown variable left in {text!r}"
+    assert not re.search(r"\$(?!\d)", text), f"unknown variable left in {text!r}"  # "$1": label_replace's
     return text
 
 
@@ -132,10 +133,32 @@ def variable_queries() -> list[tuple[str, str, str]]:
         dashboard = json.loads(path.read_text())
         names = [v["name"] for v in dashboard["templating"]["list"]]
         for variable in _query_variables(dashboard):
+            if variable["definition"].startswith("query_result("):
+                continue  # see named_variables()
             match = re.fullmatch(r"label_values\((.+),\s*(\w+)\)", variable["definition"])
-            assert match, f"{path.name}: ${variable['name']} is not a label_values() query"
+            assert match, f"{path.name}: ${variable['name']} is neither a label_values() nor a query_result() query"
             found.append((f"{path.name}: ${variable['name']}", _substitute(match[1], names), match[2]))
     return found
+
+
+def named_variables() -> list[tuple[str, str, re.Pattern[str]]]:
+    """(source, expression, option regex) of every ``query_result`` variable: options that show a name and take
+    an id as their value, through Grafana's named ``text`` and ``value`` capture groups."""
+    found = []
+    for path in sorted(DASHBOARDS_DIR.glob("*.json")):
+        dashboard = json.loads(path.read_text())
+        names = [v["name"] for v in dashboard["templating"]["list"]]
+        for variable in _query_variables(dashboard):
+            match = re.fullmatch(r"query_result\((.+)\)", variable["definition"])
+            if match:
+                regex = re.compile(variable["regex"].strip("/").replace("(?<", "(?P<"))
+                found.append((f"{path.name}: ${variable['name']}", _substitute(match[1], names), regex))
+    return found
+
+
+def grafana_series_text(labels: dict[str, str]) -> str:
+    """A query_result series as Grafana shows it to a variable's regex: ``{a="1", b="2"} ...``, labels sorted."""
+    return "{" + ", ".join(f'{key}="{value}"' for key, value in sorted(labels.items())) + "} 1 0"
 
 
 def rule_files() -> list[Path]:
@@ -168,7 +191,7 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
                     pipeline_projects: tuple[str, ...] = ()):
     """A configuration polling a simulator every second, with ``token``, or with ``iam_user``'s password;
     the repositories of ``discovered_projects`` are discovered."""
-    endpoints: dict[str, str] = {"repo": url, "build": url, "pipeline": url}
+    endpoints: dict[str, str] = {"repo": url, "build": url, "pipeline": url, "projectman": url}
     auth: dict[str, Any] = {"token": token}
     if iam_user is not None:
         endpoints["iam"] = url
@@ -187,6 +210,9 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
     }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {}, sources=BUILTIN)
 
 
+PROTECTED_BRANCHES = "main|master|release/.*"  # alerts.yml's default, in its codearts:branch:info rule
+
+
 def failing_transitions(world: World, project: str, now: float) -> list[tuple[str, str, float, float]]:
     """Every build job of ``project`` whose build k succeeded and build k+1 failed in the last six hours, newest
     first: (job id, job name, a World time it shows success, a World time it shows failed)."""
@@ -198,6 +224,8 @@ def failing_transitions(world: World, project: str, now: float) -> list[tuple[st
             if job["disabled"]:
                 continue
             number = int(job["build_number"])
+            if not re.fullmatch(PROTECTED_BRANCHES, job["code_branch"]):
+                continue  # CodeArtsBuildJobFailed pages for protected branches only
             if job["last_build_status"] == "blue":
                 last_success[job["id"]] = (number, at)
             elif job["last_build_status"] == "red" and last_success.get(job["id"], (-2, 0))[0] == number - 1:
@@ -466,14 +494,19 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
     elapsed = time.monotonic() - started
     fired = f"CodeArtsBuildJobFailed fired {elapsed:.1f} s after the simulator failed {scenario.job_name}"
     alert = firing(prom, "CodeArtsBuildJobFailed", **job)[0]
-    assert alert["annotations"]["summary"] == f"Build job {scenario.job_name} failed"
+    branch = next(job["code_branch"] for job in scenario.live_world.build_jobs(LIVE_PROJECT, at=scenario.fails_at)
+                  if job["id"] == scenario.job_id)
+    assert alert["labels"]["codearts_job"] == scenario.job_name and "job" not in alert["labels"]
+    assert alert["annotations"]["summary"] == \
+        f"Build job {scenario.job_name} of project {project_name(LIVE_PROJECT)} failed on {branch}"
 
     # A CodeArts pipeline's latest run fails: CodeArtsPipelineFailed fires for it.
     service, cp_failing = scenario.live_world.pipeline_service, _cp_pipeline(scenario.live_world, CP_FAILS)
     cp_job = {"pipeline_id": cp_failing, "instance": scenario.live_instance}
     assert not firing(prom, "CodeArtsPipelineFailed", **cp_job)
     at_ms = int(scenario.live_clock[0] * 1000)
-    service.overrides[cp_failing] = {"status": "FAILED", "start_time": at_ms - 120_000, "end_time": at_ms - 60_000}
+    service.overrides[cp_failing] = {"status": "FAILED", "start_time": at_ms - 120_000, "end_time": at_ms - 60_000,
+                                     "build_params": {"target_branch": "main", "commit_id": "c0ffee"}}  # protected
     started = time.monotonic()
     wait_until(lambda: firing(prom, "CodeArtsPipelineFailed", **cp_job), timeout=ALERT_DEADLINE, interval=0.1)
     fired += f"; CodeArtsPipelineFailed {time.monotonic() - started:.1f} s after a pipeline failed"
@@ -535,6 +568,12 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
         values = label_values(prom, selector, label)
         print(f"{len(values):5d} values  {source}")
         assert values, f"{source}: label_values({selector}, {label}) is empty"
+    named_names = set()
+    for source, expr, regex in named_variables():
+        options = [regex.search(grafana_series_text(series["metric"])) for series in query(prom, expr)]
+        assert options and all(option and option["text"] and option["value"] for option in options), source
+        named_names |= {option["text"] for option in options if option["text"] != option["value"]}
+    assert project_name(LIVE_PROJECT) in named_names, "a project shows its name, not its id"
     with capsys.disabled():  # the summary shows in every run's output; the per-expression table above with -s
         panel_count = len(dashboard_expressions())
         print(f"\n{fired}; {until - scenario.fails_at:.0f} s of World time in "
@@ -546,7 +585,7 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
     # The password exporter polls with its IAM token, whose half hour left puts the token alert in pending.
     password = {"instance": scenario.password_instance}
     assert [float(s["value"][1]) for s in query(prom, f'codearts_up{{instance="{scenario.password_instance}"}}')] \
-        == [1.0]
+        == [1.0, 1.0]  # its target, and the names of its repository
     (left,) = query(prom, f'codearts_auth_token_expiry_timestamp_seconds{{instance="{scenario.password_instance}"}}'
                           " - time()")
     assert 0 < float(left["value"][1]) <= TOKEN_LIFETIME

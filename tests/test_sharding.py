@@ -135,7 +135,7 @@ PER_PROCESS = ("codearts_api_requests_total", "codearts_records_skipped_total", 
                "codearts_api_assumption_failures_total", "codearts_exporter_series_dropped_total",
                "codearts_config_last_reload_successful", "codearts_config_last_reload_success_timestamp_seconds")
 POLL_TIME = ("codearts_last_success_timestamp_seconds", "codearts_poll_duration_seconds")
-_REQUEST_PATH = re.compile(r"/v4/repositories/(\d+)/pipelines/(\d+)/jobs|/v3/([^/]+)/jobs")
+_REQUEST_PATH = re.compile(r"/v4/repositories/(\d+)/pipelines/(\d+)/jobs|/v3/([^/]+)/jobs|/v4/repositories/(\d+)")
 
 
 def sharding_world() -> World:
@@ -164,8 +164,11 @@ def request_targets(sim) -> Counter:
     for record in sim.requests:
         match = _REQUEST_PATH.match(record.path)
         assert match, record.path
-        repo, pipeline, project = match.groups()
-        counts[f"repo:{repo}/{pipeline}" if project is None else f"build:{project}"] += 1
+        repo, pipeline, project, named = match.groups()
+        # a repository's name is read by the names target, which one shard owns
+        key = "projectman:names" if named else f"repo:{repo}/{pipeline}" if project is None \
+            else f"build:{project}"
+        counts[key] += 1
     return counts
 
 

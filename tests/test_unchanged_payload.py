@@ -116,9 +116,13 @@ def test_steady_state_polls_cost_one_page_per_target_and_serve_identical_job_met
         exporter.close()
     moving = ("codearts_last_success_timestamp_seconds", "codearts_poll_duration_seconds",
               "codearts_api_requests_total", "codearts_repo_pipeline_job_duration_seconds",
-              "codearts_poller_last_cycle_timestamp_seconds", "codearts_poller_cycle_duration_seconds")
+              "codearts_poller_last_cycle_timestamp_seconds", "codearts_poller_cycle_duration_seconds",
+              "codearts_poller_cycle_requests")  # the first cycle also read the repositories' names
     steady = {key: v for key, v in first.items() if key[0] not in moving}
     assert steady and {key: second[key] for key in steady} == steady
+    cycle_requests = {dict(labels)["api"]: v for (name, labels), v in second.items()
+                      if name == "codearts_poller_cycle_requests"}
+    assert cycle_requests == {"build": 3, "repo": 4}
     # Running pipeline jobs' durations run to the poll time even though their records did not change.
     durations = [(key, v) for key, v in first.items() if key[0] == "codearts_repo_pipeline_job_duration_seconds"]
     running = {labels for (name, labels), v in first.items() if name == "codearts_repo_pipeline_job_status"

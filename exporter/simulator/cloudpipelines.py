@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from exporter.simulator.cycle import PIPELINE_TABLES, Cycle, Run, hex_id, key64
+from exporter.simulator.names import project_name
 from exporter.simulator.records import TZ_OFFSET_MS, hex_of
 
 PIPELINE_PAGING_MODES: tuple[str, ...] = ("item", "page")
@@ -184,7 +185,7 @@ class PipelineService:
         if truth is not None:
             latest = self.run_payload(pipeline, truth) | self.overrides.get(pipeline.id, {})
         return {"pipeline_id": pipeline.id, "name": pipeline.name, "project_id": pipeline.project_id,
-                "project_name": f"sim-{pipeline.project_id[:6]}", "component_id": "", "is_publish": False,
+                "project_name": project_name(pipeline.project_id), "component_id": "", "is_publish": False,
                 "is_collect": False, "manifest_version": "2.0" if pipeline.project_id in self.legacy else "3.0",
                 "create_time": pipeline.created, "latest_run": latest, "convert_sign": 0, "security_level": 0}
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from exporter.simulator.cycle import key64, mix
+from exporter.simulator.cycle import hex_id, key64, mix
 from exporter.simulator.records import hex_of, iso_time
 
 PIPELINE_BASE = 100_000  # head pipeline ids: PIPELINE_BASE + k, apart from the small static pipeline ids
@@ -178,6 +178,12 @@ class MergeRequestBook:
             "is_latest": True, "trigger_user": "alice", "all_job_finished": finished is not None,
         }}
 
+    def _job_url(self, mr: MergeRequest, job_id: int) -> str:
+        """A job's CodeArts page, shaped as the Repo API's documented ``target_url`` example."""
+        project = hex_id("codearts-sim/pipeline-project", self.repository_id)
+        pipeline = hex_id("codearts-sim/mr-pipeline", self.repository_id, mr.pipeline)
+        return f"https://devcloud.example.com/cicd/project/{project}/pipeline/detail/{pipeline}/{hex_id(job_id)}"
+
     def job_payloads(self, mr: MergeRequest, at_ms: int) -> list[dict[str, Any]]:
         """The head pipeline's ``JobWithStageDto`` list at ``at_ms``."""
         jobs = []
@@ -187,7 +193,7 @@ class MergeRequestBook:
             jobs.append({
                 "id": job.id, "sha": hex_of(mr.id, 40, salt=4), "ref": f"feature/change-{mr.iid}",
                 "status": job.outcome if phase == "done" else phase, "name": job.name,
-                "target_url": "", "created_at": iso_time(job.created),
+                "target_url": self._job_url(mr, job.id), "created_at": iso_time(job.created),
                 "started_at": iso_time(job.started) if phase != "pending" else "",
                 "finished_at": iso_time(job.finished) if phase == "done" else "",
                 "updated_at": iso_time(updated), "third_build_id": "", "stage_id": 1, "stage": job.stage,

@@ -30,6 +30,7 @@ from typing import Any
 from exporter.simulator.cloudpipelines import PipelineService
 from exporter.simulator.cycle import BUILD_TABLES, PIPELINE_TABLES, Cycle, Run, digest, hex_id, key64
 from exporter.simulator.mergerequests import MergeRequest, MergeRequestBook, MergeRequestPlan
+from exporter.simulator.names import project_name, repository_name
 from exporter.simulator.records import (
     USER_IDS,
     USERS,
@@ -89,6 +90,7 @@ class World:
         pipeline_paging: str = "item",
     ) -> None:
         self.seed = seed
+        self.projectman_denied = False  # True: the user lacks ProjectMan's project list permission (403)
         self.clock = clock
         self.duplicate_names = duplicate_names
         self.history_window_ms = history_window_ms
@@ -212,6 +214,23 @@ class World:
                      "visibility": "private", "name_with_namespace": f"sim / {name}", "archived": False,
                      "status": 0} for repo_id, name in repos]
         return len(payloads), payloads[start:stop]
+
+    # -- names (ProjectMan's project list, Repo's ShowRepository) -----------------------------------------
+
+    def projects_by_name(self) -> list[tuple[str, str]]:
+        """(project id, name) of every CodeArts project the world knows (Build, Pipeline, repository lists),
+        as ProjectMan lists them by default: newest first (here: by id, descending)."""
+        ids = {*self._projects, *self.pipeline_service.projects, *self._project_repositories}
+        return [(project_id, project_name(project_id)) for project_id in sorted(ids, reverse=True)]
+
+    def repository(self, repository_id: int) -> tuple[int, str] | None:
+        """(id, name) of a repository the world knows; None if unknown."""
+        for repos in self._project_repositories.values():
+            for known, name in repos:
+                if known == repository_id:
+                    return known, name
+        known_ids = {repo for repo, _ in self._pipelines} | set(self._merge_requests)
+        return (repository_id, repository_name(repository_id)) if repository_id in known_ids else None
 
     def merge_request_book(self, repository_id: int) -> MergeRequestBook | None:
         """The merge requests of a repository; None if it has none planned."""

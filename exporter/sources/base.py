@@ -42,6 +42,7 @@ class FailingJob:
     where: str  # where it lives, for people: "build project ..., job id ..."
     since: float | None  # when that run ended (or last changed)
     url: str = ""  # its CodeArts page, where the API gives one
+    owner: str = ""  # the id of its repository or CodeArts project, whose name the page shows where known
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,6 +188,11 @@ class Source(ABC):
         per-cycle request budget such reads share."""
         return records
 
+    def refresh_seconds(self, target: Target) -> float | None:
+        """At most how often a target is listed, in seconds, after a good listing (its records change
+        slowly: names); None, the default: at every poll cycle."""
+        return None
+
     def record_key(self, record: Any) -> str:
         """A record's identity within its target, to carry a vanished one through its grace; by default its
         ``id``."""
@@ -214,6 +220,11 @@ class Source(ABC):
     def failing_jobs(self, state: TargetState) -> tuple[FailingJob, ...]:
         """The jobs of one target whose latest run failed or timed out (for the landing page)."""
         return ()
+
+    def names(self, state: TargetState) -> Mapping[str, str]:
+        """Names one target's records give to ids of repositories and CodeArts projects (for the landing
+        page); none by default."""
+        return {}
 
     # -- optional parts ------------------------------------------------------------------------------------
 

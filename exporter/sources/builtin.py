@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from exporter.sources.build.source import SOURCE as BUILD
 from exporter.sources.pipeline.source import SOURCE as PIPELINE
+from exporter.sources.projectman.source import SOURCE as NAMES
 from exporter.sources.repo.source import SOURCE as REPO
 from exporter.sourcetable import SourceTable
 
 __all__ = ["BUILTIN"]
 
-BUILTIN = SourceTable((REPO, BUILD, PIPELINE))
+BUILTIN = SourceTable((REPO, BUILD, PIPELINE, NAMES))
 
 
 if __name__ == "__main__":  # python -m exporter.sources.builtin > table.md: the table of docs/metrics.md

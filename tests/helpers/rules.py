@@ -45,6 +45,7 @@ def exported_series() -> set[str]:
 
 def metric_names(expr: str) -> set[str]:
     """Metric names an expression selects (codearts_* and Prometheus' own series)."""
+    expr = re.sub(r'"[^"]*"', '""', expr)  # label names and values in strings (label_replace's) are not metrics
     names = set(re.findall(r"\bcodearts_[a-z_]+\b", expr))
     names |= {name for name in re.findall(r"\b([a-zA-Z_]+)\{", expr) if name in PROMETHEUS_SERIES}
     return names

@@ -7,6 +7,8 @@ from exporter.sources.build.models import BuildJob
 from exporter.sources.build.targets import project_target
 from exporter.sources.pipeline.models import JobRun, Pipeline, PipelineRun, RunDetail, StageRun
 from exporter.sources.pipeline.targets import project_target as pipeline_project_target
+from exporter.sources.projectman.models import PROJECT, REPOSITORY, Name
+from exporter.sources.projectman.targets import names_target
 from exporter.sources.repo.models import PipelineJob
 from exporter.sources.repo.targets import pipeline_target
 
@@ -54,15 +56,20 @@ def make_snapshot() -> Snapshot:
         last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
         records=(
             Pipeline("c" * 32, "deploy", "demo", "", PipelineRun("r1", 7, "failed", "FAILED", "Push", "main", "abc",
-                                                                 T0 - 700, T0 - 600, stages),
+                                                                 T0 - 700, T0 - 600, stages, ref="main"),
                      RunDetail("r1", (JobRun("Test", "unit", "failed", T0 - 640, T0 - 600, 10.0),),
                                "Test/unit", "exit code 1")),
             Pipeline("d" * 32, "nightly", "demo", "ops", PipelineRun("r2", 3, "paused", "PAUSED", "Scheduler",
-                                                                     "other", "def", T0 - 100, None)),
+                                                                     "other", "def", T0 - 100, None,
+                                                                     ref="feature/nightly-fix")),
             Pipeline("e" * 32, "new", "demo", "", None),
         ),
     )
-    return Snapshot(3, T0 + 1, (pipeline, project, failing, service))
+    names = TargetState(names_target(None), polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 0.1,
+                        poll_duration=0.1, data_at=T0 + 0.1,
+                        records=(Name("6ecbc5bac7c8442fb3d2563d53c13582", "payments", PROJECT),
+                                 Name("2111976239", "billing-service", REPOSITORY)))
+    return Snapshot(3, T0 + 1, (pipeline, project, failing, service, names))
 
 
 def awkward_snapshot() -> Snapshot:

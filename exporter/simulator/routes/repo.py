@@ -4,9 +4,11 @@
 ``X-Total``), ``GET /v4/projects/{project_id}/repositories`` (ListProjectRepositories), ``GET
 /v4/repositories/{repository_id}/merge-requests`` (ListRepositoryMergeRequests: ``state`` all|opened|closed|
 merged, default all; ``order_by`` created_at|updated_at, default created_at; ``sort`` asc|desc, default
-desc) and ``GET /v4/repositories/{repository_id}/merge-requests/{iid}/actual-head-pipeline``
-(ShowActualHeadPipeline). Lists page by ``offset``/``limit`` (1..100, default 20) under the simulator's
-Repo paging mode; only pipeline jobs send ``X-Total`` (the SDK reads it for them only).
+desc), ``GET /v4/repositories/{repository_id}/merge-requests/{iid}/actual-head-pipeline``
+(ShowActualHeadPipeline) and ``GET /v4/repositories/{repository_id}`` (ShowRepository: its ``id`` and
+``name``, the fields the exporter reads, beside a few others of the SDK's ``RepositoryDto``). Lists page by
+``offset``/``limit`` (1..100, default 20) under the simulator's Repo paging mode; only pipeline jobs send
+``X-Total`` (the SDK reads it for them only).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ MR_STATES = ("all", "opened", "closed", "merged")
 PIPELINE = Target(r"repo:\d+/\d+", lambda match: f"repo:{int(match[1])}/{int(match[2])}")
 PROJECT_REPOSITORIES = Target(r"repositories:[^/]+", lambda match: f"repositories:{match[1]}")
 MERGE_REQUESTS = Target(r"merge_requests:\d+", lambda match: f"merge_requests:{int(match[1])}")
+REPOSITORY = Target(r"repository:\d+", lambda match: f"repository:{int(match[1])}")
 
 
 def _window(context: RequestContext) -> tuple[int, int] | None:
@@ -65,6 +68,17 @@ def _repositories(context: RequestContext) -> Reply:
     return json_reply(200, page[1])
 
 
+def _repository(context: RequestContext) -> Reply:
+    known = context.world.repository(int(context.match[1]))
+    if known is None:
+        return REPO.error(404)
+    repository_id, name = known
+    return json_reply(200, {"id": repository_id, "name": name, "namespace": "sim", "path": name,
+                            "name_with_namespace": f"sim / {name}", "develop_mode": "normal",
+                            "visibility": "private", "archived": False, "status": 0,
+                            "web_url": f"https://devcloud.example.com/codehub/{repository_id}/home"})
+
+
 def _merge_requests(context: RequestContext) -> Reply:
     query = context.query
     window = _window(context)
@@ -96,6 +110,7 @@ ROUTES: tuple[Route, ...] = (
           _pipeline_jobs, PIPELINE),
     Route(REPO, "repo_repositories", re.compile(r"/v4/projects/([^/]+)/repositories/?"),
           _repositories, PROJECT_REPOSITORIES),
+    Route(REPO, "repo_repository", re.compile(r"/v4/repositories/(\d{1,10})/?"), _repository, REPOSITORY),
     Route(REPO, "repo_merge_requests", re.compile(r"/v4/repositories/(\d{1,10})/merge-requests/?"),
           _merge_requests, MERGE_REQUESTS),
     Route(REPO, "repo_head_pipeline",

@@ -8,14 +8,15 @@ source shares; that old key still works and means the same, with a deprecation w
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter.validation import CODEARTS_PROJECT_ID, Checker, is_duplicate, string
+from exporter.validation import CODEARTS_PROJECT_ID, Checker, is_duplicate, patterns, selected, string
 
 log = logging.getLogger(__name__)
 
-PROJECT_KEYS = ("id",)
+PROJECT_KEYS = ("id", "include", "exclude")
 OPTION_KEYS = ("history_api",)
 # auto: the batch records API (POST /v1/record/brief) where the account answers it, else v1; brief: that batch
 # API only; v1: GET /v1/record/{build_project_id}/records; v3: GET /v3/jobs/{job_id}/history.
@@ -33,9 +34,16 @@ class BuildSection:
 
 @dataclass(frozen=True, slots=True)
 class ProjectTarget:
-    """A CodeArts project whose build jobs to watch."""
+    """A CodeArts project whose build jobs to watch: those whose name matches an ``include`` regex (any, when
+    none are given) and no ``exclude`` regex (``re.search``), as for pipelines and repositories."""
 
     id: str
+    include: tuple[re.Pattern[str], ...] = ()
+    exclude: tuple[re.Pattern[str], ...] = ()
+
+    def watches(self, name: str) -> bool:
+        """True if a build job of this name is watched."""
+        return selected(name, self.include, self.exclude)
 
 
 def _projects(check: Checker, raw: object) -> tuple[ProjectTarget, ...] | None:
@@ -56,8 +64,11 @@ def _projects(check: Checker, raw: object) -> tuple[ProjectTarget, ...] | None:
             pattern=CODEARTS_PROJECT_ID,
             expected="a CodeArts project id (32 letters and digits)",
         )
-        if project_id is not None and not is_duplicate(check, f"{path}.id", project_id, first_path):
-            targets.append(ProjectTarget(project_id))
+        include = patterns(check, f"{path}.include", section.get("include"))
+        exclude = patterns(check, f"{path}.exclude", section.get("exclude"))
+        if project_id is not None and not is_duplicate(check, f"{path}.id", project_id, first_path) \
+                and include is not None and exclude is not None:
+            targets.append(ProjectTarget(project_id, include, exclude))
     return tuple(targets) if len(targets) == len(items) else None
 
 

@@ -10,12 +10,20 @@ from exporter.sources.base import FAILING_STATUSES, FailingJob
 from exporter.sources.build import metrics as m
 from exporter.sources.build.models import BUILD_STATUSES, BuildJob
 
+NEVER_BUILT = "none"  # the status of a job that has no build yet
+
 
 def build_job_duration(job: BuildJob) -> float | None:
-    """The last build's duration; a running job's 0 means "not finished", not zero seconds."""
-    if job.last_build_duration is None or (job.running and job.last_build_duration == 0):
+    """The last build's duration; a running job's 0 means "not finished", not zero seconds, and a job never
+    built has none (CodeArts lists 0)."""
+    if job.last_build_duration is None or job.status == NEVER_BUILT or (job.running and job.last_build_duration == 0):
         return None
     return job.last_build_duration
+
+
+def build_job_health(job: BuildJob) -> float | None:
+    """The job's health score; a job never built has none (CodeArts lists 0, which would read as "all failed")."""
+    return None if job.status == NEVER_BUILT else job.health_score
 
 
 def render_project(sink: Sink, state: TargetState) -> None:
@@ -28,7 +36,7 @@ def render_project(sink: Sink, state: TargetState) -> None:
         per_status[job.status] += 1
         sink.add(m.JOB_STATUS, (*labels, job.status), 1)
         optional = (
-            (m.JOB_HEALTH, job.health_score),
+            (m.JOB_HEALTH, build_job_health(job)),
             (m.JOB_LAST_BUILD, job.last_build_time),
             (m.JOB_LAST_DURATION, build_job_duration(job)),
         )
@@ -46,5 +54,6 @@ def render_project(sink: Sink, state: TargetState) -> None:
 def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:
     """The project's enabled jobs whose last build failed or timed out (the Build API gives no job URL)."""
     project = state.target.key
-    return tuple(FailingJob(job.name, job.status, f"build project {project}, job id {job.id}", job.last_build_time)
+    return tuple(FailingJob(job.name, job.status, f"build project {project}, job id {job.id}", job.last_build_time,
+                            owner=project)
                  for job in state.records if job.status in FAILING_STATUSES and not job.disabled)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
@@ -10,12 +11,13 @@ from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
 from exporter.sources.build import metrics, regions
-from exporter.sources.build.config import LEGACY_HISTORY_API, BuildSection, parse_section
+from exporter.sources.build.config import LEGACY_HISTORY_API, BuildSection, ProjectTarget, parse_section
 from exporter.sources.build.fetch import list_build_jobs
 from exporter.sources.build.history import BuildHistory
 from exporter.sources.build.render import failing_jobs, render_project
 from exporter.sources.build.targets import API, project_target
 from exporter.validation import Checker
+from exporter.wording import plural
 
 THROTTLE_CODE = "CB.00060211"  # CodeArts Build throttles with HTTP 500 and this error code
 
@@ -46,17 +48,25 @@ class BuildSource(Source):
         return bool(section.projects)
 
     def targets(self, section: BuildSection) -> tuple[Target, ...]:
-        return tuple(project_target(project.id) for project in section.projects)
+        return tuple(project_target(project.id, project) for project in section.projects)
 
     def project_ids(self, section: BuildSection) -> tuple[tuple[str, str], ...]:
         return tuple((f"projects[{index}].id", project.id) for index, project in enumerate(section.projects))
 
     def summary(self, section: BuildSection) -> str:
+        if not section.projects:
+            return ""
         api = f" (run history from the {section.history_api} records API)" if section.history_api != "auto" else ""
-        return f"{len(section.projects)} build projects{api}"
+        return f"{plural(len(section.projects), 'build project')}{api}"
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
-        return list_build_jobs(client, target.key)
+        """The project's build jobs that its ``include``/``exclude`` regexes watch (the others are never
+        rendered or counted)."""
+        listing = list_build_jobs(client, target.key)
+        project = target.options
+        if not isinstance(project, ProjectTarget) or not (project.include or project.exclude):
+            return listing
+        return replace(listing, records=tuple(job for job in listing.records if project.watches(job.name)))
 
     def render(self, sink: Sink, state: TargetState) -> None:
         render_project(sink, state)

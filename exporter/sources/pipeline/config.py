@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, timedelta, timezone
 
-from exporter.validation import CODEARTS_PROJECT_ID, Checker, boolean, is_duplicate, patterns, string
+from exporter.validation import CODEARTS_PROJECT_ID, Checker, boolean, is_duplicate, patterns, selected, string
 
 PROJECT_KEYS = ("id", "include", "exclude", "branches", "legacy", "detail")
 OPTION_KEYS = ("stage_time_zone",)
@@ -38,8 +38,7 @@ class PipelineProject:
 
     def watches(self, name: str) -> bool:
         """True if a pipeline of this name is watched."""
-        included = not self.include or any(pattern.search(name) for pattern in self.include)
-        return included and not any(pattern.search(name) for pattern in self.exclude)
+        return selected(name, self.include, self.exclude)
 
     def branch_label(self, branch: str) -> str:
         """The label value of a run's branch: itself if a ``branches`` regex matches it, else ``other``."""

@@ -35,7 +35,8 @@ LAST_RUN_STAGE_DURATION = metric_spec(
     (*PIPELINE_LABELS, "stage"), "pipeline")
 LAST_RUN_INFO = metric_spec(
     "codearts_pipeline_last_run_info", "gauge",
-    "Always 1; identifies a pipeline's latest run: its id and number, trigger, branch (or other) and commit.",
+    "Always 1; identifies a pipeline's latest run: its id and number, trigger, branch and commit (the branch as "
+    "the run built it: branches bounds the run counters only).",
     (*PIPELINE_LABELS, "run_id", "run_number", "trigger", "branch", "commit"), "pipeline")
 INFO = metric_spec(
     "codearts_pipeline_info", "gauge",

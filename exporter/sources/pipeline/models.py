@@ -82,7 +82,8 @@ class StageRun:
 class PipelineRun:
     """One run of a pipeline (the latest run of a listing entry, or one of the run list).
 
-    ``end`` is None until the run finished; ``branch`` is already the bounded label value."""
+    ``end`` is None until the run finished; ``branch`` is already the bounded label value of the run counters,
+    ``ref`` the real branch (or other ref) the run built, for the latest run's one info series."""
 
     id: str
     number: int
@@ -94,6 +95,7 @@ class PipelineRun:
     start: float | None
     end: float | None
     stages: tuple[StageRun, ...] = ()
+    ref: str = ""
 
     @property
     def finished(self) -> bool:
@@ -235,6 +237,7 @@ def parse_run(raw: object, project: PipelineProject) -> PipelineRun:
         start=start,
         end=_end_after(start, parse_timestamp(record.get("end_time"))),
         stages=stages,
+        ref=branch[:MAX_NAME],
     )
 
 

@@ -72,7 +72,7 @@ def render_project(sink: Sink, state: TargetState) -> None:
                     sink.add(m.LAST_RUN_JOB_DURATION, (*labels, job.stage, job.name), job.duration)
                 if job.queued is not None:
                     sink.add(m.LAST_RUN_JOB_QUEUED, (*labels, job.stage, job.name), job.queued)
-        sink.add(m.LAST_RUN_INFO, (*labels, run.id, str(run.number), run.trigger, run.branch, run.commit), 1)
+        sink.add(m.LAST_RUN_INFO, (*labels, run.id, str(run.number), run.trigger, run.ref, run.commit), 1)
     for status in (*RUN_STATUSES, NEVER_RAN):
         sink.add(m.PIPELINES, (project, status), per_status[status])
 
@@ -96,7 +96,7 @@ def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:
     """The project's pipelines whose latest run failed."""
     project = state.target.key
     return tuple(FailingJob(pipeline.name, "failed", _where(project, pipeline),
-                            pipeline.latest.end or pipeline.latest.start)
+                            pipeline.latest.end or pipeline.latest.start, owner=project)
                  for pipeline in state.records if pipeline.latest is not None and pipeline.latest.status == "failed")
 
 

@@ -25,6 +25,7 @@ from exporter.sources.pipeline.render import (
 )
 from exporter.sources.pipeline.targets import API, project_target
 from exporter.validation import Checker
+from exporter.wording import plural
 
 DETAILS_PER_POLL = 20  # run details read per project and poll at most (the first poll would read them all)
 MAX_DETAIL_WAIT = 31  # polls a run detail that keeps failing waits at most: 1, 3, 7, 15, 31 polls apart
@@ -70,7 +71,7 @@ class PipelineSource(Source):
 
     def summary(self, section: tuple[PipelineProject, ...]) -> str:
         """Empty when no pipeline projects are named: a configuration without them reads as before."""
-        return f"{len(section)} pipeline projects" if section else ""
+        return plural(len(section), "pipeline project") if section else ""
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
         project = target.options if isinstance(target.options, PipelineProject) else PipelineProject(target.key)

@@ -16,6 +16,7 @@ from exporter.validation import (
     non_negative,
     patterns,
     seconds,
+    selected,
     string,
 )
 
@@ -58,8 +59,7 @@ class ProjectDiscovery:
 
     def matches(self, name: str) -> bool:
         """True if a repository of this name is discovered."""
-        included = not self.include or any(pattern.search(name) for pattern in self.include)
-        return included and not any(pattern.search(name) for pattern in self.exclude)
+        return selected(name, self.include, self.exclude)
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,5 +89,5 @@ def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:
     """The pipeline's jobs whose latest run failed or timed out, with their CodeArts page."""
     repo, pipeline = _ids(state)
     return tuple(FailingJob(job.name, job.status, f"repository {repo}, pipeline {pipeline}, stage {job.stage}",
-                            job.finished or job.updated or job.started, job.target_url)
+                            job.finished or job.updated or job.started, job.target_url, owner=repo)
                  for job in latest_pipeline_jobs(state.records) if job.status in FAILING_STATUSES)

@@ -23,6 +23,7 @@ from exporter.sources.repo.render import (
 )
 from exporter.sources.repo.targets import API, pipeline_ids, pipeline_target
 from exporter.validation import Checker
+from exporter.wording import plural
 
 
 class RepoSource(Source):
@@ -59,12 +60,16 @@ class RepoSource(Source):
                      for index, project in enumerate(section.discovery.projects))
 
     def summary(self, section: RepoSection) -> str:
+        if not self.has_targets(section):
+            return ""
         pipelines = len(section.pipeline_targets())
         discovering = sum(repo.discover is not None for repo in section.repositories)
-        text = f"{pipelines} pipelines in {len(section.repositories)} repositories"
-        if discovering or section.discovery.projects:
-            text += (f", merge request discovery in {discovering} repositories and the repositories of "
-                     f"{len(section.discovery.projects)} projects every {section.discovery.interval_seconds:g}s")
+        text = f"{plural(pipelines, 'pipeline')} in {plural(len(section.repositories), 'repository')}"
+        where = [plural(discovering, "repository")] if discovering else []
+        if section.discovery.projects:
+            where.append(f"the repositories of {plural(len(section.discovery.projects), 'project')}")
+        if where:
+            text += f", merge request discovery in {' and '.join(where)} every {section.discovery.interval_seconds:g}s"
         return text
 
     def fetch(self, client: CodeArtsClient, target: Target) -> ParsedListing[Any]:
