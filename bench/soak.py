@@ -45,6 +45,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 import exporter as exporter_package
 from exporter.simulator import Fault, Simulator, World
+from exporter.simulator.deployments import DeployService
 
 TOKEN = "soak-token"  # noqa: S105 - the simulator's token for this run
 RATES = (0.3, 0.7, 1.0)
@@ -71,16 +72,23 @@ def exporter_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "exporter"]
 
 
+DEPLOY_PROJECT = "d5" * 16  # a CodeArts Deploy project of DEPLOY_APPS applications beside the generated world
+DEPLOY_APPS = 150
+
+
 def make_world(seed: int) -> World:
-    return World.generated(projects=6, jobs_per_project=120, repositories=2, pipelines_per_repo=3,
-                           jobs_per_pipeline=25, seed=seed)
+    world = World.generated(projects=6, jobs_per_project=120, repositories=2, pipelines_per_repo=3,
+                            jobs_per_pipeline=25, seed=seed)
+    world.deploy_service = DeployService(seed, {DEPLOY_PROJECT: DEPLOY_APPS})
+    return world
 
 
 def write_config(path: Path, url: str, world: World, interval: float, timeout: float, history: bool) -> None:
     repos: dict[int, list[int]] = {}
     for repo, pipeline in world.pipeline_keys():
         repos.setdefault(repo, []).append(pipeline)
-    lines = ["region: soak", "endpoints:", f"  repo: {url}", f"  build: {url}", "auth:", f"  token: {TOKEN}",
+    lines = ["region: soak", "endpoints:", f"  repo: {url}", f"  build: {url}", f"  deploy: {url}", "auth:",
+             f"  token: {TOKEN}",
              "poll:", f"  interval_seconds: {interval}", f"  timeout_seconds: {timeout}", "  concurrency: 4",
              # Backoff capped at one interval: the soak checks recovery within two intervals of the end of
              # faults; with the default cap (600 s) a long-failing target would take up to that long.
@@ -89,12 +97,14 @@ def write_config(path: Path, url: str, world: World, interval: float, timeout: f
         lines += [f"  - id: {repo}", f"    pipelines: {pipelines}"]
     lines.append("projects:")
     lines += [f"  - id: {project}" for project in world.project_ids()]
+    lines += ["deploy_projects:", f"  - id: {DEPLOY_PROJECT}"]
     lines += ["history:", f"  enabled: {'true' if history else 'false'}"]
     path.write_text("\n".join(lines) + "\n")
 
 
 def targets_of(world: World) -> list[str]:
-    return [f"repo:{r}/{p}" for r, p in world.pipeline_keys()] + [f"build:{p}" for p in world.project_ids()]
+    return ([f"repo:{r}/{p}" for r, p in world.pipeline_keys()] + [f"build:{p}" for p in world.project_ids()]
+            + [f"deploy:{DEPLOY_PROJECT}"])
 
 
 def fault_mix(targets: list[str], rng: random.Random, timeout: float) -> list[dict[str, Any]]:
@@ -107,8 +117,8 @@ def fault_mix(targets: list[str], rng: random.Random, timeout: float) -> list[di
         fault = rng.choice(faults)
         delay = rng.uniform(0.1, 2 * timeout) if fault is Fault.LATENCY else None
         mix.append({"on": target, "fault": fault.value, "rate": rng.choice(RATES), "delay": delay})
-    for route in ("repo_jobs", "build_jobs"):  # and a light background of throttling everywhere
-        fault = Fault.THROTTLED if route == "repo_jobs" else Fault.BUILD_THROTTLED
+    for route in ("repo_jobs", "build_jobs", "deploy_list"):  # and a light background of throttling everywhere
+        fault = Fault.BUILD_THROTTLED if route == "build_jobs" else Fault.THROTTLED
         mix.append({"on": route, "fault": fault.value, "rate": 0.1, "delay": None})
     # Run history's records requests: a random fault half of the time, else the background throttling.
     fault = rng.choice(faults) if rng.random() < 0.5 else Fault.BUILD_THROTTLED

@@ -42,10 +42,10 @@ class Assumption:
 
 
 KNOWN: tuple[Assumption, ...] = (
-    Assumption("total_is_integer", ("repo", "build", "pipeline"),
+    Assumption("total_is_integer", ("repo", "build", "pipeline", "deploy"),
                "a listing's total (Build and Pipeline `total`, Repo `X-Total`) is a non-negative integer",
                "a digit string or an integral number is read as that integer; anything else is read as no total"),
-    Assumption("total_present", ("repo", "build", "pipeline"),
+    Assumption("total_present", ("repo", "build", "pipeline", "deploy"),
                "every page of a listing that documents a total (Build jobs, Pipeline lists, Repo pipeline jobs' "
                "X-Total) says how many items the whole listing holds",
                "the walk goes on while pages come back full and with new items, up to the page limit; ending on "
@@ -53,10 +53,10 @@ KNOWN: tuple[Assumption, ...] = (
     Assumption("paging_style", ("repo", "build", "pipeline"),
                "Repo and Pipeline `offset` counts items; Build `page_index` counts pages from 0",
                "the other readings (pages from 0, pages from 1) are tried and the one that yields new items kept"),
-    Assumption("status_vocabulary", ("repo", "build", "pipeline"),
+    Assumption("status_vocabulary", ("repo", "build", "pipeline", "deploy"),
                "every status word is one of the published ones (docs/reliability.md, status table)",
                "the status is exported as `unknown` (a finished run of unknown outcome is skipped, counted)"),
-    Assumption("utf8_bodies", ("repo", "build", "pipeline"),
+    Assumption("utf8_bodies", ("repo", "build", "pipeline", "deploy"),
                "answers are valid UTF-8 JSON",
                "each invalid byte is replaced with U+FFFD and the rest of the answer is used"),
     Assumption("unique_stage_names", ("pipeline",),
@@ -66,14 +66,14 @@ KNOWN: tuple[Assumption, ...] = (
                "the zone-less stage times of a run list are in the project's configured zone (UTC+8 by default)",
                "nothing is exported from a stage's start or end alone (stage durations take both in one zone); "
                "set the project's zone to the one the check reports"),
-    Assumption("times_in_range", ("build", "pipeline"),
+    Assumption("times_in_range", ("build", "pipeline", "deploy"),
                "a finished run has a start time, an end time not before it, neither in the future",
                "the run is counted in the run counters, but no duration or queue time of it is observed"),
-    Assumption("runs_sorted_by_number", ("build", "pipeline"),
+    Assumption("runs_sorted_by_number", ("build", "pipeline", "deploy"),
                "a job's run list, newest first, is in descending run-number order (Pipeline sorts it by start time)",
                "the walk goes on, widened to pages of 100 from the newest, until every number between the mark and "
                "the newest finished run is found, the list ends (the rest are gone) or history.max_pages"),
-    Assumption("run_numbers_grow", ("build", "pipeline"),
+    Assumption("run_numbers_grow", ("build", "pipeline", "deploy"),
                "a job's run numbers only grow",
                "a listing below the mark has the job's runs fetched from #1: if the run list goes no higher, "
                "counting starts again from #1 (a re-created or reset job); if it does, the listing lagged"),

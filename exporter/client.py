@@ -131,6 +131,11 @@ class CodeArtsClient:
         fail at once instead of going out."""
         self._upstream.close()
 
+    @property
+    def auth(self) -> CodeArtsAuth:
+        """How requests carry credentials (a source may word a refusal after the mode)."""
+        return self._auth
+
     def checking(self, api: str, url: str) -> AbstractContextManager[None]:
         """A scope in which parsers report contradicted assumptions (for ``api`` without its ``_history``
         suffix, and the URL) and items they left out (codearts_records_skipped_total under ``api``)."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from exporter.limits import MAX_LABEL_CHARS
@@ -25,8 +25,9 @@ class RecordError(ValueError):
     """A payload record that cannot be turned into a typed record."""
 
 
-def parse_timestamp(value: object) -> float | None:
-    """Epoch seconds from an ISO 8601 string (offset, ``Z`` or naive UTC) or epoch s/ms number.
+def parse_timestamp(value: object, naive: tzinfo = UTC) -> float | None:
+    """Epoch seconds from an ISO 8601 string (offset, ``Z`` or none: read in ``naive``; a space for the ``T``
+    and any fraction, ``.0`` included, are fine) or an epoch s/ms number.
 
     Returns None for missing, empty, zero or unreadable values: "unknown" is better than wrong.
     """
@@ -41,7 +42,7 @@ def parse_timestamp(value: object) -> float | None:
         return None
     if text.isascii() and text.lstrip("-").replace(".", "", 1).isdigit():  # "²".isdigit(), but not a number
         return _epoch_number(float(text))
-    return _iso_timestamp(text)
+    return _iso_timestamp(text, naive)
 
 
 def _epoch_number(number: float) -> float | None:
@@ -52,7 +53,7 @@ def _epoch_number(number: float) -> float | None:
     return number if number < 1e11 else None
 
 
-def _iso_timestamp(text: str) -> float | None:
+def _iso_timestamp(text: str, naive: tzinfo) -> float | None:
     normalised = text.replace("Z", "+00:00").replace("z", "+00:00")
     # fromisoformat wants 3 or 6 fraction digits; pad or trim whatever came.
     match = _ISO_FRACTION.search(normalised)
@@ -65,7 +66,7 @@ def _iso_timestamp(text: str) -> float | None:
     except ValueError:
         return None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
+        moment = moment.replace(tzinfo=naive)
     return moment.timestamp()
 
 

@@ -146,6 +146,8 @@ V_PIPE_JOB = Variable("pipeline_job", "Job", f'codearts_repo_pipeline_job_status
 V_CP_PROJECT = Variable("cp_project", "Project", names_of("codearts_pipeline_pipelines", "project_id", "project",
                                                           "codearts_project_info"), "project_id", shown="project")
 V_CP_PIPELINE = Variable("cp_pipeline", "Pipeline", 'codearts_pipeline_info{project_id=~"$cp_project"}', "pipeline")
+V_DP_PROJECT = Variable("dp_project", "Project", "codearts_deploy_app_info", "project_id")
+V_DP_APP = Variable("dp_app", "Application", 'codearts_deploy_app_info{project_id=~"$dp_project"}', "app")
 V_SCRAPE_JOB = Variable("scrape_job", "Scrape job", "codearts_exporter_build_info", "job")
 V_INSTANCE = Variable("instance", "Exporter", 'codearts_exporter_build_info{job=~"$scrape_job"}', "instance")
 
@@ -161,6 +163,13 @@ CP_LINK = {"title": "Open the pipeline",
 def _named_queries(queries: tuple[Query, ...], key: str = "project_id") -> tuple[Query, ...]:
     """The queries, each with its series' project (or repository) name as a label (see :func:`named`)."""
     return tuple(q(named(query.expr, key), query.legend) for query in queries)
+DP_PROJECT = 'project_id=~"$dp_project"'
+DP = f'{DP_PROJECT}, app=~"$dp_app"'
+DP_KEY = "instance, project_id, app_id"
+DP_LINK = {"title": "Open the application",
+           "url": "/d/codearts-deploy?${datasource:queryparam}&var-dp_project=${__data.fields.project_id}"
+                  "&var-dp_app=${__data.fields.app}"}
+DP_FINISHED = 'status=~"success|failed|timedout|aborted|canceled"'
 
 
 def _quantiles(metric: str, selector: str, by: str, what: str) -> tuple[Query, ...]:
@@ -180,7 +189,7 @@ def _histogram(metric: str, selector: str, by: str, legend: str, window: str = "
 OVERVIEW = Dashboard(
     "codearts-overview", "CodeArts CI: overview",
     "What is red now and since when, how long builds take, which jobs are unhealthy.",
-    (V_PROJECT, V_REPOSITORY, V_PIPELINE, V_CP_PROJECT),
+    (V_PROJECT, V_REPOSITORY, V_PIPELINE, V_CP_PROJECT, V_DP_PROJECT),
     (
         ("Now", (
             Panel("Failed build jobs", "stat", (q(f'sum(codearts_build_jobs{{{PROJECT}, status="failed"}})'),),
@@ -297,6 +306,27 @@ OVERVIEW = Dashboard(
                         "== 1)")),
             ), "Which pipelines are red, and since when (the end of the failed run)?", unit="dateTimeFromNow",
                 width=12, height=8, links=(CP_LINK,)),
+        )),
+        ("CodeArts Deploy", (
+            Panel("Failed deployments", "stat",
+                  (q(f'count(codearts_deploy_app_last_status{{{DP_PROJECT}, status=~"failed|timedout"}} == 1)'),),
+                  "How many applications' last deployment failed or timed out?", width=4, height=4,
+                  options={"red_above": 0}),
+            Panel("Deploying now", "stat", (
+                q(f'count(codearts_deploy_app_last_status{{{DP_PROJECT}, status="running"}} == 1)', "running"),
+                q(f'count(codearts_deploy_app_last_status{{{DP_PROJECT}, status="pending"}} == 1)', "queued"),
+            ), "How many applications are deploying, and how many deployments wait in the queue?", width=4,
+                height=4),
+            Panel("Deployment success ratio", "stat", (
+                q(f'sum(increase(codearts_deploy_runs_total{{{DP_PROJECT}, status="success"}}[$__range])) '
+                  f"/ sum(increase(codearts_deploy_runs_total{{{DP_PROJECT}, {DP_FINISHED}}}[$__range]))"),
+            ), "Of the deployments that finished in the time range, which share succeeded?", unit="percentunit",
+                width=4, height=4),
+            Panel("Failing applications", "table", (
+                q(f"codearts_deploy_app_last_end_timestamp_seconds{{{DP_PROJECT}}} * on ({DP_KEY}) group_left (status) "
+                  f'(codearts_deploy_app_last_status{{{DP_PROJECT}, status=~"failed|timedout"}} == 1)'),
+            ), "Which applications' last deployment failed, and since when (its end)?", unit="dateTimeFromNow",
+                width=12, height=8, links=(DP_LINK,)),
         )),
         ("Health", (
             Panel("Least healthy build jobs", "bargauge", (
@@ -491,6 +521,62 @@ CLOUD_PIPELINE_DASHBOARD = Dashboard(
     ),
 )
 
+DEPLOY_DASHBOARD = Dashboard(
+    "codearts-deploy", "CodeArts CI: Deploy",
+    "CodeArts Deploy: each application's last deployment, deployments by result over time, how long they take, "
+    "and which applications fail.",
+    (V_DP_PROJECT, V_DP_APP),
+    (
+        ("Now", (
+            Panel("Failed", "stat",
+                  (q(f'count(codearts_deploy_app_last_status{{{DP}, status=~"failed|timedout"}} == 1)'),),
+                  "How many of the selected applications' last deployment failed or timed out?", width=4, height=4,
+                  options={"red_above": 0}),
+            Panel("Deploying", "stat", (
+                q(f'count(codearts_deploy_app_last_status{{{DP}, status="running"}} == 1)', "running"),
+                q(f'count(codearts_deploy_app_last_status{{{DP}, status="pending"}} == 1)', "queued"),
+            ), "How many applications are deploying now, and how many deployments are queued?", width=4, height=4),
+            Panel("Deployment success ratio", "stat", (
+                q(f'sum(increase(codearts_deploy_runs_total{{{DP}, status="success"}}[$__range])) '
+                  f"/ sum(increase(codearts_deploy_runs_total{{{DP}, {DP_FINISHED}}}[$__range]))"),
+            ), "Of the deployments that finished in the time range, which share succeeded?", unit="percentunit",
+                width=4, height=4),
+            Panel("Applications by last status", "bargauge", (
+                q(f"count by (status) (codearts_deploy_app_last_status{{{DP}}} == 1)", "{{status}}"),
+            ), "How do the applications split by the result of their last deployment (never: not deployed yet)?",
+                width=12, height=4),
+            Panel("Last deployment of each application", "table", (
+                q(f"codearts_deploy_app_last_end_timestamp_seconds{{{DP}}} * on ({DP_KEY}) group_left (status) "
+                  f"(codearts_deploy_app_last_status{{{DP}}} == 1)"),
+            ), "How did each application's last finished deployment end, and when?", unit="dateTimeFromNow",
+                width=12, height=9, links=(DP_LINK,)),
+            Panel("Deploying or queued, for how long", "table", (
+                q(f"codearts_deploy_app_last_duration_seconds{{{DP}}} and on ({DP_KEY}) "
+                  f'(codearts_deploy_app_last_status{{{DP}, status=~"running|pending"}} == 1)'),
+            ), "Which deployments are still going or queued, and since how long (at the last poll)? "
+               "CodeArtsDeploymentRunningTooLong fires after 1 h.", unit="s", width=12, height=9, links=(DP_LINK,)),
+        )),
+        ("Deployments over time", (
+            Panel("Deployments by result", "timeseries", (
+                q(f"sum by (status) (increase(codearts_deploy_runs_total{{{DP}}}[$__rate_interval]))", "{{status}}"),
+            ), "How many deployments finish, and how do they end?", width=12),
+            Panel("Failing applications", "table", (
+                q(f"topk(10, sum by (project_id, app_id, app) (increase(codearts_deploy_runs_total{{{DP}, "
+                  f'status=~"failed|timedout"}}[$__range])))'),
+            ), "Which applications had the most failed or timed-out deployments in the time range?", width=12,
+                height=8, links=(DP_LINK,)),
+            Panel("Deployment duration p50 / p95", "timeseries",
+                  _histogram("codearts_deploy_run_duration_seconds", DP, "app", "{{app}}"),
+                  "How long do an application's deployments take (percentiles of those that finished lately)?",
+                  unit="s", width=12),
+            Panel("Last deployment duration", "timeseries", (
+                q(f"codearts_deploy_app_last_duration_seconds{{{DP}}}", "{{app}}"),
+            ), "How long did each application's last deployment take (a running one's value grows until it ends)?",
+                unit="s", width=12),
+        )),
+    ),
+)
+
 EXPORTER_DASHBOARD = Dashboard(
     "codearts-exporter", "CodeArts CI: exporter health",
     "Is the exporter scraped, can it read every CodeArts target, how fresh is its data, how does the API answer?",
@@ -565,7 +651,7 @@ EXPORTER_DASHBOARD = Dashboard(
 )
 
 ALL_DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, BUILD_JOB_DASHBOARD, PIPELINE_DASHBOARD, CLOUD_PIPELINE_DASHBOARD,
-                                         EXPORTER_DASHBOARD)
+                                         DEPLOY_DASHBOARD, EXPORTER_DASHBOARD)
 
 
 # --- JSON ---------------------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from exporter.wiring import run_history
 K = TypeVar("K")
 
 SIM_TOKEN = "sim-token-5e3c1f"  # a distinctive value, so tests can grep logs for it
-UNPACED = "{repo: 1000, build: 1000, pipeline: 1000}"  # tests about the rate limit pass their own
+UNPACED = "{repo: 1000, build: 1000, pipeline: 1000, deploy: 1000}"  # tests about the rate limit pass their own
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0, interval: float = 0.02) -> None:
@@ -57,7 +57,8 @@ def parse_samples(text: str) -> dict[tuple[str, frozenset], float]:
 
 def write_config(path: Path, url: str, *, repositories: dict[int, list[int]] | None = None,
                  projects: list[str] | None = None, interval: float = 60, token: str = SIM_TOKEN,
-                 extra: str = "", rate_limit: str = UNPACED, pipeline_projects: list[str] | None = None) -> Path:
+                 extra: str = "", rate_limit: str = UNPACED, pipeline_projects: list[str] | None = None,
+                 deploy_projects: list[str] | None = None) -> Path:
     """A config file against a simulator at ``url``; its rate limit does not pace tests that are not about it."""
     lines = [
         "region: test",
@@ -65,6 +66,7 @@ def write_config(path: Path, url: str, *, repositories: dict[int, list[int]] | N
         f"  repo: {url}",
         f"  build: {url}",
         *([f"  pipeline: {url}"] if pipeline_projects else []),
+        *([f"  deploy: {url}"] if deploy_projects else []),
         "auth:",
         f"  token: {token}",
         "poll:",
@@ -83,8 +85,47 @@ def write_config(path: Path, url: str, *, repositories: dict[int, list[int]] | N
     if pipeline_projects:
         lines.append("pipeline_projects:")
         lines += [f"  - id: {project}" for project in pipeline_projects]
+    if deploy_projects:
+        lines.append("deploy_projects:")
+        lines += [f"  - id: {project}" for project in deploy_projects]
     path.write_text("\n".join(lines) + "\n" + extra)
     return path
+
+
+class ClockedRig:
+    """An exporter on a fake clock (``now[0]``) against a simulated world: what the source tests drive."""
+
+    now: list[float]
+    config: object
+
+    def start_exporter(self, config: object) -> None:
+        from exporter.wiring import Exporter
+
+        self.config = config
+        self.exporter = Exporter(config, clock=lambda: self.now[0])  # type: ignore[arg-type]
+
+    def poll(self):  # type: ignore[no-untyped-def]
+        return self.exporter.poll_once()
+
+    def samples(self) -> dict[tuple[str, frozenset], float]:
+        return parse_samples(self.exporter.metrics_text().decode())
+
+    def close(self) -> None:
+        self.exporter.close()
+
+
+@pytest.fixture
+def closing() -> Iterator[Callable[[K], K]]:
+    """Hand rigs (anything with ``close()``) to this; each is closed at the end of the test."""
+    held: list = []
+
+    def keep(rig: K) -> K:
+        held.append(rig)
+        return rig
+
+    yield keep
+    for rig in held:
+        rig.close()  # type: ignore[attr-defined]
 
 
 @pytest.fixture

@@ -57,11 +57,13 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, discovery, "
-        "projects, build_options, pipeline_projects, pipeline_options, history, state, metrics), got a list",
+        "projects, build_options, pipeline_projects, pipeline_options, deploy_projects, deploy_options, history, "
+        "state, metrics), got a list",
     ),
     "unknown_top_level_key.yaml": (
         'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, discovery, '
-        'projects, build_options, pipeline_projects, pipeline_options, history, state, metrics)',
+        'projects, build_options, pipeline_projects, pipeline_options, deploy_projects, deploy_options, history, '
+        'state, metrics)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "
@@ -133,7 +135,7 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         'auth.token_file: cannot read file "/nonexistent/codearts-token": No such file or directory',
     ),
     "empty_targets.yaml": (
-        "no targets: repositories, discovery.projects, projects and pipeline_projects are all empty",
+        "no targets: repositories, discovery.projects, projects, pipeline_projects and deploy_projects are all empty",
     ),
     "discover_unknown_mode.yaml": (
         'repositories[0].discover: expected one of merge_requests, got "webhooks"',
@@ -200,7 +202,8 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "poll.rate_limit.burst: expected an integer 1..1000, got 0.5",
     ),
     "unknown_rate_limit_key.yaml": (
-        "poll.rate_limit.deploy: unknown key (expected one of: repo, build, pipeline, projectman, iam, burst)",
+        "poll.rate_limit.testplan: unknown key"
+        " (expected one of: repo, build, pipeline, deploy, projectman, iam, burst)",
     ),
     "negative_job_grace.yaml": ("poll.job_grace_seconds: expected a number >= 0, got -1",),
     "zero_max_backoff.yaml": ("poll.max_backoff_seconds: expected a number > 0, got 0",),
@@ -353,7 +356,8 @@ def test_minimal_config_gets_defaults_from_region() -> None:
             {"repo": "https://codehub-ext.cn-north-4.myhuaweicloud.com",
              "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
              "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
-             "projectman": "https://projectman-ext.cn-north-4.myhuaweicloud.com"},
+             "projectman": "https://projectman-ext.cn-north-4.myhuaweicloud.com",
+             "deploy": "https://codearts-deploy.cn-north-4.myhuaweicloud.com"},
             iam="https://iam.cn-north-4.myhuaweicloud.com",
         ),
         auth=TokenAuth(Secret("t0ken")),
@@ -361,7 +365,8 @@ def test_minimal_config_gets_defaults_from_region() -> None:
                         rate_limit=default_rate_limits(BUILTIN)),
         sources=BUILTIN,
         sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": BuildSection(),
-                  "pipeline": (), "projectman": NamesSection(repository_ids=(2111976239,), projectman=True)},
+                  "pipeline": (), "deploy": (),
+                  "projectman": NamesSection(repository_ids=(2111976239,), projectman=True)},
     )
     assert isinstance(config.poll.interval_seconds, float)
 
@@ -469,6 +474,8 @@ def test_example_config_loads() -> None:
     (pipeline_project,) = config.section("pipeline")
     assert pipeline_project.id == PROJECT_ID and pipeline_project.branch_label("release/2.3") == "release/2.3"
     assert pipeline_project.branch_label("feature/x") == "other" and not pipeline_project.legacy
+    (deploy_project,) = config.section("deploy")
+    assert deploy_project.id == PROJECT_ID and deploy_project.watches("anything")
 
 
 def endpoints_for_dataclass(region: str) -> Endpoints:
@@ -603,8 +610,10 @@ def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
         "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
         "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
         "projectman": "https://projectman-ext.cn-north-4.myhuaweicloud.com",
+        "deploy": "https://codearts-deploy.cn-north-4.myhuaweicloud.com",
     }
     assert "projectman" not in regions["cn-east-3"]  # not in ProjectMan's SDK table
+    assert "deploy" not in regions["cn-south-2"]  # no Deploy host in the SDK
     assert regions["tr-west-1"]["pipeline"] == "https://pipeline-external.tr-west-1.myhuaweicloud.com"
     assert "pipeline" not in regions["eu-west-101"]  # no Pipeline host in the SDK
     assert regions["tr-west-1"]["repo"] == "https://codeartsrepo-ext.tr-west-1.myhuaweicloud.com"
@@ -660,7 +669,7 @@ def test_the_metrics_section_is_optional_and_names_only_families_served() -> Non
 
 def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() -> None:
     rates = parse_config(minimal(), CONFFILE_ENV, sources=BUILTIN).poll.rate_limit.rates()
-    assert rates == {"repo": 8.0, "build": 5.0, "pipeline": 5.0, "projectman": 1.0, "iam": 0.2}
+    assert rates == {"repo": 8.0, "build": 5.0, "pipeline": 5.0, "deploy": 1.0, "projectman": 1.0, "iam": 0.2}
     poll = parse_config(minimal(poll={"rate_limit": {"repo": "0.5", "iam": 0.05, "burst": 2},
                                       "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV,
                         sources=BUILTIN).poll

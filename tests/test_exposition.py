@@ -69,7 +69,7 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
     first = make_snapshot()
     exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     exposition.update(first)
-    pipeline, project, failing, service, names = first.states
+    pipeline, project, failing, service, deploy, names = first.states
     # Next poll: same records (the poller reuses them), new poll times, and the project's jobs changed.
     changed_jobs = (*project.records[:2], replace(project.records[2], name="renamed"))
     second = Snapshot(4, T0 + 61, (
@@ -77,6 +77,7 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
         replace(project, last_success_at=T0 + 60, data_at=T0 + 60, records=changed_jobs),
         failing,
         replace(service, last_success_at=T0 + 60, data_at=T0 + 60),
+        replace(deploy, last_success_at=T0 + 60, data_at=T0 + 60),
         names,
     ))
     rendered.clear()
@@ -95,6 +96,10 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
         "codearts_pipeline_last_run_duration_seconds",
         frozenset(dict(project_id=project.target.key, pipeline_id="d" * 32, pipeline="nightly").items()),
     )] == 160  # a paused run: started at T0 - 100, polled at T0 + 60
+    assert parse_samples(exposition.body(TEXT, False).decode())[(
+        "codearts_deploy_app_last_duration_seconds",
+        frozenset(dict(project_id=project.target.key, app_id="b" * 32, app="payments").items()),
+    )] == 110  # a deployment still running: started at T0 - 50, polled at T0 + 60
 
 
 def test_identical_finished_records_reuse_lines_and_serve_identical_job_metrics(monkeypatch):

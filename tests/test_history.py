@@ -174,7 +174,7 @@ def test_max_pages_bounds_requests_and_reports_what_it_gave_up(tmp_path, simulat
 
 
 def test_history_families_match_the_metrics_table(rig_factory):  # noqa: F811 - the fixture imported above
-    rig = rig_factory(state=False, default_buckets=True, pipeline_projects={P1: 6})
+    rig = rig_factory(state=False, default_buckets=True, pipeline_projects={P1: 6}, deploy_projects={P1: 6})
     rig.poll()
     run_cycles(rig, range(3))
     table = {spec.name: spec for spec in BUILTIN.specs() if spec.group == "history"}

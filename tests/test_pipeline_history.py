@@ -9,6 +9,7 @@ from collections import Counter
 import pytest
 
 from .conftest import parse_samples
+from .helpers.counting import assert_counted_exactly, labelled
 from .helpers.pipelinerig import P1, P2, T0, Rig
 
 # Written out here, independently of the exporter.
@@ -36,33 +37,16 @@ def truth(rig: Rig, after: float, until: float) -> tuple[Counter, Counter, Count
     return runs, seconds, short
 
 
+ORDER = ("project_id", "pipeline_id", "pipeline", "trigger", "branch")
+
+
 def series(found: dict, name: str) -> dict[tuple, float]:
-    order = ("project_id", "pipeline_id", "pipeline", "trigger", "branch", "status", "outcome", "le")
-    return {tuple(dict(labels)[key] for key in order if key in dict(labels)): value
-            for (sample, labels), value in found.items() if sample == name}
+    return labelled(found, name, (*ORDER, "status"))
 
 
 def assert_counts_equal(rig: Rig, after: float) -> None:
-    runs, seconds, short = truth(rig, after, rig.now[0])
-    found = parse_samples(rig.exporter.metrics_text().decode())
-    counters = series(found, "codearts_pipeline_runs_total")
-    assert set(runs) <= set(counters), "a run counted under labels never served"
-    assert {key: value for key, value in counters.items() if value} == dict(runs)
-    # Durations are split by outcome: a histogram's _count is the sum of the counters of its statuses.
-    assert series(found, "codearts_pipeline_run_duration_seconds_count") == by_outcome(counters)
-    for key, value in series(found, "codearts_pipeline_run_duration_seconds_sum").items():
-        assert value == pytest.approx(by_outcome(seconds)[key], abs=1e-3), key
-    buckets = series(found, "codearts_pipeline_run_duration_seconds_bucket")
-    assert {key[:-1]: value for key, value in buckets.items() if key[-1] == "60.0" and value} == \
-        {key: value for key, value in by_outcome(short).items() if value}
-
-
-def by_outcome(table: dict[tuple, float]) -> dict[tuple, float]:
-    """Values per (labels, outcome) from values per (labels, status), outcomes with no value left out."""
-    out: Counter[tuple] = Counter()
-    for key, value in table.items():
-        out[(*key[:-1], "success" if key[-1] == "success" else "failure")] += value
-    return {key: value for key, value in out.items() if value}
+    assert_counted_exactly(parse_samples(rig.exporter.metrics_text().decode()), "codearts_pipeline_runs_total",
+                           "codearts_pipeline_run_duration_seconds", ORDER, truth(rig, after, rig.now[0]))
 
 
 def cycles(rig: Rig, count: int, per_cycle: list | None = None) -> None:

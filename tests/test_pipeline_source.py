@@ -9,11 +9,12 @@ import re
 import pytest
 
 from exporter.config import load_config
-from exporter.simulator import AccessKey, Fault, IamService, IamUser, World
+from exporter.simulator import Fault, World
 from exporter.sources.builtin import BUILTIN
 from exporter.wiring import Exporter
 
 from .conftest import SIM_TOKEN, parse_samples
+from .helpers.iam import AUTH_MODES
 from .helpers.pipelinerig import P1, P2, T0, Rig, pipeline_config
 
 # Written out here, independently of the exporter: CodeArts status -> exported status.
@@ -23,9 +24,6 @@ STAGE_STATUS = {**RUN_STATUS, "INIT": "pending", "SKIPPED": "skipped"}
 LATEST_FAMILIES = ("codearts_pipeline_last_run_status", "codearts_pipeline_last_run_start_timestamp_seconds",
                    "codearts_pipeline_last_run_end_timestamp_seconds", "codearts_pipeline_last_run_duration_seconds",
                    "codearts_pipeline_last_run_stage_status", "codearts_pipeline_last_run_stage_duration_seconds")
-DOMAIN, USER, PASSWORD = "my-account", "ci-observer", "pw-Pipe-5ecret-77aa"
-IAM_PROJECT = "0a1b2c3d4e5f60718293a4b5c6d7e8f9"
-AK, SK = "PIPELINEAK0000000001", "pipeline-sk-secret-0001"
 NO_HISTORY = "history:\n  enabled: false\n"
 
 
@@ -208,14 +206,6 @@ def test_an_unknown_status_becomes_unknown_and_is_counted_and_a_malformed_run_is
 # -- auth modes against the Pipeline host ----------------------------------------------------------------
 
 
-AUTH_MODES = {
-    "token": (None, [f"  token: {SIM_TOKEN}"]),
-    "password": (lambda clock: IamService(users=[IamUser(DOMAIN, USER, PASSWORD, IAM_PROJECT)], clock=clock),
-                 ["  password:", f"    domain: {DOMAIN}", f"    username: {USER}", f"    password: {PASSWORD}",
-                  f"    project_id: {IAM_PROJECT}"]),
-    "aksk": (lambda clock: IamService(access_keys=[AccessKey(AK, SK, IAM_PROJECT)], clock=clock),
-             ["  aksk:", f"    ak: {AK}", f"    sk: {SK}", f"    project_id: {IAM_PROJECT}"]),
-}
 
 
 @pytest.mark.parametrize("mode", AUTH_MODES)

@@ -66,6 +66,8 @@ DISCOVERED_REPO = 2111976240  # a repository of LIVE_PROJECT with merge requests
 STUCK_PROJECT, STUCK_REPO = "b1" * 16, 1_000_001
 LIVE_CP, STUCK_CP = "c1" * 16, "c2" * 16  # CodeArts Pipeline projects of the live and the stuck world
 CP_FAILS, CP_STAGE = 2, 4  # pipelines of LIVE_CP the test fails, and whose stage fails run after run
+LIVE_DP, STUCK_DP = "d1" * 16, "d2" * 16  # CodeArts Deploy projects of the live and the stuck world
+DP_FAILS = 3  # the application of LIVE_DP whose deployment the test fails
 EIGHT_DAYS = 8 * 86_400.0
 ALERT_DEADLINE = 20.0  # seconds; expected: one poll + one scrape + one rule evaluation, 1 s each
 # After the alert: World time moves on in steps, a poll after each, so runs finish while Prometheus scrapes
@@ -188,10 +190,10 @@ def free_port() -> int:
 
 def exporter_config(url: str, *, projects: list[str], repositories: dict[int, list[int]], token: str = SIM_TOKEN,
                     iam_user: IamUser | None = None, discovered_projects: tuple[str, ...] = (),
-                    pipeline_projects: tuple[str, ...] = ()):
+                    pipeline_projects: tuple[str, ...] = (), deploy_projects: tuple[str, ...] = ()):
     """A configuration polling a simulator every second, with ``token``, or with ``iam_user``'s password;
     the repositories of ``discovered_projects`` are discovered."""
-    endpoints: dict[str, str] = {"repo": url, "build": url, "pipeline": url, "projectman": url}
+    endpoints: dict[str, str] = {"repo": url, "build": url, "pipeline": url, "deploy": url, "projectman": url}
     auth: dict[str, Any] = {"token": token}
     if iam_user is not None:
         endpoints["iam"] = url
@@ -202,10 +204,12 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
         # The scenario's timing, not the budget; and the failing targets are asked every cycle (no backoff),
         # so the API error ratio the rules look at stays as the scenario sets it.
         "poll": {"interval_seconds": 1, "timeout_seconds": 0.9, "concurrency": 4,
-                 "rate_limit": {"repo": 1000, "build": 1000, "pipeline": 1000}, "max_backoff_seconds": 1},
+                 "rate_limit": {"repo": 1000, "build": 1000, "pipeline": 1000, "deploy": 1000},
+                 "max_backoff_seconds": 1},
         "repositories": [{"id": repo, "pipelines": pipelines} for repo, pipelines in repositories.items()],
         "projects": [{"id": project} for project in projects],
         "pipeline_projects": [{"id": project, "branches": ["^main$"], "detail": True} for project in pipeline_projects],
+        "deploy_projects": [{"id": project} for project in deploy_projects],
         "discovery": {"projects": [{"project_id": project} for project in discovered_projects]},
     }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {}, sources=BUILTIN)
 
@@ -313,31 +317,39 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
                        pipelines={(LIVE_REPO, 6): 12, (LIVE_REPO, 7): 6},
                        merge_requests={DISCOVERED_REPO: MergeRequestPlan()},
                        project_repositories={LIVE_PROJECT: [(DISCOVERED_REPO, "svc-discovered")]},
-                       pipeline_projects={LIVE_CP: 16})
+                       pipeline_projects={LIVE_CP: 16}, deploy_projects={LIVE_DP: 16})
     (job_id, job_name, succeeded_at, fails_at), (flaky_until, flaky_job) = story(live_world, now)
     live_clock = [succeeded_at]
     live_sim = _simulator(stack, live_world)
     live_sim.set_fault(f"build:{ERROR_PROJECT}", Fault.HTTP_500)
     live_exporter = Exporter(exporter_config(
         live_sim.url, projects=[LIVE_PROJECT, BUSY_PROJECT, ERROR_PROJECT, MISSING_PROJECT],
-        repositories={LIVE_REPO: [6, 7, 999]}, pipeline_projects=(LIVE_CP,)))
-    # the pipeline the test fails later, succeeding until then
+        repositories={LIVE_REPO: [6, 7, 999]}, pipeline_projects=(LIVE_CP,), deploy_projects=(LIVE_DP,)))
+    # the pipeline and the application the test fails later, succeeding until then
     live_world.pipeline_service.overrides[_cp_pipeline(live_world, CP_FAILS)] = {"status": "COMPLETED"}
+    live_world.deploy_service.overrides[_dp_app(live_world, DP_FAILS)] = {"execution_state": "succeeded"}
     live = _serve(stack, live_exporter)
     rejected = _serve(stack, Exporter(exporter_config(
         live_sim.url, projects=[LIVE_PROJECT], repositories={LIVE_REPO: [6]}, token="expired-token")))
 
     # stuck: eight days behind, polled once an hour ago, never again
     stuck_world = World(seed=12, clock=lambda: stuck_at, projects={STUCK_PROJECT: 24},
-                        pipelines={(STUCK_REPO, 1): 12}, pipeline_projects={STUCK_CP: 8})
+                        pipelines={(STUCK_REPO, 1): 12}, pipeline_projects={STUCK_CP: 8},
+                        deploy_projects={STUCK_DP: 4})
     # a run still going and one paused at a gate, eight days ago: both far past their alert thresholds
     stuck_world.pipeline_service.overrides.update({
         _cp_pipeline(stuck_world, 0, STUCK_CP): {"status": "RUNNING", "end_time": 0},
         _cp_pipeline(stuck_world, 1, STUCK_CP): {"status": "PAUSED", "end_time": None}})
+    # a deployment still running, one that timed out and one still queued, eight days ago
+    stuck_world.deploy_service.overrides.update({
+        _dp_app(stuck_world, 0, STUCK_DP): {"execution_state": "running", "end_time": ""},
+        _dp_app(stuck_world, 1, STUCK_DP): {"execution_state": "timeout"},
+        _dp_app(stuck_world, 2, STUCK_DP): {"execution_state": "pending", "end_time": ""}})
     stuck_at = stuck_world_time(stuck_world, now - EIGHT_DAYS)
     stuck_sim = _simulator(stack, stuck_world)
     stuck_exporter = Exporter(exporter_config(stuck_sim.url, projects=[STUCK_PROJECT],
-                                              repositories={STUCK_REPO: [1]}, pipeline_projects=(STUCK_CP,)),
+                                              repositories={STUCK_REPO: [1]}, pipeline_projects=(STUCK_CP,),
+                                              deploy_projects=(STUCK_DP,)),
                               clock=lambda: now - 3600)
     stack.append(stuck_exporter.close)
     assert stuck_exporter.poll_once().all_up()
@@ -374,6 +386,13 @@ def _cp_pipeline(world: World, index: int, project: str = LIVE_CP) -> str:
     pipelines = world.pipeline_service.pipelines(project)
     assert pipelines is not None
     return pipelines[index].id
+
+
+def _dp_app(world: World, index: int, project: str = LIVE_DP) -> str:
+    """The id of a CodeArts Deploy application of ``project`` by index."""
+    apps = world.deploy_service.apps(project)
+    assert apps is not None
+    return apps[index].id
 
 
 def _simulator(stack: list[Any], world: World, *, token: str | None = SIM_TOKEN,
@@ -510,6 +529,13 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
     started = time.monotonic()
     wait_until(lambda: firing(prom, "CodeArtsPipelineFailed", **cp_job), timeout=ALERT_DEADLINE, interval=0.1)
     fired += f"; CodeArtsPipelineFailed {time.monotonic() - started:.1f} s after a pipeline failed"
+    # A CodeArts Deploy application's last deployment fails: CodeArtsDeploymentFailed fires for it.
+    dp_app = {"app_id": _dp_app(scenario.live_world, DP_FAILS), "instance": scenario.live_instance}
+    assert not firing(prom, "CodeArtsDeploymentFailed", **dp_app)
+    scenario.live_world.deploy_service.overrides[dp_app["app_id"]] = {"execution_state": "failed"}
+    started = time.monotonic()
+    wait_until(lambda: firing(prom, "CodeArtsDeploymentFailed", **dp_app), timeout=ALERT_DEADLINE, interval=0.1)
+    fired += f"; CodeArtsDeploymentFailed {time.monotonic() - started:.1f} s after a deployment failed"
     # One stage fails in three runs in a row, each the latest for a few scrapes.
     for number in (9001, 9002, 9003):
         generation = scenario.live_exporter.poller.snapshot.generation
@@ -538,6 +564,12 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
         counted = f'sum(codearts_build_runs_total{{{live}, project_id="{project}"}})'
         wait_until(lambda: [float(s["value"][1]) for s in query(prom, counted)] == [len(finished)],  # noqa: B023
                    timeout=30, interval=0.2)
+    deployed = scenario.live_world.deploy_service.finished(LIVE_DP, int(scenario.succeeded_at * 1000),
+                                                           int(scenario.live_clock[0] * 1000))
+    assert deployed, "no deployment finished while the World's clock moved"
+    counted = f'sum(codearts_deploy_runs_total{{{live}, project_id="{LIVE_DP}"}})'
+    wait_until(lambda: [float(s["value"][1]) for s in query(prom, counted)] == [len(deployed)], timeout=30,
+               interval=0.2)
     wait_until(lambda: query(prom, f"sum(increase(codearts_repo_pipeline_job_runs_total{{{live}}}[1m])) > 0"),
                timeout=30, interval=0.2)
     (flaky,) = [rule for rule in rule_expressions() if rule.source == "alerts.yml: CodeArtsBuildJobFlaky"]
@@ -578,7 +610,7 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
         panel_count = len(dashboard_expressions())
         print(f"\n{fired}; {until - scenario.fails_at:.0f} s of World time in "
               f"{HISTORY_STEPS} steps ({stepped:.1f} s), build runs counted exactly: {runs[LIVE_PROJECT]} + "
-              f"{runs[BUSY_PROJECT]}; "
+              f"{runs[BUSY_PROJECT]}, deployments: {len(deployed)}; "
               f"{panel_count} panel queries, {len(expressions) - panel_count} rule expressions and "
               f"{len(variables)} variables all returned data (fewest series: {min(counts.values())})")
 

@@ -48,7 +48,9 @@ def value(samples: dict, name: str, **labels: str) -> float | None:
 
 
 def targets(samples: dict) -> set[str]:
-    return {dict(labels)["target"] for labels in labels_of(samples, "codearts_up")}
+    """The CI targets up or down (the names target, polled once per discovery interval, aside)."""
+    return {dict(labels)["target"] for labels in labels_of(samples, "codearts_up")
+            if dict(labels)["api"] != "projectman"}
 
 
 def runs(samples: dict) -> dict[tuple[str, frozenset], float]:

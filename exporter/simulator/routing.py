@@ -25,11 +25,19 @@ class Api:
     name: str  # repo, build, iam, gateway
     errors: Mapping[int, tuple[str, str]]  # HTTP status -> (error_code, error_msg)
     throttle_reply: Reply | None = None  # how the service itself throttles; None: only the gateway's 429
+    nested: bool = False  # errors as ``{"error": {"code", "message"}, "status": "failed"}`` (CodeArts Deploy)
 
     def error(self, status: int) -> Reply:
         """The API's error body for a status, e.g. ``{"error_code":"CB.00060200","error_msg":"Invalid parameter"}``."""
         code, message = self.errors[status]
-        return json_reply(status, {"error_code": code, "error_msg": message})
+        return json_reply(status, error_body(code, message, nested=self.nested))
+
+
+def error_body(code: str, message: str, *, nested: bool = False) -> dict[str, object]:
+    """A CodeArts error body: ``{error_code, error_msg}``, or Deploy's nested ``{error: {code, message}, status}``."""
+    if nested:
+        return {"error": {"code": code, "message": message}, "status": "failed"}
+    return {"error_code": code, "error_msg": message}
 
 
 # What answers a path no route matches.

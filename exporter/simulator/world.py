@@ -29,6 +29,7 @@ from typing import Any
 
 from exporter.simulator.cloudpipelines import PipelineService
 from exporter.simulator.cycle import BUILD_TABLES, PIPELINE_TABLES, Cycle, Run, digest, hex_id, key64
+from exporter.simulator.deployments import DeployService
 from exporter.simulator.mergerequests import MergeRequest, MergeRequestBook, MergeRequestPlan
 from exporter.simulator.names import project_name, repository_name
 from exporter.simulator.records import (
@@ -53,6 +54,7 @@ BRANCHES = ("master", "main", "develop", "release/2.3")
 DEMO_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 12, "72271b5446614062a01b8be944c9f372": 7}
 DEMO_PIPELINES = {(2111976239, 6): 9, (2111976239, 7): 5}
 DEMO_PIPELINE_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 10}  # the Pipeline service's demo project
+DEMO_DEPLOY_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 8}  # the Deploy service's demo project
 DEMO_MERGE_REQUESTS = {2111976240: MergeRequestPlan()}  # a repository whose pipelines --demo discovers
 HISTORY_WINDOW_MS = 7 * 86_400_000  # the records APIs list runs created within this window
 
@@ -88,6 +90,7 @@ class World:
         project_repositories: Mapping[str, Sequence[tuple[int, str]]] | None = None,
         pipeline_projects: Mapping[str, int] | None = None,
         pipeline_paging: str = "item",
+        deploy_projects: Mapping[str, int] | None = None,
     ) -> None:
         self.seed = seed
         self.projectman_denied = False  # True: the user lacks ProjectMan's project list permission (403)
@@ -116,15 +119,17 @@ class World:
         self._project_repositories = {project: sorted(repos) for project, repos in (project_repositories or {}).items()}
         # The CodeArts Pipeline service (pipelines of projects, each with its runs): see cloudpipelines.
         self.pipeline_service = PipelineService(seed, dict(pipeline_projects or {}), pipeline_paging, history_window_ms)
+        # The CodeArts Deploy service (applications of projects, each deploying): see deployments.
+        self.deploy_service = DeployService(seed, dict(deploy_projects or {}))
 
     @classmethod
     def demo(cls, clock: Callable[[], float] = time.time, *, seed: int = 0, duplicate_names: bool = False) -> World:
         """The small demo world: 2 projects (12 and 7 build jobs), 1 repository with 2 pipelines (9 and 5 jobs),
-        1 repository whose merge requests open every 10 minutes, each with a 3-job head pipeline, and 1 project
-        of 10 CodeArts Pipeline pipelines."""
+        1 repository whose merge requests open every 10 minutes, each with a 3-job head pipeline, 1 project
+        of 10 CodeArts Pipeline pipelines and 1 project of 8 CodeArts Deploy applications."""
         return cls(seed=seed, clock=clock, projects=DEMO_PROJECTS, pipelines=DEMO_PIPELINES,
                    merge_requests=DEMO_MERGE_REQUESTS, duplicate_names=duplicate_names,
-                   pipeline_projects=DEMO_PIPELINE_PROJECTS)
+                   pipeline_projects=DEMO_PIPELINE_PROJECTS, deploy_projects=DEMO_DEPLOY_PROJECTS)
 
     @classmethod
     def generated(

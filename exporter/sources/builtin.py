@@ -7,6 +7,7 @@ gets the table from the ``Config`` or from its caller (see :mod:`exporter.source
 from __future__ import annotations
 
 from exporter.sources.build.source import SOURCE as BUILD
+from exporter.sources.deploy.source import SOURCE as DEPLOY
 from exporter.sources.pipeline.source import SOURCE as PIPELINE
 from exporter.sources.projectman.source import SOURCE as NAMES
 from exporter.sources.repo.source import SOURCE as REPO
@@ -14,7 +15,7 @@ from exporter.sourcetable import SourceTable
 
 __all__ = ["BUILTIN"]
 
-BUILTIN = SourceTable((REPO, BUILD, PIPELINE, NAMES))
+BUILTIN = SourceTable((REPO, BUILD, PIPELINE, DEPLOY, NAMES))
 
 
 if __name__ == "__main__":  # python -m exporter.sources.builtin > table.md: the table of docs/metrics.md

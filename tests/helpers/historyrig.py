@@ -40,11 +40,13 @@ class Rig:
 
     def __init__(self, tmp_path, simulator_factory, *, state: bool, api: str = "v1", window_ms: int | None = None,
                  default_buckets: bool = False, pipeline_projects: dict[str, int] | None = None,
+                 deploy_projects: dict[str, int] | None = None,
                  split: str | None = None):
         self.now = [T0]
         options = {} if window_ms is None else {"history_window_ms": window_ms}
         self.world = World(seed=11, clock=lambda: self.now[0], projects={P1: 12, P2: 6},
-                           pipelines={(REPO, 6): 9, (REPO, 7): 6}, pipeline_projects=pipeline_projects, **options)
+                           pipelines={(REPO, 6): 9, (REPO, 7): 6}, pipeline_projects=pipeline_projects,
+                           deploy_projects=deploy_projects, **options)
         self.sim = simulator_factory(self.world)
         # Few buckets keep the 50-cycle tests fast; test_history_families_match_the_metrics_table uses the defaults.
         extra = f"history:\n  api: {api}\n"
@@ -57,7 +59,8 @@ class Rig:
         self.split = split or "outcome"
         self.config = load_config(write_config(tmp_path / "c.yaml", self.sim.url, repositories={REPO: [6, 7]},
                                                projects=[P1, P2], extra=extra,
-                                               pipeline_projects=list(pipeline_projects or ())), sources=BUILTIN)
+                                               pipeline_projects=list(pipeline_projects or ()),
+                                               deploy_projects=list(deploy_projects or ())), sources=BUILTIN)
         self.exporter = Exporter(self.config, clock=lambda: self.now[0])
         self.polls: list[float] = []
 

@@ -1,8 +1,14 @@
-"""IAM test credentials and a password-mode configuration, shared by the IAM and secrets tests."""
+"""IAM test credentials, a password-mode configuration, and the three auth modes a source's host must take,
+shared by the IAM, secrets and source tests."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+
+from exporter.simulator import AccessKey, IamService, IamUser
+
+from ..conftest import SIM_TOKEN
 
 PASSWORD = "pw-Very-5ecret-8c1d"  # distinctive: tests grep logs for it
 
@@ -25,3 +31,16 @@ def password_config(path: Path, url: str, *, projects: list[str], password_file:
     ]
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+AK, SK = "SOURCEAK000000000001", "source-sk-secret-0001"
+Clock = Callable[[], float]
+# mode -> (the simulator's IAM for it, None: the static token; the config's auth: lines)
+AUTH_MODES: dict[str, tuple[Callable[[Clock], IamService] | None, list[str]]] = {
+    "token": (None, [f"  token: {SIM_TOKEN}"]),
+    "password": (lambda clock: IamService(users=[IamUser(DOMAIN, USER, PASSWORD, IAM_PROJECT)], clock=clock),
+                 ["  password:", f"    domain: {DOMAIN}", f"    username: {USER}", f"    password: {PASSWORD}",
+                  f"    project_id: {IAM_PROJECT}"]),
+    "aksk": (lambda clock: IamService(access_keys=[AccessKey(AK, SK, IAM_PROJECT)], clock=clock),
+             ["  aksk:", f"    ak: {AK}", f"    sk: {SK}", f"    project_id: {IAM_PROJECT}"]),
+}

@@ -5,6 +5,8 @@ from __future__ import annotations
 from exporter.snapshot import Snapshot, TargetState
 from exporter.sources.build.models import BuildJob
 from exporter.sources.build.targets import project_target
+from exporter.sources.deploy.models import Application, Deployment, DeployTask
+from exporter.sources.deploy.targets import project_target as deploy_project_target
 from exporter.sources.pipeline.models import JobRun, Pipeline, PipelineRun, RunDetail, StageRun
 from exporter.sources.pipeline.targets import project_target as pipeline_project_target
 from exporter.sources.projectman.models import PROJECT, REPOSITORY, Name
@@ -69,7 +71,18 @@ def make_snapshot() -> Snapshot:
                         poll_duration=0.1, data_at=T0 + 0.1,
                         records=(Name("6ecbc5bac7c8442fb3d2563d53c13582", "payments", PROJECT),
                                  Name("2111976239", "billing-service", REPOSITORY)))
-    return Snapshot(3, T0 + 1, (pipeline, project, failing, service, names))
+    deploy = TargetState(
+        deploy_project_target("6ecbc5bac7c8442fb3d2563d53c13582"), polled=True, up=True, last_poll_at=T0,
+        last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
+        records=(
+            Application("a" * 32, "checkout-web", "deployTemplate", False, (DeployTask("1" * 32, "failed", 12),),
+                        Deployment(12, "", "failed", "failed", T0 - 300, T0 - 240, 60.0)),
+            Application("b" * 32, "payments", "ansible", False, (DeployTask("2" * 32, "running", 5),),
+                        Deployment(5, "", "running", "running", T0 - 50, None)),
+            Application("c" * 32, "sandbox", "shell", True, (), None),
+        ),
+    )
+    return Snapshot(3, T0 + 1, (pipeline, project, failing, service, deploy, names))
 
 
 def awkward_snapshot() -> Snapshot:

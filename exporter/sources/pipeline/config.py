@@ -6,19 +6,14 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, timedelta, timezone
+from datetime import timezone
 
 from exporter.validation import CODEARTS_PROJECT_ID, Checker, boolean, is_duplicate, patterns, selected, string
+from exporter.zones import CHINA_STANDARD_TIME, zone_setting
 
 PROJECT_KEYS = ("id", "include", "exclude", "branches", "legacy", "detail")
 OPTION_KEYS = ("stage_time_zone",)
 OTHER_BRANCH = "other"  # the branch label of a run whose branch no ``branches`` regex matches
-_OFFSET = re.compile(r"([+-])(\d\d):(\d\d)")
-# The zone the Pipeline API's zone-less stage times are read in, by region (standard time; no live account
-# confirmed it: codearts-pipeline-api.md, "Verify before relying on it" 3). Any other region: +08:00.
-REGION_ZONES = {"tr-west-1": "+03:00", "la-south-2": "-04:00", "la-north-2": "-06:00", "sa-brazil-1": "-03:00",
-                "af-south-1": "+02:00", "af-north-1": "+02:00", "me-east-1": "+03:00"}
-DEFAULT_ZONE = "+08:00"  # China Standard Time: the cn-* and ap-southeast-* regions
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +28,7 @@ class PipelineProject:
     exclude: tuple[re.Pattern[str], ...] = ()
     branches: tuple[re.Pattern[str], ...] = ()
     legacy: bool = False
-    zone: timezone = field(default=timezone(timedelta(hours=8)), compare=False)
+    zone: timezone = field(default=CHINA_STANDARD_TIME, compare=False)
     detail: bool = False
 
     def watches(self, name: str) -> bool:
@@ -45,36 +40,9 @@ class PipelineProject:
         return branch if branch and any(pattern.search(branch) for pattern in self.branches) else OTHER_BRANCH
 
 
-def parse_zone(text: str) -> timezone | None:
-    """A fixed UTC offset from ``+08:00`` / ``-03:00`` (or ``Z``); None if unreadable."""
-    if text in ("Z", "UTC", "+00:00", "-00:00"):
-        return UTC
-    match = _OFFSET.fullmatch(text)
-    if match is None or int(match[2]) > 14 or int(match[3]) >= 60:
-        return None
-    minutes = int(match[2]) * 60 + int(match[3])
-    return timezone(timedelta(minutes=-minutes if match[1] == "-" else minutes))
-
-
-def _zone(check: Checker, top: Mapping[str, object]) -> timezone | None:
-    section = check.section("pipeline_options", top.get("pipeline_options"), OPTION_KEYS)
-    if section is None:
-        return None
-    region = top.get("region")
-    default = REGION_ZONES.get(region, DEFAULT_ZONE) if isinstance(region, str) else DEFAULT_ZONE
-    raw = section.get("stage_time_zone", default)
-    got = check.scalar("pipeline_options.stage_time_zone", raw)
-    if got is None:
-        return None
-    zone = parse_zone(got.value) if isinstance(got.value, str) else None
-    if zone is None:
-        check.add("pipeline_options.stage_time_zone", f"expected a UTC offset such as +08:00, got {got.shown}")
-    return zone
-
-
 def parse_section(check: Checker, top: Mapping[str, object]) -> tuple[PipelineProject, ...] | None:
     """``pipeline_projects:`` (with ``pipeline_options:``) from the top-level mapping; None if invalid."""
-    zone = _zone(check, top)
+    zone = zone_setting(check, top, "pipeline_options", OPTION_KEYS, "stage_time_zone")
     items = check.items("pipeline_projects", top.get("pipeline_projects"))
     if items is None:
         return None

@@ -9,7 +9,7 @@ means "not finished".
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import timezone
 from typing import Any
 
 from exporter.assumptions import contradicted, dropped
@@ -151,20 +151,6 @@ class Pipeline:
     detail_wait: int = 0  # polls left before its detail is asked for again (backoff after a failure)
 
 
-def _stage_time(value: object, zone: timezone) -> float | None:
-    """A stage time: a zone-less ``yyyy-MM-dd HH:mm:ss`` read in ``zone``, or an epoch number."""
-    text = text_of(value).strip()
-    if not text or text.isdigit():
-        return parse_timestamp(value)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zone)
-    return moment.timestamp()
-
-
 def _end_after(start: float | None, end: float | None) -> float | None:
     """The end time if it says the thing finished: 0, null or before the start does not."""
     if end is None or (start is not None and end < start):
@@ -200,13 +186,13 @@ def _stages(raw: object, zone: timezone) -> tuple[StageRun, ...]:
         if not isinstance(item, dict):
             continue
         sequence = number_of(item.get("sequence"))
-        start = _stage_time(item.get("start_time"), zone)
+        start = parse_timestamp(item.get("start_time"), zone)
         stages.append(StageRun(
             name=text_of(item.get("name"))[:MAX_NAME] or text_of(item.get("id"))[:MAX_NAME] or "unnamed",
             sequence=int(sequence) if sequence is not None and 0 <= sequence < 1000 else len(stages),
             status=stage_status(item.get("status")),
             start=start,
-            end=_end_after(start, _stage_time(item.get("end_time"), zone)),
+            end=_end_after(start, parse_timestamp(item.get("end_time"), zone)),
         ))
     stages.sort(key=lambda stage: stage.sequence)
     names = distinct_names([stage.name for stage in stages], "stages of a run")
