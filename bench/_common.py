@@ -72,6 +72,8 @@ def _serve(size: WorldSize, frozen_at: float | None, latency: float, conn: Any) 
             command = conn.recv()
             if command == "count":
                 conn.send(sim.request_count())
+            elif isinstance(command, tuple) and command[0] == "count":  # ("count", route): one route's
+                conn.send(sim.request_count(command[1]))
             elif command == "reset":
                 sim.reset_counts()
                 conn.send(None)
@@ -91,8 +93,9 @@ class SimulatorProcess:
         self.url: str = self._conn.recv()
         self.size = size
 
-    def request_count(self) -> int:
-        self._conn.send("count")
+    def request_count(self, route: str | None = None) -> int:
+        """Requests answered, on one route of the simulator's table (``build_test_report``) or on all."""
+        self._conn.send("count" if route is None else ("count", route))
         return self._conn.recv()
 
     def reset_counts(self) -> None:

@@ -50,8 +50,8 @@ KNOWN: tuple[Assumption, ...] = (
                "X-Total) says how many items the whole listing holds",
                "the walk goes on while pages come back full and with new items, up to the page limit; ending on "
                "the limit is logged and the listing marked incomplete"),
-    Assumption("paging_style", ("repo", "build", "pipeline"),
-               "Repo and Pipeline `offset` counts items; Build `page_index` counts pages from 0",
+    Assumption("paging_style", ("repo", "build", "pipeline", "testplan"),
+               "Repo, Pipeline and TestPlan `offset` counts items; Build `page_index` counts pages from 0",
                "the other readings (pages from 0, pages from 1) are tried and the one that yields new items kept"),
     Assumption("status_vocabulary", ("repo", "build", "pipeline", "deploy"),
                "every status word is one of the published ones (docs/reliability.md, status table)",
@@ -66,8 +66,11 @@ KNOWN: tuple[Assumption, ...] = (
                "the zone-less stage times of a run list are in the project's configured zone (UTC+8 by default)",
                "nothing is exported from a stage's start or end alone (stage durations take both in one zone); "
                "set the project's zone to the one the check reports"),
+    Assumption("rate_format", ("testplan",),
+               "a test plan's case_pass_rate is a percentage, \"33.3%\" or \"33.3\", or \"N/A\" while no case ran",
+               "the plan is served without a pass ratio (counted: no_pass_rate); its other families stand"),
     Assumption("times_in_range", ("build", "pipeline", "deploy"),
-               "a finished run has a start time, an end time not before it, neither in the future",
+               "a finished run has a start time and an end time not before it, at most a year later",
                "the run is counted in the run counters, but no duration or queue time of it is observed"),
     Assumption("runs_sorted_by_number", ("build", "pipeline", "deploy"),
                "a job's run list, newest first, is in descending run-number order (Pipeline sorts it by start time)",

@@ -650,8 +650,81 @@ EXPORTER_DASHBOARD = Dashboard(
     ),
 )
 
+# --- the test results dashboard (issue 23): CodeArts TestPlan plans -------------------------------
+
+V_TP_PROJECT = Variable("tp_project", "TestPlan project", "codearts_testplan_plans", "project_id")
+V_TP_PLAN = Variable("tp_plan", "Plan", 'codearts_testplan_info{project_id=~"$tp_project"}', "plan")
+TP = 'project_id=~"$tp_project", plan=~"$tp_plan"'
+TP_KEY = "instance, project_id, plan_id"
+PASS_RATE_THRESHOLD = 0.8  # CodeArtsTestPlanPassRateLow's
+
+TESTPLAN_PANELS: tuple[Panel, ...] = (
+    Panel("Plans under 80 %", "stat", (q(f"count(codearts_testplan_case_pass_ratio{{{TP}}} < {PASS_RATE_THRESHOLD})"),),
+          "How many watched plans pass fewer than 80 % of their executed cases (CodeArtsTestPlanPassRateLow's "
+          "threshold)?", width=4, height=4, options={"red_above": 0}),
+    Panel("Open defects", "stat", (q(f'sum(codearts_testplan_defects{{{TP}, state="open"}})'),),
+          "How many defects found by the plans are not completed?", width=4, height=4),
+    Panel("Overdue plans", "stat", (q(f"count(codearts_testplan_overdue_days{{{TP}}} > 0)"),),
+          "How many plans are past their end date and not in report?", width=4, height=4, options={"red_above": 0}),
+    Panel("Plans by stage", "bargauge", (
+        q('sum by (stage) (codearts_testplan_plans{project_id=~"$tp_project"})', "{{stage}}"),
+    ), "How many watched plans are in each stage?", width=12, height=4),
+    Panel("Pass ratio per plan", "bargauge", (
+        q(f"sort(codearts_testplan_case_pass_ratio{{{TP}}})", "{{plan}} ({{stage}})"),
+    ), "What share of its executed cases does each plan pass now (lowest first)?", unit="percentunit", width=12,
+        height=9, options={"min": 0, "max": 1, "red_below": PASS_RATE_THRESHOLD}),
+    Panel("Pass ratio over time", "timeseries", (
+        q(f"codearts_testplan_case_pass_ratio{{{TP}}}", "{{plan}}"),
+    ), "How has each plan's pass ratio moved while its cases ran?", unit="percentunit", width=12, height=9),
+    Panel("Plans: cases, defects, delay", "table", (
+        q(f"codearts_testplan_executed_cases{{{TP}}}"),
+        q(f'codearts_testplan_defects{{{TP}, state="open"}}'),
+        q(f"codearts_testplan_overdue_days{{{TP}}}"),
+    ), "For each plan: cases executed, open defects, and days past its end date.", width=24, height=9),
+)
+
+# Unit-test reports of builds (projects with tests: true).
+FAILING_CASES = f'codearts_build_last_test_cases{{{BUILD_JOB}, result=~"failed|error"}}'
+BUILD_TEST_PANELS: tuple[Panel, ...] = (
+    Panel("Jobs with failing tests", "stat", (
+        q(f"count(sum by ({BUILD_KEY}) ({FAILING_CASES}) > 0)"),
+    ), "How many build jobs' latest unit-test report has failed or erroring cases (CodeArtsBuildTestsFailing)?",
+        width=6, height=4, options={"red_above": 0}),
+    Panel("Failing cases now", "stat", (q(f"sum({FAILING_CASES})"),),
+          "How many test cases fail or error in the jobs' latest reports together?", width=6, height=4),
+    Panel("Cases run by result", "timeseries", (
+        q(f"sum by (result) (increase(codearts_build_test_cases_total{{{BUILD_JOB}}}[$__rate_interval]))",
+          "{{result}}"),
+    ), "How many test cases did the builds that finished run, and how did they end?", width=12, height=8),
+    Panel("Failing tests now", "table", (
+        q(f"sum by (project_id, job_id, job) ({FAILING_CASES}) > 0"),
+        q(f"codearts_build_last_test_report_build_number{{{BUILD_JOB}}} and on ({BUILD_KEY}) "
+          f"(sum by ({BUILD_KEY}) ({FAILING_CASES}) > 0)"),
+    ), "Which jobs' latest report has failing cases, how many, and in which build?", width=12, height=9),
+    Panel("Tests per job over time", "timeseries", (
+        q(f"sum by (job) (codearts_build_last_test_cases{{{BUILD_JOB}}})", "{{job}}"),
+    ), "How many test cases does each job's latest report hold (tests added or lost show as steps)?",
+        width=12, height=9),
+    Panel("Failed cases per job over time", "timeseries", (
+        q(f"sum by (job) ({FAILING_CASES})", "{{job}}"),
+    ), "How many cases failed or errored in each job's latest report, build after build (flaky tests come and "
+       "go)?", width=12, height=9),
+    Panel("Builds with a report", "bargauge", (
+        q(f"topk(10, sum by (job) (increase(codearts_build_test_reports_total{{{BUILD_JOB}}}[$__range])))",
+          "{{job}}"),
+    ), "Which jobs reported tests most often in the time range?", width=12, height=9),
+)
+
+TESTS_DASHBOARD = Dashboard(
+    "codearts-tests", "CodeArts CI: Tests",
+    "Test results: build jobs' unit tests (failing now, cases by result, per job over time) and CodeArts TestPlan "
+    "plans' pass ratios, executed cases, defects and delays.",
+    (V_PROJECT, V_BUILD_JOB, V_TP_PROJECT, V_TP_PLAN),
+    (("Build unit tests", BUILD_TEST_PANELS), ("TestPlan", TESTPLAN_PANELS)),
+)
+
 ALL_DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, BUILD_JOB_DASHBOARD, PIPELINE_DASHBOARD, CLOUD_PIPELINE_DASHBOARD,
-                                         DEPLOY_DASHBOARD, EXPORTER_DASHBOARD)
+                                         DEPLOY_DASHBOARD, EXPORTER_DASHBOARD, TESTS_DASHBOARD)
 
 
 # --- JSON ---------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from exporter.sources.build.config import BuildSection, ProjectTarget
 from exporter.sources.builtin import BUILTIN
 from exporter.sources.projectman.config import NamesSection
 from exporter.sources.repo.config import RepoSection, RepositoryTarget
+from exporter.sources.testplan.config import TestPlanProject
 
 CONFFILES = Path(__file__).parent / "conffiles"
 EXAMPLE = Path(__file__).parent.parent / "config.example.yaml"
@@ -57,13 +58,13 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "duplicate_key.yaml": ('YAML error at line 8, column 1: duplicate key "poll" (first at line 2)',),
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, discovery, "
-        "projects, build_options, pipeline_projects, pipeline_options, deploy_projects, deploy_options, history, "
-        "state, metrics), got a list",
+        "projects, build_options, pipeline_projects, pipeline_options, deploy_projects, deploy_options, "
+        "testplan_projects, history, state, metrics), got a list",
     ),
     "unknown_top_level_key.yaml": (
         'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, discovery, '
-        'projects, build_options, pipeline_projects, pipeline_options, deploy_projects, deploy_options, history, '
-        'state, metrics)',
+        'projects, build_options, pipeline_projects, pipeline_options, deploy_projects, deploy_options, '
+        'testplan_projects, history, state, metrics)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "
@@ -135,7 +136,8 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         'auth.token_file: cannot read file "/nonexistent/codearts-token": No such file or directory',
     ),
     "empty_targets.yaml": (
-        "no targets: repositories, discovery.projects, projects, pipeline_projects and deploy_projects are all empty",
+        "no targets: repositories, discovery.projects, projects, pipeline_projects, deploy_projects and "
+        "testplan_projects are all empty",
     ),
     "discover_unknown_mode.yaml": (
         'repositories[0].discover: expected one of merge_requests, got "webhooks"',
@@ -202,8 +204,8 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
         "poll.rate_limit.burst: expected an integer 1..1000, got 0.5",
     ),
     "unknown_rate_limit_key.yaml": (
-        "poll.rate_limit.testplan: unknown key"
-        " (expected one of: repo, build, pipeline, deploy, projectman, iam, burst)",
+        "poll.rate_limit.testplans: unknown key"
+        " (expected one of: repo, build, pipeline, deploy, testplan, projectman, iam, burst)",
     ),
     "negative_job_grace.yaml": ("poll.job_grace_seconds: expected a number >= 0, got -1",),
     "zero_max_backoff.yaml": ("poll.max_backoff_seconds: expected a number > 0, got 0",),
@@ -292,7 +294,7 @@ def test_several_problems_are_reported_at_once() -> None:
         'repositories[0].pipelines[1]: expected an integer 1..2147483647, got "x"',
         "repositories[0].pipelines[2]: duplicate of repositories[0].pipelines[0]",
         "repositories[1].pipelines: required",
-        "projects[0].name: unknown key (expected one of: id, include, exclude)",
+        "projects[0].name: unknown key (expected one of: id, include, exclude, tests)",
     )
 
 
@@ -357,7 +359,8 @@ def test_minimal_config_gets_defaults_from_region() -> None:
              "build": "https://cloudbuild-ext.cn-north-4.myhuaweicloud.com",
              "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
              "projectman": "https://projectman-ext.cn-north-4.myhuaweicloud.com",
-             "deploy": "https://codearts-deploy.cn-north-4.myhuaweicloud.com"},
+             "deploy": "https://codearts-deploy.cn-north-4.myhuaweicloud.com",
+             "testplan": "https://cloudtest-ext.cn-north-4.myhuaweicloud.com"},
             iam="https://iam.cn-north-4.myhuaweicloud.com",
         ),
         auth=TokenAuth(Secret("t0ken")),
@@ -365,7 +368,7 @@ def test_minimal_config_gets_defaults_from_region() -> None:
                         rate_limit=default_rate_limits(BUILTIN)),
         sources=BUILTIN,
         sections={"repo": RepoSection((RepositoryTarget(2111976239, (6, 7)),)), "build": BuildSection(),
-                  "pipeline": (), "deploy": (),
+                  "pipeline": (), "deploy": (), "testplan": (),
                   "projectman": NamesSection(repository_ids=(2111976239,), projectman=True)},
     )
     assert isinstance(config.poll.interval_seconds, float)
@@ -476,6 +479,8 @@ def test_example_config_loads() -> None:
     assert pipeline_project.branch_label("feature/x") == "other" and not pipeline_project.legacy
     (deploy_project,) = config.section("deploy")
     assert deploy_project.id == PROJECT_ID and deploy_project.watches("anything")
+    (testplan_project,) = config.section("testplan")
+    assert testplan_project == TestPlanProject(PROJECT_ID)  # every default: execute and report, 30 days
 
 
 def endpoints_for_dataclass(region: str) -> Endpoints:
@@ -611,9 +616,12 @@ def test_region_table_gives_https_hosts_without_trailing_slash() -> None:
         "pipeline": "https://cloudpipeline-ext.cn-north-4.myhuaweicloud.com",
         "projectman": "https://projectman-ext.cn-north-4.myhuaweicloud.com",
         "deploy": "https://codearts-deploy.cn-north-4.myhuaweicloud.com",
+        "testplan": "https://cloudtest-ext.cn-north-4.myhuaweicloud.com",
     }
     assert "projectman" not in regions["cn-east-3"]  # not in ProjectMan's SDK table
     assert "deploy" not in regions["cn-south-2"]  # no Deploy host in the SDK
+    assert regions["cn-east-2"]["testplan"] == "https://cloudtest-ext.cn-east-2.myhuaweicloud.cn"  # the SDK's .cn
+    assert "testplan" not in regions["tr-west-1"]  # no TestPlan host in the SDK
     assert regions["tr-west-1"]["pipeline"] == "https://pipeline-external.tr-west-1.myhuaweicloud.com"
     assert "pipeline" not in regions["eu-west-101"]  # no Pipeline host in the SDK
     assert regions["tr-west-1"]["repo"] == "https://codeartsrepo-ext.tr-west-1.myhuaweicloud.com"
@@ -669,7 +677,8 @@ def test_the_metrics_section_is_optional_and_names_only_families_served() -> Non
 
 def test_rate_limits_default_below_the_documented_limits_and_accept_fractions() -> None:
     rates = parse_config(minimal(), CONFFILE_ENV, sources=BUILTIN).poll.rate_limit.rates()
-    assert rates == {"repo": 8.0, "build": 5.0, "pipeline": 5.0, "deploy": 1.0, "projectman": 1.0, "iam": 0.2}
+    assert rates == {"repo": 8.0, "build": 5.0, "pipeline": 5.0, "deploy": 1.0, "testplan": 2.0, "projectman": 1.0,
+                     "iam": 0.2}
     poll = parse_config(minimal(poll={"rate_limit": {"repo": "0.5", "iam": 0.05, "burst": 2},
                                       "job_grace_seconds": 0, "max_backoff_seconds": 120}), CONFFILE_ENV,
                         sources=BUILTIN).poll

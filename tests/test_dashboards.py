@@ -48,7 +48,8 @@ def test_dashboards_doc_lists_every_panel_as_generated():
 def test_the_six_dashboards_exist_with_unique_uids():
     found = dashboards()
     assert set(found) == {"codearts-overview.json", "codearts-build-job.json", "codearts-repo-pipeline.json",
-                          "codearts-pipeline.json", "codearts-deploy.json", "codearts-exporter.json"}
+                          "codearts-pipeline.json", "codearts-deploy.json", "codearts-exporter.json",
+                          "codearts-tests.json"}
     uids = [dashboard["uid"] for dashboard in found.values()]
     assert len(set(uids)) == len(uids)
 

@@ -69,7 +69,7 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
     first = make_snapshot()
     exposition = Exposition(BUILTIN, RequestStats(), "1.2.3")
     exposition.update(first)
-    pipeline, project, failing, service, deploy, names = first.states
+    pipeline, project, failing, service, deploy, plans, names = first.states
     # Next poll: same records (the poller reuses them), new poll times, and the project's jobs changed.
     changed_jobs = (*project.records[:2], replace(project.records[2], name="renamed"))
     second = Snapshot(4, T0 + 61, (
@@ -78,6 +78,7 @@ def test_a_target_whose_records_did_not_change_is_not_rendered_again(monkeypatch
         failing,
         replace(service, last_success_at=T0 + 60, data_at=T0 + 60),
         replace(deploy, last_success_at=T0 + 60, data_at=T0 + 60),
+        replace(plans, last_success_at=T0 + 60, data_at=T0 + 60),  # re-rendered as moving: plans age by date
         names,
     ))
     rendered.clear()

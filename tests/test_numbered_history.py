@@ -161,3 +161,44 @@ def test_runs_a_windowed_api_does_not_answer_are_gone_once_not_fetched_every_cyc
     assert client.stats.skipped()[("toy_history", "not_listed")] == 4 and part.pending_jobs() == 0
     cycle(part, target, [later])
     assert part.requests == 1  # caught up to 5: not asked again until the listing changes
+
+
+class ExtraHistory(ToyHistory):
+    """A toy that reads one more thing per counted run (as Build's unit-test reports), within the same budget."""
+
+    def setup(self) -> None:
+        super().setup()
+        self.noted: list[int] = []
+        self.order: list[str] = []
+
+    def counted(self, entry: Pending[App], run: Run) -> None:
+        self.noted.append(run.number)
+
+    def records_budget(self) -> int | None:
+        return 2  # of a budget of 4: two kept for the extra requests
+
+    def more_tasks(self, left: int | None, start_by: float | None) -> list:
+        return [lambda number=number: self.order.append(f"extra {number}") for number in self.noted[:left]]
+
+    def fetch_page(self, entry: Pending[App], index: int, limit: int, lowest: int | None) -> RunPage[Run]:
+        self.order.append(f"fetch {entry.key}")
+        return super().fetch_page(entry, index, limit, lowest)
+
+
+def test_the_hooks_see_each_counted_run_and_the_extra_requests_take_turns_within_the_budget():
+    counts = RunCounts([], (60.0,), (5.0,))
+    client = CodeArtsClient(base_urls={}, auth=StaticTokenAuth("token"), timeout=1.0, stats=RequestStats())
+    part = ExtraHistory(counts, client, HistoryConfig(max_pages=5), requests_per_cycle=4, monotonic=lambda: 0.0)
+    target = Target("toy", "project")
+    apps = [App(name, (Run(1, "success"),)) for name in "abc"]
+    cycle(part, target, apps)  # first sight
+    cycle(part, target, [App(app.id, (*app.runs, Run(2, "failed"))) for app in apps])
+    assert part.noted == [2, 2]  # the records budget of 2 fetched two apps; the third waits
+    part.after_listing(target, [App(app.id, (*app.runs, Run(2, "failed"))) for app in apps])
+    tasks = part.catch_up_tasks()
+    for task in tasks:
+        task()
+    # 4 - 1 fetch planned (the app left) = 3 extra requests allowed; 2 noted before this cycle's fetch, taking
+    # turns with it
+    assert len(tasks) == 3 and part.order[-3:] == ["fetch c", "extra 2", "extra 2"]
+    assert part.noted == [2, 2, 2]

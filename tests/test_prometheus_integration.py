@@ -68,6 +68,7 @@ LIVE_CP, STUCK_CP = "c1" * 16, "c2" * 16  # CodeArts Pipeline projects of the li
 CP_FAILS, CP_STAGE = 2, 4  # pipelines of LIVE_CP the test fails, and whose stage fails run after run
 LIVE_DP, STUCK_DP = "d1" * 16, "d2" * 16  # CodeArts Deploy projects of the live and the stuck world
 DP_FAILS = 3  # the application of LIVE_DP whose deployment the test fails
+LIVE_TP = "d3" * 16  # a CodeArts TestPlan project of the live world, one plan of it failing most cases, overdue
 EIGHT_DAYS = 8 * 86_400.0
 ALERT_DEADLINE = 20.0  # seconds; expected: one poll + one scrape + one rule evaluation, 1 s each
 # After the alert: World time moves on in steps, a poll after each, so runs finish while Prometheus scrapes
@@ -190,10 +191,12 @@ def free_port() -> int:
 
 def exporter_config(url: str, *, projects: list[str], repositories: dict[int, list[int]], token: str = SIM_TOKEN,
                     iam_user: IamUser | None = None, discovered_projects: tuple[str, ...] = (),
-                    pipeline_projects: tuple[str, ...] = (), deploy_projects: tuple[str, ...] = ()):
+                    pipeline_projects: tuple[str, ...] = (), deploy_projects: tuple[str, ...] = (),
+                    testplan_projects: tuple[str, ...] = ()):
     """A configuration polling a simulator every second, with ``token``, or with ``iam_user``'s password;
     the repositories of ``discovered_projects`` are discovered."""
-    endpoints: dict[str, str] = {"repo": url, "build": url, "pipeline": url, "deploy": url, "projectman": url}
+    endpoints: dict[str, str] = {"repo": url, "build": url, "pipeline": url, "deploy": url, "testplan": url,
+                                   "projectman": url}
     auth: dict[str, Any] = {"token": token}
     if iam_user is not None:
         endpoints["iam"] = url
@@ -204,13 +207,15 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
         # The scenario's timing, not the budget; and the failing targets are asked every cycle (no backoff),
         # so the API error ratio the rules look at stays as the scenario sets it.
         "poll": {"interval_seconds": 1, "timeout_seconds": 0.9, "concurrency": 4,
-                 "rate_limit": {"repo": 1000, "build": 1000, "pipeline": 1000, "deploy": 1000},
+                 "rate_limit": {"repo": 1000, "build": 1000, "pipeline": 1000, "deploy": 1000, "testplan": 1000},
                  "max_backoff_seconds": 1},
         "repositories": [{"id": repo, "pipelines": pipelines} for repo, pipelines in repositories.items()],
-        "projects": [{"id": project} for project in projects],
+        # unit-test reports of the live and busy projects' builds
+        "projects": [{"id": project, "tests": project in (LIVE_PROJECT, BUSY_PROJECT)} for project in projects],
         "pipeline_projects": [{"id": project, "branches": ["^main$"], "detail": True} for project in pipeline_projects],
         "deploy_projects": [{"id": project} for project in deploy_projects],
         "discovery": {"projects": [{"project_id": project} for project in discovered_projects]},
+        "testplan_projects": [{"id": project} for project in testplan_projects],
     }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {}, sources=BUILTIN)
 
 
@@ -317,17 +322,25 @@ def _start(tmp_path: Path, stack: list[Any]) -> Scenario:
                        pipelines={(LIVE_REPO, 6): 12, (LIVE_REPO, 7): 6},
                        merge_requests={DISCOVERED_REPO: MergeRequestPlan()},
                        project_repositories={LIVE_PROJECT: [(DISCOVERED_REPO, "svc-discovered")]},
-                       pipeline_projects={LIVE_CP: 16}, deploy_projects={LIVE_DP: 16})
+                       pipeline_projects={LIVE_CP: 16}, deploy_projects={LIVE_DP: 16},
+                       testplan_projects={LIVE_TP: 12})
     (job_id, job_name, succeeded_at, fails_at), (flaky_until, flaky_job) = story(live_world, now)
     live_clock = [succeeded_at]
     live_sim = _simulator(stack, live_world)
     live_sim.set_fault(f"build:{ERROR_PROJECT}", Fault.HTTP_500)
     live_exporter = Exporter(exporter_config(
         live_sim.url, projects=[LIVE_PROJECT, BUSY_PROJECT, ERROR_PROJECT, MISSING_PROJECT],
-        repositories={LIVE_REPO: [6, 7, 999]}, pipeline_projects=(LIVE_CP,), deploy_projects=(LIVE_DP,)))
+        repositories={LIVE_REPO: [6, 7, 999]}, pipeline_projects=(LIVE_CP,), deploy_projects=(LIVE_DP,),
+        testplan_projects=(LIVE_TP,)))
     # the pipeline and the application the test fails later, succeeding until then
     live_world.pipeline_service.overrides[_cp_pipeline(live_world, CP_FAILS)] = {"status": "COMPLETED"}
     live_world.deploy_service.overrides[_dp_app(live_world, DP_FAILS)] = {"execution_state": "succeeded"}
+    # a plan passing 40 % of 30 cases, three days overdue, with open defects: every TestPlan panel and rule
+    (plan, *_) = live_world.testplan_service.plans(LIVE_TP) or ()
+    live_world.testplan_service.overrides[plan.id] = {
+        "current_stage": "execute", "end_date": "2099-01-01", "expire_day": 3,
+        "execute_stage": {"case_pass_rate": "40.00%", "executed_case_count": 30, "defect_count": 4,
+                          "completed_defect_count": 1}}
     live = _serve(stack, live_exporter)
     rejected = _serve(stack, Exporter(exporter_config(
         live_sim.url, projects=[LIVE_PROJECT], repositories={LIVE_REPO: [6]}, token="expired-token")))
@@ -533,6 +546,13 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
     dp_app = {"app_id": _dp_app(scenario.live_world, DP_FAILS), "instance": scenario.live_instance}
     assert not firing(prom, "CodeArtsDeploymentFailed", **dp_app)
     scenario.live_world.deploy_service.overrides[dp_app["app_id"]] = {"execution_state": "failed"}
+    # Meanwhile a test plan's pass rate turns up in no documented form: the rate_format assumption is
+    # contradicted after Prometheus has seen its counter at 0, so CodeArtsApiAssumptionContradicted has an
+    # increase to fire on.
+    (_, odd, *_) = scenario.live_world.testplan_service.plans(LIVE_TP)
+    scenario.live_world.testplan_service.overrides[odd.id] = {
+        "current_stage": "execute", "end_date": "2099-01-01",
+        "execute_stage": {"case_pass_rate": "forty percent", "executed_case_count": 5}}
     started = time.monotonic()
     wait_until(lambda: firing(prom, "CodeArtsDeploymentFailed", **dp_app), timeout=ALERT_DEADLINE, interval=0.1)
     fired += f"; CodeArtsDeploymentFailed {time.monotonic() - started:.1f} s after a deployment failed"

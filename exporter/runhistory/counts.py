@@ -108,6 +108,7 @@ class JobHistory:
     durations: tuple[tuple[str, Histogram], ...]
     queued: Histogram | None  # kinds with queue times only, once a run was counted
     split: str = DEFAULT_DURATION_SPLIT
+    extra: object | None = None  # what the source keeps per job beside its runs (immutable; see set_extra)
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,7 @@ class RunCounts:
         self._generation = 0
         self._copies: dict[JobKey, tuple[int, JobHistory]] = {}
         self._idle: dict[str, JobHistory] = {}  # per kind, the copy every job that never ran shares
+        self._extras: dict[JobKey, object] = {}
         self._up: dict[tuple[str, str], bool] = {}  # (api, target) -> no fetch of its jobs' runs keeps failing
 
     def add_kind(self, kind: RunKind) -> None:
@@ -191,6 +193,12 @@ class RunCounts:
                 waited = table.queued[labels] = Histogram.empty(self.queued_buckets)
             waited.observe(self.queued_buckets, queued)
 
+    def set_extra(self, kind: str, labels: Labels, value: object) -> None:
+        """Keep ``value`` (immutable, opaque here: e.g. a job's unit-test tallies) beside a job's run counters:
+        views carry it to the source's renderer. The caller holds :attr:`lock` and persists it itself."""
+        self._extras[(kind, labels)] = value
+        self.touch(kind, labels)
+
     def touch(self, kind: str, labels: Labels) -> None:
         """Mark one job's series changed."""
         self._generation += 1
@@ -204,6 +212,7 @@ class RunCounts:
             table.durations = {key: h for key, h in table.durations.items() if keep(key[:-1])}
             table.queued = {key: h for key, h in table.queued.items() if keep(key)}
             self._versions = {key: v for key, v in self._versions.items() if key[0] != kind or keep(key[1])}
+            self._extras = {key: v for key, v in self._extras.items() if key[0] != kind or keep(key[1])}
 
     def rename(self, kind: str, renamed: Mapping[Labels, Labels]) -> None:
         """Move the series of jobs whose labels start with a key of ``renamed`` (a job's labels before) to
@@ -231,6 +240,14 @@ class RunCounts:
             table.durations = _merged(table.durations, lambda key: None if (t := moved(key[:-1])) is None
                                       else (*t, key[-1]))
             table.queued = _merged(table.queued, moved)
+            extras: dict[JobKey, object] = {}
+            for (name, labels), extra in self._extras.items():  # a source's per-job slot moves with its job
+                now = moved(labels) if name == kind else None
+                extras[(name, labels if now is None else now)] = extra
+                if now is not None:
+                    self._versions.pop((name, labels), None)
+                    self.touch(name, now)
+            self._extras = extras
 
     def replace_tables(self, tables: Mapping[str, RunTables]) -> None:
         """Take over restored tables, every counter of every job filled in (a state file written by hand or
@@ -248,6 +265,8 @@ class RunCounts:
                     for status in spec.statuses:
                         table.runs.setdefault((*labels, status), 0)
                     self.touch(name, labels)
+            for kind, labels in self._extras:  # restored by their sources before the tables
+                self.touch(kind, labels)
 
     def set_up(self, api: str, target: str, up: bool) -> None:
         """Whether the run history of a target is fetched without error (codearts_history_up; lock held)."""
@@ -272,10 +291,11 @@ class RunCounts:
         present = [status for status in sorted(spec.statuses) if (*labels, status) in table.runs]
         classes = sorted({duration_class(self.split, status) for status in spec.statuses})
         queued = table.queued.get(labels)
+        extra = self._extras.get(key)
         runs = tuple((status, table.runs[(*labels, status)]) for status in present)
         durations = tuple((name, table.durations[(*labels, name)].copy()) for name in classes
                           if (*labels, name) in table.durations)
-        if queued is None and not durations and not any(count for _, count in runs):
+        if queued is None and extra is None and not durations and not any(count for _, count in runs):
             # A job that never ran: its copy holds no label, so every such job of a kind shares one (most
             # of a large tenant's jobs are idle, and each copy would cost ~400 bytes).
             idle = JobHistory(runs, (), None, self.split)
@@ -283,7 +303,7 @@ class RunCounts:
             if shared != idle:  # the first, or another shape (a restored job may lack a status)
                 self._idle[kind] = shared = idle
             return shared
-        return JobHistory(runs, durations, None if queued is None else queued.copy(), self.split)
+        return JobHistory(runs, durations, None if queued is None else queued.copy(), self.split, extra)
 
 
 def _merged(histograms: Mapping[Labels, Histogram],

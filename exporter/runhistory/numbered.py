@@ -24,6 +24,7 @@ import math
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 from exporter.errors import CodeArtsError
@@ -187,6 +188,20 @@ class NumberedHistory(ABC, Generic[A, R]):
         then fetched alone at once). Raises :class:`CodeArtsError`. Only for sources with :meth:`batch_group`."""
         raise NotImplementedError
 
+    def counted(self, entry: Pending[A], run: R) -> None:
+        """A run of the job was just counted (lock held): a source that reads more for each counted run (Build's
+        unit-test reports) notes it here; by default nothing."""
+
+    def records_budget(self) -> int | None:
+        """The requests this cycle's run fetches may plan; by default ``requests_per_cycle`` (a source with
+        :meth:`more_tasks` may keep a share of it for them)."""
+        return self.requests_per_cycle
+
+    def more_tasks(self, left: int | None, start_by: float | None) -> list[Task]:
+        """Requests of the same budget beside the run fetches (``left``: what the run fetches left of it; None:
+        no limit), taking turns with them; by default none."""
+        return []
+
     def restarted(self, listed: Listed[A], high: int) -> bool:
         """True if the job's numbering started again below its mark ``high`` (a re-created or reset job); by
         default when the listing's latest number is below the mark. The job's runs are then fetched from #1 and,
@@ -233,6 +248,7 @@ class NumberedHistory(ABC, Generic[A, R]):
         API must not stretch the cycle). What is not fetched stays pending for a later cycle, its mark
         untouched, so nothing is lost or counted twice."""
         start_by = None if within is None else self._monotonic() + within
+        budget = self.records_budget()
         with self._lock:
             self._cycle += 1
             expired = [labels for labels, (since, _) in self._gone.items() if self._cycle - since > RETIRE_AFTER_CYCLES]
@@ -249,8 +265,7 @@ class NumberedHistory(ABC, Generic[A, R]):
                 group = self._group(entry)
                 batch = open_batch.get(group) if group is not None else None
                 cost = 0 if batch is not None else 1 if group is not None else self._pages(entry)
-                if (alone or batches or planned) and self.requests_per_cycle is not None \
-                        and planned + cost > self.requests_per_cycle:
+                if (alone or batches or planned) and budget is not None and planned + cost > budget:
                     break
                 mark = self._marks[entry.key]
                 turn = (entry, mark.tried)
@@ -267,7 +282,11 @@ class NumberedHistory(ABC, Generic[A, R]):
                     del open_batch[group]
         tasks: list[Task] = [FetchTask(self._catch_up, entry, start_by, tried) for entry, tried in alone]
         tasks += [BatchTask(self._catch_up_batch, batch, start_by) for batch in batches]
-        return tasks
+        more = self.more_tasks(None if self.requests_per_cycle is None else max(0, self.requests_per_cycle - planned),
+                               start_by)
+        # Taking turns: a task not started within the cycle's history window does nothing, and tasks queued
+        # behind every run fetch would be the ones that never start in a busy cycle.
+        return [task for pair in zip_longest(tasks, more) for task in pair if task is not None]
 
     def spend(self, wanted: int) -> int:
         """Take up to ``wanted`` requests the source makes beside the run fetches (Pipeline's run details,
@@ -578,6 +597,7 @@ class NumberedHistory(ABC, Generic[A, R]):
                                                        f"run {run.number} has no duration within bounds")
         self.counts.count(self.kind.name, self.run_labels(entry, run), run.status, run.duration,
                           self.queued_seconds(run))
+        self.counted(entry, run)
 
 
 def _found_all(upto: int, high: int, above: set[int], runs: Mapping[int, Any]) -> bool:

@@ -40,6 +40,7 @@ class Fault(enum.Enum):
     TRUNCATED_JSON = "truncated_json"  # 200, the right headers, the body cut in half
     HTTP_500 = "http_500"  # the API's internal-error body
     NOT_FOUND = "not_found"  # the API's not-found body
+    BAD_REQUEST = "bad_request"  # the API's invalid-parameter body (HTTP 400)
     LATENCY = "latency"  # the normal answer after a delay (default 1 s; clearing the faults ends it early)
     THROTTLED = "throttled"  # 429 APIGW.0308 without Retry-After
     THROTTLED_RETRY_AFTER = "throttled_retry_after"  # 429 APIGW.0308 with Retry-After (default 1 s)
@@ -117,6 +118,7 @@ ACTIONS: dict[Fault, Action] = {
     Fault.TRUNCATED_JSON: _truncated,
     Fault.HTTP_500: lambda api, respond, delay: api.error(500),
     Fault.NOT_FOUND: lambda api, respond, delay: api.error(404),
+    Fault.BAD_REQUEST: lambda api, respond, delay: api.error(400),
     Fault.LATENCY: _latency,
     Fault.THROTTLED: _throttled,
     Fault.THROTTLED_RETRY_AFTER: _throttled_retry_after,

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from exporter.simulator import testreports
 from exporter.simulator.cloudpipelines import PipelineService
 from exporter.simulator.cycle import BUILD_TABLES, PIPELINE_TABLES, Cycle, Run, digest, hex_id, key64
 from exporter.simulator.deployments import DeployService
@@ -40,6 +41,7 @@ from exporter.simulator.records import (
     record_at,
     uuid_of,
 )
+from exporter.simulator.testplans import TestPlanService
 
 ORIGIN_MS = 1_700_000_000_000  # 2023-11-14T22:13:20Z: the first run at or after it is build number 1
 MAX_ID = 2_147_483_647
@@ -55,6 +57,7 @@ DEMO_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 12, "72271b5446614062a01b8b
 DEMO_PIPELINES = {(2111976239, 6): 9, (2111976239, 7): 5}
 DEMO_PIPELINE_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 10}  # the Pipeline service's demo project
 DEMO_DEPLOY_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 8}  # the Deploy service's demo project
+DEMO_TESTPLAN_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 16}  # the TestPlan service's demo project
 DEMO_MERGE_REQUESTS = {2111976240: MergeRequestPlan()}  # a repository whose pipelines --demo discovers
 HISTORY_WINDOW_MS = 7 * 86_400_000  # the records APIs list runs created within this window
 
@@ -91,6 +94,8 @@ class World:
         pipeline_projects: Mapping[str, int] | None = None,
         pipeline_paging: str = "item",
         deploy_projects: Mapping[str, int] | None = None,
+        testplan_projects: Mapping[str, int] | None = None,
+        testplan_paging: str = "item",
     ) -> None:
         self.seed = seed
         self.projectman_denied = False  # True: the user lacks ProjectMan's project list permission (403)
@@ -121,15 +126,21 @@ class World:
         self.pipeline_service = PipelineService(seed, dict(pipeline_projects or {}), pipeline_paging, history_window_ms)
         # The CodeArts Deploy service (applications of projects, each deploying): see deployments.
         self.deploy_service = DeployService(seed, dict(deploy_projects or {}))
+        # The CodeArts TestPlan service (test plans of projects, moving through their stages): see testplans.
+        self.testplan_service = TestPlanService(seed, dict(testplan_projects or {}), testplan_paging)
+        # Fields laid over every unit-test summary of a build job (job id -> fields), to show bad input.
+        self.test_report_overrides: dict[str, dict[str, Any]] = {}
 
     @classmethod
     def demo(cls, clock: Callable[[], float] = time.time, *, seed: int = 0, duplicate_names: bool = False) -> World:
         """The small demo world: 2 projects (12 and 7 build jobs), 1 repository with 2 pipelines (9 and 5 jobs),
         1 repository whose merge requests open every 10 minutes, each with a 3-job head pipeline, 1 project
-        of 10 CodeArts Pipeline pipelines and 1 project of 8 CodeArts Deploy applications."""
+        of 10 CodeArts Pipeline pipelines, 1 project of 8 CodeArts Deploy applications and 1 project of 16
+        CodeArts TestPlan plans (every stage)."""
         return cls(seed=seed, clock=clock, projects=DEMO_PROJECTS, pipelines=DEMO_PIPELINES,
                    merge_requests=DEMO_MERGE_REQUESTS, duplicate_names=duplicate_names,
-                   pipeline_projects=DEMO_PIPELINE_PROJECTS, deploy_projects=DEMO_DEPLOY_PROJECTS)
+                   pipeline_projects=DEMO_PIPELINE_PROJECTS, deploy_projects=DEMO_DEPLOY_PROJECTS,
+                   testplan_projects=DEMO_TESTPLAN_PROJECTS)
 
     @classmethod
     def generated(
@@ -277,6 +288,25 @@ class World:
         oldest = max(spec.first_index, cycle.first_index_from(at_ms - self.history_window_ms))
         indices = range(newest, oldest - 1, -1)
         return len(indices), [(index - spec.first_index + 1, cycle.run_at(index)) for index in indices[start:stop]]
+
+    def build_run(self, spec: BuildSpec, number: int, at: float | None = None) -> Run | None:
+        """Build ``number`` of a job if it was created by ``at`` (whatever its age); None otherwise."""
+        cycle = spec.cycle
+        if cycle is None or number < 1:
+            return None
+        at_ms = self._at_ms(at)
+        index = spec.first_index + number - 1
+        effective = at_ms if spec.frozen_at is None else min(at_ms, spec.frozen_at)
+        return cycle.run_at(index) if index <= cycle.index_at(effective) else None
+
+    def test_report(self, job_id: str, number: int, at: float | None = None) -> dict[str, int] | None:
+        """Ground truth: the unit-test case counts of build ``number`` of a job at ``at`` (None: no report)."""
+        spec = self.build_spec(job_id)
+        run = None if spec is None or testreports.profile(self.seed, job_id) != "tests" \
+            else self.build_run(spec, number, at)
+        if run is None or run.finished > self._at_ms(at):
+            return None
+        return testreports.summary(self.seed, job_id, number, run)
 
     def finished_build_runs(self, project_id: str, after: float, until: float) -> list[tuple[dict[str, Any], Run]]:
         """Ground truth: (job template, run) of every run of a project's build jobs that finished in

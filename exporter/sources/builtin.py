@@ -11,11 +11,12 @@ from exporter.sources.deploy.source import SOURCE as DEPLOY
 from exporter.sources.pipeline.source import SOURCE as PIPELINE
 from exporter.sources.projectman.source import SOURCE as NAMES
 from exporter.sources.repo.source import SOURCE as REPO
+from exporter.sources.testplan.source import SOURCE as TESTPLAN
 from exporter.sourcetable import SourceTable
 
 __all__ = ["BUILTIN"]
 
-BUILTIN = SourceTable((REPO, BUILD, PIPELINE, DEPLOY, NAMES))
+BUILTIN = SourceTable((REPO, BUILD, PIPELINE, DEPLOY, TESTPLAN, NAMES))
 
 
 if __name__ == "__main__":  # python -m exporter.sources.builtin > table.md: the table of docs/metrics.md

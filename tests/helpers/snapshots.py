@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from exporter.snapshot import Snapshot, TargetState
 from exporter.sources.build.models import BuildJob
 from exporter.sources.build.targets import project_target
@@ -13,6 +15,9 @@ from exporter.sources.projectman.models import PROJECT, REPOSITORY, Name
 from exporter.sources.projectman.targets import names_target
 from exporter.sources.repo.models import PipelineJob
 from exporter.sources.repo.targets import pipeline_target
+from exporter.sources.testplan.config import TestPlanProject
+from exporter.sources.testplan.models import TestPlan
+from exporter.sources.testplan.targets import project_target as plan_project_target
 
 T0 = 1_700_000_000.0
 
@@ -82,7 +87,16 @@ def make_snapshot() -> Snapshot:
             Application("c" * 32, "sandbox", "shell", True, (), None),
         ),
     )
-    return Snapshot(3, T0 + 1, (pipeline, project, failing, service, deploy, names))
+    plans = TargetState(
+        plan_project_target("6ecbc5bac7c8442fb3d2563d53c13582", TestPlanProject("6ecbc5bac7c8442fb3d2563d53c13582")),
+        polled=True, up=True, last_poll_at=T0, last_success_at=T0 + 0.5, poll_duration=0.5, data_at=T0 + 0.5,
+        records=(
+            TestPlan("f" * 32, "release-7", "execute", "Sprint 12", 0.875, 40, 5, 2, 3, date(2023, 11, 11)),
+            TestPlan("0" * 32, "release-6", "report", "", None, 12, None, None, None, None, "N/A"),
+            TestPlan("1" * 32, "release-1", "report", "", 1.0, 9, 0, 0, 0, date(2023, 9, 1)),  # too old: dropped
+        ),
+    )
+    return Snapshot(3, T0 + 1, (pipeline, project, failing, service, deploy, plans, names))
 
 
 def awkward_snapshot() -> Snapshot:

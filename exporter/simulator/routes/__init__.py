@@ -13,7 +13,7 @@ route module imports :mod:`~exporter.simulator.routing`, never the server.
 
 from __future__ import annotations
 
-from exporter.simulator.routes import build, deploy, iam, pipeline, projectman, repo
+from exporter.simulator.routes import build, deploy, iam, pipeline, projectman, repo, testplan
 from exporter.simulator.routing import Route
 
 # Matched in order; the first route whose path matches (and that the simulator serves) answers.
@@ -24,6 +24,7 @@ TABLE: tuple[Route, ...] = (
     *pipeline.ROUTES,
     *projectman.ROUTES,
     *deploy.ROUTES,
+    *testplan.ROUTES,
 )
 
 __all__ = ["TABLE"]

@@ -8,7 +8,8 @@
 days; ``{history_records: [HistoryRecord], total}``), and the batch ``POST /v1/record/brief?limit=N``
 (ListBriefRecord: a JSON array of ``build_project_id`` s, ``limit`` 0..100, default 10; ``{result:
 [{project_id, brief_build_record_dtos: [BriefBuildRecord]}]}``, the last ``limit`` records of each known
-id, newest first). The history routes list the runs created within
+id, newest first), and ``GET /v1/report/{job_id}/summary?build_no=`` (ShowReportSummary: a finished build's
+unit-test counts, see :mod:`exporter.simulator.testreports`). The history routes list the runs created within
 the World's history window, so runs older than it are gone, as upstream. A run's record appears when the
 run is created (queued), and is final once it finishes.
 """
@@ -20,6 +21,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from exporter.simulator import testreports
 from exporter.simulator.cycle import Run
 from exporter.simulator.paging import MAX_PAGE, build_start, int_param
 from exporter.simulator.records import v1_record, v3_record
@@ -132,9 +134,29 @@ def _brief(context: RequestContext) -> Reply:
     return json_reply(200, {"status": "success", "error": None, "result": result})
 
 
+def _test_report(context: RequestContext) -> Reply:
+    """ShowReportSummary of a build: 404 for a job without a test step or a build without a report yet."""
+    world, job_id = context.world, context.match[1]
+    number = int_param(context.query, "build_no", 0)
+    if number is None or number < 1:
+        return BUILD.error(400)
+    spec = world.build_spec(job_id)
+    if spec is None or spec.template["id"] != job_id:
+        return BUILD.error(404)
+    kind = testreports.profile(world.seed, job_id)
+    run = world.build_run(spec, number)
+    if kind == "none" or run is None or run.finished > world.now_ms():
+        return BUILD.error(404)
+    if kind == "empty":
+        return json_reply(200, {"status": "success", "error": None, "result": {"summary": None, "sub_summarys": []}})
+    return json_reply(200, testreports.report_body(world.seed, job_id, number, run,
+                                                   world.test_report_overrides.get(job_id)))
+
+
 ROUTES: tuple[Route, ...] = (
     Route(BUILD, "build_jobs", re.compile(r"/v3/([^/]+)/jobs/?"), _jobs, BUILD_TARGET),
     Route(BUILD, "build_records", re.compile(r"/v1/record/([^/]+)/records/?"), _records, BUILD_TARGET),
     Route(BUILD, "build_history", re.compile(r"/v3/jobs/([^/]+)/history/?"), _history, BUILD_TARGET),
     Route(BUILD, "build_brief", re.compile(r"/v1/record/brief/?"), _brief, method="POST"),
+    Route(BUILD, "build_test_report", re.compile(r"/v1/report/([^/]+)/summary/?"), _test_report, BUILD_TARGET),
 )

@@ -1,5 +1,6 @@
-"""The Build source's configuration: ``projects:``, the CodeArts projects whose build jobs to watch, and
-``build_options:``, how Build is read (which records API counts runs).
+"""The Build source's configuration: ``projects:``, the CodeArts projects whose build jobs to watch (and, with
+``tests: true``, the unit-test reports of their builds), and ``build_options:``, how Build is read (which
+records API counts runs).
 
 ``build_options.history_api`` was ``history.api`` before the core's ``history:`` section kept only what every
 source shares; that old key still works and means the same, with a deprecation warning once per load.
@@ -12,11 +13,11 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter.validation import CODEARTS_PROJECT_ID, Checker, is_duplicate, patterns, selected, string
+from exporter.validation import CODEARTS_PROJECT_ID, Checker, boolean, is_duplicate, patterns, selected, string
 
 log = logging.getLogger(__name__)
 
-PROJECT_KEYS = ("id", "include", "exclude")
+PROJECT_KEYS = ("id", "include", "exclude", "tests")
 OPTION_KEYS = ("history_api",)
 # auto: the batch records API (POST /v1/record/brief) where the account answers it, else v1; brief: that batch
 # API only; v1: GET /v1/record/{build_project_id}/records; v3: GET /v3/jobs/{job_id}/history.
@@ -35,11 +36,13 @@ class BuildSection:
 @dataclass(frozen=True, slots=True)
 class ProjectTarget:
     """A CodeArts project whose build jobs to watch: those whose name matches an ``include`` regex (any, when
-    none are given) and no ``exclude`` regex (``re.search``), as for pipelines and repositories."""
+    none are given) and no ``exclude`` regex (``re.search``), as for pipelines and repositories; ``tests``:
+    read the unit-test summary of each of their newly finished builds."""
 
     id: str
     include: tuple[re.Pattern[str], ...] = ()
     exclude: tuple[re.Pattern[str], ...] = ()
+    tests: bool = False
 
     def watches(self, name: str) -> bool:
         """True if a build job of this name is watched."""
@@ -66,9 +69,10 @@ def _projects(check: Checker, raw: object) -> tuple[ProjectTarget, ...] | None:
         )
         include = patterns(check, f"{path}.include", section.get("include"))
         exclude = patterns(check, f"{path}.exclude", section.get("exclude"))
+        tests = boolean(check, f"{path}.tests", section.get("tests"), False)
         if project_id is not None and not is_duplicate(check, f"{path}.id", project_id, first_path) \
                 and include is not None and exclude is not None:
-            targets.append(ProjectTarget(project_id, include, exclude))
+            targets.append(ProjectTarget(project_id, include, exclude, tests))
     return tuple(targets) if len(targets) == len(items) else None
 
 
@@ -77,7 +81,7 @@ def parse_section(check: Checker, top: Mapping[str, object]) -> BuildSection | N
     if invalid."""
     projects = _projects(check, top.get("projects"))
     history_api = _history_api(check, top)
-    if projects is None or history_api is None:
+    if projects is None or history_api is None or not _tests_have_history(check, top, projects):
         return None
     return BuildSection(projects, history_api)
 
@@ -107,3 +111,14 @@ def _api_name(check: Checker, path: str, raw: object) -> str | None:
         check.add(path, f"expected one of {', '.join(HISTORY_APIS)}, got {got.shown}")
         return None
     return str(got.value)
+
+
+def _tests_have_history(check: Checker, top: Mapping[str, object], projects: tuple[ProjectTarget, ...]) -> bool:
+    """``tests: true`` needs the run history (it finds the builds whose reports are read)."""
+    history = top.get("history")
+    if isinstance(history, Mapping) and history.get("enabled") is False:
+        for index, project in enumerate(projects):
+            if project.tests:
+                check.add(f"projects[{index}].tests", "needs the run history, which history.enabled: false turns off")
+                return False
+    return True

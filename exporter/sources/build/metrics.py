@@ -53,9 +53,29 @@ RUN_QUEUED = metric_spec(
     "first run that reports it).",
     JOB_LABELS, "history")
 
+# Unit-test reports (projects with tests: true): each build's report added once, from the run history.
+TEST_CASES = metric_spec(
+    "codearts_build_test_cases", "counter",
+    "Unit-test cases of a build job's finished builds by result (passed, failed, error, other), each build's "
+    "report added once; from the job's first report on.",
+    (*JOB_LABELS, "result"), "tests")
+LAST_TEST_CASES = metric_spec(
+    "codearts_build_last_test_cases", "gauge",
+    "Unit-test cases by result (passed, failed, error, other) of the latest build of a job that had a report.",
+    (*JOB_LABELS, "result"), "tests")
+LAST_TEST_REPORT = metric_spec(
+    "codearts_build_last_test_report_build_number", "gauge",
+    "The build number of the latest build of a job that had a unit-test report.",
+    JOB_LABELS, "tests")
+TEST_REPORTS = metric_spec(
+    "codearts_build_test_reports", "counter",
+    "Finished builds of a job that had a unit-test report, each counted once; from the job's first report on.",
+    JOB_LABELS, "tests")
+TEST_SPECS: tuple[MetricSpec, ...] = (TEST_CASES, LAST_TEST_CASES, LAST_TEST_REPORT, TEST_REPORTS)
+
 
 JOB_SPECS: tuple[MetricSpec, ...] = (
     JOB_STATUS, JOB_HEALTH, JOB_LAST_BUILD, JOB_LAST_DURATION, JOB_RUNNING, JOB_DISABLED, JOB_INFO, JOBS,
 )
 HISTORY = HistoryFamilies(RUNS, RUN_DURATION, RUN_QUEUED)
-HISTORY_SPECS: tuple[MetricSpec, ...] = HISTORY.specs
+HISTORY_SPECS: tuple[MetricSpec, ...] = (*HISTORY.specs, *TEST_SPECS)

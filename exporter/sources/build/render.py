@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections import Counter
 
+from exporter.runhistory.counts import Labels
 from exporter.sinks import Sink
 from exporter.snapshot import TargetState
 from exporter.sources.base import FAILING_STATUSES, FailingJob
 from exporter.sources.build import metrics as m
 from exporter.sources.build.models import BUILD_STATUSES, BuildJob
+from exporter.sources.build.testmodels import RESULTS, TestTally
 
 NEVER_BUILT = "none"  # the status of a job that has no build yet
 
@@ -49,6 +51,15 @@ def render_project(sink: Sink, state: TargetState) -> None:
         sink.add(m.JOB_INFO, (*labels, *info), 1)
     for status in BUILD_STATUSES:
         sink.add(m.JOBS, (project, status), per_status[status])
+
+
+def render_test_tally(sink: Sink, labels: Labels, tally: TestTally) -> None:
+    """One build job's unit-test families, from its first report on."""
+    for result, total, last in zip(RESULTS, tally.cases, tally.last.cases, strict=True):
+        sink.add(m.TEST_CASES, (*labels, result), total)
+        sink.add(m.LAST_TEST_CASES, (*labels, result), last)
+    sink.add(m.LAST_TEST_REPORT, labels, tally.last.build_no)
+    sink.add(m.TEST_REPORTS, labels, tally.reports)
 
 
 def failing_jobs(state: TargetState) -> tuple[FailingJob, ...]:
