@@ -70,7 +70,7 @@ KNOWN: tuple[Assumption, ...] = (
                "a test plan's case_pass_rate is a percentage, \"33.3%\" or \"33.3\", or \"N/A\" while no case ran",
                "the plan is served without a pass ratio (counted: no_pass_rate); its other families stand"),
     Assumption("times_in_range", ("build", "pipeline", "deploy"),
-               "a finished run has a start time, an end time not before it, neither in the future",
+               "a finished run has a start time and an end time not before it, at most a year later",
                "the run is counted in the run counters, but no duration or queue time of it is observed"),
     Assumption("runs_sorted_by_number", ("build", "pipeline", "deploy"),
                "a job's run list, newest first, is in descending run-number order (Pipeline sorts it by start time)",

@@ -16,6 +16,7 @@ from exporter.errors import AuthError, CodeArtsError
 from exporter.joblist import merge_listing
 from exporter.ratelimit import RateLimits
 from exporter.retry import TargetBackoff
+from exporter.runhistory.history import HistoryPart
 from exporter.snapshot import Snapshot, Target, TargetState
 from exporter.sourcetable import SourceTable
 from exporter.stats import RequestStats
@@ -37,6 +38,10 @@ class ListingObserver(Protocol):
     def catch_up_tasks(self, within: float | None = None) -> list[Callable[[], None]]:
         """The cycle's history requests, as tasks that may run in parallel, within the cycle's budget;
         a task not started ``within`` seconds from now does nothing."""
+
+    def part(self, kind: str) -> HistoryPart | None:
+        """The part of source ``kind``, handed to its :meth:`~exporter.sources.base.Source.complete` (whose
+        extra reads share the part's budget)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,7 +244,8 @@ class Poller:
         source = self.sources.get(target.api)
         try:
             listing = source.fetch(self.client, target)
-            fetched = source.complete(self.client, target, listing.records, state.records)
+            history = self.hooks.history.part(target.api) if self.hooks.history is not None else None
+            fetched = source.complete(self.client, target, listing.records, state.records, history)
         except CodeArtsError as err:
             log.warning("poll of %s target %s failed: %s", target.api, target.key, err)
             # Credentials are shared by every target and the auth mode backs off itself: when they are

@@ -150,6 +150,9 @@ class Unruly:
     def after_listing(self, target, records) -> None:
         self.listed.append(target.key)
 
+    def part(self, kind):
+        return None
+
     def catch_up_tasks(self):
         if self.mode == "plan":
             raise RuntimeError("bug while planning")

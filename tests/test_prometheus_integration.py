@@ -552,6 +552,13 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
     dp_app = {"app_id": _dp_app(scenario.live_world, DP_FAILS), "instance": scenario.live_instance}
     assert not firing(prom, "CodeArtsDeploymentFailed", **dp_app)
     scenario.live_world.deploy_service.overrides[dp_app["app_id"]] = {"execution_state": "failed"}
+    # Meanwhile a test plan's pass rate turns up in no documented form: the rate_format assumption is
+    # contradicted after Prometheus has seen its counter at 0, so CodeArtsApiAssumptionContradicted has an
+    # increase to fire on.
+    (_, odd, *_) = scenario.live_world.testplan_service.plans(LIVE_TP)
+    scenario.live_world.testplan_service.overrides[odd.id] = {
+        "current_stage": "execute", "end_date": "2099-01-01",
+        "execute_stage": {"case_pass_rate": "forty percent", "executed_case_count": 5}}
     started = time.monotonic()
     wait_until(lambda: firing(prom, "CodeArtsDeploymentFailed", **dp_app), timeout=ALERT_DEADLINE, interval=0.1)
     fired += f"; CodeArtsDeploymentFailed {time.monotonic() - started:.1f} s after a deployment failed"

@@ -208,6 +208,34 @@ def test_b8_failing_run_details_back_off_and_do_not_starve_the_working_pipelines
     assert caplog.text.count("run detail of pipeline") == 20  # once per failing run, not once per poll
 
 
+def test_b8_run_details_share_the_history_budget_with_the_run_fetches(make_rig, upstream):
+    failing = [f"bad{n:02d}" for n in range(20)]
+    working = [f"good{n}" for n in range(5)]
+    for pipeline in failing + working:
+        upstream.run(P1, pipeline, 1)
+    upstream.detail_fails.update(failing)
+    budget = 4
+    rig = make_rig([P1], f"  max_requests_per_cycle: {budget}\n", detail=True)
+    spent: list[int] = []
+
+    def poll(cycles: int, churn: bool) -> None:
+        for cycle in range(cycles):
+            if churn:  # every pipeline runs again: a detail and a run fetch due for each
+                for pipeline in failing + working:
+                    upstream.run(P1, pipeline, 2 + cycle)
+            before = upstream.details.total() + upstream.run_lists.total()
+            rig.poll()
+            spent.append(upstream.details.total() + upstream.run_lists.total() - before)
+
+    poll(14, churn=False)
+    assert all(upstream.details[(P1, pipeline)] == 1 for pipeline in working), upstream.details
+    read = Counter(upstream.details)
+    poll(16, churn=True)
+    assert max(spent) <= budget, spent  # details and run fetches together, every cycle
+    assert all(upstream.details[(P1, pipeline)] > read[(P1, pipeline)] for pipeline in working), upstream.details
+    assert upstream.run_lists.total() >= 16 * (budget // 2), upstream.run_lists  # the run fetches keep their half
+
+
 def pipeline_series(rig: Rig) -> dict[tuple[str, str, str], float]:
     """codearts_pipeline_runs_total summed per (pipeline id, pipeline name, status), zeros included."""
     out: Counter = Counter()

@@ -79,8 +79,8 @@ def test_toy_targets_are_polled_sharded_and_served(toys, tmp_path):
 
 
 def test_a_target_no_source_handles_fails_at_start():
-    with pytest.raises(UnknownSourceError, match="'testplan'"):
-        Poller([Target("testplan", "x")], None, PollerSettings(interval=60, concurrency=1),  # type: ignore[arg-type]
+    with pytest.raises(UnknownSourceError, match="'nosuchapi'"):
+        Poller([Target("nosuchapi", "x")], None, PollerSettings(interval=60, concurrency=1),  # type: ignore[arg-type]
                stats=RequestStats(), rate_limits=RateLimits({}), sources=WITH_TOYS)
 
 

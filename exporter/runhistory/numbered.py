@@ -145,6 +145,7 @@ class NumberedHistory(ABC, Generic[A, R]):
         self._monotonic = monotonic
         self._lock = counts.lock
         self._cycle = 0
+        self._spent = 0  # requests the source made beside the run fetches since the last plan (:meth:`spend`)
         self._pending: dict[str, dict[str, Pending[A]]] = {}  # target key -> job key -> what to fetch
         self._marks: dict[str, Mark] = {}
         self._failing: dict[str, tuple[str, set[str]]] = {}  # target key -> (api, jobs whose last fetch failed)
@@ -241,10 +242,11 @@ class NumberedHistory(ABC, Generic[A, R]):
 
     def catch_up_tasks(self, within: float | None = None) -> list[Task]:
         """This cycle's fetches as tasks (they may run in parallel): the jobs tried least recently first, as
-        many as ``requests_per_cycle`` allows (at least one request). Jobs of one :meth:`batch_group` share a
-        request; the others are a task each. A task that has not started ``within`` seconds from now does
-        nothing and its jobs keep their place (a slow or failing API must not stretch the cycle). What is not
-        fetched stays pending for a later cycle, its mark untouched, so nothing is lost or counted twice."""
+        many as ``requests_per_cycle`` allows after what :meth:`spend` took (at least one request if it took
+        none). Jobs of one :meth:`batch_group` share a request; the others are a task each. A task that has
+        not started ``within`` seconds from now does nothing and its jobs keep their place (a slow or failing
+        API must not stretch the cycle). What is not fetched stays pending for a later cycle, its mark
+        untouched, so nothing is lost or counted twice."""
         start_by = None if within is None else self._monotonic() + within
         budget = self.records_budget()
         with self._lock:
@@ -258,12 +260,12 @@ class NumberedHistory(ABC, Generic[A, R]):
             alone: list[tuple[Pending[A], int]] = []
             batches: list[list[tuple[Pending[A], int]]] = []
             open_batch: dict[str, list[tuple[Pending[A], int]]] = {}  # group -> its batch with room
-            planned = 0
+            planned, self._spent = self._spent, 0
             for entry in waiting:
                 group = self._group(entry)
                 batch = open_batch.get(group) if group is not None else None
                 cost = 0 if batch is not None else 1 if group is not None else self._pages(entry)
-                if (alone or batches) and budget is not None and planned + cost > budget:
+                if (alone or batches or planned) and budget is not None and planned + cost > budget:
                     break
                 mark = self._marks[entry.key]
                 turn = (entry, mark.tried)
@@ -285,6 +287,19 @@ class NumberedHistory(ABC, Generic[A, R]):
         # Taking turns: a task not started within the cycle's history window does nothing, and tasks queued
         # behind every run fetch would be the ones that never start in a busy cycle.
         return [task for pair in zip_longest(tasks, more) for task in pair if task is not None]
+
+    def spend(self, wanted: int) -> int:
+        """Take up to ``wanted`` requests the source makes beside the run fetches (Pipeline's run details,
+        read with the listings) from this cycle's budget, at most half of it (rounded up) so the run fetches
+        keep the rest: how many it may make. The run fetches planned next get what is left, without their
+        floor of one request once something was spent."""
+        with self._lock:
+            if self.requests_per_cycle is None:
+                granted = wanted
+            else:
+                granted = max(0, min(wanted, -(-self.requests_per_cycle // 2) - self._spent))
+            self._spent += granted
+            return granted
 
     def pending_jobs(self) -> int:
         """Jobs whose new runs are not fetched yet."""

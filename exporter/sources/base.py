@@ -180,10 +180,12 @@ class Source(ABC):
         """List one target's records (raises :class:`exporter.errors.CodeArtsError`)."""
 
     def complete(self, client: CodeArtsClient, target: Target, records: tuple[Any, ...],
-                 previous: tuple[Any, ...]) -> tuple[Any, ...]:
+                 previous: tuple[Any, ...], history: HistoryPart | None = None) -> tuple[Any, ...]:
         """After a successful listing, ``records`` with what else the source reads for them (the details of
         what changed, say), reusing ``previous``, the target's last good records; by default ``records`` as
-        they are. Return ``previous`` itself when nothing changed, so its rendered lines are kept."""
+        they are. Return ``previous`` itself when nothing changed, so its rendered lines are kept.
+        ``history``: this exporter's run history part of the source (None when run history is off), whose
+        per-cycle request budget such reads share."""
         return records
 
     def refresh_seconds(self, target: Target) -> float | None:

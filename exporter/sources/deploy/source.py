@@ -10,6 +10,7 @@ from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
 from exporter.errors import CodeArtsError
+from exporter.runhistory.history import HistoryPart
 from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
@@ -83,10 +84,11 @@ class DeploySource(Source):
         return listing
 
     def complete(self, client: CodeArtsClient, target: Target, records: tuple[Any, ...],
-                 previous: tuple[Any, ...]) -> tuple[Any, ...]:
+                 previous: tuple[Any, ...], history: HistoryPart | None = None) -> tuple[Any, ...]:
         """The latest ``release_id`` of each task of an application with several tasks, which only its detail
         gives: read when the application's listing entry changed (at most DETAILS_PER_POLL a poll), else
-        carried from ``previous``. ``previous`` itself when nothing changed."""
+        carried from ``previous``. ``previous`` itself when nothing changed. (These reads are not charged to
+        ``history``'s budget as Pipeline's run details are.)"""
         if all(app.task_releases_known for app in records):
             return records
         known = {app.id: app for app in previous if app.task_releases_known}

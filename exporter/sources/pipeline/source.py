@@ -9,6 +9,7 @@ from typing import Any
 
 from exporter.client import CodeArtsClient, ParsedListing
 from exporter.errors import CodeArtsError
+from exporter.runhistory.history import HistoryPart
 from exporter.sinks import Sink
 from exporter.snapshot import Target, TargetState
 from exporter.sources.base import FailingJob, HistoryContext, Source
@@ -81,11 +82,13 @@ class PipelineSource(Source):
         return listing
 
     def complete(self, client: CodeArtsClient, target: Target, records: tuple[Any, ...],
-                 previous: tuple[Any, ...]) -> tuple[Any, ...]:
-        """With ``detail: true``, each finished latest run's detail: read once per run (at most
-        DETAILS_PER_POLL a poll; the rest at later polls), then carried from ``previous``. Runs never tried go
-        first; a read that failed is tried again 1, 3, 7... polls later (at most MAX_DETAIL_WAIT), so failing
-        pipelines neither take every poll's reads nor starve the others."""
+                 previous: tuple[Any, ...], history: HistoryPart | None = None) -> tuple[Any, ...]:
+        """With ``detail: true``, each finished latest run's detail: read once per run, then carried from
+        ``previous``. The reads come out of the run history's per-cycle budget (at most half of it; at most
+        DETAILS_PER_POLL per project and poll), least recently read pipeline first, the rest at later polls;
+        without run history, at most DETAILS_PER_POLL, runs never tried first. A read that failed is tried
+        again 1, 3, 7... polls later (at most MAX_DETAIL_WAIT), so failing pipelines neither take every
+        poll's reads nor starve the others."""
         project = target.options
         if not isinstance(project, PipelineProject) or not project.detail:
             return records
@@ -108,13 +111,21 @@ class PipelineSource(Source):
                                               detail_wait=before.detail_wait - 1)
                 continue
             wanted.append((before.detail_failures if before is not None else 0, position))
-        for failures, position in sorted(wanted)[:DETAILS_PER_POLL]:
+        wanted.sort()
+        if isinstance(history, PipelineHistory):
+            positions = {records[position].id: (failures, position) for failures, position in reversed(wanted)}
+            chosen = history.detail_reads(target.key, [records[position].id for _, position in wanted],
+                                          {pipeline.id for pipeline in records}, DETAILS_PER_POLL)
+            reads = [positions[pipeline_id] for pipeline_id in chosen]
+        else:
+            reads = wanted[:DETAILS_PER_POLL]
+        for failures, position in wanted:  # not read this poll: keep their place
+            completed[position] = replace(records[position], detail_failures=failures)
+        for failures, position in reads:
             pipeline = records[position]
             detail = self._detail(client, project, pipeline, pipeline.latest.id, failures)
             completed[position] = replace(pipeline, detail=detail) if detail is not None else replace(
                 pipeline, detail_failures=failures + 1, detail_wait=min(MAX_DETAIL_WAIT, 2 ** (failures + 1) - 1))
-        for failures, position in sorted(wanted)[DETAILS_PER_POLL:]:  # not read this poll: keep their place
-            completed[position] = replace(records[position], detail_failures=failures)
         return tuple(completed)
 
     @staticmethod
