@@ -313,7 +313,7 @@ def test_a_bad_dora_entry_of_the_state_file_is_named_and_left_out_the_rest_resto
         made.exporter.close()
 
 
-def test_deploy_apps_are_validated_then_refused_until_deploy_records_are_counted():
+def test_deploy_apps_are_accepted_and_commits_from_build_job_validated_then_refused_until_it_is_read():
     from exporter.dora.config import parse_dora
     from exporter.validation import Checker
 
@@ -327,8 +327,14 @@ def test_deploy_apps_are_validated_then_refused_until_deploy_records_are_counted
     check = Checker({})
     raw["services"][0]["deploy_apps"][0]["commits_from_build_job"] = "b" * 32
     assert parse_dora(check, raw, [], [P1]) is None
-    assert check.problems == ['dora.services[0].deploy_apps: CodeArts Deploy deployments are not counted yet '
-                              '(docs/dora.md, "Not yet"); use pipelines']
+    assert check.problems == ['dora.services[0].deploy_apps: commits_from_build_job is not read yet (docs/dora.md, '
+                              '"Not yet"): leave it out (deployments are counted without a lead time)']
+    check = Checker({})
+    del raw["services"][0]["deploy_apps"][0]["commits_from_build_job"]
+    parsed = parse_dora(check, raw, [], [P1])
+    assert check.problems == [] and parsed is not None and not parsed.uses_repo()
+    (selector,) = parsed.services[0].deploy_apps
+    assert selector.selects("a" * 32, "shop-prod") and not selector.selects("a" * 32, "shop-prod-eu")
 
 
 def test_the_simulator_gives_build_records_commits_that_repo_knows_with_the_same_time(simulator_factory):
@@ -430,3 +436,87 @@ def test_changed_buckets_restart_only_the_histograms_not_the_deployment_counts(t
             {key: v for key, v in before.items() if key[0] == "codearts_dora_deployments_total"}
     finally:
         made.exporter.close()
+
+
+# -- Deploy-defined services ------------------------------------------------------------------------------
+
+# Written out here, independently of the exporter: a Deploy record's state -> deployment status.
+DEPLOY_STATES = {"succeeded": "success", "failed": "failed", "timeout": "timedout", "abort": "aborted",
+                 "not_started": "canceled"}
+# service -> the one application (by index) whose records are its deployments, named by name or (5, flaky:
+# streaks) by id; single-task applications, so the order of their records is the order they ended.
+DEPLOY_SERVICES = {"shop": 0, "pay": 5, "login": 4}
+
+
+def deploy_dora_section(apps) -> str:
+    lines = ["dora:", "  services:"]
+    for name, index in DEPLOY_SERVICES.items():
+        app = apps[index]
+        include = app.id if index == 5 else f"^{app.name}$"
+        lines += [f"    - name: {name}", "      environment: prod", "      deploy_apps:",
+                  f"        - project_id: {P1}", f"          include: ['{include}']"]
+    return "\n".join(lines) + "\n"
+
+
+def deploy_truth(rig, until: float) -> dict[str, dict]:
+    """Per Deploy service: deployments per status and closed streaks (times to the second, as Deploy writes)."""
+    apps = rig.service.apps(P1)
+    records = sorted(rig.service.finished(P1, int(T0 * 1000), int(until * 1000)),
+                     key=lambda item: item[1].end)
+    by_service: dict[str, dict] = {}
+    for name, index in DEPLOY_SERVICES.items():
+        statuses: Counter = Counter()
+        recoveries: list[float] = []
+        streak = last = None
+        for app, record in records:
+            if app is not apps[index]:
+                continue
+            status, end = DEPLOY_STATES[record.state], record.end // 1000
+            statuses[status] += 1
+            if status in ("failed", "timedout"):
+                streak = end if streak is None else streak
+            elif status == "success":
+                if streak is not None:
+                    recoveries.append(end - streak)
+                    streak = None
+                last = end
+        by_service[name] = {"statuses": statuses, "recoveries": recoveries, "last": last}
+    return by_service
+
+
+def test_fifty_cycles_of_deploy_records_with_a_restart_count_every_deployment_once(tmp_path, simulator_factory,
+                                                                                    closing):
+    from exporter.simulator.deployments import DeployService
+
+    from .helpers.deployrig import Rig as DeployRig
+
+    apps = DeployService(seed=7, projects={P1: 8}).apps(P1) or ()
+    extra = f"state:\n  path: {tmp_path / 'state.json'}\n" + deploy_dora_section(apps)
+    rig = closing(DeployRig(tmp_path, simulator_factory, {P1: 8}, extra=extra))
+    assert rig.poll().all_up()
+    for cycle in range(50):
+        rig.now[0] += GAPS[cycle % len(GAPS)]
+        assert rig.poll().all_up()
+        if cycle == 24:
+            before = {key: v for key, v in rig.samples().items() if key[0].startswith("codearts_dora_")}
+            rig.exporter.close()
+            rig.start_exporter(rig.config)
+            assert {key: v for key, v in rig.samples().items() if key[0].startswith("codearts_dora_")} == before
+    expected = deploy_truth(rig, rig.now[0])
+    found = rig.samples()
+    for name, want in expected.items():
+        where = {"service": name, "environment": "prod"}
+        for status in DEPLOY_STATES.values():
+            assert value(found, "codearts_dora_deployments_total", **where, status=status) == \
+                want["statuses"][status], (name, status)
+        assert value(found, "codearts_dora_change_lead_time_seconds_count", **where) is None  # no commit, no lead
+        assert (value(found, "codearts_dora_failed_deployment_recovery_seconds_count", **where) or 0) == \
+            len(want["recoveries"]), name
+        assert (value(found, "codearts_dora_failed_deployment_recovery_seconds_sum", **where) or 0) == \
+            sum(want["recoveries"]), name
+        assert value(found, "codearts_dora_last_deployment_timestamp_seconds", **where) == want["last"], name
+    assert sum(want["statuses"]["success"] for want in expected.values()) > 20
+    assert sum(len(want["recoveries"]) for want in expected.values()) >= 2
+    assert len({status for want in expected.values() for status in want["statuses"]}) >= 3
+    # A Deploy record names no commit by design: not a skipped lead time.
+    assert value(found, "codearts_dora_lead_time_skipped_total", reason="no_commit") == 0

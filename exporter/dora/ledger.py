@@ -36,6 +36,7 @@ class Deployment:
     status: str  # one of STATUSES
     end: float | None
     commit: CommitKey | None  # None: the run names none
+    with_lead_time: bool = True  # False: its kind gives no commit by design (a Deploy record), not skipped
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,6 +119,8 @@ class Ledger:
                 self.config.recovery_buckets, max(0.0, end - first_failure))
         self.last_success[key] = max(end, self.last_success.get(key, end))
         if deployment.commit is None:
+            if not deployment.with_lead_time:
+                return
             self.skip("no_commit", f"a successful deployment of {key[0]} names no commit")
             return
         previous = self.last_commit.get(key)

@@ -1,10 +1,11 @@
 """DORA as a part of the run history: deployments noted when their runs are counted, commit times fetched after.
 
 The run history calls :meth:`DoraPart.run_counted` for every run it counts, exactly once, under its lock (an
-``on run counted`` observer of :class:`~exporter.runhistory.counts.RunCounts`): a run of a service's pipeline
-is a deployment, counted at once (no request). A successful one whose commit time is not cached waits; the
-part's :meth:`~DoraPart.catch_up_tasks` (run by the poller with the other history fetches, so at the next
-cycle) ask CodeArts Repo for each waiting commit once. The ledger is saved with the run history's marks in
+``on run counted`` observer of :class:`~exporter.runhistory.counts.RunCounts`): a run of a service's pipeline,
+or a record of a service's CodeArts Deploy application, is a deployment, counted at once (no request). A
+successful pipeline run whose commit time is not cached waits; the part's :meth:`~DoraPart.catch_up_tasks` (run
+by the poller with the other history fetches, so at the next cycle) ask CodeArts Repo for each waiting commit
+once. A Deploy record names no commit: it has no lead time. The ledger is saved with the run history's marks in
 one write, so a restart neither loses nor repeats a deployment, a streak or a commit time.
 """
 
@@ -30,6 +31,7 @@ log = logging.getLogger(__name__)
 
 KIND = RunKind("dora", "dora", STATUSES, label_count=2)  # keys the part in the run history; counts no table
 PIPELINE_KIND = "pipeline"  # the run kind of CodeArts Pipeline runs (its source's name)
+DEPLOY_KIND = "deploy"  # the run kind of CodeArts Deploy records (its source's name)
 # A Pipeline run's status as a deployment's; skipped runs (IGNORED) deployed nothing and are not deployments.
 PIPELINE_STATUSES = {"success": "success", "failed": "failed", "canceled": "canceled"}
 MAX_ATTEMPTS = 3  # a commit whose lookup failed this often is given up (counted as unknown), never asked forever
@@ -49,7 +51,7 @@ class DoraPart:
         self.lookups_per_cycle = lookups_per_cycle or DEFAULT_LOOKUPS_PER_CYCLE
         self._lock = counts.lock
         self._monotonic = monotonic
-        self._matches: dict[tuple[str, str, str], Service | None] = {}
+        self._matches: dict[tuple[str, str, str, str], Service | None] = {}
         self._attempts: dict[LookUp, int] = {}
         self._view: tuple[Ledger, int, DoraView] | None = None  # the last view, and what it was taken of
         counts.observers.append(self.run_counted)
@@ -57,26 +59,30 @@ class DoraPart:
     # -- the observer ----------------------------------------------------------------------------------
 
     def run_counted(self, kind: str, labels: Labels, status: str, run: object) -> None:
-        """A run the run history just counted (lock held): a deployment if it is a run of a service's pipeline."""
-        if kind != PIPELINE_KIND or run is None:
+        """A run the run history just counted (lock held): a deployment if it is a run of a service's pipeline
+        or a record of a service's Deploy application (labels: project, pipeline or application id, name)."""
+        if kind not in (PIPELINE_KIND, DEPLOY_KIND) or run is None:
             return
-        service = self._service(labels[0], labels[1], labels[2])
-        deployed = PIPELINE_STATUSES.get(status)
-        if service is None or deployed is None:
+        service = self._service(kind, labels[0], labels[1], labels[2])
+        deployed = PIPELINE_STATUSES.get(status) if kind == PIPELINE_KIND else status
+        if service is None or deployed not in STATUSES:
             return
         end = getattr(run, "end", None)
-        self.ledger.count(Deployment(service.labels, deployed, end if isinstance(end, float | int) else None,
-                                     _commit_of(run)))
+        end = end if isinstance(end, float | int) else None
+        if kind == DEPLOY_KIND:  # no commit: commits_from_build_job is not read yet, so no lead time either
+            self.ledger.count(Deployment(service.labels, deployed, end, None, with_lead_time=False))
+        else:
+            self.ledger.count(Deployment(service.labels, deployed, end, _commit_of(run)))
 
-    def _service(self, project_id: str, pipeline_id: str, name: str) -> Service | None:
-        key = (project_id, pipeline_id, name)
+    def _service(self, kind: str, project_id: str, object_id: str, name: str) -> Service | None:
+        key = (kind, project_id, object_id, name)
         if key not in self._matches:
             found = [service for service in self.config.services
-                     if any(selector.project_id == project_id and selector.selects(pipeline_id, name)
-                            for selector in service.pipelines)]
+                     if any(selector.project_id == project_id and selector.selects(object_id, name)
+                            for selector in (service.pipelines if kind == PIPELINE_KIND else service.deploy_apps))]
             if len(found) > 1:
-                log.warning("DORA: pipeline %s (%s) matches services %s; its runs count for %s only", name,
-                            pipeline_id, " and ".join(service.name for service in found), found[0].name)
+                log.warning("DORA: %s %s (%s) matches services %s; its deployments count for %s only", kind, name,
+                            object_id, " and ".join(service.name for service in found), found[0].name)
             self._matches[key] = found[0] if found else None
         return self._matches[key]
 
