@@ -88,6 +88,11 @@ KNOWN: tuple[Assumption, ...] = (
     Assumption("batch_answers_every_id", ("build",),
                "a batch records answer (POST /v1/record/brief) carries every build job asked for",
                "a job left out is fetched alone at once"),
+    Assumption("codehub_id_is_repository", ("repo",),
+               "a Pipeline run's build_params.codehub_id is the CodeArts Repo repository id of its commit_id "
+               "(DORA lead time)",
+               "the deployment is counted; its lead time is skipped (commit_unknown) and the commit never asked "
+               "again"),
 )
 
 _current: ContextVar[_Scope | None] = ContextVar("assumption_scope", default=None)

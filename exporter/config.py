@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from exporter.auth.settings import ACCESS_KEY, AkSkAuth, Auth, PasswordAuth, TokenAuth
+from exporter.dora.config import DoraConfig, parse_dora
 from exporter.metricsconfig import MetricsConfig, parse_metrics
 from exporter.projectids import iam_project_id_problem
 from exporter.regions import IAM, RegionTable
@@ -62,7 +63,7 @@ __all__ = [
 MAX_CONCURRENCY = 64
 
 # The core's top-level keys; each source's own keys go between the first four and the rest.
-CORE_KEYS = ("region", "endpoints", "auth", "poll", "history", "state", "metrics")
+CORE_KEYS = ("region", "endpoints", "auth", "poll", "history", "state", "metrics", "dora")
 IAM_RATE = 0.2  # IAM token requests per second: a renewal a day, retries well apart
 AUTH_MODES = ("token", "token_file", "password", "aksk")
 PASSWORD_KEYS = ("domain", "username", "password", "password_file", "project_id", "project_name")
@@ -159,6 +160,7 @@ class Config:
     history: HistoryConfig = HistoryConfig()
     state: StateConfig = StateConfig()
     metrics: MetricsConfig = MetricsConfig()
+    dora: DoraConfig | None = None  # None: no ``dora:`` section, DORA is off
 
     def section(self, source: str) -> Any:
         """The configuration section of the source named ``source``."""
@@ -224,6 +226,7 @@ def parse_config(data: object, env: Mapping[str, str] | None = None, source: str
     history = _history(check, top.get("history"), sources)
     state = _state(check, top.get("state"))
     metrics = parse_metrics(check, top.get("metrics"), tuple(spec.name for spec in sources.specs()))
+    dora = _dora(check, top, sections, endpoints, history, sources)
     if None not in sections.values() and not any(each.has_targets(sections[each.name]) for each in sources):
         paths = [path for each in sources for path in each.target_paths]
         check.add("", f"no targets: {and_list(paths)} are all empty" if paths else "no targets: no source given")
@@ -232,7 +235,28 @@ def parse_config(data: object, env: Mapping[str, str] | None = None, source: str
         raise ConfigError(source, check.problems)
     if history is None or state is None or metrics is None:
         raise ConfigError(source, check.problems)
-    return Config(region, endpoints, auth, poll, sources, sections, history, state, metrics)
+    return Config(region, endpoints, auth, poll, sources, sections, history, state, metrics, dora)
+
+
+def _dora(check: Checker, top: Mapping[str, object], sections: Mapping[str, Any], endpoints: Endpoints | None,
+          history: HistoryConfig | None, sources: SourceTable) -> DoraConfig | None:
+    """``dora:``, checked against the projects the sources watch (their targets' keys), the Repo endpoint its
+    commit lookups need, and the run history it counts from."""
+    if top.get("dora") is None:
+        return None
+
+    def watched(name: str) -> list[str] | None:
+        if name not in sources or name not in sections:
+            return None
+        section = sections[name]
+        return [] if section is None else [target.key for target in sources.get(name).targets(section)]
+
+    dora = parse_dora(check, top.get("dora"), watched("pipeline") or [], watched("deploy"))
+    if dora is not None and dora.uses_repo() and endpoints is not None and endpoints.url("repo") is None:
+        check.add("endpoints.repo", "required by dora (commit times of pipeline deployments come from CodeArts Repo)")
+    if dora is not None and history is not None and not history.enabled:
+        check.add("dora", "needs history.enabled: true (deployments are the runs the run history counts)")
+    return dora
 
 
 def top_level_keys(sources: SourceTable) -> tuple[str, ...]:

@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_CONTENT_TYPE
 
 from exporter import metrics as m
+from exporter.dora.ledger import DoraView
+from exporter.dora.render import add_dora
 from exporter.historylines import HistoryLines
 from exporter.metrics import MetricSpec
 from exporter.samples import (
@@ -140,6 +142,7 @@ class Exposition:
         self._scrape_specs = tuple(spec for spec in served if spec.phase == "scrape")
         self._cap = SeriesCap(max_series, {spec.name for spec in m.CORE_SPECS}) if max_series is not None else None
         self._history = HistoryLines(sources)
+        self._dora: tuple[DoraView, dict[str, bytes]] | None = None
         self._lines: dict[Target, _TargetLines] = {}
         # Per family: the chunks, them joined, and how many series (lines) they hold.
         self._joined: dict[str, tuple[list[bytes], bytes, int]] = {}
@@ -154,6 +157,8 @@ class Exposition:
             parts, self._lines = self._parts(snapshot)
             if snapshot.history is not None:
                 parts += self._history.update(snapshot.history)
+            if snapshot.dora is not None:
+                parts.append(self._dora_chunks(snapshot.dora))
             grouped = _by_family(parts)
             if self._cap is not None:
                 grouped, dropped = self._cap.apply(grouped, self._snapshot_specs)
@@ -165,6 +170,14 @@ class Exposition:
             for fmt, gzipped in wanted:
                 _body(published, fmt, gzipped)
             self._published = published  # one reference assignment: a scrape sees the old or the new, whole
+
+    def _dora_chunks(self, view: DoraView) -> dict[str, bytes]:
+        """The DORA lines of ``view``, kept while the view is the same object (nothing counted since)."""
+        if self._dora is None or self._dora[0] is not view:
+            sink = LineSink()
+            add_dora(sink, view)
+            self._dora = (view, sink.chunks())
+        return self._dora[1]
 
     def body(self, fmt: str, gzipped: bool) -> bytes:
         """The whole /metrics body in ``fmt``, gzip-compressed if asked."""

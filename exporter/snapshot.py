@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from exporter.dora.ledger import DoraView
 from exporter.joblist import MissingSince
 from exporter.runhistory.counts import HistoryView
 
@@ -93,6 +94,7 @@ class Snapshot:
     budget_requests: tuple[tuple[str, float], ...] = ()
     history: HistoryView | None = None  # the run history counted up to this cycle (None: history is off)
     discovery: DiscoveryView | None = None  # None: nothing is discovered
+    dora: DoraView | None = None  # DORA's counts up to this cycle (None: no ``dora:`` configured)
 
     def all_polled(self) -> bool:
         """True once every target has been polled at least once."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from exporter.dora.metrics import SPECS as DORA_SPECS
 from exporter.errors import ErrorCodes
 from exporter.metrics import CORE_SPECS, MetricSpec, throttled_spec
 from exporter.regions import RegionTable, region_table
@@ -63,12 +64,12 @@ class SourceTable:
 
     def specs(self) -> tuple[MetricSpec, ...]:
         """Every family the exporter may serve, in body order: each source's job families, each source's
-        run-history families, then the exporter's own (the throttle counter's help naming how each API
+        run-history families, DORA's, then the exporter's own (the throttle counter's help naming how each API
         throttles)."""
         throttled = throttled_spec(tuple(source.throttling for source in self.sources if source.throttling))
         core = tuple(throttled if spec.name == throttled.name else spec for spec in CORE_SPECS)
         return (*(spec for source in self.sources for spec in source.job_specs),
-                *(spec for source in self.sources for spec in source.history_specs), *core)
+                *(spec for source in self.sources for spec in source.history_specs), *DORA_SPECS, *core)
 
     def regions(self) -> RegionTable:
         """``{region: {api: url}}``: IAM's endpoints and each source's regional ones."""

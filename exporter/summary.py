@@ -54,6 +54,9 @@ def configuration_summary(config: Config, shard: ShardSpec) -> tuple[tuple[str, 
     ]
     history = config.history
     rows.append(("Run history", f"up to {history.max_pages} pages per job" if history.enabled else "off"))
+    if config.dora is not None:
+        rows.append(("DORA services", ", ".join(f"{service.name} ({service.environment})"
+                                                 for service in config.dora.services)))
     rows.append(("State file", "kept" if config.state.path else "none: run counters restart with the process"))
     rows.append(("Shard", f"{shard.index} of {shard.total}"))
     return tuple(rows)

@@ -14,13 +14,14 @@ from exporter import __version__
 from exporter.auth.factory import build_auth
 from exporter.client import CodeArtsClient
 from exporter.config import Config
+from exporter.dora.part import KIND, DoraPart
 from exporter.exposition import TEXT, Exposition
 from exporter.landing import LandingInfo
 from exporter.poller import Poller, PollerHooks, PollerSettings
 from exporter.ratelimit import RateLimits
 from exporter.retry import RetryPolicy, TargetBackoff
 from exporter.runhistory.counts import DEFAULT_DURATION_SPLIT, RunCounts
-from exporter.runhistory.history import RunHistory
+from exporter.runhistory.history import HistoryPart, RunHistory
 from exporter.runhistory.options import HistoryConfig
 from exporter.server import ExporterHTTPServer
 from exporter.sharding import ShardSpec
@@ -60,9 +61,10 @@ def run_counts(options: HistoryConfig, split: str = DEFAULT_DURATION_SPLIT) -> R
     return RunCounts((), options.buckets, options.queued_buckets, split)
 
 
-def history_of(counts: RunCounts, parts: Mapping[str, SourceParts]) -> RunHistory:
-    """The run history driving each source's history part (``parts``: by source name)."""
-    found = []
+def history_of(counts: RunCounts, parts: Mapping[str, SourceParts], more: Iterable[HistoryPart] = ()) -> RunHistory:
+    """The run history driving each source's history part (``parts``: by source name), and ``more`` parts that
+    are no source's (DORA's, told of every run counted)."""
+    found: list[HistoryPart] = list(more)
     for name, built in parts.items():
         part = built.history
         if part is not None:
@@ -166,7 +168,9 @@ class Exporter:
             HistoryContext(counts, self.client, config.history, config.section(source.name), poll, time.monotonic)
             if counts is not None else None,
             DiscoveryContext(config.section(source.name), self.client, shard, poll, clock)) for source in self.sources}
-        self.history = history_of(counts, parts) if counts is not None else None
+        dora = ([DoraPart(counts, self.client, config.dora, lookups_per_cycle=config.history.max_requests_per_cycle,
+                          monotonic=time.monotonic)] if counts is not None and config.dora is not None else [])
+        self.history = history_of(counts, parts, dora) if counts is not None else None
         if self.history is not None and restore_state:
             self._restore_history(self.history)
         self.discoverers: dict[str, Discoverer] = {
@@ -218,7 +222,9 @@ class Exporter:
             seconds = [took for discoverer in self.discoverers.values()
                        if (took := discoverer.last_pass_seconds()) is not None]
             discovery = DiscoveryView(statuses, max(seconds) if seconds else None)
-        return replace(snapshot, history=history, discovery=discovery)
+        dora = self.history.part(KIND.name) if self.history is not None else None
+        return replace(snapshot, history=history, discovery=discovery,
+                       dora=dora.view() if isinstance(dora, DoraPart) else None)
 
     def _restore_history(self, history: RunHistory) -> None:
         """Restore the run history from the state file, without the entries that do not fit (each named); when

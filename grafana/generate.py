@@ -650,6 +650,89 @@ EXPORTER_DASHBOARD = Dashboard(
     ),
 )
 
+def dora_dashboard() -> Dashboard:
+    """codearts-dora: DORA's four keys per service with the performance bands of the 2023 Accelerate State of
+    DevOps report (docs/dora.md cites them), their trend, and a table of services. Reads the recording rules of
+    deploy/prometheus/dora-rules.yml; a key without data shows "no data", never NaN."""
+    service = Variable("service", "Service", "codearts_dora_deployments_total", "service")
+    environment = Variable("environment", "Environment", 'codearts_dora_deployments_total{service=~"$service"}',
+                           "environment")
+    sel = 'service=~"$service", environment=~"$environment"'
+    day = 86400
+    # Bands, best first: (colour, lower bound). Frequency: more is better; the others: less is better.
+    frequency = (("red", None), ("orange", 1 / 30), ("yellow", 1 / 7), ("green", 1))
+    lead = (("green", None), ("yellow", day), ("orange", 7 * day), ("red", 30 * day))
+    failure = (("green", None), ("yellow", 0.05), ("orange", 0.10), ("red", 0.15))
+    recovery = (("green", None), ("yellow", 3600), ("orange", day), ("red", 7 * day))
+    keys = (
+        ("Deployment frequency", f"codearts:dora_deployment_frequency:per_day_28d{{{sel}}}", "short", frequency,
+         "How often does the service deploy successfully (per day, over 28 days)? Elite: on demand, several a "
+         "day (green from 1/day); high: daily to weekly (yellow from 1/7); medium: weekly to monthly (orange "
+         "from 1/30); low: less (red)."),
+        ("Lead time for changes (median)", f"codearts:dora_change_lead_time_seconds:p50_28d{{{sel}}}", "s", lead,
+         "How long from a commit to its successful deployment (median over 28 days)? Elite: under a day "
+         "(green); high: a day to a week (yellow); medium: a week to a month (orange); low: longer (red)."),
+        ("Deployment failure rate", f"codearts:dora_change_failure_rate:28d{{{sel}}}", "percentunit", failure,
+         "Which share of the finished deployments of 28 days failed or timed out (aborted and canceled left "
+         "out)? Elite about 5 % (green up to 5 %), high about 10 % (yellow), medium about 15 % (orange), "
+         "low above (red)."),
+        ("Failed deployment recovery time (median)",
+         f"codearts:dora_failed_deployment_recovery_seconds:p50_28d{{{sel}}}", "s", recovery,
+         "How long from the first failed deployment of a streak to the success that ended it (median over 28 "
+         "days)? Elite: under an hour (green); high: under a day (yellow); medium: under a week (orange); low: "
+         "longer (red)."),
+    )
+    stats = tuple(Panel(title, "stat", (q(f"avg({expr})"),), doc, unit=unit, width=6, height=5,
+                        options={"steps": steps, "no_value": "no data"}) for title, expr, unit, steps, doc in keys)
+    trend = (
+        Panel("Deployments per day (7-day average)", "timeseries", (
+            q(f"codearts:dora_deployment_frequency:per_day_7d{{{sel}}}", "{{service}} {{environment}}"),
+        ), "How does each service's deployment frequency move?", width=12),
+        Panel("Deployment failure rate (7 days)", "timeseries", (
+            q(f"codearts:dora_change_failure_rate:7d{{{sel}}}", "{{service}} {{environment}}"),
+        ), "How does each service's deployment failure rate move (absent while nothing finished)?",
+            unit="percentunit", width=12),
+        Panel("Lead time for changes (median, p90)", "timeseries", (
+            q(f"codearts:dora_change_lead_time_seconds:p50_28d{{{sel}}}", "{{service}} median"),
+            q(f"codearts:dora_change_lead_time_seconds:p90_28d{{{sel}}}", "{{service}} p90"),
+        ), "How do lead times move (28-day median and 90th percentile)?", unit="s", width=12),
+        Panel("Recovery time (median, p90)", "timeseries", (
+            q(f"codearts:dora_failed_deployment_recovery_seconds:p50_28d{{{sel}}}", "{{service}} median"),
+            q(f"codearts:dora_failed_deployment_recovery_seconds:p90_28d{{{sel}}}", "{{service}} p90"),
+        ), "How do recovery times move (28-day median and 90th percentile)?", unit="s", width=12),
+    )
+    services = (
+        Panel("Services", "table", (
+            q(f"codearts:dora_deployment_frequency:per_day_28d{{{sel}}}", "deployments per day"),
+            q(f"codearts:dora_change_lead_time_seconds:p50_28d{{{sel}}}", "lead time"),
+            q(f"codearts:dora_change_failure_rate:28d{{{sel}}}", "failure rate"),
+            q(f"codearts:dora_failed_deployment_recovery_seconds:p50_28d{{{sel}}}", "recovery time"),
+        ), "Every service's four keys over 28 days side by side (an empty cell: no data yet).", width=24,
+            height=8),
+        Panel("Deployments by status", "bargauge", (
+            q(f"sum by (service, status) (increase(codearts_dora_deployments_total{{{sel}}}[$__range]))",
+              "{{service}} {{status}}"),
+        ), "How many deployments ended in the time range, and how?", width=12),
+        Panel("Lead times not measured", "bargauge", (
+            q("sum by (reason) (increase(codearts_dora_lead_time_skipped_total[$__range]))", "{{reason}}"),
+        ), "Why did successful deployments get no lead time (no commit, a commit Repo does not know, a commit "
+           "dated after the deployment)?", width=6),
+        Panel("Commit lookups", "bargauge", (
+            q("sum by (result) (increase(codearts_dora_commit_lookups_total[$__range]))", "{{result}}"),
+        ), "How were commit times found (read from Repo, cached, unknown, failed)?", width=6),
+    )
+    return Dashboard(
+        "codearts-dora", "CodeArts CI: DORA",
+        "DORA's four keys per service from the exporter's codearts_dora_* families and the recording rules of "
+        "deploy/prometheus/dora-rules.yml, coloured by the DORA report's performance bands (docs/dora.md).",
+        (service, environment),
+        (("The four keys (28 days)", stats), ("Trend", trend), ("Services", services)),
+    )
+
+
+DORA_DASHBOARD = dora_dashboard()
+
+
 # --- the test results dashboard (issue 23): CodeArts TestPlan plans -------------------------------
 
 V_TP_PROJECT = Variable("tp_project", "TestPlan project", "codearts_testplan_plans", "project_id")
@@ -724,7 +807,8 @@ TESTS_DASHBOARD = Dashboard(
 )
 
 ALL_DASHBOARDS: tuple[Dashboard, ...] = (OVERVIEW, BUILD_JOB_DASHBOARD, PIPELINE_DASHBOARD, CLOUD_PIPELINE_DASHBOARD,
-                                         DEPLOY_DASHBOARD, EXPORTER_DASHBOARD, TESTS_DASHBOARD)
+                                         DEPLOY_DASHBOARD, EXPORTER_DASHBOARD, TESTS_DASHBOARD,
+                                         DORA_DASHBOARD)
 
 
 # --- JSON ---------------------------------------------------------------------------------------
@@ -751,7 +835,11 @@ def _field_config(panel: Panel) -> dict[str, Any]:
     for key in ("min", "max"):
         if key in panel.options:
             defaults[key] = panel.options[key]
+    if "no_value" in panel.options:
+        defaults["noValue"] = panel.options["no_value"]
     steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+    if "steps" in panel.options:
+        steps = [{"color": color, "value": value} for color, value in panel.options["steps"]]
     if "red_above" in panel.options:
         steps.append({"color": "red", "value": panel.options["red_above"] + 1})
     if "red_below" in panel.options:

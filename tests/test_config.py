@@ -59,12 +59,12 @@ INVALID_CASES: dict[str, tuple[str, ...]] = {
     "top_level_list.yaml": (
         "expected a mapping at the top level (keys: region, endpoints, auth, poll, repositories, discovery, "
         "projects, build_options, pipeline_projects, pipeline_options, deploy_projects, deploy_options, "
-        "testplan_projects, history, state, metrics), got a list",
+        "testplan_projects, history, state, metrics, dora), got a list",
     ),
     "unknown_top_level_key.yaml": (
         'unknown key "polling" (expected one of: region, endpoints, auth, poll, repositories, discovery, '
         'projects, build_options, pipeline_projects, pipeline_options, deploy_projects, deploy_options, '
-        'testplan_projects, history, state, metrics)',
+        'testplan_projects, history, state, metrics, dora)',
     ),
     "unknown_nested_key.yaml": (
         "poll.intervall_seconds: unknown key (expected one of: interval_seconds, timeout_seconds, concurrency, "

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from .helpers.rules import PROMETHEUS_SERIES, alerts, exported_series, load_script, metric_names
+from .helpers.rules import PROMETHEUS_SERIES, alerts, exported_series, load_script, metric_names, recorded_series
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARDS_DIR = ROOT / "grafana" / "dashboards"
@@ -49,7 +49,7 @@ def test_the_six_dashboards_exist_with_unique_uids():
     found = dashboards()
     assert set(found) == {"codearts-overview.json", "codearts-build-job.json", "codearts-repo-pipeline.json",
                           "codearts-pipeline.json", "codearts-deploy.json", "codearts-exporter.json",
-                          "codearts-tests.json"}
+                          "codearts-tests.json", "codearts-dora.json"}
     uids = [dashboard["uid"] for dashboard in found.values()]
     assert len(set(uids)) == len(uids)
 
@@ -92,7 +92,7 @@ def test_panels_fit_the_grid():
 
 
 def test_queries_use_only_metrics_the_exporter_serves():
-    served = exported_series() | PROMETHEUS_SERIES
+    served = exported_series() | recorded_series() | PROMETHEUS_SERIES
     for name, dashboard in dashboards().items():
         for panel in panels(dashboard):
             for target in panel["targets"]:

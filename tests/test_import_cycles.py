@@ -22,6 +22,7 @@ PACKAGE = ROOT / "exporter"
 # source's render module is one of them, found on disk so that a new source is held to the rule unasked.
 RENDERING = ("exporter.exposition", "exporter.samples", "exporter.historylines", "exporter.textformat",
              "exporter.snapshot", "exporter.runhistory.counts", "exporter.sourcetable",
+             "exporter.dora.render", "exporter.dora.ledger",
              *sorted(f"exporter.sources.{path.parent.name}.render" for path in PACKAGE.glob("sources/*/render.py")))
 
 

@@ -238,7 +238,7 @@ def test_the_demo_polls_a_pipeline_project():
     finally:
         exporter.close()
         simulator.stop()
-    (state,) = [state for state in snapshot.states if state.target.api == "pipeline"]
+    (state,) = [state for state in snapshot.states if state.target.api == "pipeline" and state.target.key == P1]
     assert state.up and len(state.records) == 10
     assert any(pipeline.latest is not None for pipeline in state.records)
 

@@ -180,6 +180,11 @@ def rule_expressions() -> list[Expression]:
     return found
 
 
+def is_dora(expression: Expression) -> bool:
+    """True for the expressions of the DORA dashboard, recording rules and alerts (their own scenario)."""
+    return expression.source.startswith(("codearts-dora", "dora-rules.yml")) or ": CodeArtsDora" in expression.source
+
+
 # --- the scenario -------------------------------------------------------------------------------
 
 def free_port() -> int:
@@ -192,9 +197,9 @@ def free_port() -> int:
 def exporter_config(url: str, *, projects: list[str], repositories: dict[int, list[int]], token: str = SIM_TOKEN,
                     iam_user: IamUser | None = None, discovered_projects: tuple[str, ...] = (),
                     pipeline_projects: tuple[str, ...] = (), deploy_projects: tuple[str, ...] = (),
-                    testplan_projects: tuple[str, ...] = ()):
+                    testplan_projects: tuple[str, ...] = (), dora: dict[str, Any] | None = None):
     """A configuration polling a simulator every second, with ``token``, or with ``iam_user``'s password;
-    the repositories of ``discovered_projects`` are discovered."""
+    the repositories of ``discovered_projects`` are discovered; ``dora``: a ``dora:`` section."""
     endpoints: dict[str, str] = {"repo": url, "build": url, "pipeline": url, "deploy": url, "testplan": url,
                                    "projectman": url}
     auth: dict[str, Any] = {"token": token}
@@ -216,6 +221,7 @@ def exporter_config(url: str, *, projects: list[str], repositories: dict[int, li
         "deploy_projects": [{"id": project} for project in deploy_projects],
         "discovery": {"projects": [{"project_id": project} for project in discovered_projects]},
         "testplan_projects": [{"id": project} for project in testplan_projects],
+        **({"dora": dora} if dora is not None else {}),
     }, env={"IAM_PASSWORD": iam_user.password} if iam_user else {}, sources=BUILTIN)
 
 
@@ -588,8 +594,14 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
                                                            int(scenario.live_clock[0] * 1000))
     assert deployed, "no deployment finished while the World's clock moved"
     counted = f'sum(codearts_deploy_runs_total{{{live}, project_id="{LIVE_DP}"}})'
-    wait_until(lambda: [float(s["value"][1]) for s in query(prom, counted)] == [len(deployed)], timeout=30,
-               interval=0.2)
+    try:
+        wait_until(lambda: [float(s["value"][1]) for s in query(prom, counted)] == [len(deployed)], timeout=45,
+                   interval=0.2)
+    except AssertionError as late:  # what Prometheus has against what the exporter serves: a lag or a miss
+        served = [line for line in scenario.live_exporter.metrics_text().decode().splitlines()
+                  if line.startswith("codearts_deploy_runs_total") and not line.endswith(" 0.0")]
+        raise AssertionError(f"Deploy runs counted {query(prom, counted)} against {len(deployed)} finished; "
+                             f"served: {served}") from late
     wait_until(lambda: query(prom, f"sum(increase(codearts_repo_pipeline_job_runs_total{{{live}}}[1m])) > 0"),
                timeout=30, interval=0.2)
     (flaky,) = [rule for rule in rule_expressions() if rule.source == "alerts.yml: CodeArtsBuildJobFlaky"]
@@ -599,8 +611,9 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
                                                                  scenario.live_clock[0]))
             for project in (LIVE_PROJECT, BUSY_PROJECT)}
 
-    # Every expression of every panel and rule returns data.
-    expressions = dashboard_expressions() + rule_expressions()
+    # Every expression of every panel and rule returns data (DORA's: test_dora_rules_and_dashboard_return_data).
+    expressions = [expression for expression in dashboard_expressions() + rule_expressions()
+                   if not is_dora(expression)]
     counts: dict[Expression, int] = {}
 
     def all_have_data() -> bool:
@@ -615,7 +628,7 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
         for expression in expressions:
             print(f"{counts.get(expression, 0):5d} series  {expression.source}")
     assert len(expressions) >= 60
-    variables = variable_queries()
+    variables = [variable for variable in variable_queries() if "dora" not in variable[0]]
     for source, selector, label in variables:
         values = label_values(prom, selector, label)
         print(f"{len(values):5d} values  {source}")
@@ -650,3 +663,77 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
     rules = [rule for group in groups for rule in group["rules"]]
     assert len(rules) == len(rule_expressions())
     assert all(rule["health"] == "ok" for rule in rules), [(r["name"], r.get("lastError")) for r in rules]
+
+
+# --- DORA -----------------------------------------------------------------------------------------
+
+DORA_CP = "d0" * 16
+DORA_BEHIND = 20 * 86_400.0  # the DORA world's clock: deployments 20 days old, past CodeArtsDoraNoDeployment's 14
+DORA_STEPS, DORA_STEP = 6, 1200.0  # World time moved on while Prometheus scrapes: 2 hours in 20-minute steps
+FLAKY = "-pipeline-(5|13)$"  # the two flaky pipelines of a project: failure streaks, failure rate over 30 %
+STEADY = "-pipeline-([0-46-9]|1[0-24-5])$"  # the others
+
+
+def dora_story(world: World, behind: float) -> float:
+    """A World time about ``behind`` ago from which, in the DORA_STEPS steps, the flaky pipelines finish at least
+    8 deployments (canceled ones aside) of which over 40 % fail: what CodeArtsDoraFailureRateHigh looks for."""
+    service = world.pipeline_service
+    flaky = {pipeline.id for pipeline in service.pipelines(DORA_CP) or () if re.search(FLAKY, pipeline.name)}
+    start = time.time() - behind
+    for step in range(200):
+        at = start - step * 600
+        runs = [run for pipeline, run in service.finished_runs(DORA_CP, int(at * 1000),
+                                                                  int((at + DORA_STEPS * DORA_STEP) * 1000))
+                if pipeline.id in flaky and run.status in ("COMPLETED", "FAILED")]
+        failed = sum(run.status == "FAILED" for run in runs)
+        if len(runs) >= 8 and failed > 0.4 * len(runs):
+            return at
+    raise AssertionError("no two hours in which the flaky pipelines fail over 40 % of 8 deployments")
+
+
+def test_dora_rules_and_dashboard_return_data(tmp_path):
+    """The DORA recording rules, alerts and dashboard queries on a real Prometheus scraping an exporter with two
+    DORA services, while deployments (Pipeline runs) finish."""
+    stack: list[Any] = []
+    try:
+        world = World(seed=13, clock=lambda: clock[0], pipeline_projects={DORA_CP: 16})
+        clock = [dora_story(world, DORA_BEHIND)]
+        sim = _simulator(stack, world)
+        services = [{"name": name, "pipelines": [{"project_id": DORA_CP, "include": [regex]}]}
+                    for name, regex in (("flaky", FLAKY), ("steady", STEADY))]
+        exporter = Exporter(exporter_config(sim.url, projects=[], repositories={}, pipeline_projects=(DORA_CP,),
+                                            dora={"services": services}))
+        server = _serve(stack, exporter)
+        prom = _prometheus(tmp_path, stack, [_hostport(server.url)])
+        wait_until(lambda: query(prom, "codearts_dora_deployments_total"), timeout=30, interval=0.2)
+        for _ in range(DORA_STEPS):
+            generation = exporter.poller.snapshot.generation
+            clock[0] += DORA_STEP
+            wait_until(lambda: exporter.poller.snapshot.generation >= generation + 3,  # noqa: B023
+                       timeout=30, interval=0.05)
+        expressions = [expression for expression in dashboard_expressions() + rule_expressions()
+                       if is_dora(expression)]
+        assert len(expressions) >= 20
+        counts: dict[Expression, int] = {}
+
+        def all_have_data() -> bool:
+            for expression in expressions:
+                if counts.get(expression, 0) == 0:
+                    counts[expression] = len(query(prom, expression.expr))
+            return all(counts.values())
+
+        try:
+            wait_until(all_have_data, timeout=30, interval=0.5)
+        finally:
+            for expression in expressions:
+                print(f"{counts.get(expression, 0):5d} series  {expression.source}")
+        for source, selector, label in variable_queries():
+            if "dora" in source:
+                assert label_values(prom, selector, label), source
+        assert firing(prom, "CodeArtsDoraFailureRateHigh", service="flaky")
+        assert firing(prom, "CodeArtsDoraNoDeployment", service="steady")
+        (rate,) = query(prom, 'codearts:dora_change_failure_rate:28d{service="flaky"}')
+        assert 0.3 < float(rate["value"][1]) <= 1
+    finally:
+        for stop in reversed(stack):
+            stop()

@@ -5,8 +5,8 @@
 sets every alert's ``runbook_url`` in the rule files of this folder (and in their promtool unit tests) to
 RUNBOOK_BASE_URL (or URL) + ``#<alert name in lower case>``, the alert's section of docs/alerts.md, then
 writes deploy/kubernetes/prometheusrule.yaml (from alerts.yml) and prometheusrule-optional.yaml (from
-alerts-optional.yml) and overlays/sharded/prometheusrule-sharding.yaml (from
-sharding-alerts.yml). tests/test_rules.py checks that the manifests hold exactly the rules of the files.
+alerts-optional.yml), overlays/sharded/prometheusrule-sharding.yaml (from
+sharding-alerts.yml) and prometheusrule-dora.yaml (from dora-rules.yml, the DORA recording rules). tests/test_rules.py checks that the manifests hold exactly the rules of the files.
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ RENDERED = {
     "alerts.yml": ("prometheusrule.yaml", "codearts-exporter"),
     "alerts-optional.yml": ("prometheusrule-optional.yaml", "codearts-exporter-optional"),
     "sharding-alerts.yml": ("overlays/sharded/prometheusrule-sharding.yaml", "codearts-exporter-sharding"),
+    "dora-rules.yml": ("prometheusrule-dora.yaml", "codearts-exporter-dora"),
 }
 
 

@@ -21,6 +21,8 @@ from exporter.metrics import MetricSpec
 
 Labels = tuple[str, ...]
 JobKey = tuple[str, Labels]  # (the source's run kind, the job's labels without the status)
+# Told of every run counted, under the lock: (kind, the job's labels, status, the run as its source parsed it).
+RunObserver = Callable[[str, Labels, str, object], None]
 
 
 # How run-duration histograms are split: by outcome class (default), by run status, or not at all.
@@ -153,6 +155,7 @@ class RunCounts:
         self._generation = 0
         self._copies: dict[JobKey, tuple[int, JobHistory]] = {}
         self._idle: dict[str, JobHistory] = {}  # per kind, the copy every job that never ran shares
+        self.observers: list[RunObserver] = []  # e.g. DORA, which reads deployments from counted runs
         self._extras: dict[JobKey, object] = {}
         self._up: dict[tuple[str, str], bool] = {}  # (api, target) -> no fetch of its jobs' runs keeps failing
 
@@ -173,10 +176,11 @@ class RunCounts:
             table.runs.setdefault((*labels, status), 0)
 
     def count(self, kind: str, labels: Labels, status: str, duration: float | None,
-              queued: float | None = None) -> None:
+              queued: float | None = None, run: object = None) -> None:
         """Count one finished run of a job (``status`` one of its kind's statuses; ``duration`` None: out of
         bounds (exporter.timebounds), counted but not observed; ``queued`` None: the API did not report the
-        queue time, so the job gets no queue histogram from this run)."""
+        queue time, so the job gets no queue histogram from this run); ``run``, the record counted, is handed
+        to the :attr:`observers`."""
         table, spec = self.tables[kind], self.kinds[kind]
         self.init_job(kind, labels)
         self.touch(kind, labels)
@@ -192,6 +196,8 @@ class RunCounts:
             if waited is None:
                 waited = table.queued[labels] = Histogram.empty(self.queued_buckets)
             waited.observe(self.queued_buckets, queued)
+        for observer in self.observers:
+            observer(kind, labels, status, run)
 
     def set_extra(self, kind: str, labels: Labels, value: object) -> None:
         """Keep ``value`` (immutable, opaque here: e.g. a job's unit-test tallies) beside a job's run counters:

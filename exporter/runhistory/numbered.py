@@ -613,7 +613,7 @@ class NumberedHistory(ABC, Generic[A, R]):
             self.client.stats.assumptions.contradicted(self.kind.name, "times_in_range", entry.key,
                                                        f"run {run.number} has no duration within bounds")
         self.counts.count(self.kind.name, self.run_labels(entry, run), run.status, run.duration,
-                          self.queued_seconds(run))
+                          self.queued_seconds(run), run=run)
         self.counted(entry, run)
 
 

@@ -20,6 +20,10 @@ Rules:
 - ``legacy`` projects hold old-version pipelines: listed only with ``query_new: false``, their runs only by
   ``list-legacy`` (``list`` answers ``DEVCP.00012002`` in an HTTP 200); other projects' pipelines are
   new-version ones, listed only with ``query_new`` true (the default).
+- Each pipeline deploys from its own Repo repository (:func:`repository_of`): a run's ``build_params`` carry
+  ``codehub_id`` and the ``commit_id`` of :func:`exporter.simulator.commits.head_commit`, whose time the Repo
+  ShowCommit route gives. Bad input on purpose: ``index % 8 == 6`` sends no ``commit_id``, ``index % 16 == 13``
+  a ``codehub_id`` that is not the commit's repository (ShowCommit answers 404).
 - ``denied`` project ids answer HTTP 200 with ``DEVCP.00014031``; ``overrides`` (pipeline id -> fields) are laid
   over that pipeline's ``latest_run``, to show bad input.
 """
@@ -28,9 +32,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from exporter.simulator.commits import head_commit
 from exporter.simulator.cycle import PIPELINE_TABLES, Cycle, Run, hex_id, key64
 from exporter.simulator.names import project_name
 from exporter.simulator.records import TZ_OFFSET_MS, hex_of
@@ -51,6 +56,20 @@ def pipeline_kind(index: int) -> str:
     if index % 16 == 14:
         return "none"
     return {3: "gate", 5: "flaky"}.get(index % 8, "normal")
+
+
+def repository_of(pipeline_id: str) -> int:
+    """The Repo repository id a pipeline builds and deploys from."""
+    return 100_000 + int(pipeline_id[:5], 16)
+
+
+def commit_params(pipeline: CloudPipeline, run: Run) -> dict[str, str]:
+    """A run's ``commit_id`` and ``codehub_id`` (see the module docstring for the bad ones)."""
+    repository = repository_of(pipeline.id)
+    if pipeline.index % 8 == 6:
+        return {"commit_id": "", "codehub_id": str(repository)}
+    sha = head_commit(repository, run.created, run.draw).sha
+    return {"commit_id": sha, "codehub_id": str(repository + (pipeline.index % 16 == 13))}
 
 
 def local_time(ms: int) -> str:
@@ -137,6 +156,8 @@ class PipelineService:
     denied: set[str] = field(default_factory=set)
     legacy: set[str] = field(default_factory=set)  # projects whose pipelines are old-version ones
     overrides: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # project id -> how many times faster its pipelines run (the demo's DORA project deploys every minute or so)
+    speedup: Mapping[str, int] = field(default_factory=dict)
     _pipelines: dict[str, tuple[CloudPipeline, ...]] = field(default_factory=dict)
     _by_id: dict[str, CloudPipeline] = field(default_factory=dict)
 
@@ -154,6 +175,10 @@ class PipelineService:
         cycle = None if kind == "none" else Cycle.derive(
             key64("codearts-sim/cloud-pipeline-cycle", self.seed, pipeline_id),
             PIPELINE_TABLES["flaky" if kind == "flaky" else "normal"])
+        factor = self.speedup.get(project_id, 1)
+        if cycle is not None and factor > 1:
+            cycle = replace(cycle, period=cycle.period // factor, phase=cycle.phase // factor,
+                            queue=max(1000, cycle.queue // factor), run=cycle.run // factor)
         name = f"{COMPONENTS[index % len(COMPONENTS)]}-pipeline-{index}"
         first = cycle.first_index_from(ORIGIN_MS) if cycle is not None else 0
         return CloudPipeline(project_id, index, pipeline_id, name, ORIGIN_MS - 86_400_000 + index * 1000, cycle,
@@ -289,10 +314,9 @@ class PipelineService:
             "pipeline_id": pipeline.id, "pipeline_run_id": run_id, "executor_id": "", "executor_name": "devops-bot",
             "status": truth.status, "run_number": truth.number, "trigger_type": truth.trigger,
             "start_time": truth.start, "end_time": end,
-            "build_params": {"action": "", "build_type": "branch", "commit_id": hex_of(run.draw, 40),
-                             "event_type": truth.trigger, "merge_id": "", "message": "sim commit",
-                             "source_branch": truth.branch, "tag": "", "target_branch": truth.branch,
-                             "codehub_id": "", "git_url": ""},
+            "build_params": {"action": "", "build_type": "branch", "event_type": truth.trigger, "merge_id": "",
+                             "message": "sim commit", "source_branch": truth.branch, "tag": "",
+                             "target_branch": truth.branch, "git_url": ""} | commit_params(pipeline, run),
             "artifact_params": {}, "stage_status_list": stages, "modify_url": "",
             "detail_url": f"https://devcloud.example.com/cicd/project/{pipeline.project_id}/pipeline/{pipeline.id}",
         }

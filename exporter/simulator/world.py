@@ -55,7 +55,9 @@ COMPONENTS = ("backend", "frontend", "gateway", "billing", "auth", "search", "mo
 BRANCHES = ("master", "main", "develop", "release/2.3")
 DEMO_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 12, "72271b5446614062a01b8be944c9f372": 7}
 DEMO_PIPELINES = {(2111976239, 6): 9, (2111976239, 7): 5}
-DEMO_PIPELINE_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 10}  # the Pipeline service's demo project
+DORA_DEMO_PROJECT = "d0aa5e1f00c2440b9f3c7e8d1b2a4c6e"  # the demo's DORA services deploy from its pipelines
+DEMO_PIPELINE_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 10, DORA_DEMO_PROJECT: 12}
+DEMO_PIPELINE_SPEEDUP = {DORA_DEMO_PROJECT: 6}  # runs every 20 s to 100 s: DORA data within the demo's first minute
 DEMO_DEPLOY_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 8}  # the Deploy service's demo project
 DEMO_TESTPLAN_PROJECTS = {"6ecbc5bac7c8442fb3d2563d53c13582": 16}  # the TestPlan service's demo project
 DEMO_MERGE_REQUESTS = {2111976240: MergeRequestPlan()}  # a repository whose pipelines --demo discovers
@@ -93,6 +95,7 @@ class World:
         project_repositories: Mapping[str, Sequence[tuple[int, str]]] | None = None,
         pipeline_projects: Mapping[str, int] | None = None,
         pipeline_paging: str = "item",
+        pipeline_speedup: Mapping[str, int] | None = None,
         deploy_projects: Mapping[str, int] | None = None,
         testplan_projects: Mapping[str, int] | None = None,
         testplan_paging: str = "item",
@@ -123,7 +126,8 @@ class World:
                                 for repo, plan in (merge_requests or {}).items()}
         self._project_repositories = {project: sorted(repos) for project, repos in (project_repositories or {}).items()}
         # The CodeArts Pipeline service (pipelines of projects, each with its runs): see cloudpipelines.
-        self.pipeline_service = PipelineService(seed, dict(pipeline_projects or {}), pipeline_paging, history_window_ms)
+        self.pipeline_service = PipelineService(seed, dict(pipeline_projects or {}), pipeline_paging, history_window_ms,
+                                                speedup=dict(pipeline_speedup or {}))
         # The CodeArts Deploy service (applications of projects, each deploying): see deployments.
         self.deploy_service = DeployService(seed, dict(deploy_projects or {}))
         # The CodeArts TestPlan service (test plans of projects, moving through their stages): see testplans.
@@ -135,12 +139,12 @@ class World:
     def demo(cls, clock: Callable[[], float] = time.time, *, seed: int = 0, duplicate_names: bool = False) -> World:
         """The small demo world: 2 projects (12 and 7 build jobs), 1 repository with 2 pipelines (9 and 5 jobs),
         1 repository whose merge requests open every 10 minutes, each with a 3-job head pipeline, 1 project
-        of 10 CodeArts Pipeline pipelines, 1 project of 8 CodeArts Deploy applications and 1 project of 16
-        CodeArts TestPlan plans (every stage)."""
+        of 10 CodeArts Pipeline pipelines and 1 of 12 running six times as often (the DORA demo), 1 project of 8
+        CodeArts Deploy applications and 1 project of 16 CodeArts TestPlan plans (every stage)."""
         return cls(seed=seed, clock=clock, projects=DEMO_PROJECTS, pipelines=DEMO_PIPELINES,
                    merge_requests=DEMO_MERGE_REQUESTS, duplicate_names=duplicate_names,
-                   pipeline_projects=DEMO_PIPELINE_PROJECTS, deploy_projects=DEMO_DEPLOY_PROJECTS,
-                   testplan_projects=DEMO_TESTPLAN_PROJECTS)
+                   pipeline_projects=DEMO_PIPELINE_PROJECTS, pipeline_speedup=DEMO_PIPELINE_SPEEDUP,
+                   deploy_projects=DEMO_DEPLOY_PROJECTS, testplan_projects=DEMO_TESTPLAN_PROJECTS)
 
     @classmethod
     def generated(

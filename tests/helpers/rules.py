@@ -43,10 +43,16 @@ def exported_series() -> set[str]:
     return names
 
 
+def recorded_series() -> set[str]:
+    """Every series the recording rules of the rule files record (``codearts:...``)."""
+    return {rule["record"] for path in rule_files() for group in yaml.safe_load(path.read_text())["groups"]
+            for rule in group["rules"] if "record" in rule}
+
+
 def metric_names(expr: str) -> set[str]:
-    """Metric names an expression selects (codearts_* and Prometheus' own series)."""
+    """Metric names an expression selects (codearts_*, recorded codearts:* and Prometheus' own series)."""
     expr = re.sub(r'"[^"]*"', '""', expr)  # label names and values in strings (label_replace's) are not metrics
-    names = set(re.findall(r"\bcodearts_[a-z_]+\b", expr))
+    names = set(re.findall(r"\bcodearts_[a-z_]+\b", expr)) | set(re.findall(r"\bcodearts:[a-z0-9_:]+", expr))
     names |= {name for name in re.findall(r"\b([a-zA-Z_]+)\{", expr) if name in PROMETHEUS_SERIES}
     return names
 

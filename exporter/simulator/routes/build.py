@@ -8,23 +8,27 @@
 days; ``{history_records: [HistoryRecord], total}``), and the batch ``POST /v1/record/brief?limit=N``
 (ListBriefRecord: a JSON array of ``build_project_id`` s, ``limit`` 0..100, default 10; ``{result:
 [{project_id, brief_build_record_dtos: [BriefBuildRecord]}]}``, the last ``limit`` records of each known
-id, newest first), and ``GET /v1/report/{job_id}/summary?build_no=`` (ShowReportSummary: a finished build's
-unit-test counts, see :mod:`exporter.simulator.testreports`). The history routes list the runs created within
-the World's history window, so runs older than it are gone, as upstream. A run's record appears when the
-run is created (queued), and is final once it finishes.
+id, newest first), ``GET /v1/report/{job_id}/summary?build_no=`` (ShowReportSummary: a finished build's
+unit-test counts, see :mod:`exporter.simulator.testreports`) and ``GET /v1/record/{job_id}/{build_no}/record-info``
+(ShowJobBuildRecordDetail: the record's ``commit``, a commit of the job's ``repo_id`` that the Repo ShowCommit
+route knows, and its ``commit_create_time`` in UTC; a DORA Deploy application's commits come from here). The
+history routes list the runs created within the World's history window, so runs older than it are gone, as
+upstream. A run's record appears when the run is created (queued), and is final once it finishes.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 from exporter.simulator import testreports
+from exporter.simulator.commits import head_commit
 from exporter.simulator.cycle import Run
 from exporter.simulator.paging import MAX_PAGE, build_start, int_param
-from exporter.simulator.records import v1_record, v3_record
+from exporter.simulator.records import iso_time, v1_record, v3_record
 from exporter.simulator.replies import Reply, json_reply
 from exporter.simulator.routing import Api, RequestContext, Route, Target
 from exporter.simulator.world import MAX_ID
@@ -134,6 +138,26 @@ def _brief(context: RequestContext) -> Reply:
     return json_reply(200, {"status": "success", "error": None, "result": result})
 
 
+def _record_info(context: RequestContext) -> Reply:
+    world = context.world
+    spec = world.build_spec(context.match[1])
+    number = int(context.match[2])
+    at_ms = world.now_ms()
+    runs = dict(world.build_runs(spec, at_ms / 1000)[1]) if spec is not None else {}
+    run = runs.get(number)
+    if spec is None or run is None:
+        return BUILD.error(404)
+    template = spec.template
+    commit = head_commit(int(template["repo_id"]), run.created, run.draw)
+    done = run.phase_at(at_ms) == "done"
+    return json_reply(200, {"status": "success", "error": None, "result": {
+        "commit": commit.sha, "commit_message": f"sim change {commit.index}",
+        "commit_create_time": time.strftime("%Y-%m-%dT%H:%M:%S.000+00:00", time.gmtime(commit.committed)),
+        "branch": template["code_branch"], "repo_id": template["repo_id"],
+        "repo_name": f"repo-{template['repo_id']}", "finish_time": iso_time(run.finished) if done else "",
+        "duration": float(run.duration if done else 0)}})
+
+
 def _test_report(context: RequestContext) -> Reply:
     """ShowReportSummary of a build: 404 for a job without a test step or a build without a report yet."""
     world, job_id = context.world, context.match[1]
@@ -159,4 +183,6 @@ ROUTES: tuple[Route, ...] = (
     Route(BUILD, "build_history", re.compile(r"/v3/jobs/([^/]+)/history/?"), _history, BUILD_TARGET),
     Route(BUILD, "build_brief", re.compile(r"/v1/record/brief/?"), _brief, method="POST"),
     Route(BUILD, "build_test_report", re.compile(r"/v1/report/([^/]+)/summary/?"), _test_report, BUILD_TARGET),
+    Route(BUILD, "build_record_info", re.compile(r"/v1/record/([^/]+)/(\d{1,9})/record-info/?"), _record_info,
+          BUILD_TARGET),
 )

@@ -5,8 +5,12 @@
 /v4/repositories/{repository_id}/merge-requests`` (ListRepositoryMergeRequests: ``state`` all|opened|closed|
 merged, default all; ``order_by`` created_at|updated_at, default created_at; ``sort`` asc|desc, default
 desc), ``GET /v4/repositories/{repository_id}/merge-requests/{iid}/actual-head-pipeline``
-(ShowActualHeadPipeline) and ``GET /v4/repositories/{repository_id}`` (ShowRepository: its ``id`` and
-``name``, the fields the exporter reads, beside a few others of the SDK's ``RepositoryDto``). Lists page by
+(ShowActualHeadPipeline), ``GET /v4/repositories/{repository_id}`` (ShowRepository: its ``id`` and
+``name``, the fields the exporter reads, beside a few others of the SDK's ``RepositoryDto``),
+``GET /v4/repositories/{repository_id}/repository/commits?sha=`` (ShowCommit: one commit as a bare object, 404
+for a SHA the repository does not have; see :mod:`exporter.simulator.commits`) and ``GET
+/v4/repositories/{repository_id}/repository/commit-list?ref_name=`` (ListCommits from a SHA, newest first,
+``offset``/``limit`` 1..100, default 20; ``{commits: [...], date_title: []}``). Lists page by
 ``offset``/``limit`` (1..100, default 20) under the simulator's Repo paging mode; only pipeline jobs send
 ``X-Total`` (the SDK reads it for them only).
 """
@@ -15,6 +19,7 @@ from __future__ import annotations
 
 import re
 
+from exporter.simulator.commits import commit_by_sha, commit_payload, commits_from
 from exporter.simulator.paging import MAX_PAGE, int_param, repo_start
 from exporter.simulator.replies import Reply, json_reply
 from exporter.simulator.routing import Api, RequestContext, Route, Target
@@ -33,6 +38,7 @@ MR_STATES = ("all", "opened", "closed", "merged")
 
 PIPELINE = Target(r"repo:\d+/\d+", lambda match: f"repo:{int(match[1])}/{int(match[2])}")
 PROJECT_REPOSITORIES = Target(r"repositories:[^/]+", lambda match: f"repositories:{match[1]}")
+COMMITS = Target(r"commits:\d+", lambda match: f"commits:{int(match[1])}")
 MERGE_REQUESTS = Target(r"merge_requests:\d+", lambda match: f"merge_requests:{int(match[1])}")
 REPOSITORY = Target(r"repository:\d+", lambda match: f"repository:{int(match[1])}")
 
@@ -105,6 +111,29 @@ def _head_pipeline(context: RequestContext) -> Reply:
     return json_reply(200, book.head_pipeline_payload(mr, at_ms))
 
 
+def _commit(context: RequestContext) -> Reply:
+    sha = (context.query.get("sha") or [""])[0]
+    if not sha:
+        return REPO.error(400)
+    commit = commit_by_sha(int(context.match[1]), sha)
+    if commit is None:
+        return REPO.error(404)
+    return json_reply(200, commit_payload(commit))
+
+
+def _commit_list(context: RequestContext) -> Reply:
+    ref = (context.query.get("ref_name") or [""])[0]
+    offset = int_param(context.query, "offset", 0)
+    limit = int_param(context.query, "limit", REPO_DEFAULT_LIMIT)
+    if not ref or offset is None or limit is None or not 0 <= offset <= MAX_ID or not 1 <= limit <= MAX_PAGE:
+        return REPO.error(400)
+    commit = commit_by_sha(int(context.match[1]), ref)
+    if commit is None:
+        return REPO.error(404)
+    return json_reply(200, {"commits": [commit_payload(each) for each in commits_from(commit, offset, limit)],
+                            "date_title": []})
+
+
 ROUTES: tuple[Route, ...] = (
     Route(REPO, "repo_jobs", re.compile(r"/v4/repositories/(\d{1,10})/pipelines/(\d{1,10})/jobs/?"),
           _pipeline_jobs, PIPELINE),
@@ -116,4 +145,7 @@ ROUTES: tuple[Route, ...] = (
     Route(REPO, "repo_head_pipeline",
           re.compile(r"/v4/repositories/(\d{1,10})/merge-requests/(\d{1,10})/actual-head-pipeline/?"),
           _head_pipeline, MERGE_REQUESTS),
+    Route(REPO, "repo_commit", re.compile(r"/v4/repositories/(\d{1,10})/repository/commits/?"), _commit, COMMITS),
+    Route(REPO, "repo_commit_list", re.compile(r"/v4/repositories/(\d{1,10})/repository/commit-list/?"),
+          _commit_list, COMMITS),
 )

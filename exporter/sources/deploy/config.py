@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timezone
 
-from exporter.validation import CODEARTS_PROJECT_ID, Checker, is_duplicate, patterns, string
+from exporter.validation import CODEARTS_PROJECT_ID, Checker, is_duplicate, patterns, selected, string
 from exporter.zones import CHINA_STANDARD_TIME, zone_setting
 
 PROJECT_KEYS = ("id", "include", "exclude")
@@ -27,8 +27,7 @@ class DeployProject:
 
     def watches(self, name: str) -> bool:
         """True if an application of this name is watched."""
-        return ((not self.include or any(pattern.search(name) for pattern in self.include))
-                and not any(pattern.search(name) for pattern in self.exclude))
+        return selected(name, self.include, self.exclude)
 
 
 def parse_section(check: Checker, top: Mapping[str, object]) -> tuple[DeployProject, ...] | None:

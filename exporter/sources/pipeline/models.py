@@ -96,6 +96,7 @@ class PipelineRun:
     end: float | None
     stages: tuple[StageRun, ...] = ()
     ref: str = ""
+    repository: str = ""  # ``build_params.codehub_id``: the Repo repository of ``commit`` ("" if not given)
 
     @property
     def finished(self) -> bool:
@@ -224,6 +225,7 @@ def parse_run(raw: object, project: PipelineProject) -> PipelineRun:
         end=_end_after(start, parse_timestamp(record.get("end_time"))),
         stages=stages,
         ref=branch[:MAX_NAME],
+        repository=text_of(params.get("codehub_id")).strip()[:32],
     )
 
 

@@ -7,7 +7,16 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from exporter.validation import CODEARTS_PROJECT_ID, Checker, describe, integer, is_duplicate, patterns, string
+from exporter.validation import (
+    CODEARTS_PROJECT_ID,
+    Checker,
+    describe,
+    integer,
+    is_duplicate,
+    patterns,
+    selected,
+    string,
+)
 
 PROJECT_KEYS = ("id", "include", "stages", "max_age_days")
 STAGES = ("create", "design", "execute", "report")  # the API's current_stage values
@@ -31,8 +40,7 @@ class TestPlanProject:
 
     def watches(self, name: str, stage: str) -> bool:
         """True if a plan of this name, in this stage, is watched."""
-        included = not self.include or any(pattern.search(name) for pattern in self.include)
-        return included and stage in self.stages
+        return stage in self.stages and selected(name, self.include, ())
 
 
 def _stages(check: Checker, path: str, raw: object) -> tuple[str, ...] | None:
