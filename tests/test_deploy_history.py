@@ -1,6 +1,6 @@
 """Deploy run history against the simulator on a fake clock: every finished deployment counted exactly once
 over 50 cycles (each application's last deployment equal to the World's after every one), across a restart
-after six hours (state.path), within the per-cycle budget, history asked
+after six hours (state.path), within the per-cycle budget (application details included), history asked
 only for what changed, a re-created application and a history that answers nothing."""
 
 from __future__ import annotations
@@ -133,6 +133,36 @@ def test_history_requests_stay_within_the_per_cycle_budget_and_catch_up_later(ma
     for _ in range(40):  # the clock stands still: what the budget left over is fetched, 3 a cycle
         assert rig.poll().all_up()
     assert_counts_equal(rig, T0)
+
+
+def test_application_details_share_the_history_budget_with_the_history_fetches(make_rig):
+    budget = 4
+    rig = make_rig(f"  max_requests_per_cycle: {budget}\n", sizes={P1: 40, P2: 40})
+    two_tasks = {app.id for project in rig.service.projects for app in rig.service.apps(project)
+                 if len(app.tasks) == 2}
+    assert len(two_tasks) == 6  # more than the budget: their details alone would overrun it in a busy cycle
+    spent: list[int] = []
+
+    def poll() -> Counter:
+        rig.sim.reset_counts()
+        assert rig.poll().all_up()
+        spent.append(rig.sim.request_count("deploy_app_info") + rig.sim.request_count("deploy_history"))
+        return Counter(re.search(r"/applications/([0-9a-f]{32})/info", record.path)[1]
+                       for record in rig.sim.requests if record.route == "deploy_app_info")
+
+    first = poll() + poll() + poll()  # the clock stands still: every task seen once (no back-fill before that)
+    assert set(first) == two_tasks
+    read: Counter = Counter()
+    for cycle in range(30):
+        rig.now[0] += GAPS[cycle % len(GAPS)]
+        read += poll()
+    assert max(spent) <= budget, spent  # details and history pages together, every cycle
+    assert max(spent) == budget  # a busy world: the budget is what held them
+    assert set(read) == two_tasks and min(read.values()) >= 5, read  # changed ones still read, none starved
+    for _ in range(40):  # the clock stands still: what the budget left over is read and fetched
+        poll()
+    assert max(spent) <= budget, spent
+    assert_counts_equal(rig, T0)  # two-task applications' deployments too, each once
 
 
 def test_a_recreated_application_counts_again_from_its_new_release_ids_once(make_rig, caplog):

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import zip_longest
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
@@ -146,6 +146,8 @@ class NumberedHistory(ABC, Generic[A, R]):
         self._lock = counts.lock
         self._cycle = 0
         self._spent = 0  # requests the source made beside the run fetches since the last plan (:meth:`spend`)
+        self._detail_turns: dict[str, dict[str, int]] = {}  # target key -> item id -> the read it last had
+        self._detail_count = 0  # detail reads handed out so far (:meth:`detail_reads`)
         self._pending: dict[str, dict[str, Pending[A]]] = {}  # target key -> job key -> what to fetch
         self._marks: dict[str, Mark] = {}
         self._failing: dict[str, tuple[str, set[str]]] = {}  # target key -> (api, jobs whose last fetch failed)
@@ -290,9 +292,9 @@ class NumberedHistory(ABC, Generic[A, R]):
 
     def spend(self, wanted: int) -> int:
         """Take up to ``wanted`` requests the source makes beside the run fetches (Pipeline's run details,
-        read with the listings) from this cycle's budget, at most half of it (rounded up) so the run fetches
-        keep the rest: how many it may make. The run fetches planned next get what is left, without their
-        floor of one request once something was spent."""
+        Deploy's application details, read with the listings) from this cycle's budget, at most half of it
+        (rounded up) so the run fetches keep the rest: how many it may make. The run fetches planned next get
+        what is left, without their floor of one request once something was spent."""
         with self._lock:
             if self.requests_per_cycle is None:
                 granted = wanted
@@ -300,6 +302,21 @@ class NumberedHistory(ABC, Generic[A, R]):
                 granted = max(0, min(wanted, -(-self.requests_per_cycle // 2) - self._spent))
             self._spent += granted
             return granted
+
+    def detail_reads(self, target: str, due: Sequence[str], listed: Collection[str], most: int) -> list[str]:
+        """Of the items of ``target`` whose detail read is due (``due``: ids in listing order; Pipeline's run
+        details, Deploy's application details), those to read now: least recently read first, at most ``most``
+        and as many as the cycle's budget still allows (:meth:`spend`). ``listed``: every item of the listing
+        (the others are forgotten)."""
+        granted = self.spend(min(most, len(due)))
+        with self._lock:
+            last = {key: turn for key, turn in self._detail_turns.get(target, {}).items() if key in listed}
+            chosen = sorted(due, key=lambda item: last.get(item, -1))[:granted]
+            for item in chosen:
+                self._detail_count += 1
+                last[item] = self._detail_count
+            self._detail_turns[target] = last
+            return chosen
 
     def pending_jobs(self) -> int:
         """Jobs whose new runs are not fetched yet."""

@@ -86,23 +86,31 @@ class DeploySource(Source):
     def complete(self, client: CodeArtsClient, target: Target, records: tuple[Any, ...],
                  previous: tuple[Any, ...], history: HistoryPart | None = None) -> tuple[Any, ...]:
         """The latest ``release_id`` of each task of an application with several tasks, which only its detail
-        gives: read when the application's listing entry changed (at most DETAILS_PER_POLL a poll), else
-        carried from ``previous``. ``previous`` itself when nothing changed. (These reads are not charged to
-        ``history``'s budget as Pipeline's run details are.)"""
+        gives: read when the application's listing entry changed, else carried from ``previous``. The reads
+        come out of the run history's per-cycle budget (at most half of it; at most DETAILS_PER_POLL per
+        project and poll), least recently read application first, the rest at later polls; without run
+        history, at most DETAILS_PER_POLL in listing order. ``previous`` itself when nothing changed."""
         if all(app.task_releases_known for app in records):
             return records
         known = {app.id: app for app in previous if app.task_releases_known}
-        budget = DETAILS_PER_POLL
-        completed = []
-        for app in records:
+        completed = list(records)
+        due: list[str] = []  # ids of the applications whose detail is to be read, in listing order
+        for position, app in enumerate(records):
             old = known.get(app.id)
-            if not app.task_releases_known and old is not None and old.marker == app.marker \
+            if app.task_releases_known:
+                continue
+            if old is not None and old.marker == app.marker \
                     and [task.state for task in old.tasks] == [task.state for task in app.tasks]:
-                app = replace(app, tasks=old.tasks)
-            elif not app.task_releases_known and budget > 0:
-                budget -= 1
-                app = self._with_task_releases(client, target.key, app)
-            completed.append(app)
+                completed[position] = replace(app, tasks=old.tasks)
+            else:
+                due.append(app.id)
+        if isinstance(history, DeployHistory):
+            reads = set(history.detail_reads(target.key, due, {app.id for app in records}, DETAILS_PER_POLL))
+        else:
+            reads = set(due[:DETAILS_PER_POLL])
+        for position, app in enumerate(records):
+            if app.id in reads:
+                completed[position] = self._with_task_releases(client, target.key, app)
         return previous if tuple(completed) == previous else tuple(completed)
 
     @staticmethod

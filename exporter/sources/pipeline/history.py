@@ -10,14 +10,14 @@ way; a later page is asked for as an item offset, and if its newest run is not t
 previous page's oldest (the list is contiguous in run numbers unless runs were deleted), as a page number
 too, keeping the reading that fits; the part remembers the reading that worked.
 
-The part also hands out the run-detail reads of ``detail: true`` (:meth:`PipelineHistory.detail_reads`):
-they come out of the same per-cycle budget as the run fetches, least recently read pipeline first.
+The run-detail reads of ``detail: true`` come out of the same per-cycle budget as the run fetches, least
+recently read pipeline first (the skeleton's :meth:`~exporter.runhistory.numbered.NumberedHistory.detail_reads`).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Collection, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from exporter.runhistory.counts import Labels, RunKind
@@ -52,29 +52,11 @@ class PipelineHistory(NumberedHistory[Pipeline, PipelineRun]):
 
     _style: str  # how the run list reads ``offset``: ITEM or PAGE, the reading that last worked
     _projects: dict[str, PipelineProject]  # target key -> its project's settings, from its listing
-    _detail_reads: dict[str, dict[str, int]]  # target key -> pipeline id -> the read (of _reads) it last had
-    _reads: int  # run-detail reads handed out so far
 
     def setup(self) -> None:
         """Item offsets until a page says otherwise."""
         self._style = ITEM
         self._projects = {}
-        self._detail_reads = {}
-        self._reads = 0
-
-    def detail_reads(self, target: str, due: Sequence[str], listed: Collection[str], most: int) -> list[str]:
-        """Of the pipelines of ``target`` whose run detail is due (``due``: ids in listing order), those to read
-        now: least recently read first, at most ``most`` and as many as the cycle's budget still allows
-        (:meth:`spend`). ``listed``: every pipeline of the listing (the others are forgotten)."""
-        granted = self.spend(min(most, len(due)))
-        with self._lock:
-            last = {key: turn for key, turn in self._detail_reads.get(target, {}).items() if key in listed}
-            chosen = sorted(due, key=lambda pipeline_id: last.get(pipeline_id, -1))[:granted]
-            for pipeline_id in chosen:
-                self._reads += 1
-                last[pipeline_id] = self._reads
-            self._detail_reads[target] = last
-            return chosen
 
     def listed(self, target: Target, records: Iterable[Any]) -> Iterator[Listed[Pipeline]]:
         """Each pipeline of a project with its latest run, if it ran."""
