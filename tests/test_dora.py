@@ -610,3 +610,16 @@ def test_a_deploy_deployment_with_no_successful_build_before_it_is_counted_and_i
         f"DORA: build job {'b' * 32} has no successful record that finished before a deployment of shop started, so "
         "it has no lead time (counted in codearts_dora_lead_time_skipped_total{reason='no_build_before'}; logged "
         "once)") == 1
+    # A record read once is cached across a restart: its commit (or that it names none) serves later deployments.
+    for end in (T0 + 600, T0 + 700, T0 + 800, T0 + 900):
+        ledger.count(Deployment(("shop", "production"), "success", end, None, with_lead_time=False,
+                                build=(P1, "b" * 32, end - 30)))
+    first, second, third, fourth = ledger.from_builds
+    assert not ledger.build_found(first, 7) and not ledger.build_found(second, 8)
+    ledger.record_known(first, 7, None)
+    ledger.record_known(second, 8, (("42", "c0ffee"), T0 + 500))
+    ledger = ledger_from_state(config, json.loads(json.dumps(ledger.to_state())))
+    assert ledger.build_found(third, 7) and ledger.build_found(fourth, 8)
+    assert ledger.skipped["commit_unknown"] == 2
+    assert ledger.lookups == {"hit": 1, "miss": 1, "cached": 2, "error": 0}
+    assert ledger.lead[("shop", "production")].sum == (T0 + 700 - T0 - 500) + (T0 + 900 - T0 - 500)

@@ -223,7 +223,7 @@ class Ledger:
         self.lookups["cached"] += 1
         self._take_build(waiting)
         if commit is None:
-            self._observe_lead(Waiting(waiting.service, (waiting.job_id, f"#{build_no}"), waiting.end), None)
+            self._record_unknown(waiting, build_no)
             return True
         self.commits.move_to_end(commit)
         self._observe_lead(Waiting(waiting.service, commit, waiting.end), self.commits[commit])
@@ -240,10 +240,14 @@ class Ledger:
         while len(self.build_commits) > self.config.commit_cache_size:
             self.build_commits.popitem(last=False)
         if found is None:
-            self._observe_lead(Waiting(waiting.service, (waiting.job_id, f"#{build_no}"), waiting.end), None)
+            self._record_unknown(waiting, build_no)
             return
         self._remember(*found)
         self._observe_lead(Waiting(waiting.service, found[0], waiting.end), found[1])
+
+    def _record_unknown(self, waiting: FromBuild, build_no: int) -> None:
+        self.skip("commit_unknown", f"build record #{build_no} of job {waiting.job_id} deployed by "
+                                    f"{waiting.service[0]} names no commit (or could not be read)")
 
     def _take_build(self, waiting: FromBuild) -> None:
         self.changes += 1
