@@ -313,7 +313,7 @@ def test_a_bad_dora_entry_of_the_state_file_is_named_and_left_out_the_rest_resto
         made.exporter.close()
 
 
-def test_deploy_apps_are_accepted_and_commits_from_build_job_validated_then_refused_until_it_is_read():
+def test_deploy_apps_are_accepted_and_commits_from_build_job_validated():
     from exporter.dora.config import parse_dora
     from exporter.validation import Checker
 
@@ -326,9 +326,9 @@ def test_deploy_apps_are_accepted_and_commits_from_build_job_validated_then_refu
         "digits), got \"nope\""]
     check = Checker({})
     raw["services"][0]["deploy_apps"][0]["commits_from_build_job"] = "b" * 32
-    assert parse_dora(check, raw, [], [P1]) is None
-    assert check.problems == ['dora.services[0].deploy_apps: commits_from_build_job is not read yet (docs/dora.md, '
-                              '"Not yet"): leave it out (deployments are counted without a lead time)']
+    parsed = parse_dora(check, raw, [], [P1])
+    assert check.problems == [] and parsed is not None
+    assert parsed.services[0].deploy_apps[0].commits_from_build_job == "b" * 32
     check = Checker({})
     del raw["services"][0]["deploy_apps"][0]["commits_from_build_job"]
     parsed = parse_dora(check, raw, [], [P1])
@@ -520,3 +520,106 @@ def test_fifty_cycles_of_deploy_records_with_a_restart_count_every_deployment_on
     assert len({status for want in expected.values() for status in want["statuses"]}) >= 3
     # A Deploy record names no commit by design: not a skipped lead time.
     assert value(found, "codearts_dora_lead_time_skipped_total", reason="no_commit") == 0
+
+
+def build_lead_truth(rig, job_id: str, app_index: int, until: float) -> tuple[int, int, int, int]:
+    """(count, sum, no build before, distinct build records) of the lead times of an app's successful
+    deployments whose commit is that of the newest successful record of ``job_id`` that finished before the
+    deployment started (to the second)."""
+    from exporter.payload import parse_timestamp
+    from exporter.simulator.records import iso_time
+
+    spec = rig.world.build_spec(job_id)
+    runs = rig.world.build_runs(spec, until)[1]
+    app = rig.service.apps(P1)[app_index]
+    count = total = none_before = 0
+    records = set()
+    for owner, record in rig.service.finished(P1, int(T0 * 1000), int(until * 1000)):
+        if owner is not app or DEPLOY_STATES[record.state] != "success":
+            continue
+        start, end = record.start // 1000, record.end // 1000
+        run = next((run for _, run in runs if run.outcome == "success" and run.finished <= until * 1000
+                    and parse_timestamp(iso_time(run.finished)) < start), None)
+        if run is None:
+            none_before += 1
+            continue
+        records.add(run.created)
+        seconds = end - head_commit(int(spec.template["repo_id"]), run.created, run.draw).committed
+        if seconds > 0:
+            count, total = count + 1, total + seconds
+    return count, total, none_before, len(records)
+
+
+def test_deploy_lead_time_from_a_build_job_over_thirty_cycles_with_a_restart_reads_each_record_once(
+        tmp_path, simulator_factory, closing):
+    from .helpers.deployrig import Rig as DeployRig
+
+    world = World(projects={P1: 3}, seed=7, clock=lambda: T0, deploy_projects={P1: 8})
+    job_id = (world.build_jobs(P1) or [{}])[0]["id"]
+    app = world.deploy_service.apps(P1)[0]
+    extra = (f"state:\n  path: {tmp_path / 'state.json'}\n" "dora:\n  services:\n    - name: shop\n"
+             f"      deploy_apps:\n        - project_id: {P1}\n          include: ['^{app.name}$']\n"
+             f"          commits_from_build_job: {job_id}\n")
+    rig = closing(DeployRig(tmp_path, simulator_factory, {P1: 8}, extra=extra, build_projects={P1: 3}))
+    assert rig.poll().all_up()
+    for cycle in range(30):
+        rig.now[0] += GAPS[cycle % len(GAPS)]
+        assert rig.poll().all_up()
+        if cycle == 14:
+            before = {key: v for key, v in rig.samples().items() if key[0].startswith("codearts_dora_")}
+            rig.exporter.close()
+            rig.start_exporter(rig.config)
+            assert {key: v for key, v in rig.samples().items() if key[0].startswith("codearts_dora_")} == before
+    rig.now[0] += 1
+    assert rig.poll().all_up()  # the last cycle's deployments are looked up at the next one
+    count, total, none_before, records = build_lead_truth(rig, job_id, 0, rig.now[0])
+    found = rig.samples()
+    where = {"service": "shop", "environment": "production"}
+    assert value(found, "codearts_dora_change_lead_time_seconds_count", **where) == count
+    assert value(found, "codearts_dora_change_lead_time_seconds_sum", **where) == total
+    assert value(found, "codearts_dora_lead_time_skipped_total", reason="no_build_before") == none_before
+    assert count >= 5
+    lookups = {result: value(found, "codearts_dora_commit_lookups_total", result=result)
+               for result in ("hit", "cached", "miss", "error")}
+    assert lookups["miss"] == lookups["error"] == 0
+    # each build record read once across the restart; a later deployment after the same build is served cached
+    assert lookups["hit"] == records and lookups["hit"] + lookups["cached"] == count
+    assert lookups["cached"] >= 1
+
+
+def test_a_deploy_deployment_with_no_successful_build_before_it_is_counted_and_its_lead_time_skipped(caplog):
+    from exporter.dora.config import parse_dora
+    from exporter.dora.ledger import Deployment, Ledger, ledger_from_state
+    from exporter.validation import Checker
+
+    raw = {"services": [{"name": "shop", "deploy_apps": [{"project_id": P1, "include": ["^shop$"],
+                                                         "commits_from_build_job": "b" * 32}]}]}
+    config = parse_dora(Checker({}), raw, [], [P1])
+    assert config is not None
+    ledger = Ledger(config)
+    for end in (T0 + 60, T0 + 120):
+        ledger.count(Deployment(("shop", "production"), "success", end, None, with_lead_time=False,
+                                build=(P1, "b" * 32, end - 30)))
+    ledger = ledger_from_state(config, json.loads(json.dumps(ledger.to_state())))  # across a restart
+    assert len(ledger.from_builds) == 2
+    for waiting in list(ledger.from_builds):
+        assert ledger.build_found(waiting, None)
+    assert ledger.deployments[("shop", "production", "success")] == 2
+    assert ledger.skipped["no_build_before"] == 2 and not ledger.lead and not ledger.from_builds
+    assert [record.message for record in caplog.records].count(
+        f"DORA: build job {'b' * 32} has no successful record that finished before a deployment of shop started, so "
+        "it has no lead time (counted in codearts_dora_lead_time_skipped_total{reason='no_build_before'}; logged "
+        "once)") == 1
+    # A record read once is cached across a restart: its commit (or that it names none) serves later deployments.
+    for end in (T0 + 600, T0 + 700, T0 + 800, T0 + 900):
+        ledger.count(Deployment(("shop", "production"), "success", end, None, with_lead_time=False,
+                                build=(P1, "b" * 32, end - 30)))
+    first, second, third, fourth = ledger.from_builds
+    assert not ledger.build_found(first, 7) and not ledger.build_found(second, 8)
+    ledger.record_known(first, 7, None)
+    ledger.record_known(second, 8, (("42", "c0ffee"), T0 + 500))
+    ledger = ledger_from_state(config, json.loads(json.dumps(ledger.to_state())))
+    assert ledger.build_found(third, 7) and ledger.build_found(fourth, 8)
+    assert ledger.skipped["commit_unknown"] == 2
+    assert ledger.lookups == {"hit": 1, "miss": 1, "cached": 2, "error": 0}
+    assert ledger.lead[("shop", "production")].sum == (T0 + 700 - T0 - 500) + (T0 + 900 - T0 - 500)

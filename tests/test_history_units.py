@@ -43,7 +43,7 @@ def test_a_value_on_a_bound_falls_in_that_bucket():
 def test_records_parse_durations_in_ms_and_tolerate_status_spellings():
     record = {"build_no": "42", "status": "FAILURE", "build_duration": 28425, "pending_duration": 17000,
               "finish_time": "2024-06-26T08:25:09.000+00:00"}
-    assert parse_build_record(record) == BuildRun(42, "failed", 28.425, 17.0)
+    assert parse_build_record(record) == BuildRun(42, "failed", 28.425, 17.0, 1719390309.0)
     assert parse_build_record({**record, "status": "RUNNING", "finish_time": ""}).finished is False
     assert parse_build_record({**record, "status": "EXPLODED"}).status == "unknown"
     with pytest.raises(RecordError):
@@ -53,7 +53,7 @@ def test_records_parse_durations_in_ms_and_tolerate_status_spellings():
 def test_v3_history_records_take_their_duration_from_start_and_end():
     record = {"build_number": 7, "result": "ABORTED", "start_time": "2020-12-30T17:33:11+08:00",
               "end_time": "2020-12-30T17:35:41+08:00"}
-    assert parse_history_record(record) == BuildRun(7, "aborted", 150.0, None)
+    assert parse_history_record(record) == BuildRun(7, "aborted", 150.0, None, 1609320941.0)
 
 
 JOB = ("p1", "j1", "backend-build")

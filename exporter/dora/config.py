@@ -76,7 +76,7 @@ class DoraConfig:
 def parse_dora(check: Checker, raw: object, pipeline_projects: Iterable[str],
                deploy_projects: Iterable[str] | None) -> DoraConfig | None:
     """``dora:`` (None when absent or invalid, the problems recorded); ``deploy_projects`` None: the exporter
-    has no Deploy source. ``commits_from_build_job`` is validated, then refused: it is not read yet."""
+    has no Deploy source."""
     if raw is None:
         return None
     section = check.section("dora", raw, KEYS)
@@ -118,11 +118,6 @@ def _services(check: Checker, raw: object, pipeline_projects: set[str],
                                "pipeline_projects", pipeline_projects, claimed)
         apps = _selectors(check, f"{path}.deploy_apps", entry.get("deploy_apps"), DEPLOY_APP_KEYS,
                           "deploy_projects", set(deploy_projects or ()), claimed)
-        if apps and any(selector.commits_from_build_job for selector in apps):
-            # validated, but not read yet: refused rather than silently measuring no lead time
-            check.add(f"{path}.deploy_apps", "commits_from_build_job is not read yet (docs/dora.md, \"Not yet\"): "
-                                             "leave it out (deployments are counted without a lead time)")
-            apps = None
         if name is not None and environment is not None and is_duplicate(
                 check, f"{path}.name", f"{name}/{environment}", names):
             continue

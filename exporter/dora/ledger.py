@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 ServiceKey = tuple[str, str]  # (service, environment)
 CommitKey = tuple[str, str]  # (repository id, sha)
 LookUp = tuple[CommitKey, CommitKey | None]  # a deployed commit, and the one deployed before it (all_commits)
+BuildKey = tuple[str, int]  # (build job id, build number)
+BuildSource = tuple[str, str, float]  # (project id, build job id, deployment start): where a commit is read
 STATE_KEY = "dora"
 ALL_COMMITS = "all_commits"
 
@@ -37,6 +39,7 @@ class Deployment:
     end: float | None
     commit: CommitKey | None  # None: the run names none
     with_lead_time: bool = True  # False: its kind gives no commit by design (a Deploy record), not skipped
+    build: BuildSource | None = None  # a Deploy record's commit is that of a build before it (commits_from_build_job)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +56,18 @@ class Waiting:
     def lookup(self) -> LookUp:
         """What must be read from Repo for it."""
         return self.commit, self.previous
+
+
+@dataclass(frozen=True, slots=True)
+class FromBuild:
+    """A successful Deploy deployment whose commit is that of the newest successful record of a build job that
+    finished before the deployment started, not read yet."""
+
+    service: ServiceKey
+    project_id: str
+    job_id: str
+    start: float
+    end: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +98,9 @@ class Ledger:
     waiting: list[Waiting] = field(default_factory=list)
     # Commit times by (repository, sha), least recently used first; None: Repo does not know the commit.
     commits: OrderedDict[CommitKey, float | None] = field(default_factory=OrderedDict)
+    from_builds: list[FromBuild] = field(default_factory=list)
+    # The commit of each build record read, least recently used first; None: the record names none.
+    build_commits: OrderedDict[BuildKey, CommitKey | None] = field(default_factory=OrderedDict)
     skipped: dict[str, int] = field(default_factory=dict)
     lookups: dict[str, int] = field(default_factory=dict)
     changes: int = 0  # grows with every change, so an unchanged ledger's view (and its lines) can be kept
@@ -118,6 +136,10 @@ class Ledger:
             self._histogram(self.recovery, key, self.config.recovery_buckets).observe(
                 self.config.recovery_buckets, max(0.0, end - first_failure))
         self.last_success[key] = max(end, self.last_success.get(key, end))
+        if deployment.commit is None and deployment.build is not None:
+            project_id, job_id, start = deployment.build
+            self.from_builds.append(FromBuild(key, project_id, job_id, start, end))
+            return
         if deployment.commit is None:
             if not deployment.with_lead_time:
                 return
@@ -182,6 +204,55 @@ class Ledger:
         for waiting in self._take(lookup):
             for committed in made:
                 self._observe_lead(waiting, committed)
+
+    def build_found(self, waiting: FromBuild, build_no: int | None) -> bool:
+        """Take the build record a Deploy deployment deployed (None: no successful one finished before it) and
+        observe its lead time if that record's commit and commit time are known; False if they must be read."""
+        if build_no is None:
+            self._take_build(waiting)
+            self.skip("no_build_before", f"build job {waiting.job_id} has no successful record that finished "
+                                         f"before a deployment of {waiting.service[0]} started")
+            return True
+        key = (waiting.job_id, build_no)
+        if key not in self.build_commits:
+            return False
+        commit = self.build_commits[key]
+        if commit is not None and commit not in self.commits:
+            return False  # its commit time left the cache: read the record again
+        self.build_commits.move_to_end(key)
+        self.lookups["cached"] += 1
+        self._take_build(waiting)
+        if commit is None:
+            self._record_unknown(waiting, build_no)
+            return True
+        self.commits.move_to_end(commit)
+        self._observe_lead(Waiting(waiting.service, commit, waiting.end), self.commits[commit])
+        return True
+
+    def record_known(self, waiting: FromBuild, build_no: int, found: tuple[CommitKey, float] | None) -> None:
+        """Take the commit and commit time read from a build record (None: it names none, or Build does not know
+        it; give-ups too) and observe the lead time of the deployment that waited for it."""
+        self.changes += 1
+        self.lookups["hit" if found is not None else "miss"] += 1
+        self._take_build(waiting)
+        self.build_commits[(waiting.job_id, build_no)] = found[0] if found is not None else None
+        self.build_commits.move_to_end((waiting.job_id, build_no))
+        while len(self.build_commits) > self.config.commit_cache_size:
+            self.build_commits.popitem(last=False)
+        if found is None:
+            self._record_unknown(waiting, build_no)
+            return
+        self._remember(*found)
+        self._observe_lead(Waiting(waiting.service, found[0], waiting.end), found[1])
+
+    def _record_unknown(self, waiting: FromBuild, build_no: int) -> None:
+        self.skip("commit_unknown", f"build record #{build_no} of job {waiting.job_id} deployed by "
+                                    f"{waiting.service[0]} names no commit (or could not be read)")
+
+    def _take_build(self, waiting: FromBuild) -> None:
+        self.changes += 1
+        if waiting in self.from_builds:
+            self.from_builds.remove(waiting)
 
     def _remember(self, commit: CommitKey, committed: float | None) -> None:
         """Cache a commit's time (None: unknown to Repo), dropping the least recently used past the bound."""
@@ -255,6 +326,9 @@ class Ledger:
             "waiting": [[*waiting.service, *waiting.commit, waiting.end, *(waiting.previous or ("", ""))]
                         for waiting in self.waiting],
             "commits": [[*commit, committed] for commit, committed in self.commits.items()],
+            "from_builds": [[*waiting.service, waiting.project_id, waiting.job_id, waiting.start, waiting.end]
+                            for waiting in self.from_builds],
+            "build_commits": [[*key, *(commit or ("", ""))] for key, commit in self.build_commits.items()],
             "skipped": dict(self.skipped), "lookups": dict(self.lookups),
         }}
 
@@ -312,6 +386,18 @@ def ledger_from_state(config: DoraConfig, state: Mapping[str, Any]) -> Ledger:
         ledger.commits[(row[0], row[1])] = None if row[2] is None else float(row[2])
     while len(ledger.commits) > config.commit_cache_size:
         ledger.commits.popitem(last=False)
+    for where, row in rows("from_builds", 6):
+        labels(row[:4], where, 4)
+        check(row[4], f"{where}[4]", finite)
+        check(row[5], f"{where}[5]", finite)
+        if (row[0], row[1]) in known:
+            ledger.from_builds.append(FromBuild((row[0], row[1]), row[2], row[3], float(row[4]), float(row[5])))
+    for where, row in rows("build_commits", 4):
+        labels([row[0], *row[2:]], where, 3)
+        check(row[1], f"{where}[1]", count)
+        ledger.build_commits[(row[0], int(row[1]))] = (row[2], row[3]) if row[3] else None
+    while len(ledger.build_commits) > config.commit_cache_size:
+        ledger.build_commits.popitem(last=False)
     for name, allowed in (("skipped", SKIP_REASONS), ("lookups", LOOKUP_RESULTS)):
         counters = ledger.skipped if name == "skipped" else ledger.lookups
         for key, value in mapping(saved.get(name, {}), f"{STATE_KEY}.{name}").items():

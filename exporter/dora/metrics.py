@@ -10,7 +10,7 @@ STATUSES: tuple[str, ...] = ("success", "failed", "timedout", "aborted", "cancel
 FAILURES: tuple[str, ...] = ("failed", "timedout")  # what opens or extends a failure streak
 LOOKUP_RESULTS: tuple[str, ...] = ("hit", "cached", "miss", "error")
 # Why a successful deployment has no lead time (codearts_dora_lead_time_skipped_total).
-SKIP_REASONS: tuple[str, ...] = ("no_commit", "commit_unknown", "not_before_deployment")
+SKIP_REASONS: tuple[str, ...] = ("no_commit", "commit_unknown", "not_before_deployment", "no_build_before")
 
 DEPLOYMENTS = metric_spec(
     "codearts_dora_deployments", "counter",
@@ -33,12 +33,14 @@ LAST_DEPLOYMENT = metric_spec(
 LEAD_TIME_SKIPPED = metric_spec(
     "codearts_dora_lead_time_skipped", "counter",
     "Successful deployments without a lead time, by reason (no_commit: the run names none; commit_unknown: "
-    "CodeArts Repo does not know it; not_before_deployment: its commit time is not before the deployment's end).",
+    "CodeArts Repo (or the build record) does not know it; not_before_deployment: its commit time is not before the "
+    "deployment's end; no_build_before: commits_from_build_job has no successful record that finished before the "
+    "deployment started).",
     ("reason",), "dora")
 COMMIT_LOOKUPS = metric_spec(
     "codearts_dora_commit_lookups", "counter",
-    "Commit times asked for (hit: read from CodeArts Repo; cached: known already; miss: Repo does not know the "
-    "commit; error: the request failed, asked again in a later cycle).",
+    "Commit times asked for (hit: read from CodeArts Repo, or a Build record; cached: known already; miss: Repo "
+    "does not know the commit, or the record names none; error: the request failed, asked again in a later cycle).",
     ("result",), "dora")
 
 SPECS: tuple[MetricSpec, ...] = (DEPLOYMENTS, LEAD_TIME, RECOVERY, LAST_DEPLOYMENT, LEAD_TIME_SKIPPED, COMMIT_LOOKUPS)

@@ -5,8 +5,10 @@ The run history calls :meth:`DoraPart.run_counted` for every run it counts, exac
 or a record of a service's CodeArts Deploy application, is a deployment, counted at once (no request). A
 successful pipeline run whose commit time is not cached waits; the part's :meth:`~DoraPart.catch_up_tasks` (run
 by the poller with the other history fetches, so at the next cycle) ask CodeArts Repo for each waiting commit
-once. A Deploy record names no commit: it has no lead time. The ledger is saved with the run history's marks in
-one write, so a restart neither loses nor repeats a deployment, a streak or a commit time.
+once. A Deploy record names no commit: it has a lead time only where its application names the build job that
+builds what it deploys (``commits_from_build_job``), read from CodeArts Build the same way. The ledger is saved
+with the run history's marks in one write, so a restart neither loses nor repeats a deployment, a streak or a
+commit time.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ import logging
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from exporter.dora.builds import build_project_ids, last_success_before, record_commit
 from exporter.dora.commits import commit_time, commits_up_to
 from exporter.dora.config import DoraConfig, Service
-from exporter.dora.ledger import CommitKey, Deployment, DoraView, Ledger, LookUp, ledger_from_state
+from exporter.dora.ledger import CommitKey, Deployment, DoraView, FromBuild, Ledger, LookUp, ledger_from_state
 from exporter.dora.metrics import STATUSES
 from exporter.errors import CodeArtsError
 from exporter.runhistory.counts import Labels, RunCounts, RunKind
@@ -52,7 +55,8 @@ class DoraPart:
         self._lock = counts.lock
         self._monotonic = monotonic
         self._matches: dict[tuple[str, str, str, str], Service | None] = {}
-        self._attempts: dict[LookUp, int] = {}
+        self._attempts: dict[LookUp | FromBuild, int] = {}
+        self._records_keys: dict[str, dict[str, str]] = {}  # build job records keys by job id, by project
         self._view: tuple[Ledger, int, DoraView] | None = None  # the last view, and what it was taken of
         counts.observers.append(self.run_counted)
 
@@ -69,10 +73,19 @@ class DoraPart:
             return
         end = getattr(run, "end", None)
         end = end if isinstance(end, float | int) else None
-        if kind == DEPLOY_KIND:  # no commit: commits_from_build_job is not read yet, so no lead time either
-            self.ledger.count(Deployment(service.labels, deployed, end, None, with_lead_time=False))
+        if kind == DEPLOY_KIND:  # no commit: read from commits_from_build_job's records, else no lead time
+            self.ledger.count(Deployment(service.labels, deployed, end, None, with_lead_time=False,
+                                         build=self._build_source(service, labels[0], labels[1], labels[2], run)))
         else:
             self.ledger.count(Deployment(service.labels, deployed, end, _commit_of(run)))
+
+    def _build_source(self, service: Service, project_id: str, app_id: str, name: str,
+                      run: object) -> tuple[str, str, float] | None:
+        """(project, commits_from_build_job, start) of a Deploy record of an application that names one."""
+        start = getattr(run, "start", None)
+        job_id = next((selector.commits_from_build_job for selector in service.deploy_apps
+                       if selector.project_id == project_id and selector.selects(app_id, name)), None)
+        return (project_id, job_id, float(start)) if job_id and isinstance(start, float | int) else None
 
     def _service(self, kind: str, project_id: str, object_id: str, name: str) -> Service | None:
         key = (kind, project_id, object_id, name)
@@ -97,7 +110,41 @@ class DoraPart:
         start_by = None if within is None else self._monotonic() + within
         with self._lock:
             chains = self.ledger.chains(self.lookups_per_cycle)
-        return [_Lookups(self, chain, start_by) for chain in chains]
+            from_builds = self.ledger.from_builds[:self.lookups_per_cycle]
+        tasks: list[Task] = [_Lookups(self, chain, start_by) for chain in chains]
+        if from_builds:
+            tasks.append(_BuildLookups(self, from_builds, start_by))
+        return tasks
+
+    def build_look_up(self, waiting: FromBuild, start_by: float | None) -> bool:
+        """Find the build record a Deploy deployment deployed and its commit time (each record asked once, then
+        cached), and observe its lead time; a lookup that failed MAX_ATTEMPTS times is given up as unknown.
+        False if it is still waiting (not started in time, or failed)."""
+        if start_by is not None and self._monotonic() > start_by:
+            return False
+        build_no: int | None = None
+        try:
+            keys = self._records_keys.get(waiting.project_id)
+            if keys is None:
+                keys = self._records_keys[waiting.project_id] = build_project_ids(self.client, waiting.project_id)
+            build_no = last_success_before(self.client, keys.get(waiting.job_id, waiting.job_id), waiting.start)
+            with self._lock:
+                if waiting not in self.ledger.from_builds or self.ledger.build_found(waiting, build_no):
+                    return True
+            found = None if build_no is None else record_commit(self.client, waiting.job_id, build_no)
+        except CodeArtsError as err:
+            with self._lock:
+                self.ledger.lookup_failed()
+                attempts = self._attempts[waiting] = self._attempts.get(waiting, 0) + 1
+                if attempts < MAX_ATTEMPTS:
+                    return False
+                log.warning("DORA: the commit of build job %s before a deployment of %s could not be read %d times "
+                            "(%s); given up", waiting.job_id, waiting.service[0], attempts, err)
+                found = None
+        with self._lock:
+            if waiting in self.ledger.from_builds:
+                self.ledger.record_known(waiting, build_no or 0, found)
+        return True
 
     def look_up(self, lookup: LookUp, start_by: float | None) -> bool:
         """Ask Repo for one commit's time (or, all_commits, the commits back from a deployed one) and observe
@@ -167,6 +214,20 @@ class _Lookups:
         for lookup in self.chain:
             if not self.part.look_up(lookup, self.start_by):
                 return  # the rest wait: a later lookup is bounded by this one's commit time
+
+
+class _BuildLookups:
+    """The Deploy deployments of a cycle waiting for a build record's commit, in order, a task for a poll worker."""
+
+    __slots__ = ("part", "start_by", "waiting")
+
+    def __init__(self, part: DoraPart, waiting: list[FromBuild], start_by: float | None) -> None:
+        self.part, self.waiting, self.start_by = part, waiting, start_by
+
+    def __call__(self) -> None:
+        for waiting in self.waiting:
+            if not self.part.build_look_up(waiting, self.start_by):
+                return
 
 
 def _commit_of(run: object) -> CommitKey | None:

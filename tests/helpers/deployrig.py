@@ -38,9 +38,10 @@ def deploy_config(path: Path, url: str, projects: list[str], *, auth: list[str] 
 class Rig(ClockedRig):
     """A world of Deploy projects on a fake clock, its simulator and an exporter."""
 
-    def __init__(self, tmp_path: Path, simulator_factory, projects: dict[str, int], *, extra: str = "") -> None:
+    def __init__(self, tmp_path: Path, simulator_factory, projects: dict[str, int], *, extra: str = "",
+                 build_projects: dict[str, int] | None = None) -> None:
         self.now = [T0]
-        self.world = World(seed=7, clock=lambda: self.now[0], deploy_projects=projects)
+        self.world = World(projects=build_projects, seed=7, clock=lambda: self.now[0], deploy_projects=projects)
         self.service = self.world.deploy_service
         self.sim = simulator_factory(self.world)
         self.config = load_config(deploy_config(tmp_path / "c.yaml", self.sim.url, list(projects), extra=extra),

@@ -113,6 +113,7 @@ class BuildRun:
     status: str
     duration: float | None
     queued: float | None
+    finished_at: float | None = None  # epoch seconds, where the API gives the finish time
 
     @property
     def finished(self) -> bool:
@@ -165,6 +166,7 @@ def parse_build_record(raw: object) -> BuildRun:
         status=run_status(record.get("status"), record.get("finish_time")),
         duration=_ms_seconds(record.get("build_duration")),
         queued=_ms_seconds(record.get("pending_duration")),
+        finished_at=parse_timestamp(record.get("finish_time")),
     )
 
 
@@ -179,6 +181,7 @@ def parse_history_record(raw: object) -> BuildRun:
         status=run_status(record.get("result"), record.get("end_time")),
         duration=duration,
         queued=None,
+        finished_at=ended,
     )
 
 
