@@ -592,10 +592,14 @@ def test_every_panel_and_rule_returns_data_and_the_failing_job_alert_fires(scena
         counted = f'sum(codearts_build_runs_total{{{live}, project_id="{project}"}})'
         wait_until(lambda: [float(s["value"][1]) for s in query(prom, counted)] == [len(finished)],  # noqa: B023
                    timeout=30, interval=0.2)
-    deployed = scenario.live_world.deploy_service.finished(LIVE_DP, int(scenario.succeeded_at * 1000),
-                                                           int(scenario.live_clock[0] * 1000))
+    # The application whose listed state the test overrode (to fire CodeArtsDeploymentFailed) is left out: a
+    # listing that says "succeeded" or "failed" while a deployment still runs hides when it ends, as CodeArts
+    # never would, so its counts lag by design of the test, not of the exporter.
+    overridden = _dp_app(scenario.live_world, DP_FAILS)
+    deployed = [(app, run) for app, run in scenario.live_world.deploy_service.finished(
+        LIVE_DP, int(scenario.succeeded_at * 1000), int(scenario.live_clock[0] * 1000)) if app.id != overridden]
     assert deployed, "no deployment finished while the World's clock moved"
-    counted = f'sum(codearts_deploy_runs_total{{{live}, project_id="{LIVE_DP}"}})'
+    counted = f'sum(codearts_deploy_runs_total{{{live}, project_id="{LIVE_DP}", app_id!="{overridden}"}})'
     try:
         wait_until(lambda: [float(s["value"][1]) for s in query(prom, counted)] == [len(deployed)], timeout=45,
                    interval=0.2)
