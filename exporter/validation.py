@@ -15,7 +15,7 @@ import math
 import os
 import re
 import stat
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, NamedTuple, TypeVar
 from urllib.parse import SplitResult, urlsplit
 
@@ -34,6 +34,7 @@ _SHOWABLE_KEY = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 _MAX_SHOWN_CHARS = 80
 
 _Key = TypeVar("_Key", int, str)
+_Project = TypeVar("_Project")
 
 
 class Secret:
@@ -415,6 +416,32 @@ def is_duplicate(check: Checker, path: str, key: _Key, first_path: dict[_Key, st
         return True
     first_path[key] = path
     return False
+
+
+def project_list(check: Checker, top: Mapping[str, object], key: str, keys: tuple[str, ...],
+                 read: Callable[[str, Mapping[str, Any], str | None], _Project | None]) -> tuple[_Project, ...] | None:
+    """The list of CodeArts projects under ``key``: each entry's ``id`` checked (32 letters and digits, listed
+    once) and its other keys read by ``read(path, entry, project_id)``, which returns the project or None;
+    None when the list or any entry is invalid (every problem recorded with its path, in entry order)."""
+    items = check.items(key, top.get(key))
+    if items is None:
+        return None
+    projects: list[_Project] = []
+    first_path: dict[str, str] = {}
+    for index, item in enumerate(items):
+        path = f"{key}[{index}]"
+        entry = check.section(path, item, keys)
+        if entry is None:
+            continue
+        before = len(check.problems)
+        project_id = string(check, f"{path}.id", entry.get("id"), pattern=CODEARTS_PROJECT_ID,
+                            expected="a CodeArts project id (32 letters and digits)")
+        project = read(path, entry, project_id)
+        if project_id is None or is_duplicate(check, f"{path}.id", project_id, first_path):
+            continue
+        if len(check.problems) == before and project is not None:
+            projects.append(project)
+    return tuple(projects) if len(projects) == len(items) else None
 
 
 def describe(value: object) -> str:

@@ -7,8 +7,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timezone
+from typing import Any
 
-from exporter.validation import CODEARTS_PROJECT_ID, Checker, is_duplicate, patterns, selected, string
+from exporter.validation import Checker, patterns, project_list, selected
 from exporter.zones import CHINA_STANDARD_TIME, zone_setting
 
 PROJECT_KEYS = ("id", "include", "exclude")
@@ -33,23 +34,13 @@ class DeployProject:
 def parse_section(check: Checker, top: Mapping[str, object]) -> tuple[DeployProject, ...] | None:
     """``deploy_projects:`` (with ``deploy_options:``) from the top-level mapping; None if invalid."""
     zone = zone_setting(check, top, "deploy_options", OPTION_KEYS, "time_zone")
-    items = check.items("deploy_projects", top.get("deploy_projects"))
-    if items is None:
-        return None
-    projects: list[DeployProject] = []
-    first_path: dict[str, str] = {}
-    for index, item in enumerate(items):
-        path = f"deploy_projects[{index}]"
-        entry = check.section(path, item, PROJECT_KEYS)
-        if entry is None:
-            continue
-        before = len(check.problems)
-        project_id = string(check, f"{path}.id", entry.get("id"), pattern=CODEARTS_PROJECT_ID,
-                            expected="a CodeArts project id (32 letters and digits)")
+
+    def read(path: str, entry: Mapping[str, Any], project_id: str | None) -> DeployProject | None:
         include = patterns(check, f"{path}.include", entry.get("include"))
         exclude = patterns(check, f"{path}.exclude", entry.get("exclude"))
-        if project_id is None or is_duplicate(check, f"{path}.id", project_id, first_path):
-            continue
-        if len(check.problems) == before and include is not None and exclude is not None and zone is not None:
-            projects.append(DeployProject(project_id, include, exclude, zone))
-    return tuple(projects) if len(projects) == len(items) and zone is not None else None
+        if project_id is None or include is None or exclude is None or zone is None:
+            return None
+        return DeployProject(project_id, include, exclude, zone)
+
+    projects = project_list(check, top, "deploy_projects", PROJECT_KEYS, read)
+    return projects if zone is not None else None

@@ -7,8 +7,9 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timezone
+from typing import Any
 
-from exporter.validation import CODEARTS_PROJECT_ID, Checker, boolean, is_duplicate, patterns, selected, string
+from exporter.validation import Checker, boolean, patterns, project_list, selected
 from exporter.zones import CHINA_STANDARD_TIME, zone_setting
 
 PROJECT_KEYS = ("id", "include", "exclude", "branches", "legacy", "detail")
@@ -43,27 +44,16 @@ class PipelineProject:
 def parse_section(check: Checker, top: Mapping[str, object]) -> tuple[PipelineProject, ...] | None:
     """``pipeline_projects:`` (with ``pipeline_options:``) from the top-level mapping; None if invalid."""
     zone = zone_setting(check, top, "pipeline_options", OPTION_KEYS, "stage_time_zone")
-    items = check.items("pipeline_projects", top.get("pipeline_projects"))
-    if items is None:
-        return None
-    projects: list[PipelineProject] = []
-    first_path: dict[str, str] = {}
-    for index, item in enumerate(items):
-        path = f"pipeline_projects[{index}]"
-        entry = check.section(path, item, PROJECT_KEYS)
-        if entry is None:
-            continue
-        before = len(check.problems)
-        project_id = string(check, f"{path}.id", entry.get("id"), pattern=CODEARTS_PROJECT_ID,
-                            expected="a CodeArts project id (32 letters and digits)")
+
+    def read(path: str, entry: Mapping[str, Any], project_id: str | None) -> PipelineProject | None:
         include = patterns(check, f"{path}.include", entry.get("include"))
         exclude = patterns(check, f"{path}.exclude", entry.get("exclude"))
         branches = patterns(check, f"{path}.branches", entry.get("branches"))
         legacy = boolean(check, f"{path}.legacy", entry.get("legacy"), False)
         detail = boolean(check, f"{path}.detail", entry.get("detail"), False)
-        if project_id is not None and is_duplicate(check, f"{path}.id", project_id, first_path):
-            continue
-        if len(check.problems) == before and project_id is not None and include is not None \
-                and exclude is not None and branches is not None and zone is not None:
-            projects.append(PipelineProject(project_id, include, exclude, branches, legacy, zone, detail))
-    return tuple(projects) if len(projects) == len(items) and zone is not None else None
+        if project_id is None or include is None or exclude is None or branches is None or zone is None:
+            return None
+        return PipelineProject(project_id, include, exclude, branches, legacy, zone, detail)
+
+    projects = project_list(check, top, "pipeline_projects", PROJECT_KEYS, read)
+    return projects if zone is not None else None

@@ -6,16 +6,15 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from exporter.validation import (
-    CODEARTS_PROJECT_ID,
     Checker,
     describe,
     integer,
-    is_duplicate,
     patterns,
+    project_list,
     selected,
-    string,
 )
 
 PROJECT_KEYS = ("id", "include", "stages", "max_age_days")
@@ -61,25 +60,14 @@ def _stages(check: Checker, path: str, raw: object) -> tuple[str, ...] | None:
 
 def parse_section(check: Checker, top: Mapping[str, object]) -> tuple[TestPlanProject, ...] | None:
     """``testplan_projects:`` from the top-level mapping; None if invalid."""
-    items = check.items("testplan_projects", top.get("testplan_projects"))
-    if items is None:
-        return None
-    projects: list[TestPlanProject] = []
-    first_path: dict[str, str] = {}
-    for index, item in enumerate(items):
-        path = f"testplan_projects[{index}]"
-        entry = check.section(path, item, PROJECT_KEYS)
-        if entry is None:
-            continue
-        before = len(check.problems)
-        project_id = string(check, f"{path}.id", entry.get("id"), pattern=CODEARTS_PROJECT_ID,
-                            expected="a CodeArts project id (32 letters and digits)")
+
+    def read(path: str, entry: Mapping[str, Any], project_id: str | None) -> TestPlanProject | None:
         include = patterns(check, f"{path}.include", entry.get("include"))
         stages = _stages(check, f"{path}.stages", entry.get("stages"))
         max_age = integer(check, f"{path}.max_age_days", entry.get("max_age_days"), 1, MAX_AGE_DAYS,
                           DEFAULT_MAX_AGE_DAYS)
-        if project_id is not None and is_duplicate(check, f"{path}.id", project_id, first_path):
-            continue
-        if len(check.problems) == before and None not in (project_id, include, stages, max_age):
-            projects.append(TestPlanProject(project_id, include, stages, max_age))  # type: ignore[arg-type]
-    return tuple(projects) if len(projects) == len(items) else None
+        if project_id is None or include is None or stages is None or max_age is None:
+            return None
+        return TestPlanProject(project_id, include, stages, max_age)
+
+    return project_list(check, top, "testplan_projects", PROJECT_KEYS, read)
