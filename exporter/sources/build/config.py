@@ -12,8 +12,16 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
+from typing import Any
 
-from exporter.validation import CODEARTS_PROJECT_ID, Checker, boolean, is_duplicate, patterns, selected, string
+from exporter.validation import (
+    Checker,
+    boolean,
+    patterns,
+    project_list,
+    selected,
+)
 
 log = logging.getLogger(__name__)
 
@@ -49,37 +57,19 @@ class ProjectTarget:
         return selected(name, self.include, self.exclude)
 
 
-def _projects(check: Checker, raw: object) -> tuple[ProjectTarget, ...] | None:
-    items = check.items("projects", raw)
-    if items is None:
+def _read_project(check: Checker, path: str, entry: Mapping[str, Any], project_id: str | None) -> ProjectTarget | None:
+    include = patterns(check, f"{path}.include", entry.get("include"))
+    exclude = patterns(check, f"{path}.exclude", entry.get("exclude"))
+    tests = boolean(check, f"{path}.tests", entry.get("tests"), False)
+    if project_id is None or include is None or exclude is None:
         return None
-    targets: list[ProjectTarget] = []
-    first_path: dict[str, str] = {}
-    for index, item in enumerate(items):
-        path = f"projects[{index}]"
-        section = check.section(path, item, PROJECT_KEYS)
-        if section is None:
-            continue
-        project_id = string(
-            check,
-            f"{path}.id",
-            section.get("id"),
-            pattern=CODEARTS_PROJECT_ID,
-            expected="a CodeArts project id (32 letters and digits)",
-        )
-        include = patterns(check, f"{path}.include", section.get("include"))
-        exclude = patterns(check, f"{path}.exclude", section.get("exclude"))
-        tests = boolean(check, f"{path}.tests", section.get("tests"), False)
-        if project_id is not None and not is_duplicate(check, f"{path}.id", project_id, first_path) \
-                and include is not None and exclude is not None:
-            targets.append(ProjectTarget(project_id, include, exclude, tests))
-    return tuple(targets) if len(targets) == len(items) else None
+    return ProjectTarget(project_id, include, exclude, tests)
 
 
 def parse_section(check: Checker, top: Mapping[str, object]) -> BuildSection | None:
     """``projects:`` and ``build_options:`` (or the deprecated ``history.api``) from the top-level mapping; None
     if invalid."""
-    projects = _projects(check, top.get("projects"))
+    projects = project_list(check, top, "projects", PROJECT_KEYS, partial(_read_project, check))
     history_api = _history_api(check, top)
     if projects is None or history_api is None or not _tests_have_history(check, top, projects):
         return None
